@@ -1,0 +1,12 @@
+/** The pure core: Multi-Paxos as a deterministic state machine, and the KV state machine. */
+export * from './ballot.ts';
+export * from './command.ts';
+export * from './kv.ts';
+export * from './log.ts';
+export * from './messages.ts';
+export * from './quorum.ts';
+export * from './ready.ts';
+export * from './replica.ts';
+export * from './rng.ts';
+export * from './state-machine.ts';
+export * from './timeout.ts';

@@ -1,0 +1,118 @@
+import type { Ballot, ReplicaId } from './ballot.ts';
+import type { Command } from './command.ts';
+
+/**
+ * Every message between replicas of one stream. Shapes allow batching (an
+ * accept carries a run of slots) and pipelining (accepts are acknowledged by
+ * the slots they name, so many may be in flight). Every message names its
+ * ballot so that a receiver can tell stale traffic from current.
+ */
+export type Message =
+  | PreVoteMessage
+  | PreVoteReplyMessage
+  | PrepareMessage
+  | PromiseMessage
+  | AcceptMessage
+  | AcceptedMessage
+  | HeartbeatMessage
+  | HeartbeatReplyMessage
+  | NackMessage;
+
+interface Envelope {
+  readonly from: ReplicaId;
+  readonly to: ReplicaId;
+}
+
+/**
+ * A pre-candidate asks whether it could win with `ballot` (not yet promised by
+ * anyone, not persisted by anyone): it is granted only by replicas that have not
+ * heard from a live leader for an election timeout.
+ */
+export interface PreVoteMessage extends Envelope {
+  readonly type: 'pre-vote';
+  readonly ballot: Ballot;
+  readonly decidedIndex: number;
+}
+
+export interface PreVoteReplyMessage extends Envelope {
+  readonly type: 'pre-vote-reply';
+  readonly ballot: Ballot;
+  readonly granted: boolean;
+  /** The replier's promise, so a pre-candidate with a stale round learns a higher one. */
+  readonly promised: Ballot;
+}
+
+/** Phase 1a: for every slot from `fromSlot` on. */
+export interface PrepareMessage extends Envelope {
+  readonly type: 'prepare';
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+}
+
+/** An acceptor's stored entry as reported in a promise. */
+export interface PromisedEntry {
+  readonly slot: number;
+  /** The ballot at which the acceptor accepted it. */
+  readonly ballot: Ballot;
+  readonly command: Command;
+  /** True when the acceptor knows this slot is decided (its value is final). */
+  readonly decided: boolean;
+}
+
+/** Phase 1b: the acceptor promised `ballot` and reports what it holds from `fromSlot` on. */
+export interface PromiseMessage extends Envelope {
+  readonly type: 'promise';
+  readonly ballot: Ballot;
+  readonly fromSlot: number;
+  readonly decidedIndex: number;
+  readonly entries: readonly PromisedEntry[];
+}
+
+/**
+ * Phase 2a for the run of slots `firstSlot .. firstSlot + commands.length - 1`,
+ * also used to catch a lagging acceptor up. `decidedIndex` is the leader's: every
+ * slot up to it is decided.
+ */
+export interface AcceptMessage extends Envelope {
+  readonly type: 'accept';
+  readonly ballot: Ballot;
+  readonly firstSlot: number;
+  readonly commands: readonly Command[];
+  readonly decidedIndex: number;
+}
+
+/** Phase 2b: the acceptor accepted (and persisted) `firstSlot .. lastSlot` at `ballot`. */
+export interface AcceptedMessage extends Envelope {
+  readonly type: 'accepted';
+  readonly ballot: Ballot;
+  readonly firstSlot: number;
+  readonly lastSlot: number;
+  readonly decidedIndex: number;
+}
+
+/**
+ * The leader's liveness signal, carrier of its decided index, and the
+ * round that confirms leadership for read-index reads (`readSeq`).
+ */
+export interface HeartbeatMessage extends Envelope {
+  readonly type: 'heartbeat';
+  readonly ballot: Ballot;
+  readonly decidedIndex: number;
+  readonly readSeq: number;
+}
+
+export interface HeartbeatReplyMessage extends Envelope {
+  readonly type: 'heartbeat-reply';
+  readonly ballot: Ballot;
+  readonly decidedIndex: number;
+  readonly readSeq: number;
+}
+
+/** "I have promised `promised`, which is above your `ballot`": the sender is stale. */
+export interface NackMessage extends Envelope {
+  readonly type: 'nack';
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+}
+
+export type MessageType = Message['type'];

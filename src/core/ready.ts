@@ -1,0 +1,45 @@
+import type { Ballot } from './ballot.ts';
+import type { Entry } from './log.ts';
+import type { Message } from './messages.ts';
+
+/**
+ * What the host must do, in this order, before calling `advance`:
+ *
+ * 1. `persist`: write it durably, in one transaction. Nothing in `messages` may
+ *    leave before this write is durable: promises and accepts are only true
+ *    once stored.
+ * 2. `messages`: send them (losing some is allowed; the protocol retransmits).
+ * 3. `decided`: apply them to the state machine in slot order.
+ * 4. `readStates`: each read may be served once the state machine has applied
+ *    at least `readIndex`.
+ * 5. `dropped`: answer those callers; their requests were never proposed (or a
+ *    read was never confirmed), so retrying elsewhere is safe.
+ */
+export interface Ready {
+  readonly persist: PersistDelta | null;
+  readonly messages: readonly Message[];
+  readonly decided: readonly Entry[];
+  readonly readStates: readonly ReadState[];
+  readonly dropped: DroppedRequests;
+}
+
+/** Changes to the durable state since the last Ready; absent fields did not change. */
+export interface PersistDelta {
+  readonly promised?: Ballot;
+  readonly decidedIndex?: number;
+  /** Entries to insert or overwrite, by slot. */
+  readonly entries: readonly Entry[];
+}
+
+/** A linearizable read may be served from the state machine once it has applied `readIndex`. */
+export interface ReadState {
+  readonly readId: string;
+  readonly readIndex: number;
+}
+
+export interface DroppedRequests {
+  /** Command ids of proposals this replica gave up before assigning them a slot. */
+  readonly proposals: readonly string[];
+  /** Read ids this replica gave up before confirming them. */
+  readonly reads: readonly string[];
+}

@@ -1,0 +1,874 @@
+import {
+  type Ballot,
+  type ReplicaId,
+  ZERO_BALLOT,
+  ballotEquals,
+  ballotGreater,
+  compareBallots,
+  formatBallot,
+} from './ballot.ts';
+import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
+import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry } from './log.ts';
+import type {
+  AcceptMessage,
+  AcceptedMessage,
+  HeartbeatMessage,
+  HeartbeatReplyMessage,
+  Message,
+  NackMessage,
+  PreVoteMessage,
+  PreVoteReplyMessage,
+  PrepareMessage,
+  PromiseMessage,
+  PromisedEntry,
+} from './messages.ts';
+import type { QuorumPolicy } from './quorum.ts';
+import type { PersistDelta, ReadState, Ready } from './ready.ts';
+import { type Rng, randomBelow } from './rng.ts';
+import { Timeout } from './timeout.ts';
+
+export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/**
+ * Deliberately broken behaviours, for proving that the simulator finds bugs.
+ * Never set outside tests.
+ */
+export interface TestOnlyBugs {
+  /** On restart, ignore the persisted promise (an acceptor that forgets what it promised). */
+  readonly forgetPromiseOnRestart?: boolean;
+  /** A new leader fills every undecided slot with a no-op instead of re-proposing accepted values. */
+  readonly skipReproposal?: boolean;
+  /** Reply to a prepare without persisting the promise (a message sent before its state is stored). */
+  readonly promiseWithoutPersist?: boolean;
+  /** A follower marks slots decided up to the leader's index without checking they hold the leader's value. */
+  readonly trustDecidedIndexBlindly?: boolean;
+  /** A leader serves read-index reads at once, without confirming with a quorum that it still leads. */
+  readonly readWithoutConfirmation?: boolean;
+}
+
+export interface ReplicaOptions {
+  readonly id: ReplicaId;
+  readonly quorum: QuorumPolicy;
+  /** Ticks between a leader's heartbeats. */
+  readonly heartbeatIntervalTicks: number;
+  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. */
+  readonly electionTimeoutTicks: number;
+  /** Accept rounds (batches) a leader keeps in flight before it queues proposals. */
+  readonly inflightMax: number;
+  /** Commands per accept round at most. */
+  readonly batchMax: number;
+  /** Ticks after which an unacknowledged accept or catch-up is sent again. */
+  readonly retransmitTicks: number;
+  /** Decided entries sent to a lagging acceptor per catch-up message. */
+  readonly catchupBatchMax: number;
+  readonly rng: Rng;
+  readonly testOnlyBugs?: TestOnlyBugs;
+}
+
+export const DEFAULT_TIMING = Object.freeze({
+  heartbeatIntervalTicks: 2,
+  electionTimeoutTicks: 10,
+  inflightMax: 8,
+  batchMax: 256,
+  retransmitTicks: 4,
+  catchupBatchMax: 256,
+});
+
+export type ProposeResult = { readonly ok: true } | NotLeader;
+export type ReadIndexResult = { readonly ok: true } | NotLeader;
+export interface NotLeader {
+  readonly ok: false;
+  readonly reason: 'not-leader';
+  /** The leader this replica last heard from, if any. */
+  readonly leaderHint: ReplicaId | null;
+}
+
+/** A replica's view of itself, for status pages and tests. */
+export interface ReplicaStatus {
+  readonly id: ReplicaId;
+  readonly role: Role;
+  readonly leaderId: ReplicaId | null;
+  /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+  readonly decidedIndex: number;
+  readonly appliedIndex: number;
+  readonly lastSlot: number;
+}
+
+/** Per-slot bookkeeping of a leader for a slot it proposed and has not yet seen decided. */
+interface PendingSlot {
+  readonly acks: Set<ReplicaId>;
+  sentTick: number;
+}
+
+/** A leader's knowledge of one other acceptor. */
+interface Progress {
+  decidedIndex: number;
+  /** Every slot in (decidedIndex, ackedThrough] was acknowledged at our ballot: it can learn those decisions itself. */
+  ackedThrough: number;
+  recentActive: boolean;
+  readSeqAcked: number;
+  catchupThrough: number;
+  catchupTick: number;
+}
+
+interface PendingRead {
+  readonly readId: string;
+  readonly readIndex: number;
+  readonly seq: number;
+}
+
+/**
+ * One replica of one stream: proposer, acceptor and learner of Multi-Paxos as a
+ * pure state machine in the shape of etcd-raft's RawNode. The host feeds it
+ * `tick`, `step`, `propose` and `readIndex`, then takes a `Ready`, does what it
+ * says (persist, send, apply) and calls `advance`. It does no I/O and reads no
+ * clock; its only randomness is the injected `rng`.
+ */
+export class Replica {
+  readonly id: ReplicaId;
+  private readonly opts: ReplicaOptions;
+  private readonly quorum: QuorumPolicy;
+  private readonly peers: readonly ReplicaId[];
+  private readonly bugs: TestOnlyBugs;
+
+  private readonly log: AcceptorLog;
+  private promisedBallot: Ballot;
+  private promisedDirty = false;
+  private appliedIndex: number;
+  /** The highest slot handed out in a Ready's `decided` and not yet advanced past. */
+  private outstanding: Ready | null = null;
+
+  private role: Role = 'follower';
+  private leaderId: ReplicaId | null = null;
+  /** The ballot this replica campaigns or leads with. */
+  private ownBallot: Ballot = ZERO_BALLOT;
+  private maxRoundSeen: number;
+  private nowTicks = 0;
+
+  private readonly electionTimeout: Timeout;
+  private readonly heartbeatTimeout: Timeout;
+  private readonly checkQuorumTimeout: Timeout;
+
+  private outbox: Message[] = [];
+  private readStates: ReadState[] = [];
+  private droppedProposals: string[] = [];
+  private droppedReads: string[] = [];
+
+  // pre-candidate
+  private preVoteBallot: Ballot = ZERO_BALLOT;
+  private preVotes = new Set<ReplicaId>();
+  // candidate
+  private prepareFromSlot = 0;
+  private promises = new Map<ReplicaId, PromiseMessage>();
+  // leader
+  private proposals: ClientCommand[] = [];
+  private nextSlot = 0;
+  private pending = new Map<number, PendingSlot>();
+  private decidedAbove = new Set<number>();
+  private batches: { firstSlot: number; lastSlot: number }[] = [];
+  private progress = new Map<ReplicaId, Progress>();
+  /** Reads wait until the leader has decided a slot of its own ballot (its opening no-op). */
+  private openingSlot = 0;
+  private waitingReads: string[] = [];
+  private pendingReads: PendingRead[] = [];
+  private readSeq = 0;
+  private readSeqBroadcast = 0;
+
+  constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
+    validateOptions(opts);
+    this.opts = opts;
+    this.id = opts.id;
+    this.quorum = opts.quorum;
+    this.bugs = opts.testOnlyBugs ?? {};
+    this.peers = opts.quorum.voters.filter((v) => v !== opts.id);
+    this.log = new AcceptorLog(durable);
+    this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
+    this.maxRoundSeen = this.promisedBallot.round;
+    if (appliedIndex > this.log.decidedIndex) {
+      throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
+    }
+    this.appliedIndex = appliedIndex;
+    this.electionTimeout = new Timeout('election', this.randomizedElectionTicks());
+    this.heartbeatTimeout = new Timeout('heartbeat', opts.heartbeatIntervalTicks);
+    this.checkQuorumTimeout = new Timeout('check-quorum', opts.electionTimeoutTicks);
+    this.electionTimeout.start();
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /** One unit of logical time has passed. */
+  tick(): void {
+    this.nowTicks += 1;
+    if (this.role === 'leader') {
+      this.tickLeader();
+    } else {
+      this.electionTimeout.tick();
+      if (this.electionTimeout.fired()) this.campaign();
+    }
+  }
+
+  /** A message from another replica of this stream. Stale, duplicated and reordered messages are harmless. */
+  step(m: Message): void {
+    if (m.to !== this.id) throw new Error(`replica ${this.id}: got a message for ${m.to}`);
+    if (m.from === this.id) throw new Error(`replica ${this.id}: got a message from itself`);
+    switch (m.type) {
+      case 'pre-vote':
+        return this.onPreVote(m);
+      case 'pre-vote-reply':
+        return this.onPreVoteReply(m);
+      case 'prepare':
+        return this.onPrepare(m);
+      case 'promise':
+        return this.onPromise(m);
+      case 'accept':
+        return this.onAccept(m);
+      case 'accepted':
+        return this.onAccepted(m);
+      case 'heartbeat':
+        return this.onHeartbeat(m);
+      case 'heartbeat-reply':
+        return this.onHeartbeatReply(m);
+      case 'nack':
+        return this.onNack(m);
+      default:
+        return unreachable(m);
+    }
+  }
+
+  /**
+   * Queue a client command. Only the leader accepts; queued commands go out
+   * together as one accept round at the next `ready()`.
+   */
+  propose(command: ClientCommand): ProposeResult {
+    if (this.role !== 'leader') return this.notLeader();
+    this.proposals.push(command);
+    return { ok: true };
+  }
+
+  /**
+   * Ask to serve a linearizable read. When leadership is confirmed by a quorum
+   * after this call, a `ReadState` with this id appears in a Ready.
+   */
+  readIndex(readId: string): ReadIndexResult {
+    if (this.role !== 'leader') return this.notLeader();
+    if (this.bugs.readWithoutConfirmation) {
+      this.readStates.push({ readId, readIndex: this.log.decidedIndex });
+      return { ok: true };
+    }
+    if (this.log.decidedIndex < this.openingSlot) {
+      this.waitingReads.push(readId);
+    } else {
+      this.pendingReads.push({ readId, readIndex: this.log.decidedIndex, seq: this.readSeqBroadcast + 1 });
+      this.confirmReads();
+    }
+    return { ok: true };
+  }
+
+  // ---------------------------------------------------------------- ready / advance
+
+  hasReady(): boolean {
+    this.flushProposals();
+    this.flushReads();
+    return (
+      this.promisedDirty ||
+      this.log.hasDirty() ||
+      this.outbox.length > 0 ||
+      this.log.decidedIndex > this.appliedIndex ||
+      this.readStates.length > 0 ||
+      this.droppedProposals.length > 0 ||
+      this.droppedReads.length > 0
+    );
+  }
+
+  /** Everything the host must do now; call `advance` with it once done. */
+  ready(): Ready {
+    if (this.outstanding) throw new Error(`replica ${this.id}: ready() called again before advance()`);
+    this.flushProposals();
+    this.flushReads();
+    const dirty = this.log.takeDirty();
+    let persist: PersistDelta | null = null;
+    if (this.promisedDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined) {
+      persist = {
+        ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
+        ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
+        entries: dirty.entries,
+      };
+    }
+    this.promisedDirty = false;
+    const ready: Ready = {
+      persist,
+      messages: this.outbox,
+      decided: this.log.range(this.appliedIndex + 1, this.log.decidedIndex),
+      readStates: this.readStates,
+      dropped: { proposals: this.droppedProposals, reads: this.droppedReads },
+    };
+    this.outbox = [];
+    this.readStates = [];
+    this.droppedProposals = [];
+    this.droppedReads = [];
+    this.outstanding = ready;
+    return ready;
+  }
+
+  /** The host has done everything `ready` asked. */
+  advance(ready: Ready): void {
+    if (ready !== this.outstanding) throw new Error(`replica ${this.id}: advance() with a Ready that is not the outstanding one`);
+    this.outstanding = null;
+    const last = ready.decided.at(-1);
+    if (last) this.appliedIndex = last.slot;
+    const persisted = ready.persist;
+    if (!persisted) return;
+    // Our own promise and accepts count only now that they are durable.
+    if (this.role === 'candidate' && persisted.promised && ballotEquals(persisted.promised, this.ownBallot)) {
+      this.recordPromise(this.selfPromise());
+    }
+    if (this.role === 'leader') {
+      for (const e of persisted.entries) {
+        if (ballotEquals(e.ballot, this.ownBallot)) this.ackSlot(e.slot, this.id);
+      }
+      this.advanceLeaderDecided();
+    }
+  }
+
+  status(): ReplicaStatus {
+    return {
+      id: this.id,
+      role: this.role,
+      leaderId: this.leaderId,
+      ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
+      promised: this.promisedBallot,
+      decidedIndex: this.log.decidedIndex,
+      appliedIndex: this.appliedIndex,
+      lastSlot: this.log.lastSlot,
+    };
+  }
+
+  /** The decided command at `slot`, if this replica knows it. */
+  decidedEntry(slot: number): Entry | undefined {
+    return slot <= this.log.decidedIndex ? this.log.get(slot) : undefined;
+  }
+
+  // ---------------------------------------------------------------- role transitions
+
+  private becomeFollower(leaderId: ReplicaId | null, why: string): void {
+    void why; // kept at call sites so every transition says why it happens
+    if (this.role === 'leader') this.abandonLeadership();
+    this.role = 'follower';
+    this.leaderId = leaderId;
+    this.promises = new Map();
+    this.preVotes = new Set();
+    this.heartbeatTimeout.stop();
+    this.checkQuorumTimeout.stop();
+    this.resetElectionTimeout();
+  }
+
+  private becomePreCandidate(): void {
+    if (this.role === 'leader') throw new Error(`replica ${this.id}: a leader cannot become pre-candidate`);
+    this.role = 'pre-candidate';
+    this.leaderId = null;
+    this.preVoteBallot = { round: Math.max(this.promisedBallot.round, this.maxRoundSeen) + 1, replicaId: this.id };
+    this.preVotes = new Set([this.id]);
+    this.resetElectionTimeout();
+    for (const to of this.peers) {
+      this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+    }
+    if (this.quorum.isPhase1Quorum(this.preVotes)) this.becomeCandidate();
+  }
+
+  private becomeCandidate(): void {
+    if (this.role !== 'pre-candidate') throw new Error(`replica ${this.id}: only a pre-candidate becomes candidate (was ${this.role})`);
+    const round = Math.max(this.promisedBallot.round, this.maxRoundSeen, this.preVoteBallot.round - 1) + 1;
+    this.ownBallot = { round, replicaId: this.id };
+    this.maxRoundSeen = round;
+    this.role = 'candidate';
+    this.promise(this.ownBallot);
+    this.prepareFromSlot = this.log.decidedIndex + 1;
+    this.promises = new Map();
+    this.resetElectionTimeout();
+    for (const to of this.peers) {
+      this.send({ type: 'prepare', from: this.id, to, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
+    }
+    // Our own promise is counted in advance(), once it is durable.
+  }
+
+  private becomeLeader(): void {
+    if (this.role !== 'candidate') throw new Error(`replica ${this.id}: only a candidate becomes leader (was ${this.role})`);
+    this.role = 'leader';
+    this.leaderId = this.id;
+    this.electionTimeout.stop();
+    this.heartbeatTimeout.start();
+    this.checkQuorumTimeout.start();
+    this.pending = new Map();
+    this.decidedAbove = new Set();
+    this.batches = [];
+    this.proposals = [];
+    this.pendingReads = [];
+    this.waitingReads = [];
+    this.progress = new Map();
+    for (const p of this.peers) {
+      this.progress.set(p, { decidedIndex: 0, ackedThrough: 0, recentActive: false, readSeqAcked: 0, catchupThrough: 0, catchupTick: 0 });
+    }
+
+    // Merge what the promise quorum reported: a value known decided wins, else
+    // the value accepted at the highest ballot, else a no-op fills the hole.
+    const from = this.prepareFromSlot;
+    let maxSlot = from - 1;
+    const best = new Map<number, PromisedEntry>();
+    for (const pr of this.promises.values()) {
+      for (const e of pr.entries) {
+        if (e.slot < from) continue;
+        if (e.slot > maxSlot) maxSlot = e.slot;
+        const cur = best.get(e.slot);
+        if (!cur || (!cur.decided && (e.decided || compareBallots(e.ballot, cur.ballot) > 0))) best.set(e.slot, e);
+      }
+    }
+    const runStart = from;
+    for (let s = from; s <= maxSlot; s++) {
+      if (s <= this.log.decidedIndex) continue;
+      const chosen = best.get(s);
+      let command: Command = chosen ? chosen.command : NOOP;
+      if (this.bugs.skipReproposal && !(chosen && chosen.decided)) command = NOOP;
+      this.log.set({ slot: s, ballot: this.ownBallot, command });
+      if (chosen?.decided) {
+        this.decidedAbove.add(s);
+      } else {
+        this.pending.set(s, { acks: new Set(), sentTick: this.nowTicks });
+      }
+    }
+    // The opening no-op: once it is decided, every slot before it is decided too,
+    // and reads through this leader become safe.
+    this.openingSlot = maxSlot + 1;
+    this.log.set({ slot: this.openingSlot, ballot: this.ownBallot, command: NOOP });
+    this.pending.set(this.openingSlot, { acks: new Set(), sentTick: this.nowTicks });
+    this.nextSlot = this.openingSlot + 1;
+    this.advanceLeaderDecided();
+    const start = Math.max(runStart, this.log.decidedIndex + 1);
+    for (let first = start; first < this.nextSlot; first += this.opts.batchMax) {
+      const last = Math.min(this.nextSlot - 1, first + this.opts.batchMax - 1);
+      this.batches.push({ firstSlot: first, lastSlot: last });
+      this.broadcastAccept(first, last);
+    }
+    this.promises = new Map();
+  }
+
+  /** Leadership ends: callers of queued work learn it was never proposed. */
+  private abandonLeadership(): void {
+    for (const c of this.proposals) this.droppedProposals.push(c.id);
+    for (const r of this.waitingReads) this.droppedReads.push(r);
+    for (const r of this.pendingReads) this.droppedReads.push(r.readId);
+    this.proposals = [];
+    this.waitingReads = [];
+    this.pendingReads = [];
+    this.pending = new Map();
+    this.decidedAbove = new Set();
+    this.batches = [];
+    this.progress = new Map();
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private campaign(): void {
+    if (!this.quorum.voters.includes(this.id)) {
+      this.resetElectionTimeout(); // not a voter: nothing to campaign with
+      return;
+    }
+    this.becomePreCandidate();
+  }
+
+  private tickLeader(): void {
+    this.heartbeatTimeout.tick();
+    this.checkQuorumTimeout.tick();
+    if (this.checkQuorumTimeout.fired()) {
+      const active = new Set<ReplicaId>([this.id]);
+      for (const [id, p] of this.progress) {
+        if (p.recentActive) active.add(id);
+        p.recentActive = false;
+      }
+      if (!this.quorum.isPhase2Quorum(active)) {
+        this.becomeFollower(null, 'check-quorum: no quorum heard from within an election timeout');
+        return;
+      }
+      this.checkQuorumTimeout.reset();
+    }
+    if (this.heartbeatTimeout.fired()) {
+      this.heartbeatTimeout.reset();
+      this.broadcastHeartbeat();
+      this.retransmit();
+    }
+  }
+
+  private resetElectionTimeout(): void {
+    this.electionTimeout.afterTicks = this.randomizedElectionTicks();
+    this.electionTimeout.start();
+  }
+
+  private randomizedElectionTicks(): number {
+    const base = this.opts.electionTimeoutTicks;
+    return base + randomBelow(this.opts.rng, base);
+  }
+
+  // ---------------------------------------------------------------- election handlers
+
+  private onPreVote(m: PreVoteMessage): void {
+    // A live leader, or a follower that heard from one within the base timeout,
+    // refuses: a replica cut off from the leader cannot depose it.
+    const leaderAlive =
+      this.role === 'leader' ||
+      (this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks);
+    const granted = !leaderAlive && ballotGreater(m.ballot, this.promisedBallot);
+    this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted, promised: this.promisedBallot });
+  }
+
+  private onPreVoteReply(m: PreVoteReplyMessage): void {
+    this.observeRound(m.promised.round);
+    if (this.role !== 'pre-candidate' || !ballotEquals(m.ballot, this.preVoteBallot)) return; // stale
+    if (!m.granted) return;
+    this.preVotes.add(m.from);
+    if (this.quorum.isPhase1Quorum(this.preVotes)) this.becomeCandidate();
+  }
+
+  private onPrepare(m: PrepareMessage): void {
+    this.observeRound(m.ballot.round);
+    if (ballotGreater(this.promisedBallot, m.ballot)) {
+      this.nack(m.from, m.ballot);
+      return;
+    }
+    if (ballotGreater(m.ballot, this.promisedBallot)) {
+      if (this.role !== 'follower') this.becomeFollower(null, `prepare ${formatBallot(m.ballot)} outranks our ${this.role} ballot`);
+      this.promise(m.ballot, 'prepare');
+      this.leaderId = null; // we no longer accept the old leader's proposals
+    }
+    this.electionTimeout.reset(); // give the candidate its chance
+    const entries: PromisedEntry[] = this.log
+      .range(m.fromSlot, this.log.lastSlot)
+      .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex }));
+    this.send({
+      type: 'promise',
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      fromSlot: m.fromSlot,
+      decidedIndex: this.log.decidedIndex,
+      entries,
+    });
+  }
+
+  private onPromise(m: PromiseMessage): void {
+    if (this.role !== 'candidate' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale or late
+    if (m.fromSlot !== this.prepareFromSlot) return; // answers an older prepare of ours
+    this.recordPromise(m);
+  }
+
+  private recordPromise(m: PromiseMessage): void {
+    this.promises.set(m.from, m);
+    if (this.quorum.isPhase1Quorum(new Set(this.promises.keys()))) this.becomeLeader();
+  }
+
+  private selfPromise(): PromiseMessage {
+    return {
+      type: 'promise',
+      from: this.id,
+      to: this.id,
+      ballot: this.ownBallot,
+      fromSlot: this.prepareFromSlot,
+      decidedIndex: this.log.decidedIndex,
+      entries: this.log
+        .range(this.prepareFromSlot, this.log.lastSlot)
+        .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex })),
+    };
+  }
+
+  private onNack(m: NackMessage): void {
+    this.observeRound(m.promised.round);
+    if ((this.role === 'leader' || this.role === 'candidate') && ballotEquals(m.ballot, this.ownBallot)) {
+      this.becomeFollower(null, `acceptor ${m.from} promised ${formatBallot(m.promised)} above our ${formatBallot(m.ballot)}`);
+    }
+  }
+
+  // ---------------------------------------------------------------- phase 2 handlers
+
+  /**
+   * A message from a leader at `ballot`: true if we follow it (promising it if it
+   * is new to us), false if it is stale and was refused.
+   */
+  private followLeader(from: ReplicaId, ballot: Ballot): boolean {
+    this.observeRound(ballot.round);
+    if (ballotGreater(this.promisedBallot, ballot)) {
+      this.nack(from, ballot);
+      return false;
+    }
+    if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot, 'leader');
+    if (this.role !== 'follower' || this.leaderId !== from) {
+      this.becomeFollower(from, `leader ${from} at ${formatBallot(ballot)}`);
+    } else {
+      this.electionTimeout.reset();
+    }
+    return true;
+  }
+
+  private onAccept(m: AcceptMessage): void {
+    if (!this.followLeader(m.from, m.ballot)) return;
+    m.commands.forEach((command, i) => {
+      const slot = m.firstSlot + i;
+      if (slot <= this.log.decidedIndex) return; // already final here
+      this.log.set({ slot, ballot: m.ballot, command });
+    });
+    this.learnDecided(m.ballot, m.decidedIndex);
+    this.send({
+      type: 'accepted',
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      firstSlot: m.firstSlot,
+      lastSlot: m.firstSlot + m.commands.length - 1,
+      decidedIndex: this.log.decidedIndex,
+    });
+  }
+
+  private onHeartbeat(m: HeartbeatMessage): void {
+    if (!this.followLeader(m.from, m.ballot)) return;
+    this.learnDecided(m.ballot, m.decidedIndex);
+    this.send({
+      type: 'heartbeat-reply',
+      from: this.id,
+      to: m.from,
+      ballot: m.ballot,
+      decidedIndex: this.log.decidedIndex,
+      readSeq: m.readSeq,
+    });
+  }
+
+  /**
+   * The leader at `ballot` says everything through `leaderDecided` is decided. A
+   * slot is decided here only if we hold the leader's own value for it (accepted
+   * at `ballot`); otherwise we wait for the leader to catch us up.
+   */
+  private learnDecided(ballot: Ballot, leaderDecided: number): void {
+    let through = this.log.decidedIndex;
+    while (through < leaderDecided) {
+      const e = this.log.get(through + 1);
+      if (!e) break;
+      if (!this.bugs.trustDecidedIndexBlindly && !ballotEquals(e.ballot, ballot)) break;
+      through += 1;
+    }
+    this.log.markDecidedThrough(through);
+  }
+
+  private onAccepted(m: AcceptedMessage): void {
+    if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
+    const pr = this.progressOf(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
+    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
+    if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
+    for (let s = m.firstSlot; s <= m.lastSlot; s++) this.ackSlot(s, m.from);
+    this.advanceLeaderDecided();
+    this.catchUp(m.from, pr);
+  }
+
+  private onHeartbeatReply(m: HeartbeatReplyMessage): void {
+    if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
+    const pr = this.progressOf(m.from);
+    if (!pr) return;
+    pr.recentActive = true;
+    pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
+    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
+    pr.readSeqAcked = Math.max(pr.readSeqAcked, m.readSeq);
+    this.confirmReads();
+    this.catchUp(m.from, pr);
+  }
+
+  // ---------------------------------------------------------------- leader machinery
+
+  private ackSlot(slot: number, from: ReplicaId): void {
+    const p = this.pending.get(slot);
+    if (!p) return; // decided already, or not ours
+    p.acks.add(from);
+    if (this.quorum.isPhase2Quorum(p.acks)) {
+      this.pending.delete(slot);
+      this.decidedAbove.add(slot);
+    }
+  }
+
+  private advanceLeaderDecided(): void {
+    let through = this.log.decidedIndex;
+    while (this.decidedAbove.has(through + 1)) {
+      this.decidedAbove.delete(through + 1);
+      through += 1;
+    }
+    if (through === this.log.decidedIndex) return;
+    this.log.markDecidedThrough(through);
+    while (this.batches.length > 0 && this.batches[0]!.lastSlot <= through) this.batches.shift();
+    if (through >= this.openingSlot && this.waitingReads.length > 0) {
+      const waiting = this.waitingReads;
+      this.waitingReads = [];
+      for (const readId of waiting) {
+        this.pendingReads.push({ readId, readIndex: through, seq: this.readSeqBroadcast + 1 });
+      }
+      this.confirmReads();
+    }
+  }
+
+  /** Queued proposals go out as accept rounds, as many as the in-flight window allows. */
+  private flushProposals(): void {
+    if (this.role !== 'leader') return;
+    while (this.proposals.length > 0 && this.batches.length < this.opts.inflightMax) {
+      const batch = this.proposals.splice(0, this.opts.batchMax);
+      const first = this.nextSlot;
+      for (const command of batch) {
+        this.log.set({ slot: this.nextSlot, ballot: this.ownBallot, command });
+        this.pending.set(this.nextSlot, { acks: new Set(), sentTick: this.nowTicks });
+        this.nextSlot += 1;
+      }
+      const last = this.nextSlot - 1;
+      this.batches.push({ firstSlot: first, lastSlot: last });
+      this.broadcastAccept(first, last);
+    }
+  }
+
+  private broadcastAccept(first: number, last: number): void {
+    const commands = this.log.range(first, last).map((e) => e.command);
+    if (commands.length !== last - first + 1) throw new Error(`replica ${this.id}: accept run ${first}..${last} has holes`);
+    for (const to of this.peers) {
+      this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: first, commands, decidedIndex: this.log.decidedIndex });
+    }
+  }
+
+  private broadcastHeartbeat(): void {
+    for (const to of this.peers) {
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.readSeq });
+    }
+  }
+
+  /** Accepts not acknowledged within `retransmitTicks` go again, to the acceptors that did not answer. */
+  private retransmit(): void {
+    const stale: number[] = [];
+    for (const [slot, p] of this.pending) {
+      if (this.nowTicks - p.sentTick >= this.opts.retransmitTicks) {
+        stale.push(slot);
+        p.sentTick = this.nowTicks;
+      }
+    }
+    if (stale.length === 0) return;
+    stale.sort((a, b) => a - b);
+    for (const to of this.peers) {
+      let runStart = -1;
+      let runEnd = -1;
+      const flush = (): void => {
+        if (runStart < 0) return;
+        const commands = this.log.range(runStart, runEnd).map((e) => e.command);
+        this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: runStart, commands, decidedIndex: this.log.decidedIndex });
+        runStart = -1;
+      };
+      for (const s of stale) {
+        if (this.pending.get(s)!.acks.has(to)) {
+          flush();
+          continue;
+        }
+        if (runStart >= 0 && s === runEnd + 1 && s - runStart < this.opts.batchMax) {
+          runEnd = s;
+        } else {
+          flush();
+          runStart = s;
+          runEnd = s;
+        }
+      }
+      flush();
+    }
+  }
+
+  /**
+   * Send decided entries to an acceptor that reported a lower decided index
+   * than ours: up to `inflightMax` catch-up messages in flight, restarting from
+   * its reported position when nothing was sent for `retransmitTicks`.
+   */
+  private catchUp(to: ReplicaId, pr: Progress): void {
+    // Slots it acknowledged at our ballot it will mark decided on our next message by itself.
+    const known = Math.max(pr.decidedIndex, pr.ackedThrough);
+    if (known >= this.log.decidedIndex) return;
+    const quiet = this.nowTicks - pr.catchupTick >= this.opts.retransmitTicks;
+    let next = quiet || pr.catchupThrough <= known ? known + 1 : pr.catchupThrough + 1;
+    const windowEnd = Math.min(this.log.decidedIndex, known + this.opts.inflightMax * this.opts.catchupBatchMax);
+    while (next <= windowEnd) {
+      const last = Math.min(windowEnd, next + this.opts.catchupBatchMax - 1);
+      const commands = this.log.range(next, last).map((e) => e.command);
+      if (commands.length !== last - next + 1) throw new Error(`replica ${this.id}: decided run ${next}..${last} has holes`);
+      this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: next, commands, decidedIndex: this.log.decidedIndex });
+      pr.catchupThrough = last;
+      pr.catchupTick = this.nowTicks;
+      next = last + 1;
+    }
+  }
+
+  /** Reads requested since the last broadcast get a heartbeat round of their own. */
+  private flushReads(): void {
+    if (this.role !== 'leader') return;
+    const last = this.pendingReads.at(-1);
+    if (!last || last.seq <= this.readSeqBroadcast) return;
+    this.readSeq = last.seq;
+    this.readSeqBroadcast = last.seq;
+    this.broadcastHeartbeat();
+  }
+
+  private confirmReads(): void {
+    while (this.pendingReads.length > 0) {
+      const r = this.pendingReads[0]!;
+      const acks = new Set<ReplicaId>([this.id]);
+      for (const [id, p] of this.progress) if (p.readSeqAcked >= r.seq) acks.add(id);
+      if (!this.quorum.isPhase2Quorum(acks)) return;
+      this.pendingReads.shift();
+      this.readStates.push({ readId: r.readId, readIndex: r.readIndex });
+    }
+  }
+
+  private progressOf(id: ReplicaId): Progress | undefined {
+    return this.progress.get(id);
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private promise(ballot: Ballot, cause: 'own' | 'prepare' | 'leader' = 'own'): void {
+    this.promisedBallot = ballot;
+    if (cause === 'prepare' && this.bugs.promiseWithoutPersist) return;
+    this.promisedDirty = true;
+  }
+
+  private observeRound(round: number): void {
+    if (round > this.maxRoundSeen) this.maxRoundSeen = round;
+  }
+
+  private nack(to: ReplicaId, ballot: Ballot): void {
+    this.send({ type: 'nack', from: this.id, to, ballot, promised: this.promisedBallot });
+  }
+
+  private notLeader(): NotLeader {
+    return { ok: false, reason: 'not-leader', leaderHint: this.leaderId === this.id ? null : this.leaderId };
+  }
+
+  private send(m: Message): void {
+    this.outbox.push(m);
+  }
+}
+
+function validateOptions(o: ReplicaOptions): void {
+  const positive: (keyof ReplicaOptions)[] = [
+    'heartbeatIntervalTicks',
+    'electionTimeoutTicks',
+    'inflightMax',
+    'batchMax',
+    'retransmitTicks',
+    'catchupBatchMax',
+  ];
+  for (const k of positive) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`replica options: ${k} must be a positive integer, got ${String(v)}`);
+  }
+  if (o.heartbeatIntervalTicks >= o.electionTimeoutTicks) {
+    throw new RangeError(
+      `replica options: heartbeatIntervalTicks (${o.heartbeatIntervalTicks}) must be below electionTimeoutTicks (${o.electionTimeoutTicks})`,
+    );
+  }
+}

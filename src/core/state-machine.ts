@@ -1,0 +1,17 @@
+import type { Command } from './command.ts';
+
+/**
+ * What an application supplies (hashicorp/raft's FSM shape): decided commands
+ * are applied in slot order, exactly once per replica lifetime or after a
+ * `restore`; the same sequence must produce the same state on every replica.
+ */
+export interface StateMachine<Result> {
+  /** Apply the command decided at `slot`; the result goes to the proposer, if it waits. */
+  apply(slot: number, command: Command): Result;
+  /** The last slot applied (0 before any). */
+  readonly appliedIndex: number;
+  /** A self-contained serialisation of the whole state, including `appliedIndex`. */
+  snapshot(): string;
+  /** Replace the whole state with one taken by `snapshot`. */
+  restore(snapshot: string): void;
+}

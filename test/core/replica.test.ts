@@ -1,0 +1,338 @@
+import { describe, expect, it } from 'vitest';
+import {
+  type Ballot,
+  type ClientCommand,
+  type DurableState,
+  type Message,
+  type Ready,
+  type ReplicaOptions,
+  NOOP,
+  Replica,
+  SeededRng,
+  majorityQuorum,
+} from '../../src/core/index.ts';
+
+// "Paper" tests: one replica at a time, driven by hand-made messages, checking
+// the exact Ready it produces. The simulator covers whole clusters.
+
+const TIMING = {
+  heartbeatIntervalTicks: 2,
+  electionTimeoutTicks: 10,
+  inflightMax: 2,
+  batchMax: 100,
+  retransmitTicks: 4,
+  catchupBatchMax: 2,
+};
+
+function replica(id: number, durable?: DurableState, overrides: Partial<ReplicaOptions> = {}): Replica {
+  const opts: ReplicaOptions = { id, quorum: majorityQuorum([1, 2, 3]), rng: new SeededRng(id), ...TIMING, ...overrides };
+  return new Replica(opts, durable);
+}
+
+/** Take one Ready and advance past it, as a host that did everything asked would. */
+function drain(r: Replica): Ready {
+  const rd = r.ready();
+  r.advance(rd);
+  return rd;
+}
+
+function b(round: number, replicaId: number): Ballot {
+  return { round, replicaId };
+}
+
+function put(id: string, key = 'k', value = id): ClientCommand {
+  return { kind: 'put', id, key, value };
+}
+
+/** Time replica 1 out and win its pre-vote with grants from `granters`; returns its prepare. */
+function campaign(r: Replica, granters: number[] = [2]): Extract<Message, { type: 'prepare' }> {
+  while (r.status().role === 'follower') r.tick();
+  const pv = drain(r).messages.find((m) => m.type === 'pre-vote');
+  if (pv?.type !== 'pre-vote') throw new Error('no pre-vote');
+  for (const from of granters) r.step({ type: 'pre-vote-reply', from, to: 1, ballot: pv.ballot, granted: true, promised: b(0, 0) });
+  const prepare = drain(r).messages.find((m) => m.type === 'prepare'); // our promise is durable now
+  if (prepare?.type !== 'prepare') throw new Error('no prepare');
+  return prepare;
+}
+
+/** Make replica 1 leader of {1,2,3} at its first ballot, with an empty log. */
+function electedLeader(): Replica {
+  const r = replica(1);
+  const prepare = campaign(r);
+  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [] });
+  if (r.status().role !== 'leader') throw new Error(`not leader: ${r.status().role}`);
+  return r;
+}
+
+describe('replica: acceptor', () => {
+  it('promises a higher ballot and asks to persist the promise in the same Ready as the reply', () => {
+    const r = replica(2);
+    r.step({ type: 'prepare', from: 1, to: 2, ballot: b(1, 1), fromSlot: 1 });
+    const rd = drain(r);
+    expect(rd.persist?.promised).toEqual(b(1, 1));
+    expect(rd.messages).toEqual([{ type: 'promise', from: 2, to: 1, ballot: b(1, 1), fromSlot: 1, decidedIndex: 0, entries: [] }]);
+  });
+
+  it('refuses a prepare below its promise with a nack naming the promise, and persists nothing', () => {
+    const r = replica(2, { promised: b(5, 3), decidedIndex: 0, entries: [] });
+    r.step({ type: 'prepare', from: 1, to: 2, ballot: b(4, 1), fromSlot: 1 });
+    const rd = drain(r);
+    expect(rd.persist).toBeNull();
+    expect(rd.messages).toEqual([{ type: 'nack', from: 2, to: 1, ballot: b(4, 1), promised: b(5, 3) }]);
+  });
+
+  it('reports accepted entries from the requested slot on, marking the decided ones', () => {
+    const entries = [
+      { slot: 1, ballot: b(1, 1), command: put('a') },
+      { slot: 2, ballot: b(1, 1), command: put('b') },
+      { slot: 3, ballot: b(2, 3), command: put('c') },
+    ];
+    const r = replica(2, { promised: b(2, 3), decidedIndex: 2, entries });
+    r.step({ type: 'prepare', from: 1, to: 2, ballot: b(3, 1), fromSlot: 2 });
+    const promise = drain(r).messages[0];
+    expect(promise).toMatchObject({
+      type: 'promise',
+      decidedIndex: 2,
+      entries: [
+        { slot: 2, ballot: b(1, 1), command: put('b'), decided: true },
+        { slot: 3, ballot: b(2, 3), command: put('c'), decided: false },
+      ],
+    });
+  });
+
+  it('accepts a run of slots at the leader ballot, persists them, and acknowledges the run', () => {
+    const r = replica(2);
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(1, 1), firstSlot: 1, commands: [put('a'), put('b')], decidedIndex: 0 });
+    const rd = drain(r);
+    expect(rd.persist?.entries.map((e) => e.slot)).toEqual([1, 2]);
+    expect(rd.persist?.promised).toEqual(b(1, 1));
+    expect(rd.messages).toEqual([{ type: 'accepted', from: 2, to: 1, ballot: b(1, 1), firstSlot: 1, lastSlot: 2, decidedIndex: 0 }]);
+  });
+
+  it('does not take a slot as decided when it holds a value from another ballot there', () => {
+    const r = replica(2, { promised: b(1, 3), decidedIndex: 0, entries: [{ slot: 1, ballot: b(1, 3), command: put('old') }] });
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(2, 1), decidedIndex: 1, readSeq: 0 });
+    const rd = drain(r);
+    expect(rd.decided).toEqual([]);
+    expect(r.status().decidedIndex).toBe(0);
+    expect(rd.messages).toEqual([{ type: 'heartbeat-reply', from: 2, to: 1, ballot: b(2, 1), decidedIndex: 0, readSeq: 0 }]);
+    // Once the leader sends its own value for the slot, it is decided.
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(2, 1), firstSlot: 1, commands: [put('new')], decidedIndex: 1 });
+    const rd2 = drain(r);
+    expect(rd2.decided.map((e) => e.command)).toEqual([put('new')]);
+  });
+
+  it('keeps its promise across a restart from the durable state it asked to persist', () => {
+    const r = replica(2);
+    r.step({ type: 'prepare', from: 1, to: 2, ballot: b(7, 1), fromSlot: 1 });
+    const rd = drain(r);
+    const restarted = replica(2, { promised: rd.persist!.promised!, decidedIndex: 0, entries: [] });
+    restarted.step({ type: 'prepare', from: 3, to: 2, ballot: b(6, 3), fromSlot: 1 });
+    expect(drain(restarted).messages).toEqual([{ type: 'nack', from: 2, to: 3, ballot: b(6, 3), promised: b(7, 1) }]);
+  });
+});
+
+describe('replica: election', () => {
+  it('a follower that times out asks for pre-votes first and persists nothing', () => {
+    const r = replica(1);
+    for (let i = 0; i < 40 && r.status().role === 'follower'; i++) r.tick();
+    expect(r.status().role).toBe('pre-candidate');
+    const rd = drain(r);
+    expect(rd.persist).toBeNull();
+    expect(rd.messages.map((m) => `${m.type}->${m.to}`)).toEqual(['pre-vote->2', 'pre-vote->3']);
+  });
+
+  it('a follower that heard from its leader recently refuses a pre-vote', () => {
+    const r = replica(2);
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    drain(r);
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedIndex: 0 });
+    expect(drain(r).messages).toEqual([{ type: 'pre-vote-reply', from: 2, to: 3, ballot: b(2, 3), granted: false, promised: b(1, 1) }]);
+    // After an election timeout of silence it grants.
+    for (let i = 0; i < TIMING.electionTimeoutTicks; i++) r.tick();
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedIndex: 0 });
+    expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
+  });
+
+  it('a new leader re-proposes the highest-ballot value of every slot and fills holes with no-ops', () => {
+    // Five voters, so the promise quorum is ourselves plus both promises below.
+    const r = replica(1, undefined, { quorum: majorityQuorum([1, 2, 3, 4, 5]) });
+    const prepare = campaign(r, [2, 3]);
+    r.step({
+      type: 'promise',
+      from: 2,
+      to: 1,
+      ballot: prepare.ballot,
+      fromSlot: 1,
+      decidedIndex: 0,
+      entries: [
+        { slot: 1, ballot: b(1, 3), command: put('low'), decided: false },
+        { slot: 3, ballot: b(1, 3), command: put('three'), decided: false },
+      ],
+    });
+    expect(r.status().role).toBe('candidate');
+    r.step({
+      type: 'promise',
+      from: 3,
+      to: 1,
+      ballot: prepare.ballot,
+      fromSlot: 1,
+      decidedIndex: 0,
+      entries: [{ slot: 1, ballot: b(2, 2), command: put('high'), decided: false }],
+    });
+    expect(r.status().role).toBe('leader');
+    const rd = drain(r);
+    const accept = rd.messages.find((m) => m.type === 'accept' && m.to === 5);
+    // slot 1: the value at the highest ballot; slot 2: a hole; slot 3: the only value; slot 4: the opening no-op.
+    expect(accept).toMatchObject({ firstSlot: 1, commands: [put('high'), NOOP, put('three'), NOOP] });
+    expect(rd.persist?.entries.map((e) => e.ballot)).toEqual([prepare.ballot, prepare.ballot, prepare.ballot, prepare.ballot]);
+  });
+
+  it('a leader that hears from no quorum within an election timeout steps down (check-quorum)', () => {
+    const r = electedLeader();
+    drain(r);
+    for (let i = 0; i < TIMING.electionTimeoutTicks; i++) {
+      r.tick();
+      drain(r);
+    }
+    expect(r.status().role).toBe('follower');
+    expect(r.status().leaderId).toBeNull();
+  });
+
+  it('a leader steps down when an acceptor reports a higher promise', () => {
+    const r = electedLeader();
+    const own = r.status().ballot;
+    r.step({ type: 'nack', from: 2, to: 1, ballot: own, promised: b(own.round + 1, 3) });
+    expect(r.status().role).toBe('follower');
+  });
+});
+
+describe('replica: leader', () => {
+  it('sends every proposal pending at once as one accept round per acceptor', () => {
+    const r = electedLeader();
+    drain(r);
+    for (const id of ['a', 'b', 'c']) expect(r.propose(put(id)).ok).toBe(true);
+    const rd = drain(r);
+    const accepts = rd.messages.filter((m) => m.type === 'accept');
+    expect(accepts.map((m) => m.to)).toEqual([2, 3]);
+    expect(accepts[0]).toMatchObject({ firstSlot: 2, commands: [put('a'), put('b'), put('c')] });
+    expect(rd.persist?.entries.map((e) => e.slot)).toEqual([2, 3, 4]);
+  });
+
+  it('keeps up to inflightMax accept rounds in flight and queues the rest', () => {
+    const r = electedLeader(); // slot 1 (opening no-op) is one round in flight
+    drain(r);
+    r.propose(put('a'));
+    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // second round
+    r.propose(put('b'));
+    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(0); // window of 2 is full
+    const own = r.status().ballot;
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    const rd = drain(r);
+    expect(rd.decided.map((e) => e.slot)).toEqual([1]);
+    expect(rd.messages.filter((m) => m.type === 'accept')).toHaveLength(2); // 'b' goes out as the window opens
+  });
+
+  it('decides a slot once its own durable accept and one more make a quorum of three', () => {
+    const r = electedLeader();
+    const own = r.status().ballot;
+    drain(r);
+    expect(r.status().decidedIndex).toBe(0);
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    expect(r.status().decidedIndex).toBe(1);
+  });
+
+  it('does not count its own accept before the host has persisted it', () => {
+    const r = electedLeader();
+    const own = r.status().ballot;
+    const rd = r.ready(); // the opening no-op is not yet durable here
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    expect(r.status().decidedIndex).toBe(0);
+    r.advance(rd);
+    expect(r.status().decidedIndex).toBe(1);
+  });
+
+  it('catches a lagging acceptor up from the decided index it reports', () => {
+    const r = electedLeader();
+    drain(r);
+    const own = r.status().ballot;
+    r.propose(put('a'));
+    drain(r);
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 2, decidedIndex: 0 });
+    drain(r);
+    expect(r.status().decidedIndex).toBe(2);
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 0, readSeq: 0 });
+    const catchUp = drain(r).messages.filter((m) => m.type === 'accept' && m.to === 3);
+    expect(catchUp).toEqual([
+      { type: 'accept', from: 1, to: 3, ballot: own, firstSlot: 1, commands: [NOOP, put('a')], decidedIndex: 2 },
+    ]);
+  });
+
+  it('refuses proposals and reads when not the leader, naming the leader it knows', () => {
+    const r = replica(2);
+    r.step({ type: 'heartbeat', from: 3, to: 2, ballot: b(1, 3), decidedIndex: 0, readSeq: 0 });
+    expect(r.propose(put('x'))).toEqual({ ok: false, reason: 'not-leader', leaderHint: 3 });
+    expect(r.readIndex('r1')).toEqual({ ok: false, reason: 'not-leader', leaderHint: 3 });
+  });
+
+  it('confirms a read only after a quorum answered a heartbeat round sent after the read', () => {
+    const r = electedLeader();
+    drain(r);
+    const own = r.status().ballot;
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    drain(r);
+    expect(r.readIndex('r1').ok).toBe(true);
+    const rd = drain(r);
+    expect(rd.readStates).toEqual([]);
+    const hb = rd.messages.find((m) => m.type === 'heartbeat');
+    if (hb?.type !== 'heartbeat') throw new Error('no heartbeat round for the read');
+    // An answer to an older round does not confirm it.
+    r.step({ type: 'heartbeat-reply', from: 2, to: 1, ballot: own, decidedIndex: 1, readSeq: hb.readSeq - 1 });
+    expect(drain(r).readStates).toEqual([]);
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: hb.readSeq });
+    expect(drain(r).readStates).toEqual([{ readId: 'r1', readIndex: 1 }]);
+  });
+
+  it('drops queued proposals and unconfirmed reads when it steps down', () => {
+    const r = electedLeader();
+    r.readIndex('r1'); // waits for the opening no-op
+    drain(r);
+    r.propose(put('a'));
+    r.propose(put('b'));
+    r.propose(put('c'));
+    drain(r); // 'a','b','c' go out in the second window slot
+    r.propose(put('d')); // queued: window full
+    const own = r.status().ballot;
+    r.step({ type: 'nack', from: 2, to: 1, ballot: own, promised: b(own.round + 1, 2) });
+    const rd = drain(r);
+    expect(rd.dropped).toEqual({ proposals: ['d'], reads: ['r1'] });
+  });
+});
+
+describe('replica: host contract', () => {
+  it('refuses a second ready() before advance() and an advance() with a foreign Ready', () => {
+    const r = replica(1);
+    const rd = r.ready();
+    expect(() => r.ready()).toThrow(/before advance/);
+    expect(() => r.advance({ ...rd })).toThrow(/not the outstanding/);
+    r.advance(rd);
+  });
+
+  it('refuses impossible options with a message naming the option', () => {
+    expect(() => replica(1, undefined, { electionTimeoutTicks: 2, heartbeatIntervalTicks: 2 })).toThrow(/heartbeatIntervalTicks/);
+    expect(() => replica(1, undefined, { batchMax: 0 })).toThrow(/batchMax must be a positive integer/);
+  });
+
+  it('is deterministic: the same seed and inputs give the same Readies', () => {
+    const run = (): string => {
+      const r = replica(1);
+      const out: unknown[] = [];
+      for (let i = 0; i < 60; i++) {
+        r.tick();
+        out.push(drain(r));
+      }
+      return JSON.stringify(out);
+    };
+    expect(run()).toBe(run());
+  });
+});

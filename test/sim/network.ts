@@ -1,0 +1,116 @@
+import type { Message, ReplicaId, Rng } from '../../src/core/index.ts';
+import { chance, randomInt } from '../../src/core/index.ts';
+
+/** How the simulated network misbehaves; every field may change during a run. */
+export interface NetworkFaults {
+  /** Probability that a message is lost. */
+  lossRate: number;
+  /** Probability that a message is delivered twice (each copy with its own delay). */
+  duplicateRate: number;
+  /** One-way delay in ticks, drawn uniformly per message; different draws reorder messages. */
+  minDelayTicks: number;
+  maxDelayTicks: number;
+}
+
+interface InFlight {
+  readonly deliverAt: number;
+  readonly seq: number;
+  readonly message: Message;
+}
+
+/**
+ * A simulated network between replicas: per-message loss, duplication, delay
+ * and reordering, and a link table for symmetric or one-way partitions. A
+ * message crossing a cut link is dropped when it would be delivered.
+ */
+export class SimNetwork {
+  private readonly queue: InFlight[] = [];
+  private seq = 0;
+  /** `cut.has("a>b")`: nothing from a reaches b. */
+  private readonly cut = new Set<string>();
+  sent = 0;
+  delivered = 0;
+  dropped = 0;
+
+  private readonly rng: Rng;
+  readonly faults: NetworkFaults;
+
+  constructor(rng: Rng, faults: NetworkFaults) {
+    this.rng = rng;
+    this.faults = faults;
+  }
+
+  send(message: Message, now: number): void {
+    this.sent += 1;
+    if (chance(this.rng, this.faults.lossRate)) {
+      this.dropped += 1;
+      return;
+    }
+    const copies = chance(this.rng, this.faults.duplicateRate) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      const delay = randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
+      this.queue.push({ deliverAt: now + delay, seq: this.seq++, message });
+    }
+  }
+
+  /** Messages due by `now`, in delivery order; those crossing a cut link are dropped. */
+  due(now: number): Message[] {
+    const ready: InFlight[] = [];
+    let w = 0;
+    for (const f of this.queue) {
+      if (f.deliverAt <= now) ready.push(f);
+      else this.queue[w++] = f;
+    }
+    this.queue.length = w;
+    ready.sort((a, b) => a.deliverAt - b.deliverAt || a.seq - b.seq);
+    const out: Message[] = [];
+    for (const f of ready) {
+      if (this.cut.has(link(f.message.from, f.message.to))) {
+        this.dropped += 1;
+        continue;
+      }
+      this.delivered += 1;
+      out.push(f.message);
+    }
+    return out;
+  }
+
+  get inFlight(): number {
+    return this.queue.length;
+  }
+
+  /** Cut every link between different groups, both ways; replicas in no group keep their links. */
+  partition(groups: readonly (readonly ReplicaId[])[]): void {
+    for (const a of groups) {
+      for (const b of groups) {
+        if (a === b) continue;
+        for (const x of a) for (const y of b) this.cut.add(link(x, y));
+      }
+    }
+  }
+
+  /** Cut one direction only: `from` can no longer reach `to`. */
+  cutOneWay(from: ReplicaId, to: ReplicaId): void {
+    this.cut.add(link(from, to));
+  }
+
+  isolate(id: ReplicaId, all: readonly ReplicaId[]): void {
+    this.partition([[id], all.filter((x) => x !== id)]);
+  }
+
+  heal(): void {
+    this.cut.clear();
+  }
+
+  get partitioned(): boolean {
+    return this.cut.size > 0;
+  }
+
+  describeCuts(): string {
+    return [...this.cut].sort().join(' ') || 'none';
+  }
+}
+
+function link(from: ReplicaId, to: ReplicaId): string {
+  return `${from}>${to}`;
+}

@@ -1,0 +1,119 @@
+import {
+  type Ballot,
+  type Entry,
+  type KvResult,
+  type Message,
+  type ReplicaId,
+  ballotGreater,
+  commandKey,
+  formatBallot,
+} from '../../src/core/index.ts';
+import type { SimReplica } from './cluster.ts';
+
+/** A broken safety property; the message says which and where. */
+export class SafetyViolation extends Error {
+  override readonly name = 'SafetyViolation';
+}
+
+/**
+ * The safety properties of Multi-Paxos, checked after every Ready:
+ * - at most one value is decided per slot (so decided prefixes agree everywhere);
+ * - replicas that applied the same slot hold the same state;
+ * - a replica's promise never falls below a ballot it has told anyone about,
+ *   across crashes too, and what it persisted never goes down;
+ * - at most one replica process leads with a given ballot.
+ */
+export class SafetyChecker {
+  private readonly decided = new Map<number, { key: string; by: ReplicaId }>();
+  private readonly checkedThrough = new Map<ReplicaId, number>();
+  private readonly appliedDigest = new Map<number, { digest: string; by: ReplicaId }>();
+  private readonly persistedPromise = new Map<ReplicaId, Ballot>();
+  private readonly externalised = new Map<ReplicaId, Ballot>();
+  private readonly leaders = new Map<string, { id: ReplicaId; incarnation: number }>();
+  /** Full state snapshots are compared every this many slots (item digests at every slot). */
+  readonly fullSnapshotEverySlots = 32;
+
+  onStart(r: SimReplica, now: number): void {
+    this.checkedThrough.set(r.id, 0);
+    this.onStep(r, now);
+  }
+
+  onPersist(r: SimReplica): void {
+    const before = this.persistedPromise.get(r.id);
+    const now = r.storage.promised;
+    if (before && ballotGreater(before, now)) {
+      this.fail(`replica ${r.id} persisted promise ${formatBallot(now)} below its earlier ${formatBallot(before)}`);
+    }
+    this.persistedPromise.set(r.id, now);
+  }
+
+  /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
+  onSend(r: SimReplica, m: Message): void {
+    let committed: Ballot | null = null;
+    switch (m.type) {
+      case 'promise':
+      case 'accepted':
+      case 'heartbeat-reply':
+        committed = m.ballot;
+        break;
+      case 'nack':
+        committed = m.promised;
+        break;
+      default:
+        break;
+    }
+    if (!committed) return;
+    const prev = this.externalised.get(r.id);
+    if (!prev || ballotGreater(committed, prev)) this.externalised.set(r.id, committed);
+  }
+
+  onApply(r: SimReplica, e: Entry, result: KvResult): void {
+    let digest = `${commandKey(e.command)}=>${JSON.stringify(result)}|${JSON.stringify(r.sm.list('', Number.MAX_SAFE_INTEGER))}|${r.sm.sessionCount}`;
+    if (e.slot % this.fullSnapshotEverySlots === 0) digest += `|${r.sm.snapshot()}`;
+    const seen = this.appliedDigest.get(e.slot);
+    if (!seen) {
+      this.appliedDigest.set(e.slot, { digest, by: r.id });
+    } else if (seen.digest !== digest) {
+      this.fail(`replicas ${seen.by} and ${r.id} differ after applying slot ${e.slot}:\n  ${seen.digest}\n  ${digest}`);
+    }
+  }
+
+  onStep(r: SimReplica, now: number): void {
+    const core = r.core;
+    if (!core) return;
+    const st = core.status();
+    const told = this.externalised.get(r.id);
+    if (told && ballotGreater(told, st.promised)) {
+      this.fail(`replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)} (tick ${now})`);
+    }
+    if (st.role === 'leader') {
+      const key = formatBallot(st.ballot);
+      const prev = this.leaders.get(key);
+      if (!prev) this.leaders.set(key, { id: r.id, incarnation: r.incarnation });
+      else if (prev.id !== r.id || prev.incarnation !== r.incarnation) {
+        this.fail(`two leaders with ballot ${key}: replica ${prev.id}#${prev.incarnation} and ${r.id}#${r.incarnation}`);
+      }
+    }
+    const from = (this.checkedThrough.get(r.id) ?? 0) + 1;
+    for (let s = from; s <= st.decidedIndex; s++) {
+      const e = core.decidedEntry(s);
+      if (!e) this.fail(`replica ${r.id} reports slot ${s} decided but holds no entry`);
+      const key = commandKey(e.command);
+      const prev = this.decided.get(s);
+      if (!prev) this.decided.set(s, { key, by: r.id });
+      else if (prev.key !== key) {
+        this.fail(`slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
+      }
+    }
+    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedIndex));
+  }
+
+  /** Slots decided anywhere so far. */
+  get decidedSlots(): number {
+    return this.decided.size;
+  }
+
+  private fail(message: string): never {
+    throw new SafetyViolation(message);
+  }
+}

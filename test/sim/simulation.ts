@@ -1,0 +1,337 @@
+import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, randomBelow, randomFloat, randomInt } from '../../src/core/index.ts';
+import { checkLinearizability } from '../checker/linearizability.ts';
+import { kvModel } from '../checker/kv-model.ts';
+import { type Timing, SimCluster } from './cluster.ts';
+import { SafetyViolation } from './safety.ts';
+import { Workload } from './workload.ts';
+
+/** The deliberately broken cores the simulator must catch, by the name the CLI takes. */
+export const BUGS: Readonly<Record<string, TestOnlyBugs>> = Object.freeze({
+  'forget-promise-on-restart': { forgetPromiseOnRestart: true },
+  'skip-reproposal': { skipReproposal: true },
+  'promise-without-persist': { promiseWithoutPersist: true },
+  'trust-decided-index-blindly': { trustDecidedIndexBlindly: true },
+  'read-without-confirmation': { readWithoutConfirmation: true },
+});
+
+/** Every fault knob of one run, all drawn from the seed. */
+export interface Knobs {
+  readonly replicas: 3 | 5;
+  readonly lossRate: number;
+  readonly duplicateRate: number;
+  readonly maxDelayTicks: number;
+  /** Per tick: probability that a replica (the leader half of the time) crashes. */
+  readonly crashRate: number;
+  readonly downTicksMax: number;
+  readonly crashBetweenPersistAndSendRate: number;
+  /** Per tick: probability that a partition starts when none is active. */
+  readonly partitionRate: number;
+  readonly partitionTicksMax: number;
+  readonly clients: number;
+  readonly keys: number;
+  readonly clientTimeoutTicks: number;
+  readonly giveUpRate: number;
+  readonly timing: Timing;
+}
+
+export interface SimulationOptions {
+  readonly seed: number;
+  /** Client operations started during the safety phase (default 500). */
+  readonly operations?: number;
+  /** A name from BUGS, to run a deliberately broken core. */
+  readonly bug?: string;
+}
+
+export interface SimulationStats {
+  readonly safetyTicks: number;
+  readonly livenessTicks: number;
+  readonly livenessBoundTicks: number;
+  readonly operations: number;
+  readonly completed: number;
+  readonly gaveUp: number;
+  readonly retries: number;
+  readonly decidedSlots: number;
+  readonly crashes: number;
+  readonly partitions: number;
+  readonly messagesSent: number;
+  readonly messagesDropped: number;
+}
+
+export type SimulationResult =
+  | { readonly ok: true; readonly seed: number; readonly knobs: Knobs; readonly stats: SimulationStats }
+  | {
+      readonly ok: false;
+      readonly seed: number;
+      readonly knobs: Knobs;
+      /** Which check failed: safety, linearizability, or liveness. */
+      readonly check: 'safety' | 'linearizability' | 'liveness';
+      readonly message: string;
+      /** The one line that reproduces this run. */
+      readonly reproduce: string;
+      readonly trace: readonly string[];
+    };
+
+export const DEFAULT_OPERATIONS = 500;
+/** A safety phase that has not started every operation by then counts as stuck. */
+const SAFETY_TICKS_MAX = 60_000;
+
+export function drawKnobs(rng: Rng): Knobs {
+  const maxDelayTicks = randomInt(rng, 1, 6);
+  const electionTimeoutTicks = 10 + 2 * maxDelayTicks;
+  return {
+    replicas: chance(rng, 0.5) ? 3 : 5,
+    lossRate: randomFloat(rng) * 0.3,
+    duplicateRate: randomFloat(rng) * 0.2,
+    maxDelayTicks,
+    crashRate: randomFloat(rng) * 0.01,
+    downTicksMax: randomInt(rng, 5, 100),
+    crashBetweenPersistAndSendRate: randomFloat(rng) * 0.002,
+    partitionRate: randomFloat(rng) * 0.02,
+    partitionTicksMax: randomInt(rng, 10, 200),
+    clients: randomInt(rng, 2, 6),
+    keys: randomInt(rng, 2, 5),
+    clientTimeoutTicks: 3 * electionTimeoutTicks,
+    giveUpRate: randomFloat(rng) * 0.2,
+    timing: {
+      heartbeatIntervalTicks: randomInt(rng, 1, 3),
+      electionTimeoutTicks,
+      inflightMax: randomInt(rng, 1, 8),
+      batchMax: randomInt(rng, 1, 64),
+      retransmitTicks: 2 * maxDelayTicks + 2,
+      catchupBatchMax: randomInt(rng, 1, 64),
+    },
+  };
+}
+
+/**
+ * The stated liveness bound: once faults are healed, every pending operation
+ * completes and all replicas converge within this many ticks. Electing a leader
+ * takes a few election timeouts at worst (split votes); a client may need a
+ * timeout to notice a lost attempt, then a retry; and a lagging replica is
+ * caught up `inflightMax * catchupBatchMax` slots per round trip.
+ */
+export function livenessBoundTicks(k: Knobs, slotsToCatchUp: number): number {
+  const t = k.timing;
+  const roundTripTicks = 2 * k.maxDelayTicks + t.retransmitTicks;
+  const catchUpRounds = Math.ceil(slotsToCatchUp / (t.inflightMax * t.catchupBatchMax));
+  return 10 * 2 * t.electionTimeoutTicks + 3 * k.clientTimeoutTicks + (catchUpRounds + 10) * roundTripTicks;
+}
+
+export function reproduceCommand(opts: SimulationOptions): string {
+  let cmd = `npm run sim -- --seed ${opts.seed}`;
+  if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
+  if (opts.bug) cmd += ` --bug ${opts.bug}`;
+  return cmd;
+}
+
+export function describeKnobs(k: Knobs): string {
+  const t = k.timing;
+  return [
+    `replicas=${k.replicas} clients=${k.clients} keys=${k.keys}`,
+    `loss=${pct(k.lossRate)} dup=${pct(k.duplicateRate)} delay=1..${k.maxDelayTicks}`,
+    `crash/tick=${pct(k.crashRate)} down<=${k.downTicksMax} crash-between-persist-and-send=${pct(k.crashBetweenPersistAndSendRate)}`,
+    `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax}`,
+    `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
+    `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
+  ].join('\n  ');
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+/**
+ * One seeded run: a safety phase with every fault knob drawn from the seed,
+ * then a liveness phase with faults healed; safety is checked after every
+ * Ready, linearizability of the client history at the end.
+ */
+export function runSimulation(opts: SimulationOptions): SimulationResult {
+  const rng = new SeededRng(opts.seed);
+  const knobs = drawKnobs(rng);
+  const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
+  if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
+  const cluster = new SimCluster({
+    replicas: knobs.replicas,
+    rng,
+    timing: knobs.timing,
+    network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
+    crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
+    ...(bugs ? { bugs } : {}),
+  });
+  const operations = opts.operations ?? DEFAULT_OPERATIONS;
+  const workload = new Workload(cluster, rng, {
+    clients: knobs.clients,
+    keys: knobs.keys,
+    operations,
+    timeoutTicks: knobs.clientTimeoutTicks,
+    giveUpRate: knobs.giveUpRate,
+  });
+  const faults = new FaultSchedule(cluster, rng, knobs);
+  let bound = 0;
+  const fail = (check: 'safety' | 'linearizability' | 'liveness', message: string): SimulationResult => ({
+    ok: false,
+    seed: opts.seed,
+    knobs,
+    check,
+    message,
+    reproduce: reproduceCommand(opts),
+    trace: cluster.log.slice(-60),
+  });
+
+  let safetyTicks = 0;
+  let livenessTicks = 0;
+  try {
+    // Safety phase: faults on, clients start their operations.
+    while (!workload.exhausted) {
+      if (cluster.now >= SAFETY_TICKS_MAX) {
+        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${SAFETY_TICKS_MAX} ticks`);
+      }
+      cluster.tick(() => {
+        faults.step();
+        workload.step();
+      });
+    }
+    safetyTicks = cluster.now;
+    // Liveness phase: heal everything; every pending operation must complete and replicas converge.
+    faults.healAll();
+    workload.allowGiveUp = false;
+    bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).storage.entries.size)) + knobs.clients);
+    const start = cluster.now;
+    while (!(workload.idle && cluster.converged())) {
+      if (cluster.now - start >= bound) {
+        const pending = workload.idle ? 'no operation pending' : 'operations still pending';
+        return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}; ${cluster.describe()})`);
+      }
+      cluster.tick(() => workload.step());
+    }
+    livenessTicks = cluster.now - start;
+  } catch (e) {
+    if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`);
+    throw e;
+  }
+
+  if (workload.completed + workload.gaveUp < operations) {
+    return fail('liveness', `only ${workload.completed + workload.gaveUp} of ${operations} operations finished`);
+  }
+  const verdict = checkLinearizability(kvModel, workload.history);
+  if (!verdict.ok) {
+    return fail('linearizability', `${verdict.reason}: ${verdict.explanation}`);
+  }
+  return {
+    ok: true,
+    seed: opts.seed,
+    knobs,
+    stats: {
+      safetyTicks,
+      livenessTicks,
+      livenessBoundTicks: bound,
+      operations: workload.started,
+      completed: workload.completed,
+      gaveUp: workload.gaveUp,
+      retries: workload.retries,
+      decidedSlots: cluster.safety.decidedSlots,
+      crashes: faults.crashes,
+      partitions: faults.partitions,
+      messagesSent: cluster.network.sent,
+      messagesDropped: cluster.network.dropped,
+    },
+  };
+}
+
+/** Crashes, restarts and partitions during the safety phase, drawn from the run's PRNG. */
+class FaultSchedule {
+  crashes = 0;
+  partitions = 0;
+  private readonly restartAt = new Map<ReplicaId, number>();
+  private healAt = -1;
+  private readonly cluster: SimCluster;
+  private readonly rng: Rng;
+  private readonly k: Knobs;
+
+  constructor(cluster: SimCluster, rng: Rng, knobs: Knobs) {
+    this.cluster = cluster;
+    this.rng = rng;
+    this.k = knobs;
+  }
+
+  step(): void {
+    const c = this.cluster;
+    const now = c.now;
+    for (const [id, at] of this.restartAt) {
+      if (now >= at) {
+        this.restartAt.delete(id);
+        c.restart(id);
+      }
+    }
+    // A crash between persist and send happens inside the cluster; schedule its restart too.
+    for (const id of c.ids) {
+      if (!c.replica(id).up && !this.restartAt.has(id)) this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
+    }
+    if (chance(this.rng, this.k.crashRate)) {
+      const up = c.upIds();
+      const leader = c.leaderId();
+      const victim = leader !== null && chance(this.rng, 0.5) ? leader : up[randomBelow(this.rng, Math.max(1, up.length))];
+      if (victim !== undefined && c.replica(victim).up) {
+        this.crashes += 1;
+        c.crash(victim);
+        this.restartAt.set(victim, now + randomInt(this.rng, 1, this.k.downTicksMax));
+      }
+    }
+    if (this.healAt >= 0 && now >= this.healAt) {
+      c.network.heal();
+      c.trace('partition healed');
+      this.healAt = -1;
+    } else if (this.healAt < 0 && chance(this.rng, this.k.partitionRate)) {
+      this.partitions += 1;
+      this.healAt = now + randomInt(this.rng, 5, this.k.partitionTicksMax);
+      this.partition();
+    }
+  }
+
+  private partition(): void {
+    const c = this.cluster;
+    const ids = [...c.ids];
+    const kind = randomBelow(this.rng, 4);
+    const leader = c.leaderId();
+    if (kind === 0 && leader !== null) {
+      c.network.isolate(leader, ids);
+      c.trace(`partition: leader ${leader} isolated`);
+    } else if (kind <= 1) {
+      shuffle(this.rng, ids);
+      const minority = ids.slice(0, Math.floor(ids.length / 2));
+      c.network.partition([minority, ids.slice(minority.length)]);
+      c.trace(`partition: [${minority}] | [${ids.slice(minority.length)}]`);
+    } else if (kind === 2) {
+      const a = ids[randomBelow(this.rng, ids.length)]!;
+      c.network.isolate(a, ids);
+      c.trace(`partition: replica ${a} isolated`);
+    } else {
+      const cuts = randomInt(this.rng, 1, ids.length);
+      for (let i = 0; i < cuts; i++) {
+        const from = ids[randomBelow(this.rng, ids.length)]!;
+        const to = ids[randomBelow(this.rng, ids.length)]!;
+        if (from !== to) c.network.cutOneWay(from, to);
+      }
+      c.trace(`partition: one-way cuts ${c.network.describeCuts()}`);
+    }
+  }
+
+  healAll(): void {
+    const c = this.cluster;
+    c.network.heal();
+    c.network.faults.lossRate = 0;
+    c.network.faults.duplicateRate = 0;
+    c.crashBetweenPersistAndSendRate = 0;
+    for (const id of c.ids) c.restart(id);
+    this.restartAt.clear();
+    this.healAt = -1;
+    c.trace('liveness phase: all faults healed');
+  }
+}
+
+function shuffle<T>(rng: Rng, xs: T[]): void {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = randomBelow(rng, i + 1);
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+}
