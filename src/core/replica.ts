@@ -345,6 +345,19 @@ export class Replica {
     };
   }
 
+  /**
+   * Ticks until the earliest running timer fires (heartbeat, check-quorum or
+   * election): a host with nothing else to do may sleep that long.
+   */
+  ticksUntilNextTimer(): number {
+    let min = Number.POSITIVE_INFINITY;
+    for (const t of [this.electionTimeout, this.heartbeatTimeout, this.checkQuorumTimeout]) {
+      const r = t.remainingTicks;
+      if (r !== null && r < min) min = r;
+    }
+    return Math.max(1, min);
+  }
+
   /** The decided command at `slot`, if this replica knows it. */
   decidedEntry(slot: number): Entry | undefined {
     return slot <= this.log.decidedIndex ? this.log.get(slot) : undefined;

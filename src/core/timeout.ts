@@ -45,6 +45,11 @@ export class Timeout {
     if (this.ticking) this.ticks += 1;
   }
 
+  /** Ticks until `fired()` turns true, or null while stopped. */
+  get remainingTicks(): number | null {
+    return this.ticking ? Math.max(0, this.afterTicks - this.ticks) : null;
+  }
+
   fired(): boolean {
     return this.ticking && this.ticks >= this.afterTicks;
   }

@@ -1,27 +1,24 @@
 import {
   type Ballot,
   type ClientCommand,
-  type DurableState,
-  type Entry,
   type KvItem,
   type KvOptions,
-  type KvResult,
-  type Message,
+  type KvStateMachine,
   type ProposeResult,
   type ReadIndexResult,
-  type ReadState,
-  type Ready,
+  type Replica,
   type ReplicaId,
   type Rng,
   type TestOnlyBugs,
   DEFAULT_TIMING,
-  KvStateMachine,
-  Replica,
   SeededRng,
   ballotGreater,
   chance,
+  formatBallot,
   majorityQuorum,
 } from '../../src/core/index.ts';
+import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
+import { type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -46,46 +43,34 @@ export interface ClusterOptions {
   readonly bugs?: TestOnlyBugs;
 }
 
-/** What a replica keeps across a crash: exactly what its Readies asked to persist. */
-export class SimStorage {
-  promised: Ballot = { round: 0, replicaId: 0 };
-  decidedIndex = 0;
-  readonly entries = new Map<number, Entry>();
-  transactions = 0;
-
-  write(delta: NonNullable<Ready['persist']>): void {
-    this.transactions += 1;
-    if (delta.promised) this.promised = delta.promised;
-    for (const e of delta.entries) this.entries.set(e.slot, e);
-    if (delta.decidedIndex !== undefined) this.decidedIndex = delta.decidedIndex;
-  }
-
-  durable(): DurableState {
-    return { promised: this.promised, decidedIndex: this.decidedIndex, entries: [...this.entries.values()] };
-  }
-}
-
-export type ProposalOutcome = { readonly kind: 'applied'; readonly result: KvResult } | { readonly kind: 'dropped' };
+export type { ProposalOutcome };
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
-/** One simulated replica process: the pure core plus the host duties the DO host will have. */
+/** One simulated replica process: the shared host runner over storage that survives its crashes. */
 export class SimReplica {
   readonly id: ReplicaId;
-  readonly storage = new SimStorage();
-  core: Replica | null = null;
-  sm = new KvStateMachine();
+  /** What survives a crash: exactly what the replica's Readies asked to persist. */
+  readonly backing = new MemoryBacking();
+  runner: ReplicaRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
-  waiters = new Map<string, (o: ProposalOutcome) => void>();
-  reads = new Map<string, { key: string; done: (o: ReadOutcome) => void }>();
-  confirmedReads: ReadState[] = [];
 
   constructor(id: ReplicaId) {
     this.id = id;
   }
 
   get up(): boolean {
-    return this.core !== null;
+    return this.runner !== null;
+  }
+
+  get core(): Replica | null {
+    return this.runner?.core ?? null;
+  }
+
+  /** The state machine of the live process (throws if down). */
+  get sm(): KvStateMachine {
+    if (!this.runner) throw new Error(`replica ${this.id} is down`);
+    return this.runner.sm;
   }
 }
 
@@ -160,13 +145,13 @@ export class SimCluster {
     this.now += 1;
     for (const m of this.network.due(this.now)) {
       const r = this.replica(m.to);
-      if (!r.core) continue; // a down replica loses what reaches it
-      r.core.step(m);
+      if (!r.runner) continue; // a down replica loses what reaches it
+      r.runner.core.step(m);
       this.drain(r);
     }
     for (const r of this.replicas.values()) {
-      if (!r.core) continue;
-      r.core.tick();
+      if (!r.runner) continue;
+      r.runner.core.tick();
       this.drain(r);
     }
     between?.();
@@ -192,121 +177,61 @@ export class SimCluster {
     const r = this.replica(id);
     if (!r.core) return;
     this.trace(`${why}: replica ${id} crashes (leader=${this.leaderId()})`);
-    r.core = null;
-    r.sm = new KvStateMachine(this.options.kv);
-    r.waiters = new Map();
-    r.reads = new Map();
-    r.confirmedReads = [];
+    r.runner = null;
   }
 
   restart(id: ReplicaId): void {
     const r = this.replica(id);
     if (r.core) return;
     r.incarnation += 1;
-    this.trace(`replica ${id} restarts from storage (promised ${r.storage.promised.round}.${r.storage.promised.replicaId}, decided ${r.storage.decidedIndex})`);
+    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedIndex})`);
     this.start(r);
   }
 
   private start(r: SimReplica): void {
-    r.sm = new KvStateMachine(this.options.kv);
-    r.core = new Replica(
-      {
-        id: r.id,
-        quorum: majorityQuorum(this.ids),
-        rng: new SeededRng(this.rng.nextU32()),
-        ...this.timing,
-        ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
+    const options = {
+      id: r.id,
+      quorum: majorityQuorum(this.ids),
+      rng: new SeededRng(this.rng.nextU32()),
+      ...this.timing,
+      ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
+    };
+    const observer: RunnerObserver = {
+      afterPersist: (messages) => {
+        this.safety.onPersist(r);
+        return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
       },
-      r.storage.durable(),
-      0,
-    );
+      beforeSend: (m) => this.safety.onSend(r, m),
+      afterApply: (e, result) => this.safety.onApply(r, e, result),
+      afterReady: () => this.safety.onStep(r, this.now),
+    };
+    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer);
     this.safety.onStart(r, this.now);
     this.drain(r);
   }
 
-  // ---------------------------------------------------------------- the host loop
-
-  /** Do what the replica's Readies ask, in the required order, until it has nothing more. */
+  /** Let the replica do what its Readies ask until it has nothing more. */
   drain(r: SimReplica): void {
-    while (r.core?.hasReady()) {
-      const core: Replica = r.core;
-      const rd = core.ready();
-      if (rd.persist) {
-        r.storage.write(rd.persist);
-        this.safety.onPersist(r);
-      }
-      if (rd.messages.length > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate)) {
-        this.crash(r.id, 'crash between persist and send');
-        return;
-      }
-      for (const m of rd.messages) this.sendMessage(r, m);
-      for (const e of rd.decided) {
-        const result = r.sm.apply(e.slot, e.command);
-        this.safety.onApply(r, e, result);
-        if (e.command.kind !== 'noop') {
-          const waiter = r.waiters.get(e.command.id);
-          if (waiter) {
-            r.waiters.delete(e.command.id);
-            waiter({ kind: 'applied', result });
-          }
-        }
-      }
-      r.confirmedReads.push(...rd.readStates);
-      for (const id of rd.dropped.proposals) {
-        const waiter = r.waiters.get(id);
-        r.waiters.delete(id);
-        waiter?.({ kind: 'dropped' });
-      }
-      for (const id of rd.dropped.reads) {
-        const read = r.reads.get(id);
-        r.reads.delete(id);
-        read?.done({ kind: 'dropped' });
-      }
-      core.advance(rd);
-      this.serveReads(r);
-      this.safety.onStep(r, this.now);
-    }
-  }
-
-  private sendMessage(r: SimReplica, m: Message): void {
-    this.safety.onSend(r, m);
-    this.network.send(m, this.now);
-  }
-
-  private serveReads(r: SimReplica): void {
-    if (r.confirmedReads.length === 0) return;
-    const keep: ReadState[] = [];
-    for (const rs of r.confirmedReads) {
-      if (r.sm.appliedIndex < rs.readIndex) {
-        keep.push(rs);
-        continue;
-      }
-      const read = r.reads.get(rs.readId);
-      if (!read) continue;
-      r.reads.delete(rs.readId);
-      read.done({ kind: 'value', item: r.sm.get(read.key) });
-    }
-    r.confirmedReads = keep;
+    const runner = r.runner;
+    if (!runner) return;
+    runner.drain((m) => this.network.send(m, this.now));
+    if (runner.crashed) this.crash(r.id, 'crash between persist and send');
   }
 
   // ---------------------------------------------------------------- client entry points
 
-  /** Propose at replica `id`; `done` is called when it is applied there or dropped. */
+  /** Propose at replica `id`; `done` is called once its outcome is known there. */
   propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
-    const r = this.replica(id);
-    if (!r.core) return { ok: false, reason: 'down' };
-    const res = r.core.propose(command);
-    if (res.ok) r.waiters.set(command.id, done);
-    return res;
+    const runner = this.replica(id).runner;
+    if (!runner) return { ok: false, reason: 'down' };
+    return runner.propose(command, done);
   }
 
   /** A linearizable read of `key` through replica `id`. */
   read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
-    const r = this.replica(id);
-    if (!r.core) return { ok: false, reason: 'down' };
-    const res = r.core.readIndex(readId);
-    if (res.ok) r.reads.set(readId, { key, done });
-    return res;
+    const runner = this.replica(id).runner;
+    if (!runner) return { ok: false, reason: 'down' };
+    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
   }
 
   /** Let every replica with queued work produce its Ready (proposals made this tick go out as one batch). */

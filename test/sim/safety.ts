@@ -40,7 +40,7 @@ export class SafetyChecker {
 
   onPersist(r: SimReplica): void {
     const before = this.persistedPromise.get(r.id);
-    const now = r.storage.promised;
+    const now = r.backing.promised;
     if (before && ballotGreater(before, now)) {
       this.fail(`replica ${r.id} persisted promise ${formatBallot(now)} below its earlier ${formatBallot(before)}`);
     }

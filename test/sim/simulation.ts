@@ -195,7 +195,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     // Liveness phase: heal everything; every pending operation must complete and replicas converge.
     faults.healAll();
     workload.allowGiveUp = false;
-    bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).storage.entries.size)) + knobs.clients);
+    bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)) + knobs.clients);
     const start = cluster.now;
     while (!(workload.idle && cluster.converged())) {
       if (cluster.now - start >= bound) {

@@ -183,6 +183,11 @@ class Client {
       p.sendAt = this.w.cluster.now + 1;
       return;
     }
+    if (o.kind === 'outcome-unknown') {
+      // Like a timeout, only sooner: give up, or retry with the same idempotency key.
+      p.deadline = this.w.cluster.now;
+      return;
+    }
     this.finish(p, toOutput(o.result));
   }
 

@@ -1,0 +1,42 @@
+import { type Ballot, type DurableState, type Entry, type PersistDelta, ZERO_BALLOT } from '../core/index.ts';
+import { type ReplicaStorage, validateDelta } from './storage.ts';
+
+/** What survives a simulated crash; several MemoryStorage handles may share one. */
+export class MemoryBacking {
+  promised: Ballot = ZERO_BALLOT;
+  decidedIndex = 0;
+  readonly entries = new Map<number, Entry>();
+  readonly meta = new Map<string, string>();
+}
+
+/** In-memory storage for the simulator and Node tests; a crash keeps the backing and drops the handle. */
+export class MemoryStorage implements ReplicaStorage {
+  readonly backing: MemoryBacking;
+  transactions = 0;
+
+  constructor(backing: MemoryBacking = new MemoryBacking()) {
+    this.backing = backing;
+  }
+
+  loadDurable(): DurableState {
+    const b = this.backing;
+    return { promised: b.promised, decidedIndex: b.decidedIndex, entries: [...b.entries.values()].sort((x, y) => x.slot - y.slot) };
+  }
+
+  persist(delta: PersistDelta): void {
+    validateDelta(delta);
+    this.transactions += 1;
+    const b = this.backing;
+    if (delta.promised) b.promised = delta.promised;
+    for (const e of delta.entries) b.entries.set(e.slot, e);
+    if (delta.decidedIndex !== undefined) b.decidedIndex = delta.decidedIndex;
+  }
+
+  readMeta(key: string): string | undefined {
+    return this.backing.meta.get(key);
+  }
+
+  writeMeta(key: string, value: string): void {
+    this.backing.meta.set(key, value);
+  }
+}

@@ -1,0 +1,157 @@
+import {
+  type ClientCommand,
+  type Entry,
+  type KvOptions,
+  type KvResult,
+  type Message,
+  type ProposeResult,
+  type ReadIndexResult,
+  type ReadState,
+  type Ready,
+  type ReplicaOptions,
+  KvStateMachine,
+  Replica,
+} from '../core/index.ts';
+import type { ReplicaStorage } from './storage.ts';
+
+/** How a proposal ended, as far as this replica can tell. */
+export type ProposalOutcome =
+  | { readonly kind: 'applied'; readonly result: KvResult }
+  /** Never given a slot: it cannot take effect, so retrying anywhere is safe. */
+  | { readonly kind: 'dropped' }
+  /** Given a slot, then leadership was lost: it may or may not take effect. */
+  | { readonly kind: 'outcome-unknown' };
+
+/** A read-index read is either safe to serve now (the state machine has applied far enough) or dropped. */
+export type ReadReadiness = 'ready' | 'dropped';
+
+/** Hooks for a host that watches every step (the simulator's safety checker). */
+export interface RunnerObserver {
+  /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
+  afterPersist?(messages: number): boolean;
+  beforeSend?(m: Message): void;
+  afterApply?(e: Entry, result: KvResult): void;
+  afterReady?(): void;
+}
+
+/**
+ * The synchronous duties of every host of a replica, in the order a Ready
+ * demands: persist, send, apply, serve reads, answer dropped requests, advance.
+ * The simulator and the Durable Object host both run replicas through this, so
+ * what the simulator proves is what production does.
+ */
+export class ReplicaRunner {
+  readonly core: Replica;
+  readonly sm: KvStateMachine;
+  readonly storage: ReplicaStorage;
+  private readonly waiters = new Map<string, (o: ProposalOutcome) => void>();
+  private readonly reads = new Map<string, (r: ReadReadiness) => void>();
+  private confirmed: ReadState[] = [];
+  /** Slots holding an opaque record that repeated an earlier one's idempotency key. */
+  readonly duplicateSlots = new Set<number>();
+  private observer: RunnerObserver;
+  crashed = false;
+
+  constructor(options: ReplicaOptions, storage: ReplicaStorage, kv?: KvOptions, observer: RunnerObserver = {}) {
+    this.storage = storage;
+    this.sm = new KvStateMachine(kv);
+    this.core = new Replica(options, storage.loadDurable(), 0);
+    this.observer = observer;
+  }
+
+  get id(): number {
+    return this.core.id;
+  }
+
+  /** Propose at this replica; `done` runs once when the outcome is known here. */
+  propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult {
+    const res = this.core.propose(command);
+    if (res.ok) this.waiters.set(command.id, done);
+    return res;
+  }
+
+  /** Start a read-index read; `done('ready')` runs when the state machine may be read for it. */
+  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult {
+    const res = this.core.readIndex(readId);
+    if (res.ok) this.reads.set(readId, done);
+    return res;
+  }
+
+  /** Give up waiting for a proposal (a caller's timeout); it may still be decided. */
+  forgetProposal(commandId: string): void {
+    this.waiters.delete(commandId);
+  }
+
+  forgetRead(readId: string): void {
+    this.reads.delete(readId);
+  }
+
+  /** Do everything the core asks until it has nothing more; `send` gets each outgoing message after persistence. */
+  drain(send: (m: Message) => void): void {
+    while (!this.crashed && this.core.hasReady()) {
+      const wasLeader = this.core.status().role === 'leader';
+      const rd = this.core.ready();
+      if (rd.persist) {
+        this.storage.persist(rd.persist);
+        if (this.observer.afterPersist?.(rd.messages.length)) {
+          this.crashed = true;
+          return;
+        }
+      }
+      for (const m of rd.messages) {
+        this.observer.beforeSend?.(m);
+        send(m);
+      }
+      this.apply(rd);
+      this.confirmed.push(...rd.readStates);
+      for (const id of rd.dropped.proposals) this.settle(id, { kind: 'dropped' });
+      for (const id of rd.dropped.reads) this.settleRead(id, 'dropped');
+      this.core.advance(rd);
+      this.serveReads();
+      if (wasLeader && this.core.status().role !== 'leader') this.abandonWaiters();
+      this.observer.afterReady?.();
+    }
+  }
+
+  private apply(rd: Ready): void {
+    for (const e of rd.decided) {
+      const result = this.sm.apply(e.slot, e.command);
+      if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);
+      this.observer.afterApply?.(e, result);
+      if (e.command.kind !== 'noop') this.settle(e.command.id, { kind: 'applied', result });
+    }
+  }
+
+  private serveReads(): void {
+    if (this.confirmed.length === 0) return;
+    const keep: ReadState[] = [];
+    for (const rs of this.confirmed) {
+      if (this.sm.appliedIndex < rs.readIndex) keep.push(rs);
+      else this.settleRead(rs.readId, 'ready');
+    }
+    this.confirmed = keep;
+  }
+
+  /** Leadership is gone: proposals still waiting may or may not be decided by the next leader. */
+  private abandonWaiters(): void {
+    const waiting = [...this.waiters.keys()];
+    for (const id of waiting) this.settle(id, { kind: 'outcome-unknown' });
+    const reads = [...this.reads.keys()];
+    for (const id of reads) this.settleRead(id, 'dropped');
+    this.confirmed = [];
+  }
+
+  private settle(id: string, o: ProposalOutcome): void {
+    const w = this.waiters.get(id);
+    if (!w) return;
+    this.waiters.delete(id);
+    w(o);
+  }
+
+  private settleRead(id: string, r: ReadReadiness): void {
+    const w = this.reads.get(id);
+    if (!w) return;
+    this.reads.delete(id);
+    w(r);
+  }
+}

@@ -1,0 +1,28 @@
+import type { DurableState, PersistDelta } from '../core/index.ts';
+
+/**
+ * Where a replica keeps what must survive a crash: the core's durable state
+ * (promised ballot, accepted entries, decided index) and a little host
+ * metadata (its identity, injected faults). `persist` is atomic: after a crash
+ * either the whole delta is there or none of it.
+ */
+export interface ReplicaStorage {
+  /** The durable state as last persisted (an empty state for a new replica). */
+  loadDurable(): DurableState;
+  /** Apply one Ready's persist delta atomically. */
+  persist(delta: PersistDelta): void;
+  readMeta(key: string): string | undefined;
+  writeMeta(key: string, value: string): void;
+  /** Counters for cost accounting: storage transactions issued so far by this handle. */
+  readonly transactions: number;
+}
+
+/** Checks a delta before anything is written, so that a bad one changes nothing. */
+export function validateDelta(delta: PersistDelta): void {
+  for (const e of delta.entries) {
+    if (!Number.isInteger(e.slot) || e.slot < 1) throw new Error(`storage: bad slot ${e.slot}`);
+  }
+  if (delta.decidedIndex !== undefined && (!Number.isInteger(delta.decidedIndex) || delta.decidedIndex < 0)) {
+    throw new Error(`storage: bad decidedIndex ${delta.decidedIndex}`);
+  }
+}

@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import type { Message } from '../core/index.ts';
+
+/**
+ * Schemas for what crosses Durable Object RPC between replicas. Peers are our
+ * own code, but a message is still validated once, here, at the boundary: a
+ * malformed one (a bug elsewhere, a version mismatch) is dropped like a lost
+ * message instead of reaching the core.
+ */
+const id = z.number().int().min(0);
+const slot = z.number().int().min(0);
+const ballot = z.object({ round: z.number().int().min(0), replicaId: id });
+const str = z.string();
+
+const command = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('noop') }),
+  z.object({
+    kind: z.literal('put'),
+    id: str,
+    key: str,
+    value: str,
+    ifRevision: z.number().int().min(0).optional(),
+    idempotencyKey: str.optional(),
+  }),
+  z.object({ kind: z.literal('delete'), id: str, key: str, idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('opaque'), id: str, data: str, idempotencyKey: str.optional() }),
+]);
+
+const envelope = { from: id, to: id };
+
+export const MessageSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: slot }),
+  z.object({ type: z.literal('pre-vote-reply'), ...envelope, ballot, granted: z.boolean(), promised: ballot }),
+  z.object({ type: z.literal('prepare'), ...envelope, ballot, fromSlot: slot }),
+  z.object({
+    type: z.literal('promise'),
+    ...envelope,
+    ballot,
+    fromSlot: slot,
+    decidedIndex: slot,
+    entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
+  }),
+  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: slot }),
+  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: slot }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
+]);
+
+/** The messages of a batch that are well-formed and addressed from `from` to `to`; the rest are dropped. */
+export function validMessages(raw: unknown, from: number, to: number): Message[] {
+  if (!Array.isArray(raw)) return [];
+  const out: Message[] = [];
+  for (const m of raw) {
+    const parsed = MessageSchema.safeParse(m);
+    if (parsed.success && parsed.data.from === from && parsed.data.to === to) out.push(parsed.data as Message);
+  }
+  return out;
+}
