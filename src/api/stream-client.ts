@@ -1,0 +1,199 @@
+import type { KvResult, ReplicaId } from '../core/index.ts';
+import type { ReplicaConfig, Region, StreamConfig } from '../host/config.ts';
+import {
+  type ReadOutcome,
+  type ReplicaIdentity,
+  type ReplicaObject,
+  type ReplicaView,
+  type RpcError,
+  type WriteOutcome,
+  isRpcError,
+  replicaStub,
+} from '../host/replica-object.ts';
+import { ApiError } from './errors.ts';
+
+/** A write as the API asks for it; the client adds a fresh command id per attempt. */
+export type WriteRequest =
+  | { readonly kind: 'put'; readonly key: string; readonly value: string; readonly ifRevision?: number; readonly idempotencyKey: string }
+  | { readonly kind: 'delete'; readonly key: string; readonly idempotencyKey: string }
+  | { readonly kind: 'opaque'; readonly data: string; readonly idempotencyKey: string };
+
+type Stub = DurableObjectStub<ReplicaObject>;
+
+/** Which replica led each stream last time this isolate looked. */
+const leaderCache = new Map<string, ReplicaId>();
+
+/** Regions to try first for a stale read, by the continent Cloudflare says the request came from. */
+const NEAR: Readonly<Record<string, readonly Region[]>> = {
+  NA: ['wnam', 'enam'],
+  SA: ['sam', 'enam'],
+  EU: ['weur', 'eeur', 'me'],
+  AF: ['afr', 'weur', 'me'],
+  AS: ['apac', 'me', 'eeur'],
+  OC: ['oc', 'apac'],
+  AN: ['oc', 'sam'],
+};
+
+/**
+ * How the Worker talks to one stream's replicas: requests go to the leader
+ * (cached, corrected by not-leader hints), are retried across a leader change
+ * with the same idempotency key, and stale reads go to the nearest replica.
+ */
+export class StreamClient {
+  readonly stream: StreamConfig;
+  private readonly env: Cloudflare.Env;
+  /** How long a request may keep retrying before the client is told. */
+  private readonly deadlineMs: number;
+  private readonly backoffMs: number;
+
+  constructor(env: Cloudflare.Env, stream: StreamConfig) {
+    this.env = env;
+    this.stream = stream;
+    this.deadlineMs = Math.max(5_000, 6 * stream.election_timeout_ms);
+    this.backoffMs = stream.heartbeat_interval_ms;
+  }
+
+  /** Apply a write exactly once, wherever the leader is; throws ApiError when it cannot say. */
+  async write(request: WriteRequest): Promise<KvResult> {
+    const deadline = Date.now() + this.deadlineMs;
+    let target = this.firstTarget();
+    let uncertain = false;
+    const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
+    while (Date.now() < deadline) {
+      const command = { ...request, id: crypto.randomUUID() };
+      const res: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
+        .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
+        .catch(() => ({ kind: 'unreachable' as const }));
+      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (res.kind === 'applied') {
+        leaderCache.set(this.stream.name, target);
+        return res.result;
+      }
+      // Not proposed (not-leader, dropped) or maybe proposed (outcome-unknown, unreachable):
+      // either way the next attempt carries the same idempotency key, so it applies at most once.
+      if (res.kind === 'outcome-unknown' || res.kind === 'unreachable') uncertain = true;
+      const hint = res.kind === 'not-leader' ? res.leaderHint : null;
+      target = this.follow(target, hint);
+      await pacer.next(hint !== null);
+    }
+    if (uncertain) {
+      throw new ApiError(
+        503,
+        'outcome_unknown',
+        'the write may or may not have been applied (the leader was lost while it was in flight); retrying it with the same Idempotency-Key is safe',
+        { idempotency_key: request.idempotencyKey },
+      );
+    }
+    throw new ApiError(503, 'unavailable', 'no leader could be reached in time; the write was not applied');
+  }
+
+  /** A linearizable read through the leader (read-index). */
+  async readLinearizable<T>(call: (stub: Stub, id: ReplicaIdentity, timeoutMs: number) => Promise<ReadOutcome<T> | RpcError>): Promise<T> {
+    const deadline = Date.now() + this.deadlineMs;
+    let target = this.firstTarget();
+    const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
+    while (Date.now() < deadline) {
+      const res = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
+        () => ({ kind: 'unavailable' as const }),
+      );
+      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (res.kind === 'ok') {
+        leaderCache.set(this.stream.name, target);
+        return res.value;
+      }
+      const hint = res.kind === 'not-leader' ? res.leaderHint : null;
+      target = this.follow(target, hint);
+      await pacer.next(hint !== null);
+    }
+    throw new ApiError(503, 'unavailable', 'no leader could confirm a linearizable read in time; a stale read (?consistency=stale) may still answer');
+  }
+
+  /** A stale read from the nearest replica that answers. */
+  async readStale<T>(continent: string | undefined, call: (stub: Stub, id: ReplicaIdentity) => Promise<ReadOutcome<T> | RpcError>): Promise<T> {
+    for (const r of this.byNearness(continent)) {
+      const res = await call(this.stub(r.id), this.identity(r.id)).catch(() => null);
+      if (res === null) continue;
+      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (res.kind === 'ok') return res.value;
+    }
+    throw new ApiError(503, 'unavailable', 'no replica answered');
+  }
+
+  /** Every replica's own view, or null for those that did not answer within `timeoutMs`. */
+  async views(timeoutMs: number): Promise<(ReplicaView | null)[]> {
+    return Promise.all(
+      this.stream.replicas.map(async (r) => {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+        try {
+          const res = await Promise.race([this.stub(r.id).status(this.identity(r.id)), timeout]);
+          if (!res || isRpcError(res)) return null;
+          return res.view;
+        } catch {
+          return null;
+        } finally {
+          if (timer !== undefined) clearTimeout(timer);
+        }
+      }),
+    );
+  }
+
+  stub(id: ReplicaId): Stub {
+    return replicaStub(this.env, this.stream, id);
+  }
+
+  identity(id: ReplicaId): ReplicaIdentity {
+    return { stream: this.stream.name, replicaId: id };
+  }
+
+  private firstTarget(): ReplicaId {
+    return leaderCache.get(this.stream.name) ?? this.byPriority()[0]!.id;
+  }
+
+  /** The hinted leader, or else the next replica in priority order. */
+  private follow(current: ReplicaId, hint: ReplicaId | null): ReplicaId {
+    leaderCache.delete(this.stream.name);
+    if (hint !== null && this.stream.replicas.some((r) => r.id === hint)) return hint;
+    const order = this.byPriority();
+    const i = order.findIndex((r) => r.id === current);
+    return order[(i + 1) % order.length]!.id;
+  }
+
+  private byPriority(): ReplicaConfig[] {
+    return [...this.stream.replicas].sort((a, b) => b.priority - a.priority || a.id - b.id);
+  }
+
+  private byNearness(continent: string | undefined): ReplicaConfig[] {
+    const near = (continent && NEAR[continent]) || [];
+    const rank = (r: ReplicaConfig): number => {
+      const i = near.indexOf(r.region);
+      return i < 0 ? near.length : i;
+    };
+    return this.byPriority().sort((a, b) => rank(a) - rank(b));
+  }
+}
+
+/**
+ * Paces retries: following a leader hint goes at once (a few times in a row at
+ * most, in case hints are stale), anything else waits a heartbeat interval (an
+ * election is probably under way, and every replica touched is now awake).
+ */
+class Pacer {
+  private hops = 0;
+  private readonly backoffMs: number;
+  private readonly maxHops: number;
+
+  constructor(backoffMs: number, maxHops: number) {
+    this.backoffMs = backoffMs;
+    this.maxHops = maxHops;
+  }
+
+  async next(hinted: boolean): Promise<void> {
+    if (hinted && this.hops < this.maxHops) {
+      this.hops += 1;
+      return;
+    }
+    this.hops = 0;
+    await new Promise((resolve) => setTimeout(resolve, this.backoffMs));
+  }
+}

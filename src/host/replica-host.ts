@@ -1,0 +1,295 @@
+import {
+  type Ballot,
+  type ClientCommand,
+  type KvItem,
+  type KvResult,
+  type Message,
+  type ReplicaId,
+  DEFAULT_TIMING,
+  SeededRng,
+  majorityQuorum,
+} from '../core/index.ts';
+import { type StreamConfig, streamTiming } from './config.ts';
+import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
+import type { ReplicaStorage } from './storage.ts';
+import { validMessages } from './wire.ts';
+
+/** Sends one batch to a peer and resolves with the messages the peer returned for us. Never rejects. */
+export interface Transport {
+  send(to: ReplicaId, messages: Message[]): Promise<Message[]>;
+}
+
+/** What a host needs from its runtime. The Durable Object supplies the real ones. */
+export interface HostDeps {
+  readonly stream: StreamConfig;
+  readonly replicaId: ReplicaId;
+  readonly storage: ReplicaStorage;
+  readonly transport: Transport;
+  /** Wall-clock milliseconds. */
+  now(): number;
+  readonly seed: number;
+  /** Arrange for `wake()` to be called at or after `atMs` (the Durable Object alarm). */
+  scheduleWake(atMs: number): void;
+  /** Keep `p` running after the current call returns. */
+  background(p: Promise<unknown>): void;
+}
+
+export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
+
+export type ReadOutcome<T> =
+  | { readonly kind: 'ok'; readonly value: T }
+  | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null }
+  /** Leadership could not be confirmed in time, or was lost meanwhile. */
+  | { readonly kind: 'unavailable' };
+
+/** One replica's own view, for the status endpoint. */
+export interface ReplicaView {
+  readonly node_id: ReplicaId;
+  readonly role: string;
+  readonly leader_id: ReplicaId | null;
+  readonly term: number;
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+  readonly commit_index: number;
+  readonly applied_index: number;
+  readonly first_index: number;
+  readonly last_index: number;
+  readonly partitioned_from: readonly ReplicaId[];
+}
+
+export interface LogRecord {
+  readonly index: number;
+  readonly data: string;
+}
+
+const PARTITION_META = 'chaos:partition';
+
+/**
+ * A replica under a real clock: turns elapsed time into ticks, moves messages
+ * over a transport, and lets callers wait for their proposals and reads. It
+ * knows nothing of Durable Objects; `ReplicaObject` wires it to one.
+ *
+ * Messages go out only from a fresh call (an incoming RPC or a wake-up):
+ * replies to our own sends are stepped where they arrive, and whatever they
+ * cause to be sent waits for the next wake-up, which is then scheduled at
+ * once. No single invocation can chain sends without end (Durable Objects
+ * limit the calls one invocation may make).
+ */
+export class ReplicaHost {
+  readonly runner: ReplicaRunner;
+  private readonly deps: HostDeps;
+  private readonly tickMs: number;
+  private lastTickAt: number;
+  private outbox = new Map<ReplicaId, Message[]>();
+  private replyTo: ReplicaId | null = null;
+  private replyBuffer: Message[] = [];
+  private partition: ReplicaId[][] | null;
+  private sequence = 0;
+  /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
+  private readonly maxCatchUpTicks: number;
+
+  constructor(deps: HostDeps) {
+    this.deps = deps;
+    this.tickMs = deps.stream.tick_ms;
+    const timing = streamTiming(deps.stream);
+    this.maxCatchUpTicks = 4 * timing.electionTimeoutTicks;
+    this.runner = new ReplicaRunner(
+      {
+        id: deps.replicaId,
+        quorum: majorityQuorum(deps.stream.replicas.map((r) => r.id)),
+        rng: new SeededRng(deps.seed),
+        ...DEFAULT_TIMING,
+        ...timing,
+      },
+      deps.storage,
+    );
+    const partition = deps.storage.readMeta(PARTITION_META);
+    this.partition = partition ? (JSON.parse(partition) as ReplicaId[][]) : null;
+    this.lastTickAt = deps.now();
+    this.runInput(() => {}); // replays the decided log into the state machine and arms the first wake-up
+  }
+
+  get id(): ReplicaId {
+    return this.deps.replicaId;
+  }
+
+  // ---------------------------------------------------------------- entry points
+
+  /** Messages from a peer; returns our replies to it (they ride on the RPC's return value). */
+  deliver(from: ReplicaId, raw: unknown): Message[] {
+    if (this.isCut(from)) return [];
+    const messages = validMessages(raw, from, this.id);
+    this.replyTo = from;
+    this.replyBuffer = [];
+    try {
+      this.runInput(() => {
+        for (const m of messages) this.runner.core.step(m);
+      });
+      return this.replyBuffer;
+    } finally {
+      this.replyTo = null;
+      this.replyBuffer = [];
+    }
+  }
+
+  /** The alarm fired (or any other wake-up): time passed. */
+  wake(): void {
+    this.runInput(() => {});
+  }
+
+  /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
+  async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
+    let settle!: (o: ProposalOutcome) => void;
+    const outcome = new Promise<ProposalOutcome>((resolve) => (settle = resolve));
+    let refused: WriteOutcome | null = null;
+    this.runInput(() => {
+      const res = this.runner.propose(command, settle);
+      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+    });
+    if (refused) return refused;
+    const timer = setTimeout(() => {
+      this.runner.forgetProposal(command.id);
+      settle({ kind: 'outcome-unknown' });
+    }, timeoutMs);
+    const o = await outcome;
+    clearTimeout(timer);
+    return o;
+  }
+
+  /** A linearizable read: confirm leadership (read-index), wait until applied, then run `read`. */
+  async readLinearizable<T>(read: () => T, timeoutMs: number): Promise<ReadOutcome<T>> {
+    const readId = `read-${++this.sequence}`;
+    let settle!: (o: ReadOutcome<T>) => void;
+    const outcome = new Promise<ReadOutcome<T>>((resolve) => (settle = resolve));
+    let refused: ReadOutcome<T> | null = null;
+    this.runInput(() => {
+      const res = this.runner.readIndex(readId, (r) => settle(r === 'ready' ? { kind: 'ok', value: read() } : { kind: 'unavailable' }));
+      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+    });
+    if (refused) return refused;
+    const timer = setTimeout(() => {
+      this.runner.forgetRead(readId);
+      settle({ kind: 'unavailable' });
+    }, timeoutMs);
+    const o = await outcome;
+    clearTimeout(timer);
+    return o;
+  }
+
+  getLocal(key: string): KvItem | undefined {
+    return this.runner.sm.get(key);
+  }
+
+  listLocal(prefix: string, limit: number): KvItem[] {
+    return this.runner.sm.list(prefix, limit);
+  }
+
+  /** Decided opaque log records from slot `from` on, at most `limit`, skipping retried duplicates. */
+  logLocal(from: number, limit: number): LogRecord[] {
+    const out: LogRecord[] = [];
+    const decided = this.runner.core.status().decidedIndex;
+    for (let slot = Math.max(1, from); slot <= decided && out.length < limit; slot++) {
+      const e = this.runner.core.decidedEntry(slot);
+      if (e?.command.kind === 'opaque' && !this.runner.duplicateSlots.has(slot)) out.push({ index: slot, data: e.command.data });
+    }
+    return out;
+  }
+
+  view(): ReplicaView {
+    this.runInput(() => {});
+    const st = this.runner.core.status();
+    return {
+      node_id: st.id,
+      role: st.role,
+      leader_id: st.leaderId,
+      term: st.ballot.round,
+      ballot: st.ballot,
+      promised: st.promised,
+      commit_index: st.decidedIndex,
+      applied_index: this.runner.sm.appliedIndex,
+      first_index: st.lastSlot > 0 ? 1 : 0,
+      last_index: st.lastSlot,
+      partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
+    };
+  }
+
+  /** Fault injection: drop every message between replicas of different groups (null heals). */
+  setPartition(groups: ReplicaId[][] | null): void {
+    this.partition = groups;
+    if (groups) this.deps.storage.writeMeta(PARTITION_META, JSON.stringify(groups));
+    else this.deps.storage.writeMeta(PARTITION_META, 'null');
+  }
+
+  /** A unique id for a command proposed through this replica. */
+  nextCommandId(prefix: string): string {
+    return `${prefix}.${this.id}.${++this.sequence}`;
+  }
+
+  // ---------------------------------------------------------------- machinery
+
+  /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */
+  private runInput(input: () => void): void {
+    this.advanceClock();
+    input();
+    this.runner.drain((m) => this.route(m));
+    this.sendOutbox();
+    this.rearm();
+  }
+
+  private advanceClock(): void {
+    const now = this.deps.now();
+    const ticks = Math.floor((now - this.lastTickAt) / this.tickMs);
+    if (ticks <= 0) return;
+    for (let i = 0; i < Math.min(ticks, this.maxCatchUpTicks); i++) this.runner.core.tick();
+    this.lastTickAt = ticks > this.maxCatchUpTicks ? now : this.lastTickAt + ticks * this.tickMs;
+  }
+
+  private route(m: Message): void {
+    if (m.to === this.replyTo) {
+      this.replyBuffer.push(m);
+      return;
+    }
+    const queue = this.outbox.get(m.to);
+    if (queue) queue.push(m);
+    else this.outbox.set(m.to, [m]);
+  }
+
+  /** One RPC per destination carrying everything queued for it. */
+  private sendOutbox(): void {
+    if (this.outbox.size === 0) return;
+    const batches = this.outbox;
+    this.outbox = new Map();
+    for (const [to, messages] of batches) {
+      if (this.isCut(to)) continue;
+      this.deps.background(
+        this.deps.transport.send(to, messages).then((replies) => this.onReplies(to, replies)),
+      );
+    }
+  }
+
+  /** Replies to our send arrived: step them here; anything they cause goes out with the next wake-up. */
+  private onReplies(from: ReplicaId, raw: Message[]): void {
+    if (raw.length === 0 || this.isCut(from)) return;
+    const replies = validMessages(raw, from, this.id);
+    this.advanceClock();
+    for (const m of replies) this.runner.core.step(m);
+    this.runner.drain((m) => this.route(m));
+    if (this.outbox.size > 0) this.deps.scheduleWake(this.deps.now());
+    else this.rearm();
+  }
+
+  private rearm(): void {
+    const at = this.outbox.size > 0 ? this.deps.now() : this.lastTickAt + this.runner.core.ticksUntilNextTimer() * this.tickMs;
+    this.deps.scheduleWake(at);
+  }
+
+  private isCut(peer: ReplicaId): boolean {
+    const p = this.partition;
+    if (!p) return false;
+    const mine = p.findIndex((g) => g.includes(this.id));
+    const theirs = p.findIndex((g) => g.includes(peer));
+    return mine >= 0 && theirs >= 0 && mine !== theirs;
+  }
+}
+
+export type { KvResult };
