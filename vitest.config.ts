@@ -1,5 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
+import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
 
 export default defineConfig({
   test: {
@@ -9,13 +10,25 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['test/core/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
+          include: ['test/core/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
           testTimeout: 120_000,
         },
       },
       {
         // Everything that touches the Workers runtime runs inside workerd.
-        plugins: [cloudflareTest({ wrangler: { configPath: './wrangler.toml' } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                EDGEPAXOS_CONFIG: JSON.stringify(TEST_CONFIG),
+                EDGEPAXOS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                EDGEPAXOS_CHAOS: 'on',
+                EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
+              },
+            },
+          }),
+        ],
         test: {
           name: 'workers',
           include: ['test/worker/**/*.test.ts'],

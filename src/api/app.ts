@@ -42,6 +42,13 @@ const LogQuery = z
 const ChaosBody = z.discriminatedUnion('action', [
   z.object({ action: z.literal('crash'), replica: z.number().int() }).strict(),
   z.object({ action: z.literal('partition'), groups: z.array(z.array(z.number().int()).min(1)).min(2) }).strict(),
+  z
+    .object({
+      action: z.literal('unreliable'),
+      duplicate_rate: z.number().min(0).max(1).default(0.2),
+      delay_ms_max: z.number().int().min(0).max(10_000).default(50),
+    })
+    .strict(),
   z.object({ action: z.literal('heal') }).strict(),
 ]);
 
@@ -98,6 +105,12 @@ app.delete('/v1/streams/:stream/kv/:key{.+}', async (c) => {
   const result = await client.write({ kind: 'delete', key, idempotencyKey: idempotencyKey(c) ?? crypto.randomUUID() });
   if (result.kind !== 'delete') throw unexpected(result);
   return c.json({ deleted: result.deleted, revision: result.revision });
+});
+
+// `/kv/` with nothing after it: a key was meant, and it is empty.
+app.on(['GET', 'PUT', 'DELETE'], '/v1/streams/:stream/kv/', (c) => {
+  streamClient(c.env, c.req.param('stream'));
+  throw new ApiError(400, 'invalid_key', 'the key must not be empty');
 });
 
 app.get('/v1/streams/:stream/kv', async (c) => {
@@ -163,8 +176,18 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
       await Promise.all(ids.map((id) => client.stub(id).partition(client.identity(id), body.groups).catch(() => undefined)));
       return c.json({ partitioned: body.groups });
     }
+    case 'unreliable': {
+      const u = { duplicateRate: body.duplicate_rate, delayMsMax: body.delay_ms_max };
+      await Promise.all(ids.map((id) => client.stub(id).unreliable(client.identity(id), u).catch(() => undefined)));
+      return c.json({ unreliable: { duplicate_rate: u.duplicateRate, delay_ms_max: u.delayMsMax } });
+    }
     case 'heal':
-      await Promise.all(ids.map((id) => client.stub(id).partition(client.identity(id), null).catch(() => undefined)));
+      await Promise.all(
+        ids.map(async (id) => {
+          await client.stub(id).partition(client.identity(id), null).catch(() => undefined);
+          await client.stub(id).unreliable(client.identity(id), null).catch(() => undefined);
+        }),
+      );
       return c.json({ healed: true });
   }
 });

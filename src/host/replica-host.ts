@@ -55,6 +55,7 @@ export interface ReplicaView {
   readonly first_index: number;
   readonly last_index: number;
   readonly partitioned_from: readonly ReplicaId[];
+  readonly unreliable: Unreliability | null;
 }
 
 export interface LogRecord {
@@ -63,6 +64,13 @@ export interface LogRecord {
 }
 
 const PARTITION_META = 'chaos:partition';
+const UNRELIABLE_META = 'chaos:unreliable';
+
+/** Fault injection on this replica's outgoing batches: duplicate some, delay all by a random amount (so they reorder). */
+export interface Unreliability {
+  readonly duplicateRate: number;
+  readonly delayMsMax: number;
+}
 
 /**
  * A replica under a real clock: turns elapsed time into ticks, moves messages
@@ -84,6 +92,7 @@ export class ReplicaHost {
   private replyTo: ReplicaId | null = null;
   private replyBuffer: Message[] = [];
   private partition: ReplicaId[][] | null;
+  private unreliable: Unreliability | null;
   private sequence = 0;
   /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
   private readonly maxCatchUpTicks: number;
@@ -104,7 +113,9 @@ export class ReplicaHost {
       deps.storage,
     );
     const partition = deps.storage.readMeta(PARTITION_META);
-    this.partition = partition ? (JSON.parse(partition) as ReplicaId[][]) : null;
+    this.partition = partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null;
+    const unreliable = deps.storage.readMeta(UNRELIABLE_META);
+    this.unreliable = unreliable ? (JSON.parse(unreliable) as Unreliability | null) : null;
     this.lastTickAt = deps.now();
     this.runInput(() => {}); // replays the decided log into the state machine and arms the first wake-up
   }
@@ -210,14 +221,20 @@ export class ReplicaHost {
       first_index: st.lastSlot > 0 ? 1 : 0,
       last_index: st.lastSlot,
       partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
+      unreliable: this.unreliable,
     };
   }
 
   /** Fault injection: drop every message between replicas of different groups (null heals). */
   setPartition(groups: ReplicaId[][] | null): void {
     this.partition = groups;
-    if (groups) this.deps.storage.writeMeta(PARTITION_META, JSON.stringify(groups));
-    else this.deps.storage.writeMeta(PARTITION_META, 'null');
+    this.deps.storage.writeMeta(PARTITION_META, JSON.stringify(groups));
+  }
+
+  /** Fault injection: duplicate and reorder outgoing batches (null heals). */
+  setUnreliable(u: Unreliability | null): void {
+    this.unreliable = u;
+    this.deps.storage.writeMeta(UNRELIABLE_META, JSON.stringify(u));
   }
 
   /** A unique id for a command proposed through this replica. */
@@ -261,9 +278,13 @@ export class ReplicaHost {
     this.outbox = new Map();
     for (const [to, messages] of batches) {
       if (this.isCut(to)) continue;
-      this.deps.background(
-        this.deps.transport.send(to, messages).then((replies) => this.onReplies(to, replies)),
-      );
+      const u = this.unreliable;
+      const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
+      for (let i = 0; i < copies; i++) {
+        const delayMs = u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0;
+        const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
+        this.deps.background(sent.then((replies) => this.onReplies(to, replies)));
+      }
     }
   }
 
@@ -290,6 +311,10 @@ export class ReplicaHost {
     const theirs = p.findIndex((g) => g.includes(peer));
     return mine >= 0 && theirs >= 0 && mine !== theirs;
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export type { KvResult };

@@ -1,7 +1,15 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ClientCommand, KvItem, Message, ReplicaId } from '../core/index.ts';
 import { ConfigError, type StreamConfig, clusterConfig, findStream } from './config.ts';
-import { type LogRecord, type ReadOutcome, ReplicaHost, type ReplicaView, type Transport, type WriteOutcome } from './replica-host.ts';
+import {
+  type LogRecord,
+  type ReadOutcome,
+  ReplicaHost,
+  type ReplicaView,
+  type Transport,
+  type Unreliability,
+  type WriteOutcome,
+} from './replica-host.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 
 /** Which replica of which stream a Durable Object is. Every call names it; the first one is stored. */
@@ -115,6 +123,13 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     host.setPartition(groups);
+    return { kind: 'ok' };
+  }
+
+  async unreliable(to: ReplicaIdentity, u: Unreliability | null): Promise<{ kind: 'ok' } | RpcError> {
+    const host = this.ensureHost(to);
+    if ('kind' in host) return host;
+    host.setUnreliable(u);
     return { kind: 'ok' };
   }
 

@@ -246,7 +246,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     const ro = isKnown && model.readOnly !== undefined && model.readOnly(op.input);
     readOnly[i] = ro;
     anyReadOnly ||= ro;
-    bits[i] = 1n << BigInt(i);
+    bits[i] = 1n << BigInt(isKnown ? knownLeft : unknownEntries.length);
     const call = newEntry(i, op.call, true);
     if (isKnown) {
       const ret = newEntry(i, op.return, false);
@@ -265,27 +265,32 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
 
   const stepSet = (cur: StateSet<S>, i: number): StateSet<S> | null => stepStates(model, cur, ops[i]!);
 
-  // Memo: linearized set -> state keys already explored with that set.
-  const cache = new Map<bigint, string | Set<string>>();
-  const remember = (lin: bigint, key: string): boolean => {
-    const seen = cache.get(lin);
-    if (seen === undefined) {
-      cache.set(lin, key);
-      return true;
-    }
-    if (typeof seen === 'string') {
-      if (seen === key) return false;
-      cache.set(lin, new Set([seen, key]));
-      return true;
-    }
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
+  // Memo of configurations whose every continuation failed, recorded when
+  // their frame is popped: linearized known ops -> state key -> the sets of
+  // linearized unknown-outcome ops seen with them. A configuration is pruned
+  // when a failed one has the same known ops, the same state and a subset of
+  // its unknown-outcome ops (which leaves strictly more options open). With no
+  // unknown-outcome ops this is exactly WGL's memo of (linearized set, state);
+  // configurations still on the stack never recur, since sets only grow.
+  const failed = new Map<bigint, Map<string, bigint[]>>();
+  const hasFailed = (linK: bigint, linU: bigint, key: string): boolean => {
+    const list = failed.get(linK)?.get(key);
+    if (list === undefined) return false;
+    for (const f of list) if ((f & linU) === f) return true;
+    return false;
+  };
+  const recordFailed = (linK: bigint, linU: bigint, key: string): void => {
+    let byState = failed.get(linK);
+    if (byState === undefined) failed.set(linK, (byState = new Map()));
+    const list = byState.get(key);
+    if (list === undefined) byState.set(key, [linU]);
+    else list.push(linU);
   };
 
   const init = model.init();
   let cur: StateSet<S> = { states: [init], key: model.hash(init) };
-  let linearized = 0n;
+  let linK = 0n; // linearized known-return ops
+  let linU = 0n; // linearized unknown-outcome ops
   const stack: Frame<S>[] = [];
   let steps = 0;
 
@@ -295,16 +300,24 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
   let bestSaved = true;
   let bestPrefix: number[] = [];
 
-  const push = (entry: Entry, next: StateSet<S>, lin: bigint, committed: boolean, limit: number): void => {
+  /** Linearizes `entry` next, reaching `next`, unless that configuration is known to fail. */
+  const tryPush = (entry: Entry, next: StateSet<S>, committed: boolean, limit: number): boolean => {
+    const i = entry.op;
+    const isKnown = known[i]!;
+    const nk = isKnown ? linK ^ bits[i]! : linK;
+    const nu = isKnown ? linU : linU ^ bits[i]!;
+    if (hasFailed(nk, nu, next.key)) return false;
     stack.push({ entry, before: cur, committed, limit });
     lift(entry);
     cur = next;
-    linearized = lin;
-    if (known[entry.op]) knownLeft--;
+    linK = nk;
+    linU = nu;
+    if (isKnown) knownLeft--;
     if (stack.length > bestDepth) {
       bestDepth = stack.length;
       bestSaved = false;
     }
+    return true;
   };
 
   const pop = (): Frame<S> => {
@@ -312,11 +325,17 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
       bestPrefix = stack.map((f) => f.entry.op);
       bestSaved = true;
     }
+    recordFailed(linK, linU, cur.key);
     const f = stack.pop()!;
     unlift(f.entry);
     cur = f.before;
-    linearized ^= bits[f.entry.op]!;
-    if (known[f.entry.op]) knownLeft++;
+    const i = f.entry.op;
+    if (known[i]) {
+      linK ^= bits[i]!;
+      knownLeft++;
+    } else {
+      linU ^= bits[i]!;
+    }
     return f;
   };
 
@@ -349,13 +368,8 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
           steps++;
           const next = stepSet(cur, e.op);
           if (next === null || next.key !== cur.key) continue;
-          const lin = linearized ^ bits[e.op]!;
-          if (remember(lin, next.key)) {
-            push(e, next, lin, true, 0);
-            advanced = true;
-          } else {
-            backtrack = true; // explored before from here, and it failed
-          }
+          if (tryPush(e, next, true, 0)) advanced = true;
+          else backtrack = true; // explored before, and it failed: so does this configuration
           break;
         }
       }
@@ -377,11 +391,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
         cursor = e.next;
         // An unknown-outcome op that changes nothing is better left out.
         if (next !== null && (known[e.op] || next.key !== cur.key)) {
-          const lin = linearized ^ bits[e.op]!;
-          if (remember(lin, next.key)) {
-            push(e, next, lin, false, inUnknown ? limit : 0);
-            advanced = true;
-          }
+          advanced = tryPush(e, next, false, inUnknown ? limit : 0);
         }
         if (!advanced) continue;
       }
@@ -399,7 +409,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     let f: Frame<S> | undefined;
     for (;;) {
       if (stack.length === 0) {
-        if (!bestSaved) bestPrefix = stack.map((fr) => fr.entry.op);
+        // bestPrefix is saved: the search backed out of the deepest level on its way here.
         return { kind: 'fail', explanation: explainFailure(model, ops, bestPrefix) };
       }
       f = pop();

@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import type { Command } from '../../src/core/index.ts';
+import type { ReplicaStorage } from '../../src/host/storage.ts';
+
+/**
+ * Runs `body` against one storage; `open()` gives a new handle on the same
+ * underlying data (what a restarted replica would get). The body is
+ * synchronous: every implementation's storage calls are.
+ */
+export type WithStorage = (body: (open: () => ReplicaStorage) => void) => Promise<void>;
+
+const put = (id: string): Command => ({ kind: 'put', id, key: `k-${id}`, value: `v-${id}` });
+
+/** The contract every ReplicaStorage implementation must meet, run against each of them. */
+export function storageContract(name: string, withStorage: WithStorage): void {
+  describe(`storage contract: ${name}`, () => {
+    it('a new storage holds the empty durable state', () =>
+      withStorage((open) => {
+        const d = open().loadDurable();
+        expect(d.promised).toEqual({ round: 0, replicaId: 0 });
+        expect(d.decidedIndex).toBe(0);
+        expect([...d.entries]).toEqual([]);
+      }));
+
+    it('what one handle persists, a reopened handle loads, entries in slot order', () =>
+      withStorage((open) => {
+        const s = open();
+        s.persist({ promised: { round: 3, replicaId: 2 }, entries: [{ slot: 2, ballot: { round: 3, replicaId: 2 }, command: put('b') }] });
+        s.persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: { kind: 'noop' } }], decidedIndex: 2 });
+        const d = open().loadDurable();
+        expect(d.promised).toEqual({ round: 3, replicaId: 2 });
+        expect(d.decidedIndex).toBe(2);
+        expect([...d.entries]).toEqual([
+          { slot: 1, ballot: { round: 3, replicaId: 2 }, command: { kind: 'noop' } },
+          { slot: 2, ballot: { round: 3, replicaId: 2 }, command: put('b') },
+        ]);
+      }));
+
+    it('a later write of a slot replaces the earlier one, and absent fields keep their values', () =>
+      withStorage((open) => {
+        const s = open();
+        s.persist({ promised: { round: 1, replicaId: 1 }, entries: [{ slot: 1, ballot: { round: 1, replicaId: 1 }, command: put('old') }] });
+        s.persist({ entries: [{ slot: 1, ballot: { round: 2, replicaId: 3 }, command: put('new') }] });
+        const d = open().loadDurable();
+        expect(d.promised).toEqual({ round: 1, replicaId: 1 });
+        expect([...d.entries]).toEqual([{ slot: 1, ballot: { round: 2, replicaId: 3 }, command: put('new') }]);
+      }));
+
+    it('a bad delta is refused whole: nothing of it is written', () =>
+      withStorage((open) => {
+        const s = open();
+        expect(() =>
+          s.persist({
+            promised: { round: 9, replicaId: 9 },
+            entries: [
+              { slot: 1, ballot: { round: 9, replicaId: 9 }, command: put('a') },
+              { slot: 0, ballot: { round: 9, replicaId: 9 }, command: put('bad') },
+            ],
+          }),
+        ).toThrow(/bad slot/);
+        const d = open().loadDurable();
+        expect(d.promised).toEqual({ round: 0, replicaId: 0 });
+        expect([...d.entries]).toEqual([]);
+      }));
+
+    it('commands of every kind survive the round trip unchanged', () =>
+      withStorage((open) => {
+        const commands: Command[] = [
+          { kind: 'noop' },
+          { kind: 'put', id: 'p', key: 'ключ/🔑', value: 'line1\nline2 "quoted"', ifRevision: 0, idempotencyKey: 'ik' },
+          { kind: 'delete', id: 'd', key: 'k' },
+          { kind: 'opaque', id: 'o', data: '' },
+        ];
+        open().persist({ entries: commands.map((command, i) => ({ slot: i + 1, ballot: { round: 1, replicaId: 1 }, command })) });
+        expect([...open().loadDurable().entries].map((e) => e.command)).toEqual(commands);
+      }));
+
+    it('host metadata survives a reopen', () =>
+      withStorage((open) => {
+        expect(open().readMeta('identity')).toBeUndefined();
+        open().writeMeta('identity', '{"stream":"s","replicaId":1}');
+        expect(open().readMeta('identity')).toBe('{"stream":"s","replicaId":1}');
+      }));
+  });
+}

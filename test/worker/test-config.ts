@@ -1,0 +1,25 @@
+/**
+ * The cluster the workerd tests run against: one stream per test file so that
+ * background timers of one never disturb another, with fast timings (a tick of
+ * 10 ms, heartbeats every 40 ms, elections after 200-400 ms of silence).
+ */
+const FAST = { tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200 };
+
+function stream(name: string) {
+  return {
+    name,
+    ...FAST,
+    replicas: [
+      { id: 1, region: 'wnam', priority: 3 },
+      { id: 2, region: 'weur', priority: 2 },
+      { id: 3, region: 'apac', priority: 1 },
+    ],
+  };
+}
+
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'chaos'] as const;
+
+export const TEST_CONFIG = { streams: TEST_STREAMS.map(stream) };
+
+export const TEST_ADMIN_TOKEN = 'test-admin-token';
+export const TEST_MAX_VALUE_BYTES = 4096;
