@@ -208,4 +208,24 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   readOnly(input: KvInput): boolean {
     return input.kind === 'get';
   },
+
+  subsumes(a: KvState, b: KvState): boolean {
+    for (const k in a) if (!(k in b) && !keySubsumes(a[k]!, ABSENT_KEY)) return false;
+    for (const k in b) if (!keySubsumes(a[k] ?? ABSENT_KEY, b[k]!)) return false;
+    return true;
+  },
 };
+
+/**
+ * Whether key state `a` accepts every continuation `b` accepts: the same value,
+ * and a lower floor with the same revision, or an unknown revision whose bound
+ * admits `b`'s revision (an observation then pins `a` to it).
+ */
+export function keySubsumes(a: KvKeyState, b: KvKeyState): boolean {
+  if (a.value !== b.value) return false;
+  const ra = a.revision;
+  const rb = b.revision;
+  if (typeof ra === 'number') return typeof rb === 'number' && ra === rb && a.floor <= b.floor;
+  if (typeof rb === 'number') return rb >= ra.atLeast;
+  return ra.atLeast <= rb.atLeast;
+}

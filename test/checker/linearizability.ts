@@ -97,6 +97,14 @@ export interface Model<S, I, O> {
    * read that leaves the state unchanged instead of trying alternatives.
    */
   readOnly?(input: I): boolean;
+  /**
+   * Optional: true when state `a` is at least as permissive as `b`: every
+   * sequence of operations (with outputs) accepted from `b` is also accepted
+   * from `a`. Must hold for equal states. Used to prune unknown-outcome
+   * operations that cannot help (e.g. one overwritten by the next without being
+   * observed); without it only equal hashes count.
+   */
+  subsumes?(a: S, b: S): boolean;
 }
 
 export type CheckResult =
@@ -339,6 +347,25 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     return f;
   };
 
+  /**
+   * Whether linearizing unknown-outcome op `i` now, reaching `next`, can help.
+   * Not if the current state is at least as permissive (leaving it out is then
+   * as good), nor if the previous step also linearized an unknown-outcome op
+   * and doing `i` instead of it would be at least as permissive (that
+   * configuration, a sibling of this one, is explored anyway). The second rule
+   * stops the search from enumerating every subset of pending unknown-outcome
+   * operations: a chain of them collapses to the ones the state depends on.
+   */
+  const usefulUnknown = (i: number, next: StateSet<S>): boolean => {
+    if (subsumesSet(model, cur, next)) return false;
+    const top = stack[stack.length - 1];
+    if (top !== undefined && !known[top.entry.op]) {
+      const instead = stepSet(top.before, i);
+      if (instead !== null && subsumesSet(model, instead, next)) return false;
+    }
+    return true;
+  };
+
   // Scan cursor: in the main list (phase 1) or, past the first return entry,
   // in the unknown-outcome list (phase 2) up to `limit`.
   let cursor: Entry | null = mainHead.next;
@@ -389,8 +416,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
       } else {
         const next = stepSet(cur, e.op);
         cursor = e.next;
-        // An unknown-outcome op that changes nothing is better left out.
-        if (next !== null && (known[e.op] || next.key !== cur.key)) {
+        if (next !== null && (known[e.op] || usefulUnknown(e.op, next))) {
           advanced = tryPush(e, next, false, inUnknown ? limit : 0);
         }
         if (!advanced) continue;
@@ -434,6 +460,18 @@ function stepStates<S, I, O>(model: Model<S, I, O>, cur: StateSet<S>, op: Operat
   if (all.length === 0) return null;
   if (all.length === 1) return { states: all, key: model.hash(all[0]!) };
   return canonical(model, all);
+}
+
+/** Whether state set `a` is at least as permissive as `b`: each state of `b` is subsumed by one of `a`. */
+function subsumesSet<S, I, O>(model: Model<S, I, O>, a: StateSet<S>, b: StateSet<S>): boolean {
+  if (a.key === b.key) return true;
+  const sub = model.subsumes;
+  if (a.states.length === 1 && b.states.length === 1) return sub !== undefined && sub(a.states[0]!, b.states[0]!);
+  const aKeys = a.states.map((s) => model.hash(s));
+  return b.states.every((bs) => {
+    const bk = model.hash(bs);
+    return a.states.some((as, j) => aKeys[j] === bk || (sub !== undefined && sub(as, bs)));
+  });
 }
 
 function canonical<S, I, O>(model: Model<S, I, O>, list: readonly S[]): StateSet<S> {
