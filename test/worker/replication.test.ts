@@ -21,6 +21,22 @@ describe('cluster: replication', () => {
   });
 });
 
+describe('cluster: timers', () => {
+  const S = 'replication';
+
+  it('cluster: timers: with no client traffic the leader keeps its term through dozens of alarm-driven heartbeats', async () => {
+    const leader = await stableLeader(S);
+    const before = await status(S);
+    const hb = streamConfig(S).heartbeat_interval_ms;
+    // Every heartbeat is a fresh alarm invocation; if they stopped, followers would time out and elect anew.
+    await new Promise((resolve) => setTimeout(resolve, 40 * hb));
+    const after = await status(S);
+    expect(after.leader_id).toBe(leader);
+    expect(after.term).toBe(before.term);
+    expect(after.nodes.every((n: any) => n.healthy)).toBe(true);
+  });
+});
+
 describe('cluster: crash', () => {
   const S = 'failover';
   const election = streamConfig(S).election_timeout_ms;
