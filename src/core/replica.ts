@@ -46,9 +46,8 @@ export interface TestOnlyBugs {
   readonly readWithoutConfirmation?: boolean;
 }
 
-export interface ReplicaOptions {
-  readonly id: ReplicaId;
-  readonly quorum: QuorumPolicy;
+/** A replica's timers and flow-control limits, all in ticks or counts. */
+export interface ReplicaTiming {
   /** Ticks between a leader's heartbeats. */
   readonly heartbeatIntervalTicks: number;
   /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. */
@@ -61,11 +60,16 @@ export interface ReplicaOptions {
   readonly retransmitTicks: number;
   /** Decided entries sent to a lagging acceptor per catch-up message. */
   readonly catchupBatchMax: number;
+}
+
+export interface ReplicaOptions extends ReplicaTiming {
+  readonly id: ReplicaId;
+  readonly quorum: QuorumPolicy;
   readonly rng: Rng;
   readonly testOnlyBugs?: TestOnlyBugs;
 }
 
-export const DEFAULT_TIMING = Object.freeze({
+export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
   heartbeatIntervalTicks: 2,
   electionTimeoutTicks: 10,
   inflightMax: 8,

@@ -7,6 +7,7 @@ import {
   type ProposeResult,
   type ReadIndexResult,
   type Replica,
+  type ReplicaTiming,
   type ReplicaId,
   type Rng,
   type TestOnlyBugs,
@@ -22,14 +23,7 @@ import { type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
-export interface Timing {
-  readonly heartbeatIntervalTicks: number;
-  readonly electionTimeoutTicks: number;
-  readonly inflightMax: number;
-  readonly batchMax: number;
-  readonly retransmitTicks: number;
-  readonly catchupBatchMax: number;
-}
+export type Timing = ReplicaTiming;
 
 export interface ClusterOptions {
   readonly replicas: number;
