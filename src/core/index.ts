@@ -3,6 +3,7 @@ export * from './ballot.ts';
 export * from './command.ts';
 export * from './kv.ts';
 export * from './log.ts';
+export * from './membership.ts';
 export * from './messages.ts';
 export * from './quorum.ts';
 export * from './ready.ts';

@@ -16,7 +16,8 @@ export type Message =
   | AcceptedMessage
   | HeartbeatMessage
   | HeartbeatReplyMessage
-  | NackMessage;
+  | NackMessage
+  | TimeoutNowMessage;
 
 interface Envelope {
   readonly from: ReplicaId;
@@ -113,6 +114,12 @@ export interface NackMessage extends Envelope {
   readonly type: 'nack';
   readonly ballot: Ballot;
   readonly promised: Ballot;
+}
+
+/** Leadership hand-over: the leader at `ballot` tells a caught-up replica to campaign now, skipping pre-vote. */
+export interface TimeoutNowMessage extends Envelope {
+  readonly type: 'timeout-now';
+  readonly ballot: Ballot;
 }
 
 export type MessageType = Message['type'];

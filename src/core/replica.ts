@@ -9,6 +9,7 @@ import {
 } from './ballot.ts';
 import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry } from './log.ts';
+import { type Member, type MemberRole, Membership, follower, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
@@ -21,8 +22,9 @@ import type {
   PrepareMessage,
   PromiseMessage,
   PromisedEntry,
+  TimeoutNowMessage,
 } from './messages.ts';
-import type { QuorumPolicy } from './quorum.ts';
+import type { ExplainingQuorumPolicy, QuorumPolicy } from './quorum.ts';
 import type { PersistDelta, ReadState, Ready } from './ready.ts';
 import { type Rng, randomBelow } from './rng.ts';
 import { Timeout } from './timeout.ts';
@@ -44,6 +46,10 @@ export interface TestOnlyBugs {
   readonly trustDecidedIndexBlindly?: boolean;
   /** A leader serves read-index reads at once, without confirming with a quorum that it still leads. */
   readonly readWithoutConfirmation?: boolean;
+  /** A leader decides with phase-1-sized quorums, ignoring the policy's required groups (and flexible phase-2 sizes). */
+  readonly ignorePhase2Policy?: boolean;
+  /** A leader never hands over to a higher-priority replica. */
+  readonly neverHandOver?: boolean;
 }
 
 /** A replica's timers and flow-control limits, all in ticks or counts. */
@@ -62,9 +68,29 @@ export interface ReplicaTiming {
   readonly catchupBatchMax: number;
 }
 
+/** DCF priority election (AUTO_ELC_PRIORITY_EN) and its companions. */
+export interface PriorityOptions {
+  /**
+   * Prefer higher-priority leaders: election timeouts are staggered by priority
+   * rank, a voter defers to a live, caught-up higher-priority replica when it
+   * answers pre-votes, and among equals the more up-to-date one wins.
+   */
+  readonly enabled: boolean;
+  /** A leader hands over to a reachable, caught-up replica of higher priority (fail-back). */
+  readonly failback: boolean;
+  /** A follower neither starts nor supports an election until its leader has led this long (DCF ELECTION_SWITCH_THRESHOLD); 0 = off. */
+  readonly minLeaderTenureTicks: number;
+}
+
+export const DEFAULT_PRIORITY: PriorityOptions = Object.freeze({ enabled: true, failback: true, minLeaderTenureTicks: 0 });
+
 export interface ReplicaOptions extends ReplicaTiming {
   readonly id: ReplicaId;
+  /** Which acceptors are enough in each phase; its voters must be the voting members. */
   readonly quorum: QuorumPolicy;
+  /** Every replica of the stream with its role and priority; default: the quorum's voters as equal followers. */
+  readonly members?: readonly Member[];
+  readonly priority?: PriorityOptions;
   readonly rng: Rng;
   readonly testOnlyBugs?: TestOnlyBugs;
 }
@@ -91,6 +117,12 @@ export interface NotLeader {
 export interface ReplicaStatus {
   readonly id: ReplicaId;
   readonly role: Role;
+  /** The configured role: what this replica may do. */
+  readonly memberRole: MemberRole;
+  /** For a leader that cannot decide: what its quorum policy is missing among the acceptors it hears from. */
+  readonly writesBlocked: string | null;
+  /** A leader handing over to this replica, if any. */
+  readonly transferringTo: ReplicaId | null;
   readonly leaderId: ReplicaId | null;
   /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
   readonly ballot: Ballot;
@@ -115,6 +147,8 @@ interface Progress {
   readSeqAcked: number;
   catchupThrough: number;
   catchupTick: number;
+  /** The last tick it answered us. */
+  lastReplyTick: number;
 }
 
 interface PendingRead {
@@ -134,7 +168,13 @@ export class Replica {
   readonly id: ReplicaId;
   private readonly opts: ReplicaOptions;
   private readonly quorum: QuorumPolicy;
+  private readonly membership: Membership;
+  private readonly self: Member;
+  private readonly priority: PriorityOptions;
+  /** Every other member: phase-2 traffic goes to all of them. */
   private readonly peers: readonly ReplicaId[];
+  /** Every other voter: elections only involve them. */
+  private readonly electionPeers: readonly ReplicaId[];
   private readonly bugs: TestOnlyBugs;
 
   private readonly log: AcceptorLog;
@@ -150,6 +190,12 @@ export class Replica {
   private ownBallot: Ballot = ZERO_BALLOT;
   private maxRoundSeen: number;
   private nowTicks = 0;
+  /** When we last had no leader (for bounding priority deference). */
+  private leaderlessSinceTick = 0;
+  /** When we started following the current leader (for the minimum tenure). */
+  private leaderSinceTick = 0;
+  /** Electable voters heard campaigning recently: who outranks a pre-candidate. */
+  private heardCampaigning = new Map<ReplicaId, { tick: number; decidedIndex: number }>();
 
   private readonly electionTimeout: Timeout;
   private readonly heartbeatTimeout: Timeout;
@@ -179,6 +225,10 @@ export class Replica {
   private pendingReads: PendingRead[] = [];
   private readSeq = 0;
   private readSeqBroadcast = 0;
+  /** Leadership hand-over in progress: proposals wait until it completes or is abandoned. */
+  private transfer: { target: ReplicaId; sinceTick: number; sent: boolean } | null = null;
+  /** Acceptors heard from in the last check-quorum window, for explaining blocked writes. */
+  private lastActive = new Set<ReplicaId>();
 
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
@@ -186,7 +236,17 @@ export class Replica {
     this.id = opts.id;
     this.quorum = opts.quorum;
     this.bugs = opts.testOnlyBugs ?? {};
-    this.peers = opts.quorum.voters.filter((v) => v !== opts.id);
+    this.membership = new Membership(opts.members ?? opts.quorum.voters.map((id) => follower(id)));
+    const self = this.membership.get(opts.id);
+    if (!self) throw new RangeError(`replica ${opts.id} is not a member of its stream`);
+    this.self = self;
+    const voters = new Set(opts.quorum.voters);
+    for (const m of this.membership.members) {
+      if (isVoter(m) !== voters.has(m.id)) throw new RangeError(`replica options: member ${m.id} (${m.role}) disagrees with the quorum's voters`);
+    }
+    this.priority = opts.priority ?? DEFAULT_PRIORITY;
+    this.peers = this.membership.ids.filter((id) => id !== opts.id);
+    this.electionPeers = this.membership.voterIds.filter((id) => id !== opts.id);
     this.log = new AcceptorLog(durable);
     this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
@@ -236,6 +296,8 @@ export class Replica {
         return this.onHeartbeatReply(m);
       case 'nack':
         return this.onNack(m);
+      case 'timeout-now':
+        return this.onTimeoutNow(m);
       default:
         return unreachable(m);
     }
@@ -340,6 +402,9 @@ export class Replica {
     return {
       id: this.id,
       role: this.role,
+      memberRole: this.self.role,
+      writesBlocked: this.writesBlocked(),
+      transferringTo: this.transfer?.target ?? null,
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
@@ -373,6 +438,8 @@ export class Replica {
     void why; // kept at call sites so every transition says why it happens
     if (this.role === 'leader') this.abandonLeadership();
     this.role = 'follower';
+    if (leaderId === null && this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
+    if (leaderId !== null && leaderId !== this.leaderId) this.leaderSinceTick = this.nowTicks;
     this.leaderId = leaderId;
     this.promises = new Map();
     this.preVotes = new Set();
@@ -383,12 +450,14 @@ export class Replica {
 
   private becomePreCandidate(): void {
     if (this.role === 'leader') throw new Error(`replica ${this.id}: a leader cannot become pre-candidate`);
+    if (!isElectable(this.self)) throw new Error(`replica ${this.id}: a ${this.self.role} never campaigns`);
+    if (this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     this.role = 'pre-candidate';
     this.leaderId = null;
     this.preVoteBallot = { round: Math.max(this.promisedBallot.round, this.maxRoundSeen) + 1, replicaId: this.id };
     this.preVotes = new Set([this.id]);
     this.resetElectionTimeout();
-    for (const to of this.peers) {
+    for (const to of this.electionPeers) {
       this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
     }
     if (this.quorum.isPhase1Quorum(this.preVotes)) this.becomeCandidate();
@@ -404,7 +473,7 @@ export class Replica {
     this.prepareFromSlot = this.log.decidedIndex + 1;
     this.promises = new Map();
     this.resetElectionTimeout();
-    for (const to of this.peers) {
+    for (const to of this.electionPeers) {
       this.send({ type: 'prepare', from: this.id, to, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
     }
     // Our own promise is counted in advance(), once it is durable.
@@ -424,8 +493,18 @@ export class Replica {
     this.pendingReads = [];
     this.waitingReads = [];
     this.progress = new Map();
+    this.transfer = null;
+    this.lastActive = new Set(this.peers);
     for (const p of this.peers) {
-      this.progress.set(p, { decidedIndex: 0, ackedThrough: 0, recentActive: false, readSeqAcked: 0, catchupThrough: 0, catchupTick: 0 });
+      this.progress.set(p, {
+        decidedIndex: 0,
+        ackedThrough: 0,
+        recentActive: false,
+        readSeqAcked: 0,
+        catchupThrough: 0,
+        catchupTick: 0,
+        lastReplyTick: this.nowTicks,
+      });
     }
 
     // Merge what the promise quorum reported: a value known decided wins, else
@@ -482,16 +561,27 @@ export class Replica {
     this.decidedAbove = new Set();
     this.batches = [];
     this.progress = new Map();
+    this.transfer = null;
   }
 
   // ---------------------------------------------------------------- timers
 
   private campaign(): void {
-    if (!this.quorum.voters.includes(this.id)) {
-      this.resetElectionTimeout(); // not a voter: nothing to campaign with
+    if (!isElectable(this.self)) {
+      this.resetElectionTimeout(); // a logger or passive replica never leads
+      return;
+    }
+    if (!this.tenureServed()) {
+      this.resetElectionTimeout(); // the leader has not led long enough to be replaced
       return;
     }
     this.becomePreCandidate();
+  }
+
+  /** False while the current leader is within its minimum tenure. */
+  private tenureServed(): boolean {
+    const t = this.priority.minLeaderTenureTicks;
+    return t === 0 || this.leaderId === null || this.nowTicks - this.leaderSinceTick >= t;
   }
 
   private tickLeader(): void {
@@ -503,7 +593,11 @@ export class Replica {
         if (p.recentActive) active.add(id);
         p.recentActive = false;
       }
-      if (!this.quorum.isPhase2Quorum(active)) {
+      this.lastActive = active;
+      // A leader that can still gather promises or accepts keeps leading (writes
+      // may be blocked by a policy, and the status says why); one that can do
+      // neither would only block a better-connected replica from leading.
+      if (!this.quorum.isPhase2Quorum(active) && !this.quorum.isPhase1Quorum(active)) {
         this.becomeFollower(null, 'check-quorum: no quorum heard from within an election timeout');
         return;
       }
@@ -513,6 +607,7 @@ export class Replica {
       this.heartbeatTimeout.reset();
       this.broadcastHeartbeat();
       this.retransmit();
+      this.maybeTransferLeadership();
     }
   }
 
@@ -521,21 +616,53 @@ export class Replica {
     this.electionTimeout.start();
   }
 
+  /** `[base, 2*base)`, plus half a base per electable replica of higher priority when priorities are on. */
   private randomizedElectionTicks(): number {
     const base = this.opts.electionTimeoutTicks;
-    return base + randomBelow(this.opts.rng, base);
+    const stagger = this.priority.enabled ? this.membership.rankOf(this.id) * Math.ceil(base / 2) : 0;
+    return base + stagger + randomBelow(this.opts.rng, base);
   }
 
   // ---------------------------------------------------------------- election handlers
 
   private onPreVote(m: PreVoteMessage): void {
+    if (!isVoter(this.self)) return; // a passive replica has no vote to give
+    if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedIndex: m.decidedIndex });
     // A live leader, or a follower that heard from one within the base timeout,
     // refuses: a replica cut off from the leader cannot depose it.
     const leaderAlive =
       this.role === 'leader' ||
       (this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks);
-    const granted = !leaderAlive && ballotGreater(m.ballot, this.promisedBallot);
+    const granted =
+      !leaderAlive &&
+      ballotGreater(m.ballot, this.promisedBallot) &&
+      isElectable(this.membership.get(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
+      this.tenureServed() &&
+      // Among equals, the more up-to-date wins: never help a replica that knows less than we do.
+      m.decidedIndex >= this.log.decidedIndex &&
+      !this.defersToHigherPriority(m.from);
     this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted, promised: this.promisedBallot });
+  }
+
+  /**
+   * True if a live, caught-up, electable replica of higher priority than
+   * `candidate` (ourselves included) is campaigning, so `candidate` should not
+   * win now. Bounded: after three election timeouts without a leader we stop
+   * deferring, so a higher-priority replica that cannot win cannot block
+   * everybody else forever.
+   */
+  private defersToHigherPriority(candidate: ReplicaId): boolean {
+    if (!this.priority.enabled) return false;
+    const base = this.opts.electionTimeoutTicks;
+    if (this.leaderId === null && this.nowTicks - this.leaderlessSinceTick >= 3 * base) return false;
+    const theirs = this.membership.priorityOf(candidate);
+    if (isElectable(this.self) && this.self.priority > theirs) return true;
+    for (const [id, heard] of this.heardCampaigning) {
+      if (id === candidate || this.nowTicks - heard.tick >= base) continue;
+      const m = this.membership.get(id);
+      if (m && isElectable(m) && m.priority > theirs && heard.decidedIndex >= this.log.decidedIndex) return true;
+    }
+    return false;
   }
 
   private onPreVoteReply(m: PreVoteReplyMessage): void {
@@ -547,6 +674,7 @@ export class Replica {
   }
 
   private onPrepare(m: PrepareMessage): void {
+    if (!isVoter(this.self)) return; // a passive replica never promises
     this.observeRound(m.ballot.round);
     if (ballotGreater(this.promisedBallot, m.ballot)) {
       this.nack(m.from, m.ballot);
@@ -602,6 +730,15 @@ export class Replica {
     if ((this.role === 'leader' || this.role === 'candidate') && ballotEquals(m.ballot, this.ownBallot)) {
       this.becomeFollower(null, `acceptor ${m.from} promised ${formatBallot(m.promised)} above our ${formatBallot(m.ballot)}`);
     }
+  }
+
+  /** Our leader hands leadership to us: campaign now, without a pre-vote (it vouches that we are caught up). */
+  private onTimeoutNow(m: TimeoutNowMessage): void {
+    this.observeRound(m.ballot.round);
+    if (this.role !== 'follower' || this.leaderId !== m.from || !ballotEquals(m.ballot, this.promisedBallot)) return; // stale
+    if (!isElectable(this.self)) return;
+    this.becomePreCandidate();
+    if ((this.role as Role) === 'pre-candidate') this.becomeCandidate(); // unless it already won alone
   }
 
   // ---------------------------------------------------------------- phase 2 handlers
@@ -678,12 +815,14 @@ export class Replica {
     const pr = this.progressOf(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.lastReplyTick = this.nowTicks;
     pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
     pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
     if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
     for (let s = m.firstSlot; s <= m.lastSlot; s++) this.ackSlot(s, m.from);
     this.advanceLeaderDecided();
     this.catchUp(m.from, pr);
+    if (this.transfer?.target === m.from) this.completeTransfer();
   }
 
   private onHeartbeatReply(m: HeartbeatReplyMessage): void {
@@ -691,6 +830,7 @@ export class Replica {
     const pr = this.progressOf(m.from);
     if (!pr) return;
     pr.recentActive = true;
+    pr.lastReplyTick = this.nowTicks;
     pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
     pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
     pr.readSeqAcked = Math.max(pr.readSeqAcked, m.readSeq);
@@ -704,7 +844,7 @@ export class Replica {
     const p = this.pending.get(slot);
     if (!p) return; // decided already, or not ours
     p.acks.add(from);
-    if (this.quorum.isPhase2Quorum(p.acks)) {
+    if (this.bugs.ignorePhase2Policy ? this.quorum.isPhase1Quorum(p.acks) : this.quorum.isPhase2Quorum(p.acks)) {
       this.pending.delete(slot);
       this.decidedAbove.add(slot);
     }
@@ -732,6 +872,7 @@ export class Replica {
   /** Queued proposals go out as accept rounds, as many as the in-flight window allows. */
   private flushProposals(): void {
     if (this.role !== 'leader') return;
+    if (this.transfer) return; // writes wait while leadership is being handed over
     while (this.proposals.length > 0 && this.batches.length < this.opts.inflightMax) {
       const batch = this.proposals.splice(0, this.opts.batchMax);
       const first = this.nextSlot;
@@ -750,6 +891,7 @@ export class Replica {
     const commands = this.log.range(first, last).map((e) => e.command);
     if (commands.length !== last - first + 1) throw new Error(`replica ${this.id}: accept run ${first}..${last} has holes`);
     for (const to of this.peers) {
+      if (this.throttled(to)) continue;
       this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: first, commands, decidedIndex: this.log.decidedIndex });
     }
   }
@@ -772,6 +914,7 @@ export class Replica {
     if (stale.length === 0) return;
     stale.sort((a, b) => a - b);
     for (const to of this.peers) {
+      if (this.throttled(to)) continue;
       let runStart = -1;
       let runEnd = -1;
       const flush = (): void => {
@@ -803,6 +946,7 @@ export class Replica {
    * its reported position when nothing was sent for `retransmitTicks`.
    */
   private catchUp(to: ReplicaId, pr: Progress): void {
+    if (this.throttled(to)) return;
     // Slots it acknowledged at our ballot it will mark decided on our next message by itself.
     const known = Math.max(pr.decidedIndex, pr.ackedThrough);
     if (known >= this.log.decidedIndex) return;
@@ -839,6 +983,68 @@ export class Replica {
       this.pendingReads.shift();
       this.readStates.push({ readId: r.readId, readIndex: r.readIndex });
     }
+  }
+
+  /**
+   * A passive replica is served after the voters: while proposals queue up
+   * behind a full pipeline, it gets no fresh accepts and no catch-up (it
+   * catches up once the backlog is gone).
+   */
+  private throttled(to: ReplicaId): boolean {
+    return this.proposals.length > 0 && this.membership.get(to)?.role === 'passive';
+  }
+
+  /** For a leader: what its quorum policy lacks among the acceptors heard from recently, or null. */
+  private writesBlocked(): string | null {
+    if (this.role !== 'leader') return null;
+    const active = new Set<ReplicaId>([this.id]);
+    for (const [id, p] of this.progress) if (this.nowTicks - p.lastReplyTick < this.opts.electionTimeoutTicks) active.add(id);
+    const q = this.quorum as Partial<ExplainingQuorumPolicy>;
+    if (q.explainPhase2) return q.explainPhase2(active);
+    return this.quorum.isPhase2Quorum(active) ? null : 'no quorum of acceptors is reachable';
+  }
+
+  /**
+   * Fail-back (DCF priority election): when an electable replica of higher
+   * priority answers us and has every decided entry, stop taking new writes,
+   * wait until nothing is in flight and it holds everything we proposed, then
+   * tell it to campaign at once. Abandoned after an election timeout.
+   */
+  private maybeTransferLeadership(): void {
+    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver) return;
+    const base = this.opts.electionTimeoutTicks;
+    if (this.transfer) {
+      if (this.nowTicks - this.transfer.sinceTick >= base) {
+        this.transfer = null; // it did not take over: resume writing
+        return;
+      }
+      this.completeTransfer();
+      return;
+    }
+    let best: Member | null = null;
+    for (const m of this.membership.members) {
+      if (m.id === this.id || !isElectable(m) || m.priority <= this.self.priority) continue;
+      const pr = this.progress.get(m.id);
+      if (!pr || this.nowTicks - pr.lastReplyTick >= base) continue;
+      if (Math.max(pr.decidedIndex, pr.ackedThrough) < this.log.decidedIndex) continue; // not caught up yet
+      if (!best || m.priority > best.priority) best = m;
+    }
+    if (!best) return;
+    this.transfer = { target: best.id, sinceTick: this.nowTicks, sent: false };
+    this.completeTransfer();
+  }
+
+  private completeTransfer(): void {
+    const t = this.transfer;
+    if (!t || t.sent) return;
+    const pr = this.progress.get(t.target);
+    const last = this.nextSlot - 1;
+    if (this.pending.size > 0 || !pr || Math.max(pr.decidedIndex, pr.ackedThrough) < last) {
+      if (pr) this.catchUp(t.target, pr);
+      return;
+    }
+    t.sent = true;
+    this.send({ type: 'timeout-now', from: this.id, to: t.target, ballot: this.ownBallot });
   }
 
   private progressOf(id: ReplicaId): Progress | undefined {

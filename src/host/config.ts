@@ -1,8 +1,8 @@
 import { z } from 'zod';
 
-/** Durable Object location hints, which is what a region is here. */
-export const REGIONS = ['wnam', 'enam', 'sam', 'weur', 'eeur', 'apac', 'oc', 'afr', 'me'] as const;
-export type Region = (typeof REGIONS)[number];
+import { REGIONS, type Region } from './regions.ts';
+
+export { REGIONS, type Region };
 
 const ReplicaConfigSchema = z
   .object({

@@ -4,6 +4,7 @@ import {
   type KvOptions,
   type KvResult,
   type Message,
+  type PersistDelta,
   type ProposeResult,
   type ReadIndexResult,
   type ReadState,
@@ -28,7 +29,7 @@ export type ReadReadiness = 'ready' | 'dropped';
 /** Hooks for a host that watches every step (the simulator's safety checker). */
 export interface RunnerObserver {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
-  afterPersist?(messages: number): boolean;
+  afterPersist?(delta: PersistDelta, messages: number): boolean;
   beforeSend?(m: Message): void;
   afterApply?(e: Entry, result: KvResult): void;
   afterReady?(): void;
@@ -50,12 +51,15 @@ export class ReplicaRunner {
   /** Slots holding an opaque record that repeated an earlier one's idempotency key. */
   readonly duplicateSlots = new Set<number>();
   private observer: RunnerObserver;
+  /** False for a logger: it stores and votes on the log but keeps no state machine. */
+  readonly keepsData: boolean;
   crashed = false;
 
   constructor(options: ReplicaOptions, storage: ReplicaStorage, kv?: KvOptions, observer: RunnerObserver = {}) {
     this.storage = storage;
     this.sm = new KvStateMachine(kv);
     this.core = new Replica(options, storage.loadDurable(), 0);
+    this.keepsData = this.core.status().memberRole !== 'logger';
     this.observer = observer;
   }
 
@@ -93,7 +97,7 @@ export class ReplicaRunner {
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
-        if (this.observer.afterPersist?.(rd.messages.length)) {
+        if (this.observer.afterPersist?.(rd.persist, rd.messages.length)) {
           this.crashed = true;
           return;
         }
@@ -114,6 +118,7 @@ export class ReplicaRunner {
   }
 
   private apply(rd: Ready): void {
+    if (!this.keepsData) return; // a logger's decided entries stay in its log only
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
       if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);

@@ -205,8 +205,13 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     return keys.map((k) => describeKey(k, state[k]!)).join(', ');
   },
 
-  readOnly(input: KvInput): boolean {
-    return input.kind === 'get';
+  readOnly(input: KvInput, output: KvOutput | undefined): boolean {
+    // A get, or a compare-and-set known to have failed: both only observe.
+    return input.kind === 'get' || (output !== undefined && output.kind === 'put' && !output.ok);
+  },
+
+  expired(state: KvState, input: KvInput, output: KvOutput | undefined): boolean {
+    return keyExpired(state[input.key] ?? ABSENT_KEY, input, output);
   },
 
   subsumes(a: KvState, b: KvState): boolean {
@@ -215,6 +220,38 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
     return true;
   },
 };
+
+/** Whether the key could have revision `r` now, with `value` if given. */
+function couldBeNow(s: KvKeyState, r: number, value?: string): boolean {
+  if (value !== undefined && s.value !== value) return false;
+  const rev = s.revision;
+  return typeof rev === 'number' ? rev === r : r >= rev.atLeast;
+}
+
+/**
+ * Whether an operation with a known output can no longer take effect on this
+ * key, now or later: the floor only grows, and every revision the key takes
+ * from now on is either the current one or a slot above the floor.
+ */
+export function keyExpired(s: KvKeyState, input: KvInput, output: KvOutput | undefined): boolean {
+  if (output === undefined) return false;
+  const f = s.floor;
+  // Revision r can still be seen if it is above the floor or could be the current one.
+  const gone = (r: number, value?: string): boolean => r <= f && !couldBeNow(s, r, value);
+  switch (output.kind) {
+    case 'put':
+      if (output.ok) {
+        if (output.revision <= f) return true;
+        const e = input.kind === 'put' ? input.ifRevision : undefined;
+        return e !== undefined && e !== 0 && gone(e);
+      }
+      return output.currentRevision !== 0 && gone(output.currentRevision);
+    case 'delete':
+      return output.revision <= f;
+    case 'get':
+      return output.found && gone(output.revision, output.value);
+  }
+}
 
 /**
  * Whether key state `a` accepts every continuation `b` accepts: the same value,

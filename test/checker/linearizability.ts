@@ -90,13 +90,21 @@ export interface Model<S, I, O> {
   /** Optional: human-readable state, used in failure reports. */
   describeState?(state: S): string;
   /**
-   * Optional: true when an operation with this input never changes the object:
-   * every state `step` returns for it is the given state itself or a refinement
-   * of it (a state from which every continuation accepted is also accepted from
-   * the given state). Reads are the typical case. Lets the checker commit to a
-   * read that leaves the state unchanged instead of trying alternatives.
+   * Optional: true when an operation with this input and output never changes
+   * the object: every state `step` returns for it is the given state itself or
+   * a refinement of it (a state from which every continuation accepted is also
+   * accepted from the given state). Reads are the typical case. Lets the
+   * checker commit to a read that leaves the state unchanged instead of trying
+   * alternatives.
    */
-  readOnly?(input: I): boolean;
+  readOnly?(input: I, output: O | undefined): boolean;
+  /**
+   * Optional: true when the operation cannot take effect at `state` nor at any
+   * state reachable from it (e.g. its reported log slot is already passed).
+   * When a pending operation with a known return is expired the search
+   * backtracks at once instead of when that operation's return is reached.
+   */
+  expired?(state: S, input: I, output: O | undefined): boolean;
   /**
    * Optional: true when state `a` is at least as permissive as `b`: every
    * sequence of operations (with outputs) accepted from `b` is also accepted
@@ -251,7 +259,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     const op = ops[i]!;
     const isKnown = op.return !== Infinity;
     known[i] = isKnown;
-    const ro = isKnown && model.readOnly !== undefined && model.readOnly(op.input);
+    const ro = isKnown && model.readOnly !== undefined && model.readOnly(op.input, op.output);
     readOnly[i] = ro;
     anyReadOnly ||= ro;
     bits[i] = 1n << BigInt(isKnown ? knownLeft : unknownEntries.length);
@@ -348,22 +356,38 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
   };
 
   /**
-   * Whether linearizing unknown-outcome op `i` now, reaching `next`, can help.
-   * Not if the current state is at least as permissive (leaving it out is then
-   * as good), nor if the previous step also linearized an unknown-outcome op
-   * and doing `i` instead of it would be at least as permissive (that
-   * configuration, a sibling of this one, is explored anyway). The second rule
-   * stops the search from enumerating every subset of pending unknown-outcome
-   * operations: a chain of them collapses to the ones the state depends on.
+   * Whether linearizing op `i` now, reaching `next`, can help. Always, except:
+   * - an unknown-outcome op is useless when the current state is at least as
+   *   permissive as `next` (leaving it out is then as good);
+   * - right after a run of unknown-outcome ops, an op that would do at least
+   *   as well placed before any suffix of that run (at a configuration already
+   *   on the stack, so explored anyway, with those ops still pending) is
+   *   useless here. So an unknown-outcome op is only ever placed where the next
+   *   operation makes use of it, which keeps the search from enumerating
+   *   subsets of pending unknown-outcome operations at every dead end.
    */
-  const usefulUnknown = (i: number, next: StateSet<S>): boolean => {
-    if (subsumesSet(model, cur, next)) return false;
-    const top = stack[stack.length - 1];
-    if (top !== undefined && !known[top.entry.op]) {
-      const instead = stepSet(top.before, i);
+  const useful = (i: number, next: StateSet<S>): boolean => {
+    if (!known[i] && subsumesSet(model, cur, next)) return false;
+    for (let d = stack.length - 1; d >= 0; d--) {
+      const f = stack[d]!;
+      if (known[f.entry.op]) break;
+      steps++;
+      const instead = stepSet(f.before, i);
       if (instead !== null && subsumesSet(model, instead, next)) return false;
     }
     return true;
+  };
+
+  /** Whether some pending operation with a known return can no longer take effect. */
+  const expired = model.expired;
+  const stuck = (): boolean => {
+    if (expired === undefined) return false;
+    for (let e = mainHead.next; e !== null && e.isCall; e = e.next) {
+      steps++;
+      const op = ops[e.op]!;
+      if (cur.states.every((st) => expired(st, op.input, op.output))) return true;
+    }
+    return false;
   };
 
   // Scan cursor: in the main list (phase 1) or, past the first return entry,
@@ -416,7 +440,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
       } else {
         const next = stepSet(cur, e.op);
         cursor = e.next;
-        if (next !== null && (known[e.op] || usefulUnknown(e.op, next))) {
+        if (next !== null && useful(e.op, next)) {
           advanced = tryPush(e, next, false, inUnknown ? limit : 0);
         }
         if (!advanced) continue;
@@ -425,10 +449,12 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
 
     if (advanced) {
       if (knownLeft === 0) return { kind: 'ok' };
-      fresh = true;
-      cursor = mainHead.next;
-      inUnknown = false;
-      continue;
+      if (!stuck()) {
+        fresh = true;
+        cursor = mainHead.next;
+        inUnknown = false;
+        continue;
+      }
     }
 
     // Backtrack to the deepest frame with alternatives left.

@@ -9,15 +9,22 @@ import {
   type Replica,
   type ReplicaTiming,
   type ReplicaId,
+  type ExplainingQuorumPolicy,
+  type Member,
+  type PriorityOptions,
   type Rng,
   type TestOnlyBugs,
+  Membership,
+  follower,
+  isVoter,
+  weightedQuorum,
   DEFAULT_TIMING,
   SeededRng,
   ballotGreater,
   chance,
   formatBallot,
-  majorityQuorum,
 } from '../../src/core/index.ts';
+import { type Region, regionRttMs } from '../../src/host/regions.ts';
 import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
 import { type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
@@ -25,8 +32,26 @@ import { SafetyChecker } from './safety.ts';
 
 export type Timing = ReplicaTiming;
 
+/** A simulated replica's configuration: a member, optionally pinned to a region. */
+export interface SimMember extends Member {
+  readonly region?: Region;
+}
+
+/** What a quorum requires beyond weights (DCF policy majority) and flexible sizes. */
+export interface SimPolicy {
+  readonly required?: readonly (readonly ReplicaId[])[];
+  readonly requiredNames?: readonly string[];
+  readonly phase1Weight?: number;
+  readonly phase2Weight?: number;
+}
+
 export interface ClusterOptions {
-  readonly replicas: number;
+  /** A count of equal followers, or the members in full. */
+  readonly replicas: number | readonly SimMember[];
+  readonly policy?: SimPolicy;
+  readonly priority?: PriorityOptions;
+  /** Milliseconds per tick; with regions set, a message between two regions takes half their round trip. */
+  readonly tickMs?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
@@ -75,9 +100,12 @@ export class SimReplica {
  */
 export class SimCluster {
   readonly ids: readonly ReplicaId[];
+  readonly members: readonly SimMember[];
+  readonly membership: Membership;
+  readonly quorum: ExplainingQuorumPolicy;
   readonly replicas = new Map<ReplicaId, SimReplica>();
   readonly network: SimNetwork;
-  readonly safety = new SafetyChecker();
+  readonly safety: SafetyChecker;
   readonly timing: Timing;
   now = 0;
   crashBetweenPersistAndSendRate: number;
@@ -99,7 +127,22 @@ export class SimCluster {
       maxDelayTicks: 1,
       ...options.network,
     });
-    this.ids = Array.from({ length: options.replicas }, (_, i) => i + 1);
+    this.members =
+      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i) => follower(i + 1)) : [...options.replicas];
+    this.ids = this.members.map((m) => m.id);
+    this.membership = new Membership(this.members);
+    this.quorum = weightedQuorum({
+      voters: this.members.filter(isVoter).map((m) => ({ id: m.id, weight: m.weight })),
+      ...(options.policy ?? {}),
+    });
+    this.safety = new SafetyChecker(this.quorum);
+    const tickMs = options.tickMs ?? 10;
+    const regionOf = new Map(this.members.map((m) => [m.id, m.region]));
+    this.network.baseDelayTicks = (from, to) => {
+      const a = regionOf.get(from);
+      const b = regionOf.get(to);
+      return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
+    };
     for (const id of this.ids) {
       const r = new SimReplica(id);
       this.replicas.set(id, r);
@@ -185,14 +228,16 @@ export class SimCluster {
   private start(r: SimReplica): void {
     const options = {
       id: r.id,
-      quorum: majorityQuorum(this.ids),
+      quorum: this.quorum,
+      members: this.members,
+      ...(this.options.priority ? { priority: this.options.priority } : {}),
       rng: new SeededRng(this.rng.nextU32()),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
     const observer: RunnerObserver = {
-      afterPersist: (messages) => {
-        this.safety.onPersist(r);
+      afterPersist: (delta, messages) => {
+        this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
       },
       beforeSend: (m) => this.safety.onSend(r, m),
@@ -245,7 +290,7 @@ export class SimCluster {
     for (const r of this.replicas.values()) {
       const st = r.core?.status();
       if (!st || st.decidedIndex !== lst.decidedIndex || st.appliedIndex !== lst.decidedIndex) return false;
-      if (r.sm.snapshot() !== snap) return false;
+      if (r.runner?.keepsData && r.sm.snapshot() !== snap) return false;
     }
     return true;
   }

@@ -31,6 +31,8 @@ export class SimNetwork {
   sent = 0;
   delivered = 0;
   dropped = 0;
+  /** Fixed one-way delay between two replicas (their regions' distance), added to the random part. */
+  baseDelayTicks: (from: ReplicaId, to: ReplicaId) => number = () => 0;
 
   private readonly rng: Rng;
   readonly faults: NetworkFaults;
@@ -48,7 +50,7 @@ export class SimNetwork {
     }
     const copies = chance(this.rng, this.faults.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      const delay = randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
+      const delay = this.baseDelayTicks(message.from, message.to) + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
       this.queue.push({ deliverAt: now + delay, seq: this.seq++, message });
     }
   }

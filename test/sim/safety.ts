@@ -3,6 +3,8 @@ import {
   type Entry,
   type KvResult,
   type Message,
+  type PersistDelta,
+  type QuorumPolicy,
   type ReplicaId,
   ballotGreater,
   commandKey,
@@ -21,9 +23,20 @@ export class SafetyViolation extends Error {
  * - replicas that applied the same slot hold the same state;
  * - a replica's promise never falls below a ballot it has told anyone about,
  *   across crashes too, and what it persisted never goes down;
- * - at most one replica process leads with a given ballot.
+ * - at most one replica process leads with a given ballot;
+ * - a value is decided only once acceptors forming a phase-2 quorum of the
+ *   policy (weights, required groups) have persisted it at one ballot;
+ * - a logger or passive replica never leads, and a passive one never votes.
  */
 export class SafetyChecker {
+  private readonly quorum: QuorumPolicy;
+  /** slot -> "ballot|value" -> acceptors that persisted that value at that ballot. */
+  private readonly acceptedBy = new Map<number, Map<string, Set<ReplicaId>>>();
+
+  constructor(quorum: QuorumPolicy) {
+    this.quorum = quorum;
+  }
+
   private readonly decided = new Map<number, { key: string; by: ReplicaId }>();
   private readonly checkedThrough = new Map<ReplicaId, number>();
   private readonly appliedDigest = new Map<number, { digest: string; by: ReplicaId }>();
@@ -38,7 +51,15 @@ export class SafetyChecker {
     this.onStep(r, now);
   }
 
-  onPersist(r: SimReplica): void {
+  onPersist(r: SimReplica, delta: PersistDelta): void {
+    for (const e of delta.entries) {
+      let bySlot = this.acceptedBy.get(e.slot);
+      if (!bySlot) this.acceptedBy.set(e.slot, (bySlot = new Map()));
+      const key = `${formatBallot(e.ballot)}|${commandKey(e.command)}`;
+      let who = bySlot.get(key);
+      if (!who) bySlot.set(key, (who = new Set()));
+      who.add(r.id);
+    }
     const before = this.persistedPromise.get(r.id);
     const now = r.backing.promised;
     if (before && ballotGreater(before, now)) {
@@ -49,6 +70,9 @@ export class SafetyChecker {
 
   /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
   onSend(r: SimReplica, m: Message): void {
+    if (r.core?.status().memberRole === 'passive' && (m.type === 'promise' || m.type === 'pre-vote-reply' || m.type === 'pre-vote' || m.type === 'prepare')) {
+      this.fail(`passive replica ${r.id} took part in an election (${m.type})`);
+    }
     let committed: Ballot | null = null;
     switch (m.type) {
       case 'promise':
@@ -86,6 +110,7 @@ export class SafetyChecker {
     if (told && ballotGreater(told, st.promised)) {
       this.fail(`replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)} (tick ${now})`);
     }
+    if (st.role === 'leader' && st.memberRole !== 'follower') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
     if (st.role === 'leader') {
       const key = formatBallot(st.ballot);
       const prev = this.leaders.get(key);
@@ -100,12 +125,23 @@ export class SafetyChecker {
       if (!e) this.fail(`replica ${r.id} reports slot ${s} decided but holds no entry`);
       const key = commandKey(e.command);
       const prev = this.decided.get(s);
-      if (!prev) this.decided.set(s, { key, by: r.id });
+      if (!prev) {
+        this.decided.set(s, { key, by: r.id });
+        this.checkDecidedByQuorum(s, key, r.id);
+      }
       else if (prev.key !== key) {
         this.fail(`slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
       }
     }
     this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedIndex));
+  }
+
+  private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {
+    for (const [k, who] of this.acceptedBy.get(slot) ?? []) {
+      if (k.slice(k.indexOf('|') + 1) === valueKey && this.quorum.isPhase2Quorum(who)) return;
+    }
+    const seen = [...(this.acceptedBy.get(slot) ?? [])].map(([k, who]) => `${k.split('|')[0]} by [${[...who]}]`).join('; ');
+    this.fail(`replica ${by} holds slot ${slot} as decided, but no phase-2 quorum ever persisted its value at one ballot (${seen || 'nobody'})`);
   }
 
   /** Slots decided anywhere so far. */

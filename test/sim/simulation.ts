@@ -2,6 +2,7 @@ import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, randomB
 import { checkLinearizability } from '../checker/linearizability.ts';
 import { kvModel } from '../checker/kv-model.ts';
 import { type Timing, SimCluster } from './cluster.ts';
+import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
 import { Workload } from './workload.ts';
 
@@ -12,11 +13,13 @@ export const BUGS: Readonly<Record<string, TestOnlyBugs>> = Object.freeze({
   'promise-without-persist': { promiseWithoutPersist: true },
   'trust-decided-index-blindly': { trustDecidedIndexBlindly: true },
   'read-without-confirmation': { readWithoutConfirmation: true },
+  'ignore-phase2-policy': { ignorePhase2Policy: true },
+  'never-hand-over': { neverHandOver: true },
 });
 
 /** Every fault knob of one run, all drawn from the seed. */
 export interface Knobs {
-  readonly replicas: 3 | 5;
+  readonly replicas: number;
   readonly lossRate: number;
   readonly duplicateRate: number;
   readonly maxDelayTicks: number;
@@ -31,7 +34,10 @@ export interface Knobs {
   readonly keys: number;
   readonly clientTimeoutTicks: number;
   readonly giveUpRate: number;
+  /** Per tick: probability that every replica of one group (a region) crashes at once. */
+  readonly regionOutageRate: number;
   readonly timing: Timing;
+  readonly topology: Topology;
 }
 
 export interface SimulationOptions {
@@ -40,6 +46,8 @@ export interface SimulationOptions {
   readonly operations?: number;
   /** A name from BUGS, to run a deliberately broken core. */
   readonly bug?: string;
+  /** A fixed topology instead of one drawn from the seed (scenario tests). */
+  readonly topology?: Topology;
 }
 
 export interface SimulationStats {
@@ -75,11 +83,17 @@ export const DEFAULT_OPERATIONS = 500;
 /** A safety phase that has not started every operation by then counts as stuck. */
 const SAFETY_TICKS_MAX = 60_000;
 
-export function drawKnobs(rng: Rng): Knobs {
+export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
   const maxDelayTicks = randomInt(rng, 1, 6);
-  const electionTimeoutTicks = 10 + 2 * maxDelayTicks;
+  const replicas = chance(rng, 0.5) ? 3 : 5;
+  const drawn = drawTopology(rng, replicas, chance(rng, 0.5), 40);
+  const topology = fixedTopology ?? drawn;
+  const slowest = maxBaseDelayTicks(topology) + maxDelayTicks;
+  const electionTimeoutTicks = 10 + 2 * slowest;
   return {
-    replicas: chance(rng, 0.5) ? 3 : 5,
+    replicas: topology.members.length,
+    topology,
+    regionOutageRate: chance(rng, 0.3) ? randomFloat(rng) * 0.002 : 0,
     lossRate: randomFloat(rng) * 0.3,
     duplicateRate: randomFloat(rng) * 0.2,
     maxDelayTicks,
@@ -97,7 +111,7 @@ export function drawKnobs(rng: Rng): Knobs {
       electionTimeoutTicks,
       inflightMax: randomInt(rng, 1, 8),
       batchMax: randomInt(rng, 1, 64),
-      retransmitTicks: 2 * maxDelayTicks + 2,
+      retransmitTicks: 2 * slowest + 2,
       catchupBatchMax: randomInt(rng, 1, 64),
     },
   };
@@ -117,6 +131,11 @@ export function livenessBoundTicks(k: Knobs, slotsToCatchUp: number): number {
   return 10 * 2 * t.electionTimeoutTicks + 3 * k.clientTimeoutTicks + (catchUpRounds + 10) * roundTripTicks;
 }
 
+/** The stated settle time: a healthy stream with fail-back hands leadership to a top-priority replica within this. */
+export function prioritySettleTicks(k: Knobs): number {
+  return 6 * k.timing.electionTimeoutTicks;
+}
+
 export function reproduceCommand(opts: SimulationOptions): string {
   let cmd = `npm run sim -- --seed ${opts.seed}`;
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
@@ -133,6 +152,8 @@ export function describeKnobs(k: Knobs): string {
     `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax}`,
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
+    `region-outage/tick=${pct(k.regionOutageRate)}`,
+    `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
 }
 
@@ -147,11 +168,14 @@ function pct(x: number): string {
  */
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
-  const knobs = drawKnobs(rng);
+  const knobs = drawKnobs(rng, opts.topology);
   const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
   if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
   const cluster = new SimCluster({
-    replicas: knobs.replicas,
+    replicas: knobs.topology.members,
+    policy: knobs.topology.policy,
+    priority: knobs.topology.priority,
+    tickMs: knobs.topology.tickMs,
     rng,
     timing: knobs.timing,
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
@@ -203,6 +227,18 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
         return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}; ${cluster.describe()})`);
       }
       cluster.tick(() => workload.step());
+    }
+    // With priorities and fail-back on, a healthy stream settles on a top-priority leader.
+    const top = topPriority(knobs.topology);
+    if (knobs.topology.priority.enabled && knobs.topology.priority.failback) {
+      const settle = prioritySettleTicks(knobs);
+      const settleStart = cluster.now;
+      while (!top.includes(cluster.leaderId() ?? -1)) {
+        if (cluster.now - settleStart >= settle) {
+          return fail('liveness', `leader ${cluster.leaderId()} is not of top priority (${top.join(', ')}) ${settle} ticks after convergence (${cluster.describe()})`);
+        }
+        cluster.tick(() => workload.step());
+      }
     }
     livenessTicks = cluster.now - start;
   } catch (e) {
@@ -266,6 +302,19 @@ class FaultSchedule {
     // A crash between persist and send happens inside the cluster; schedule its restart too.
     for (const id of c.ids) {
       if (!c.replica(id).up && !this.restartAt.has(id)) this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
+    }
+    if (chance(this.rng, this.k.regionOutageRate)) {
+      // A whole region (group) goes down at once.
+      const members = this.k.topology.members;
+      const group = members[randomBelow(this.rng, members.length)]!.group;
+      const down = members.filter((m) => m.group === group).map((m) => m.id);
+      c.trace(`region outage: group ${group} (replicas ${down.join(', ')})`);
+      for (const id of down) {
+        if (!c.replica(id).up) continue;
+        this.crashes += 1;
+        c.crash(id, 'region outage');
+        this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
+      }
     }
     if (chance(this.rng, this.k.crashRate)) {
       const up = c.upIds();
