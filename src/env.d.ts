@@ -13,6 +13,8 @@ declare namespace Cloudflare {
     EDGEPAXOS_ADMIN_TOKEN?: string;
     /** "on" enables the fault-injection endpoint. */
     EDGEPAXOS_CHAOS?: string;
+    /** "on" delays messages between replicas by their regions' distance (local runs only). */
+    EDGEPAXOS_LATENCY?: string;
     /** Largest value or log record in bytes (default 1 MiB). */
     EDGEPAXOS_MAX_VALUE_BYTES?: string;
   }

@@ -40,7 +40,7 @@ const LogQuery = z
   .strict();
 
 const ChaosBody = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('crash'), replica: z.number().int() }).strict(),
+  z.object({ action: z.literal('crash'), replica: z.number().int(), down_ms: z.number().int().min(0).max(3_600_000).default(0) }).strict(),
   z.object({ action: z.literal('partition'), groups: z.array(z.array(z.number().int()).min(1)).min(2) }).strict(),
   z
     .object({
@@ -162,9 +162,9 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
       if (!ids.includes(body.replica)) throw new ApiError(400, 'invalid_request', `stream '${client.stream.name}' has no replica ${body.replica}`);
       await client
         .stub(body.replica)
-        .crash(client.identity(body.replica))
+        .crash(client.identity(body.replica), body.down_ms)
         .catch(() => undefined);
-      return c.json({ crashed: body.replica });
+      return c.json({ crashed: body.replica, down_ms: body.down_ms });
     }
     case 'partition': {
       const seen = new Set<number>();

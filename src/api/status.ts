@@ -1,3 +1,4 @@
+import { describePolicy } from '../host/config.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
 import type { StreamClient } from './stream-client.ts';
 
@@ -7,6 +8,7 @@ export interface NodeStatus {
   readonly region: string;
   readonly role: string;
   readonly priority: number;
+  readonly weight: number;
   readonly group: number;
   readonly applied_index: number | null;
   readonly commit_index: number | null;
@@ -37,6 +39,7 @@ export async function streamStatus(client: StreamClient) {
       region: r.region,
       role: v ? v.role : 'unreachable',
       priority: r.priority,
+      weight: r.weight,
       group: r.group,
       applied_index: v?.applied_index ?? null,
       commit_index: v?.commit_index ?? null,
@@ -57,7 +60,18 @@ export async function streamStatus(client: StreamClient) {
     hb_interval_ms: stream.heartbeat_interval_ms,
     elc_timeout_ms: stream.election_timeout_ms,
     commit_index: leader?.commit_index ?? Math.max(0, ...answered.map((v) => v.commit_index)),
-    cluster_min_apply_idx: answered.length > 0 ? Math.min(...answered.map((v) => v.applied_index)) : null,
+    cluster_min_apply_idx: minApplied(answered),
+    policy: describePolicy(stream),
+    priority_election: stream.priority_election,
+    /** Why the leader cannot decide right now (a policy's required group or region is unreachable), or null. */
+    writes_blocked: leader ? leader.writes_blocked : 'no leader',
+    transferring_to: leader?.transferring_to ?? null,
     nodes,
   };
+}
+
+/** The lowest applied index among replicas that keep data (loggers apply nothing). */
+function minApplied(views: readonly ReplicaView[]): number | null {
+  const applied = views.map((v) => v.applied_index).filter((x): x is number => x !== null);
+  return applied.length > 0 ? Math.min(...applied) : null;
 }

@@ -61,9 +61,10 @@ export class StreamClient {
     const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
     while (Date.now() < deadline) {
       const command = { ...request, id: crypto.randomUUID() };
-      const res: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
+      const raw: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
         .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
         .catch(() => ({ kind: 'unreachable' as const }));
+      const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
       if (res.kind === 'applied') {
         leaderCache.set(this.stream.name, target);
@@ -93,9 +94,10 @@ export class StreamClient {
     let target = this.firstTarget();
     const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
     while (Date.now() < deadline) {
-      const res = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
+      const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
         () => ({ kind: 'unavailable' as const }),
       );
+      const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;
       if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
       if (res.kind === 'ok') {
         leaderCache.set(this.stream.name, target);
@@ -112,7 +114,7 @@ export class StreamClient {
   async readStale<T>(continent: string | undefined, call: (stub: Stub, id: ReplicaIdentity) => Promise<ReadOutcome<T> | RpcError>): Promise<T> {
     for (const r of this.byNearness(continent)) {
       const res = await call(this.stub(r.id), this.identity(r.id)).catch(() => null);
-      if (res === null) continue;
+      if (res === null || isDown(res)) continue;
       if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
       if (res.kind === 'ok') return res.value;
     }
@@ -159,8 +161,10 @@ export class StreamClient {
     return order[(i + 1) % order.length]!.id;
   }
 
+  /** Replicas that can lead first, highest priority first. */
   private byPriority(): ReplicaConfig[] {
-    return [...this.stream.replicas].sort((a, b) => b.priority - a.priority || a.id - b.id);
+    const leads = (r: ReplicaConfig): number => (r.role === 'follower' ? 0 : 1);
+    return [...this.stream.replicas].sort((a, b) => leads(a) - leads(b) || b.priority - a.priority || a.id - b.id);
   }
 
   private byNearness(continent: string | undefined): ReplicaConfig[] {
@@ -169,7 +173,10 @@ export class StreamClient {
       const i = near.indexOf(r.region);
       return i < 0 ? near.length : i;
     };
-    return this.byPriority().sort((a, b) => rank(a) - rank(b));
+    // Loggers keep no data: stale reads go to followers and passive replicas only.
+    return this.byPriority()
+      .filter((r) => r.role !== 'logger')
+      .sort((a, b) => rank(a) - rank(b));
   }
 }
 
@@ -196,4 +203,8 @@ class Pacer {
     this.hops = 0;
     await new Promise((resolve) => setTimeout(resolve, this.backoffMs));
   }
+}
+
+function isDown(x: unknown): boolean {
+  return isRpcError(x) && x.code === 'down';
 }

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-
+import {
+  type ExplainingQuorumPolicy,
+  type Member,
+  type PriorityOptions,
+  Membership,
+  isVoter,
+  weightedQuorum,
+} from '../core/index.ts';
 import { REGIONS, type Region } from './regions.ts';
 
 export { REGIONS, type Region };
@@ -8,12 +15,36 @@ const ReplicaConfigSchema = z
   .object({
     id: z.number().int().min(1).max(1_000_000),
     region: z.enum(REGIONS),
-    /** Election preference: higher wins (used by priority election; shown in status). */
+    /** Election preference: higher wins. */
     priority: z.number().int().min(0).max(1000).default(0),
-    /** Only voting followers exist so far; logger and passive roles come with region policies. */
-    role: z.literal('follower').default('follower'),
-    /** Policy-majority group (DCF); 0 when no policy uses groups. */
+    /** follower: votes, applies, may lead; logger: votes and stores the log only; passive: applies, never votes. */
+    role: z.enum(['follower', 'logger', 'passive']).default('follower'),
+    /** Voting weight in the stream's weighted majority. */
+    weight: z.number().int().min(1).max(100).default(1),
+    /** Policy-majority group (DCF MAJORITY_GROUPS). */
     group: z.number().int().min(0).max(1000).default(0),
+  })
+  .strict();
+
+const PolicySchema = z
+  .object({
+    /** A decision needs at least one accepting voter of each of these groups... */
+    require_groups: z.array(z.number().int().min(0)).max(9).default([]),
+    /** ...and of each of these regions (sugar for the groups of those regions). */
+    require_regions: z.array(z.enum(REGIONS)).max(9).default([]),
+    /** Flexible quorums: the weight phase 1 (elections) and phase 2 (decisions) need; phase1 + phase2 must exceed the total. */
+    phase1_weight: z.number().int().min(1).optional(),
+    phase2_weight: z.number().int().min(1).optional(),
+  })
+  .strict();
+
+const PriorityElectionSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** Hand leadership back to a returning higher-priority replica once it has caught up. */
+    failback: z.boolean().default(true),
+    /** A follower does not start or support an election until its leader has led this long (DCF ELECTION_SWITCH_THRESHOLD). */
+    min_leader_tenure_ms: z.number().int().min(0).max(3_600_000).default(0),
   })
   .strict();
 
@@ -21,7 +52,8 @@ const StreamConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
     replicas: z.array(ReplicaConfigSchema).min(1).max(9),
-    policy: z.object({ kind: z.literal('majority') }).strict().default({ kind: 'majority' }),
+    policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
+    priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),
@@ -35,6 +67,14 @@ const StreamConfigSchema = z
       if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['replicas', i, 'id'], message: `replica id ${r.id} appears twice` });
       ids.add(r.id);
     });
+    if (ids.size === s.replicas.length) {
+      try {
+        streamQuorum(s as StreamConfig);
+      } catch (e) {
+        if (!(e instanceof RangeError)) throw e;
+        ctx.addIssue({ code: 'custom', path: ['policy'], message: e.message.replace(/^(quorum|membership): /, '') });
+      }
+    }
     if (s.heartbeat_interval_ms < s.tick_ms) {
       ctx.addIssue({ code: 'custom', path: ['heartbeat_interval_ms'], message: `must be at least tick_ms (${s.tick_ms})` });
     }
@@ -115,6 +155,49 @@ export function clusterConfig(raw: unknown): ClusterConfig {
   }
   if (hit instanceof ConfigError) throw hit;
   return hit;
+}
+
+/** The core's view of a stream's replicas. */
+export function streamMembers(s: StreamConfig): Member[] {
+  return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group }));
+}
+
+/** The stream's quorum policy; throws RangeError (with the reason) for one that is unsafe or can never decide. */
+export function streamQuorum(s: StreamConfig): ExplainingQuorumPolicy {
+  const members = streamMembers(s);
+  new Membership(members); // at least one replica that can lead, ids unique
+  const voters = members.filter(isVoter);
+  const required: number[][] = [];
+  const names: string[] = [];
+  for (const g of s.policy.require_groups) {
+    required.push(s.replicas.filter((r) => r.group === g).map((r) => r.id));
+    names.push(`group ${g}`);
+  }
+  for (const region of s.policy.require_regions) {
+    required.push(s.replicas.filter((r) => r.region === region).map((r) => r.id));
+    names.push(`region ${region}`);
+  }
+  return weightedQuorum({
+    voters: voters.map((m) => ({ id: m.id, weight: m.weight })),
+    required,
+    requiredNames: names,
+    ...(s.policy.phase1_weight !== undefined ? { phase1Weight: s.policy.phase1_weight } : {}),
+    ...(s.policy.phase2_weight !== undefined ? { phase2Weight: s.policy.phase2_weight } : {}),
+  });
+}
+
+/** One line for the status page: what a decision needs. */
+export function describePolicy(s: StreamConfig): string {
+  const q = streamQuorum(s);
+  const parts = [`weight ${q.phase2Weight} of ${q.totalWeight} to decide, ${q.phase1Weight} to elect`];
+  if (s.policy.require_groups.length > 0) parts.push(`an acceptor of each group ${s.policy.require_groups.join(', ')}`);
+  if (s.policy.require_regions.length > 0) parts.push(`an acceptor in each region ${s.policy.require_regions.join(', ')}`);
+  return parts.join('; ');
+}
+
+export function streamPriority(s: StreamConfig): PriorityOptions {
+  const p = s.priority_election;
+  return { enabled: p.enabled, failback: p.failback, minLeaderTenureTicks: Math.ceil(p.min_leader_tenure_ms / s.tick_ms) };
 }
 
 export function findStream(config: ClusterConfig, name: string): StreamConfig | undefined {

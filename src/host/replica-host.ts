@@ -7,9 +7,9 @@ import {
   type ReplicaId,
   DEFAULT_TIMING,
   SeededRng,
-  majorityQuorum,
 } from '../core/index.ts';
-import { type StreamConfig, streamTiming } from './config.ts';
+import { type StreamConfig, streamMembers, streamPriority, streamQuorum, streamTiming } from './config.ts';
+import { regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
@@ -32,6 +32,8 @@ export interface HostDeps {
   scheduleWake(atMs: number): void;
   /** Keep `p` running after the current call returns. */
   background(p: Promise<unknown>): void;
+  /** Delay every message by half the round trip between the two replicas' regions (the WAN model for local runs). */
+  readonly simulateLatency?: boolean;
 }
 
 export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
@@ -45,13 +47,19 @@ export type ReadOutcome<T> =
 /** One replica's own view, for the status endpoint. */
 export interface ReplicaView {
   readonly node_id: ReplicaId;
+  /** leader, candidate or pre-candidate while campaigning or leading; otherwise the configured role (follower, logger, passive). */
   readonly role: string;
+  readonly member_role: string;
+  /** For a leader that cannot decide: what its policy is missing. */
+  readonly writes_blocked: string | null;
+  readonly transferring_to: ReplicaId | null;
   readonly leader_id: ReplicaId | null;
   readonly term: number;
   readonly ballot: Ballot;
   readonly promised: Ballot;
   readonly commit_index: number;
-  readonly applied_index: number;
+  /** Null for a logger, which keeps no state machine. */
+  readonly applied_index: number | null;
   readonly first_index: number;
   readonly last_index: number;
   readonly partitioned_from: readonly ReplicaId[];
@@ -105,7 +113,9 @@ export class ReplicaHost {
     this.runner = new ReplicaRunner(
       {
         id: deps.replicaId,
-        quorum: majorityQuorum(deps.stream.replicas.map((r) => r.id)),
+        quorum: streamQuorum(deps.stream),
+        members: streamMembers(deps.stream),
+        priority: streamPriority(deps.stream),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -211,13 +221,16 @@ export class ReplicaHost {
     const st = this.runner.core.status();
     return {
       node_id: st.id,
-      role: st.role,
+      role: st.role === 'follower' ? st.memberRole : st.role,
+      member_role: st.memberRole,
+      writes_blocked: st.writesBlocked,
+      transferring_to: st.transferringTo,
       leader_id: st.leaderId,
       term: st.ballot.round,
       ballot: st.ballot,
       promised: st.promised,
       commit_index: st.decidedIndex,
-      applied_index: this.runner.sm.appliedIndex,
+      applied_index: this.runner.keepsData ? this.runner.sm.appliedIndex : null,
       first_index: st.lastSlot > 0 ? 1 : 0,
       last_index: st.lastSlot,
       partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
@@ -280,10 +293,12 @@ export class ReplicaHost {
       if (this.isCut(to)) continue;
       const u = this.unreliable;
       const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
+      const wanMs = this.oneWayMs(to);
       for (let i = 0; i < copies; i++) {
-        const delayMs = u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0;
+        const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
         const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
-        this.deps.background(sent.then((replies) => this.onReplies(to, replies)));
+        const answered = wanMs > 0 ? sent.then(async (replies) => (await sleep(wanMs), replies)) : sent;
+        this.deps.background(answered.then((replies) => this.onReplies(to, replies)));
       }
     }
   }
@@ -302,6 +317,14 @@ export class ReplicaHost {
   private rearm(): void {
     const at = this.outbox.size > 0 ? this.deps.now() : this.lastTickAt + this.runner.core.ticksUntilNextTimer() * this.tickMs;
     this.deps.scheduleWake(at);
+  }
+
+  /** With the latency model on: half the round trip between our region and `peer`'s. */
+  private oneWayMs(peer: ReplicaId): number {
+    if (!this.deps.simulateLatency) return 0;
+    const mine = this.deps.stream.replicas.find((r) => r.id === this.id)?.region;
+    const theirs = this.deps.stream.replicas.find((r) => r.id === peer)?.region;
+    return mine && theirs ? Math.round(regionRttMs(mine, theirs) / 2) : 0;
   }
 
   private isCut(peer: ReplicaId): boolean {

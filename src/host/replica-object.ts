@@ -19,7 +19,12 @@ export interface ReplicaIdentity {
 }
 
 /** Errors cross RPC as values, never as exceptions. */
-export type RpcError = { readonly kind: 'error'; readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica'; readonly message: string };
+export type RpcError = {
+  readonly kind: 'error';
+  /** `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one. */
+  readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down';
+  readonly message: string;
+};
 
 export type Consistency = 'linearizable' | 'stale';
 
@@ -35,6 +40,7 @@ export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId
 }
 
 const IDENTITY_META = 'identity';
+const DOWN_UNTIL_META = 'chaos:down-until';
 
 /**
  * One replica of one stream as a Durable Object with SQLite storage. Every
@@ -47,6 +53,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private host: ReplicaHost | null = null;
   private identity: ReplicaIdentity | null = null;
   private alarmAt: number | null = null;
+  /** Fault injection: until then this replica acts as if its machine were off. */
+  private downUntil = 0;
 
   constructor(ctx: DurableObjectState, env: Cloudflare.Env) {
     super(ctx, env);
@@ -55,6 +63,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       this.alarmAt = await ctx.storage.getAlarm();
       const stored = this.storage.readMeta(IDENTITY_META);
       if (stored) this.identity = JSON.parse(stored) as ReplicaIdentity;
+      this.downUntil = Number(this.storage.readMeta(DOWN_UNTIL_META) ?? 0);
     });
   }
 
@@ -79,14 +88,16 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     const read = (): KvItem | null => host.getLocal(key) ?? null;
-    return consistency === 'stale' ? { kind: 'ok', value: read() } : host.readLinearizable(read, timeoutMs);
+    if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
   }
 
   async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem[]> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     const read = (): KvItem[] => host.listLocal(prefix, limit);
-    return consistency === 'stale' ? { kind: 'ok', value: read() } : host.readLinearizable(read, timeoutMs);
+    if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
   }
 
   async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
@@ -110,10 +121,15 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
 
   // ---------------------------------------------------------------- RPC: fault injection
 
-  /** Crash this replica: it restarts from storage on its next call. */
-  async crash(to: ReplicaIdentity): Promise<{ kind: 'ok' } | RpcError> {
+  /** Crash this replica: it restarts from storage on its next call or alarm, `downMs` from now at the earliest. */
+  async crash(to: ReplicaIdentity, downMs = 0): Promise<{ kind: 'ok' } | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
+    if (downMs > 0) {
+      const until = Date.now() + downMs;
+      this.storage.writeMeta(DOWN_UNTIL_META, String(until));
+      await this.ctx.storage.setAlarm(until);
+    }
     // Answer first, then abort: the caller learns the crash was ordered.
     setTimeout(() => this.ctx.abort('edgepaxos chaos: crash'), 1);
     return { kind: 'ok' };
@@ -138,6 +154,10 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     if (!this.identity) return; // never initialised: nothing to wake
+    if (Date.now() < this.downUntil) {
+      this.scheduleWake(this.downUntil); // still "off": wake when it comes back
+      return;
+    }
     const host = this.ensureHost(this.identity);
     if ('kind' in host) {
       console.error(`edgepaxos: replica ${this.identity.stream}/${this.identity.replicaId} cannot start: ${host.message}`);
@@ -149,6 +169,9 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   // ---------------------------------------------------------------- setup
 
   private ensureHost(to: ReplicaIdentity): ReplicaHost | RpcError {
+    if (Date.now() < this.downUntil) {
+      return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
+    }
     if (this.identity && (this.identity.stream !== to.stream || this.identity.replicaId !== to.replicaId)) {
       return {
         kind: 'error',
@@ -181,6 +204,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
       background: (p) => this.ctx.waitUntil(p),
+      simulateLatency: this.env.EDGEPAXOS_LATENCY === 'on',
     });
     return this.host;
   }

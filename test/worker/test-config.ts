@@ -17,9 +17,35 @@ function stream(name: string) {
   };
 }
 
-export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'chaos'] as const;
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority'] as const;
 
-export const TEST_CONFIG = { streams: TEST_STREAMS.map(stream) };
+export const TEST_CONFIG = {
+  streams: [
+    ...TEST_STREAMS.map(stream),
+    {
+      // Every role: a follower that leads, a stand-in, a logger (votes, no data) and a passive read replica.
+      name: 'roles',
+      ...FAST,
+      replicas: [
+        { id: 1, region: 'wnam', priority: 3, group: 1 },
+        { id: 2, region: 'weur', priority: 2, group: 2, weight: 2 },
+        { id: 3, region: 'apac', role: 'logger', group: 3 },
+        { id: 4, region: 'eeur', role: 'passive', group: 2 },
+      ],
+    },
+    {
+      // A decision needs an acceptor in weur (replica 2 only).
+      name: 'policy',
+      ...FAST,
+      policy: { require_regions: ['weur'] },
+      replicas: [
+        { id: 1, region: 'wnam', priority: 3 },
+        { id: 2, region: 'weur', priority: 2 },
+        { id: 3, region: 'apac', priority: 1 },
+      ],
+    },
+  ],
+};
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
 export const TEST_MAX_VALUE_BYTES = 4096;
