@@ -66,6 +66,19 @@ export interface ReplicaView {
   readonly unreliable: Unreliability | null;
 }
 
+/** Cost counters since this replica process started (requests and transactions are what Durable Objects bill). */
+export interface ReplicaMetrics {
+  /** Outgoing RPCs to peers (one per batch). */
+  readonly rpcs_sent: number;
+  /** Incoming RPCs from peers. */
+  readonly rpcs_received: number;
+  readonly messages_sent: number;
+  /** Storage transactions (one per Ready that had something to persist). */
+  readonly storage_transactions: number;
+  /** Alarm and other wake-ups. */
+  readonly wakeups: number;
+}
+
 export interface LogRecord {
   readonly index: number;
   readonly data: string;
@@ -102,6 +115,7 @@ export class ReplicaHost {
   private partition: ReplicaId[][] | null;
   private unreliable: Unreliability | null;
   private sequence = 0;
+  private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0 };
   /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
   private readonly maxCatchUpTicks: number;
 
@@ -138,6 +152,7 @@ export class ReplicaHost {
 
   /** Messages from a peer; returns our replies to it (they ride on the RPC's return value). */
   deliver(from: ReplicaId, raw: unknown): Message[] {
+    this.counters.rpcs_received += 1;
     if (this.isCut(from)) return [];
     const messages = validMessages(raw, from, this.id);
     this.replyTo = from;
@@ -146,6 +161,7 @@ export class ReplicaHost {
       this.runInput(() => {
         for (const m of messages) this.runner.core.step(m);
       });
+      this.counters.messages_sent += this.replyBuffer.length;
       return this.replyBuffer;
     } finally {
       this.replyTo = null;
@@ -155,6 +171,7 @@ export class ReplicaHost {
 
   /** The alarm fired (or any other wake-up): time passed. */
   wake(): void {
+    this.counters.wakeups += 1;
     this.runInput(() => {});
   }
 
@@ -238,6 +255,10 @@ export class ReplicaHost {
     };
   }
 
+  metrics(): ReplicaMetrics {
+    return { ...this.counters, storage_transactions: this.deps.storage.transactions };
+  }
+
   /** Fault injection: drop every message between replicas of different groups (null heals). */
   setPartition(groups: ReplicaId[][] | null): void {
     this.partition = groups;
@@ -294,6 +315,8 @@ export class ReplicaHost {
       const u = this.unreliable;
       const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
       const wanMs = this.oneWayMs(to);
+      this.counters.rpcs_sent += copies;
+      this.counters.messages_sent += copies * messages.length;
       for (let i = 0; i < copies; i++) {
         const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
         const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);

@@ -5,6 +5,7 @@ import {
   type LogRecord,
   type ReadOutcome,
   ReplicaHost,
+  type ReplicaMetrics,
   type ReplicaView,
   type Transport,
   type Unreliability,
@@ -110,6 +111,13 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     return { kind: 'ok', view: host.view() };
+  }
+
+  /** Cost counters of this replica process (benchmarks, cost accounting). */
+  async metrics(to: ReplicaIdentity): Promise<{ kind: 'ok'; metrics: ReplicaMetrics } | RpcError> {
+    const host = this.ensureHost(to);
+    if ('kind' in host) return host;
+    return { kind: 'ok', metrics: host.metrics() };
   }
 
   /** A fresh command id from this replica (so ids never repeat across Worker isolates). */
