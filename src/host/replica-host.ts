@@ -271,11 +271,6 @@ export class ReplicaHost {
     this.deps.storage.writeMeta(UNRELIABLE_META, JSON.stringify(u));
   }
 
-  /** A unique id for a command proposed through this replica. */
-  nextCommandId(prefix: string): string {
-    return `${prefix}.${this.id}.${++this.sequence}`;
-  }
-
   // ---------------------------------------------------------------- machinery
 
   /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */

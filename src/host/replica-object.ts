@@ -120,13 +120,6 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     return { kind: 'ok', metrics: host.metrics() };
   }
 
-  /** A fresh command id from this replica (so ids never repeat across Worker isolates). */
-  async commandId(to: ReplicaIdentity, prefix: string): Promise<string | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return host.nextCommandId(prefix);
-  }
-
   // ---------------------------------------------------------------- RPC: fault injection
 
   /** Crash this replica: it restarts from storage on its next call or alarm, `downMs` from now at the earliest. */
