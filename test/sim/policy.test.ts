@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, type Member, type PriorityOptions, type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import { type KvResult, type PriorityOptions, type ReplicaId, SeededRng } from '../../src/core/index.ts';
 import { type ClusterOptions, SimCluster, type SimMember } from './cluster.ts';
 import { runSimulation } from './simulation.ts';
+import type { Topology } from './topology.ts';
 
 // Stories about DCF's election and majority policies, each checked by the
 // simulator's safety checker after every Ready (which also verifies that every
@@ -10,7 +11,7 @@ import { runSimulation } from './simulation.ts';
 const ELECTION = 10; // DEFAULT_TIMING.electionTimeoutTicks
 const PRIORITY: PriorityOptions = { enabled: true, failback: true, minLeaderTenureTicks: 0 };
 
-function member(id: ReplicaId, extra: Partial<Member> = {}): SimMember {
+function member(id: ReplicaId, extra: Partial<SimMember> = {}): SimMember {
   return { id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra };
 }
 
@@ -217,5 +218,53 @@ describe('cluster: roles', () => {
     );
     expect(passiveBehind).toBeGreaterThan(10);
     expect(c.replica(4).sm.get('f39')?.value).toBe('x');
+  });
+});
+
+// Seeded campaigns for each rule: the random faults of the main campaign (loss, duplication,
+// partitions, crashes, region outages where the topology has regions), a client workload,
+// and the linearizability checker, with the topology fixed to the rule under test.
+describe('cluster: seeded campaigns per rule', () => {
+  const campaign = (name: string, topology: Topology, regionOutageRate?: number, seeds = 15): void => {
+    it(`cluster: campaign: ${name} stays safe and linearizable and settles (${seeds} seeds)`, () => {
+      for (let seed = 1; seed <= seeds; seed++) {
+        const r = runSimulation({ seed, topology, ...(regionOutageRate !== undefined ? { regionOutageRate } : {}) });
+        expect(r.ok, r.ok ? '' : `${r.check}: ${r.message} (seed ${seed}; topology ${name})`).toBe(true);
+      }
+    });
+  };
+  const base = { tickMs: 20, wan: false, policy: {} };
+  campaign('priorities with fail-back', {
+    ...base,
+    members: [member(1, { priority: 3 }), member(2, { priority: 2 }), member(3, { priority: 1 }), member(4, { priority: 2 }), member(5)],
+    priority: PRIORITY,
+  });
+  campaign('priorities with a minimum tenure and no fail-back', {
+    ...base,
+    members: [member(1, { priority: 2 }), member(2, { priority: 1 }), member(3)],
+    priority: { enabled: true, failback: false, minLeaderTenureTicks: 40 },
+  });
+  campaign('a required region under WAN latencies and region outages', {
+    ...base,
+    wan: true,
+    members: [
+      member(1, { group: 1, region: 'weur', priority: 1 }),
+      member(2, { group: 1, region: 'weur' }),
+      member(3, { group: 2, region: 'enam' }),
+      member(4, { group: 2, region: 'enam' }),
+      member(5, { group: 3, region: 'apac' }),
+    ],
+    policy: { required: [[1, 2]], requiredNames: ['region weur'] },
+    priority: PRIORITY,
+  }, 0.002);
+  campaign('weights', {
+    ...base,
+    members: [member(1, { weight: 3 }), member(2, { weight: 2 }), member(3), member(4), member(5)],
+    priority: PRIORITY,
+  });
+  campaign('a logger and a passive replica', {
+    ...base,
+    members: [member(1, { priority: 1 }), member(2), member(3, { role: 'logger' }), member(4, { role: 'passive' })],
+    priority: PRIORITY,
   });
 });

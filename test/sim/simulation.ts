@@ -48,6 +48,8 @@ export interface SimulationOptions {
   readonly bug?: string;
   /** A fixed topology instead of one drawn from the seed (scenario tests). */
   readonly topology?: Topology;
+  /** A fixed rate of whole-region outages per tick instead of one drawn from the seed. */
+  readonly regionOutageRate?: number;
 }
 
 export interface SimulationStats {
@@ -168,7 +170,8 @@ function pct(x: number): string {
  */
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
-  const knobs = drawKnobs(rng, opts.topology);
+  const drawn = drawKnobs(rng, opts.topology);
+  const knobs = opts.regionOutageRate === undefined ? drawn : { ...drawn, regionOutageRate: opts.regionOutageRate };
   const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
   if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
   const cluster = new SimCluster({
