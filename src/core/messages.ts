@@ -120,6 +120,8 @@ export interface NackMessage extends Envelope {
 export interface TimeoutNowMessage extends Envelope {
   readonly type: 'timeout-now';
   readonly ballot: Ballot;
+  /** Ordered by an operator (switchover): the new leader does not fail back automatically. */
+  readonly manual: boolean;
 }
 
 export type MessageType = Message['type'];

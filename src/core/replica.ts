@@ -91,6 +91,8 @@ export interface ReplicaOptions extends ReplicaTiming {
   /** Every replica of the stream with its role and priority; default: the quorum's voters as equal followers. */
   readonly members?: readonly Member[];
   readonly priority?: PriorityOptions;
+  /** Run mode: false stops replicas from starting elections by themselves (default true). */
+  readonly autoElection?: boolean;
   readonly rng: Rng;
   readonly testOnlyBugs?: TestOnlyBugs;
 }
@@ -105,6 +107,16 @@ export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
 });
 
 export type ProposeResult = { readonly ok: true } | NotLeader;
+
+/** The answer to an operator control: accepted (and what it will act on), or refused with a reason. */
+export type OperatorResult =
+  | { readonly ok: true; readonly target: ReplicaId }
+  | {
+      readonly ok: false;
+      readonly code: 'not-leader' | 'invalid-target' | 'no-target';
+      readonly message: string;
+      readonly leaderHint?: ReplicaId | null;
+    };
 export type ReadIndexResult = { readonly ok: true } | NotLeader;
 export interface NotLeader {
   readonly ok: false;
@@ -123,6 +135,8 @@ export interface ReplicaStatus {
   readonly writesBlocked: string | null;
   /** A leader handing over to this replica, if any. */
   readonly transferringTo: ReplicaId | null;
+  /** Run mode: whether this replica starts elections by itself. */
+  readonly autoElection: boolean;
   readonly leaderId: ReplicaId | null;
   /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
   readonly ballot: Ballot;
@@ -226,7 +240,13 @@ export class Replica {
   private readSeq = 0;
   private readSeqBroadcast = 0;
   /** Leadership hand-over in progress: proposals wait until it completes or is abandoned. */
-  private transfer: { target: ReplicaId; sinceTick: number; sent: boolean } | null = null;
+  private transfer: { target: ReplicaId; sinceTick: number; sent: boolean; manual: boolean; timeoutTicks: number } | null = null;
+  /** An operator put this leader in place: automatic fail-back waits for the next election. */
+  private failbackSuppressed = false;
+  /** We are campaigning because an operator (or a leader's hand-over ordered by one) asked. */
+  private campaignIsManual = false;
+  /** Run mode (DCF RUN_MODE): with automatic elections off, nobody campaigns by itself. */
+  private autoElection: boolean;
   /** Acceptors heard from in the last check-quorum window, for explaining blocked writes. */
   private lastActive = new Set<ReplicaId>();
 
@@ -245,6 +265,7 @@ export class Replica {
       if (isVoter(m) !== voters.has(m.id)) throw new RangeError(`replica options: member ${m.id} (${m.role}) disagrees with the quorum's voters`);
     }
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
+    this.autoElection = opts.autoElection ?? true;
     this.peers = this.membership.ids.filter((id) => id !== opts.id);
     this.electionPeers = this.membership.voterIds.filter((id) => id !== opts.id);
     this.log = new AcceptorLog(durable);
@@ -332,6 +353,54 @@ export class Replica {
     return { ok: true };
   }
 
+  // ---------------------------------------------------------------- operator controls
+
+  /**
+   * Switchover (DCF promote_leader, Patroni switchover): move leadership to
+   * `target` once it has caught up, pausing writes for the hand-over only.
+   * Fail-back to a higher priority stays off until the next election. Gives up
+   * (and writes resume) after `timeoutTicks`.
+   */
+  transferLeadership(target: ReplicaId, timeoutTicks = 2 * this.opts.electionTimeoutTicks): OperatorResult {
+    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can hand over leadership', leaderHint: this.leaderId };
+    const m = this.membership.get(target);
+    if (!m) return { ok: false, code: 'invalid-target', message: `replica ${target} is not a member of this stream` };
+    if (target === this.id) return { ok: false, code: 'invalid-target', message: `replica ${target} already leads` };
+    if (!isElectable(m)) return { ok: false, code: 'invalid-target', message: `replica ${target} is a ${m.role} and can never lead` };
+    this.startTransfer(target, true, timeoutTicks);
+    return { ok: true, target };
+  }
+
+  /** The leader steps down in favour of the best other replica (highest priority, caught up, reachable). */
+  stepDown(timeoutTicks = 2 * this.opts.electionTimeoutTicks): OperatorResult {
+    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can step down', leaderHint: this.leaderId };
+    let best: Member | null = null;
+    for (const m of this.membership.members) {
+      if (m.id === this.id || !isElectable(m)) continue;
+      const pr = this.progress.get(m.id);
+      if (!pr || this.nowTicks - pr.lastReplyTick >= this.opts.electionTimeoutTicks) continue;
+      if (!best || m.priority > best.priority) best = m;
+    }
+    if (!best) return { ok: false, code: 'no-target', message: 'no other replica that can lead is reachable' };
+    return this.transferLeadership(best.id, timeoutTicks);
+  }
+
+  /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
+  campaignNow(): OperatorResult {
+    if (!isElectable(this.self)) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is a ${this.self.role} and can never lead` };
+    if (this.role === 'leader') return { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` };
+    this.campaignIsManual = true;
+    this.electNow();
+    return { ok: true, target: this.id };
+  }
+
+  /** Run mode: with automatic elections off, no replica starts an election by itself. */
+  setAutoElection(on: boolean): void {
+    // Back to automatic: an operator's earlier choice of leader no longer holds off fail-back.
+    if (on && !this.autoElection) this.failbackSuppressed = false;
+    this.autoElection = on;
+  }
+
   // ---------------------------------------------------------------- ready / advance
 
   hasReady(): boolean {
@@ -405,6 +474,7 @@ export class Replica {
       memberRole: this.self.role,
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer?.target ?? null,
+      autoElection: this.autoElection,
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
@@ -494,6 +564,8 @@ export class Replica {
     this.waitingReads = [];
     this.progress = new Map();
     this.transfer = null;
+    this.failbackSuppressed = this.campaignIsManual;
+    this.campaignIsManual = false;
     this.lastActive = new Set(this.peers);
     for (const p of this.peers) {
       this.progress.set(p, {
@@ -575,6 +647,10 @@ export class Replica {
       this.resetElectionTimeout(); // the leader has not led long enough to be replaced
       return;
     }
+    if (!this.autoElection) {
+      this.resetElectionTimeout(); // manual run mode: an operator promotes a replica explicitly
+      return;
+    }
     this.becomePreCandidate();
   }
 
@@ -607,7 +683,7 @@ export class Replica {
       this.heartbeatTimeout.reset();
       this.broadcastHeartbeat();
       this.retransmit();
-      this.maybeTransferLeadership();
+      this.tickTransfer();
     }
   }
 
@@ -737,6 +813,12 @@ export class Replica {
     this.observeRound(m.ballot.round);
     if (this.role !== 'follower' || this.leaderId !== m.from || !ballotEquals(m.ballot, this.promisedBallot)) return; // stale
     if (!isElectable(this.self)) return;
+    this.campaignIsManual = m.manual;
+    this.electNow();
+  }
+
+  /** Campaign at once, skipping pre-vote. */
+  private electNow(): void {
     this.becomePreCandidate();
     if ((this.role as Role) === 'pre-candidate') this.becomeCandidate(); // unless it already won alone
   }
@@ -1004,33 +1086,45 @@ export class Replica {
     return this.quorum.isPhase2Quorum(active) ? null : 'no quorum of acceptors is reachable';
   }
 
-  /**
-   * Fail-back (DCF priority election): when an electable replica of higher
-   * priority answers us and has every decided entry, stop taking new writes,
-   * wait until nothing is in flight and it holds everything we proposed, then
-   * tell it to campaign at once. Abandoned after an election timeout.
-   */
-  private maybeTransferLeadership(): void {
-    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver) return;
-    const base = this.opts.electionTimeoutTicks;
-    if (this.transfer) {
-      if (this.nowTicks - this.transfer.sinceTick >= base) {
-        this.transfer = null; // it did not take over: resume writing
-        return;
-      }
-      this.completeTransfer();
+  /** A hand-over in progress goes on or times out; otherwise fail-back may start one. */
+  private tickTransfer(): void {
+    const t = this.transfer;
+    if (t) {
+      if (this.nowTicks - t.sinceTick >= t.timeoutTicks) this.transfer = null; // it did not take over: resume writing
+      else this.completeTransfer();
       return;
     }
+    this.maybeFailBack();
+  }
+
+  /**
+   * Fail-back (DCF priority election): when an electable replica of higher
+   * priority answers us and has every decided entry, hand leadership to it.
+   */
+  private maybeFailBack(): void {
+    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver || this.failbackSuppressed) return;
     let best: Member | null = null;
     for (const m of this.membership.members) {
       if (m.id === this.id || !isElectable(m) || m.priority <= this.self.priority) continue;
-      const pr = this.progress.get(m.id);
-      if (!pr || this.nowTicks - pr.lastReplyTick >= base) continue;
-      if (Math.max(pr.decidedIndex, pr.ackedThrough) < this.log.decidedIndex) continue; // not caught up yet
+      if (!this.reachableAndCaughtUp(m.id)) continue;
       if (!best || m.priority > best.priority) best = m;
     }
-    if (!best) return;
-    this.transfer = { target: best.id, sinceTick: this.nowTicks, sent: false };
+    if (best) this.startTransfer(best.id, false, this.opts.electionTimeoutTicks);
+  }
+
+  private reachableAndCaughtUp(id: ReplicaId): boolean {
+    const pr = this.progress.get(id);
+    if (!pr || this.nowTicks - pr.lastReplyTick >= this.opts.electionTimeoutTicks) return false;
+    return Math.max(pr.decidedIndex, pr.ackedThrough) >= this.log.decidedIndex;
+  }
+
+  /**
+   * Hand leadership to `target`: stop taking new writes, wait until nothing is
+   * in flight and it holds everything we proposed, then tell it to campaign at
+   * once. Abandoned (writes resume) after `timeoutTicks`.
+   */
+  private startTransfer(target: ReplicaId, manual: boolean, timeoutTicks: number): void {
+    this.transfer = { target, sinceTick: this.nowTicks, sent: false, manual, timeoutTicks };
     this.completeTransfer();
   }
 
@@ -1044,7 +1138,7 @@ export class Replica {
       return;
     }
     t.sent = true;
-    this.send({ type: 'timeout-now', from: this.id, to: t.target, ballot: this.ownBallot });
+    this.send({ type: 'timeout-now', from: this.id, to: t.target, ballot: this.ownBallot, manual: t.manual });
   }
 
   private progressOf(id: ReplicaId): Progress | undefined {

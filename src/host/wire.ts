@@ -45,7 +45,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
-  z.object({ type: z.literal('timeout-now'), ...envelope, ballot }),
+  z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
 ]);
 
 /** The messages of a batch that are well-formed and addressed from `from` to `to`; the rest are dropped. */

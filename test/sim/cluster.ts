@@ -109,6 +109,8 @@ export class SimCluster {
   readonly timing: Timing;
   now = 0;
   crashBetweenPersistAndSendRate: number;
+  /** Run mode, as an operator sets it on every replica; a restarted replica starts in it too. */
+  private autoElection = true;
   /** A strictly increasing counter for client call/return times (linearizability needs distinct instants). */
   private instant = 0;
   private readonly rng: Rng;
@@ -158,6 +160,12 @@ export class SimCluster {
     const r = this.replicas.get(id);
     if (!r) throw new Error(`no replica ${id}`);
     return r;
+  }
+
+  /** Run mode on every replica (automatic elections on or off). */
+  setAutoElection(on: boolean): void {
+    this.autoElection = on;
+    for (const r of this.replicas.values()) r.core?.setAutoElection(on);
   }
 
   /** The up replica that believes it leads with the highest ballot, if any. */
@@ -231,6 +239,7 @@ export class SimCluster {
       quorum: this.quorum,
       members: this.members,
       ...(this.options.priority ? { priority: this.options.priority } : {}),
+      autoElection: this.autoElection,
       rng: new SeededRng(this.rng.nextU32()),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),

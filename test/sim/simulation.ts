@@ -1,4 +1,4 @@
-import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, randomBelow, randomFloat, randomInt } from '../../src/core/index.ts';
+import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, isElectable, randomBelow, randomFloat, randomInt } from '../../src/core/index.ts';
 import { checkLinearizability } from '../checker/linearizability.ts';
 import { kvModel } from '../checker/kv-model.ts';
 import { type Timing, SimCluster } from './cluster.ts';
@@ -36,6 +36,8 @@ export interface Knobs {
   readonly giveUpRate: number;
   /** Per tick: probability that every replica of one group (a region) crashes at once. */
   readonly regionOutageRate: number;
+  /** Per tick: probability of an operator action (switchover, step-down, promote, run mode off/on). */
+  readonly operatorRate: number;
   readonly timing: Timing;
   readonly topology: Topology;
 }
@@ -96,6 +98,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     replicas: topology.members.length,
     topology,
     regionOutageRate: chance(rng, 0.3) ? randomFloat(rng) * 0.002 : 0,
+    operatorRate: chance(rng, 0.5) ? randomFloat(rng) * 0.004 : 0,
     lossRate: randomFloat(rng) * 0.3,
     duplicateRate: randomFloat(rng) * 0.2,
     maxDelayTicks,
@@ -154,7 +157,7 @@ export function describeKnobs(k: Knobs): string {
     `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax}`,
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
-    `region-outage/tick=${pct(k.regionOutageRate)}`,
+    `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
 }
@@ -283,6 +286,9 @@ class FaultSchedule {
   partitions = 0;
   private readonly restartAt = new Map<ReplicaId, number>();
   private healAt = -1;
+  /** Run mode is manual (automatic elections off) until this tick. */
+  private manualUntil = -1;
+  private autoElectionOff = false;
   private readonly cluster: SimCluster;
   private readonly rng: Rng;
   private readonly k: Knobs;
@@ -306,6 +312,13 @@ class FaultSchedule {
     for (const id of c.ids) {
       if (!c.replica(id).up && !this.restartAt.has(id)) this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
     }
+    if (this.manualUntil >= 0 && now >= this.manualUntil) {
+      c.setAutoElection(true);
+      this.autoElectionOff = false;
+      this.manualUntil = -1;
+      c.trace('operator: run mode automatic');
+    }
+    if (chance(this.rng, this.k.operatorRate)) this.operatorAction();
     if (chance(this.rng, this.k.regionOutageRate)) {
       // A whole region (group) goes down at once.
       const members = this.k.topology.members;
@@ -368,6 +381,37 @@ class FaultSchedule {
     }
   }
 
+  /**
+   * What an operator might do mid-run. With priorities and fail-back on, an
+   * operator moves leadership only to a top-priority replica (anything else
+   * would stick until the next election, by design), so the settle check holds.
+   */
+  private operatorAction(): void {
+    const c = this.cluster;
+    const t = this.k.topology;
+    const leader = c.leaderId();
+    const failback = t.priority.enabled && t.priority.failback;
+    const candidates = (failback ? topPriority(t) : t.members.filter(isElectable).map((m) => m.id)).filter((id) => c.replica(id).up);
+    const pick = candidates[randomBelow(this.rng, Math.max(1, candidates.length))];
+    const kind = randomBelow(this.rng, 4);
+    if (kind === 0 && leader !== null && pick !== undefined) {
+      const r = c.replica(leader).core!.transferLeadership(pick);
+      c.trace(`operator: switchover ${leader} -> ${pick}: ${r.ok ? 'started' : r.message}`);
+    } else if (kind === 1 && leader !== null && !failback) {
+      const r = c.replica(leader).core!.stepDown();
+      c.trace(`operator: step-down of ${leader}: ${r.ok ? `to ${r.target}` : r.message}`);
+    } else if (kind === 2 && pick !== undefined) {
+      const r = c.replica(pick).core!.campaignNow();
+      c.trace(`operator: promote ${pick}: ${r.ok ? 'campaigning' : r.message}`);
+    } else if (kind === 3 && !this.autoElectionOff) {
+      c.setAutoElection(false);
+      this.autoElectionOff = true;
+      this.manualUntil = c.now + randomInt(this.rng, 20, 300);
+      c.trace('operator: run mode manual');
+    }
+    c.flush();
+  }
+
   healAll(): void {
     const c = this.cluster;
     c.network.heal();
@@ -375,6 +419,9 @@ class FaultSchedule {
     c.network.faults.duplicateRate = 0;
     c.crashBetweenPersistAndSendRate = 0;
     for (const id of c.ids) c.restart(id);
+    c.setAutoElection(true);
+    this.autoElectionOff = false;
+    this.manualUntil = -1;
     this.restartAt.clear();
     this.healAt = -1;
     c.trace('liveness phase: all faults healed');
