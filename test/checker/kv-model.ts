@@ -19,6 +19,15 @@
  *
  * A failed compare-and-set is not known to occupy a slot, so it never moves the
  * floor. Reads (`get`) never change the key, only refine an unknown revision.
+ *
+ * The model also gives the checker's search hints: `readOnly` (gets and failed
+ * compares), `expired` (an operation whose slot, or the revision it saw, is
+ * already passed) and `subsumes` (a lower floor, or an unknown revision, is
+ * more permissive). With them the verdict stays exact: the unit tests compare
+ * it with a brute-force search over concrete slot numbers. One deliberate
+ * approximation: a compare-and-set that returned without an output, on a key
+ * whose revision is unknown, may fail without recording that the revision
+ * differed from the expected one (this errs towards accepting).
  */
 import { formatInterval, type Model, type Operation } from './linearizability.ts';
 

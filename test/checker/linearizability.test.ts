@@ -1,4 +1,5 @@
 import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
 import { checkLinearizability, describeOperation, type Model, type Operation } from './linearizability.ts';
 
 // A single read/write register, defined here to show the checker knows nothing about KV.
@@ -257,5 +258,82 @@ describe('checkLinearizability with a generic register model', () => {
 
   it('rejects an operation that returns before it was called', () => {
     expect(() => checkLinearizability(register, [w(1, 1, 5, 4)])).toThrow(RangeError);
+  });
+});
+
+// --- agreement with a brute-force search ---------------------------------------
+
+/** Every real-time-respecting order of the operations, unknown-outcome ones optional, against the model. */
+function bruteForce<S, I, O>(model: Model<S, I, O>, history: readonly Operation<I, O>[]): boolean {
+  const placed = history.map(() => false);
+  const known = history.filter((o) => o.return !== Infinity).length;
+  const search = (state: S, knownPlaced: number): boolean => {
+    if (knownPlaced === known) return true;
+    return history.some((o, i) => {
+      if (placed[i] || history.some((p, j) => !placed[j] && j !== i && p.return < o.call)) return false;
+      placed[i] = true;
+      const found = model.step(state, o.input, o.output).some((next) => search(next, knownPlaced + (o.return === Infinity ? 0 : 1)));
+      placed[i] = false;
+      return found;
+    });
+  };
+  return search(model.init(), 0);
+}
+
+const smallRegisterHistory: fc.Arbitrary<RegOp[]> = fc
+  .array(
+    fc.record({
+      write: fc.boolean(),
+      value: fc.nat(3),
+      call: fc.nat(40),
+      length: fc.nat(15),
+      unknown: fc.nat(5).map((x) => x === 0),
+    }),
+    { minLength: 1, maxLength: 7 },
+  )
+  .map((specs) =>
+    specs.map((p, i): RegOp => {
+      const call = p.call + (i + 1) / 100; // distinct times
+      const ret = p.write && p.unknown ? Infinity : call + p.length + 0.5;
+      return p.write ? w(i, p.value, call, ret) : r(i, p.value, call, ret);
+    }),
+  );
+
+describe('checkLinearizability agrees with brute force', () => {
+  for (const [name, model] of [
+    ['a plain register', register],
+    ['a register with read-only hints', describedRegister],
+  ] as const) {
+    it(`gives the same verdict as trying every order, for small random histories of ${name}`, () => {
+      const seen = { ok: 0, violation: 0 };
+      fc.assert(
+        fc.property(smallRegisterHistory, (history) => {
+          const expected = bruteForce(model, history);
+          expect(checkLinearizability(model, history).ok).toBe(expected);
+          seen[expected ? 'ok' : 'violation']++;
+        }),
+        { numRuns: 400 },
+      );
+      expect(seen.ok).toBeGreaterThan(20);
+      expect(seen.violation).toBeGreaterThan(20);
+    });
+  }
+
+  it('gives the same verdict as trying every order, for small random histories of a non-deterministic model', () => {
+    const history = fc.array(
+      fc.record({ flip: fc.boolean(), value: fc.nat(1), call: fc.nat(30), length: fc.nat(10), unknown: fc.nat(4).map((x) => x === 0) }),
+      { minLength: 1, maxLength: 7 },
+    );
+    fc.assert(
+      fc.property(history, (specs) => {
+        const h = specs.map((p, i): Operation<CoinInput, RegOutput> => {
+          const call = p.call + (i + 1) / 100;
+          const ret = p.flip && p.unknown ? Infinity : call + p.length + 0.5;
+          return p.flip ? { ...flip(call, ret), clientId: i } : { ...coinRead(p.value, call, ret), clientId: i };
+        });
+        expect(checkLinearizability(coin, h).ok).toBe(bruteForce(coin, h));
+      }),
+      { numRuns: 300 },
+    );
   });
 });

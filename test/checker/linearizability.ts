@@ -22,45 +22,55 @@
  * A model supplies `init`, `step` (every state the object may be in after an
  * operation; an empty array means the operation cannot have produced that
  * output there; several states express non-determinism or an unknown output)
- * and `hash` (a canonical string of a state). Optionally `partition` splits the
- * history into independent parts (e.g. one per key; linearizability is
- * compositional, so each part is checked on its own), `describe` and
- * `describeState` make failure reports readable, and `readOnly` marks inputs
- * that never change the state, enabling a partial-order reduction.
+ * and `hash` (a canonical string of a state). Optional hooks:
+ * - `partition` splits the history into independent parts (e.g. one per key;
+ *   linearizability is compositional, so each part is checked on its own);
+ * - `describe` / `describeState` make failure reports readable;
+ * - `readOnly`, `subsumes` and `expired` let the search prune (see below).
+ * The verdict is exact whatever the hooks, provided they are truthful.
  *
  * ## Algorithm
  *
- * Call and return events are put in a doubly linked list in time order (known
- * outcomes) plus a second list holding the calls of the operations that never
- * returned. A depth-first search builds a linearization one operation at a
- * time: the candidates for the next position are the operations called before
- * the earliest return still in the list (the "minimal" operations). Choosing
- * one steps the model, unlinks ("lifts") its call and return entries and pushes
- * a frame on an explicit stack (no recursion, so histories with thousands of
- * operations are fine); reaching a return entry means that operation had to be
- * linearized by now, so the search backtracks: pops the frame, restores the
- * state and relinks the entries (dancing links), and tries the next candidate.
+ * Call and return events of the operations with a known return are put in a
+ * doubly linked list in time order; the calls of operations that never
+ * returned go in a second list. A depth-first search builds a linearization one
+ * operation at a time: the candidates for the next position are the operations
+ * called before the earliest return still in the list. Choosing one steps the
+ * model, unlinks ("lifts") its call and return entries and pushes a frame on an
+ * explicit stack (no recursion, so histories with thousands of operations are
+ * fine). Reaching a return entry means that operation had to be linearized by
+ * now, so the search backtracks: pops the frame, restores the state, relinks
+ * the entries (dancing links) and tries the next candidate.
  *
  * Memoisation (Lowe): a configuration is the set of linearized operations (a
- * bitset, as a BigInt) together with the model state; a configuration already
- * explored is never explored again, which turns the exponential search into
- * one that is fast on realistic histories.
+ * bitset, as a BigInt) together with the model state; a configuration whose
+ * subtree failed is never explored again, which turns the exponential search
+ * into one that is fast on realistic histories.
  *
- * Further details:
+ * Operations with unknown outcome and other refinements:
  * - Non-determinism is handled by the power-set construction: the search state
  *   is the set of model states (deduplicated by `hash`) the object may be in.
  * - The search succeeds as soon as every operation with a known return is
- *   linearized; operations that never returned are simply left out then.
- *   Unknown-outcome operations are only tried after the known candidates, and
- *   never when they would leave the state unchanged (leaving them out is then
- *   at least as good).
- * - Partial-order reduction: a candidate whose input is `readOnly` and whose
- *   step leaves the state exactly unchanged is linearized immediately without
- *   trying alternatives (moving such a read earlier never hurts).
+ *   linearized; operations that never returned are left out. They are tried
+ *   only after the known candidates, and only where they can help: never when
+ *   the state without them is at least as permissive, and, right after other
+ *   unknown-outcome operations, only if the next operation does better with
+ *   them than without (otherwise the search would enumerate every subset of
+ *   the pending ones at every dead end).
+ * - A failed configuration also rules out every configuration with the same
+ *   known operations and state and more unknown-outcome operations linearized
+ *   (those have strictly fewer options left).
+ * - Partial-order reduction: a candidate that is `readOnly` and leaves the
+ *   state exactly unchanged is linearized at once, without trying alternatives
+ *   (moving such a read earlier never hurts).
+ * - `expired` lets the search backtrack as soon as a pending operation can
+ *   never take effect any more (e.g. its log slot has been passed) instead of
+ *   when its return is reached.
  * - `maxSteps` bounds the work per partition deterministically; when exceeded
  *   the verdict is 'budget-exhausted', never ok.
- * - On failure the explanation shows the longest linearizable prefix the
- *   search found and why no pending operation can follow it.
+ * - On failure the explanation shows the longest linearizable prefix found
+ *   (precisely: the one reaching furthest in time, then the longest) and why
+ *   none of the operations that could come next can follow it.
  *
  * Pure TypeScript: no Node APIs, no clocks, no randomness (runs in workerd too).
  */
@@ -310,8 +320,10 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
   const stack: Frame<S>[] = [];
   let steps = 0;
 
-  // Longest prefix, for the failure report: saved lazily when the search first
-  // backs out of a new maximum depth.
+  // The furthest prefix, for the failure report: the one whose earliest pending
+  // return is latest (it accounts for everything that returned before), then
+  // the longest. Saved lazily, when the search first backs out of it.
+  let bestHorizon = -Infinity;
   let bestDepth = 0;
   let bestSaved = true;
   let bestPrefix: number[] = [];
@@ -329,7 +341,15 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     linK = nk;
     linU = nu;
     if (isKnown) knownLeft--;
-    if (stack.length > bestDepth) {
+    let horizon = Infinity;
+    for (let e = mainHead.next; e !== null; e = e.next) {
+      if (!e.isCall) {
+        horizon = e.time;
+        break;
+      }
+    }
+    if (horizon > bestHorizon || (horizon === bestHorizon && stack.length > bestDepth)) {
+      bestHorizon = horizon;
       bestDepth = stack.length;
       bestSaved = false;
     }
@@ -338,6 +358,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
 
   const pop = (): Frame<S> => {
     if (!bestSaved && stack.length === bestDepth) {
+      // Frames below bestDepth are unchanged since the best was reached.
       bestPrefix = stack.map((f) => f.entry.op);
       bestSaved = true;
     }
@@ -403,7 +424,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
         kind: 'budget',
         explanation:
           `search budget of ${maxSteps} steps exhausted on a partition of ${n} operations ` +
-          `(${n - known.filter(Boolean).length} with unknown outcome); deepest linearizable prefix found: ${bestDepth} operations`,
+          `(${n - known.filter(Boolean).length} with unknown outcome); longest linearizable prefix found: ${bestDepth} operations`,
       };
     }
 
@@ -461,7 +482,7 @@ function checkPartition<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
     let f: Frame<S> | undefined;
     for (;;) {
       if (stack.length === 0) {
-        // bestPrefix is saved: the search backed out of the deepest level on its way here.
+        // bestPrefix is saved: the search backed out of the best configuration on its way here.
         return { kind: 'fail', explanation: explainFailure(model, ops, bestPrefix) };
       }
       f = pop();
@@ -569,7 +590,11 @@ function explainFailure<S, I, O>(model: Model<S, I, O>, ops: readonly Operation<
       deadlineOp = i;
     }
   }
-  const candidates = rest.filter((i) => ops[i]!.call < deadline).sort((a, b) => ops[a]!.call - ops[b]!.call);
+  // Operations with a known return first, then those that never returned; each by call time.
+  const never = (i: number): number => (ops[i]!.return === Infinity ? 1 : 0);
+  const candidates = rest
+    .filter((i) => ops[i]!.call < deadline)
+    .sort((a, b) => never(a) - never(b) || ops[a]!.call - ops[b]!.call);
   if (deadlineOp >= 0) {
     lines.push(`next, one of these had to take effect (${describe(ops[deadlineOp]!)} returned at ${deadline}), but none can:`);
   }
