@@ -5,6 +5,7 @@ import type { KvItem, KvResult } from '../core/index.ts';
 import { ConfigError, type StreamConfig, clusterConfig, findStream } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { requireAdmin } from './admin.ts';
+import { registerOperations } from './operations.ts';
 import { streamStatus } from './status.ts';
 import { StreamClient } from './stream-client.ts';
 import { checkKey, checkValueSize, idempotencyKey, maxValueBytes, readJson, readQuery } from './validation.ts';
@@ -190,6 +191,21 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
       );
       return c.json({ healed: true });
   }
+});
+
+registerOperations(app, streamClient);
+
+app.get('/v1/streams', async (c) => {
+  const config = configOf(c.env);
+  const streams = await Promise.all(
+    config.streams.map(async (s) => {
+      const client = new StreamClient(c.env, s);
+      const views = await client.views(1000);
+      const leader = views.find((v) => v?.role === 'leader') ?? null;
+      return { name: s.name, replicas: s.replicas.map((r) => r.id), leader_id: leader?.node_id ?? null, leader_region: leader ? s.replicas.find((r) => r.id === leader.node_id)?.region ?? null : null };
+    }),
+  );
+  return c.json({ streams });
 });
 
 // ------------------------------------------------------------------ errors

@@ -55,7 +55,7 @@ export async function streamStatus(client: StreamClient) {
     stream: stream.name,
     leader_id: leader?.node_id ?? null,
     term: leader?.term ?? Math.max(0, ...answered.map((v) => v.term)),
-    run_mode: 'automatic',
+    run_mode: runMode(answered),
     work_mode: 'normal',
     hb_interval_ms: stream.heartbeat_interval_ms,
     elc_timeout_ms: stream.election_timeout_ms,
@@ -74,4 +74,10 @@ export async function streamStatus(client: StreamClient) {
 function minApplied(views: readonly ReplicaView[]): number | null {
   const applied = views.map((v) => v.applied_index).filter((x): x is number => x !== null);
   return applied.length > 0 ? Math.min(...applied) : null;
+}
+
+/** automatic or manual when every replica that answered agrees; mixed while a change has not reached them all. */
+function runMode(views: readonly ReplicaView[]): string {
+  const modes = new Set(views.map((v) => v.run_mode));
+  return modes.size === 1 ? [...modes][0]! : modes.size === 0 ? 'unknown' : 'mixed';
 }

@@ -4,6 +4,7 @@ import {
   type KvItem,
   type KvResult,
   type Message,
+  type OperatorResult,
   type ReplicaId,
   DEFAULT_TIMING,
   SeededRng,
@@ -53,6 +54,7 @@ export interface ReplicaView {
   /** For a leader that cannot decide: what its policy is missing. */
   readonly writes_blocked: string | null;
   readonly transferring_to: ReplicaId | null;
+  readonly run_mode: 'automatic' | 'manual';
   readonly leader_id: ReplicaId | null;
   readonly term: number;
   readonly ballot: Ballot;
@@ -85,6 +87,14 @@ export interface LogRecord {
 }
 
 const PARTITION_META = 'chaos:partition';
+const RUN_MODE_META = 'run-mode';
+
+/** An operator control, as the API asks a replica to carry it out. */
+export type OperatorAction =
+  | { readonly kind: 'switchover'; readonly target: ReplicaId; readonly timeoutMs: number }
+  | { readonly kind: 'step-down'; readonly timeoutMs: number }
+  | { readonly kind: 'campaign' }
+  | { readonly kind: 'run-mode'; readonly automatic: boolean };
 const UNRELIABLE_META = 'chaos:unreliable';
 
 /** Fault injection on this replica's outgoing batches: duplicate some, delay all by a random amount (so they reorder). */
@@ -130,6 +140,7 @@ export class ReplicaHost {
         quorum: streamQuorum(deps.stream),
         members: streamMembers(deps.stream),
         priority: streamPriority(deps.stream),
+        autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -242,6 +253,7 @@ export class ReplicaHost {
       member_role: st.memberRole,
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
+      run_mode: st.autoElection ? 'automatic' : 'manual',
       leader_id: st.leaderId,
       term: st.ballot.round,
       ballot: st.ballot,
@@ -253,6 +265,32 @@ export class ReplicaHost {
       partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
       unreliable: this.unreliable,
     };
+  }
+
+  /** Carry out an operator control here; the answer says whether it was accepted, and why not. */
+  operate(action: OperatorAction): OperatorResult {
+    let result: OperatorResult = { ok: true, target: this.id };
+    this.runInput(() => {
+      const core = this.runner.core;
+      const ticks = (ms: number): number => Math.max(1, Math.ceil(ms / this.tickMs));
+      switch (action.kind) {
+        case 'switchover':
+          result = core.transferLeadership(action.target, ticks(action.timeoutMs));
+          break;
+        case 'step-down':
+          result = core.stepDown(ticks(action.timeoutMs));
+          break;
+        case 'campaign':
+          result = core.campaignNow();
+          break;
+        case 'run-mode':
+          // Durable, so a replica that restarts keeps the mode the operator chose.
+          this.deps.storage.writeMeta(RUN_MODE_META, action.automatic ? 'automatic' : 'manual');
+          core.setAutoElection(action.automatic);
+          break;
+      }
+    });
+    return result;
   }
 
   metrics(): ReplicaMetrics {

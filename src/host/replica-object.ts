@@ -1,8 +1,9 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ClientCommand, KvItem, Message, ReplicaId } from '../core/index.ts';
+import type { ClientCommand, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
 import { ConfigError, type StreamConfig, clusterConfig, findStream } from './config.ts';
 import {
   type LogRecord,
+  type OperatorAction,
   type ReadOutcome,
   ReplicaHost,
   type ReplicaMetrics,
@@ -111,6 +112,13 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     return { kind: 'ok', view: host.view() };
+  }
+
+  /** An operator control (switchover, step-down, promote, run mode), answered with a result value. */
+  async operate(to: ReplicaIdentity, action: OperatorAction): Promise<OperatorResult | RpcError> {
+    const host = this.ensureHost(to);
+    if ('kind' in host) return host;
+    return host.operate(action);
   }
 
   /** Cost counters of this replica process (benchmarks, cost accounting). */
