@@ -136,6 +136,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     if ('kind' in host) return host;
     if (downMs > 0) {
       const until = Date.now() + downMs;
+      this.downUntil = until; // down from now on, even before the abort lands
       this.storage.writeMeta(DOWN_UNTIL_META, String(until));
       await this.ctx.storage.setAlarm(until);
     }
