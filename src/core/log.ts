@@ -8,21 +8,35 @@ export interface Entry {
   readonly command: Command;
 }
 
+/** A state machine snapshot: the serialised state after applying every slot through `slot`. */
+export interface Snapshot {
+  readonly slot: number;
+  readonly data: string;
+}
+
 /**
  * Everything an acceptor must keep across a crash, and nothing else:
- * the ballot it promised, its accepted entries, and how far it knows the log
- * is decided. Hosts store this and hand it back on restart.
+ * the ballot it promised, its accepted entries, how far it knows the log is
+ * decided, and, once the log prefix is compacted, through which slot entries
+ * were dropped and the snapshot that replaces them. Hosts store this and hand
+ * it back on restart.
  */
 export interface DurableState {
   readonly promised: Ballot;
   readonly decidedIndex: number;
   readonly entries: Iterable<Entry>;
+  /** Entries through this slot were dropped (all decided); 0 when nothing was. */
+  readonly compactedThrough?: number;
+  /** The latest snapshot, covering at least every compacted slot (absent for a logger, which keeps no state machine). */
+  readonly snapshot?: Snapshot | null;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({
   promised: ZERO_BALLOT,
   decidedIndex: 0,
   entries: [],
+  compactedThrough: 0,
+  snapshot: null,
 });
 
 /**
@@ -36,16 +50,61 @@ export class AcceptorLog {
   private decided = 0;
   private decidedDirty = false;
   private last = 0;
+  private compacted = 0;
+  private compactedDirty = false;
 
   constructor(state: DurableState) {
+    this.compacted = state.compactedThrough ?? 0;
+    this.last = this.compacted;
     for (const e of state.entries) {
+      if (e.slot <= this.compacted) continue; // a row the compaction did not get to delete
       this.entries.set(e.slot, e);
       if (e.slot > this.last) this.last = e.slot;
     }
     this.decided = state.decidedIndex;
-    for (let s = 1; s <= this.decided; s++) {
+    if (this.decided < this.compacted) throw new Error(`log: restored decidedIndex ${this.decided} is below the compacted prefix ${this.compacted}`);
+    for (let s = this.compacted + 1; s <= this.decided; s++) {
       if (!this.entries.has(s)) throw new Error(`log: restored decidedIndex ${this.decided} but slot ${s} is missing`);
     }
+  }
+
+  /** The first slot still held as an entry (every slot before it was decided and compacted away). */
+  get firstSlot(): number {
+    return this.compacted + 1;
+  }
+
+  get compactedThrough(): number {
+    return this.compacted;
+  }
+
+  /** Drop every entry through `through` (all decided, and covered by a snapshot or not needed). */
+  compact(through: number): void {
+    if (through <= this.compacted) return;
+    if (through > this.decided) throw new Error(`log: cannot compact through ${through}: only ${this.decided} is decided`);
+    for (let s = this.compacted + 1; s <= through; s++) {
+      this.entries.delete(s);
+      this.dirty.delete(s);
+    }
+    this.compacted = through;
+    this.compactedDirty = true;
+  }
+
+  /** A snapshot through `slot` replaces our prefix: everything through it is decided and dropped. */
+  installSnapshot(slot: number): void {
+    if (slot <= this.compacted) return;
+    for (const s of [...this.entries.keys()]) {
+      if (s <= slot) this.entries.delete(s);
+    }
+    for (const s of [...this.dirty.keys()]) {
+      if (s <= slot) this.dirty.delete(s);
+    }
+    this.compacted = slot;
+    this.compactedDirty = true;
+    if (slot > this.decided) {
+      this.decided = slot;
+      this.decidedDirty = true;
+    }
+    if (slot > this.last) this.last = slot;
   }
 
   get decidedIndex(): number {
@@ -73,7 +132,7 @@ export class AcceptorLog {
 
   markDecidedThrough(slot: number): void {
     if (slot <= this.decided) return;
-    for (let s = this.decided + 1; s <= slot; s++) {
+    for (let s = Math.max(this.decided, this.compacted) + 1; s <= slot; s++) {
       if (!this.entries.has(s)) throw new Error(`log: cannot decide through ${slot}: slot ${s} is missing`);
     }
     this.decided = slot;
@@ -91,15 +150,17 @@ export class AcceptorLog {
   }
 
   hasDirty(): boolean {
-    return this.dirty.size > 0 || this.decidedDirty;
+    return this.dirty.size > 0 || this.decidedDirty || this.compactedDirty;
   }
 
   /** Hands the writes since the last call to the host and forgets them. */
-  takeDirty(): { entries: Entry[]; decidedIndex: number | undefined } {
+  takeDirty(): { entries: Entry[]; decidedIndex: number | undefined; compactThrough: number | undefined } {
     const entries = [...this.dirty.values()].sort((a, b) => a.slot - b.slot);
     const decidedIndex = this.decidedDirty ? this.decided : undefined;
+    const compactThrough = this.compactedDirty ? this.compacted : undefined;
     this.dirty = new Map();
     this.decidedDirty = false;
-    return { entries, decidedIndex };
+    this.compactedDirty = false;
+    return { entries, decidedIndex, compactThrough };
   }
 }

@@ -17,7 +17,8 @@ export type Message =
   | HeartbeatMessage
   | HeartbeatReplyMessage
   | NackMessage
-  | TimeoutNowMessage;
+  | TimeoutNowMessage
+  | InstallSnapshotMessage;
 
 interface Envelope {
   readonly from: ReplicaId;
@@ -67,6 +68,8 @@ export interface PromiseMessage extends Envelope {
   readonly fromSlot: number;
   readonly decidedIndex: number;
   readonly entries: readonly PromisedEntry[];
+  /** Entries through this slot were compacted away (all decided): a candidate that needs them cannot lead. */
+  readonly compactedThrough: number;
 }
 
 /**
@@ -122,6 +125,21 @@ export interface TimeoutNowMessage extends Envelope {
   readonly ballot: Ballot;
   /** Ordered by an operator (switchover): the new leader does not fail back automatically. */
   readonly manual: boolean;
+}
+
+/**
+ * A lagging acceptor needs slots the leader has compacted: the leader sends its
+ * latest snapshot instead, in `chunks` pieces (Durable Object RPC messages are
+ * bounded in size); the acceptor installs it once every piece has arrived.
+ */
+export interface InstallSnapshotMessage extends Envelope {
+  readonly type: 'install-snapshot';
+  readonly ballot: Ballot;
+  /** The snapshot covers every slot through this one. */
+  readonly slot: number;
+  readonly chunk: number;
+  readonly chunks: number;
+  readonly data: string;
 }
 
 export type MessageType = Message['type'];

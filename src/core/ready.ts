@@ -1,5 +1,5 @@
 import type { Ballot } from './ballot.ts';
-import type { Entry } from './log.ts';
+import type { Entry, Snapshot } from './log.ts';
 import type { Message } from './messages.ts';
 
 /**
@@ -9,7 +9,8 @@ import type { Message } from './messages.ts';
  *    leave before this write is durable: promises and accepts are only true
  *    once stored.
  * 2. `messages`: send them (losing some is allowed; the protocol retransmits).
- * 3. `decided`: apply them to the state machine in slot order.
+ * 3. `installSnapshot`: if set, replace the state machine's state with it;
+ *    then `decided`: apply them to the state machine in slot order.
  * 4. `readStates`: each read may be served once the state machine has applied
  *    at least `readIndex`.
  * 5. `dropped`: answer those callers; their requests were never proposed (or a
@@ -18,6 +19,7 @@ import type { Message } from './messages.ts';
 export interface Ready {
   readonly persist: PersistDelta | null;
   readonly messages: readonly Message[];
+  readonly installSnapshot: Snapshot | null;
   readonly decided: readonly Entry[];
   readonly readStates: readonly ReadState[];
   readonly dropped: DroppedRequests;
@@ -29,6 +31,10 @@ export interface PersistDelta {
   readonly decidedIndex?: number;
   /** Entries to insert or overwrite, by slot. */
   readonly entries: readonly Entry[];
+  /** Delete every entry through this slot (after inserting `entries`). */
+  readonly compactThrough?: number;
+  /** Store this as the latest snapshot (it covers `compactThrough`). */
+  readonly snapshot?: Snapshot;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

@@ -8,13 +8,14 @@ import {
   formatBallot,
 } from './ballot.ts';
 import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
-import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry } from './log.ts';
+import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, type MemberRole, Membership, follower, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
   HeartbeatMessage,
   HeartbeatReplyMessage,
+  InstallSnapshotMessage,
   Message,
   NackMessage,
   PreVoteMessage,
@@ -50,6 +51,8 @@ export interface TestOnlyBugs {
   readonly ignorePhase2Policy?: boolean;
   /** A leader never hands over to a higher-priority replica. */
   readonly neverHandOver?: boolean;
+  /** A candidate leads even when an acceptor compacted decided slots it does not have (it fills them with no-ops). */
+  readonly ignoreCompactedPromises?: boolean;
 }
 
 /** A replica's timers and flow-control limits, all in ticks or counts. */
@@ -66,6 +69,11 @@ export interface ReplicaTiming {
   readonly retransmitTicks: number;
   /** Decided entries sent to a lagging acceptor per catch-up message. */
   readonly catchupBatchMax: number;
+}
+
+/** The host's latest snapshot, read when a lagging acceptor needs it. */
+export interface SnapshotSource {
+  latest(): Snapshot | null;
 }
 
 /** DCF priority election (AUTO_ELC_PRIORITY_EN) and its companions. */
@@ -93,6 +101,10 @@ export interface ReplicaOptions extends ReplicaTiming {
   readonly priority?: PriorityOptions;
   /** Run mode: false stops replicas from starting elections by themselves (default true). */
   readonly autoElection?: boolean;
+  /** Where a leader finds its latest snapshot to send to an acceptor that needs compacted slots. */
+  readonly snapshots?: SnapshotSource;
+  /** Characters per install-snapshot message (default 1 000 000). */
+  readonly snapshotChunkChars?: number;
   readonly rng: Rng;
   readonly testOnlyBugs?: TestOnlyBugs;
 }
@@ -144,6 +156,8 @@ export interface ReplicaStatus {
   readonly decidedIndex: number;
   readonly appliedIndex: number;
   readonly lastSlot: number;
+  /** The first slot still held as an entry; earlier ones were compacted into a snapshot. */
+  readonly firstSlot: number;
 }
 
 /** Per-slot bookkeeping of a leader for a slot it proposed and has not yet seen decided. */
@@ -163,6 +177,8 @@ interface Progress {
   catchupTick: number;
   /** The last tick it answered us. */
   lastReplyTick: number;
+  /** When we last sent it a snapshot (-1: never). */
+  snapshotTick: number;
 }
 
 interface PendingRead {
@@ -216,6 +232,12 @@ export class Replica {
   private readonly checkQuorumTimeout: Timeout;
 
   private outbox: Message[] = [];
+  /** A snapshot to persist with the next Ready (from compaction or installation). */
+  private snapshotToPersist: Snapshot | null = null;
+  /** A snapshot the host must load into its state machine with the next Ready. */
+  private snapshotToInstall: Snapshot | null = null;
+  /** Pieces of a snapshot being received, keyed by sender ballot and slot. */
+  private incoming: { key: string; chunks: (string | undefined)[]; received: number } | null = null;
   private readStates: ReadState[] = [];
   private droppedProposals: string[] = [];
   private droppedReads: string[] = [];
@@ -274,6 +296,10 @@ export class Replica {
     if (appliedIndex > this.log.decidedIndex) {
       throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
     }
+    if (appliedIndex < this.log.compactedThrough && self.role !== 'logger') {
+      throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedIndex}`);
+    }
+    if (appliedIndex < this.log.compactedThrough) appliedIndex = this.log.compactedThrough; // a logger: nothing to apply there
     this.appliedIndex = appliedIndex;
     this.electionTimeout = new Timeout('election', this.randomizedElectionTicks());
     this.heartbeatTimeout = new Timeout('heartbeat', opts.heartbeatIntervalTicks);
@@ -319,6 +345,8 @@ export class Replica {
         return this.onNack(m);
       case 'timeout-now':
         return this.onTimeoutNow(m);
+      case 'install-snapshot':
+        return this.onInstallSnapshot(m);
       default:
         return unreachable(m);
     }
@@ -408,6 +436,8 @@ export class Replica {
     this.flushReads();
     return (
       this.promisedDirty ||
+      this.snapshotToPersist !== null ||
+      this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
       this.outbox.length > 0 ||
       this.log.decidedIndex > this.appliedIndex ||
@@ -424,18 +454,25 @@ export class Replica {
     this.flushReads();
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
-    if (this.promisedDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined) {
+    if (this.promisedDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
         entries: dirty.entries,
+        ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
+        ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
       };
     }
     this.promisedDirty = false;
+    this.snapshotToPersist = null;
+    const install = this.snapshotToInstall;
+    this.snapshotToInstall = null;
+    const applyFrom = Math.max(this.appliedIndex, install?.slot ?? 0) + 1;
     const ready: Ready = {
       persist,
       messages: this.outbox,
-      decided: this.log.range(this.appliedIndex + 1, this.log.decidedIndex),
+      installSnapshot: install,
+      decided: this.log.range(applyFrom, this.log.decidedIndex),
       readStates: this.readStates,
       dropped: { proposals: this.droppedProposals, reads: this.droppedReads },
     };
@@ -451,6 +488,7 @@ export class Replica {
   advance(ready: Ready): void {
     if (ready !== this.outstanding) throw new Error(`replica ${this.id}: advance() with a Ready that is not the outstanding one`);
     this.outstanding = null;
+    if (ready.installSnapshot) this.appliedIndex = Math.max(this.appliedIndex, ready.installSnapshot.slot);
     const last = ready.decided.at(-1);
     if (last) this.appliedIndex = last.slot;
     const persisted = ready.persist;
@@ -481,6 +519,7 @@ export class Replica {
       decidedIndex: this.log.decidedIndex,
       appliedIndex: this.appliedIndex,
       lastSlot: this.log.lastSlot,
+      firstSlot: this.log.firstSlot,
     };
   }
 
@@ -576,6 +615,7 @@ export class Replica {
         catchupThrough: 0,
         catchupTick: 0,
         lastReplyTick: this.nowTicks,
+        snapshotTick: -1,
       });
     }
 
@@ -773,6 +813,7 @@ export class Replica {
       fromSlot: m.fromSlot,
       decidedIndex: this.log.decidedIndex,
       entries,
+      compactedThrough: this.log.compactedThrough,
     });
   }
 
@@ -783,6 +824,13 @@ export class Replica {
   }
 
   private recordPromise(m: PromiseMessage): void {
+    if (m.compactedThrough >= this.prepareFromSlot && !this.bugs.ignoreCompactedPromises) {
+      // That acceptor dropped decided slots we do not have: we could fill them with
+      // no-ops where values were chosen. Let a better-informed replica lead; it will
+      // send us a snapshot.
+      this.becomeFollower(null, `acceptor ${m.from} compacted through ${m.compactedThrough}, beyond what we know (${this.prepareFromSlot - 1})`);
+      return;
+    }
     this.promises.set(m.from, m);
     if (this.quorum.isPhase1Quorum(new Set(this.promises.keys()))) this.becomeLeader();
   }
@@ -795,6 +843,7 @@ export class Replica {
       ballot: this.ownBallot,
       fromSlot: this.prepareFromSlot,
       decidedIndex: this.log.decidedIndex,
+      compactedThrough: this.log.compactedThrough,
       entries: this.log
         .range(this.prepareFromSlot, this.log.lastSlot)
         .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex })),
@@ -1032,6 +1081,10 @@ export class Replica {
     // Slots it acknowledged at our ballot it will mark decided on our next message by itself.
     const known = Math.max(pr.decidedIndex, pr.ackedThrough);
     if (known >= this.log.decidedIndex) return;
+    if (known + 1 < this.log.firstSlot) {
+      this.sendSnapshot(to, pr);
+      return;
+    }
     const quiet = this.nowTicks - pr.catchupTick >= this.opts.retransmitTicks;
     let next = quiet || pr.catchupThrough <= known ? known + 1 : pr.catchupThrough + 1;
     const windowEnd = Math.min(this.log.decidedIndex, known + this.opts.inflightMax * this.opts.catchupBatchMax);
@@ -1044,6 +1097,65 @@ export class Replica {
       pr.catchupTick = this.nowTicks;
       next = last + 1;
     }
+  }
+
+  /** The slots it needs are compacted: send our latest snapshot, in pieces, at most once per election timeout. */
+  private sendSnapshot(to: ReplicaId, pr: Progress): void {
+    if (pr.snapshotTick >= 0 && this.nowTicks - pr.snapshotTick < this.opts.electionTimeoutTicks) return;
+    const snap = this.opts.snapshots?.latest() ?? null;
+    if (!snap || snap.slot < this.log.firstSlot - 1) return; // nothing to send yet (a host bug would show up as a stuck acceptor)
+    pr.snapshotTick = this.nowTicks;
+    const size = this.opts.snapshotChunkChars ?? 1_000_000;
+    const chunks = Math.max(1, Math.ceil(snap.data.length / size));
+    for (let i = 0; i < chunks; i++) {
+      this.send({ type: 'install-snapshot', from: this.id, to, ballot: this.ownBallot, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size) });
+    }
+  }
+
+  /** A piece of the leader's snapshot; once all have arrived, it replaces our prefix and state machine. */
+  private onInstallSnapshot(m: InstallSnapshotMessage): void {
+    if (!this.followLeader(m.from, m.ballot)) return;
+    if (m.slot > this.log.decidedIndex) {
+      const key = `${formatBallot(m.ballot)}/${m.slot}/${m.chunks}`;
+      if (this.incoming?.key !== key) this.incoming = { key, chunks: new Array<string | undefined>(m.chunks).fill(undefined), received: 0 };
+      const inc = this.incoming;
+      if (m.chunk < 0 || m.chunk >= m.chunks) return;
+      if (inc.chunks[m.chunk] === undefined) {
+        inc.chunks[m.chunk] = m.data;
+        inc.received += 1;
+      }
+      if (inc.received < m.chunks) return;
+      this.incoming = null;
+      const snap: Snapshot = { slot: m.slot, data: inc.chunks.join('') };
+      this.log.installSnapshot(m.slot);
+      this.snapshotToPersist = snap;
+      if (this.self.role !== 'logger') this.snapshotToInstall = snap;
+      else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
+    }
+    // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
+    this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
+  }
+
+  /**
+   * The host saved `snapshot` (its state machine through `snapshot.slot`, or
+   * null for a logger, which has none): drop entries through `through`. A
+   * leader keeps what live acceptors still need unless they are so far behind
+   * that sending the snapshot is cheaper.
+   */
+  compact(through: number, snapshot: Snapshot | null): void {
+    if (snapshot && snapshot.slot > this.appliedIndex) throw new Error(`replica ${this.id}: snapshot at ${snapshot.slot} is beyond applied ${this.appliedIndex}`);
+    let limit = Math.min(through, this.appliedIndex, this.log.decidedIndex, snapshot?.slot ?? Number.POSITIVE_INFINITY);
+    if (this.role === 'leader') {
+      // An acceptor within a few catch-up rounds of `limit` gets entries, not a snapshot.
+      const catchable = 4 * this.opts.inflightMax * this.opts.catchupBatchMax;
+      for (const pr of this.progress.values()) {
+        const known = Math.max(pr.decidedIndex, pr.ackedThrough);
+        const live = this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks;
+        if (live && known < limit && limit - known <= catchable) limit = known;
+      }
+    }
+    if (snapshot) this.snapshotToPersist = snapshot;
+    if (limit > this.log.compactedThrough) this.log.compact(limit);
   }
 
   /** Reads requested since the last broadcast get a heartbeat round of their own. */

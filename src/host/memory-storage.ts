@@ -1,10 +1,12 @@
-import { type Ballot, type DurableState, type Entry, type PersistDelta, ZERO_BALLOT } from '../core/index.ts';
+import { type Ballot, type DurableState, type Entry, type PersistDelta, type Snapshot, ZERO_BALLOT } from '../core/index.ts';
 import { type ReplicaStorage, validateDelta } from './storage.ts';
 
 /** What survives a simulated crash; several MemoryStorage handles may share one. */
 export class MemoryBacking {
   promised: Ballot = ZERO_BALLOT;
   decidedIndex = 0;
+  compactedThrough = 0;
+  snapshot: Snapshot | null = null;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -20,7 +22,13 @@ export class MemoryStorage implements ReplicaStorage {
 
   loadDurable(): DurableState {
     const b = this.backing;
-    return { promised: b.promised, decidedIndex: b.decidedIndex, entries: [...b.entries.values()].sort((x, y) => x.slot - y.slot) };
+    return {
+      promised: b.promised,
+      decidedIndex: b.decidedIndex,
+      entries: [...b.entries.values()].sort((x, y) => x.slot - y.slot),
+      compactedThrough: b.compactedThrough,
+      snapshot: b.snapshot,
+    };
   }
 
   persist(delta: PersistDelta): void {
@@ -30,6 +38,11 @@ export class MemoryStorage implements ReplicaStorage {
     if (delta.promised) b.promised = delta.promised;
     for (const e of delta.entries) b.entries.set(e.slot, e);
     if (delta.decidedIndex !== undefined) b.decidedIndex = delta.decidedIndex;
+    if (delta.snapshot) b.snapshot = delta.snapshot;
+    if (delta.compactThrough !== undefined) {
+      for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
+      b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);
+    }
   }
 
   readMeta(key: string): string | undefined {

@@ -10,6 +10,7 @@ import {
   type ReadState,
   type Ready,
   type ReplicaOptions,
+  type Snapshot,
   KvStateMachine,
   Replica,
 } from '../core/index.ts';
@@ -26,12 +27,23 @@ export type ProposalOutcome =
 /** A read-index read is either safe to serve now (the state machine has applied far enough) or dropped. */
 export type ReadReadiness = 'ready' | 'dropped';
 
+/**
+ * When a replica snapshots its state machine and drops the log prefix
+ * (DCF dcf_truncate): every `snapshotEverySlots` applied slots, keeping the
+ * last `retainSlots` entries so slightly lagging replicas catch up from the log.
+ */
+export interface CompactionPolicy {
+  readonly snapshotEverySlots: number;
+  readonly retainSlots: number;
+}
+
 /** Hooks for a host that watches every step (the simulator's safety checker). */
 export interface RunnerObserver {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
   afterPersist?(delta: PersistDelta, messages: number): boolean;
   beforeSend?(m: Message): void;
   afterApply?(e: Entry, result: KvResult): void;
+  afterInstall?(snapshot: Snapshot): void;
   afterReady?(): void;
 }
 
@@ -53,14 +65,29 @@ export class ReplicaRunner {
   private observer: RunnerObserver;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
+  private readonly compaction: CompactionPolicy | null;
+  /** The latest durable snapshot: what a leader sends to an acceptor that needs compacted slots. */
+  private latest: Snapshot | null;
   crashed = false;
 
-  constructor(options: ReplicaOptions, storage: ReplicaStorage, kv?: KvOptions, observer: RunnerObserver = {}) {
+  constructor(
+    options: ReplicaOptions,
+    storage: ReplicaStorage,
+    kv?: KvOptions,
+    observer: RunnerObserver = {},
+    compaction: CompactionPolicy | null = null,
+  ) {
     this.storage = storage;
     this.sm = new KvStateMachine(kv);
-    this.core = new Replica(options, storage.loadDurable(), 0);
-    this.keepsData = this.core.status().memberRole !== 'logger';
     this.observer = observer;
+    this.compaction = compaction;
+    const durable = storage.loadDurable();
+    this.latest = durable.snapshot ?? null;
+    const self = options.members?.find((m) => m.id === options.id);
+    this.keepsData = self?.role !== 'logger';
+    // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
+    if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
+    this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
   }
 
   get id(): number {
@@ -92,11 +119,40 @@ export class ReplicaRunner {
 
   /** Do everything the core asks until it has nothing more; `send` gets each outgoing message after persistence. */
   drain(send: (m: Message) => void): void {
-    while (!this.crashed && this.core.hasReady()) {
+    this.drainReadies(send);
+    if (!this.crashed && this.compaction && this.maybeCompact(this.compaction.snapshotEverySlots)) this.drainReadies(send);
+  }
+
+  /** Snapshot and compact now, whatever the thresholds (an operator's request). */
+  compactNow(send: (m: Message) => void): void {
+    if (this.maybeCompact(1)) this.drainReadies(send);
+  }
+
+  /** Take a snapshot if `every` slots were applied since the last one; true if the core has something to persist. */
+  private maybeCompact(every: number): boolean {
+    const retain = this.compaction?.retainSlots ?? 0;
+    if (this.keepsData) {
+      const applied = this.sm.appliedIndex;
+      if (applied - (this.latest?.slot ?? 0) < every) return false;
+      const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
+      this.core.compact(applied - retain, snapshot);
+      return true;
+    }
+    const st = this.core.status();
+    if (st.decidedIndex - (st.firstSlot - 1) < every + retain) return false;
+    this.core.compact(st.decidedIndex - retain, null); // a logger has no state machine to snapshot
+    return true;
+  }
+
+  private drainReadies(send: (m: Message) => void): void {
+    // Each Ready is finite work; a core that never runs out of them has a bug. Fail loudly, not forever.
+    for (let rounds = 0; !this.crashed && this.core.hasReady(); rounds++) {
+      if (rounds >= 100_000) throw new Error(`replica ${this.id}: the core keeps producing Readies (${JSON.stringify(this.core.status())})`);
       const wasLeader = this.core.status().role === 'leader';
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
+        if (rd.persist.snapshot) this.latest = rd.persist.snapshot;
         if (this.observer.afterPersist?.(rd.persist, rd.messages.length)) {
           this.crashed = true;
           return;
@@ -119,6 +175,10 @@ export class ReplicaRunner {
 
   private apply(rd: Ready): void {
     if (!this.keepsData) return; // a logger's decided entries stay in its log only
+    if (rd.installSnapshot) {
+      this.sm.restore(rd.installSnapshot.data);
+      this.observer.afterInstall?.(rd.installSnapshot);
+    }
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
       if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);

@@ -1,4 +1,7 @@
-import type { Command, DurableState, Entry, PersistDelta } from '../core/index.ts';
+import type { Command, DurableState, Entry, PersistDelta, Snapshot } from '../core/index.ts';
+
+/** SQLite values in a Durable Object are limited to 2 MB: snapshots are stored in pieces below that. */
+const SNAPSHOT_CHUNK_CHARS = 512 * 1024;
 import { type ReplicaStorage, validateDelta } from './storage.ts';
 
 /**
@@ -23,6 +26,7 @@ export class SqliteStorage implements ReplicaStorage {
          command TEXT NOT NULL
        )`,
     );
+    this.sql.exec(`CREATE TABLE IF NOT EXISTS ep_snapshot_chunks (seq INTEGER PRIMARY KEY, data TEXT NOT NULL)`);
   }
 
   loadDurable(): DurableState {
@@ -42,7 +46,16 @@ export class SqliteStorage implements ReplicaStorage {
       promised: promised ? (JSON.parse(promised) as DurableState['promised']) : { round: 0, replicaId: 0 },
       decidedIndex: decided ? Number(decided) : 0,
       entries,
+      compactedThrough: Number(this.readMeta('compacted_through') ?? 0),
+      snapshot: this.loadSnapshot(),
     };
+  }
+
+  private loadSnapshot(): Snapshot | null {
+    const slot = this.readMeta('snapshot_slot');
+    if (slot === undefined) return null;
+    const parts = this.sql.exec<{ data: string }>('SELECT data FROM ep_snapshot_chunks ORDER BY seq').toArray();
+    return { slot: Number(slot), data: parts.map((p) => p.data).join('') };
   }
 
   persist(delta: PersistDelta): void {
@@ -60,6 +73,18 @@ export class SqliteStorage implements ReplicaStorage {
         );
       }
       if (delta.decidedIndex !== undefined) this.writeMeta('decided_index', String(delta.decidedIndex));
+      if (delta.snapshot) {
+        this.sql.exec('DELETE FROM ep_snapshot_chunks');
+        const data = delta.snapshot.data;
+        for (let i = 0, seq = 0; i < data.length || seq === 0; i += SNAPSHOT_CHUNK_CHARS, seq++) {
+          this.sql.exec('INSERT INTO ep_snapshot_chunks (seq, data) VALUES (?, ?)', seq, data.slice(i, i + SNAPSHOT_CHUNK_CHARS));
+        }
+        this.writeMeta('snapshot_slot', String(delta.snapshot.slot));
+      }
+      if (delta.compactThrough !== undefined) {
+        this.sql.exec('DELETE FROM ep_entries WHERE slot <= ?', delta.compactThrough);
+        this.writeMeta('compacted_through', String(delta.compactThrough));
+      }
     });
   }
 

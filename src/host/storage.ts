@@ -2,7 +2,8 @@ import type { DurableState, PersistDelta } from '../core/index.ts';
 
 /**
  * Where a replica keeps what must survive a crash: the core's durable state
- * (promised ballot, accepted entries, decided index) and a little host
+ * (promised ballot, accepted entries, decided index, compacted prefix and the
+ * latest snapshot) and a little host
  * metadata (its identity, injected faults). `persist` is atomic: after a crash
  * either the whole delta is there or none of it.
  */
@@ -24,5 +25,11 @@ export function validateDelta(delta: PersistDelta): void {
   }
   if (delta.decidedIndex !== undefined && (!Number.isInteger(delta.decidedIndex) || delta.decidedIndex < 0)) {
     throw new Error(`storage: bad decidedIndex ${delta.decidedIndex}`);
+  }
+  if (delta.compactThrough !== undefined && (!Number.isInteger(delta.compactThrough) || delta.compactThrough < 0)) {
+    throw new Error(`storage: bad compactThrough ${delta.compactThrough}`);
+  }
+  if (delta.snapshot !== undefined && (!Number.isInteger(delta.snapshot.slot) || delta.snapshot.slot < 0)) {
+    throw new Error(`storage: bad snapshot slot ${delta.snapshot.slot}`);
   }
 }

@@ -39,6 +39,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
     fromSlot: slot,
     decidedIndex: slot,
     entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
+    compactedThrough: slot,
   }),
   z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: slot }),
   z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: slot }),
@@ -46,6 +47,15 @@ export const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
+  z.object({
+    type: z.literal('install-snapshot'),
+    ...envelope,
+    ballot,
+    slot,
+    chunk: z.number().int().min(0),
+    chunks: z.number().int().min(1),
+    data: str,
+  }),
 ]);
 
 /** The messages of a batch that are well-formed and addressed from `from` to `to`; the rest are dropped. */

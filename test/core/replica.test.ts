@@ -59,7 +59,7 @@ function campaign(r: Replica, granters: number[] = [2]): Extract<Message, { type
 function electedLeader(): Replica {
   const r = replica(1);
   const prepare = campaign(r);
-  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [] });
+  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [], compactedThrough: 0 });
   if (r.status().role !== 'leader') throw new Error(`not leader: ${r.status().role}`);
   return r;
 }
@@ -70,7 +70,7 @@ describe('replica: acceptor', () => {
     r.step({ type: 'prepare', from: 1, to: 2, ballot: b(1, 1), fromSlot: 1 });
     const rd = drain(r);
     expect(rd.persist?.promised).toEqual(b(1, 1));
-    expect(rd.messages).toEqual([{ type: 'promise', from: 2, to: 1, ballot: b(1, 1), fromSlot: 1, decidedIndex: 0, entries: [] }]);
+    expect(rd.messages).toEqual([{ type: 'promise', from: 2, to: 1, ballot: b(1, 1), fromSlot: 1, decidedIndex: 0, entries: [], compactedThrough: 0 }]);
   });
 
   it('refuses a prepare below its promise with a nack naming the promise, and persists nothing', () => {
@@ -165,6 +165,7 @@ describe('replica: election', () => {
       ballot: prepare.ballot,
       fromSlot: 1,
       decidedIndex: 0,
+      compactedThrough: 0,
       entries: [
         { slot: 1, ballot: b(1, 3), command: put('low'), decided: false },
         { slot: 3, ballot: b(1, 3), command: put('three'), decided: false },
@@ -178,6 +179,7 @@ describe('replica: election', () => {
       ballot: prepare.ballot,
       fromSlot: 1,
       decidedIndex: 0,
+      compactedThrough: 0,
       entries: [{ slot: 1, ballot: b(2, 2), command: put('high'), decided: false }],
     });
     expect(r.status().role).toBe('leader');

@@ -26,7 +26,7 @@ import {
 } from '../../src/core/index.ts';
 import { type Region, regionRttMs } from '../../src/host/regions.ts';
 import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
-import { type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
+import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -52,6 +52,10 @@ export interface ClusterOptions {
   readonly priority?: PriorityOptions;
   /** Milliseconds per tick; with regions set, a message between two regions takes half their round trip. */
   readonly tickMs?: number;
+  /** Snapshots and log compaction; none when absent. */
+  readonly compaction?: CompactionPolicy;
+  /** Characters per install-snapshot message. */
+  readonly snapshotChunkChars?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
@@ -109,6 +113,8 @@ export class SimCluster {
   readonly timing: Timing;
   now = 0;
   crashBetweenPersistAndSendRate: number;
+  /** Snapshots installed by lagging replicas so far. */
+  snapshotsInstalled = 0;
   /** Run mode, as an operator sets it on every replica; a restarted replica starts in it too. */
   private autoElection = true;
   /** A strictly increasing counter for client call/return times (linearizability needs distinct instants). */
@@ -240,6 +246,7 @@ export class SimCluster {
       members: this.members,
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
+      ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
       rng: new SeededRng(this.rng.nextU32()),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
@@ -252,8 +259,11 @@ export class SimCluster {
       beforeSend: (m) => this.safety.onSend(r, m),
       afterApply: (e, result) => this.safety.onApply(r, e, result),
       afterReady: () => this.safety.onStep(r, this.now),
+      afterInstall: () => {
+        this.snapshotsInstalled += 1;
+      },
     };
-    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer);
+    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
     this.safety.onStart(r, this.now);
     this.drain(r);
   }

@@ -119,7 +119,8 @@ export class SafetyChecker {
         this.fail(`two leaders with ballot ${key}: replica ${prev.id}#${prev.incarnation} and ${r.id}#${r.incarnation}`);
       }
     }
-    const from = (this.checkedThrough.get(r.id) ?? 0) + 1;
+    // Compacted slots were checked when they were decided (here or, for a snapshot, elsewhere).
+    const from = Math.max((this.checkedThrough.get(r.id) ?? 0) + 1, st.firstSlot);
     for (let s = from; s <= st.decidedIndex; s++) {
       const e = core.decidedEntry(s);
       if (!e) this.fail(`replica ${r.id} reports slot ${s} decided but holds no entry`);

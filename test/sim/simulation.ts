@@ -1,6 +1,7 @@
 import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, isElectable, randomBelow, randomFloat, randomInt } from '../../src/core/index.ts';
 import { checkLinearizability } from '../checker/linearizability.ts';
 import { kvModel } from '../checker/kv-model.ts';
+import type { CompactionPolicy } from '../../src/host/runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
@@ -38,6 +39,9 @@ export interface Knobs {
   readonly regionOutageRate: number;
   /** Per tick: probability of an operator action (switchover, step-down, promote, run mode off/on). */
   readonly operatorRate: number;
+  /** Snapshots and log compaction (null: the log is kept whole). */
+  readonly compaction: CompactionPolicy | null;
+  readonly snapshotChunkChars: number;
   readonly timing: Timing;
   readonly topology: Topology;
 }
@@ -67,6 +71,9 @@ export interface SimulationStats {
   readonly partitions: number;
   readonly messagesSent: number;
   readonly messagesDropped: number;
+  readonly snapshotsInstalled: number;
+  /** The most entries any replica held in storage at the end. */
+  readonly maxStoredEntries: number;
 }
 
 export type SimulationResult =
@@ -99,6 +106,8 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     topology,
     regionOutageRate: chance(rng, 0.3) ? randomFloat(rng) * 0.002 : 0,
     operatorRate: chance(rng, 0.5) ? randomFloat(rng) * 0.004 : 0,
+    compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
+    snapshotChunkChars: randomInt(rng, 50, 5000),
     lossRate: randomFloat(rng) * 0.3,
     duplicateRate: randomFloat(rng) * 0.2,
     maxDelayTicks,
@@ -158,6 +167,7 @@ export function describeKnobs(k: Knobs): string {
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)}`,
+    `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
 }
@@ -182,6 +192,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     policy: knobs.topology.policy,
     priority: knobs.topology.priority,
     tickMs: knobs.topology.tickMs,
+    ...(knobs.compaction ? { compaction: knobs.compaction } : {}),
+    snapshotChunkChars: knobs.snapshotChunkChars,
     rng,
     timing: knobs.timing,
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
@@ -276,6 +288,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       partitions: faults.partitions,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
+      snapshotsInstalled: cluster.snapshotsInstalled,
+      maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
 }
