@@ -87,6 +87,26 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     return c.json({ run_mode: body.mode, not_reached: notReached.sort((a, b) => a - b) });
   });
 
+  app.post('/v1/streams/:stream/snapshot', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const notReached: ReplicaId[] = [];
+    await Promise.all(
+      client.stream.replicas.map(async (r) => {
+        const res = await client
+          .stub(r.id)
+          .operate(client.identity(r.id), { kind: 'snapshot' })
+          .catch(() => null);
+        if (!res || isRpcError(res)) notReached.push(r.id);
+      }),
+    );
+    const views = await client.views(1000);
+    return c.json({
+      first_index: Object.fromEntries(client.stream.replicas.map((r, i) => [r.id, views[i]?.first_index ?? null])),
+      not_reached: notReached.sort((a, b) => a - b),
+    });
+  });
+
   // ---------------------------------------------------------------- health checks (no token)
 
   app.get('/v1/streams/:stream/replicas/:id/health', async (c) => {

@@ -48,12 +48,22 @@ const PriorityElectionSchema = z
   })
   .strict();
 
+const LogSchema = z
+  .object({
+    /** Snapshot the state machine and truncate the log every this many applied slots (DCF dcf_truncate). */
+    snapshot_every_slots: z.number().int().min(1).max(10_000_000).default(1000),
+    /** Entries kept behind the snapshot, so a slightly lagging replica catches up from the log. */
+    retain_slots: z.number().int().min(0).max(10_000_000).default(100),
+  })
+  .strict();
+
 const StreamConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
     replicas: z.array(ReplicaConfigSchema).min(1).max(9),
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
+    log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),

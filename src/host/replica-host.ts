@@ -94,7 +94,8 @@ export type OperatorAction =
   | { readonly kind: 'switchover'; readonly target: ReplicaId; readonly timeoutMs: number }
   | { readonly kind: 'step-down'; readonly timeoutMs: number }
   | { readonly kind: 'campaign' }
-  | { readonly kind: 'run-mode'; readonly automatic: boolean };
+  | { readonly kind: 'run-mode'; readonly automatic: boolean }
+  | { readonly kind: 'snapshot' };
 const UNRELIABLE_META = 'chaos:unreliable';
 
 /** Fault injection on this replica's outgoing batches: duplicate some, delay all by a random amount (so they reorder). */
@@ -146,6 +147,9 @@ export class ReplicaHost {
         ...timing,
       },
       deps.storage,
+      undefined,
+      {},
+      { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
     const partition = deps.storage.readMeta(PARTITION_META);
     this.partition = partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null;
@@ -260,7 +264,7 @@ export class ReplicaHost {
       promised: st.promised,
       commit_index: st.decidedIndex,
       applied_index: this.runner.keepsData ? this.runner.sm.appliedIndex : null,
-      first_index: st.lastSlot > 0 ? 1 : 0,
+      first_index: st.lastSlot >= st.firstSlot ? st.firstSlot : 0,
       last_index: st.lastSlot,
       partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
       unreliable: this.unreliable,
@@ -282,6 +286,9 @@ export class ReplicaHost {
           break;
         case 'campaign':
           result = core.campaignNow();
+          break;
+        case 'snapshot':
+          this.runner.compactNow((m) => this.route(m));
           break;
         case 'run-mode':
           // Durable, so a replica that restarts keeps the mode the operator chose.
@@ -343,21 +350,32 @@ export class ReplicaHost {
     if (this.outbox.size === 0) return;
     const batches = this.outbox;
     this.outbox = new Map();
-    for (const [to, messages] of batches) {
+    for (const [to, all] of batches) {
       if (this.isCut(to)) continue;
-      const u = this.unreliable;
-      const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
-      const wanMs = this.oneWayMs(to);
-      this.counters.rpcs_sent += copies;
-      this.counters.messages_sent += copies * messages.length;
-      for (let i = 0; i < copies; i++) {
-        const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
-        const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
-        const answered = wanMs > 0 ? sent.then(async (replies) => (await sleep(wanMs), replies)) : sent;
-        this.deps.background(answered.then((replies) => this.onReplies(to, replies)));
+      // A snapshot piece can be large: each goes in an RPC of its own, the rest share one.
+      const pieces = all.filter((m) => m.type === 'install-snapshot');
+      const rest = all.filter((m) => m.type !== 'install-snapshot');
+      for (const messages of [rest, ...pieces.map((p) => [p])]) {
+        if (messages.length > 0) this.sendBatch(to, messages);
       }
     }
   }
+
+  /** One RPC (or two, when fault injection duplicates it), delayed by the latency model if it is on. */
+  private sendBatch(to: ReplicaId, messages: Message[]): void {
+    const u = this.unreliable;
+    const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
+    const wanMs = this.oneWayMs(to);
+    this.counters.rpcs_sent += copies;
+    this.counters.messages_sent += copies * messages.length;
+    for (let i = 0; i < copies; i++) {
+      const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
+      const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
+      const answered = wanMs > 0 ? sent.then(async (replies) => (await sleep(wanMs), replies)) : sent;
+      this.deps.background(answered.then((replies) => this.onReplies(to, replies)));
+    }
+  }
+
 
   /** Replies to our send arrived: step them here; anything they cause goes out with the next wake-up. */
   private onReplies(from: ReplicaId, raw: Message[]): void {

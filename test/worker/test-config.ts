@@ -34,6 +34,11 @@ export const TEST_CONFIG = {
       ],
     },
     {
+      // Snapshots every 20 applied slots, keeping 5 entries behind them.
+      ...stream('truncation'),
+      log: { snapshot_every_slots: 20, retain_slots: 5 },
+    },
+    {
       // A decision needs an acceptor in weur (replica 2 only).
       name: 'policy',
       ...FAST,
