@@ -8,6 +8,7 @@ export * from './messages.ts';
 export * from './quorum.ts';
 export * from './ready.ts';
 export * from './replica.ts';
+export * from './replica-options.ts';
 export * from './rng.ts';
 export * from './state-machine.ts';
 export * from './timeout.ts';

@@ -3,6 +3,7 @@ import {
   type ClientCommand,
   type KvItem,
   type KvOptions,
+  type KvResult,
   type KvStateMachine,
   type ProposeResult,
   type ReadIndexResult,
@@ -290,6 +291,30 @@ export class SimCluster {
     const runner = this.replica(id).runner;
     if (!runner) return { ok: false, reason: 'down' };
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
+  }
+
+  private writes = 0;
+
+  /**
+   * A client put through whichever replica leads, retried with one idempotency
+   * key across leader changes: the result once applied, or null if not within
+   * `maxTicks` (a blocked policy, no quorum).
+   */
+  write(key: string, value: string, maxTicks = 300): KvResult | null {
+    let result: KvResult | null = null;
+    const ik = `w${++this.writes}`;
+    const deadline = this.now + maxTicks;
+    for (let attempt = 0; result === null && this.now < deadline; attempt++) {
+      const leader = this.leaderId();
+      if (leader !== null) {
+        this.propose(leader, { kind: 'put', id: `${ik}.${attempt}`, key, value, idempotencyKey: ik }, (o) => {
+          if (o.kind === 'applied') result = o.result;
+        });
+        this.flush();
+      }
+      for (let i = 0; i < 3 * this.timing.electionTimeoutTicks && result === null && this.now < deadline; i++) this.tick();
+    }
+    return result;
   }
 
   /** Let every replica with queued work produce its Ready (proposals made this tick go out as one batch). */

@@ -19,20 +19,11 @@ function cluster(seed: number, bugs?: TestOnlyBugs): SimCluster {
   });
 }
 
-let n = 0;
+/** A put through the leader that must be applied. */
 function write(c: SimCluster, key: string, value: string): KvResult {
-  let result: KvResult | null = null;
-  const ik = `cw${++n}`;
-  for (let attempt = 0; result === null && attempt < 10; attempt++) {
-    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
-    c.propose(c.leaderId()!, { kind: 'put', id: `${ik}.${attempt}`, key, value, idempotencyKey: ik }, (o) => {
-      if (o.kind === 'applied') result = o.result;
-    });
-    c.flush();
-    for (let i = 0; i < 5 * ELECTION && result === null; i++) c.tick();
-  }
-  if (!result) throw new Error(`write ${key} not applied`);
-  return result;
+  const r = c.write(key, value, 30 * ELECTION);
+  if (!r) throw new Error(`write ${key} not applied`);
+  return r;
 }
 
 describe('cluster: log truncation and snapshots', () => {

@@ -16,20 +16,11 @@ function cluster(members: SimMember[], seed: number, extra: Partial<ClusterOptio
   return new SimCluster({ replicas: members, rng: new SeededRng(seed), priority: PRIORITY, ...extra });
 }
 
-let n = 0;
+/** A put through the leader that must be applied. */
 function write(c: SimCluster, key: string, value: string): KvResult {
-  let result: KvResult | null = null;
-  const ik = `op${++n}`;
-  for (let attempt = 0; result === null && attempt < 10; attempt++) {
-    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
-    c.propose(c.leaderId()!, { kind: 'put', id: `${ik}.${attempt}`, key, value, idempotencyKey: ik }, (o) => {
-      if (o.kind === 'applied') result = o.result;
-    });
-    c.flush();
-    for (let i = 0; i < 5 * ELECTION && result === null; i++) c.tick();
-  }
-  if (!result) throw new Error(`write ${key} not applied`);
-  return result;
+  const r = c.write(key, value, 30 * ELECTION);
+  if (!r) throw new Error(`write ${key} not applied`);
+  return r;
 }
 
 const three = (): SimMember[] => [member(1, { priority: 3 }), member(2, { priority: 2 }), member(3, { priority: 1 })];

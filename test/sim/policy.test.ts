@@ -24,23 +24,9 @@ function leaderAfter(c: SimCluster, ticks: number, what: string): ReplicaId {
   return c.leaderId()!;
 }
 
-let nextId = 0;
-/** Propose at the leader; returns the result once applied there, or null if not decided within `ticks`. */
+/** A put through the leader: the result once applied, or null if not decided within `ticks`. */
 function write(c: SimCluster, key: string, value: string, ticks = 30 * ELECTION): KvResult | null {
-  let result: KvResult | null = null;
-  const deadline = c.now + ticks;
-  const ik = `w${++nextId}`;
-  while (result === null && c.now < deadline) {
-    const leader = c.leaderId();
-    if (leader !== null) {
-      c.propose(leader, { kind: 'put', id: `${ik}.${c.now}`, key, value, idempotencyKey: ik }, (o) => {
-        if (o.kind === 'applied') result = o.result;
-      });
-      c.flush();
-    }
-    for (let i = 0; i < 3 * ELECTION && result === null && c.now < deadline; i++) c.tick();
-  }
-  return result;
+  return c.write(key, value, ticks);
 }
 
 describe('cluster: priority', () => {

@@ -1,0 +1,159 @@
+import type { Ballot, ReplicaId } from './ballot.ts';
+import type { Snapshot } from './log.ts';
+import type { Member, MemberRole } from './membership.ts';
+import type { QuorumPolicy } from './quorum.ts';
+import type { Rng } from './rng.ts';
+
+// What a Replica is configured with and what it answers: the contract between
+// the core and its hosts. The protocol itself is in replica.ts.
+
+export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
+
+/**
+ * Deliberately broken behaviours, for proving that the simulator finds bugs.
+ * Never set outside tests.
+ */
+export interface TestOnlyBugs {
+  /** On restart, ignore the persisted promise (an acceptor that forgets what it promised). */
+  readonly forgetPromiseOnRestart?: boolean;
+  /** A new leader fills every undecided slot with a no-op instead of re-proposing accepted values. */
+  readonly skipReproposal?: boolean;
+  /** Reply to a prepare without persisting the promise (a message sent before its state is stored). */
+  readonly promiseWithoutPersist?: boolean;
+  /** A follower marks slots decided up to the leader's index without checking they hold the leader's value. */
+  readonly trustDecidedIndexBlindly?: boolean;
+  /** A leader serves read-index reads at once, without confirming with a quorum that it still leads. */
+  readonly readWithoutConfirmation?: boolean;
+  /** A leader decides with phase-1-sized quorums, ignoring the policy's required groups (and flexible phase-2 sizes). */
+  readonly ignorePhase2Policy?: boolean;
+  /** A leader never hands over to a higher-priority replica. */
+  readonly neverHandOver?: boolean;
+  /** A candidate leads even when an acceptor compacted decided slots it does not have (it fills them with no-ops). */
+  readonly ignoreCompactedPromises?: boolean;
+}
+
+/** A replica's timers and flow-control limits, all in ticks or counts. */
+export interface ReplicaTiming {
+  /** Ticks between a leader's heartbeats. */
+  readonly heartbeatIntervalTicks: number;
+  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. */
+  readonly electionTimeoutTicks: number;
+  /** Accept rounds (batches) a leader keeps in flight before it queues proposals. */
+  readonly inflightMax: number;
+  /** Commands per accept round at most. */
+  readonly batchMax: number;
+  /** Ticks after which an unacknowledged accept or catch-up is sent again. */
+  readonly retransmitTicks: number;
+  /** Decided entries sent to a lagging acceptor per catch-up message. */
+  readonly catchupBatchMax: number;
+}
+
+/** The host's latest snapshot, read when a lagging acceptor needs it. */
+export interface SnapshotSource {
+  latest(): Snapshot | null;
+}
+
+/** DCF priority election (AUTO_ELC_PRIORITY_EN) and its companions. */
+export interface PriorityOptions {
+  /**
+   * Prefer higher-priority leaders: election timeouts are staggered by priority
+   * rank, a voter defers to a live, caught-up higher-priority replica when it
+   * answers pre-votes, and among equals the more up-to-date one wins.
+   */
+  readonly enabled: boolean;
+  /** A leader hands over to a reachable, caught-up replica of higher priority (fail-back). */
+  readonly failback: boolean;
+  /** A follower neither starts nor supports an election until its leader has led this long (DCF ELECTION_SWITCH_THRESHOLD); 0 = off. */
+  readonly minLeaderTenureTicks: number;
+}
+
+export const DEFAULT_PRIORITY: PriorityOptions = Object.freeze({ enabled: true, failback: true, minLeaderTenureTicks: 0 });
+
+export interface ReplicaOptions extends ReplicaTiming {
+  readonly id: ReplicaId;
+  /** Which acceptors are enough in each phase; its voters must be the voting members. */
+  readonly quorum: QuorumPolicy;
+  /** Every replica of the stream with its role and priority; default: the quorum's voters as equal followers. */
+  readonly members?: readonly Member[];
+  readonly priority?: PriorityOptions;
+  /** Run mode: false stops replicas from starting elections by themselves (default true). */
+  readonly autoElection?: boolean;
+  /** Where a leader finds its latest snapshot to send to an acceptor that needs compacted slots. */
+  readonly snapshots?: SnapshotSource;
+  /** Characters per install-snapshot message (default 1 000 000). */
+  readonly snapshotChunkChars?: number;
+  readonly rng: Rng;
+  readonly testOnlyBugs?: TestOnlyBugs;
+}
+
+export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
+  heartbeatIntervalTicks: 2,
+  electionTimeoutTicks: 10,
+  inflightMax: 8,
+  batchMax: 256,
+  retransmitTicks: 4,
+  catchupBatchMax: 256,
+});
+
+export type ProposeResult = { readonly ok: true } | NotLeader;
+
+/** The answer to an operator control: accepted (and what it will act on), or refused with a reason. */
+export type OperatorResult =
+  | { readonly ok: true; readonly target: ReplicaId }
+  | {
+      readonly ok: false;
+      readonly code: 'not-leader' | 'invalid-target' | 'no-target';
+      readonly message: string;
+      readonly leaderHint?: ReplicaId | null;
+    };
+export type ReadIndexResult = { readonly ok: true } | NotLeader;
+export interface NotLeader {
+  readonly ok: false;
+  readonly reason: 'not-leader';
+  /** The leader this replica last heard from, if any. */
+  readonly leaderHint: ReplicaId | null;
+}
+
+/** A replica's view of itself, for status pages and tests. */
+export interface ReplicaStatus {
+  readonly id: ReplicaId;
+  readonly role: Role;
+  /** The configured role: what this replica may do. */
+  readonly memberRole: MemberRole;
+  /** For a leader that cannot decide: what its quorum policy is missing among the acceptors it hears from. */
+  readonly writesBlocked: string | null;
+  /** A leader handing over to this replica, if any. */
+  readonly transferringTo: ReplicaId | null;
+  /** Run mode: whether this replica starts elections by itself. */
+  readonly autoElection: boolean;
+  readonly leaderId: ReplicaId | null;
+  /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+  readonly decidedIndex: number;
+  readonly appliedIndex: number;
+  readonly lastSlot: number;
+  /** The first slot still held as an entry; earlier ones were compacted into a snapshot. */
+  readonly firstSlot: number;
+}
+
+/** Refuse options that cannot work, naming the option. */
+export function validateOptions(o: ReplicaOptions): void {
+  const positive: (keyof ReplicaOptions)[] = [
+    'heartbeatIntervalTicks',
+    'electionTimeoutTicks',
+    'inflightMax',
+    'batchMax',
+    'retransmitTicks',
+    'catchupBatchMax',
+  ];
+  for (const k of positive) {
+    const v = o[k];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`replica options: ${k} must be a positive integer, got ${String(v)}`);
+  }
+  if (o.heartbeatIntervalTicks >= o.electionTimeoutTicks) {
+    throw new RangeError(
+      `replica options: heartbeatIntervalTicks (${o.heartbeatIntervalTicks}) must be below electionTimeoutTicks (${o.electionTimeoutTicks})`,
+    );
+  }
+}
