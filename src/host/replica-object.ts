@@ -75,7 +75,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   async deliver(to: ReplicaIdentity, from: ReplicaId, messages: unknown): Promise<{ kind: 'ok'; messages: Message[] } | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    return { kind: 'ok', messages: host.deliver(from, messages) };
+    return this.guard(() => ({ kind: 'ok' as const, messages: host.deliver(from, messages) }));
   }
 
   // ---------------------------------------------------------------- RPC: the Worker
@@ -83,14 +83,14 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   async write(to: ReplicaIdentity, command: ClientCommand, timeoutMs: number): Promise<WriteOutcome | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    return host.write(command, timeoutMs);
+    return this.guard(() => host.write(command, timeoutMs));
   }
 
   async get(to: ReplicaIdentity, key: string, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem | null> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     const read = (): KvItem | null => host.getLocal(key) ?? null;
-    if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+    if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
     return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
   }
 
@@ -98,27 +98,27 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     const read = (): KvItem[] => host.listLocal(prefix, limit);
-    if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+    if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
     return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
   }
 
   async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    return host.readLinearizable(() => host.logLocal(from, limit), timeoutMs);
+    return this.guard(() => host.readLinearizable(() => host.logLocal(from, limit), timeoutMs));
   }
 
   async status(to: ReplicaIdentity): Promise<{ kind: 'ok'; view: ReplicaView } | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    return { kind: 'ok', view: host.view() };
+    return this.guard(() => ({ kind: 'ok' as const, view: host.view() }));
   }
 
   /** An operator control (switchover, step-down, promote, run mode), answered with a result value. */
   async operate(to: ReplicaIdentity, action: OperatorAction): Promise<OperatorResult | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    return host.operate(action);
+    return this.guard(() => host.operate(action));
   }
 
   /** Cost counters of this replica process (benchmarks, cost accounting). */
@@ -173,7 +173,29 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       console.error(`edgepaxos: replica ${this.identity.stream}/${this.identity.replicaId} cannot start: ${host.message}`);
       return;
     }
-    host.wake();
+    this.guard(() => host.wake());
+  }
+
+  /**
+   * A thrown error here is a bug (a broken invariant in the core or host), not
+   * an outcome: log it and crash this replica, which recovers from storage on
+   * its next call, rather than go on with state that may be inconsistent.
+   */
+  private guard<T>(fn: () => T): T {
+    try {
+      const out = fn();
+      if (out instanceof Promise) return out.catch((e: unknown) => this.crashOnBug(e)) as T;
+      return out;
+    } catch (e) {
+      return this.crashOnBug(e);
+    }
+  }
+
+  private crashOnBug(e: unknown): never {
+    console.error(`edgepaxos: replica ${this.identity?.stream}/${this.identity?.replicaId} crashed on a bug:`, e);
+    this.host = null;
+    this.ctx.abort(`edgepaxos: ${String(e)}`);
+    throw e;
   }
 
   // ---------------------------------------------------------------- setup

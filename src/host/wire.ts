@@ -8,7 +8,10 @@ import type { Message } from '../core/index.ts';
  * message instead of reaching the core.
  */
 const id = z.number().int().min(0);
-const slot = z.number().int().min(0);
+/** A log position: slots start at 1. */
+const slot = z.number().int().min(1);
+/** A count of decided or compacted slots: 0 when none. */
+const index = z.number().int().min(0);
 const ballot = z.object({ round: z.number().int().min(0), replicaId: id });
 const str = z.string();
 
@@ -29,7 +32,7 @@ const command = z.discriminatedUnion('kind', [
 const envelope = { from: id, to: id };
 
 export const MessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: slot }),
+  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: index }),
   z.object({ type: z.literal('pre-vote-reply'), ...envelope, ballot, granted: z.boolean(), promised: ballot }),
   z.object({ type: z.literal('prepare'), ...envelope, ballot, fromSlot: slot }),
   z.object({
@@ -37,14 +40,14 @@ export const MessageSchema = z.discriminatedUnion('type', [
     ...envelope,
     ballot,
     fromSlot: slot,
-    decidedIndex: slot,
+    decidedIndex: index,
     entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
-    compactedThrough: slot,
+    compactedThrough: index,
   }),
-  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: slot }),
-  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: slot }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
-  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: slot, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: index }),
+  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: index }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
   z.object({
@@ -53,9 +56,9 @@ export const MessageSchema = z.discriminatedUnion('type', [
     ballot,
     slot,
     chunk: z.number().int().min(0),
-    chunks: z.number().int().min(1),
+    chunks: z.number().int().min(1).max(100_000),
     data: str,
-  }),
+  }).refine((m) => m.chunk < m.chunks, 'chunk must be below chunks'),
 ]);
 
 /** The messages of a batch that are well-formed and addressed from `from` to `to`; the rest are dropped. */
