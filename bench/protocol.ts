@@ -1,0 +1,72 @@
+/**
+ * What the harness (Node, bench/run.ts) and the bench Worker (workerd,
+ * bench/worker.ts) say to each other over the bench-only routes. Plain data
+ * only: this file is compiled on both sides.
+ */
+
+/** What a load run writes to: the unreplicated Durable Object, or an edgepaxos stream. */
+export type LoadTarget = { readonly kind: 'baseline' } | { readonly kind: 'edgepaxos'; readonly stream: string };
+
+/** `rpc`: Durable Object RPC from the Worker; `http`: a PUT through the Worker's own fetch handler. */
+export type LoadPath = 'rpc' | 'http';
+
+/** `POST /bench/load`: a closed loop of `concurrency` writers inside workerd. */
+export interface LoadRequest {
+  readonly target: LoadTarget;
+  readonly path: LoadPath;
+  readonly concurrency: number;
+  /** Writes before this much time has passed are not counted. */
+  readonly warmupMs: number;
+  /** The measured window after the warm-up. */
+  readonly durationMs: number;
+  readonly valueBytes: number;
+}
+
+export interface LoadResult {
+  /** Writes that completed inside the measured window. */
+  readonly opsInWindow: number;
+  /** Every write that succeeded during the run, warm-up included (for cost per command). */
+  readonly opsTotal: number;
+  readonly errors: number;
+  readonly firstError: string | null;
+  readonly windowMs: number;
+  /**
+   * Latency of every successful write started inside the window, in whole
+   * milliseconds: workerd's clock has 1 ms resolution and only advances at I/O.
+   */
+  readonly latenciesMs: number[];
+}
+
+/** Cost counters of one replica (ReplicaMetrics in src/host/replica-host.ts). */
+export interface ReplicaCounters {
+  readonly rpcs_sent: number;
+  readonly rpcs_received: number;
+  readonly messages_sent: number;
+  readonly storage_transactions: number;
+  readonly wakeups: number;
+}
+
+/** `POST /bench/metrics`: every replica's counters, null for one that did not answer. */
+export interface MetricsResult {
+  readonly replicas: { readonly replicaId: number; readonly metrics: ReplicaCounters | null }[];
+}
+
+/** `POST /bench/leader`: the leader every replica agrees on, or null. */
+export interface LeaderResult {
+  readonly leaderId: number | null;
+  /** Each replica's role and the leader it follows (null if it did not answer). */
+  readonly views: { readonly replicaId: number; readonly role: string | null; readonly leaderId: number | null }[];
+}
+
+/** `POST /bench/failover`: crash the leader, then probe the survivors until one write is decided. */
+export interface FailoverRequest {
+  readonly stream: string;
+  /** How long the crashed leader stays unreachable. */
+  readonly downMs: number;
+  /** Give up after this long. */
+  readonly timeoutMs: number;
+}
+
+export type FailoverResult =
+  | { readonly kind: 'ok'; readonly crashed: number; readonly newLeader: number; readonly failoverMs: number }
+  | { readonly kind: 'failed'; readonly message: string };

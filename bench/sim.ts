@@ -1,0 +1,270 @@
+/**
+ * The measurements made in the deterministic simulator (test/sim): commit
+ * latency under the WAN model of src/host/regions.ts, throughput at 100 ms
+ * round trips against zero latency, and failover in ticks. Every cluster is
+ * built from a stream configuration parsed by the product's own schema, so
+ * members, priorities, policy and timings in ticks are exactly what a
+ * replica Durable Object would run with.
+ */
+import { type ClientCommand, type ReplicaId, DEFAULT_TIMING, SeededRng } from '../src/core/index.ts';
+import { type StreamConfig, parseClusterConfig, streamMembers, streamPriority, streamTiming } from '../src/host/config.ts';
+import { regionRttMs } from '../src/host/regions.ts';
+import { type SimMember, type SimPolicy, SimCluster } from '../test/sim/cluster.ts';
+
+/** Parse one stream's configuration (as it would appear in EDGEPAXOS_CONFIG) with the product's schema. */
+export function parseStream(raw: Record<string, unknown>): StreamConfig {
+  const stream = parseClusterConfig({ streams: [raw] }).streams[0];
+  if (!stream) throw new Error('parseStream: no stream');
+  return stream;
+}
+
+export interface SimNetworkShape {
+  /** Pin members to their configured regions (one-way delay = half the regions' round trip). */
+  readonly regions: boolean;
+  /** Extra one-way delay of every message, in ticks (0: delivered at the next tick). */
+  readonly oneWayTicks: number;
+}
+
+/** A simulated cluster running `stream` exactly as configured. */
+export function clusterFor(stream: StreamConfig, seed: number, network: SimNetworkShape): SimCluster {
+  const members: SimMember[] = streamMembers(stream).map((m) => {
+    const region = stream.replicas.find((r) => r.id === m.id)?.region;
+    return network.regions && region ? { ...m, region } : m;
+  });
+  return new SimCluster({
+    replicas: members,
+    policy: simPolicy(stream),
+    priority: streamPriority(stream),
+    tickMs: stream.tick_ms,
+    rng: new SeededRng(seed),
+    timing: streamTiming(stream),
+    network: { minDelayTicks: network.oneWayTicks, maxDelayTicks: network.oneWayTicks },
+  });
+}
+
+/** The stream's policy in the simulator's terms (the same sets streamQuorum builds). */
+function simPolicy(stream: StreamConfig): SimPolicy {
+  const required: ReplicaId[][] = [];
+  const requiredNames: string[] = [];
+  for (const g of stream.policy.require_groups) {
+    required.push(stream.replicas.filter((r) => r.group === g).map((r) => r.id));
+    requiredNames.push(`group ${g}`);
+  }
+  for (const region of stream.policy.require_regions) {
+    required.push(stream.replicas.filter((r) => r.region === region).map((r) => r.id));
+    requiredNames.push(`region ${region}`);
+  }
+  return {
+    required,
+    requiredNames,
+    ...(stream.policy.phase1_weight !== undefined ? { phase1Weight: stream.policy.phase1_weight } : {}),
+    ...(stream.policy.phase2_weight !== undefined ? { phase2Weight: stream.policy.phase2_weight } : {}),
+  };
+}
+
+/** Run until one replica leads, everything is decided and applied everywhere; returns the leader. */
+function settle(c: SimCluster, maxTicks: number): ReplicaId {
+  c.runUntil(() => c.converged(), maxTicks, 'a settled cluster');
+  return c.leaderId()!;
+}
+
+/**
+ * The round trip from `leader` to the nearest set of acceptors that, with the
+ * leader, forms a phase-2 quorum of the policy: the least any protocol needs
+ * to decide a value proposed at that leader.
+ */
+export function fastestQuorumRttMs(c: SimCluster, stream: StreamConfig, leader: ReplicaId): number {
+  const regionOf = new Map(stream.replicas.map((r) => [r.id, r.region]));
+  const here = regionOf.get(leader)!;
+  const others = c.quorum.voters.filter((v) => v !== leader);
+  let best = Number.POSITIVE_INFINITY;
+  for (let mask = 0; mask < 1 << others.length; mask++) {
+    const chosen = others.filter((_, i) => (mask >> i) & 1);
+    if (!c.quorum.isPhase2Quorum(new Set([leader, ...chosen]))) continue;
+    const rtt = Math.max(0, ...chosen.map((id) => regionRttMs(here, regionOf.get(id)!)));
+    best = Math.min(best, rtt);
+  }
+  return best;
+}
+
+interface SteadyStream {
+  /** Commit latency (proposal to applied at the leader) of proposals made inside the window, in ticks. */
+  readonly latenciesTicks: number[];
+  /** Commands applied at the leader inside the window. */
+  readonly decidedInWindow: number;
+  readonly refused: number;
+}
+
+/**
+ * An open-loop client: `ratePerTick` proposals per tick at the leader, each
+ * handed to the core at once as a Durable Object host would on a write call,
+ * for `warmupTicks + windowTicks`; then `drainTicks` more so that proposals of
+ * the window can finish.
+ */
+function steadyStream(c: SimCluster, ratePerTick: number, warmupTicks: number, windowTicks: number, drainTicks: number): SteadyStream {
+  const windowStart = c.now + warmupTicks;
+  const windowEnd = windowStart + windowTicks;
+  const latenciesTicks: number[] = [];
+  let decidedInWindow = 0;
+  let refused = 0;
+  let credit = 0;
+  let seq = 0;
+  const propose = (): void => {
+    const leader = c.leaderId();
+    if (leader === null) {
+      refused += 1;
+      return;
+    }
+    const at = c.now;
+    const n = seq++;
+    const command: ClientCommand = { kind: 'put', id: `bench-${n}`, key: `k${n % 64}`, value: 'v'.repeat(64) };
+    const res = c.propose(leader, command, (o) => {
+      if (o.kind !== 'applied') return;
+      if (at >= windowStart && at < windowEnd) latenciesTicks.push(c.now - at);
+      if (c.now >= windowStart && c.now < windowEnd) decidedInWindow += 1;
+    });
+    if (!res.ok) refused += 1;
+    c.drain(c.replica(leader));
+  };
+  c.runTicks(warmupTicks + windowTicks, () => {
+    credit += ratePerTick;
+    while (credit >= 1) {
+      credit -= 1;
+      propose();
+    }
+  });
+  c.runTicks(drainTicks);
+  return { latenciesTicks, decidedInWindow, refused };
+}
+
+// ------------------------------------------------------------------ WAN commit latency
+
+export interface WanLatencyResult {
+  readonly name: string;
+  readonly leader: ReplicaId;
+  readonly leaderRegion: string;
+  readonly quorumRttMs: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly samples: number;
+}
+
+/**
+ * Commit latency under the WAN model at a steady `ratePerSec`, against the
+ * round trip to the fastest policy quorum. One tick is 1 ms here, so the
+ * simulated network is as fine as the model.
+ */
+export function wanCommitLatency(name: string, raw: Record<string, unknown>, ratePerSec: number, windowMs: number, seed: number): WanLatencyResult {
+  const stream = parseStream({ ...raw, tick_ms: 1 });
+  const c = clusterFor(stream, seed, { regions: true, oneWayTicks: 0 });
+  const leader = settle(c, 60 * streamTiming(stream).electionTimeoutTicks);
+  const run = steadyStream(c, ratePerSec / 1000, 1000, windowMs, 5000);
+  const sorted = [...run.latenciesTicks].sort((a, b) => a - b);
+  return {
+    name,
+    leader,
+    leaderRegion: stream.replicas.find((r) => r.id === leader)!.region,
+    quorumRttMs: fastestQuorumRttMs(c, stream, leader),
+    p50Ms: percentile(sorted, 50) * stream.tick_ms,
+    p99Ms: percentile(sorted, 99) * stream.tick_ms,
+    samples: sorted.length,
+  };
+}
+
+// ------------------------------------------------------------------ throughput against round-trip time
+
+export interface WanThroughputResult {
+  readonly offeredPerSec: number;
+  readonly zeroLatencyPerSec: number;
+  readonly rtt100PerSec: number;
+  /** Round trip of the "zero latency" run: one tick each way, the simulator's floor. */
+  readonly zeroRttMs: number;
+  /** inflightMax x batchMax / 100 ms (the core's DEFAULT_TIMING, which the host uses): what the pipeline can carry at most. */
+  readonly pipelineCeilingPerSec: number;
+}
+
+/**
+ * Decided commands per second of a three-replica stream under a steady
+ * offered load, with 100 ms round trips between every pair and with none.
+ * The simulator has no CPU cost, so throughput at zero latency is the offered
+ * load; the question is whether pipelining carries it across 100 ms.
+ */
+export function wanThroughput(raw: Record<string, unknown>, offeredPerSec: number, windowMs: number, seed: number): WanThroughputResult {
+  const stream = parseStream({ ...raw, tick_ms: 1 });
+  const run = (oneWayTicks: number): number => {
+    const c = clusterFor(stream, seed, { regions: false, oneWayTicks });
+    settle(c, 60 * streamTiming(stream).electionTimeoutTicks);
+    const r = steadyStream(c, offeredPerSec / 1000, 1000, windowMs, 2000);
+    return (r.decidedInWindow * 1000) / windowMs;
+  };
+  return {
+    offeredPerSec,
+    zeroLatencyPerSec: run(0),
+    rtt100PerSec: run(50),
+    zeroRttMs: 2,
+    pipelineCeilingPerSec: (DEFAULT_TIMING.inflightMax * DEFAULT_TIMING.batchMax * 1000) / 100,
+  };
+}
+
+// ------------------------------------------------------------------ failover
+
+export interface SimFailoverResult {
+  readonly trials: number;
+  readonly ticks: number[];
+  readonly tickMs: number;
+  readonly goalTicks: number;
+  readonly failures: number;
+}
+
+/**
+ * Crash the leader of a settled, busy stream and count the ticks until a
+ * write proposed at the next leader is decided. The client is ideal: it
+ * proposes at a new leader the tick it appears, so this is the protocol's
+ * own failover time.
+ */
+export function simFailover(raw: Record<string, unknown>, trials: number, firstSeed: number): SimFailoverResult {
+  const stream = parseStream(raw);
+  const timing = streamTiming(stream);
+  const ticks: number[] = [];
+  let failures = 0;
+  for (let seed = firstSeed; seed < firstSeed + trials; seed++) {
+    const c = clusterFor(stream, seed, { regions: false, oneWayTicks: 1 });
+    try {
+      settle(c, 60 * timing.electionTimeoutTicks);
+      steadyStream(c, 1, 0, 20, 0); // busy: writes in flight when it crashes
+      const crashed = c.leaderId()!;
+      c.crash(crashed, 'bench');
+      const crashedAt = c.now;
+      let pending = false;
+      let decidedAt: number | null = null;
+      let n = 0;
+      c.runUntil(
+        () => decidedAt !== null,
+        100 * timing.electionTimeoutTicks,
+        'a decided write after the leader crashed',
+        () => {
+          const leader = c.leaderId();
+          if (pending || leader === null) return;
+          pending = true;
+          const res = c.propose(leader, { kind: 'put', id: `probe-${n++}`, key: 'probe', value: 'x' }, (o) => {
+            pending = false;
+            if (o.kind === 'applied' && decidedAt === null) decidedAt = c.now;
+          });
+          if (!res.ok) pending = false;
+          else c.drain(c.replica(leader));
+        },
+      );
+      ticks.push(decidedAt! - crashedAt);
+    } catch {
+      failures += 1;
+    }
+  }
+  return { trials, ticks, tickMs: stream.tick_ms, goalTicks: timing.electionTimeoutTicks + 2 * timing.heartbeatIntervalTicks, failures };
+}
+
+/** Nearest-rank percentile of an ascending array (NaN if empty). */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(sorted.length, rank) - 1]!;
+}

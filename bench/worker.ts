@@ -1,0 +1,274 @@
+/**
+ * The bench-only Worker: the edgepaxos app and its replica Durable Object,
+ * unchanged, plus what the harness needs around them:
+ *
+ * - `BaselineObject`, what a user would build instead of edgepaxos: one
+ *   unreplicated Durable Object doing one SQLite upsert per write, with
+ *   `PUT /baseline/kv/{key}` in front of it;
+ * - `/bench/*` control routes, among them a load generator that runs inside
+ *   workerd, so that the harness's own HTTP client never sits on the measured
+ *   path.
+ *
+ * Nothing here is part of the product; bench/wrangler.bench.toml is its config.
+ */
+import { DurableObject, exports } from 'cloudflare:workers';
+import { Hono } from 'hono';
+import type { ClientCommand, ReplicaId } from '../src/core/index.ts';
+import { type StreamConfig, clusterConfig, findStream } from '../src/host/config.ts';
+import { type ReplicaIdentity, type ReplicaView, type RpcError, isRpcError, replicaStub } from '../src/host/replica-object.ts';
+import app from '../src/index.ts';
+import type {
+  FailoverRequest,
+  FailoverResult,
+  LeaderResult,
+  LoadRequest,
+  LoadResult,
+  MetricsResult,
+  ReplicaCounters,
+} from './protocol.ts';
+
+export { ReplicaObject } from '../src/index.ts';
+
+interface BenchEnv extends Cloudflare.Env {
+  readonly BASELINE: DurableObjectNamespace<BaselineObject>;
+}
+
+// ------------------------------------------------------------------ the baseline
+
+/**
+ * One unreplicated Durable Object with SQLite storage: every write is one
+ * upsert and gets a revision, as an edgepaxos put does. No consensus, no log,
+ * no peers: the cost edgepaxos is compared with.
+ */
+export class BaselineObject extends DurableObject<BenchEnv> {
+  private revision: number;
+
+  constructor(ctx: DurableObjectState, env: BenchEnv) {
+    super(ctx, env);
+    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)');
+    this.revision = Number(ctx.storage.sql.exec<{ r: number }>('SELECT COALESCE(MAX(revision), 0) AS r FROM kv').one().r);
+  }
+
+  async put(key: string, value: string): Promise<{ revision: number }> {
+    const revision = ++this.revision;
+    this.ctx.storage.sql.exec(
+      'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+      key,
+      value,
+      revision,
+    );
+    return { revision };
+  }
+}
+
+function baselineStub(env: BenchEnv): DurableObjectStub<BaselineObject> {
+  return env.BASELINE.get(env.BASELINE.idFromName('baseline'));
+}
+
+// ------------------------------------------------------------------ routes
+
+const bench = new Hono<{ Bindings: BenchEnv }>();
+
+/** The baseline's HTTP API: the same shape as edgepaxos's PUT /v1/streams/{stream}/kv/{key}. */
+bench.put('/baseline/kv/:key{.+}', async (c) => {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    return c.json({ error: { code: 'invalid_json', message: 'the body is not JSON' } }, 400);
+  }
+  const value = (body as { value?: unknown } | null)?.value;
+  if (typeof value !== 'string') return c.json({ error: { code: 'invalid_request', message: 'value must be a string' } }, 400);
+  return c.json(await baselineStub(c.env).put(c.req.param('key'), value));
+});
+
+bench.post('/bench/load', async (c) => c.json(await runLoad(c.env, await c.req.json<LoadRequest>())));
+
+bench.post('/bench/leader', async (c) => {
+  const { stream } = await c.req.json<{ stream: string }>();
+  return c.json(await agreedLeader(c.env, streamNamed(c.env, stream)));
+});
+
+bench.post('/bench/metrics', async (c) => {
+  const { stream } = await c.req.json<{ stream: string }>();
+  return c.json(await replicaMetrics(c.env, streamNamed(c.env, stream)));
+});
+
+bench.post('/bench/failover', async (c) => c.json(await failover(c.env, await c.req.json<FailoverRequest>())));
+
+export default {
+  fetch(request, env, ctx) {
+    const path = new URL(request.url).pathname;
+    if (path.startsWith('/bench/') || path.startsWith('/baseline/')) return bench.fetch(request, env, ctx);
+    return app.fetch(request, env, ctx);
+  },
+} satisfies ExportedHandler<BenchEnv>;
+
+// ------------------------------------------------------------------ load generator
+
+/** One write; resolves with null on success and with what went wrong otherwise. */
+type Writer = (key: string, value: string) => Promise<string | null>;
+
+/**
+ * A closed loop: `concurrency` writers, each issuing its next write as soon as
+ * the previous one answers. Latencies are taken with workerd's clock, which
+ * has 1 ms resolution and advances only at I/O, so each is a whole number of
+ * milliseconds between the event that issued the write and the one that saw
+ * its answer.
+ */
+async function runLoad(env: BenchEnv, req: LoadRequest): Promise<LoadResult> {
+  const write = writerFor(env, req);
+  const value = 'v'.repeat(req.valueBytes);
+  const windowStart = Date.now() + req.warmupMs;
+  const windowEnd = windowStart + req.durationMs;
+  const latenciesMs: number[] = [];
+  let opsInWindow = 0;
+  let opsTotal = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const writer = async (w: number): Promise<void> => {
+    for (let n = 0; ; n++) {
+      const startedAt = Date.now();
+      if (startedAt >= windowEnd) return;
+      let error: string | null;
+      try {
+        error = await write(`w${w}/k${n % 64}`, value);
+      } catch (e) {
+        error = String(e);
+      }
+      const endedAt = Date.now();
+      if (error !== null) {
+        errors += 1;
+        firstError ??= error;
+        continue;
+      }
+      opsTotal += 1;
+      if (endedAt >= windowStart && endedAt < windowEnd) opsInWindow += 1;
+      if (startedAt >= windowStart) latenciesMs.push(endedAt - startedAt);
+    }
+  };
+  await Promise.all(Array.from({ length: req.concurrency }, (_, w) => writer(w)));
+  return { opsInWindow, opsTotal, errors, firstError, windowMs: req.durationMs, latenciesMs };
+}
+
+function writerFor(env: BenchEnv, req: LoadRequest): Writer {
+  if (req.path === 'http') {
+    // Through the Worker's own fetch handler, as a fresh request event (a loopback binding): routing,
+    // validation and the Durable Object call, with no network client of ours in the way.
+    const self = (exports as unknown as { default: Fetcher }).default;
+    const base = req.target.kind === 'baseline' ? 'https://bench.local/baseline/kv/' : `https://bench.local/v1/streams/${req.target.stream}/kv/`;
+    return async (key, value) => {
+      const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }) });
+      const text = await res.text();
+      return res.ok ? null : `HTTP ${res.status}: ${text.slice(0, 300)}`;
+    };
+  }
+  if (req.target.kind === 'baseline') {
+    const stub = baselineStub(env);
+    return async (key, value) => {
+      await stub.put(key, value);
+      return null;
+    };
+  }
+  // DO RPC: the leader replica's `write` method, as the Worker calls it (without an idempotency key:
+  // the bare replicated write). A leader change is followed through the not-leader hint.
+  const stream = streamNamed(env, req.target.stream);
+  const stubs = new Map(stream.replicas.map((r) => [r.id, replicaStub(env, stream, r.id)]));
+  let leader: ReplicaId = stream.replicas[0]!.id;
+  let leaderKnown = false;
+  return async (key, value) => {
+    if (!leaderKnown) {
+      leader = (await agreedLeader(env, stream)).leaderId ?? leader;
+      leaderKnown = true;
+    }
+    const target = leader;
+    const command: ClientCommand = { kind: 'put', id: crypto.randomUUID(), key, value };
+    const res = await stubs.get(target)!.write(identity(stream, target), command, 10_000);
+    if (isRpcError(res)) return `${res.code}: ${res.message}`;
+    if (res.kind === 'applied') return null;
+    if (res.kind === 'not-leader') {
+      if (res.leaderHint !== null) leader = res.leaderHint;
+      else leaderKnown = false;
+    }
+    return `write at replica ${target}: ${res.kind}`;
+  };
+}
+
+// ------------------------------------------------------------------ replicas
+
+function streamNamed(env: BenchEnv, name: string): StreamConfig {
+  const stream = findStream(clusterConfig(env.EDGEPAXOS_CONFIG), name);
+  if (!stream) throw new Error(`bench: no stream '${name}' in EDGEPAXOS_CONFIG`);
+  return stream;
+}
+
+function identity(stream: StreamConfig, replicaId: ReplicaId): ReplicaIdentity {
+  return { stream: stream.name, replicaId };
+}
+
+/** Resolves with `p`'s value, or with null after `ms` or if it rejects. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms)));
+  try {
+    return await Promise.race([p.catch(() => null), timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+/** The leader every replica that answers follows, provided all answer; null otherwise. */
+async function agreedLeader(env: BenchEnv, stream: StreamConfig): Promise<LeaderResult> {
+  const views = await Promise.all(
+    stream.replicas.map(async (r) => {
+      const res = await within<{ kind: 'ok'; view: ReplicaView } | RpcError>(replicaStub(env, stream, r.id).status(identity(stream, r.id)), 1000);
+      if (!res || isRpcError(res)) return { replicaId: r.id, role: null, leaderId: null };
+      return { replicaId: r.id, role: res.view.role, leaderId: res.view.leader_id };
+    }),
+  );
+  const leaders = views.filter((v) => v.role === 'leader');
+  const leader = leaders.length === 1 ? leaders[0]!.replicaId : null;
+  const agreed = leader !== null && views.every((v) => v.leaderId === leader);
+  return { leaderId: agreed ? leader : null, views };
+}
+
+async function replicaMetrics(env: BenchEnv, stream: StreamConfig): Promise<MetricsResult> {
+  const replicas = await Promise.all(
+    stream.replicas.map(async (r) => {
+      const res = await within<{ kind: 'ok'; metrics: ReplicaCounters } | RpcError>(replicaStub(env, stream, r.id).metrics(identity(stream, r.id)), 1000);
+      const metrics: ReplicaCounters | null = res && !isRpcError(res) ? res.metrics : null;
+      return { replicaId: r.id, metrics };
+    }),
+  );
+  return { replicas };
+}
+
+/**
+ * Crash the agreed leader (it stays unreachable for `downMs`), then probe
+ * every survivor with a write every 5 ms until one is decided. The time is
+ * from the crash call's answer to the first write answered as applied.
+ */
+async function failover(env: BenchEnv, req: FailoverRequest): Promise<FailoverResult> {
+  const stream = streamNamed(env, req.stream);
+  const { leaderId } = await agreedLeader(env, stream);
+  if (leaderId === null) return { kind: 'failed', message: 'no agreed leader to crash' };
+  const crash = await replicaStub(env, stream, leaderId).crash(identity(stream, leaderId), req.downMs);
+  if (isRpcError(crash)) return { kind: 'failed', message: `crash refused: ${crash.message}` };
+  const crashedAt = Date.now();
+  const survivors = stream.replicas.map((r) => r.id).filter((id) => id !== leaderId);
+  for (let round = 0; Date.now() - crashedAt < req.timeoutMs; round++) {
+    const answers = await Promise.all(
+      survivors.map(async (id) => {
+        const command: ClientCommand = { kind: 'put', id: crypto.randomUUID(), key: 'failover-probe', value: String(round) };
+        const res = await replicaStub(env, stream, id)
+          .write(identity(stream, id), command, req.timeoutMs)
+          .catch(() => null);
+        return res && !isRpcError(res) && res.kind === 'applied' ? { id, at: Date.now() } : null;
+      }),
+    );
+    const first = answers.filter((a) => a !== null).sort((a, b) => a.at - b.at)[0];
+    if (first) return { kind: 'ok', crashed: leaderId, newLeader: first.id, failoverMs: first.at - crashedAt };
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return { kind: 'failed', message: `no write was decided within ${req.timeoutMs} ms of the crash` };
+}
