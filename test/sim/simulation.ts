@@ -91,8 +91,8 @@ export type SimulationResult =
     };
 
 export const DEFAULT_OPERATIONS = 500;
-/** A safety phase that has not started every operation by then counts as stuck. */
-const SAFETY_TICKS_MAX = 60_000;
+/** A safety phase that has not started every operation within this many ticks per operation counts as stuck. */
+const SAFETY_TICKS_PER_OPERATION = 120;
 
 export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
   const maxDelayTicks = randomInt(rng, 1, 6);
@@ -224,9 +224,10 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   let livenessTicks = 0;
   try {
     // Safety phase: faults on, clients start their operations.
+    const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * operations;
     while (!workload.exhausted) {
-      if (cluster.now >= SAFETY_TICKS_MAX) {
-        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${SAFETY_TICKS_MAX} ticks`);
+      if (cluster.now >= safetyTicksMax) {
+        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${safetyTicksMax} ticks`);
       }
       cluster.tick(() => {
         faults.step();
