@@ -18,6 +18,7 @@ export interface NodeStatus {
   readonly leader_id: number | null;
   /** Answered, and follows (or is) the leader the stream reports. */
   readonly healthy: boolean;
+  readonly quiescent: boolean | null;
   readonly partitioned_from: readonly number[];
 }
 
@@ -48,6 +49,7 @@ export async function streamStatus(client: StreamClient) {
       term: v?.term ?? null,
       leader_id: v?.leader_id ?? null,
       healthy,
+      quiescent: v?.quiescent ?? null,
       partitioned_from: v?.partitioned_from ?? [],
     };
   });

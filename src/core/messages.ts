@@ -103,6 +103,8 @@ export interface HeartbeatMessage extends Envelope {
   readonly ballot: Ballot;
   readonly decidedIndex: number;
   readonly readSeq: number;
+  /** The leader goes quiet: a caught-up follower may stop its election timer until it hears from anyone again. */
+  readonly quiesce?: boolean;
 }
 
 export interface HeartbeatReplyMessage extends Envelope {

@@ -152,6 +152,10 @@ export class Replica {
   private campaignIsManual = false;
   /** Run mode (DCF RUN_MODE): with automatic elections off, nobody campaigns by itself. */
   private autoElection: boolean;
+  /** Leader: heartbeat intervals since the last client request (for quiescence). */
+  private idleHeartbeats = 0;
+  /** Leader that stopped heartbeating, or follower that stopped its election timer. */
+  private quiescent = false;
 
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
@@ -238,6 +242,7 @@ export class Replica {
    * together as one accept round at the next `ready()`.
    */
   propose(command: ClientCommand): ProposeResult {
+    this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
     this.proposals.push(command);
     return { ok: true };
@@ -248,6 +253,7 @@ export class Replica {
    * after this call, a `ReadState` with this id appears in a Ready.
    */
   readIndex(readId: string): ReadIndexResult {
+    this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
     if (this.bugs.readWithoutConfirmation) {
       this.readStates.push({ readId, readIndex: this.log.decidedIndex });
@@ -271,6 +277,7 @@ export class Replica {
    * (and writes resume) after `timeoutTicks`.
    */
   transferLeadership(target: ReplicaId, timeoutTicks = 2 * this.opts.electionTimeoutTicks): OperatorResult {
+    this.wakeUp();
     if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can hand over leadership', leaderHint: this.leaderId };
     const m = this.membership.get(target);
     if (!m) return { ok: false, code: 'invalid-target', message: `replica ${target} is not a member of this stream` };
@@ -394,6 +401,7 @@ export class Replica {
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer?.target ?? null,
       autoElection: this.autoElection,
+      quiescent: this.quiescent,
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
@@ -406,15 +414,16 @@ export class Replica {
 
   /**
    * Ticks until the earliest running timer fires (heartbeat, check-quorum or
-   * election): a host with nothing else to do may sleep that long.
+   * election): a host with nothing else to do may sleep that long; null when no
+   * timer runs (a quiescent replica sleeps until a message or request arrives).
    */
-  ticksUntilNextTimer(): number {
+  ticksUntilNextTimer(): number | null {
     let min = Number.POSITIVE_INFINITY;
     for (const t of [this.electionTimeout, this.heartbeatTimeout, this.checkQuorumTimeout]) {
       const r = t.remainingTicks;
       if (r !== null && r < min) min = r;
     }
-    return Math.max(1, min);
+    return min === Number.POSITIVE_INFINITY ? null : Math.max(1, min); // null: quiescent, nothing to wake for
   }
 
   /** The decided command at `slot`, if this replica knows it. */
@@ -427,6 +436,7 @@ export class Replica {
   private becomeFollower(leaderId: ReplicaId | null, why: string): void {
     void why; // kept at call sites so every transition says why it happens
     if (this.role === 'leader') this.abandonLeadership();
+    this.quiescent = false;
     this.role = 'follower';
     if (leaderId === null && this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     if (leaderId !== null && leaderId !== this.leaderId) this.leaderSinceTick = this.nowTicks;
@@ -486,6 +496,8 @@ export class Replica {
     this.transfer = null;
     this.failbackSuppressed = this.campaignIsManual;
     this.campaignIsManual = false;
+    this.quiescent = false;
+    this.idleHeartbeats = 0;
     for (const p of this.peers) {
       this.progress.set(p, {
         decidedIndex: 0,
@@ -600,9 +612,60 @@ export class Replica {
     }
     if (this.heartbeatTimeout.fired()) {
       this.heartbeatTimeout.reset();
+      this.idleHeartbeats += 1;
+      if (this.mayQuiesce()) {
+        this.quiesce();
+        return;
+      }
       this.broadcastHeartbeat();
       this.retransmit();
       this.tickTransfer();
+    }
+  }
+
+  /**
+   * An idle leader may go quiet when no client asked anything for the quiesce
+   * period, nothing is in flight or queued, and every other replica answered
+   * recently and holds every decided slot.
+   */
+  private mayQuiesce(): boolean {
+    const after = this.opts.quiesceAfterTicks ?? 0;
+    if (after === 0 || this.idleHeartbeats * this.opts.heartbeatIntervalTicks < after) return false;
+    if (this.pending.size > 0 || this.proposals.length > 0 || this.pendingReads.length > 0 || this.waitingReads.length > 0 || this.transfer) return false;
+    if (this.log.decidedIndex !== this.nextSlot - 1) return false;
+    if (this.failBackTarget() !== null) return false; // hand over first: the better leader should be the quiet one
+    for (const [id, pr] of this.progress) {
+      if (!this.reachableAndCaughtUp(id) || pr.decidedIndex < this.log.decidedIndex) return false;
+    }
+    return true;
+  }
+
+  /** Tell the followers we go quiet, then stop our timers: an idle stream costs nothing. */
+  private quiesce(): void {
+    for (const to of this.peers) {
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.readSeq, quiesce: true });
+    }
+    this.quiescent = true;
+    this.heartbeatTimeout.stop();
+    this.checkQuorumTimeout.stop();
+  }
+
+  /** A client request (or any sign of life) ends quiescence: timers run again. */
+  private wakeUp(): void {
+    this.idleHeartbeats = 0;
+    if (!this.quiescent) return;
+    this.quiescent = false;
+    if (this.role === 'leader') {
+      // A fresh check-quorum window, as if everyone had just answered.
+      for (const p of this.progress.values()) {
+        p.recentActive = true;
+        p.lastReplyTick = this.nowTicks;
+      }
+      this.heartbeatTimeout.start();
+      this.checkQuorumTimeout.start();
+      this.broadcastHeartbeat();
+    } else {
+      this.electionTimeout.start();
     }
   }
 
@@ -622,6 +685,9 @@ export class Replica {
 
   private onPreVote(m: PreVoteMessage): void {
     if (!isVoter(this.self)) return; // a passive replica has no vote to give
+    // Someone is campaigning: a quiet leader resumes heartbeats (so a live one is not deposed), a quiet
+    // follower watches its leader again (if it died while quiet, the follower times out and grants).
+    this.wakeUp();
     if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedIndex: m.decidedIndex });
     // A live leader, or a follower that heard from one within the base timeout,
     // refuses: a replica cut off from the leader cannot depose it.
@@ -767,8 +833,9 @@ export class Replica {
     if (this.role !== 'follower' || this.leaderId !== from) {
       this.becomeFollower(from, `leader ${from} at ${formatBallot(ballot)}`);
     } else {
-      this.electionTimeout.reset();
+      this.electionTimeout.start(); // restarts from zero, and resumes a quiescent follower's timer
     }
+    this.quiescent = false;
     return true;
   }
 
@@ -794,6 +861,11 @@ export class Replica {
   private onHeartbeat(m: HeartbeatMessage): void {
     if (!this.followLeader(m.from, m.ballot)) return;
     this.learnDecided(m.ballot, m.decidedIndex);
+    if (m.quiesce && this.log.decidedIndex >= m.decidedIndex) {
+      // The leader went quiet and we hold everything: stop watching it until someone speaks.
+      this.quiescent = true;
+      this.electionTimeout.stop();
+    }
     this.send({
       type: 'heartbeat-reply',
       from: this.id,
@@ -1093,14 +1165,20 @@ export class Replica {
    * priority answers us and has every decided entry, hand leadership to it.
    */
   private maybeFailBack(): void {
-    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver || this.failbackSuppressed) return;
+    const target = this.failBackTarget();
+    if (target !== null) this.startTransfer(target, false, this.opts.electionTimeoutTicks);
+  }
+
+  /** The reachable, caught-up, electable replica of highest priority above ours, if fail-back is on. */
+  private failBackTarget(): ReplicaId | null {
+    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver || this.failbackSuppressed) return null;
     let best: Member | null = null;
     for (const m of this.membership.members) {
       if (m.id === this.id || !isElectable(m) || m.priority <= this.self.priority) continue;
       if (!this.reachableAndCaughtUp(m.id)) continue;
       if (!best || m.priority > best.priority) best = m;
     }
-    if (best) this.startTransfer(best.id, false, this.opts.electionTimeoutTicks);
+    return best?.id ?? null;
   }
 
   private reachableAndCaughtUp(id: ReplicaId): boolean {

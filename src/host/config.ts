@@ -69,6 +69,8 @@ const StreamConfigSchema = z
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),
     /** Base election timeout; each replica draws its own from [base, 2 x base). Also the check-quorum window. */
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
+    /** An idle stream stops heartbeats after this long without requests (0 = never); the next request wakes it. */
+    quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
   })
   .strict()
   .superRefine((s, ctx) => {

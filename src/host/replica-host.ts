@@ -55,6 +55,8 @@ export interface ReplicaView {
   readonly writes_blocked: string | null;
   readonly transferring_to: ReplicaId | null;
   readonly run_mode: 'automatic' | 'manual';
+  /** Idle: no heartbeats (leader) or no election timer (follower) until the next request or message. */
+  readonly quiescent: boolean;
   readonly leader_id: ReplicaId | null;
   readonly term: number;
   readonly ballot: Ballot;
@@ -142,6 +144,7 @@ export class ReplicaHost {
         members: streamMembers(deps.stream),
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
+        quiesceAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -258,6 +261,7 @@ export class ReplicaHost {
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
       run_mode: st.autoElection ? 'automatic' : 'manual',
+      quiescent: st.quiescent,
       leader_id: st.leaderId,
       term: st.ballot.round,
       ballot: st.ballot,
@@ -389,8 +393,10 @@ export class ReplicaHost {
   }
 
   private rearm(): void {
-    const at = this.outbox.size > 0 ? this.deps.now() : this.lastTickAt + this.runner.core.ticksUntilNextTimer() * this.tickMs;
-    this.deps.scheduleWake(at);
+    if (this.outbox.size > 0) return this.deps.scheduleWake(this.deps.now());
+    const ticks = this.runner.core.ticksUntilNextTimer();
+    if (ticks === null) return; // quiescent: no alarm; the next message or request wakes us
+    this.deps.scheduleWake(this.lastTickAt + ticks * this.tickMs);
   }
 
   /** With the latency model on: half the round trip between our region and `peer`'s. */

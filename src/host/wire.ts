@@ -46,7 +46,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: index }),
   z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: index }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0), quiesce: z.boolean().optional() }),
   z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),

@@ -57,6 +57,8 @@ export interface ClusterOptions {
   readonly compaction?: CompactionPolicy;
   /** Characters per install-snapshot message. */
   readonly snapshotChunkChars?: number;
+  /** Quiescence of idle streams after this many ticks (absent: never). */
+  readonly quiesceAfterTicks?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
@@ -248,6 +250,7 @@ export class SimCluster {
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
+      ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),

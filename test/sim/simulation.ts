@@ -41,6 +41,10 @@ export interface Knobs {
   readonly operatorRate: number;
   /** Snapshots and log compaction (null: the log is kept whole). */
   readonly compaction: CompactionPolicy | null;
+  /** Quiescence after this many idle ticks (0: never), and client pauses that let the stream go idle. */
+  readonly quiesceAfterTicks: number;
+  readonly pauseRate: number;
+  readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
   readonly timing: Timing;
   readonly topology: Topology;
@@ -108,6 +112,9 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     operatorRate: chance(rng, 0.5) ? randomFloat(rng) * 0.004 : 0,
     compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
     snapshotChunkChars: randomInt(rng, 50, 5000),
+    quiesceAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
+    pauseRate: chance(rng, 0.5) ? randomFloat(rng) * 0.1 : 0,
+    pauseTicksMax: randomInt(rng, 50, 400),
     lossRate: randomFloat(rng) * 0.3,
     duplicateRate: randomFloat(rng) * 0.2,
     maxDelayTicks,
@@ -167,6 +174,7 @@ export function describeKnobs(k: Knobs): string {
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)}`,
+    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -194,6 +202,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     tickMs: knobs.topology.tickMs,
     ...(knobs.compaction ? { compaction: knobs.compaction } : {}),
     snapshotChunkChars: knobs.snapshotChunkChars,
+    ...(knobs.quiesceAfterTicks ? { quiesceAfterTicks: knobs.quiesceAfterTicks } : {}),
     rng,
     timing: knobs.timing,
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
@@ -207,6 +216,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     operations,
     timeoutTicks: knobs.clientTimeoutTicks,
     giveUpRate: knobs.giveUpRate,
+    pauseRate: knobs.pauseRate,
+    pauseTicksMax: knobs.pauseTicksMax,
   });
   const faults = new FaultSchedule(cluster, rng, knobs);
   let bound = 0;

@@ -12,6 +12,9 @@ export interface WorkloadOptions {
   readonly timeoutTicks: number;
   /** Probability that a client whose request timed out gives up on it instead (its outcome stays unknown). */
   readonly giveUpRate: number;
+  /** Probability that a client pauses before its next operation, and for how long at most (idle periods). */
+  readonly pauseRate?: number;
+  readonly pauseTicksMax?: number;
 }
 
 type Pending = {
@@ -76,6 +79,8 @@ export class Workload {
 class Client {
   pending: Pending | null = null;
   private opNo = 0;
+  /** A pause between operations: no new one starts before this tick. */
+  private idleUntil = 0;
   private leaderGuess: ReplicaId;
   private readonly lastRevision = new Map<string, number>();
   private readonly w: Workload;
@@ -90,7 +95,7 @@ class Client {
   step(): void {
     const now = this.w.cluster.now;
     if (!this.pending) {
-      if (this.w.exhausted) return;
+      if (this.w.exhausted || now < this.idleUntil) return;
       this.begin();
     }
     const p = this.pending!;
@@ -205,7 +210,16 @@ class Client {
     this.finish(p, output);
   }
 
+  /** Sometimes the client thinks before its next operation, so the stream sees idle periods. */
+  private maybePause(): void {
+    const o = this.w.options;
+    if (o.pauseRate && o.pauseTicksMax && chance(this.w.rng, o.pauseRate)) {
+      this.idleUntil = this.w.cluster.now + randomBelow(this.w.rng, o.pauseTicksMax) + 1;
+    }
+  }
+
   private finish(p: Pending, output: KvOutput): void {
+    this.maybePause();
     this.w.record({ clientId: this.id, input: p.input, call: p.call, return: this.w.cluster.clock(), output });
     this.w.completed += 1;
     const key = p.input.key;
@@ -217,6 +231,7 @@ class Client {
   }
 
   private finishUnknown(p: Pending): void {
+    this.maybePause();
     // A read given up constrains nothing; a write given up may still take effect.
     if (p.input.kind !== 'get') {
       this.w.record({ clientId: this.id, input: p.input, call: p.call, return: Number.POSITIVE_INFINITY, output: undefined });

@@ -3,7 +3,9 @@
  * background timers of one never disturb another, with fast timings (a tick of
  * 10 ms, heartbeats every 40 ms, elections after 200-400 ms of silence).
  */
-const FAST = { tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200 };
+// Quiescence is off (0) except on the 'quiet' stream: the other tests poll the status for elections,
+// and an idle stream only elects when a request arrives.
+const FAST = { tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200, quiesce_after_ms: 0 };
 
 function stream(name: string) {
   return {
@@ -32,6 +34,11 @@ export const TEST_CONFIG = {
         { id: 3, region: 'apac', role: 'logger', group: 3 },
         { id: 4, region: 'eeur', role: 'passive', group: 2 },
       ],
+    },
+    {
+      // Goes quiet after 300 ms without requests.
+      ...stream('quiet'),
+      quiesce_after_ms: 300,
     },
     {
       // Snapshots every 20 applied slots, keeping 5 entries behind them.

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../../src/core/index.ts';
+import { SimCluster } from './cluster.ts';
+
+// Quiescence: an idle stream stops all traffic, and the next request wakes it.
+
+const ELECTION = 10;
+const QUIESCE = 3 * ELECTION;
+
+function cluster(seed: number): SimCluster {
+  return new SimCluster({ replicas: 3, rng: new SeededRng(seed), quiesceAfterTicks: QUIESCE });
+}
+
+describe('cluster: quiescence', () => {
+  it('cluster: quiescence: an idle stream sends nothing once quiet, and the next write costs at most one extra round trip', () => {
+    const c = cluster(1);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    expect(c.write('k', 'v1')).not.toBeNull();
+    const busy = c.now;
+    c.write('k', 'warm');
+    const busyTicks = c.now - busy;
+    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const sent = c.network.sent;
+    c.runTicks(50 * ELECTION);
+    expect(c.network.sent).toBe(sent); // nothing at all while idle
+    const leader = c.leaderId()!;
+    const start = c.now;
+    expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
+    expect(c.now - start).toBeLessThanOrEqual(busyTicks + 2); // one-tick hops: the wake-up costs at most a round trip
+    expect(c.leaderId()).toBe(leader); // nobody campaigned meanwhile
+  });
+
+  it('cluster: quiescence: a leader that dies while the stream is quiet is replaced once a client asks', () => {
+    const c = cluster(2);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    c.write('k', 'v1');
+    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const dead = c.leaderId()!;
+    c.crash(dead);
+    c.runTicks(50 * ELECTION);
+    expect(c.leaderId()).toBeNull(); // nobody noticed: nothing to notice with
+    // A client finds the leader gone and asks the others (as the Worker does): that resumes failure detection.
+    for (const id of c.upIds()) expect(c.propose(id, { kind: 'put', id: `probe${id}`, key: 'p', value: 'p' }, () => {})).toMatchObject({ ok: false });
+    c.flush();
+    const r = c.write('k', 'after', 60 * ELECTION);
+    expect(r).toMatchObject({ kind: 'put', ok: true });
+    expect(c.leaderId()).not.toBe(dead);
+  });
+
+  it('cluster: quiescence: a follower woken by a client does not depose a healthy quiet leader', () => {
+    const c = cluster(3);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    c.write('k', 'v1');
+    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const leader = c.leaderId()!;
+    const ballot = c.replica(leader).core!.status().ballot;
+    const follower = c.ids.find((id) => id !== leader)!;
+    // A client asks a follower (wrong replica): it resumes its timer, times out, and pre-votes; the leader wakes and answers.
+    c.replica(follower).core!.propose({ kind: 'put', id: 'misrouted', key: 'x', value: 'y' });
+    c.flush();
+    c.runTicks(20 * ELECTION);
+    expect(c.leaderId()).toBe(leader);
+    expect(c.replica(leader).core!.status().ballot).toEqual(ballot);
+  });
+});

@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { eventually, put, replica, stableLeader, status } from './helpers.ts';
+
+const S = 'quiet';
+
+async function rpcsSent(): Promise<number> {
+  let total = 0;
+  for (const id of [1, 2, 3]) {
+    const res = await replica(S, id).metrics({ stream: S, replicaId: id });
+    if (res.kind !== 'ok') throw new Error(`metrics of ${id}: ${JSON.stringify(res)}`);
+    total += res.metrics.rpcs_sent;
+  }
+  return total;
+}
+
+describe('cluster: quiescence (HTTP API)', () => {
+  it('quiescence: an idle stream stops sending RPCs and the next write wakes it', async () => {
+    await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
+    await put(S, 'k', 'v1');
+    await eventually('every replica quiet', async () => (await status(S)).nodes.every((n: any) => n.quiescent === true));
+    const before = await rpcsSent();
+    await new Promise((resolve) => setTimeout(resolve, 1000)); // 25 heartbeat intervals of silence
+    expect(await rpcsSent()).toBe(before);
+    expect(await put(S, 'k', 'v2')).toBeGreaterThan(0);
+    expect((await status(S)).leader_id).toBe(1);
+  });
+});
