@@ -1,20 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, type PriorityOptions, type ReplicaId, SeededRng } from '../../src/core/index.ts';
-import { type ClusterOptions, SimCluster, type SimMember } from './cluster.ts';
+import type { KvResult } from '../../src/core/index.ts';
+import type { SimCluster, SimMember } from './cluster.ts';
+import { ELECTION, member, storyCluster } from './stories.ts';
 
 // Operator controls (DCF promote_leader, RUN_MODE; Patroni switchover), as
 // stories checked by the safety checker after every Ready.
 
-const ELECTION = 10;
-const PRIORITY: PriorityOptions = { enabled: true, failback: true, minLeaderTenureTicks: 0 };
 
-function member(id: ReplicaId, extra: Partial<SimMember> = {}): SimMember {
-  return { id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra };
-}
-
-function cluster(members: SimMember[], seed: number, extra: Partial<ClusterOptions> = {}): SimCluster {
-  return new SimCluster({ replicas: members, rng: new SeededRng(seed), priority: PRIORITY, ...extra });
-}
+const cluster = storyCluster;
 
 /** A put through the leader that must be applied. */
 function write(c: SimCluster, key: string, value: string): KvResult {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, type PriorityOptions, type ReplicaId, SeededRng } from '../../src/core/index.ts';
-import { type ClusterOptions, SimCluster, type SimMember } from './cluster.ts';
+import type { KvResult, ReplicaId } from '../../src/core/index.ts';
+import type { SimCluster, SimMember } from './cluster.ts';
+import { ELECTION, PRIORITY, member, storyCluster } from './stories.ts';
 import { runSimulation } from './simulation.ts';
 import type { Topology } from './topology.ts';
 
@@ -8,16 +9,8 @@ import type { Topology } from './topology.ts';
 // simulator's safety checker after every Ready (which also verifies that every
 // decided value was persisted by a phase-2 quorum of the policy).
 
-const ELECTION = 10; // DEFAULT_TIMING.electionTimeoutTicks
-const PRIORITY: PriorityOptions = { enabled: true, failback: true, minLeaderTenureTicks: 0 };
 
-function member(id: ReplicaId, extra: Partial<SimMember> = {}): SimMember {
-  return { id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra };
-}
-
-function cluster(members: SimMember[], seed: number, extra: Partial<ClusterOptions> = {}): SimCluster {
-  return new SimCluster({ replicas: members, rng: new SeededRng(seed), priority: PRIORITY, ...extra });
-}
+const cluster = storyCluster;
 
 function leaderAfter(c: SimCluster, ticks: number, what: string): ReplicaId {
   c.runUntil(() => c.leaderId() !== null, ticks, what);
