@@ -75,6 +75,31 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect([...open().loadDurable().entries].map((e) => e.command)).toEqual(commands);
       }));
 
+    it('compaction drops entries through its slot and the snapshot and prefix survive a reopen', () =>
+      withStorage((open) => {
+        const s = open();
+        const b = { round: 1, replicaId: 1 };
+        s.persist({ entries: [1, 2, 3, 4].map((slot) => ({ slot, ballot: b, command: put(`c${slot}`) })), decidedIndex: 4 });
+        s.persist({ entries: [], compactThrough: 2, snapshot: { slot: 3, data: '{"state":3}' } });
+        const d = open().loadDurable();
+        expect([...d.entries].map((e) => e.slot)).toEqual([3, 4]);
+        expect(d.compactedThrough).toBe(2);
+        expect(d.snapshot).toEqual({ slot: 3, data: '{"state":3}' });
+        expect(d.decidedIndex).toBe(4);
+      }));
+
+    it('a snapshot larger than one stored value (3 MB) comes back whole', () =>
+      withStorage((open) => {
+        const data = 'x'.repeat(3 * 1024 * 1024 - 7) + 'the-end';
+        open().persist({ entries: [], snapshot: { slot: 9, data } });
+        const back = open().loadDurable().snapshot;
+        expect(back?.slot).toBe(9);
+        expect(back?.data.length).toBe(data.length);
+        expect(back?.data.endsWith('the-end')).toBe(true);
+        open().persist({ entries: [], snapshot: { slot: 10, data: 'small' } });
+        expect(open().loadDurable().snapshot).toEqual({ slot: 10, data: 'small' });
+      }));
+
     it('host metadata survives a reopen', () =>
       withStorage((open) => {
         expect(open().readMeta('identity')).toBeUndefined();
