@@ -79,6 +79,7 @@ app.put('/v1/streams/:stream/kv/:key{.+}', async (c) => {
     ...(body.if_revision !== undefined ? { ifRevision: body.if_revision } : {}),
     idempotencyKey: idempotencyKey(c) ?? crypto.randomUUID(),
   });
+  refuseReusedKey(result);
   if (result.kind !== 'put') throw unexpected(result);
   if (!result.ok) {
     throw new ApiError(409, 'revision_mismatch', `the key's revision is ${result.currentRevision}, not ${body.if_revision}`, {
@@ -104,6 +105,7 @@ app.delete('/v1/streams/:stream/kv/:key{.+}', async (c) => {
   const client = streamClient(c.env, c.req.param('stream'));
   const key = checkKey(c.req.param('key'));
   const result = await client.write({ kind: 'delete', key, idempotencyKey: idempotencyKey(c) ?? crypto.randomUUID() });
+  refuseReusedKey(result);
   if (result.kind !== 'delete') throw unexpected(result);
   return c.json({ deleted: result.deleted, revision: result.revision });
 });
@@ -132,6 +134,7 @@ app.post('/v1/streams/:stream/log', async (c) => {
   const body = await readJson(c, LogBody, max);
   checkValueSize(body.data, max, 'data');
   const result = await client.write({ kind: 'opaque', data: body.data, idempotencyKey: idempotencyKey(c) ?? crypto.randomUUID() });
+  refuseReusedKey(result);
   if (result.kind !== 'opaque') throw unexpected(result);
   return c.json({ index: result.index });
 });
@@ -235,6 +238,15 @@ function streamClient(env: Cloudflare.Env, name: string): StreamClient {
 function continentOf(req: Request): string | undefined {
   const cf = (req as Request & { cf?: { continent?: unknown } }).cf;
   return typeof cf?.continent === 'string' ? cf.continent : undefined;
+}
+
+/** An Idempotency-Key already used for a different request: 422, and nothing was applied. */
+function refuseReusedKey(result: KvResult): void {
+  if (result.kind === 'rejected') {
+    throw new ApiError(422, 'idempotency_key_reused', `this Idempotency-Key was first used for a different request (at slot ${result.firstSlot}); nothing was applied`, {
+      first_slot: result.firstSlot,
+    });
+  }
 }
 
 function unexpected(result: KvResult): Error {

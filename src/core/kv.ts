@@ -18,7 +18,9 @@ export type KvResult =
   | { readonly kind: 'put'; readonly ok: false; readonly code: 'revision_mismatch'; readonly currentRevision: number }
   | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number }
   | { readonly kind: 'opaque'; readonly index: number }
-  | { readonly kind: 'noop' };
+  | { readonly kind: 'noop' }
+  /** The idempotency key was first used, at `firstSlot`, for a different request: nothing was applied. */
+  | { readonly kind: 'rejected'; readonly code: 'idempotency_key_reused'; readonly firstSlot: number };
 
 export interface KvOptions {
   /** Idempotency keys remembered at most; the oldest are forgotten first. */
@@ -32,19 +34,21 @@ export const DEFAULT_KV_OPTIONS: KvOptions = Object.freeze({ sessionsMax: 100_00
 interface Session {
   readonly slot: number;
   readonly result: KvResult;
+  /** What the request was (everything but its attempt id), to tell a retry from a reuse. */
+  readonly request: string;
 }
 
 interface KvSnapshot {
   readonly v: 1;
   readonly appliedIndex: number;
   readonly items: readonly [string, string, number][];
-  readonly sessions: readonly [string, number, KvResult][];
+  readonly sessions: readonly [string, number, KvResult, string][];
 }
 
 /**
  * A key-value store with per-key revisions, compare-and-set, and client
  * sessions: a command with an idempotency key is applied once and every retry
- * gets the first result. Session memory is bounded by count and by age in
+ * gets the first result (a key reused for a different request is rejected). Session memory is bounded by count and by age in
  * slots, so expiry is the same on every replica (no clocks involved). Opaque
  * log records are remembered for their sessions and otherwise ignored.
  */
@@ -73,11 +77,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (command.kind === 'noop') return { kind: 'noop' };
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
-      if (seen) return seen.result;
+      if (seen) {
+        return seen.request === requestOf(command) ? seen.result : { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+      }
     }
     const result = this.execute(slot, command);
     if (command.idempotencyKey !== undefined) {
-      this.sessions.set(command.idempotencyKey, { slot, result });
+      this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
         const oldest = this.sessions.keys().next().value as string;
         this.sessions.delete(oldest);
@@ -138,7 +144,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const items = [...this.items.entries()]
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([k, v]): [string, string, number] => [k, v.value, v.revision]);
-    const sessions = [...this.sessions.entries()].map(([k, s]): [string, number, KvResult] => [k, s.slot, s.result]);
+    const sessions = [...this.sessions.entries()].map(([k, s]): [string, number, KvResult, string] => [k, s.slot, s.result, s.request]);
     const snap: KvSnapshot = { v: 1, appliedIndex: this.applied, items, sessions };
     return JSON.stringify(snap);
   }
@@ -147,7 +153,21 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const snap = JSON.parse(snapshot) as KvSnapshot;
     if (snap.v !== 1) throw new Error(`kv: unknown snapshot version ${String(snap.v)}`);
     this.items = new Map(snap.items.map(([k, value, revision]) => [k, { value, revision }]));
-    this.sessions = new Map(snap.sessions.map(([k, slot, result]) => [k, { slot, result }]));
+    this.sessions = new Map(snap.sessions.map(([k, slot, result, request]) => [k, { slot, result, request }]));
     this.applied = snap.appliedIndex;
+  }
+}
+
+/** A client request without its attempt id: retries of one request are equal, reuses of a key for another are not. */
+function requestOf(c: Exclude<Command, { kind: 'noop' }>): string {
+  switch (c.kind) {
+    case 'put':
+      return JSON.stringify(['put', c.key, c.value, c.ifRevision ?? null]);
+    case 'delete':
+      return JSON.stringify(['delete', c.key]);
+    case 'opaque':
+      return JSON.stringify(['opaque', c.data]);
+    default:
+      return unreachable(c);
   }
 }

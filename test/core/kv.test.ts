@@ -49,6 +49,18 @@ describe('kv: state machine', () => {
     expect(sm.get('x')).toEqual({ key: 'x', value: 'other', revision: 2 });
   });
 
+  it('rejects an idempotency key reused for a different request and applies nothing', () => {
+    const sm = new KvStateMachine();
+    sm.apply(1, { kind: 'put', id: 'a', key: 'x', value: '1', idempotencyKey: 'k' });
+    expect(sm.apply(2, { kind: 'put', id: 'b', key: 'x', value: 'other', idempotencyKey: 'k' })).toEqual({
+      kind: 'rejected',
+      code: 'idempotency_key_reused',
+      firstSlot: 1,
+    });
+    expect(sm.apply(3, { kind: 'delete', id: 'c', key: 'x', idempotencyKey: 'k' })).toMatchObject({ kind: 'rejected' });
+    expect(sm.get('x')).toEqual({ key: 'x', value: '1', revision: 1 });
+  });
+
   it('forgets sessions by count and by age in slots, the same way on every replica', () => {
     const sm = new KvStateMachine({ sessionsMax: 2, sessionTtlSlots: 1_000 });
     for (let i = 1; i <= 3; i++) sm.apply(i, { kind: 'opaque', id: `o${i}`, data: 'd', idempotencyKey: `k${i}` });
@@ -78,7 +90,7 @@ describe('kv: state machine', () => {
     copy.restore(sm.snapshot());
     expect(copy.snapshot()).toBe(sm.snapshot());
     expect(copy.appliedIndex).toBe(2);
-    expect(copy.apply(3, { kind: 'put', id: 'a2', key: 'x', value: '9', idempotencyKey: 'i1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
+    expect(copy.apply(3, { kind: 'put', id: 'a2', key: 'x', value: '1', idempotencyKey: 'i1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
   });
 
   it('refuses to apply slots out of order', () => {

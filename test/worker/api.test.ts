@@ -49,6 +49,15 @@ describe('api: the key-value contract', () => {
     expect((await api('GET', `/v1/streams/${S}/kv/order`)).body.value).toBe('other');
   });
 
+  it('refuses an Idempotency-Key reused for a different request with 422, applying nothing', async () => {
+    const h = { 'idempotency-key': 'reused-1' };
+    expect((await api('PUT', `/v1/streams/${S}/kv/reuse`, { value: 'first' }, h)).status).toBe(200);
+    const reuse = await api('PUT', `/v1/streams/${S}/kv/reuse`, { value: 'second' }, h);
+    expect(reuse.status).toBe(422);
+    expect(reuse.body.error).toMatchObject({ code: 'idempotency_key_reused', first_slot: expect.any(Number) });
+    expect((await api('GET', `/v1/streams/${S}/kv/reuse`)).body.value).toBe('first');
+  });
+
   it('appends opaque records to the log and reads them back in order, a retried append once', async () => {
     const a = await api('POST', `/v1/streams/${S}/log`, { data: 'event-a' }, { 'idempotency-key': 'ev-a' });
     const again = await api('POST', `/v1/streams/${S}/log`, { data: 'event-a' }, { 'idempotency-key': 'ev-a' });
