@@ -7,9 +7,9 @@
  * replica Durable Object would run with.
  */
 import { type ClientCommand, type ReplicaId, DEFAULT_TIMING, SeededRng } from '../src/core/index.ts';
-import { type StreamConfig, parseClusterConfig, streamMembers, streamPriority, streamTiming } from '../src/host/config.ts';
+import { type StreamConfig, parseClusterConfig, streamConfiguration, streamMembers, streamPriority, streamTiming } from '../src/host/config.ts';
 import { regionRttMs } from '../src/host/regions.ts';
-import { type SimMember, type SimPolicy, SimCluster } from '../test/sim/cluster.ts';
+import { type SimMember, SimCluster } from '../test/sim/cluster.ts';
 
 /** Parse one stream's configuration (as it would appear in EDGEPAXOS_CONFIG) with the product's schema. */
 export function parseStream(raw: Record<string, unknown>): StreamConfig {
@@ -27,39 +27,19 @@ export interface SimNetworkShape {
 
 /** A simulated cluster running `stream` exactly as configured. */
 export function clusterFor(stream: StreamConfig, seed: number, network: SimNetworkShape): SimCluster {
-  const members: SimMember[] = streamMembers(stream).map((m) => {
+  const members: SimMember[] = streamMembers(stream).map(({ region: _, ...m }) => {
     const region = stream.replicas.find((r) => r.id === m.id)?.region;
     return network.regions && region ? { ...m, region } : m;
   });
   return new SimCluster({
     replicas: members,
-    policy: simPolicy(stream),
+    policy: streamConfiguration(stream).policy,
     priority: streamPriority(stream),
     tickMs: stream.tick_ms,
     rng: new SeededRng(seed),
     timing: streamTiming(stream),
     network: { minDelayTicks: network.oneWayTicks, maxDelayTicks: network.oneWayTicks },
   });
-}
-
-/** The stream's policy in the simulator's terms (the same sets streamQuorum builds). */
-function simPolicy(stream: StreamConfig): SimPolicy {
-  const required: ReplicaId[][] = [];
-  const requiredNames: string[] = [];
-  for (const g of stream.policy.require_groups) {
-    required.push(stream.replicas.filter((r) => r.group === g).map((r) => r.id));
-    requiredNames.push(`group ${g}`);
-  }
-  for (const region of stream.policy.require_regions) {
-    required.push(stream.replicas.filter((r) => r.region === region).map((r) => r.id));
-    requiredNames.push(`region ${region}`);
-  }
-  return {
-    required,
-    requiredNames,
-    ...(stream.policy.phase1_weight !== undefined ? { phase1Weight: stream.policy.phase1_weight } : {}),
-    ...(stream.policy.phase2_weight !== undefined ? { phase2Weight: stream.policy.phase2_weight } : {}),
-  };
 }
 
 /** Run until one replica leads, everything is decided and applied everywhere; returns the leader. */

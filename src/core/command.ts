@@ -1,3 +1,5 @@
+import { type Configuration, configurationKey } from './configuration.ts';
+
 /**
  * What a log slot holds. The consensus code treats every command but `noop` as
  * opaque; state machines give them meaning. Every client command carries an
@@ -5,7 +7,7 @@
  * and may carry an `idempotencyKey` shared by all attempts of one client
  * request (state machines use it to apply the request once).
  */
-export type Command = NoopCommand | PutCommand | DeleteCommand | OpaqueCommand;
+export type Command = NoopCommand | PutCommand | DeleteCommand | OpaqueCommand | ConfigCommand;
 
 /** Fills a hole a new leader found in the log; applies to nothing. */
 export interface NoopCommand {
@@ -38,6 +40,17 @@ export interface OpaqueCommand {
   readonly idempotencyKey?: string;
 }
 
+/**
+ * A new stream configuration (membership change). It governs every slot after
+ * its own once it is decided; until then a leader decides later slots only
+ * with quorums of both the old and the new configuration.
+ */
+export interface ConfigCommand {
+  readonly kind: 'config';
+  readonly id: string;
+  readonly configuration: Configuration;
+}
+
 export type ClientCommand = Exclude<Command, NoopCommand>;
 
 export const NOOP: NoopCommand = Object.freeze({ kind: 'noop' });
@@ -57,6 +70,8 @@ export function commandKey(c: Command): string {
       return JSON.stringify(['delete', c.id, c.key, c.idempotencyKey ?? null]);
     case 'opaque':
       return JSON.stringify(['opaque', c.id, c.data, c.idempotencyKey ?? null]);
+    case 'config':
+      return JSON.stringify(['config', c.id, configurationKey(c.configuration)]);
     default:
       return unreachable(c);
   }

@@ -19,6 +19,8 @@ export type KvResult =
   | { readonly kind: 'delete'; readonly deleted: boolean; readonly revision: number }
   | { readonly kind: 'opaque'; readonly index: number }
   | { readonly kind: 'noop' }
+  /** A configuration change took effect after this slot. */
+  | { readonly kind: 'config'; readonly slot: number }
   /** The idempotency key was first used, at `firstSlot`, for a different request: nothing was applied. */
   | { readonly kind: 'rejected'; readonly code: 'idempotency_key_reused'; readonly firstSlot: number };
 
@@ -75,6 +77,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.applied = slot;
     this.expireSessions(slot);
     if (command.kind === 'noop') return { kind: 'noop' };
+    if (command.kind === 'config') return { kind: 'config', slot };
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
@@ -92,7 +95,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return result;
   }
 
-  private execute(slot: number, command: Exclude<Command, { kind: 'noop' }>): KvResult {
+  private execute(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>): KvResult {
     switch (command.kind) {
       case 'put': {
         const current = this.items.get(command.key);
@@ -159,7 +162,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
 }
 
 /** A client request without its attempt id: retries of one request are equal, reuses of a key for another are not. */
-function requestOf(c: Exclude<Command, { kind: 'noop' }>): string {
+function requestOf(c: Exclude<Command, { kind: 'noop' | 'config' }>): string {
   switch (c.kind) {
     case 'put':
       return JSON.stringify(['put', c.key, c.value, c.ifRevision ?? null]);

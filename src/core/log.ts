@@ -1,5 +1,6 @@
 import { type Ballot, ZERO_BALLOT } from './ballot.ts';
 import type { Command } from './command.ts';
+import type { ConfigurationAt } from './configuration.ts';
 
 /** One accepted slot: the value an acceptor stored and the ballot it stored it at. */
 export interface Entry {
@@ -29,6 +30,8 @@ export interface DurableState {
   readonly compactedThrough?: number;
   /** The latest snapshot, covering at least every compacted slot (absent for a logger, which keeps no state machine). */
   readonly snapshot?: Snapshot | null;
+  /** The configuration in effect after `compactedThrough` (absent: the host's bootstrap configuration, never changed). */
+  readonly baseConfig?: ConfigurationAt | null;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({
@@ -37,6 +40,7 @@ export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({
   entries: [],
   compactedThrough: 0,
   snapshot: null,
+  baseConfig: null,
 });
 
 /**

@@ -18,6 +18,8 @@ export interface Member {
   readonly weight: number;
   /** Policy-majority group (DCF MAJORITY_GROUPS). */
   readonly group: number;
+  /** Where it runs (a label the core only compares, for required regions and location hints). */
+  readonly region?: string;
 }
 
 export function isVoter(m: Member): boolean {

@@ -1,3 +1,4 @@
+import type { ConfigurationAt } from './configuration.ts';
 import type { Ballot, ReplicaId } from './ballot.ts';
 import type { Command } from './command.ts';
 
@@ -142,6 +143,8 @@ export interface InstallSnapshotMessage extends Envelope {
   readonly chunk: number;
   readonly chunks: number;
   readonly data: string;
+  /** The configuration in effect after `slot` (the snapshot replaces the log that held it). */
+  readonly config: ConfigurationAt;
 }
 
 export type MessageType = Message['type'];

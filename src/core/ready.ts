@@ -1,4 +1,5 @@
 import type { Ballot } from './ballot.ts';
+import type { ConfigurationAt } from './configuration.ts';
 import type { Entry, Snapshot } from './log.ts';
 import type { Message } from './messages.ts';
 
@@ -35,6 +36,8 @@ export interface PersistDelta {
   readonly compactThrough?: number;
   /** Store this as the latest snapshot (it covers `compactThrough`). */
   readonly snapshot?: Snapshot;
+  /** The configuration in effect after the compacted prefix, which no longer holds the command that set it. */
+  readonly baseConfig?: ConfigurationAt;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

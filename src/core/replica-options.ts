@@ -1,7 +1,7 @@
 import type { Ballot, ReplicaId } from './ballot.ts';
 import type { Snapshot } from './log.ts';
-import type { Member, MemberRole } from './membership.ts';
-import type { QuorumPolicy } from './quorum.ts';
+import type { Configuration } from './configuration.ts';
+import type { MemberRole } from './membership.ts';
 import type { Rng } from './rng.ts';
 
 // What a Replica is configured with and what it answers: the contract between
@@ -71,10 +71,12 @@ export const DEFAULT_PRIORITY: PriorityOptions = Object.freeze({ enabled: true, 
 
 export interface ReplicaOptions extends ReplicaTiming {
   readonly id: ReplicaId;
-  /** Which acceptors are enough in each phase; its voters must be the voting members. */
-  readonly quorum: QuorumPolicy;
-  /** Every replica of the stream with its role and priority; default: the quorum's voters as equal followers. */
-  readonly members?: readonly Member[];
+  /**
+   * The bootstrap configuration: the replicas, their roles, priorities, weights,
+   * groups and regions, and the quorum policy, until `config` commands in the
+   * log (or a stored base configuration) say otherwise.
+   */
+  readonly configuration: Configuration;
   readonly priority?: PriorityOptions;
   /** Run mode: false stops replicas from starting elections by themselves (default true). */
   readonly autoElection?: boolean;
@@ -108,7 +110,7 @@ export type OperatorResult =
   | { readonly ok: true; readonly target: ReplicaId }
   | {
       readonly ok: false;
-      readonly code: 'not-leader' | 'invalid-target' | 'no-target';
+      readonly code: 'not-leader' | 'invalid-target' | 'no-target' | 'invalid-change' | 'change-in-progress' | 'would-block';
       readonly message: string;
       readonly leaderHint?: ReplicaId | null;
     };
@@ -124,8 +126,13 @@ export interface NotLeader {
 export interface ReplicaStatus {
   readonly id: ReplicaId;
   readonly role: Role;
-  /** The configured role: what this replica may do. */
-  readonly memberRole: MemberRole;
+  /** The configured role: what this replica may do (`none`: not a member of the configuration it knows). */
+  readonly memberRole: MemberRole | 'none';
+  /** The configuration in effect after the decided index, and the slot of the command that set it (0: bootstrap). */
+  readonly configuration: Configuration;
+  readonly configurationSlot: number;
+  /** A configuration change proposed and not yet decided, if this replica knows of one. */
+  readonly pendingConfiguration: Configuration | null;
   /** For a leader that cannot decide: what its quorum policy is missing among the acceptors it hears from. */
   readonly writesBlocked: string | null;
   /** A leader handing over to this replica, if any. */

@@ -7,9 +7,15 @@ import {
   compareBallots,
   formatBallot,
 } from './ballot.ts';
-import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
+import { type ClientCommand, type Command, type ConfigCommand, NOOP, unreachable } from './command.ts';
+import {
+  type CompiledConfiguration,
+  type ConfigurationAt,
+  compileConfiguration,
+  configurationKey,
+} from './configuration.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
-import { type Member, Membership, follower, isElectable, isVoter } from './membership.ts';
+import { type Member, type Membership, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
@@ -25,7 +31,6 @@ import type {
   PromisedEntry,
   TimeoutNowMessage,
 } from './messages.ts';
-import type { ExplainingQuorumPolicy, QuorumPolicy } from './quorum.ts';
 import type { PersistDelta, ReadState, Ready } from './ready.ts';
 import { randomBelow } from './rng.ts';
 import {
@@ -80,15 +85,29 @@ interface PendingRead {
 export class Replica {
   readonly id: ReplicaId;
   private readonly opts: ReplicaOptions;
-  private readonly quorum: QuorumPolicy;
-  private readonly membership: Membership;
-  private readonly self: Member;
   private readonly priority: PriorityOptions;
-  /** Every other member: phase-2 traffic goes to all of them. */
-  private readonly peers: readonly ReplicaId[];
-  /** Every other voter: elections only involve them. */
-  private readonly electionPeers: readonly ReplicaId[];
   private readonly bugs: TestOnlyBugs;
+
+  // Configuration (membership changes). A `config` command governs the slots
+  // after its own once it is decided; until then, slots after it are decided
+  // only by quorums of every configuration that may govern them.
+  /** The configuration in effect after the compacted prefix (the log no longer holds the command that set it). */
+  private base: ConfigurationAt;
+  private baseDirty = false;
+  /** The configuration in effect after the decided index. */
+  private active: CompiledConfiguration & { readonly slot: number };
+  /** The decided index `active` was computed for. */
+  private activeThrough: number;
+  /** Our member record in `active`, if we are a member. */
+  private self: Member | undefined;
+  /** Slots above the decided index whose entry in our log is a `config` command. */
+  private configSlots = new Set<number>();
+  /** `active`, then the configurations of `configSlots` in slot order (null: recompute). */
+  private chainCache: { slot: number; config: CompiledConfiguration }[] | null = null;
+  /** Every other member of any configuration in the chain: phase-2 traffic goes to all of them. */
+  private peers: readonly ReplicaId[] = [];
+  /** Every other voter of any configuration in the chain: elections involve them. */
+  private electionPeers: readonly ReplicaId[] = [];
 
   private readonly log: AcceptorLog;
   private promisedBallot: Ballot;
@@ -131,6 +150,10 @@ export class Replica {
   // candidate
   private prepareFromSlot = 0;
   private promises = new Map<ReplicaId, PromiseMessage>();
+  /** Configurations the promises revealed (by canonical key): phase 1 needs a quorum of each. */
+  private promisedConfigs = new Map<string, CompiledConfiguration>();
+  /** Replicas we sent our prepare to. */
+  private preparedTo = new Set<ReplicaId>();
   // leader
   private proposals: ClientCommand[] = [];
   private nextSlot = 0;
@@ -161,27 +184,25 @@ export class Replica {
     validateOptions(opts);
     this.opts = opts;
     this.id = opts.id;
-    this.quorum = opts.quorum;
     this.bugs = opts.testOnlyBugs ?? {};
-    this.membership = new Membership(opts.members ?? opts.quorum.voters.map((id) => follower(id)));
-    const self = this.membership.get(opts.id);
-    if (!self) throw new RangeError(`replica ${opts.id} is not a member of its stream`);
-    this.self = self;
-    const voters = new Set(opts.quorum.voters);
-    for (const m of this.membership.members) {
-      if (isVoter(m) !== voters.has(m.id)) throw new RangeError(`replica options: member ${m.id} (${m.role}) disagrees with the quorum's voters`);
-    }
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.autoElection = opts.autoElection ?? true;
-    this.peers = this.membership.ids.filter((id) => id !== opts.id);
-    this.electionPeers = this.membership.voterIds.filter((id) => id !== opts.id);
     this.log = new AcceptorLog(durable);
+    this.base = durable.baseConfig ?? { slot: 0, configuration: opts.configuration };
+    this.active = { ...compileConfiguration(this.base.configuration), slot: this.base.slot };
+    this.activeThrough = this.log.compactedThrough;
+    this.self = this.active.membership.get(this.id);
+    for (const e of this.log.range(this.log.decidedIndex + 1, this.log.lastSlot)) {
+      if (e.command.kind === 'config') this.configSlots.add(e.slot);
+    }
+    this.refreshActive();
+    this.configurationChanged();
     this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
     if (appliedIndex > this.log.decidedIndex) {
       throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
     }
-    if (appliedIndex < this.log.compactedThrough && self.role !== 'logger') {
+    if (appliedIndex < this.log.compactedThrough && this.self?.role !== 'logger') {
       throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedIndex}`);
     }
     if (appliedIndex < this.log.compactedThrough) appliedIndex = this.log.compactedThrough; // a logger: nothing to apply there
@@ -303,7 +324,7 @@ export class Replica {
 
   /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
   campaignNow(): OperatorResult {
-    if (!isElectable(this.self)) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is a ${this.self.role} and can never lead` };
+    if (!this.electable()) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? `a ${this.self.role}` : 'not a member'} and cannot lead` };
     if (this.role === 'leader') return { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` };
     this.campaignIsManual = true;
     this.electNow();
@@ -317,6 +338,36 @@ export class Replica {
     this.autoElection = on;
   }
 
+  /**
+   * Membership change (DCF add/remove member, change role, priority, group,
+   * weight): propose `command.configuration` as the stream's next
+   * configuration. One change at a time; a new replica joins as `passive` (a
+   * learner) and becomes a voter by a later change once it has caught up; the
+   * leader itself is never removed or demoted here (hand over first); a change
+   * the replicas answering now could not decide under is refused. The change
+   * takes effect for the slots after its own once decided; the host learns
+   * that the way it learns any proposal's outcome.
+   */
+  changeConfiguration(command: ConfigCommand): OperatorResult {
+    this.wakeUp();
+    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can change the configuration', leaderHint: this.leaderId };
+    if (this.configSlots.size > 0 || this.proposals.some((c) => c.kind === 'config')) {
+      return { ok: false, code: 'change-in-progress', message: 'another configuration change is not decided yet; one change at a time' };
+    }
+    if (this.transfer) return { ok: false, code: 'change-in-progress', message: 'a leadership hand-over is in progress' };
+    let next: CompiledConfiguration;
+    try {
+      next = compileConfiguration(command.configuration);
+    } catch (e) {
+      if (e instanceof RangeError) return { ok: false, code: 'invalid-change', message: e.message.replace(/^(quorum|membership): /, '') };
+      throw e;
+    }
+    const refusal = this.refuseChange(next);
+    if (refusal) return { ok: false, ...refusal };
+    this.proposals.push(command);
+    return { ok: true, target: this.id };
+  }
+
   // ---------------------------------------------------------------- ready / advance
 
   hasReady(): boolean {
@@ -324,6 +375,7 @@ export class Replica {
     this.flushReads();
     return (
       this.promisedDirty ||
+      this.baseDirty ||
       this.snapshotToPersist !== null ||
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
@@ -342,16 +394,18 @@ export class Replica {
     this.flushReads();
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
-    if (this.promisedDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
+    if (this.promisedDirty || this.baseDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
         entries: dirty.entries,
         ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
+        ...(this.baseDirty ? { baseConfig: this.base } : {}),
       };
     }
     this.promisedDirty = false;
+    this.baseDirty = false;
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
     this.snapshotToInstall = null;
@@ -397,7 +451,10 @@ export class Replica {
     return {
       id: this.id,
       role: this.role,
-      memberRole: this.self.role,
+      memberRole: this.self?.role ?? 'none',
+      configuration: this.active.configuration,
+      configurationSlot: this.active.slot,
+      pendingConfiguration: this.chain().at(-1)?.config === this.active ? null : (this.chain().at(-1)?.config.configuration ?? null),
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer?.target ?? null,
       autoElection: this.autoElection,
@@ -450,17 +507,18 @@ export class Replica {
 
   private becomePreCandidate(): void {
     if (this.role === 'leader') throw new Error(`replica ${this.id}: a leader cannot become pre-candidate`);
-    if (!isElectable(this.self)) throw new Error(`replica ${this.id}: a ${this.self.role} never campaigns`);
+    if (!this.electable()) throw new Error(`replica ${this.id}: a ${this.self?.role ?? 'non-member'} never campaigns`);
     if (this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     this.role = 'pre-candidate';
     this.leaderId = null;
     this.preVoteBallot = { round: Math.max(this.promisedBallot.round, this.maxRoundSeen) + 1, replicaId: this.id };
     this.preVotes = new Set([this.id]);
+    this.promisedConfigs = new Map();
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
       this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
     }
-    if (this.quorum.isPhase1Quorum(this.preVotes)) this.becomeCandidate();
+    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate();
   }
 
   private becomeCandidate(): void {
@@ -472,6 +530,8 @@ export class Replica {
     this.promise(this.ownBallot);
     this.prepareFromSlot = this.log.decidedIndex + 1;
     this.promises = new Map();
+    this.promisedConfigs = new Map();
+    this.preparedTo = new Set(this.electionPeers);
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
       this.send({ type: 'prepare', from: this.id, to, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
@@ -498,18 +558,7 @@ export class Replica {
     this.campaignIsManual = false;
     this.quiescent = false;
     this.idleHeartbeats = 0;
-    for (const p of this.peers) {
-      this.progress.set(p, {
-        decidedIndex: 0,
-        ackedThrough: 0,
-        recentActive: false,
-        readSeqAcked: 0,
-        catchupThrough: 0,
-        catchupTick: 0,
-        lastReplyTick: this.nowTicks,
-        snapshotTick: -1,
-      });
-    }
+    for (const p of this.peers) this.progress.set(p, this.freshProgress());
 
     // Merge what the promise quorum reported: a value known decided wins, else
     // the value accepted at the highest ballot, else a no-op fills the hole.
@@ -530,7 +579,7 @@ export class Replica {
       const chosen = best.get(s);
       let command: Command = chosen ? chosen.command : NOOP;
       if (this.bugs.skipReproposal && !(chosen && chosen.decided)) command = NOOP;
-      this.log.set({ slot: s, ballot: this.ownBallot, command });
+      this.writeEntry({ slot: s, ballot: this.ownBallot, command });
       if (chosen?.decided) {
         this.decidedAbove.add(s);
       } else {
@@ -540,10 +589,11 @@ export class Replica {
     // The opening no-op: once it is decided, every slot before it is decided too,
     // and reads through this leader become safe.
     this.openingSlot = maxSlot + 1;
-    this.log.set({ slot: this.openingSlot, ballot: this.ownBallot, command: NOOP });
+    this.writeEntry({ slot: this.openingSlot, ballot: this.ownBallot, command: NOOP });
     this.pending.set(this.openingSlot, { acks: new Set(), sentTick: this.nowTicks });
     this.nextSlot = this.openingSlot + 1;
     this.advanceLeaderDecided();
+    if ((this.role as Role) !== 'leader') return; // a decided configuration change we re-proposed removed us
     const start = Math.max(runStart, this.log.decidedIndex + 1);
     for (let first = start; first < this.nextSlot; first += this.opts.batchMax) {
       const last = Math.min(this.nextSlot - 1, first + this.opts.batchMax - 1);
@@ -551,6 +601,7 @@ export class Replica {
       this.broadcastAccept(first, last);
     }
     this.promises = new Map();
+    this.promisedConfigs = new Map();
   }
 
   /** Leadership ends: callers of queued work learn it was never proposed. */
@@ -571,7 +622,11 @@ export class Replica {
   // ---------------------------------------------------------------- timers
 
   private campaign(): void {
-    if (!isElectable(this.self)) {
+    if (!this.self) {
+      this.electionTimeout.stop(); // not a member (removed, or not yet told it joined): nothing to watch until a leader speaks
+      return;
+    }
+    if (!this.electable()) {
       this.resetElectionTimeout(); // a logger or passive replica never leads
       return;
     }
@@ -604,7 +659,7 @@ export class Replica {
       // A leader that can still gather promises or accepts keeps leading (writes
       // may be blocked by a policy, and the status says why); one that can do
       // neither would only block a better-connected replica from leading.
-      if (!this.quorum.isPhase2Quorum(active) && !this.quorum.isPhase1Quorum(active)) {
+      if (!this.isConfirmationQuorum(active) && !this.isElectionQuorum(active)) {
         this.becomeFollower(null, 'check-quorum: no quorum heard from within an election timeout');
         return;
       }
@@ -684,7 +739,7 @@ export class Replica {
   // ---------------------------------------------------------------- election handlers
 
   private onPreVote(m: PreVoteMessage): void {
-    if (!isVoter(this.self)) return; // a passive replica has no vote to give
+    if (!this.votes()) return; // a passive replica (or a non-member) has no vote to give
     // Someone is campaigning: a quiet leader resumes heartbeats (so a live one is not deposed), a quiet
     // follower watches its leader again (if it died while quiet, the follower times out and grants).
     this.wakeUp();
@@ -697,7 +752,7 @@ export class Replica {
     const granted =
       !leaderAlive &&
       ballotGreater(m.ballot, this.promisedBallot) &&
-      isElectable(this.membership.get(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
+      isElectable(this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
       this.tenureServed() &&
       // Among equals, the more up-to-date wins: never help a replica that knows less than we do.
       m.decidedIndex >= this.log.decidedIndex &&
@@ -717,7 +772,7 @@ export class Replica {
     const base = this.opts.electionTimeoutTicks;
     if (this.leaderId === null && this.nowTicks - this.leaderlessSinceTick >= 3 * base) return false;
     const theirs = this.membership.priorityOf(candidate);
-    if (isElectable(this.self) && this.self.priority > theirs) return true;
+    if (this.self && this.electable() && this.self.priority > theirs) return true;
     for (const [id, heard] of this.heardCampaigning) {
       if (id === candidate || this.nowTicks - heard.tick >= base) continue;
       const m = this.membership.get(id);
@@ -731,11 +786,11 @@ export class Replica {
     if (this.role !== 'pre-candidate' || !ballotEquals(m.ballot, this.preVoteBallot)) return; // stale
     if (!m.granted) return;
     this.preVotes.add(m.from);
-    if (this.quorum.isPhase1Quorum(this.preVotes)) this.becomeCandidate();
+    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate();
   }
 
   private onPrepare(m: PrepareMessage): void {
-    if (!isVoter(this.self)) return; // a passive replica never promises
+    if (!this.votes()) return; // a passive replica (or a non-member) never promises
     this.observeRound(m.ballot.round);
     if (ballotGreater(this.promisedBallot, m.ballot)) {
       this.nack(m.from, m.ballot);
@@ -777,7 +832,21 @@ export class Replica {
       return;
     }
     this.promises.set(m.from, m);
-    if (this.quorum.isPhase1Quorum(new Set(this.promises.keys()))) this.becomeLeader();
+    // Configuration changes above our decided index: phase 1 needs a quorum of each of them too.
+    const known = new Set(this.chain().map((c) => configurationKey(c.config.configuration)));
+    for (const e of m.entries) {
+      if (e.command.kind !== 'config') continue;
+      const key = configurationKey(e.command.configuration);
+      if (known.has(key) || this.promisedConfigs.has(key)) continue;
+      const config = compileConfiguration(e.command.configuration);
+      this.promisedConfigs.set(key, config);
+      for (const id of config.membership.voterIds) {
+        if (id === this.id || this.preparedTo.has(id)) continue;
+        this.preparedTo.add(id);
+        this.send({ type: 'prepare', from: this.id, to: id, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
+      }
+    }
+    if (this.isElectionQuorum(new Set(this.promises.keys()))) this.becomeLeader();
   }
 
   private selfPromise(): PromiseMessage {
@@ -806,7 +875,7 @@ export class Replica {
   private onTimeoutNow(m: TimeoutNowMessage): void {
     this.observeRound(m.ballot.round);
     if (this.role !== 'follower' || this.leaderId !== m.from || !ballotEquals(m.ballot, this.promisedBallot)) return; // stale
-    if (!isElectable(this.self)) return;
+    if (!this.electable()) return;
     this.campaignIsManual = m.manual;
     this.electNow();
   }
@@ -844,7 +913,7 @@ export class Replica {
     m.commands.forEach((command, i) => {
       const slot = m.firstSlot + i;
       if (slot <= this.log.decidedIndex) return; // already final here
-      this.log.set({ slot, ballot: m.ballot, command });
+      this.writeEntry({ slot, ballot: m.ballot, command });
     });
     this.learnDecided(m.ballot, m.decidedIndex);
     this.send({
@@ -890,6 +959,7 @@ export class Replica {
       through += 1;
     }
     this.log.markDecidedThrough(through);
+    this.refreshActive();
   }
 
   private onAccepted(m: AcceptedMessage): void {
@@ -903,6 +973,7 @@ export class Replica {
     if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
     for (let s = m.firstSlot; s <= m.lastSlot; s++) this.ackSlot(s, m.from);
     this.advanceLeaderDecided();
+    if (this.role !== 'leader') return; // the decided configuration removed us
     this.catchUp(m.from, pr);
     if (this.transfer?.target === m.from) this.completeTransfer();
   }
@@ -926,28 +997,40 @@ export class Replica {
     const p = this.pending.get(slot);
     if (!p) return; // decided already, or not ours
     p.acks.add(from);
-    if (this.bugs.ignorePhase2Policy ? this.quorum.isPhase1Quorum(p.acks) : this.quorum.isPhase2Quorum(p.acks)) {
+    if (this.isDecisionQuorum(slot, p.acks)) {
       this.pending.delete(slot);
       this.decidedAbove.add(slot);
     }
   }
 
   private advanceLeaderDecided(): void {
-    let through = this.log.decidedIndex;
-    while (this.decidedAbove.has(through + 1)) {
-      this.decidedAbove.delete(through + 1);
-      through += 1;
-    }
-    if (through === this.log.decidedIndex) return;
-    this.log.markDecidedThrough(through);
-    while (this.batches.length > 0 && this.batches[0]!.lastSlot <= through) this.batches.shift();
-    if (through >= this.openingSlot && this.waitingReads.length > 0) {
-      const waiting = this.waitingReads;
-      this.waitingReads = [];
-      for (const readId of waiting) {
-        this.pendingReads.push({ readId, readIndex: through, seq: this.readSeqBroadcast + 1 });
+    for (;;) {
+      let through = this.log.decidedIndex;
+      while (this.decidedAbove.has(through + 1)) {
+        this.decidedAbove.delete(through + 1);
+        through += 1;
       }
-      this.confirmReads();
+      if (through === this.log.decidedIndex) return;
+      this.log.markDecidedThrough(through);
+      while (this.batches.length > 0 && this.batches[0]!.lastSlot <= through) this.batches.shift();
+      if (through >= this.openingSlot && this.waitingReads.length > 0) {
+        const waiting = this.waitingReads;
+        this.waitingReads = [];
+        for (const readId of waiting) {
+          this.pendingReads.push({ readId, readIndex: through, seq: this.readSeqBroadcast + 1 });
+        }
+        this.confirmReads();
+      }
+      const chainBefore = this.chain();
+      this.refreshActive();
+      if (this.role !== 'leader' || this.chain() === chainBefore) return;
+      // A configuration change was decided: later slots may now need fewer quorums.
+      for (const [slot, p] of this.pending) {
+        if (this.isDecisionQuorum(slot, p.acks)) {
+          this.pending.delete(slot);
+          this.decidedAbove.add(slot);
+        }
+      }
     }
   }
 
@@ -959,7 +1042,7 @@ export class Replica {
       const batch = this.proposals.splice(0, this.opts.batchMax);
       const first = this.nextSlot;
       for (const command of batch) {
-        this.log.set({ slot: this.nextSlot, ballot: this.ownBallot, command });
+        this.writeEntry({ slot: this.nextSlot, ballot: this.ownBallot, command });
         this.pending.set(this.nextSlot, { acks: new Set(), sentTick: this.nowTicks });
         this.nextSlot += 1;
       }
@@ -1056,10 +1139,11 @@ export class Replica {
     const snap = this.opts.snapshots?.latest() ?? null;
     if (!snap || snap.slot < this.log.firstSlot - 1) return; // nothing to send yet (a host bug would show up as a stuck acceptor)
     pr.snapshotTick = this.nowTicks;
+    const config = this.configurationAt(snap.slot);
     const size = this.opts.snapshotChunkChars ?? 1_000_000;
     const chunks = Math.max(1, Math.ceil(snap.data.length / size));
     for (let i = 0; i < chunks; i++) {
-      this.send({ type: 'install-snapshot', from: this.id, to, ballot: this.ownBallot, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size) });
+      this.send({ type: 'install-snapshot', from: this.id, to, ballot: this.ownBallot, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size), config });
     }
   }
 
@@ -1078,10 +1162,17 @@ export class Replica {
       if (inc.received < m.chunks) return;
       this.incoming = null;
       const snap: Snapshot = { slot: m.slot, data: inc.chunks.join('') };
+      const logger = this.self?.role === 'logger';
       this.log.installSnapshot(m.slot);
       this.snapshotToPersist = snap;
-      if (this.self.role !== 'logger') this.snapshotToInstall = snap;
+      if (!logger) this.snapshotToInstall = snap;
       else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
+      // The snapshot replaces the log that held the configuration in effect after it.
+      this.base = m.config;
+      this.baseDirty = true;
+      this.activeThrough = m.slot;
+      for (const s of this.configSlots) if (s <= m.slot) this.configSlots.delete(s);
+      this.setActive(m.config);
     }
     // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
     this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
@@ -1106,7 +1197,14 @@ export class Replica {
       }
     }
     if (snapshot) this.snapshotToPersist = snapshot;
-    if (limit > this.log.compactedThrough) this.log.compact(limit);
+    if (limit > this.log.compactedThrough) {
+      const base = this.configurationAt(limit);
+      if (base !== this.base) {
+        this.base = base;
+        this.baseDirty = true;
+      }
+      this.log.compact(limit);
+    }
   }
 
   /** Reads requested since the last broadcast get a heartbeat round of their own. */
@@ -1124,7 +1222,7 @@ export class Replica {
       const r = this.pendingReads[0]!;
       const acks = new Set<ReplicaId>([this.id]);
       for (const [id, p] of this.progress) if (p.readSeqAcked >= r.seq) acks.add(id);
-      if (!this.quorum.isPhase2Quorum(acks)) return;
+      if (!this.isConfirmationQuorum(acks)) return;
       this.pendingReads.shift();
       this.readStates.push({ readId: r.readId, readIndex: r.readIndex });
     }
@@ -1144,9 +1242,12 @@ export class Replica {
     if (this.role !== 'leader') return null;
     const active = new Set<ReplicaId>([this.id]);
     for (const [id, p] of this.progress) if (this.nowTicks - p.lastReplyTick < this.opts.electionTimeoutTicks) active.add(id);
-    const q = this.quorum as Partial<ExplainingQuorumPolicy>;
-    if (q.explainPhase2) return q.explainPhase2(active);
-    return this.quorum.isPhase2Quorum(active) ? null : 'no quorum of acceptors is reachable';
+    const problems: string[] = [];
+    for (const { config } of this.chain()) {
+      const missing = config.quorum.explainPhase2(active);
+      if (missing !== null && !problems.includes(missing)) problems.push(missing);
+    }
+    return problems.length === 0 ? null : problems.join('; ');
   }
 
   /** A hand-over in progress goes on or times out; otherwise fail-back may start one. */
@@ -1174,7 +1275,7 @@ export class Replica {
     if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver || this.failbackSuppressed) return null;
     let best: Member | null = null;
     for (const m of this.membership.members) {
-      if (m.id === this.id || !isElectable(m) || m.priority <= this.self.priority) continue;
+      if (m.id === this.id || !isElectable(m) || m.priority <= (this.self?.priority ?? 0)) continue;
       if (!this.reachableAndCaughtUp(m.id)) continue;
       if (!best || m.priority > best.priority) best = m;
     }
@@ -1212,6 +1313,190 @@ export class Replica {
 
   private progressOf(id: ReplicaId): Progress | undefined {
     return this.progress.get(id);
+  }
+
+  // ---------------------------------------------------------------- configuration
+
+  private get membership(): Membership {
+    return this.active.membership;
+  }
+
+  /** What makes a proposed configuration unsafe or unable to decide now, or null. */
+  private refuseChange(next: CompiledConfiguration): { code: 'invalid-change' | 'would-block'; message: string } | null {
+    if (configurationKey(next.configuration) === configurationKey(this.active.configuration)) {
+      return { code: 'invalid-change', message: 'the configuration would not change' };
+    }
+    const me = next.membership.get(this.id);
+    if (!me || !isElectable(me)) {
+      return { code: 'invalid-change', message: `replica ${this.id} leads and would no longer be an electable voter: hand leadership over first (switchover or step-down)` };
+    }
+    for (const m of next.membership.members) {
+      const old = this.membership.get(m.id);
+      if (!old) {
+        if (m.role !== 'passive') {
+          return { code: 'invalid-change', message: `replica ${m.id} is new: it joins as passive (a learner) and becomes a ${m.role} by a later change, once it has caught up` };
+        }
+        continue;
+      }
+      if ((old.role === 'logger') !== (m.role === 'logger')) {
+        return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
+      }
+      if (isVoter(m) && !isVoter(old) && !this.reachableAndCaughtUp(m.id)) {
+        return { code: 'would-block', message: `replica ${m.id} has not caught up with the decided log (or is not answering); it becomes a voter once it has` };
+      }
+    }
+    const live = new Set<ReplicaId>([this.id]);
+    for (const [id, pr] of this.progress) if (this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks) live.add(id);
+    const missing = next.quorum.explainPhase2(live);
+    if (missing !== null) return { code: 'would-block', message: `the replicas answering now could not decide under the new configuration: ${missing}` };
+    if (!next.quorum.isPhase1Quorum(live)) return { code: 'would-block', message: 'the replicas answering now could not elect a leader under the new configuration' };
+    return null;
+  }
+
+  /** The decided index moved: the configuration in effect is the last decided `config` command's. */
+  private refreshActive(): void {
+    const d = this.log.decidedIndex;
+    if (d <= this.activeThrough) return;
+    let latest: ConfigurationAt | null = null;
+    for (let s = Math.max(this.activeThrough, this.log.compactedThrough) + 1; s <= d; s++) {
+      const e = this.log.get(s);
+      if (e?.command.kind === 'config') latest = { slot: s, configuration: e.command.configuration };
+    }
+    this.activeThrough = d;
+    let pruned = false;
+    for (const s of this.configSlots) {
+      if (s <= d) {
+        this.configSlots.delete(s);
+        pruned = true;
+      }
+    }
+    if (latest) this.setActive(latest);
+    else if (pruned) this.configurationChanged();
+  }
+
+  private setActive(at: ConfigurationAt): void {
+    this.active = { ...compileConfiguration(at.configuration), slot: at.slot };
+    this.self = this.active.membership.get(this.id);
+    this.configurationChanged();
+    if ((this.role === 'leader' || this.role === 'candidate' || this.role === 'pre-candidate') && !this.electable()) {
+      this.becomeFollower(null, 'the configuration in effect no longer lets this replica lead');
+    }
+  }
+
+  /** The chain of configurations changed: recompute who we talk to. */
+  private configurationChanged(): void {
+    this.chainCache = null;
+    const ids = new Set<ReplicaId>();
+    const voters = new Set<ReplicaId>();
+    for (const { config } of this.chain()) {
+      for (const m of config.membership.members) {
+        ids.add(m.id);
+        if (isVoter(m)) voters.add(m.id);
+      }
+    }
+    ids.delete(this.id);
+    voters.delete(this.id);
+    this.peers = [...ids].sort((a, b) => a - b);
+    this.electionPeers = [...voters].sort((a, b) => a - b);
+    if (this.role !== 'leader') return;
+    for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
+    for (const id of this.peers) if (!this.progress.has(id)) this.progress.set(id, this.freshProgress());
+  }
+
+  /**
+   * The configurations that may govern slots above the decided index: the one
+   * in effect, then every undecided `config` command in our log, in slot order.
+   */
+  private chain(): readonly { readonly slot: number; readonly config: CompiledConfiguration }[] {
+    if (!this.chainCache) {
+      const out: { slot: number; config: CompiledConfiguration }[] = [{ slot: this.active.slot, config: this.active }];
+      for (const s of [...this.configSlots].sort((a, b) => a - b)) {
+        const e = this.log.get(s);
+        if (e?.command.kind === 'config') out.push({ slot: s, config: compileConfiguration(e.command.configuration) });
+      }
+      this.chainCache = out;
+    }
+    return this.chainCache;
+  }
+
+  /** Store an entry in our log, tracking `config` commands above the decided index. */
+  private writeEntry(e: Entry): void {
+    this.log.set(e);
+    const had = this.configSlots.has(e.slot);
+    if (e.command.kind === 'config') this.configSlots.add(e.slot);
+    else if (had) this.configSlots.delete(e.slot);
+    else return;
+    this.configurationChanged();
+  }
+
+  /** A decision at `slot` needs a phase-2 quorum of every configuration that may govern it. */
+  private isDecisionQuorum(slot: number, acks: ReadonlySet<ReplicaId>): boolean {
+    if (this.bugs.ignorePhase2Policy) return this.active.quorum.isPhase1Quorum(acks);
+    for (const { slot: at, config } of this.chain()) {
+      if (at >= slot) break;
+      if (!config.quorum.isPhase2Quorum(acks)) return false;
+    }
+    return true;
+  }
+
+  /** Phase 1 (and pre-vote) needs a quorum of every configuration that may govern an undecided slot. */
+  private isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
+    for (const { config } of this.chain()) if (!config.quorum.isPhase1Quorum(voters)) return false;
+    for (const config of this.promisedConfigs.values()) if (!config.quorum.isPhase1Quorum(voters)) return false;
+    return true;
+  }
+
+  /** Reads and check-quorum: a phase-2 quorum of every configuration in the chain. */
+  private isConfirmationQuorum(acceptors: ReadonlySet<ReplicaId>): boolean {
+    for (const { config } of this.chain()) if (!config.quorum.isPhase2Quorum(acceptors)) return false;
+    return true;
+  }
+
+  /** May this replica lead: an electable voter in the configuration in effect. */
+  private electable(): boolean {
+    return this.self !== undefined && isElectable(this.self);
+  }
+
+  /** May this replica vote: a voter in some configuration of the chain. */
+  private votes(): boolean {
+    for (const { config } of this.chain()) {
+      const m = config.membership.get(this.id);
+      if (m && isVoter(m)) return true;
+    }
+    return false;
+  }
+
+  /** The newest member record of `id` in the chain. */
+  private memberInChain(id: ReplicaId): Member | undefined {
+    const chain = this.chain();
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const m = chain[i]!.config.membership.get(id);
+      if (m) return m;
+    }
+    return undefined;
+  }
+
+  /** The configuration in effect after `slot` (between the compacted prefix and the decided index). */
+  private configurationAt(slot: number): ConfigurationAt {
+    let at = this.base;
+    for (let s = this.log.compactedThrough + 1; s <= slot; s++) {
+      const e = this.log.get(s);
+      if (e?.command.kind === 'config') at = { slot: s, configuration: e.command.configuration };
+    }
+    return at;
+  }
+
+  private freshProgress(): Progress {
+    return {
+      decidedIndex: 0,
+      ackedThrough: 0,
+      recentActive: false,
+      readSeqAcked: 0,
+      catchupThrough: 0,
+      catchupTick: 0,
+      lastReplyTick: this.nowTicks,
+      snapshotTick: -1,
+    };
   }
 
   // ---------------------------------------------------------------- helpers

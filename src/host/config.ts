@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import {
+  type Configuration,
   type ExplainingQuorumPolicy,
   type Member,
   type PriorityOptions,
-  Membership,
-  isVoter,
-  weightedQuorum,
+  compileConfiguration,
 } from '../core/index.ts';
 import { REGIONS, type Region } from './regions.ts';
 
@@ -171,40 +170,41 @@ export function clusterConfig(raw: unknown): ClusterConfig {
 
 /** The core's view of a stream's replicas. */
 export function streamMembers(s: StreamConfig): Member[] {
-  return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group }));
+  return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
+}
+
+/** The stream's bootstrap configuration, as the core takes it (later changes live in the log). */
+export function streamConfiguration(s: StreamConfig): Configuration {
+  return {
+    members: streamMembers(s),
+    policy: {
+      requireGroups: s.policy.require_groups,
+      requireRegions: s.policy.require_regions,
+      ...(s.policy.phase1_weight !== undefined ? { phase1Weight: s.policy.phase1_weight } : {}),
+      ...(s.policy.phase2_weight !== undefined ? { phase2Weight: s.policy.phase2_weight } : {}),
+    },
+  };
 }
 
 /** The stream's quorum policy; throws RangeError (with the reason) for one that is unsafe or can never decide. */
 export function streamQuorum(s: StreamConfig): ExplainingQuorumPolicy {
-  const members = streamMembers(s);
-  new Membership(members); // at least one replica that can lead, ids unique
-  const voters = members.filter(isVoter);
-  const required: number[][] = [];
-  const names: string[] = [];
-  for (const g of s.policy.require_groups) {
-    required.push(s.replicas.filter((r) => r.group === g).map((r) => r.id));
-    names.push(`group ${g}`);
-  }
-  for (const region of s.policy.require_regions) {
-    required.push(s.replicas.filter((r) => r.region === region).map((r) => r.id));
-    names.push(`region ${region}`);
-  }
-  return weightedQuorum({
-    voters: voters.map((m) => ({ id: m.id, weight: m.weight })),
-    required,
-    requiredNames: names,
-    ...(s.policy.phase1_weight !== undefined ? { phase1Weight: s.policy.phase1_weight } : {}),
-    ...(s.policy.phase2_weight !== undefined ? { phase2Weight: s.policy.phase2_weight } : {}),
-  });
+  return compileConfiguration(streamConfiguration(s)).quorum;
 }
 
-/** One line for the status page: what a decision needs. */
-export function describePolicy(s: StreamConfig): string {
-  const q = streamQuorum(s);
+/** One line for the status page: what a decision needs under `c`. */
+export function describeConfigurationPolicy(c: Configuration): string {
+  const q = compileConfiguration(c).quorum;
   const parts = [`weight ${q.phase2Weight} of ${q.totalWeight} to decide, ${q.phase1Weight} to elect`];
-  if (s.policy.require_groups.length > 0) parts.push(`an acceptor of each group ${s.policy.require_groups.join(', ')}`);
-  if (s.policy.require_regions.length > 0) parts.push(`an acceptor in each region ${s.policy.require_regions.join(', ')}`);
+  const groups = c.policy.requireGroups ?? [];
+  const regions = c.policy.requireRegions ?? [];
+  if (groups.length > 0) parts.push(`an acceptor of each group ${groups.join(', ')}`);
+  if (regions.length > 0) parts.push(`an acceptor in each region ${regions.join(', ')}`);
   return parts.join('; ');
+}
+
+/** One line for the status page: what a decision needs under the bootstrap configuration. */
+export function describePolicy(s: StreamConfig): string {
+  return describeConfigurationPolicy(streamConfiguration(s));
 }
 
 export function streamPriority(s: StreamConfig): PriorityOptions {

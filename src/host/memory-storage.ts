@@ -1,4 +1,4 @@
-import { type Ballot, type DurableState, type Entry, type PersistDelta, type Snapshot, ZERO_BALLOT } from '../core/index.ts';
+import { type Ballot, type ConfigurationAt, type DurableState, type Entry, type PersistDelta, type Snapshot, ZERO_BALLOT } from '../core/index.ts';
 import { type ReplicaStorage, validateDelta } from './storage.ts';
 
 /** What survives a simulated crash; several MemoryStorage handles may share one. */
@@ -7,6 +7,7 @@ export class MemoryBacking {
   decidedIndex = 0;
   compactedThrough = 0;
   snapshot: Snapshot | null = null;
+  baseConfig: ConfigurationAt | null = null;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -28,6 +29,7 @@ export class MemoryStorage implements ReplicaStorage {
       entries: [...b.entries.values()].sort((x, y) => x.slot - y.slot),
       compactedThrough: b.compactedThrough,
       snapshot: b.snapshot,
+      baseConfig: b.baseConfig,
     };
   }
 
@@ -39,6 +41,7 @@ export class MemoryStorage implements ReplicaStorage {
     for (const e of delta.entries) b.entries.set(e.slot, e);
     if (delta.decidedIndex !== undefined) b.decidedIndex = delta.decidedIndex;
     if (delta.snapshot) b.snapshot = delta.snapshot;
+    if (delta.baseConfig) b.baseConfig = delta.baseConfig;
     if (delta.compactThrough !== undefined) {
       for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
       b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);

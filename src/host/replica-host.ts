@@ -9,7 +9,7 @@ import {
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
-import { type StreamConfig, streamMembers, streamPriority, streamQuorum, streamTiming } from './config.ts';
+import { type StreamConfig, streamConfiguration, streamPriority, streamTiming } from './config.ts';
 import { regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
 import type { ReplicaStorage } from './storage.ts';
@@ -140,8 +140,7 @@ export class ReplicaHost {
     this.runner = new ReplicaRunner(
       {
         id: deps.replicaId,
-        quorum: streamQuorum(deps.stream),
-        members: streamMembers(deps.stream),
+        configuration: streamConfiguration(deps.stream),
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
         quiesceAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),

@@ -1,9 +1,11 @@
 import {
   type ClientCommand,
+  type ConfigCommand,
   type Entry,
   type KvOptions,
   type KvResult,
   type Message,
+  type OperatorResult,
   type PersistDelta,
   type ProposeResult,
   type ReadIndexResult,
@@ -83,7 +85,8 @@ export class ReplicaRunner {
     this.compaction = compaction;
     const durable = storage.loadDurable();
     this.latest = durable.snapshot ?? null;
-    const self = options.members?.find((m) => m.id === options.id);
+    // Whether a replica is a logger never changes (the core refuses such changes); new replicas are never loggers.
+    const self = options.configuration.members.find((m) => m.id === options.id);
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
@@ -97,6 +100,13 @@ export class ReplicaRunner {
   /** Propose at this replica; `done` runs once when the outcome is known here. */
   propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult {
     const res = this.core.propose(command);
+    if (res.ok) this.waiters.set(command.id, done);
+    return res;
+  }
+
+  /** Propose a configuration change at this replica (the leader); `done` runs once when the outcome is known here. */
+  changeConfiguration(command: ConfigCommand, done: (o: ProposalOutcome) => void): OperatorResult {
+    const res = this.core.changeConfiguration(command);
     if (res.ok) this.waiters.set(command.id, done);
     return res;
   }

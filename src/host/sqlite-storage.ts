@@ -1,4 +1,4 @@
-import type { Command, DurableState, Entry, PersistDelta, Snapshot } from '../core/index.ts';
+import type { Command, ConfigurationAt, DurableState, Entry, PersistDelta, Snapshot } from '../core/index.ts';
 
 /** SQLite values in a Durable Object are limited to 2 MB: snapshots are stored in pieces below that. */
 const SNAPSHOT_CHUNK_CHARS = 512 * 1024;
@@ -42,12 +42,14 @@ export class SqliteStorage implements ReplicaStorage {
         command: JSON.parse(row.command) as Command,
       });
     }
+    const baseConfig = this.readMeta('base_config');
     return {
       promised: promised ? (JSON.parse(promised) as DurableState['promised']) : { round: 0, replicaId: 0 },
       decidedIndex: decided ? Number(decided) : 0,
       entries,
       compactedThrough: Number(this.readMeta('compacted_through') ?? 0),
       snapshot: this.loadSnapshot(),
+      baseConfig: baseConfig ? (JSON.parse(baseConfig) as ConfigurationAt) : null,
     };
   }
 
@@ -85,6 +87,7 @@ export class SqliteStorage implements ReplicaStorage {
         this.sql.exec('DELETE FROM ep_entries WHERE slot <= ?', delta.compactThrough);
         this.writeMeta('compacted_through', String(delta.compactThrough));
       }
+      if (delta.baseConfig) this.writeMeta('base_config', JSON.stringify(delta.baseConfig));
     });
   }
 

@@ -15,6 +15,24 @@ const index = z.number().int().min(0);
 const ballot = z.object({ round: z.number().int().min(0), replicaId: id });
 const str = z.string();
 
+const member = z.object({
+  id: z.number().int().min(1),
+  role: z.enum(['follower', 'logger', 'passive']),
+  priority: z.number().int().min(0),
+  weight: z.number().int().min(1),
+  group: z.number().int().min(0),
+  region: str.optional(),
+});
+const configuration = z.object({
+  members: z.array(member).min(1).max(100),
+  policy: z.object({
+    requireGroups: z.array(z.number().int().min(0)).optional(),
+    requireRegions: z.array(str).optional(),
+    phase1Weight: z.number().int().min(1).optional(),
+    phase2Weight: z.number().int().min(1).optional(),
+  }),
+});
+
 const command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('noop') }),
   z.object({
@@ -27,6 +45,7 @@ const command = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('delete'), id: str, key: str, idempotencyKey: str.optional() }),
   z.object({ kind: z.literal('opaque'), id: str, data: str, idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('config'), id: str, configuration }),
 ]);
 
 const envelope = { from: id, to: id };
@@ -58,6 +77,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
     chunk: z.number().int().min(0),
     chunks: z.number().int().min(1).max(100_000),
     data: str,
+    config: z.object({ slot: index, configuration }),
   }).refine((m) => m.chunk < m.chunks, 'chunk must be below chunks'),
 ]);
 

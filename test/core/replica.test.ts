@@ -9,7 +9,7 @@ import {
   NOOP,
   Replica,
   SeededRng,
-  majorityQuorum,
+  majorityConfiguration,
 } from '../../src/core/index.ts';
 
 // "Paper" tests: one replica at a time, driven by hand-made messages, checking
@@ -25,7 +25,7 @@ const TIMING = {
 };
 
 function replica(id: number, durable?: DurableState, overrides: Partial<ReplicaOptions> = {}): Replica {
-  const opts: ReplicaOptions = { id, quorum: majorityQuorum([1, 2, 3]), rng: new SeededRng(id), ...TIMING, ...overrides };
+  const opts: ReplicaOptions = { id, configuration: majorityConfiguration([1, 2, 3]), rng: new SeededRng(id), ...TIMING, ...overrides };
   return new Replica(opts, durable);
 }
 
@@ -156,7 +156,7 @@ describe('replica: election', () => {
 
   it('a new leader re-proposes the highest-ballot value of every slot and fills holes with no-ops', () => {
     // Five voters, so the promise quorum is ourselves plus both promises below.
-    const r = replica(1, undefined, { quorum: majorityQuorum([1, 2, 3, 4, 5]) });
+    const r = replica(1, undefined, { configuration: majorityConfiguration([1, 2, 3, 4, 5]) });
     const prepare = campaign(r, [2, 3]);
     r.step({
       type: 'promise',

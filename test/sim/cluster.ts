@@ -10,15 +10,18 @@ import {
   type Replica,
   type ReplicaTiming,
   type ReplicaId,
+  type CompiledConfiguration,
+  type Configuration,
+  type ConfigCommand,
   type ExplainingQuorumPolicy,
   type Member,
+  type OperatorResult,
+  type PolicySpec,
   type PriorityOptions,
   type Rng,
   type TestOnlyBugs,
-  Membership,
+  compileConfiguration,
   follower,
-  isVoter,
-  weightedQuorum,
   DEFAULT_TIMING,
   SeededRng,
   ballotGreater,
@@ -38,13 +41,8 @@ export interface SimMember extends Member {
   readonly region?: Region;
 }
 
-/** What a quorum requires beyond weights (DCF policy majority) and flexible sizes. */
-export interface SimPolicy {
-  readonly required?: readonly (readonly ReplicaId[])[];
-  readonly requiredNames?: readonly string[];
-  readonly phase1Weight?: number;
-  readonly phase2Weight?: number;
-}
+/** What a quorum requires beyond weights (DCF policy majority: required groups or regions) and flexible sizes. */
+export type SimPolicy = PolicySpec;
 
 export interface ClusterOptions {
   /** A count of equal followers, or the members in full. */
@@ -106,9 +104,13 @@ export class SimReplica {
  * Scenario tests drive it by hand; `runSimulation` drives it from a seed.
  */
 export class SimCluster {
-  readonly ids: readonly ReplicaId[];
+  /** Every replica ever started, members or not (membership changes add and remove them). */
+  readonly ids: ReplicaId[];
+  /** The bootstrap members. */
   readonly members: readonly SimMember[];
-  readonly membership: Membership;
+  /** The bootstrap configuration every replica starts from. */
+  readonly configuration: Configuration;
+  readonly bootstrap: CompiledConfiguration;
   readonly quorum: ExplainingQuorumPolicy;
   readonly replicas = new Map<ReplicaId, SimReplica>();
   readonly network: SimNetwork;
@@ -139,19 +141,18 @@ export class SimCluster {
       ...options.network,
     });
     this.members =
-      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i) => follower(i + 1)) : [...options.replicas];
+      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...follower(i + 1), region: undefined })) : [...options.replicas];
     this.ids = this.members.map((m) => m.id);
-    this.membership = new Membership(this.members);
-    this.quorum = weightedQuorum({
-      voters: this.members.filter(isVoter).map((m) => ({ id: m.id, weight: m.weight })),
-      ...(options.policy ?? {}),
-    });
-    this.safety = new SafetyChecker(this.quorum);
+    this.configuration = { members: this.members, policy: options.policy ?? {} };
+    this.bootstrap = compileConfiguration(this.configuration);
+    this.quorum = this.bootstrap.quorum;
+    this.safety = new SafetyChecker(this.configuration);
     const tickMs = options.tickMs ?? 10;
-    const regionOf = new Map(this.members.map((m) => [m.id, m.region]));
+    const regionOf = this.regionOf;
+    for (const m of this.members) regionOf.set(m.id, m.region);
     this.network.baseDelayTicks = (from, to) => {
-      const a = regionOf.get(from);
-      const b = regionOf.get(to);
+      const a = regionOf.get(from) as Region | undefined;
+      const b = regionOf.get(to) as Region | undefined;
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
@@ -160,6 +161,36 @@ export class SimCluster {
       this.start(r);
     }
   }
+
+  private readonly regionOf = new Map<ReplicaId, string | undefined>();
+
+  /** Start a new, empty replica (a membership change must still add it); it knows only the bootstrap configuration. */
+  addReplica(member: Member): SimReplica {
+    if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
+    this.ids.push(member.id);
+    this.regionOf.set(member.id, member.region);
+    const r = new SimReplica(member.id);
+    this.replicas.set(member.id, r);
+    this.start(r);
+    return r;
+  }
+
+  /** The configuration in effect as far as anyone decided (the bootstrap one until a change is decided). */
+  currentConfiguration(): Configuration {
+    return this.safety.latestConfiguration() ?? this.configuration;
+  }
+
+  /** Ask replica `id` (the leader) to change the configuration; `done` runs once its outcome is known there. */
+  reconfigure(id: ReplicaId, configuration: Configuration, done: (o: ProposalOutcome) => void = () => {}): OperatorResult {
+    const runner = this.replica(id).runner;
+    if (!runner) return { ok: false, code: 'not-leader', message: `replica ${id} is down` };
+    const command: ConfigCommand = { kind: 'config', id: `cfg${++this.configChanges}`, configuration };
+    const res = runner.changeConfiguration(command, done);
+    this.trace(`operator: reconfigure at ${id}: ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
+    return res;
+  }
+
+  private configChanges = 0;
 
   clock(): number {
     return ++this.instant;
@@ -245,8 +276,7 @@ export class SimCluster {
   private start(r: SimReplica): void {
     const options = {
       id: r.id,
-      quorum: this.quorum,
-      members: this.members,
+      configuration: this.configuration,
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
@@ -327,14 +357,20 @@ export class SimCluster {
 
   // ---------------------------------------------------------------- views
 
-  /** True when every replica is up, one leads, nothing is pending, and all have applied the same state. */
+  /** The replicas of the current configuration (the bootstrap ones until a change is decided). */
+  memberIds(): ReplicaId[] {
+    return this.currentConfiguration().members.map((m) => m.id);
+  }
+
+  /** True when every member is up, one leads, nothing is pending, and all members have applied the same state. */
   converged(): boolean {
     const leader = this.leaderId();
     if (leader === null) return false;
     const lst = this.replica(leader).core!.status();
     if (lst.lastSlot !== lst.decidedIndex) return false;
     const snap = this.replica(leader).sm.snapshot();
-    for (const r of this.replicas.values()) {
+    for (const id of this.memberIds()) {
+      const r = this.replica(id);
       const st = r.core?.status();
       if (!st || st.decidedIndex !== lst.decidedIndex || st.appliedIndex !== lst.decidedIndex) return false;
       if (r.runner?.keepsData && r.sm.snapshot() !== snap) return false;

@@ -94,7 +94,7 @@ describe('cluster: policy', () => {
     member(4, { group: 2 }),
     member(5, { group: 2 }),
   ];
-  const requireGroup1 = { required: [[1, 2]], requiredNames: ['group 1'] };
+  const requireGroup1 = { requireGroups: [1] };
 
   it('cluster: policy: a write is never decided without the required group even when a plain majority accepted it', () => {
     const c = cluster(grouped(), 11, { policy: requireGroup1 });
@@ -233,7 +233,7 @@ describe('cluster: seeded campaigns per rule', () => {
       member(4, { group: 2, region: 'enam' }),
       member(5, { group: 3, region: 'apac' }),
     ],
-    policy: { required: [[1, 2]], requiredNames: ['region weur'] },
+    policy: { requireRegions: ['weur'] },
     priority: PRIORITY,
   }, 0.002);
   campaign('weights', {

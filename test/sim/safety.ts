@@ -3,9 +3,11 @@ import {
   type Entry,
   type KvResult,
   type Message,
+  type CompiledConfiguration,
+  type Configuration,
   type PersistDelta,
-  type QuorumPolicy,
   type ReplicaId,
+  compileConfiguration,
   ballotGreater,
   commandKey,
   formatBallot,
@@ -29,12 +31,28 @@ export class SafetyViolation extends Error {
  * - a logger or passive replica never leads, and a passive one never votes.
  */
 export class SafetyChecker {
-  private readonly quorum: QuorumPolicy;
+  private readonly bootstrap: CompiledConfiguration;
+  /** Decided configuration changes: slot -> the configuration governing the slots after it. */
+  private readonly decidedConfigs = new Map<number, CompiledConfiguration>();
   /** slot -> "ballot|value" -> acceptors that persisted that value at that ballot. */
   private readonly acceptedBy = new Map<number, Map<string, Set<ReplicaId>>>();
 
-  constructor(quorum: QuorumPolicy) {
-    this.quorum = quorum;
+  constructor(bootstrap: Configuration) {
+    this.bootstrap = compileConfiguration(bootstrap);
+  }
+
+  /** The configuration of the highest decided change, if any was decided. */
+  latestConfiguration(): Configuration | null {
+    let best = -1;
+    for (const s of this.decidedConfigs.keys()) if (s > best) best = s;
+    return best < 0 ? null : this.decidedConfigs.get(best)!.configuration;
+  }
+
+  /** The configuration governing `slot`: the last decided change before it (every earlier slot is decided by now). */
+  private governing(slot: number): CompiledConfiguration {
+    let best = -1;
+    for (const s of this.decidedConfigs.keys()) if (s < slot && s > best) best = s;
+    return best < 0 ? this.bootstrap : this.decidedConfigs.get(best)!;
   }
 
   private readonly decided = new Map<number, { key: string; by: ReplicaId }>();
@@ -70,8 +88,12 @@ export class SafetyChecker {
 
   /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
   onSend(r: SimReplica, m: Message): void {
-    if (r.core?.status().memberRole === 'passive' && (m.type === 'promise' || m.type === 'pre-vote-reply' || m.type === 'pre-vote' || m.type === 'prepare')) {
-      this.fail(`passive replica ${r.id} took part in an election (${m.type})`);
+    const st = r.core?.status();
+    if (st && (m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'follower') {
+      this.fail(`replica ${r.id} (${st.memberRole}) campaigned (${m.type})`);
+    }
+    if (st && (m.type === 'promise' || m.type === 'pre-vote-reply') && !votesIn(st.configuration, r.id) && !(st.pendingConfiguration && votesIn(st.pendingConfiguration, r.id))) {
+      this.fail(`replica ${r.id}, a voter in no configuration it knows, took part in an election (${m.type})`);
     }
     let committed: Ballot | null = null;
     switch (m.type) {
@@ -129,6 +151,7 @@ export class SafetyChecker {
       if (!prev) {
         this.decided.set(s, { key, by: r.id });
         this.checkDecidedByQuorum(s, key, r.id);
+        if (e.command.kind === 'config') this.decidedConfigs.set(s, compileConfiguration(e.command.configuration));
       }
       else if (prev.key !== key) {
         this.fail(`slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
@@ -139,7 +162,7 @@ export class SafetyChecker {
 
   private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {
     for (const [k, who] of this.acceptedBy.get(slot) ?? []) {
-      if (k.slice(k.indexOf('|') + 1) === valueKey && this.quorum.isPhase2Quorum(who)) return;
+      if (k.slice(k.indexOf('|') + 1) === valueKey && this.governing(slot).quorum.isPhase2Quorum(who)) return;
     }
     const seen = [...(this.acceptedBy.get(slot) ?? [])].map(([k, who]) => `${k.split('|')[0]} by [${[...who]}]`).join('; ');
     this.fail(`replica ${by} holds slot ${slot} as decided, but no phase-2 quorum ever persisted its value at one ballot (${seen || 'nobody'})`);
@@ -153,4 +176,9 @@ export class SafetyChecker {
   private fail(message: string): never {
     throw new SafetyViolation(message);
   }
+}
+
+function votesIn(c: Configuration, id: ReplicaId): boolean {
+  const m = c.members.find((x) => x.id === id);
+  return m !== undefined && m.role !== 'passive';
 }

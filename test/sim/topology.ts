@@ -7,7 +7,7 @@ import {
   isVoter,
   randomBelow,
   randomInt,
-  weightedQuorum,
+  compileConfiguration,
 } from '../../src/core/index.ts';
 import { REGIONS, type Region, regionRttMs } from '../../src/host/regions.ts';
 import type { SimMember, SimPolicy } from './cluster.ts';
@@ -64,17 +64,14 @@ export function drawTopology(rng: Rng, replicas: 3 | 5, plain: boolean, tenureTi
     const voterGroups = [...new Set(voters.map((m) => m.group))];
     const want = Math.min(voterGroups.length, randomInt(rng, 1, 2));
     const picked = voterGroups.slice(0, want);
-    policy = {
-      required: picked.map((g) => members.filter((m) => m.group === g).map((m) => m.id)),
-      requiredNames: picked.map((g) => `group ${g}`),
-    };
+    policy = { requireGroups: picked };
   }
   if (!plain && chance(rng, 0.25)) {
     const phase2Weight = randomInt(rng, 1, total);
     const phase1Weight = Math.min(total, total - phase2Weight + 1 + randomBelow(rng, 2));
     policy = { ...policy, phase1Weight, phase2Weight };
   }
-  weightedQuorum({ voters: voters.map((m) => ({ id: m.id, weight: m.weight })), ...policy }); // throws if invalid
+  compileConfiguration({ members, policy }); // throws if invalid
   if (!members.some(isElectable)) throw new Error('topology without a leader candidate');
   const priority: PriorityOptions = plain
     ? { enabled: false, failback: false, minLeaderTenureTicks: 0 }
@@ -91,7 +88,8 @@ export function describeTopology(t: Topology): string {
     .map((m) => `${m.id}:${m.role}${m.priority ? `/p${m.priority}` : ''}${m.weight !== 1 ? `/w${m.weight}` : ''}/g${m.group}${m.region ? `@${m.region}` : ''}`)
     .join(' ');
   const policy = [
-    t.policy.required ? `require ${t.policy.requiredNames?.join(', ')}` : '',
+    t.policy.requireGroups?.length ? `require group ${t.policy.requireGroups.join(', ')}` : '',
+    t.policy.requireRegions?.length ? `require region ${t.policy.requireRegions.join(', ')}` : '',
     t.policy.phase2Weight ? `q1=${t.policy.phase1Weight} q2=${t.policy.phase2Weight}` : '',
   ]
     .filter(Boolean)
