@@ -30,6 +30,12 @@ export interface TestOnlyBugs {
   readonly neverHandOver?: boolean;
   /** A candidate leads even when an acceptor compacted decided slots it does not have (it fills them with no-ops). */
   readonly ignoreCompactedPromises?: boolean;
+  /**
+   * Pre-vote and phase 1 count only the newest configuration a candidate knows
+   * (a change in its log takes effect for elections at once), instead of a quorum
+   * of every configuration that may govern an undecided slot.
+   */
+  readonly electWithNewestConfigurationOnly?: boolean;
 }
 
 /** A replica's timers and flow-control limits, all in ticks or counts. */

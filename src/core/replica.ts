@@ -100,6 +100,12 @@ export class Replica {
   private activeThrough: number;
   /** Our member record in `active`, if we are a member. */
   private self: Member | undefined;
+  /**
+   * A logger keeps no state machine. That is fixed for the life of a replica by
+   * the bootstrap configuration: changes between logger and any other role are
+   * refused, and replicas added later are never loggers.
+   */
+  private readonly isLogger: boolean;
   /** Slots above the decided index whose entry in our log is a `config` command. */
   private configSlots = new Set<number>();
   /** `active`, then the configurations of `configSlots` in slot order (null: recompute). */
@@ -188,6 +194,7 @@ export class Replica {
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.autoElection = opts.autoElection ?? true;
     this.log = new AcceptorLog(durable);
+    this.isLogger = opts.configuration.members.find((m) => m.id === this.id)?.role === 'logger';
     this.base = durable.baseConfig ?? { slot: 0, configuration: opts.configuration };
     this.active = { ...compileConfiguration(this.base.configuration), slot: this.base.slot };
     this.activeThrough = this.log.compactedThrough;
@@ -202,7 +209,7 @@ export class Replica {
     if (appliedIndex > this.log.decidedIndex) {
       throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
     }
-    if (appliedIndex < this.log.compactedThrough && this.self?.role !== 'logger') {
+    if (appliedIndex < this.log.compactedThrough && !this.isLogger) {
       throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedIndex}`);
     }
     if (appliedIndex < this.log.compactedThrough) appliedIndex = this.log.compactedThrough; // a logger: nothing to apply there
@@ -739,11 +746,13 @@ export class Replica {
   // ---------------------------------------------------------------- election handlers
 
   private onPreVote(m: PreVoteMessage): void {
-    if (!this.votes()) return; // a passive replica (or a non-member) has no vote to give
+    // Anyone asked answers: a candidate asks the voters of every configuration it
+    // knows of, which may include replicas removed since, and counts only those.
     // Someone is campaigning: a quiet leader resumes heartbeats (so a live one is not deposed), a quiet
     // follower watches its leader again (if it died while quiet, the follower times out and grants).
     this.wakeUp();
     if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedIndex: m.decidedIndex });
+    if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.informOutsider(m.from, m.decidedIndex);
     // A live leader, or a follower that heard from one within the base timeout,
     // refuses: a replica cut off from the leader cannot depose it.
     const leaderAlive =
@@ -754,8 +763,9 @@ export class Replica {
       ballotGreater(m.ballot, this.promisedBallot) &&
       isElectable(this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
       this.tenureServed() &&
-      // Among equals, the more up-to-date wins: never help a replica that knows less than we do.
-      m.decidedIndex >= this.log.decidedIndex &&
+      // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
+      // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
+      (m.decidedIndex >= this.log.decidedIndex || !this.electable()) &&
       !this.defersToHigherPriority(m.from);
     this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted, promised: this.promisedBallot });
   }
@@ -790,7 +800,8 @@ export class Replica {
   }
 
   private onPrepare(m: PrepareMessage): void {
-    if (!this.votes()) return; // a passive replica (or a non-member) never promises
+    // Any acceptor asked promises (a removed one too: a candidate that has not yet
+    // learned of the removal needs it); a candidate counts only its voters.
     this.observeRound(m.ballot.round);
     if (ballotGreater(this.promisedBallot, m.ballot)) {
       this.nack(m.from, m.ballot);
@@ -1133,6 +1144,25 @@ export class Replica {
     }
   }
 
+  /**
+   * A replica outside every configuration we know campaigns: it was removed
+   * while it could not hear about it. Send it the decided log it lacks (or a
+   * snapshot) so it learns the configuration that removed it and goes quiet.
+   */
+  private informOutsider(to: ReplicaId, decidedIndex: number): void {
+    const from = decidedIndex + 1;
+    if (from > this.log.decidedIndex) return;
+    const snap = this.opts.snapshots?.latest();
+    if (snap && snap.slot > decidedIndex && (from < this.log.firstSlot || this.log.decidedIndex - decidedIndex > this.opts.catchupBatchMax)) {
+      this.sendSnapshot(to, this.freshProgress());
+      return;
+    }
+    if (from < this.log.firstSlot) return;
+    const last = Math.min(this.log.decidedIndex, from + this.opts.catchupBatchMax - 1);
+    const commands = this.log.range(from, last).map((e) => e.command);
+    this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: from, commands, decidedIndex: this.log.decidedIndex });
+  }
+
   /** The slots it needs are compacted: send our latest snapshot, in pieces, at most once per election timeout. */
   private sendSnapshot(to: ReplicaId, pr: Progress): void {
     if (pr.snapshotTick >= 0 && this.nowTicks - pr.snapshotTick < this.opts.electionTimeoutTicks) return;
@@ -1162,10 +1192,9 @@ export class Replica {
       if (inc.received < m.chunks) return;
       this.incoming = null;
       const snap: Snapshot = { slot: m.slot, data: inc.chunks.join('') };
-      const logger = this.self?.role === 'logger';
       this.log.installSnapshot(m.slot);
       this.snapshotToPersist = snap;
-      if (!logger) this.snapshotToInstall = snap;
+      if (!this.isLogger) this.snapshotToInstall = snap;
       else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
       // The snapshot replaces the log that held the configuration in effect after it.
       this.base = m.config;
@@ -1333,6 +1362,9 @@ export class Replica {
     for (const m of next.membership.members) {
       const old = this.membership.get(m.id);
       if (!old) {
+        if (this.opts.configuration.members.some((b) => b.id === m.id && b.role === 'logger')) {
+          return { code: 'invalid-change', message: `replica ${m.id} was a logger (it keeps no state machine) and can only come back as one: add a new replica instead` };
+        }
         if (m.role !== 'passive') {
           return { code: 'invalid-change', message: `replica ${m.id} is new: it joins as passive (a learner) and becomes a ${m.role} by a later change, once it has caught up` };
         }
@@ -1441,6 +1473,7 @@ export class Replica {
 
   /** Phase 1 (and pre-vote) needs a quorum of every configuration that may govern an undecided slot. */
   private isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
+    if (this.bugs.electWithNewestConfigurationOnly) return this.chain().at(-1)!.config.quorum.isPhase1Quorum(voters);
     for (const { config } of this.chain()) if (!config.quorum.isPhase1Quorum(voters)) return false;
     for (const config of this.promisedConfigs.values()) if (!config.quorum.isPhase1Quorum(voters)) return false;
     return true;
@@ -1455,15 +1488,6 @@ export class Replica {
   /** May this replica lead: an electable voter in the configuration in effect. */
   private electable(): boolean {
     return this.self !== undefined && isElectable(this.self);
-  }
-
-  /** May this replica vote: a voter in some configuration of the chain. */
-  private votes(): boolean {
-    for (const { config } of this.chain()) {
-      const m = config.membership.get(this.id);
-      if (m && isVoter(m)) return true;
-    }
-    return false;
   }
 
   /** The newest member record of `id` in the chain. */

@@ -1,5 +1,5 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it.
  */
@@ -13,13 +13,14 @@ function main(): number {
       seed: { type: 'string' },
       ops: { type: 'string' },
       bug: { type: 'string' },
+      'membership-rate': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--verbose]');
+    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--verbose]');
     console.log(`bugs: ${Object.keys(BUGS).join(', ')}`);
     return 0;
   }
@@ -31,12 +32,17 @@ function main(): number {
     console.error(`unknown bug '${values.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
     return 2;
   }
+  const membershipRate = values['membership-rate'] !== undefined ? Number(values['membership-rate']) : undefined;
+  if (membershipRate !== undefined && !(membershipRate >= 0 && membershipRate <= 1)) {
+    console.error(`--membership-rate must be a probability per tick (0 to 1), got '${values['membership-rate']}'`);
+    return 2;
+  }
   const verbose = values.verbose || single;
   let failed = 0;
   let ops = 0;
   const started = performance.now();
   for (let seed = first; seed < first + count; seed++) {
-    const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}) });
+    const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}) });
     if (r.ok) {
       ops += r.stats.operations;
       if (verbose) {

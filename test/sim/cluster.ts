@@ -384,7 +384,9 @@ export class SimCluster {
       .map((id) => {
         const st = this.replica(id).core?.status();
         if (!st) return `r${id}: down`;
-        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedIndex} applied=${st.appliedIndex} last=${st.lastSlot}`;
+        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'follower' ? '' : m.role[0]}`).join(',');
+        const config = `config@${st.configurationSlot}=[${members(st.configuration)}]${st.pendingConfiguration ? ` pending [${members(st.pendingConfiguration)}]` : ''}`;
+        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedIndex} applied=${st.appliedIndex} last=${st.lastSlot} ${config}`;
       })
       .join('; ');
   }

@@ -1,4 +1,15 @@
-import { type ReplicaId, type Rng, type TestOnlyBugs, SeededRng, chance, isElectable, randomBelow, randomFloat, randomInt } from '../../src/core/index.ts';
+import {
+  type Member,
+  type ReplicaId,
+  type Rng,
+  type TestOnlyBugs,
+  SeededRng,
+  chance,
+  isElectable,
+  randomBelow,
+  randomFloat,
+  randomInt,
+} from '../../src/core/index.ts';
 import { checkLinearizability } from '../checker/linearizability.ts';
 import { kvModel } from '../checker/kv-model.ts';
 import type { CompactionPolicy } from '../../src/host/runner.ts';
@@ -39,6 +50,8 @@ export interface Knobs {
   readonly regionOutageRate: number;
   /** Per tick: probability of an operator action (switchover, step-down, promote, run mode off/on). */
   readonly operatorRate: number;
+  /** Per tick: probability of a membership change (add a learner, promote, demote, remove, change priority or weight). */
+  readonly membershipRate: number;
   /** Snapshots and log compaction (null: the log is kept whole). */
   readonly compaction: CompactionPolicy | null;
   /** Quiescence after this many idle ticks (0: never), and client pauses that let the stream go idle. */
@@ -60,6 +73,8 @@ export interface SimulationOptions {
   readonly topology?: Topology;
   /** A fixed rate of whole-region outages per tick instead of one drawn from the seed. */
   readonly regionOutageRate?: number;
+  /** A fixed rate of membership changes per tick instead of one drawn from the seed. */
+  readonly membershipRate?: number;
 }
 
 export interface SimulationStats {
@@ -76,6 +91,8 @@ export interface SimulationStats {
   readonly messagesSent: number;
   readonly messagesDropped: number;
   readonly snapshotsInstalled: number;
+  /** Membership changes decided. */
+  readonly membershipChanges: number;
   /** The most entries any replica held in storage at the end. */
   readonly maxStoredEntries: number;
 }
@@ -110,6 +127,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     topology,
     regionOutageRate: chance(rng, 0.3) ? randomFloat(rng) * 0.002 : 0,
     operatorRate: chance(rng, 0.5) ? randomFloat(rng) * 0.004 : 0,
+    membershipRate: chance(rng, 0.5) ? randomFloat(rng) * 0.006 : 0,
     compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
     snapshotChunkChars: randomInt(rng, 50, 5000),
     quiesceAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
@@ -161,6 +179,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   let cmd = `npm run sim -- --seed ${opts.seed}`;
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
   if (opts.bug) cmd += ` --bug ${opts.bug}`;
+  if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   return cmd;
 }
 
@@ -173,7 +192,7 @@ export function describeKnobs(k: Knobs): string {
     `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax}`,
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
-    `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)}`,
+    `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)}`,
     `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
@@ -192,7 +211,11 @@ function pct(x: number): string {
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
   const drawn = drawKnobs(rng, opts.topology);
-  const knobs = opts.regionOutageRate === undefined ? drawn : { ...drawn, regionOutageRate: opts.regionOutageRate };
+  const knobs = {
+    ...drawn,
+    ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
+    ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
+  };
   const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
   if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
   const cluster = new SimCluster({
@@ -238,7 +261,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * operations;
     while (!workload.exhausted) {
       if (cluster.now >= safetyTicksMax) {
-        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${safetyTicksMax} ticks`);
+        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${safetyTicksMax} ticks (${cluster.describe()})`);
       }
       cluster.tick(() => {
         faults.step();
@@ -258,8 +281,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       }
       cluster.tick(() => workload.step());
     }
-    // With priorities and fail-back on, a healthy stream settles on a top-priority leader.
-    const top = topPriority(knobs.topology);
+    // With priorities and fail-back on, a healthy stream settles on a top-priority leader (of the configuration in effect).
+    const top = topPriority(cluster.currentConfiguration());
     if (knobs.topology.priority.enabled && knobs.topology.priority.failback) {
       const settle = prioritySettleTicks(knobs);
       const settleStart = cluster.now;
@@ -301,6 +324,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
       snapshotsInstalled: cluster.snapshotsInstalled,
+      membershipChanges: cluster.safety.decidedConfigurationChanges,
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
@@ -345,9 +369,10 @@ class FaultSchedule {
       c.trace('operator: run mode automatic');
     }
     if (chance(this.rng, this.k.operatorRate)) this.operatorAction();
+    if (chance(this.rng, this.k.membershipRate)) this.membershipChange();
     if (chance(this.rng, this.k.regionOutageRate)) {
       // A whole region (group) goes down at once.
-      const members = this.k.topology.members;
+      const members = c.currentConfiguration().members;
       const group = members[randomBelow(this.rng, members.length)]!.group;
       const down = members.filter((m) => m.group === group).map((m) => m.id);
       c.trace(`region outage: group ${group} (replicas ${down.join(', ')})`);
@@ -414,7 +439,7 @@ class FaultSchedule {
    */
   private operatorAction(): void {
     const c = this.cluster;
-    const t = this.k.topology;
+    const t = { ...this.k.topology, members: c.currentConfiguration().members };
     const leader = c.leaderId();
     const failback = t.priority.enabled && t.priority.failback;
     const candidates = (failback ? topPriority(t) : t.members.filter(isElectable).map((m) => m.id)).filter((id) => c.replica(id).up);
@@ -435,6 +460,60 @@ class FaultSchedule {
       this.manualUntil = c.now + randomInt(this.rng, 20, 300);
       c.trace('operator: run mode manual');
     }
+    c.flush();
+  }
+
+  /**
+   * A membership change at the leader, as an operator would make it: add a new
+   * replica as a learner (passive), promote a learner, demote or remove a
+   * replica that does not lead, or change a priority or weight. The core
+   * refuses what is unsafe or could not decide; that is traced and fine.
+   */
+  private membershipChange(): void {
+    const c = this.cluster;
+    const leader = c.leaderId();
+    if (leader === null) return;
+    const core = c.replica(leader).core!;
+    const config = core.status().configuration;
+    const members = [...config.members];
+    const others = members.filter((m) => m.id !== leader);
+    const pickOf = <T>(xs: readonly T[]): T | undefined => xs[randomBelow(this.rng, Math.max(1, xs.length))];
+    let next: Member[] | null = null;
+    let added: Member | null = null;
+    switch (randomBelow(this.rng, 5)) {
+      case 0: {
+        if (members.length >= 7) break;
+        const id = Math.max(...c.ids) + 1;
+        const like = pickOf(members)!;
+        added = { id, role: 'passive', priority: randomBelow(this.rng, 4), weight: 1, group: like.group, ...(like.region ? { region: like.region } : {}) };
+        next = [...members, added];
+        break;
+      }
+      case 1: {
+        const learner = pickOf(members.filter((m) => m.role === 'passive'));
+        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'follower' as const } : m));
+        break;
+      }
+      case 2: {
+        const victim = pickOf(others.filter((m) => m.role === 'follower'));
+        if (victim) next = members.map((m) => (m.id === victim.id ? { ...m, role: 'passive' as const } : m));
+        break;
+      }
+      case 3: {
+        const victim = pickOf(others);
+        if (victim) next = members.filter((m) => m.id !== victim.id);
+        break;
+      }
+      default: {
+        const target = pickOf(members)!;
+        const change = chance(this.rng, 0.5) ? { priority: randomBelow(this.rng, 4) } : { weight: randomInt(this.rng, 1, 3) };
+        next = members.map((m) => (m.id === target.id ? { ...m, ...change } : m));
+        break;
+      }
+    }
+    if (!next) return;
+    const res = c.reconfigure(leader, { members: next, policy: config.policy });
+    if (res.ok && added) c.addReplica(added);
     c.flush();
   }
 

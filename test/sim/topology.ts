@@ -1,4 +1,5 @@
 import {
+  type Member,
   type PriorityOptions,
   type ReplicaId,
   type Rng,
@@ -99,7 +100,7 @@ export function describeTopology(t: Topology): string {
 }
 
 /** The electable members of highest priority: where a settled, healthy stream's leader must be. */
-export function topPriority(t: Topology): ReplicaId[] {
+export function topPriority(t: { readonly members: readonly Member[] }): ReplicaId[] {
   const electable = t.members.filter(isElectable);
   const top = Math.max(...electable.map((m) => m.priority));
   return electable.filter((m) => m.priority === top).map((m) => m.id);
