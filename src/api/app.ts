@@ -5,7 +5,8 @@ import type { KvItem, KvResult } from '../core/index.ts';
 import { ConfigError, type StreamConfig, clusterConfig, findStream } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { requireAdmin } from './admin.ts';
-import { registerOperations } from './operations.ts';
+import { registerMembership } from './membership.ts';
+import { pickLeader, registerOperations } from './operations.ts';
 import { streamStatus } from './status.ts';
 import { StreamClient } from './stream-client.ts';
 import { checkKey, checkValueSize, idempotencyKey, maxValueBytes, readJson, readQuery } from './validation.ts';
@@ -197,6 +198,7 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
 });
 
 registerOperations(app, streamClient);
+registerMembership(app, streamClient);
 
 app.get('/v1/streams', async (c) => {
   const config = configOf(c.env);
@@ -204,8 +206,14 @@ app.get('/v1/streams', async (c) => {
     config.streams.map(async (s) => {
       const client = new StreamClient(c.env, s);
       const views = await client.views(1000);
-      const leader = views.find((v) => v?.role === 'leader') ?? null;
-      return { name: s.name, replicas: s.replicas.map((r) => r.id), leader_id: leader?.node_id ?? null, leader_region: leader ? s.replicas.find((r) => r.id === leader.node_id)?.region ?? null : null };
+      const leader = pickLeader(views);
+      const members = client.members();
+      return {
+        name: s.name,
+        replicas: members.map((m) => m.id),
+        leader_id: leader,
+        leader_region: leader === null ? null : (members.find((m) => m.id === leader)?.region ?? null),
+      };
     }),
   );
   return c.json({ streams });

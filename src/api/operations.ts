@@ -75,7 +75,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const automatic = body.mode === 'automatic';
     const notReached: ReplicaId[] = [];
     await Promise.all(
-      client.stream.replicas.map(async (r) => {
+      client.members().map(async (r) => {
         const res = await client
           .stub(r.id)
           .operate(client.identity(r.id), { kind: 'run-mode', automatic })
@@ -92,7 +92,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const client = clientOf(c.env, c.req.param('stream'));
     const notReached: ReplicaId[] = [];
     await Promise.all(
-      client.stream.replicas.map(async (r) => {
+      client.members().map(async (r) => {
         const res = await client
           .stub(r.id)
           .operate(client.identity(r.id), { kind: 'snapshot' })
@@ -101,8 +101,9 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
       }),
     );
     const views = await client.views(1000);
+    const member = new Set(client.members().map((m) => m.id));
     return c.json({
-      first_index: Object.fromEntries(client.stream.replicas.map((r, i) => [r.id, views[i]?.first_index ?? null])),
+      first_index: Object.fromEntries(views.filter((v) => member.has(v.id)).map((v) => [v.id, v.view?.first_index ?? null])),
       not_reached: notReached.sort((a, b) => a - b),
     });
   });
@@ -112,7 +113,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
   app.get('/v1/streams/:stream/replicas/:id/health', async (c) => {
     const client = clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
-    const view = (await client.views(1000))[indexOf(client, id)] ?? null;
+    const view = viewOf(await client.views(1000), id);
     if (!view) throw new ApiError(503, 'unavailable', `replica ${id} does not answer`);
     return c.json({ node_id: id, alive: true, role: view.role, leader_id: view.leader_id, applied_index: view.applied_index });
   });
@@ -120,7 +121,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
   app.get('/v1/streams/:stream/replicas/:id/leader', async (c) => {
     const client = clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
-    const view = (await client.views(1000))[indexOf(client, id)] ?? null;
+    const view = viewOf(await client.views(1000), id);
     if (view?.role !== 'leader') throw new ApiError(503, 'not_leader', `replica ${id} is not the leader (${view ? view.role : 'unreachable'})`);
     return c.json({ node_id: id, leader: true, term: view.term });
   });
@@ -130,8 +131,9 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const id = replicaIdOf(client, c.req.param('id'));
     const { lag } = readQuery(c, LagQuery);
     const views = await client.views(1000);
-    const view = views[indexOf(client, id)] ?? null;
-    const leader = views.find((v): v is ReplicaView => v?.role === 'leader') ?? null;
+    const view = viewOf(views, id);
+    const leaderId = pickLeader(views);
+    const leader = leaderId === null ? null : viewOf(views, leaderId);
     if (!view || view.role === 'leader' || view.applied_index === null || view.leader_id === null) {
       const why = !view ? 'does not answer' : view.role === 'leader' ? 'is the leader' : view.applied_index === null ? 'is a logger (no data)' : 'follows no leader';
       throw new ApiError(503, 'not_a_healthy_replica', `replica ${id} ${why}`);
@@ -151,10 +153,18 @@ async function currentLeader(client: StreamClient): Promise<ReplicaId> {
   return leader;
 }
 
-function pickLeader(views: readonly (ReplicaView | null)[]): ReplicaId | null {
+/** Views as `StreamClient.views` returns them. */
+export type Views = readonly { readonly id: ReplicaId; readonly view: ReplicaView | null }[];
+
+/** The replica leading with the highest ballot among those that answered. */
+export function pickLeader(views: Views): ReplicaId | null {
   let best: ReplicaView | null = null;
-  for (const v of views) if (v?.role === 'leader' && (!best || v.term > best.term || (v.term === best.term && v.node_id > best.node_id))) best = v;
+  for (const { view: v } of views) if (v?.role === 'leader' && (!best || v.term > best.term || (v.term === best.term && v.node_id > best.node_id))) best = v;
   return best?.node_id ?? null;
+}
+
+export function viewOf(views: Views, id: ReplicaId): ReplicaView | null {
+  return views.find((v) => v.id === id)?.view ?? null;
 }
 
 async function operate(client: StreamClient, at: ReplicaId, action: Parameters<ReturnType<StreamClient['stub']>['operate']>[1]): Promise<Extract<OperatorResult, { ok: true }>> {
@@ -181,14 +191,10 @@ async function waitForLeader(client: StreamClient, want: (leader: ReplicaId | nu
   }
 }
 
-function replicaIdOf(client: StreamClient, raw: string | undefined): ReplicaId {
+export function replicaIdOf(client: StreamClient, raw: string | undefined): ReplicaId {
   const id = Number(raw);
-  if (!Number.isInteger(id) || !client.stream.replicas.some((r) => r.id === id)) {
+  if (!Number.isInteger(id) || !client.knownIds().includes(id)) {
     throw new ApiError(404, 'replica_not_found', `stream '${client.stream.name}' has no replica '${raw}'`);
   }
   return id;
-}
-
-function indexOf(client: StreamClient, id: ReplicaId): number {
-  return client.stream.replicas.findIndex((r) => r.id === id);
 }

@@ -1,11 +1,12 @@
-import { describePolicy } from '../host/config.ts';
+import { describeConfigurationPolicy } from '../host/config.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
+import { pickLeader, viewOf } from './operations.ts';
 import type { StreamClient } from './stream-client.ts';
 
 /** One node in the status page: its configuration and, if it answered, its own view. */
 export interface NodeStatus {
   readonly node_id: number;
-  readonly region: string;
+  readonly region: string | null;
   readonly role: string;
   readonly priority: number;
   readonly weight: number;
@@ -22,26 +23,28 @@ export interface NodeStatus {
   readonly partitioned_from: readonly number[];
 }
 
-/** DCF-style status of a stream, assembled from every replica that answers within a second. */
+/**
+ * DCF-style status of a stream, assembled from every replica that answers
+ * within a second. The nodes are the members of the newest configuration any
+ * replica reports (membership changes live in the log, not in EDGEPAXOS_CONFIG).
+ */
 export async function streamStatus(client: StreamClient) {
   const stream = client.stream;
   const views = await client.views(1000);
-  let leader: ReplicaView | null = null;
-  for (const v of views) {
-    if (v?.role !== 'leader') continue;
-    if (!leader || v.term > leader.term || (v.term === leader.term && v.node_id > leader.node_id)) leader = v;
-  }
-  const answered = views.filter((v): v is ReplicaView => v !== null);
-  const nodes: NodeStatus[] = stream.replicas.map((r, i) => {
-    const v = views[i] ?? null;
+  const leaderId = pickLeader(views);
+  const leader = leaderId === null ? null : viewOf(views, leaderId);
+  const answered = views.map((v) => v.view).filter((v): v is ReplicaView => v !== null);
+  const { index, configuration } = client.configuration();
+  const nodes: NodeStatus[] = configuration.members.map((m) => {
+    const v = viewOf(views, m.id);
     const healthy = v !== null && leader !== null && (v.node_id === leader.node_id || v.leader_id === leader.node_id);
     return {
-      node_id: r.id,
-      region: r.region,
+      node_id: m.id,
+      region: m.region ?? null,
       role: v ? v.role : 'unreachable',
-      priority: r.priority,
-      weight: r.weight,
-      group: r.group,
+      priority: m.priority,
+      weight: m.weight,
+      group: m.group,
       applied_index: v?.applied_index ?? null,
       commit_index: v?.commit_index ?? null,
       first_index: v?.first_index ?? null,
@@ -62,8 +65,12 @@ export async function streamStatus(client: StreamClient) {
     hb_interval_ms: stream.heartbeat_interval_ms,
     elc_timeout_ms: stream.election_timeout_ms,
     commit_index: leader?.commit_index ?? Math.max(0, ...answered.map((v) => v.commit_index)),
-    cluster_min_apply_idx: minApplied(answered),
-    policy: describePolicy(stream),
+    cluster_min_apply_idx: minApplied(answered.filter((v) => configuration.members.some((m) => m.id === v.node_id))),
+    policy: describeConfigurationPolicy(configuration),
+    /** The log slot of the membership change in effect (0: the bootstrap configuration). */
+    configuration_index: index,
+    /** A membership change proposed and not yet decided, if the leader reports one. */
+    configuration_change_pending: leader?.pending_configuration !== null && leader?.pending_configuration !== undefined,
     priority_election: stream.priority_election,
     /** Why the leader cannot decide right now (a policy's required group or region is unreachable), or null. */
     writes_blocked: leader ? leader.writes_blocked : 'no leader',

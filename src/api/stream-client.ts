@@ -1,5 +1,5 @@
-import type { KvResult, ReplicaId } from '../core/index.ts';
-import type { ReplicaConfig, Region, StreamConfig } from '../host/config.ts';
+import type { Configuration, KvResult, Member, ReplicaId } from '../core/index.ts';
+import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
 import {
   type ReadOutcome,
   type ReplicaIdentity,
@@ -22,6 +22,13 @@ type Stub = DurableObjectStub<ReplicaObject>;
 
 /** Which replica led each stream last time this isolate looked. */
 const leaderCache = new Map<string, ReplicaId>();
+
+/**
+ * The newest configuration each stream's replicas reported to this isolate
+ * (membership changes live in the log; EDGEPAXOS_CONFIG holds only the
+ * bootstrap one). Learned from status views and membership calls.
+ */
+const configurationCache = new Map<string, { index: number; configuration: Configuration }>();
 
 /** Regions to try first for a stale read, by the continent Cloudflare says the request came from. */
 const NEAR: Readonly<Record<string, readonly Region[]>> = {
@@ -58,7 +65,7 @@ export class StreamClient {
     const deadline = Date.now() + this.deadlineMs;
     let target = this.firstTarget();
     let uncertain = false;
-    const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
+    const pacer = new Pacer(this.backoffMs, this.members().length);
     while (Date.now() < deadline) {
       const command = { ...request, id: crypto.randomUUID() };
       const raw: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
@@ -92,7 +99,7 @@ export class StreamClient {
   async readLinearizable<T>(call: (stub: Stub, id: ReplicaIdentity, timeoutMs: number) => Promise<ReadOutcome<T> | RpcError>): Promise<T> {
     const deadline = Date.now() + this.deadlineMs;
     let target = this.firstTarget();
-    const pacer = new Pacer(this.backoffMs, this.stream.replicas.length);
+    const pacer = new Pacer(this.backoffMs, this.members().length);
     while (Date.now() < deadline) {
       const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
         () => ({ kind: 'unavailable' as const }),
@@ -121,27 +128,63 @@ export class StreamClient {
     throw new ApiError(503, 'unavailable', 'no replica answered');
   }
 
-  /** Every replica's own view, or null for those that did not answer within `timeoutMs`. */
-  async views(timeoutMs: number): Promise<(ReplicaView | null)[]> {
-    return Promise.all(
-      this.stream.replicas.map(async (r) => {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-        try {
-          const res = await Promise.race([this.stub(r.id).status(this.identity(r.id)), timeout]);
-          if (!res || isRpcError(res)) return null;
-          return res.view;
-        } catch {
-          return null;
-        } finally {
-          if (timer !== undefined) clearTimeout(timer);
-        }
-      }),
-    );
+  /**
+   * The own view of every replica this isolate knows of (the bootstrap ones and
+   * every member of the newest configuration reported), or null for those that
+   * did not answer within `timeoutMs`. Members revealed by the answers are asked too.
+   */
+  async views(timeoutMs: number): Promise<{ readonly id: ReplicaId; readonly view: ReplicaView | null }[]> {
+    const out: { id: ReplicaId; view: ReplicaView | null }[] = [];
+    const asked = new Set<ReplicaId>();
+    for (let round = 0; round < 2; round++) {
+      const ids = this.knownIds().filter((id) => !asked.has(id));
+      if (ids.length === 0) break;
+      for (const id of ids) asked.add(id);
+      const views = await Promise.all(ids.map((id) => this.viewOf(id, timeoutMs)));
+      ids.forEach((id, i) => out.push({ id, view: views[i]! }));
+      for (const v of views) if (v) this.learn(v.configuration_index, v.configuration);
+    }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  private async viewOf(id: ReplicaId, timeoutMs: number): Promise<ReplicaView | null> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+    try {
+      const res = await Promise.race([this.stub(id).status(this.identity(id)), timeout]);
+      if (!res || isRpcError(res)) return null;
+      return res.view;
+    } catch {
+      return null;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /** Remember `configuration` if it is newer than what this isolate knew. */
+  learn(index: number, configuration: Configuration): void {
+    const known = configurationCache.get(this.stream.name);
+    if (!known || index > known.index) configurationCache.set(this.stream.name, { index, configuration });
+  }
+
+  /** The newest configuration known here, and the slot that set it (0: the bootstrap one). */
+  configuration(): { readonly index: number; readonly configuration: Configuration } {
+    return configurationCache.get(this.stream.name) ?? { index: 0, configuration: streamConfiguration(this.stream) };
+  }
+
+  /** The members of the newest configuration known here. */
+  members(): readonly Member[] {
+    return this.configuration().configuration.members;
+  }
+
+  /** Every replica worth asking: the members, and bootstrap replicas that may have been removed since. */
+  knownIds(): ReplicaId[] {
+    const ids = new Set<ReplicaId>([...this.stream.replicas.map((r) => r.id), ...this.members().map((m) => m.id)]);
+    return [...ids].sort((a, b) => a - b);
   }
 
   stub(id: ReplicaId): Stub {
-    return replicaStub(this.env, this.stream, id);
+    return replicaStub(this.env, this.stream, id, this.members().find((m) => m.id === id)?.region);
   }
 
   identity(id: ReplicaId): ReplicaIdentity {
@@ -155,22 +198,22 @@ export class StreamClient {
   /** The hinted leader, or else the next replica in priority order. */
   private follow(current: ReplicaId, hint: ReplicaId | null): ReplicaId {
     leaderCache.delete(this.stream.name);
-    if (hint !== null && this.stream.replicas.some((r) => r.id === hint)) return hint;
+    if (hint !== null && this.knownIds().includes(hint)) return hint;
     const order = this.byPriority();
     const i = order.findIndex((r) => r.id === current);
     return order[(i + 1) % order.length]!.id;
   }
 
   /** Replicas that can lead first, highest priority first. */
-  private byPriority(): ReplicaConfig[] {
-    const leads = (r: ReplicaConfig): number => (r.role === 'follower' ? 0 : 1);
-    return [...this.stream.replicas].sort((a, b) => leads(a) - leads(b) || b.priority - a.priority || a.id - b.id);
+  private byPriority(): Member[] {
+    const leads = (r: Member): number => (r.role === 'follower' ? 0 : 1);
+    return [...this.members()].sort((a, b) => leads(a) - leads(b) || b.priority - a.priority || a.id - b.id);
   }
 
-  private byNearness(continent: string | undefined): ReplicaConfig[] {
-    const near = (continent && NEAR[continent]) || [];
-    const rank = (r: ReplicaConfig): number => {
-      const i = near.indexOf(r.region);
+  private byNearness(continent: string | undefined): Member[] {
+    const near: readonly string[] = (continent && NEAR[continent]) || [];
+    const rank = (r: Member): number => {
+      const i = r.region === undefined ? -1 : near.indexOf(r.region);
       return i < 0 ? near.length : i;
     };
     // Loggers keep no data: stale reads go to followers and passive replicas only.

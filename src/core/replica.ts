@@ -175,7 +175,7 @@ export class Replica {
   private readSeqBroadcast = 0;
   /** Leadership hand-over in progress: proposals wait until it completes or is abandoned. */
   private transfer: { target: ReplicaId; sinceTick: number; sent: boolean; manual: boolean; timeoutTicks: number } | null = null;
-  /** An operator put this leader in place: automatic fail-back waits for the next election. */
+  /** An operator put this leader in place: automatic fail-back waits for the next election (or configuration change). */
   private failbackSuppressed = false;
   /** We are campaigning because an operator (or a leader's hand-over ordered by one) asked. */
   private campaignIsManual = false;
@@ -1408,6 +1408,8 @@ export class Replica {
 
   private setActive(at: ConfigurationAt): void {
     this.active = { ...compileConfiguration(at.configuration), slot: at.slot };
+    // An operator's newer instruction (priorities, roles) supersedes an earlier choice of leader.
+    this.failbackSuppressed = false;
     this.self = this.active.membership.get(this.id);
     this.configurationChanged();
     if ((this.role === 'leader' || this.role === 'candidate' || this.role === 'pre-candidate') && !this.electable()) {

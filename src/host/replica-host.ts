@@ -1,6 +1,7 @@
 import {
   type Ballot,
   type ClientCommand,
+  type Configuration,
   type KvItem,
   type KvResult,
   type Message,
@@ -10,7 +11,7 @@ import {
   SeededRng,
 } from '../core/index.ts';
 import { type StreamConfig, streamConfiguration, streamPriority, streamTiming } from './config.ts';
-import { regionRttMs } from './regions.ts';
+import { REGIONS, type Region, regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
@@ -38,6 +39,9 @@ export interface HostDeps {
 }
 
 export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
+
+/** A configuration change: refused here (with the core's reason), or proposed and then as any proposal. */
+export type ReconfigureOutcome = ProposalOutcome | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
 
 export type ReadOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
@@ -68,6 +72,11 @@ export interface ReplicaView {
   readonly last_index: number;
   readonly partitioned_from: readonly ReplicaId[];
   readonly unreliable: Unreliability | null;
+  /** The configuration in effect after `configuration_index` (0: the bootstrap one from EDGEPAXOS_CONFIG). */
+  readonly configuration: Configuration;
+  readonly configuration_index: number;
+  /** A change proposed and not yet decided, as far as this replica knows. */
+  readonly pending_configuration: Configuration | null;
 }
 
 /** Cost counters since this replica process started (requests and transactions are what Durable Objects bill). */
@@ -211,6 +220,26 @@ export class ReplicaHost {
     return o;
   }
 
+  /** Propose a configuration change here (the leader) and wait until its outcome is known, or `timeoutMs` passes. */
+  async reconfigure(configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
+    const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration };
+    let settle!: (o: ProposalOutcome) => void;
+    const outcome = new Promise<ProposalOutcome>((resolve) => (settle = resolve));
+    let refused: ReconfigureOutcome | null = null;
+    this.runInput(() => {
+      const res = this.runner.changeConfiguration(command, settle);
+      if (!res.ok) refused = { kind: 'refused', result: res };
+    });
+    if (refused) return refused;
+    const timer = setTimeout(() => {
+      this.runner.forgetProposal(command.id);
+      settle({ kind: 'outcome-unknown' });
+    }, timeoutMs);
+    const o = await outcome;
+    clearTimeout(timer);
+    return o;
+  }
+
   /** A linearizable read: confirm leadership (read-index), wait until applied, then run `read`. */
   async readLinearizable<T>(read: () => T, timeoutMs: number): Promise<ReadOutcome<T>> {
     const readId = `read-${++this.sequence}`;
@@ -255,7 +284,7 @@ export class ReplicaHost {
     const st = this.runner.core.status();
     return {
       node_id: st.id,
-      role: st.role === 'follower' ? st.memberRole : st.role,
+      role: st.role === 'follower' ? (st.memberRole === 'none' ? 'non-member' : st.memberRole) : st.role,
       member_role: st.memberRole,
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
@@ -269,8 +298,11 @@ export class ReplicaHost {
       applied_index: this.runner.keepsData ? this.runner.sm.appliedIndex : null,
       first_index: st.lastSlot >= st.firstSlot ? st.firstSlot : 0,
       last_index: st.lastSlot,
-      partitioned_from: this.deps.stream.replicas.map((r) => r.id).filter((id) => id !== this.id && this.isCut(id)),
+      partitioned_from: st.configuration.members.map((m) => m.id).filter((id) => id !== this.id && this.isCut(id)),
       unreliable: this.unreliable,
+      configuration: st.configuration,
+      configuration_index: st.configurationSlot,
+      pending_configuration: st.pendingConfiguration,
     };
   }
 
@@ -401,9 +433,16 @@ export class ReplicaHost {
   /** With the latency model on: half the round trip between our region and `peer`'s. */
   private oneWayMs(peer: ReplicaId): number {
     if (!this.deps.simulateLatency) return 0;
-    const mine = this.deps.stream.replicas.find((r) => r.id === this.id)?.region;
-    const theirs = this.deps.stream.replicas.find((r) => r.id === peer)?.region;
+    const mine = this.regionOf(this.id);
+    const theirs = this.regionOf(peer);
     return mine && theirs ? Math.round(regionRttMs(mine, theirs) / 2) : 0;
+  }
+
+  /** Where a replica runs, by the configuration in effect (or the bootstrap one, for a replica it no longer lists). */
+  regionOf(id: ReplicaId): Region | undefined {
+    const m = this.runner.core.status().configuration.members.find((x) => x.id === id);
+    const region = m?.region ?? this.deps.stream.replicas.find((r) => r.id === id)?.region;
+    return region !== undefined && (REGIONS as readonly string[]).includes(region) ? (region as Region) : undefined;
   }
 
   private isCut(peer: ReplicaId): boolean {

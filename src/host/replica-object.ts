@@ -1,10 +1,11 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ClientCommand, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { ClientCommand, Configuration, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
 import { ConfigError, type StreamConfig, clusterConfig, findStream } from './config.ts';
 import {
   type LogRecord,
   type OperatorAction,
   type ReadOutcome,
+  type ReconfigureOutcome,
   ReplicaHost,
   type ReplicaMetrics,
   type ReplicaView,
@@ -34,11 +35,14 @@ export function replicaObjectName(stream: string, replicaId: ReplicaId): string 
   return `${stream}/${replicaId}`;
 }
 
-/** The stub of a replica, created in its region on first use (location hints only count then). */
-export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId): DurableObjectStub<ReplicaObject> {
-  const replica = stream.replicas.find((r) => r.id === replicaId);
+/**
+ * The stub of a replica, created in its region on first use (location hints
+ * only count then). `region` names it for a replica added after bootstrap.
+ */
+export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, region?: string): DurableObjectStub<ReplicaObject> {
+  const hint = region ?? stream.replicas.find((r) => r.id === replicaId)?.region;
   const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId));
-  return env.REPLICA.get(id, replica ? { locationHint: replica.region } : undefined);
+  return env.REPLICA.get(id, hint ? { locationHint: hint as DurableObjectLocationHint } : undefined);
 }
 
 const IDENTITY_META = 'identity';
@@ -73,7 +77,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
 
   /** Paxos messages from a peer; the answer carries our replies to it. */
   async deliver(to: ReplicaIdentity, from: ReplicaId, messages: unknown): Promise<{ kind: 'ok'; messages: Message[] } | RpcError> {
-    const host = this.ensureHost(to);
+    const host = this.ensureHost(to, true);
     if ('kind' in host) return host;
     return this.guard(() => ({ kind: 'ok' as const, messages: host.deliver(from, messages) }));
   }
@@ -119,6 +123,13 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     return this.guard(() => host.operate(action));
+  }
+
+  /** Propose a configuration change (membership) at this replica, the leader, and wait for its outcome. */
+  async reconfigure(to: ReplicaIdentity, configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome | RpcError> {
+    const host = this.ensureHost(to);
+    if ('kind' in host) return host;
+    return this.guard(() => host.reconfigure(configuration, timeoutMs));
   }
 
   /** Cost counters of this replica process (benchmarks, cost accounting). */
@@ -200,7 +211,11 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
 
   // ---------------------------------------------------------------- setup
 
-  private ensureHost(to: ReplicaIdentity): ReplicaHost | RpcError {
+  /**
+   * `fromPeer`: a replica of the stream calls (a leader reaching a replica
+   * added by a membership change, which the bootstrap configuration does not list).
+   */
+  private ensureHost(to: ReplicaIdentity, fromPeer = false): ReplicaHost | RpcError {
     if (Date.now() < this.downUntil) {
       return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
     }
@@ -219,7 +234,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       if (e instanceof ConfigError) return { kind: 'error', code: 'invalid_configuration', message: e.message };
       throw e;
     }
-    if (!stream || !stream.replicas.some((r) => r.id === to.replicaId)) {
+    const listed = stream?.replicas.some((r) => r.id === to.replicaId) ?? false;
+    if (!stream || (!listed && !this.identity && !fromPeer)) {
       return { kind: 'error', code: 'unknown_replica', message: `stream '${to.stream}' has no replica ${to.replicaId}` };
     }
     if (!this.identity) {
@@ -231,7 +247,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,
-      transport: new RpcTransport(this.env, config, to.replicaId),
+      transport: new RpcTransport(this.env, config, to.replicaId, (peer) => this.host?.regionOf(peer)),
       now: () => Date.now(),
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
@@ -258,18 +274,20 @@ class RpcTransport implements Transport {
   private readonly stream: StreamConfig;
   private readonly self: ReplicaId;
   private readonly timeoutMs: number;
+  private readonly regionOf: (peer: ReplicaId) => string | undefined;
 
-  constructor(env: Cloudflare.Env, stream: StreamConfig, self: ReplicaId) {
+  constructor(env: Cloudflare.Env, stream: StreamConfig, self: ReplicaId, regionOf: (peer: ReplicaId) => string | undefined) {
     this.env = env;
     this.stream = stream;
     this.self = self;
     this.timeoutMs = stream.election_timeout_ms;
+    this.regionOf = regionOf;
   }
 
   async send(to: ReplicaId, messages: Message[]): Promise<Message[]> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const stub = replicaStub(this.env, this.stream, to);
+      const stub = replicaStub(this.env, this.stream, to, this.regionOf(to));
       const call = stub.deliver({ stream: this.stream.name, replicaId: to }, this.self, messages);
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.timeoutMs)));
       const res = await Promise.race([call, timeout]);
@@ -289,4 +307,4 @@ export function isRpcError(x: unknown): x is RpcError {
 }
 
 export { ConfigError };
-export type { LogRecord, ReadOutcome, ReplicaView, WriteOutcome };
+export type { LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };

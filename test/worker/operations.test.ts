@@ -64,8 +64,14 @@ describe('operations: health checks for load balancers', () => {
 
   it('lists every stream with its leader', async () => {
     await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
-    const res = await api('GET', '/v1/streams');
-    expect(res.status).toBe(200);
-    expect(res.body.streams.find((s: any) => s.name === S)).toEqual({ name: S, replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
+    // The listing wakes every stream of the test configuration at once (a burst of
+    // elections in one workerd): it must report the leader once that settles.
+    const listed = await eventually('the listing names the leader', async () => {
+      const res = await api('GET', '/v1/streams');
+      expect(res.status).toBe(200);
+      const s = res.body.streams.find((x: any) => x.name === S);
+      return s?.leader_id === 1 ? s : false;
+    });
+    expect(listed).toEqual({ name: S, replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
   });
 });

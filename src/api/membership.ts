@@ -1,0 +1,229 @@
+import type { Hono } from 'hono';
+import { z } from 'zod';
+import type { Configuration, Member, ReplicaId } from '../core/index.ts';
+import { configurationKey } from '../core/index.ts';
+import { REGIONS, describeConfigurationPolicy } from '../host/config.ts';
+import { isRpcError } from '../host/replica-object.ts';
+import { requireAdmin } from './admin.ts';
+import { ApiError } from './errors.ts';
+import { pickLeader, viewOf } from './operations.ts';
+import type { StreamClient } from './stream-client.ts';
+import { readJson } from './validation.ts';
+
+type AppEnv = { Bindings: Cloudflare.Env };
+type ClientOf = (env: Cloudflare.Env, stream: string) => StreamClient;
+
+const waitMs = z.number().int().min(0).max(120_000).default(30_000);
+
+const AddBody = z
+  .object({
+    id: z.number().int().min(1).max(1_000_000),
+    region: z.enum(REGIONS),
+    /** What it becomes once it has caught up as a learner: a voting follower (default) or a passive read replica. */
+    role: z.enum(['follower', 'passive']).default('follower'),
+    priority: z.number().int().min(0).max(1000).default(0),
+    weight: z.number().int().min(1).max(100).default(1),
+    group: z.number().int().min(0).max(1000).default(0),
+    /** How long to wait for the learner to catch up before promoting it. */
+    wait_ms: waitMs,
+  })
+  .strict();
+
+const ChangeBody = z
+  .object({
+    role: z.enum(['follower', 'logger', 'passive']).optional(),
+    priority: z.number().int().min(0).max(1000).optional(),
+    weight: z.number().int().min(1).max(100).optional(),
+    group: z.number().int().min(0).max(1000).optional(),
+    region: z.enum(REGIONS).optional(),
+    wait_ms: waitMs,
+  })
+  .strict()
+  .refine((b) => b.role !== undefined || b.priority !== undefined || b.weight !== undefined || b.group !== undefined || b.region !== undefined, {
+    message: 'name at least one of role, priority, weight, group, region',
+  });
+
+const RemoveQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
+
+/**
+ * Online membership changes (DCF add/remove member, change role, priority,
+ * group, weight). Each is one configuration change decided through the log;
+ * the core refuses what is unsafe or could not decide, and these endpoints add
+ * what an operator expects around it: a new replica joins as a learner and is
+ * promoted once it has caught up, and the leader hands over before it is
+ * removed or demoted.
+ */
+export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void {
+  app.get('/v1/streams/:stream/members', async (c) => {
+    const client = clientOf(c.env, c.req.param('stream'));
+    const { leader } = await current(client);
+    const { index, configuration } = client.configuration();
+    return c.json(describe(index, configuration, leader, client));
+  });
+
+  app.post('/v1/streams/:stream/members', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const body = await readJson(c, AddBody, 1024);
+    const deadline = Date.now() + body.wait_ms;
+    const { configuration } = await current(client);
+    if (configuration.members.some((m) => m.id === body.id)) {
+      throw new ApiError(409, 'member_exists', `replica ${body.id} is already a member of stream '${client.stream.name}'`);
+    }
+    const joining: Member = { id: body.id, role: 'passive', priority: body.priority, weight: body.weight, group: body.group, region: body.region };
+    await change(client, (ms) => [...ms, joining], deadline + 10_000);
+    if (body.role === 'passive') return c.json({ ...(await summary(client)), member: body.id, role: 'passive' }, 201);
+    // A learner becomes a voter once it holds the decided log; until then the core refuses (would-block).
+    const promoted = await changeWhenCaughtUp(client, (ms) => ms.map((m) => (m.id === body.id ? { ...m, role: body.role } : m)), deadline);
+    if (!promoted) {
+      return c.json(
+        {
+          ...(await summary(client)),
+          member: body.id,
+          role: 'passive',
+          message: `replica ${body.id} joined as a learner but had not caught up within ${body.wait_ms} ms; promote it with PATCH /v1/streams/${client.stream.name}/members/${body.id} {"role":"${body.role}"}`,
+        },
+        202,
+      );
+    }
+    return c.json({ ...(await summary(client)), member: body.id, role: body.role }, 201);
+  });
+
+  app.patch('/v1/streams/:stream/members/:id', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const body = await readJson(c, ChangeBody, 1024);
+    const deadline = Date.now() + body.wait_ms;
+    const id = await memberIdOf(client, c.req.param('id'));
+    const { wait_ms: _, ...fields } = body;
+    const edit = (ms: Member[]): Member[] => ms.map((m) => (m.id === id ? { ...m, ...fields } : m));
+    if (fields.role !== undefined && fields.role !== 'follower') await handOverIfLeader(client, id, deadline);
+    const becomesVoter = fields.role !== undefined && fields.role !== 'passive';
+    const done = becomesVoter ? await changeWhenCaughtUp(client, edit, deadline) : (await change(client, edit, deadline), true);
+    if (!done) throw new ApiError(409, 'not_caught_up', `replica ${id} had not caught up with the log within ${body.wait_ms} ms; it becomes a voter once it has`);
+    return c.json({ ...(await summary(client)), member: id });
+  });
+
+  app.delete('/v1/streams/:stream/members/:id', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const q = RemoveQuery.safeParse(c.req.query());
+    if (!q.success) throw new ApiError(400, 'invalid_request', q.error.issues.map((i) => i.message).join('; '));
+    const deadline = Date.now() + q.data.wait_ms;
+    const id = await memberIdOf(client, c.req.param('id'));
+    await handOverIfLeader(client, id, deadline);
+    await change(client, (ms) => ms.filter((m) => m.id !== id), deadline);
+    return c.json({ ...(await summary(client)), removed: id });
+  });
+}
+
+/** The leader and the configuration in effect there, or 503. */
+async function current(client: StreamClient): Promise<{ leader: ReplicaId; configuration: Configuration }> {
+  const views = await client.views(1000);
+  const leader = pickLeader(views);
+  const view = leader === null ? null : viewOf(views, leader);
+  if (leader === null || !view) throw new ApiError(503, 'unavailable', 'the stream has no leader right now; try again after the election');
+  client.learn(view.configuration_index, view.configuration);
+  return { leader, configuration: view.configuration };
+}
+
+async function memberIdOf(client: StreamClient, raw: string | undefined): Promise<ReplicaId> {
+  const id = Number(raw);
+  const { configuration } = await current(client);
+  if (!Number.isInteger(id) || !configuration.members.some((m) => m.id === id)) {
+    throw new ApiError(404, 'member_not_found', `stream '${client.stream.name}' has no member '${raw}'`);
+  }
+  return id;
+}
+
+/**
+ * Propose `edit` of the leader's configuration and wait until it is decided.
+ * A leader change in between is followed (the change is re-read from the new
+ * leader, so an edit already applied is not applied twice).
+ */
+async function change(client: StreamClient, edit: (members: Member[]) => Member[], deadline: number): Promise<void> {
+  for (;;) {
+    const { leader, configuration } = await current(client);
+    const next: Configuration = { members: edit([...configuration.members]), policy: configuration.policy };
+    if (configurationKey(next) === configurationKey(configuration)) return; // already in effect (a retry after an unknown outcome)
+    const res = await client
+      .stub(leader)
+      .reconfigure(client.identity(leader), next, Math.max(1, deadline - Date.now()))
+      .catch(() => null);
+    if (res && !isRpcError(res)) {
+      if (res.kind === 'applied') {
+        await current(client); // learn the new configuration
+        return;
+      }
+      if (res.kind === 'refused' && res.result.code !== 'not-leader') {
+        const status = res.result.code === 'invalid-change' ? 422 : 409;
+        throw new ApiError(status, res.result.code.replace(/-/g, '_'), res.result.message);
+      }
+    }
+    // Not the leader any more, dropped, unknown or unreachable: look again (the change may have been decided).
+    if (Date.now() >= deadline) {
+      throw new ApiError(503, 'outcome_unknown', 'the configuration change was not confirmed in time; GET .../members shows whether it took effect');
+    }
+    await sleep(client.stream.heartbeat_interval_ms);
+  }
+}
+
+/** `change`, retried while the core says the replica has not caught up yet; false if it had not by the deadline. */
+async function changeWhenCaughtUp(client: StreamClient, edit: (members: Member[]) => Member[], deadline: number): Promise<boolean> {
+  for (;;) {
+    try {
+      await change(client, edit, deadline + 10_000);
+      return true;
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.code !== 'would_block' || !/has not caught up/.test(e.message)) throw e;
+      if (Date.now() >= deadline) return false;
+      await sleep(client.stream.heartbeat_interval_ms);
+    }
+  }
+}
+
+/** The leader is never removed or demoted in place: it hands over to the best other replica first. */
+async function handOverIfLeader(client: StreamClient, id: ReplicaId, deadline: number): Promise<void> {
+  const { leader } = await current(client);
+  if (leader !== id) return;
+  const res = await client
+    .stub(leader)
+    .operate(client.identity(leader), { kind: 'step-down', timeoutMs: Math.max(100, deadline - Date.now()) })
+    .catch(() => null);
+  if (!res || isRpcError(res)) throw new ApiError(503, 'unavailable', `replica ${leader} (the leader) did not answer`);
+  if (!res.ok) throw new ApiError(409, 'no_target', `replica ${id} leads and cannot hand over: ${res.message}`);
+  for (;;) {
+    const views = await client.views(1000);
+    const now = pickLeader(views);
+    if (now !== null && now !== id) return;
+    if (Date.now() >= deadline) throw new ApiError(504, 'switchover_timeout', `replica ${id} leads and did not hand over in time; nothing was changed`);
+    await sleep(client.stream.heartbeat_interval_ms);
+  }
+}
+
+async function summary(client: StreamClient) {
+  const { leader } = await current(client);
+  const { index, configuration } = client.configuration();
+  return describe(index, configuration, leader, client);
+}
+
+function describe(index: number, configuration: Configuration, leader: ReplicaId, client: StreamClient) {
+  return {
+    stream: client.stream.name,
+    leader_id: leader,
+    configuration_index: index,
+    policy: describeConfigurationPolicy(configuration),
+    members: configuration.members.map((m) => ({
+      node_id: m.id,
+      region: m.region ?? null,
+      role: m.role,
+      priority: m.priority,
+      weight: m.weight,
+      group: m.group,
+    })),
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
