@@ -32,6 +32,10 @@ export interface DurableState {
   readonly snapshot?: Snapshot | null;
   /** The configuration in effect after `compactedThrough` (absent: the host's bootstrap configuration, never changed). */
   readonly baseConfig?: ConfigurationAt | null;
+  /** The epoch this replica belongs to (0 until a minority force-start). */
+  readonly epoch?: number;
+  /** This replica heard from a later epoch: its history was forked off; it does nothing until rebuilt. */
+  readonly fenced?: boolean;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({

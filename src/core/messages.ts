@@ -19,11 +19,22 @@ export type Message =
   | HeartbeatReplyMessage
   | NackMessage
   | TimeoutNowMessage
-  | InstallSnapshotMessage;
+  | InstallSnapshotMessage
+  | FencedMessage;
 
 interface Envelope {
   readonly from: ReplicaId;
   readonly to: ReplicaId;
+  /**
+   * The sender's epoch (absent: 0). A minority force-start begins a new epoch;
+   * replicas of different epochs never act on each other's messages.
+   */
+  readonly epoch?: number;
+}
+
+/** The sender is at a later epoch than the receiver: the receiver's history was forked off and it must be rebuilt. */
+export interface FencedMessage extends Envelope {
+  readonly type: 'fenced';
 }
 
 /**

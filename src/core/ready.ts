@@ -38,6 +38,8 @@ export interface PersistDelta {
   readonly snapshot?: Snapshot;
   /** The configuration in effect after the compacted prefix, which no longer holds the command that set it. */
   readonly baseConfig?: ConfigurationAt;
+  readonly epoch?: number;
+  readonly fenced?: boolean;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

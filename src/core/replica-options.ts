@@ -36,6 +36,8 @@ export interface TestOnlyBugs {
    * of every configuration that may govern an undecided slot.
    */
   readonly electWithNewestConfigurationOnly?: boolean;
+  /** Replicas act on messages of any epoch: nothing fences a history forked off by a minority force-start. */
+  readonly ignoreEpochs?: boolean;
 }
 
 /** A replica's timers and flow-control limits, all in ticks or counts. */
@@ -111,6 +113,16 @@ export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
 
 export type ProposeResult = { readonly ok: true } | NotLeader;
 
+/**
+ * Minority work mode (DCF work_mode minority with vote_num): elections and
+ * decisions need `voteNum` of `voters` and nothing else, so that survivors of a
+ * lost majority can go on. Unsafe by design: see the README.
+ */
+export interface QuorumOverride {
+  readonly voters: readonly ReplicaId[];
+  readonly voteNum: number;
+}
+
 /** The answer to an operator control: accepted (and what it will act on), or refused with a reason. */
 export type OperatorResult =
   | { readonly ok: true; readonly target: ReplicaId }
@@ -139,6 +151,11 @@ export interface ReplicaStatus {
   readonly configurationSlot: number;
   /** A configuration change proposed and not yet decided, if this replica knows of one. */
   readonly pendingConfiguration: Configuration | null;
+  /** Minority work mode, if an operator forced it on this replica. */
+  readonly quorumOverride: QuorumOverride | null;
+  readonly epoch: number;
+  /** It heard from a later epoch and does nothing until rebuilt. */
+  readonly fenced: boolean;
   /** For a leader that cannot decide: what its quorum policy is missing among the acceptors it hears from. */
   readonly writesBlocked: string | null;
   /** A leader handing over to this replica, if any. */

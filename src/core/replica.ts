@@ -39,6 +39,7 @@ import {
   type OperatorResult,
   type PriorityOptions,
   type ProposeResult,
+  type QuorumOverride,
   type ReadIndexResult,
   type ReplicaOptions,
   type ReplicaStatus,
@@ -185,6 +186,13 @@ export class Replica {
   private idleHeartbeats = 0;
   /** Leader that stopped heartbeating, or follower that stopped its election timer. */
   private quiescent = false;
+  /** Minority work mode: `voteNum` of these voters decide and elect, nothing else counts. */
+  private override: QuorumOverride | null = null;
+  /** Which epoch we belong to (a minority force-start begins a new one); durable. */
+  private epoch: number;
+  private epochDirty = false;
+  /** We heard from a later epoch: our history was forked off; we do nothing until rebuilt. Durable. */
+  private fenced: boolean;
 
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
@@ -195,6 +203,8 @@ export class Replica {
     this.autoElection = opts.autoElection ?? true;
     this.log = new AcceptorLog(durable);
     this.isLogger = opts.configuration.members.find((m) => m.id === this.id)?.role === 'logger';
+    this.epoch = durable.epoch ?? 0;
+    this.fenced = durable.fenced ?? false;
     this.base = durable.baseConfig ?? { slot: 0, configuration: opts.configuration };
     this.active = { ...compileConfiguration(this.base.configuration), slot: this.base.slot };
     this.activeThrough = this.log.compactedThrough;
@@ -224,6 +234,7 @@ export class Replica {
 
   /** One unit of logical time has passed. */
   tick(): void {
+    if (this.fenced) return;
     this.nowTicks += 1;
     if (this.role === 'leader') {
       this.tickLeader();
@@ -237,6 +248,16 @@ export class Replica {
   step(m: Message): void {
     if (m.to !== this.id) throw new Error(`replica ${this.id}: got a message for ${m.to}`);
     if (m.from === this.id) throw new Error(`replica ${this.id}: got a message from itself`);
+    if (this.fenced) return;
+    const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
+    if (theirs > this.epoch) {
+      this.fence(); // a later epoch exists: our history was forked off
+      return;
+    }
+    if (theirs < this.epoch) {
+      if (m.type !== 'fenced') this.send({ type: 'fenced', from: this.id, to: m.from });
+      return;
+    }
     switch (m.type) {
       case 'pre-vote':
         return this.onPreVote(m);
@@ -260,6 +281,8 @@ export class Replica {
         return this.onTimeoutNow(m);
       case 'install-snapshot':
         return this.onInstallSnapshot(m);
+      case 'fenced':
+        return; // same epoch: stale (it was sent before we moved on)
       default:
         return unreachable(m);
     }
@@ -270,6 +293,7 @@ export class Replica {
    * together as one accept round at the next `ready()`.
    */
   propose(command: ClientCommand): ProposeResult {
+    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
     this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
     this.proposals.push(command);
@@ -281,6 +305,7 @@ export class Replica {
    * after this call, a `ReadState` with this id appears in a Ready.
    */
   readIndex(readId: string): ReadIndexResult {
+    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
     this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
     if (this.bugs.readWithoutConfirmation) {
@@ -346,6 +371,32 @@ export class Replica {
   }
 
   /**
+   * Minority work mode (DCF work_mode minority, vote_num): with an override,
+   * `voteNum` of its voters elect and decide, whatever the configuration says;
+   * null returns to the configured quorums. Entering it starts `epoch` (higher
+   * than any before): replicas still in an earlier epoch are fenced on contact
+   * and never act on this history until rebuilt.
+   */
+  setWorkMode(override: QuorumOverride | null, epoch: number = this.epoch): void {
+    if (override) {
+      const voters = new Set(override.voters);
+      if (!Number.isInteger(override.voteNum) || override.voteNum < 1 || override.voteNum > voters.size) {
+        throw new RangeError(`work mode: vote_num ${override.voteNum} must be between 1 and the ${voters.size} replicas named`);
+      }
+    }
+    if (epoch < this.epoch) throw new RangeError(`work mode: epoch ${epoch} is below this replica's ${this.epoch}`);
+    if (epoch > this.epoch) {
+      this.epoch = epoch;
+      this.epochDirty = true;
+      // A new epoch: whatever we led or campaigned for belongs to the old one.
+      if (this.role !== 'follower') this.becomeFollower(null, `epoch ${epoch} begins`);
+      this.leaderId = null;
+    }
+    this.override = override;
+    this.wakeUp();
+  }
+
+  /**
    * Membership change (DCF add/remove member, change role, priority, group,
    * weight): propose `command.configuration` as the stream's next
    * configuration. One change at a time; a new replica joins as `passive` (a
@@ -383,6 +434,7 @@ export class Replica {
     return (
       this.promisedDirty ||
       this.baseDirty ||
+      this.epochDirty ||
       this.snapshotToPersist !== null ||
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
@@ -401,7 +453,7 @@ export class Replica {
     this.flushReads();
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
-    if (this.promisedDirty || this.baseDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
+    if (this.promisedDirty || this.baseDirty || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
@@ -409,10 +461,12 @@ export class Replica {
         ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
         ...(this.baseDirty ? { baseConfig: this.base } : {}),
+        ...(this.epochDirty ? { epoch: this.epoch, fenced: this.fenced } : {}),
       };
     }
     this.promisedDirty = false;
     this.baseDirty = false;
+    this.epochDirty = false;
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
     this.snapshotToInstall = null;
@@ -462,6 +516,9 @@ export class Replica {
       configuration: this.active.configuration,
       configurationSlot: this.active.slot,
       pendingConfiguration: this.chain().at(-1)?.config === this.active ? null : (this.chain().at(-1)?.config.configuration ?? null),
+      quorumOverride: this.override,
+      epoch: this.epoch,
+      fenced: this.fenced,
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer?.target ?? null,
       autoElection: this.autoElection,
@@ -482,6 +539,7 @@ export class Replica {
    * timer runs (a quiescent replica sleeps until a message or request arrives).
    */
   ticksUntilNextTimer(): number | null {
+    if (this.fenced) return null;
     let min = Number.POSITIVE_INFINITY;
     for (const t of [this.electionTimeout, this.heartbeatTimeout, this.checkQuorumTimeout]) {
       const r = t.remainingTicks;
@@ -1271,6 +1329,9 @@ export class Replica {
     if (this.role !== 'leader') return null;
     const active = new Set<ReplicaId>([this.id]);
     for (const [id, p] of this.progress) if (this.nowTicks - p.lastReplyTick < this.opts.electionTimeoutTicks) active.add(id);
+    if (this.override) {
+      return this.overrideSatisfied(active) ? null : `minority mode: ${this.override.voteNum} of replicas ${this.override.voters.join(', ')} must answer`;
+    }
     const problems: string[] = [];
     for (const { config } of this.chain()) {
       const missing = config.quorum.explainPhase2(active);
@@ -1465,6 +1526,7 @@ export class Replica {
 
   /** A decision at `slot` needs a phase-2 quorum of every configuration that may govern it. */
   private isDecisionQuorum(slot: number, acks: ReadonlySet<ReplicaId>): boolean {
+    if (this.override) return this.overrideSatisfied(acks);
     if (this.bugs.ignorePhase2Policy) return this.active.quorum.isPhase1Quorum(acks);
     for (const { slot: at, config } of this.chain()) {
       if (at >= slot) break;
@@ -1475,6 +1537,7 @@ export class Replica {
 
   /** Phase 1 (and pre-vote) needs a quorum of every configuration that may govern an undecided slot. */
   private isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
+    if (this.override) return this.overrideSatisfied(voters);
     if (this.bugs.electWithNewestConfigurationOnly) return this.chain().at(-1)!.config.quorum.isPhase1Quorum(voters);
     for (const { config } of this.chain()) if (!config.quorum.isPhase1Quorum(voters)) return false;
     for (const config of this.promisedConfigs.values()) if (!config.quorum.isPhase1Quorum(voters)) return false;
@@ -1483,8 +1546,24 @@ export class Replica {
 
   /** Reads and check-quorum: a phase-2 quorum of every configuration in the chain. */
   private isConfirmationQuorum(acceptors: ReadonlySet<ReplicaId>): boolean {
+    if (this.override) return this.overrideSatisfied(acceptors);
     for (const { config } of this.chain()) if (!config.quorum.isPhase2Quorum(acceptors)) return false;
     return true;
+  }
+
+  private overrideSatisfied(acceptors: ReadonlySet<ReplicaId>): boolean {
+    let n = 0;
+    for (const id of this.override!.voters) if (acceptors.has(id)) n += 1;
+    return n >= this.override!.voteNum;
+  }
+
+  /** A later epoch exists: stop everything, durably, until an operator rebuilds this replica. */
+  private fence(): void {
+    if (this.role !== 'follower') this.becomeFollower(null, 'fenced by a later epoch');
+    this.leaderId = null;
+    this.fenced = true;
+    this.epochDirty = true;
+    this.electionTimeout.stop();
   }
 
   /** May this replica lead: an electable voter in the configuration in effect. */
@@ -1546,6 +1625,6 @@ export class Replica {
   }
 
   private send(m: Message): void {
-    this.outbox.push(m);
+    this.outbox.push(this.epoch > 0 ? { ...m, epoch: this.epoch } : m);
   }
 }

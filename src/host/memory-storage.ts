@@ -8,6 +8,8 @@ export class MemoryBacking {
   compactedThrough = 0;
   snapshot: Snapshot | null = null;
   baseConfig: ConfigurationAt | null = null;
+  epoch = 0;
+  fenced = false;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -30,6 +32,8 @@ export class MemoryStorage implements ReplicaStorage {
       compactedThrough: b.compactedThrough,
       snapshot: b.snapshot,
       baseConfig: b.baseConfig,
+      epoch: b.epoch,
+      fenced: b.fenced,
     };
   }
 
@@ -42,10 +46,27 @@ export class MemoryStorage implements ReplicaStorage {
     if (delta.decidedIndex !== undefined) b.decidedIndex = delta.decidedIndex;
     if (delta.snapshot) b.snapshot = delta.snapshot;
     if (delta.baseConfig) b.baseConfig = delta.baseConfig;
+    if (delta.epoch !== undefined) b.epoch = delta.epoch;
+    if (delta.fenced !== undefined) b.fenced = delta.fenced;
     if (delta.compactThrough !== undefined) {
       for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
       b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);
     }
+  }
+
+  wipe(): void {
+    const b = this.backing;
+    const identity = b.meta.get('identity');
+    b.promised = ZERO_BALLOT;
+    b.decidedIndex = 0;
+    b.compactedThrough = 0;
+    b.snapshot = null;
+    b.baseConfig = null;
+    b.epoch = 0;
+    b.fenced = false;
+    b.entries.clear();
+    b.meta.clear();
+    if (identity !== undefined) b.meta.set('identity', identity);
   }
 
   readMeta(key: string): string | undefined {

@@ -8,6 +8,7 @@ import {
   type OperatorResult,
   type PersistDelta,
   type ProposeResult,
+  type QuorumOverride,
   type ReadIndexResult,
   type ReadState,
   type Ready,
@@ -17,6 +18,8 @@ import {
   Replica,
 } from '../core/index.ts';
 import type { ReplicaStorage } from './storage.ts';
+
+const WORK_MODE_META = 'work-mode';
 
 /** How a proposal ended, as far as this replica can tell. */
 export type ProposalOutcome =
@@ -91,6 +94,28 @@ export class ReplicaRunner {
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
     this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
+    const mode = storage.readMeta(WORK_MODE_META);
+    if (mode) this.core.setWorkMode(JSON.parse(mode) as QuorumOverride);
+  }
+
+  /**
+   * Minority work mode on (with the survivors and vote_num, starting `epoch`)
+   * or off (null). Durable: a replica that restarts keeps the mode.
+   */
+  setWorkMode(override: QuorumOverride | null, epoch?: number): void {
+    this.core.setWorkMode(override, epoch);
+    if (override) this.storage.writeMeta(WORK_MODE_META, JSON.stringify(override));
+    else this.storage.writeMeta(WORK_MODE_META, '');
+  }
+
+  /**
+   * Rebuild: forget everything this replica stored and start it blank in
+   * `epoch`. Safe only for a replica that never acted in that epoch (one fenced
+   * by a minority force-start); the leader then sends it a snapshot and the log.
+   */
+  static wipe(storage: ReplicaStorage, epoch: number): void {
+    storage.wipe();
+    storage.persist({ entries: [], epoch, fenced: false });
   }
 
   get id(): number {

@@ -50,6 +50,8 @@ export class SqliteStorage implements ReplicaStorage {
       compactedThrough: Number(this.readMeta('compacted_through') ?? 0),
       snapshot: this.loadSnapshot(),
       baseConfig: baseConfig ? (JSON.parse(baseConfig) as ConfigurationAt) : null,
+      epoch: Number(this.readMeta('epoch') ?? 0),
+      fenced: this.readMeta('fenced') === 'true',
     };
   }
 
@@ -88,6 +90,17 @@ export class SqliteStorage implements ReplicaStorage {
         this.writeMeta('compacted_through', String(delta.compactThrough));
       }
       if (delta.baseConfig) this.writeMeta('base_config', JSON.stringify(delta.baseConfig));
+      if (delta.epoch !== undefined) this.writeMeta('epoch', String(delta.epoch));
+      if (delta.fenced !== undefined) this.writeMeta('fenced', String(delta.fenced));
+    });
+  }
+
+  wipe(): void {
+    this.transactions += 1;
+    this.storage.transactionSync(() => {
+      this.sql.exec('DELETE FROM ep_entries');
+      this.sql.exec('DELETE FROM ep_snapshot_chunks');
+      this.sql.exec("DELETE FROM ep_meta WHERE key <> 'identity'");
     });
   }
 

@@ -48,7 +48,7 @@ const command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('config'), id: str, configuration }),
 ]);
 
-const envelope = { from: id, to: id };
+const envelope = { from: id, to: id, epoch: z.number().int().min(0).optional() };
 
 export const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: index }),
@@ -69,6 +69,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
+  z.object({ type: z.literal('fenced'), ...envelope }),
   z.object({
     type: z.literal('install-snapshot'),
     ...envelope,

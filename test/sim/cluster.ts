@@ -192,6 +192,47 @@ export class SimCluster {
 
   private configChanges = 0;
 
+  /**
+   * Minority force-start (DCF work_mode minority): the replicas `survivors`
+   * decide with `voteNum` of them, in a new epoch. Returns the epoch. What the
+   * lost replicas decided that no survivor holds is lost, by design: the safety
+   * checker forgets decisions above the highest slot a survivor has decided.
+   */
+  forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
+    const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
+    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
+    this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
+    for (const id of survivors) {
+      const r = this.replica(id);
+      if (!r.runner) throw new Error(`survivor ${id} is down`);
+      r.runner.setWorkMode({ voters: survivors, voteNum }, epoch);
+      this.drain(r);
+    }
+    this.trace(`operator: minority mode on [${survivors.join(', ')}] with vote_num ${voteNum}, epoch ${epoch}`);
+    return epoch;
+  }
+
+  /** Back to the configured quorums on every replica that is up (the epoch stays). */
+  normalMode(): void {
+    for (const r of this.replicas.values()) {
+      if (!r.runner || !r.runner.core.status().quorumOverride) continue;
+      r.runner.setWorkMode(null);
+      this.drain(r);
+    }
+    this.trace('operator: normal mode');
+  }
+
+  /** Rebuild: wipe a (fenced) replica's storage and start it blank in `epoch`. */
+  rebuild(id: ReplicaId, epoch: number): void {
+    const r = this.replica(id);
+    r.runner = null;
+    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch);
+    this.safety.forgetReplica(id);
+    this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}`);
+    r.incarnation += 1;
+    this.start(r);
+  }
+
   clock(): number {
     return ++this.instant;
   }

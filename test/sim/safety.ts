@@ -42,6 +42,36 @@ export class SafetyChecker {
     this.bootstrap = compileConfiguration(bootstrap);
   }
 
+  /** The current epoch: replicas of earlier ones hold a forked-off history (they are fenced on contact). */
+  private epoch = 0;
+
+  /** A minority force-start's quorum: decisions it made count as decided by a quorum. */
+  private forced: { voters: ReadonlySet<ReplicaId>; voteNum: number } | null = null;
+
+  /**
+   * A minority force-start: from now on a decision may rest on `voteNum` of the
+   * survivors. Decisions above `keepThrough` (the highest slot a survivor had
+   * decided) may have been made by the lost majority alone: they are the
+   * documented loss of a forced start and are forgotten here, so the new
+   * epoch's history is checked on its own.
+   */
+  forceMinority(override: { voters: readonly ReplicaId[]; voteNum: number }, keepThrough: number, epoch: number): void {
+    this.forced = { voters: new Set(override.voters), voteNum: override.voteNum };
+    this.epoch = epoch;
+    for (const s of [...this.decided.keys()]) if (s > keepThrough) this.decided.delete(s);
+    for (const s of [...this.appliedDigest.keys()]) if (s > keepThrough) this.appliedDigest.delete(s);
+    for (const s of [...this.acceptedBy.keys()]) if (s > keepThrough) this.acceptedBy.delete(s);
+    for (const s of [...this.decidedConfigs.keys()]) if (s > keepThrough) this.decidedConfigs.delete(s);
+    for (const [id, through] of this.checkedThrough) if (through > keepThrough) this.checkedThrough.set(id, keepThrough);
+  }
+
+  /** A replica rebuilt from nothing: its earlier promises are gone with its old self. */
+  forgetReplica(id: ReplicaId): void {
+    this.persistedPromise.delete(id);
+    this.externalised.delete(id);
+    this.checkedThrough.set(id, 0);
+  }
+
   /** How many configuration changes were decided so far. */
   get decidedConfigurationChanges(): number {
     return this.decidedConfigs.size;
@@ -117,6 +147,7 @@ export class SafetyChecker {
   }
 
   onApply(r: SimReplica, e: Entry, result: KvResult): void {
+    if ((r.core?.status().epoch ?? 0) < this.epoch) return; // a forked-off history, fenced on contact
     let digest = `${commandKey(e.command)}=>${JSON.stringify(result)}|${JSON.stringify(r.sm.list('', Number.MAX_SAFE_INTEGER))}|${r.sm.sessionCount}`;
     if (e.slot % this.fullSnapshotEverySlots === 0) digest += `|${r.sm.snapshot()}`;
     const seen = this.appliedDigest.get(e.slot);
@@ -137,13 +168,14 @@ export class SafetyChecker {
     }
     if (st.role === 'leader' && st.memberRole !== 'follower') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
     if (st.role === 'leader') {
-      const key = formatBallot(st.ballot);
+      const key = `${st.epoch}/${formatBallot(st.ballot)}`;
       const prev = this.leaders.get(key);
       if (!prev) this.leaders.set(key, { id: r.id, incarnation: r.incarnation });
       else if (prev.id !== r.id || prev.incarnation !== r.incarnation) {
         this.fail(`two leaders with ballot ${key}: replica ${prev.id}#${prev.incarnation} and ${r.id}#${r.incarnation}`);
       }
     }
+    if (st.epoch < this.epoch) return; // a forked-off history: it can no longer act on the current one
     // Compacted slots were checked when they were decided (here or, for a snapshot, elsewhere).
     const from = Math.max((this.checkedThrough.get(r.id) ?? 0) + 1, st.firstSlot);
     for (let s = from; s <= st.decidedIndex; s++) {
@@ -165,7 +197,9 @@ export class SafetyChecker {
 
   private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {
     for (const [k, who] of this.acceptedBy.get(slot) ?? []) {
-      if (k.slice(k.indexOf('|') + 1) === valueKey && this.governing(slot).quorum.isPhase2Quorum(who)) return;
+      if (k.slice(k.indexOf('|') + 1) !== valueKey) continue;
+      if (this.governing(slot).quorum.isPhase2Quorum(who)) return;
+      if (this.forced && [...who].filter((id) => this.forced!.voters.has(id)).length >= this.forced.voteNum) return;
     }
     const seen = [...(this.acceptedBy.get(slot) ?? [])].map(([k, who]) => `${k.split('|')[0]} by [${[...who]}]`).join('; ');
     this.fail(`replica ${by} holds slot ${slot} as decided, but no phase-2 quorum ever persisted its value at one ballot (${seen || 'nobody'})`);

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { SimCluster, SimMember } from './cluster.ts';
+import { ELECTION, member, storyCluster } from './stories.ts';
+
+// Minority forcible start-up (DCF work_mode minority with vote_num), as a story
+// checked by the safety checker after every Ready.
+
+const three = (): SimMember[] => [member(1, { priority: 2 }), member(2, { priority: 1 }), member(3)];
+
+/**
+ * Replica 3 is cut off, 1 and 2 decide one more write ('lost') without it, then
+ * 1 and 2 are lost. An operator forces 3 to go on alone (vote_num 1).
+ */
+function lostMajority(bug: boolean): { c: SimCluster; epoch: number } {
+  const c = storyCluster(three(), 21, bug ? { bugs: { ignoreEpochs: true } } : {});
+  c.runUntil(() => c.leaderId() === 1 && c.converged(), 10 * ELECTION, 'replica 1 leads');
+  for (let i = 0; i < 10; i++) expect(c.write(`k${i}`, `v${i}`)).not.toBeNull();
+  c.runUntil(() => c.converged(), 10 * ELECTION, 'everyone holds k9');
+  c.network.isolate(3, c.ids);
+  expect(c.write('lost', 'acknowledged by 1 and 2 only')).toMatchObject({ kind: 'put', ok: true });
+  c.crash(1);
+  c.crash(2);
+  c.network.heal();
+  expect(c.write('blocked', 'x', 10 * ELECTION)).toBeNull(); // one of three: no quorum
+  const epoch = c.forceMinority([3], 1);
+  c.runUntil(() => c.leaderId() === 3, 10 * ELECTION, 'replica 3 leads alone');
+  expect(c.write('forced', 'decided by 3 alone')).toMatchObject({ kind: 'put', ok: true });
+  return { c, epoch };
+}
+
+describe('cluster: minority force-start', () => {
+  it('cluster: work mode: survivors of a lost majority go on alone; the lost replicas come back fenced, are rebuilt, and re-introduce nothing', () => {
+    const { c, epoch } = lostMajority(false);
+    const st = c.replica(3).core!.status();
+    expect(st).toMatchObject({ epoch: 1, quorumOverride: { voters: [3], voteNum: 1 } });
+    // Everything 3 held survives; the write only the lost majority accepted is gone (the documented loss).
+    expect(c.replica(3).sm.get('k9')?.value).toBe('v9');
+    expect(c.replica(3).sm.get('lost')).toBeUndefined();
+    // The lost replicas return with their forked history: the first contact with 3 fences them.
+    c.restart(1);
+    c.restart(2);
+    c.runUntil(() => c.replica(1).core!.status().fenced && c.replica(2).core!.status().fenced, 10 * ELECTION, 'the returning replicas to be fenced');
+    expect(c.leaderId()).toBe(3);
+    expect(c.write('after-return', 'y')).toMatchObject({ kind: 'put', ok: true });
+    expect(c.replica(1).core!.ticksUntilNextTimer()).toBeNull(); // a fenced replica does nothing
+    // Rebuilt blank in the new epoch, they take 3's history; back in normal mode the majority decides again.
+    c.rebuild(1, epoch);
+    c.rebuild(2, epoch);
+    c.normalMode();
+    c.runUntil(() => c.converged(), 20 * ELECTION, 'convergence on the survivor history');
+    for (const id of [1, 2, 3]) {
+      expect(c.replica(id).sm.get('forced')?.value).toBe('decided by 3 alone');
+      expect(c.replica(id).sm.get('lost')).toBeUndefined();
+      expect(c.replica(id).core!.status()).toMatchObject({ epoch, fenced: false, quorumOverride: null });
+    }
+    c.crash(3);
+    expect(c.write('majority-again', 'z')).toMatchObject({ kind: 'put', ok: true });
+  });
+
+  it('cluster: work mode: without epochs, the returning majority would bring its forked history back', () => {
+    const { c } = lostMajority(true);
+    c.restart(1);
+    c.restart(2);
+    c.normalMode();
+    c.runTicks(30 * ELECTION);
+    // 1 and 2 still hold 'lost' as applied; 3 never will: the replicas disagree for good.
+    const held = [1, 2, 3].map((id) => c.replica(id).sm.get('lost')?.value ?? null);
+    expect(held.filter((v) => v !== null).length).toBeGreaterThan(0);
+    expect(held[2]).toBeNull();
+    expect(c.converged()).toBe(false);
+  });
+
+  it('cluster: work mode: vote_num must be between 1 and the number of survivors named', () => {
+    const c = storyCluster(three(), 22);
+    c.runUntil(() => c.leaderId() === 1, 10 * ELECTION, 'replica 1 leads');
+    expect(() => c.replica(1).runner!.setWorkMode({ voters: [1, 2], voteNum: 3 }, 1)).toThrow(/vote_num 3 must be between 1 and the 2 replicas named/);
+    expect(() => c.replica(1).runner!.setWorkMode({ voters: [1], voteNum: 0 }, 1)).toThrow(RangeError);
+    expect(c.replica(1).core!.status().epoch).toBe(0);
+  });
+});
