@@ -21,6 +21,18 @@ const SwitchoverBody = z
 const StepDownBody = z.object({ timeout_ms: z.number().int().min(100).max(60_000).default(10_000) }).strict();
 const RunModeBody = z.object({ mode: z.enum(['automatic', 'manual']) }).strict();
 const LagQuery = z.object({ lag: z.coerce.number().int().min(0).optional() }).strict();
+const WorkModeBody = z.discriminatedUnion('mode', [
+  z
+    .object({
+      mode: z.literal('minority'),
+      /** The surviving replicas: they alone elect and decide... */
+      replicas: z.array(z.number().int().min(1)).min(1).max(9),
+      /** ...with this many of them. */
+      vote_num: z.number().int().min(1).max(9),
+    })
+    .strict(),
+  z.object({ mode: z.literal('normal') }).strict(),
+]);
 
 /**
  * Operator endpoints (DCF promote_leader, RUN_MODE; Patroni switchover and
@@ -87,6 +99,47 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     return c.json({ run_mode: body.mode, not_reached: notReached.sort((a, b) => a - b) });
   });
 
+  app.put('/v1/streams/:stream/work-mode', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const body = await readJson(c, WorkModeBody, 1024);
+    const views = await client.views(1000);
+    if (body.mode === 'normal') {
+      const notReached = await operateAll(client, client.members().map((m) => m.id), { kind: 'work-mode', override: null });
+      return c.json({ work_mode: 'normal', not_reached: notReached });
+    }
+    const survivors = [...new Set(body.replicas)].sort((a, b) => a - b);
+    const voters = client.members().filter((m) => m.role !== 'passive').map((m) => m.id);
+    const strangers = survivors.filter((id) => !voters.includes(id));
+    if (strangers.length > 0) throw new ApiError(400, 'invalid_request', `replicas ${strangers.join(', ')} are not voting members of stream '${client.stream.name}'`);
+    if (body.vote_num > survivors.length) throw new ApiError(400, 'invalid_request', `vote_num ${body.vote_num} is more than the ${survivors.length} replicas named`);
+    const leaderId = pickLeader(views);
+    const leader = leaderId === null ? null : viewOf(views, leaderId);
+    if (leader && leader.writes_blocked === null && leader.work_mode === 'normal') {
+      throw new ApiError(409, 'quorum_available', `replica ${leaderId} leads and its writes are not blocked: minority mode is only for a majority lost for good`);
+    }
+    // A new epoch: replicas still in the old one are fenced when they next hear from a survivor.
+    const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0)) + 1;
+    const notReached = await operateAll(client, survivors, { kind: 'work-mode', override: { voters: survivors, voteNum: body.vote_num }, epoch });
+    return c.json({ work_mode: 'minority', replicas: survivors, vote_num: body.vote_num, epoch, not_reached: notReached });
+  });
+
+  app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
+    requireAdmin(c);
+    const client = clientOf(c.env, c.req.param('stream'));
+    const id = replicaIdOf(client, c.req.param('id'));
+    const views = await client.views(1000);
+    const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0));
+    const res = await client
+      .stub(id)
+      .rebuild(client.identity(id), epoch)
+      .catch(() => null);
+    if (!res) throw new ApiError(503, 'unavailable', `replica ${id} did not answer`);
+    if (isRpcError(res)) throw new ApiError(503, res.code, res.message);
+    if (!res.ok) throw new ApiError(409, 'not_fenced', res.message);
+    return c.json({ rebuilt: id, epoch });
+  });
+
   app.post('/v1/streams/:stream/snapshot', async (c) => {
     requireAdmin(c);
     const client = clientOf(c.env, c.req.param('stream'));
@@ -144,6 +197,21 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     }
     return c.json({ node_id: id, replica: true, role: view.role, lag: behind });
   });
+}
+
+/** Carry out `action` on each replica; returns those that did not take it. */
+async function operateAll(client: StreamClient, ids: readonly ReplicaId[], action: Parameters<ReturnType<StreamClient['stub']>['operate']>[1]): Promise<ReplicaId[]> {
+  const notReached: ReplicaId[] = [];
+  await Promise.all(
+    ids.map(async (id) => {
+      const res = await client
+        .stub(id)
+        .operate(client.identity(id), action)
+        .catch(() => null);
+      if (!res || isRpcError(res) || !res.ok) notReached.push(id);
+    }),
+  );
+  return notReached.sort((a, b) => a - b);
 }
 
 /** The replica the stream's replicas agree leads, or 503. */

@@ -61,7 +61,11 @@ export async function streamStatus(client: StreamClient) {
     leader_id: leader?.node_id ?? null,
     term: leader?.term ?? Math.max(0, ...answered.map((v) => v.term)),
     run_mode: runMode(answered),
-    work_mode: 'normal',
+    /** normal, or MINORITY while survivors of a lost majority decide alone (vote_num of minority_replicas). */
+    work_mode: workMode(answered),
+    vote_num: leader?.vote_num ?? null,
+    minority_replicas: leader?.minority_replicas ?? null,
+    epoch: Math.max(0, ...answered.map((v) => v.epoch)),
     hb_interval_ms: stream.heartbeat_interval_ms,
     elc_timeout_ms: stream.election_timeout_ms,
     commit_index: leader?.commit_index ?? Math.max(0, ...answered.map((v) => v.commit_index)),
@@ -83,6 +87,11 @@ export async function streamStatus(client: StreamClient) {
 function minApplied(views: readonly ReplicaView[]): number | null {
   const applied = views.map((v) => v.applied_index).filter((x): x is number => x !== null);
   return applied.length > 0 ? Math.min(...applied) : null;
+}
+
+/** `normal`; `MINORITY` (loud on purpose) while any replica that answered runs in minority mode. */
+function workMode(views: readonly ReplicaView[]): string {
+  return views.some((v) => v.work_mode === 'minority') ? 'MINORITY' : 'normal';
 }
 
 /** automatic or manual when every replica that answered agrees; mixed while a change has not reached them all. */

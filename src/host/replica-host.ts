@@ -6,6 +6,7 @@ import {
   type KvResult,
   type Message,
   type OperatorResult,
+  type QuorumOverride,
   type ReplicaId,
   DEFAULT_TIMING,
   SeededRng,
@@ -77,6 +78,13 @@ export interface ReplicaView {
   readonly configuration_index: number;
   /** A change proposed and not yet decided, as far as this replica knows. */
   readonly pending_configuration: Configuration | null;
+  /** `minority` while an operator forced minority work mode here (with its survivors and vote_num). */
+  readonly work_mode: 'normal' | 'minority';
+  readonly vote_num: number | null;
+  readonly minority_replicas: readonly ReplicaId[] | null;
+  readonly epoch: number;
+  /** It heard from a later epoch: its history was forked off by a minority force-start; it waits to be rebuilt. */
+  readonly fenced: boolean;
 }
 
 /** Cost counters since this replica process started (requests and transactions are what Durable Objects bill). */
@@ -106,7 +114,9 @@ export type OperatorAction =
   | { readonly kind: 'step-down'; readonly timeoutMs: number }
   | { readonly kind: 'campaign' }
   | { readonly kind: 'run-mode'; readonly automatic: boolean }
-  | { readonly kind: 'snapshot' };
+  | { readonly kind: 'snapshot' }
+  /** Minority work mode on (the survivors and vote_num, starting `epoch`) or off (null). */
+  | { readonly kind: 'work-mode'; readonly override: QuorumOverride | null; readonly epoch?: number };
 const UNRELIABLE_META = 'chaos:unreliable';
 
 /** Fault injection on this replica's outgoing batches: duplicate some, delay all by a random amount (so they reorder). */
@@ -284,7 +294,7 @@ export class ReplicaHost {
     const st = this.runner.core.status();
     return {
       node_id: st.id,
-      role: st.role === 'follower' ? (st.memberRole === 'none' ? 'non-member' : st.memberRole) : st.role,
+      role: st.fenced ? 'fenced' : st.role === 'follower' ? (st.memberRole === 'none' ? 'non-member' : st.memberRole) : st.role,
       member_role: st.memberRole,
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
@@ -303,6 +313,11 @@ export class ReplicaHost {
       configuration: st.configuration,
       configuration_index: st.configurationSlot,
       pending_configuration: st.pendingConfiguration,
+      work_mode: st.quorumOverride ? 'minority' : 'normal',
+      vote_num: st.quorumOverride?.voteNum ?? null,
+      minority_replicas: st.quorumOverride?.voters ?? null,
+      epoch: st.epoch,
+      fenced: st.fenced,
     };
   }
 
@@ -324,6 +339,14 @@ export class ReplicaHost {
           break;
         case 'snapshot':
           this.runner.compactNow((m) => this.route(m));
+          break;
+        case 'work-mode':
+          try {
+            this.runner.setWorkMode(action.override, action.epoch);
+          } catch (e) {
+            if (!(e instanceof RangeError)) throw e;
+            result = { ok: false, code: 'invalid-target', message: e.message.replace(/^work mode: /, '') };
+          }
           break;
         case 'run-mode':
           // Durable, so a replica that restarts keeps the mode the operator chose.

@@ -13,6 +13,7 @@ import {
   type Unreliability,
   type WriteOutcome,
 } from './replica-host.ts';
+import { ReplicaRunner } from './runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 
 /** Which replica of which stream a Durable Object is. Every call names it; the first one is stored. */
@@ -130,6 +131,27 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     return this.guard(() => host.reconfigure(configuration, timeoutMs));
+  }
+
+  /**
+   * Rebuild (DCF build, Patroni reinitialize) of a replica fenced by a minority
+   * force-start: forget everything it stored and start it blank in `epoch`; the
+   * leader then sends it a snapshot and the log. Refused for a replica that is
+   * not fenced: its promises and accepted values may be what a quorum relies on.
+   */
+  async rebuild(to: ReplicaIdentity, epoch: number): Promise<OperatorResult | RpcError> {
+    const host = this.ensureHost(to);
+    if ('kind' in host) return host;
+    const st = host.runner.core.status();
+    if (!st.fenced) {
+      return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} is not fenced: a replica that takes part in the current history cannot be wiped safely (remove it and add a new replica instead)` };
+    }
+    if (epoch <= st.epoch) return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not after this replica's ${st.epoch}` };
+    ReplicaRunner.wipe(this.storage, epoch);
+    this.host = null;
+    const fresh = this.ensureHost(to);
+    if ('kind' in fresh) return fresh;
+    return { ok: true, target: to.replicaId };
   }
 
   /** Cost counters of this replica process (benchmarks, cost accounting). */

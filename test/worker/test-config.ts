@@ -19,7 +19,7 @@ function stream(name: string) {
   };
 }
 
-export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership'] as const;
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode'] as const;
 
 export const TEST_CONFIG = {
   streams: [

@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { admin, api, eventually, put, stableLeader, status } from './helpers.ts';
+
+const S = 'workmode';
+
+describe('work mode: minority force-start and rebuild (HTTP API)', () => {
+  it('work mode: refused while a leader can decide, and with bad bodies; rebuild refuses a replica that is not fenced', async () => {
+    await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
+    const cases: [unknown, number, string][] = [
+      [{ mode: 'minority', replicas: [3], vote_num: 1 }, 409, 'quorum_available'],
+      [{ mode: 'minority', replicas: [3], vote_num: 2 }, 400, 'invalid_request'],
+      [{ mode: 'minority', replicas: [7], vote_num: 1 }, 400, 'invalid_request'],
+      [{ mode: 'minority', replicas: [], vote_num: 1 }, 400, 'invalid_request'],
+      [{ mode: 'emergency' }, 400, 'invalid_request'],
+    ];
+    for (const [body, code, error] of cases) {
+      const res = await api('PUT', `/v1/streams/${S}/work-mode`, body, admin);
+      expect(res.status, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`).toBe(code);
+      expect(res.body.error.code).toBe(error);
+    }
+    expect((await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' })).status).toBe(401);
+    const rebuild = await api('POST', `/v1/streams/${S}/replicas/2/rebuild`, {}, admin);
+    expect(rebuild.status).toBe(409);
+    expect(rebuild.body.error.code).toBe('not_fenced');
+    expect((await status(S)).work_mode).toBe('normal');
+  });
+
+  it('work mode: the survivor of a lost majority goes on alone; the lost replicas return fenced, are rebuilt, and take its history', async () => {
+    await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
+    await put(S, 'before', 'b');
+    // Replicas 1 and 2 are lost (for 3 s, as far as this test is concerned).
+    for (const replica of [1, 2]) await api('POST', `/v1/streams/${S}/chaos`, { action: 'crash', replica, down_ms: 3000 }, admin);
+    await eventually('no leader can decide', async () => (await status(S)).writes_blocked !== null);
+    const forced = await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'minority', replicas: [3], vote_num: 1 }, admin);
+    expect(forced.status, JSON.stringify(forced.body)).toBe(200);
+    expect(forced.body).toMatchObject({ work_mode: 'minority', replicas: [3], vote_num: 1, epoch: 1, not_reached: [] });
+    await eventually('replica 3 leads alone', async () => (await status(S)).leader_id === 3);
+    const st = await status(S);
+    expect(st).toMatchObject({ work_mode: 'MINORITY', vote_num: 1, minority_replicas: [3], epoch: 1 });
+    await put(S, 'forced', 'f');
+    // Back from the outage, 1 and 2 hear from the new epoch and are fenced: they do nothing until rebuilt.
+    await eventually(
+      'replicas 1 and 2 fenced',
+      async () => (await status(S)).nodes.filter((n: any) => n.role === 'fenced').map((n: any) => n.node_id).join() === '1,2',
+      15_000,
+    );
+    for (const id of [1, 2]) {
+      const res = await api('POST', `/v1/streams/${S}/replicas/${id}/rebuild`, {}, admin);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      expect(res.body).toEqual({ rebuilt: id, epoch: 1 });
+    }
+    const normal = await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' }, admin);
+    expect(normal.body).toEqual({ work_mode: 'normal', not_reached: [] });
+    await eventually('a settled stream in normal mode', async () => {
+      const s = await status(S);
+      return s.work_mode === 'normal' && s.leader_id !== null && s.nodes.every((n: any) => n.healthy && n.applied_index === s.commit_index);
+    }, 15_000);
+    for (const key of ['before', 'forced']) expect((await api('GET', `/v1/streams/${S}/kv/${key}`)).status).toBe(200);
+    await put(S, 'normal-again', 'n');
+  });
+});
