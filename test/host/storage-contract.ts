@@ -100,6 +100,38 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(open().loadDurable().snapshot).toEqual({ slot: 10, data: 'small' });
       }));
 
+    it('a configuration change stored with a compaction, the epoch and fencing survive a reopen', () =>
+      withStorage((open) => {
+        const configuration = { members: [{ id: 1, role: 'follower' as const, priority: 2, weight: 1, group: 0, region: 'weur' }], policy: { requireRegions: ['weur'] } };
+        open().persist({ entries: [{ slot: 1, ballot: { round: 1, replicaId: 1 }, command: { kind: 'config', id: 'c1', configuration } }], decidedIndex: 1 });
+        expect([...open().loadDurable().entries][0]?.command).toEqual({ kind: 'config', id: 'c1', configuration });
+        open().persist({ entries: [], compactThrough: 1, baseConfig: { slot: 1, configuration }, epoch: 2, fenced: true });
+        const d = open().loadDurable();
+        expect(d.baseConfig).toEqual({ slot: 1, configuration });
+        expect(d.epoch).toBe(2);
+        expect(d.fenced).toBe(true);
+      }));
+
+    it('a wipe forgets the durable state and metadata but keeps the identity', () =>
+      withStorage((open) => {
+        const s = open();
+        s.writeMeta('identity', '{"stream":"s","replicaId":1}');
+        s.writeMeta('run-mode', 'manual');
+        s.persist({ promised: { round: 4, replicaId: 2 }, entries: [{ slot: 1, ballot: { round: 4, replicaId: 2 }, command: put('x') }], decidedIndex: 1, epoch: 1, fenced: true });
+        s.persist({ entries: [], snapshot: { slot: 1, data: 'snap' }, compactThrough: 1 });
+        open().wipe();
+        const d = open().loadDurable();
+        expect(d.promised).toEqual({ round: 0, replicaId: 0 });
+        expect(d.decidedIndex).toBe(0);
+        expect([...d.entries]).toEqual([]);
+        expect(d.compactedThrough ?? 0).toBe(0);
+        expect(d.snapshot ?? null).toBeNull();
+        expect(d.epoch ?? 0).toBe(0);
+        expect(d.fenced ?? false).toBe(false);
+        expect(open().readMeta('run-mode')).toBeUndefined();
+        expect(open().readMeta('identity')).toBe('{"stream":"s","replicaId":1}');
+      }));
+
     it('host metadata survives a reopen', () =>
       withStorage((open) => {
         expect(open().readMeta('identity')).toBeUndefined();

@@ -21,6 +21,7 @@ import {
   type Rng,
   type TestOnlyBugs,
   compileConfiguration,
+  describeChange,
   follower,
   DEFAULT_TIMING,
   SeededRng,
@@ -185,8 +186,9 @@ export class SimCluster {
     const runner = this.replica(id).runner;
     if (!runner) return { ok: false, code: 'not-leader', message: `replica ${id} is down` };
     const command: ConfigCommand = { kind: 'config', id: `cfg${++this.configChanges}`, configuration };
+    const change = describeChange(runner.core.status().configuration, configuration);
     const res = runner.changeConfiguration(command, done);
-    this.trace(`operator: reconfigure at ${id}: ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
+    this.trace(`operator: reconfigure at ${id} (${change}): ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
     return res;
   }
 
