@@ -8,6 +8,7 @@ import {
   type RpcError,
   type WriteOutcome,
   isRpcError,
+  replicaIdentity,
   replicaStub,
 } from '../host/replica-object.ts';
 import { ApiError } from './errors.ts';
@@ -19,6 +20,20 @@ export type WriteRequest =
   | { readonly kind: 'opaque'; readonly data: string; readonly idempotencyKey: string };
 
 type Stub = DurableObjectStub<ReplicaObject>;
+
+/**
+ * Where a stream comes from: `configured` in EDGEPAXOS_CONFIG, `dynamic`
+ * (created at run time, recorded in the catalog, with an incarnation that is
+ * part of its replicas' names) or `system` (the catalog itself).
+ */
+export type StreamPlacement =
+  | { readonly kind: 'configured' | 'system' }
+  | {
+      readonly kind: 'dynamic';
+      readonly incarnation: string;
+      /** Called when a replica answers that the stream was deleted (forget any cached catalog entry). */
+      readonly onDeleted?: () => void;
+    };
 
 /** Which replica led each stream last time this isolate looked. */
 const leaderCache = new Map<string, ReplicaId>();
@@ -41,14 +56,21 @@ const NEAR: Readonly<Record<string, readonly Region[]>> = {
  */
 export class StreamClient {
   readonly stream: StreamConfig;
+  readonly placement: StreamPlacement;
   private readonly env: Cloudflare.Env;
+  private readonly incarnation: string | undefined;
+  /** Key of the leader cache: an incarnation is a stream of its own. */
+  private readonly cacheKey: string;
   /** How long a request may keep retrying before the client is told. */
   private readonly deadlineMs: number;
   private readonly backoffMs: number;
 
-  constructor(env: Cloudflare.Env, stream: StreamConfig) {
+  constructor(env: Cloudflare.Env, stream: StreamConfig, placement: StreamPlacement = { kind: 'configured' }) {
     this.env = env;
     this.stream = stream;
+    this.placement = placement;
+    this.incarnation = placement.kind === 'dynamic' ? placement.incarnation : undefined;
+    this.cacheKey = this.incarnation === undefined ? stream.name : `${stream.name}~${this.incarnation}`;
     this.deadlineMs = Math.max(5_000, 6 * stream.election_timeout_ms);
     this.backoffMs = stream.heartbeat_interval_ms;
   }
@@ -65,9 +87,9 @@ export class StreamClient {
         .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'applied') {
-        leaderCache.set(this.stream.name, target);
+        leaderCache.set(this.cacheKey, target);
         return res.result;
       }
       // Not proposed (not-leader, dropped) or maybe proposed (outcome-unknown, unreachable):
@@ -98,9 +120,9 @@ export class StreamClient {
         () => ({ kind: 'unavailable' as const }),
       );
       const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'ok') {
-        leaderCache.set(this.stream.name, target);
+        leaderCache.set(this.cacheKey, target);
         return res.value;
       }
       const hint = res.kind === 'not-leader' ? res.leaderHint : null;
@@ -115,7 +137,7 @@ export class StreamClient {
     for (const r of this.byNearness(continent)) {
       const res = await call(this.stub(r.id), this.identity(r.id)).catch(() => null);
       if (res === null || isDown(res)) continue;
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'ok') return res.value;
     }
     throw new ApiError(503, 'unavailable', 'no replica answered');
@@ -129,7 +151,7 @@ export class StreamClient {
         const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
         try {
           const res = await Promise.race([this.stub(r.id).status(this.identity(r.id)), timeout]);
-          if (!res || isRpcError(res)) return null;
+          if (!res || isRpcError(res)) return res ?? null;
           return res.view;
         } catch {
           return null;
@@ -137,24 +159,42 @@ export class StreamClient {
           if (timer !== undefined) clearTimeout(timer);
         }
       }),
-    );
+    ).then((answers) => {
+      // A deleted stream is a stream that does not exist, not one whose replicas are all down.
+      const deleted = answers.find((a): a is RpcError => isRpcError(a) && a.code === 'stream_deleted');
+      if (deleted) throw this.failure(deleted);
+      return answers.map((a) => (isRpcError(a) ? null : a));
+    });
   }
 
   stub(id: ReplicaId): Stub {
-    return replicaStub(this.env, this.stream, id);
+    return replicaStub(this.env, this.stream, id, this.incarnation);
   }
 
   identity(id: ReplicaId): ReplicaIdentity {
-    return { stream: this.stream.name, replicaId: id };
+    return replicaIdentity(this.stream, id, this.incarnation);
+  }
+
+  /**
+   * The HTTP error for an error a replica returned. A deleted stream answers
+   * like an unknown one (a Worker may still have had it cached); anything
+   * else is a fault of the deployment.
+   */
+  failure(error: RpcError): ApiError {
+    if (error.code === 'stream_deleted') {
+      if (this.placement.kind === 'dynamic') this.placement.onDeleted?.();
+      return new ApiError(404, 'stream_not_found', `stream '${this.stream.name}' was deleted`);
+    }
+    return new ApiError(500, error.code, error.message);
   }
 
   private firstTarget(): ReplicaId {
-    return leaderCache.get(this.stream.name) ?? this.byPriority()[0]!.id;
+    return leaderCache.get(this.cacheKey) ?? this.byPriority()[0]!.id;
   }
 
   /** The hinted leader, or else the next replica in priority order. */
   private follow(current: ReplicaId, hint: ReplicaId | null): ReplicaId {
-    leaderCache.delete(this.stream.name);
+    leaderCache.delete(this.cacheKey);
     if (hint !== null && this.stream.replicas.some((r) => r.id === hint)) return hint;
     const order = this.byPriority();
     const i = order.findIndex((r) => r.id === current);

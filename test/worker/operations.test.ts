@@ -66,6 +66,6 @@ describe('operations: health checks for load balancers', () => {
     await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
     const res = await api('GET', '/v1/streams');
     expect(res.status).toBe(200);
-    expect(res.body.streams.find((s: any) => s.name === S)).toEqual({ name: S, replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
+    expect(res.body.streams.find((s: any) => s.name === S)).toEqual({ name: S, kind: 'configured', replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
   });
 });
