@@ -87,8 +87,8 @@ export function registerStreams(app: Hono<AppEnv>): void {
   app.get('/v1/streams', async (c) => {
     const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
     const fixed = [
-      ...config.streams.map((s) => withLeader(new StreamClient(c.env, s), { kind: 'configured' })),
-      withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), { kind: 'system' }),
+      ...config.streams.map((s) => withLeader(new StreamClient(c.env, s), 'configured')),
+      withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), 'system'),
     ];
     let catalogError: string | null = null;
     let entries: VersionedEntry[] = [];
@@ -99,9 +99,12 @@ export function registerStreams(app: Hono<AppEnv>): void {
       catalogError = e.message; // the configured streams can still be listed
     }
     const dynamic = entries.map((e) => {
-      const extra = { kind: 'dynamic', state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
-      if (e.entry.state === 'deleting') return Promise.resolve({ name: e.name, replicas: e.entry.definition?.replicas.map((r) => r.id) ?? [], leader_id: null, leader_region: null, ...extra });
-      return withLeader(dynamicClient(c.env, e), extra).catch((err: unknown) => {
+      const extra = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
+      if (e.entry.state === 'deleting') {
+        // Not asked for a leader: its replicas are wiped or about to be.
+        return Promise.resolve({ name: e.name, kind: 'dynamic', replicas: e.entry.definition?.replicas.map((r) => r.id) ?? [], leader_id: null, leader_region: null, ...extra });
+      }
+      return withLeader(dynamicClient(c.env, e), 'dynamic', extra).catch((err: unknown) => {
         if (err instanceof ApiError && err.status === 404) return null; // deleted meanwhile
         throw err;
       });
@@ -150,12 +153,14 @@ async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
   return notReached.sort((a, b) => a - b);
 }
 
-async function withLeader<T extends object>(client: StreamClient, extra: T) {
+/** One row of the stream list: where the stream comes from, its replicas and the leader they report. */
+async function withLeader(client: StreamClient, kind: StreamClient['placement']['kind'], extra: Record<string, unknown> = {}) {
   const s = client.stream;
   const views = await client.views(1000);
   const leader = views.find((v) => v?.role === 'leader') ?? null;
   return {
     name: s.name,
+    kind,
     replicas: s.replicas.map((r) => r.id),
     leader_id: leader?.node_id ?? null,
     leader_region: leader ? (s.replicas.find((r) => r.id === leader.node_id)?.region ?? null) : null,

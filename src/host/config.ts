@@ -253,7 +253,8 @@ const catalogs = new WeakMap<ClusterConfig, StreamConfig>();
 export function catalogStream(config: ClusterConfig): StreamConfig {
   let hit = catalogs.get(config);
   if (!hit) {
-    hit = { ...(config.catalog ?? config.streams[0]!), name: CATALOG_STREAM };
+    // `name` first, as in a configured stream (the first stream's own name is overwritten).
+    hit = { name: CATALOG_STREAM, ...(config.catalog ?? config.streams[0]!), ...{ name: CATALOG_STREAM } };
     catalogs.set(config, hit);
   }
   return hit;
