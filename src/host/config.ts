@@ -253,8 +253,9 @@ const catalogs = new WeakMap<ClusterConfig, StreamConfig>();
 export function catalogStream(config: ClusterConfig): StreamConfig {
   let hit = catalogs.get(config);
   if (!hit) {
-    // `name` first, as in a configured stream (the first stream's own name is overwritten).
-    hit = { name: CATALOG_STREAM, ...(config.catalog ?? config.streams[0]!), ...{ name: CATALOG_STREAM } };
+    // `name` first, as in a configured stream; the first stream's own name is not carried over.
+    const { name: _first, ...settings } = { name: CATALOG_STREAM, ...(config.catalog ?? config.streams[0]!) };
+    hit = { name: CATALOG_STREAM, ...settings };
     catalogs.set(config, hit);
   }
   return hit;
