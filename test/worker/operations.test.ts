@@ -69,7 +69,7 @@ describe('operations: health checks for load balancers', () => {
       const res = await api('GET', '/v1/streams');
       expect(res.status).toBe(200);
       const found = res.body.streams.find((s: any) => s.name === S);
-      return found?.leader_id !== null && found;
+      return found?.leader_id === 1 && found;
     });
     expect(row).toEqual({ name: S, kind: 'configured', replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
   });
