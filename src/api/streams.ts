@@ -2,7 +2,7 @@ import type { Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { ReplicaId } from '../core/index.ts';
 import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
-import { isRpcError } from '../host/replica-object.ts';
+import { type ReplicaView, isRpcError } from '../host/replica-object.ts';
 import { requireAdmin } from './admin.ts';
 import { type VersionedEntry, compareAndSet, isCreatableName, dynamicClient, forgetEntry, listEntries, newIncarnation, readEntry } from './catalog.ts';
 import { ApiError } from './errors.ts';
@@ -157,7 +157,9 @@ async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
 async function withLeader(client: StreamClient, kind: StreamClient['placement']['kind'], extra: Record<string, unknown> = {}) {
   const s = client.stream;
   const views = await client.views(1000);
-  const leader = views.find((v) => v?.role === 'leader') ?? null;
+  // Of replicas that say they lead, the one with the highest term (a deposed leader may not know it yet).
+  let leader: ReplicaView | null = null;
+  for (const v of views) if (v?.role === 'leader' && (!leader || v.term > leader.term)) leader = v;
   return {
     name: s.name,
     kind,

@@ -277,7 +277,7 @@ describe('streams: the list', () => {
     const row = await eventually('listed with its leader', async () => {
       const found = await listed('listed');
       return found?.leader_id === 1 && found;
-    });
+    }, 30_000);
     expect(row).toEqual({ name: 'listed', kind: 'dynamic', state: 'active', incarnation, created_at, replicas: [1, 2, 3], leader_id: 1, leader_region: 'wnam' });
     expect(await listed('listed-going')).toMatchObject({ kind: 'dynamic', state: 'deleting', incarnation: going.incarnation, leader_id: null });
     expect(await listed('listed-gone')).toBeUndefined();
