@@ -79,6 +79,7 @@ export function registerStreams(app: Hono<AppEnv>): void {
     const configured = findStream(config, name);
     if (configured) return c.json({ name, kind: 'configured', definition: configured });
     if (name === CATALOG_STREAM) return c.json({ name, kind: 'system', definition: catalogStream(config) });
+    if (!isCreatableName(name)) throw notFound(name);
     const current = await readEntry(c.env, name);
     if (!current || current.entry.state === 'deleted') throw notFound(name);
     return c.json(describeEntry(current));

@@ -240,6 +240,23 @@ describe('streams: durability and deletion under faults', () => {
     expect(await stored(S, 1, incarnation)).toEqual({ meta: ['deleted'], entries: 0, alarm: null });
   });
 
+  it('streams: a Worker that still has a deleted stream cached answers 404, because the wiped replicas refuse', async () => {
+    // As if another Worker deleted it: this isolate's catalog cache still holds the stream.
+    const S = 'cached';
+    const { incarnation } = await create(S);
+    await put(S, 'k', 'v');
+    for (const id of [1, 2, 3]) expect(await replica(S, id, incarnation).destroy({ stream: S, replicaId: id, incarnation })).toEqual({ kind: 'ok' });
+    for (const [method, path, body] of [
+      ['GET', `/v1/streams/${S}/kv/k`],
+      ['PUT', `/v1/streams/${S}/kv/k`, { value: 'again' }],
+      ['GET', `/v1/streams/${S}/status`],
+    ] as const) {
+      const res = await api(method, path, body);
+      expect(res.status, `${method} ${path}: ${JSON.stringify(res.body)}`).toBe(404);
+      expect(res.body.error).toEqual({ code: 'stream_not_found', message: `stream '${S}' was deleted` });
+    }
+  });
+
   it('streams: a replica the delete could not reach leaves the stream deleting, wipes itself once a wiped peer tells it, and a repeated delete finishes', async () => {
     const S = 'partial';
     const { incarnation } = await create(S);
