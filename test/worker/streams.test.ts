@@ -1,5 +1,7 @@
 import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import { app } from '../../src/api/app.ts';
 import { admin, api, crash, eventually, put, replica, sleep, stableLeader, status } from './helpers.ts';
 
 /**
@@ -168,7 +170,18 @@ describe('streams: created at run time', () => {
     await put(S, 'k', 'v');
     const refused = await api('DELETE', `/v1/streams/${S}`, undefined, { authorization: 'Bearer wrong' });
     expect(refused.status).toBe(401);
+    // A Worker with no admin token configured refuses both, even with a token.
+    const noToken = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined };
+    const disabled = [
+      await app.request('/v1/streams', { method: 'POST', body: JSON.stringify(definition('guarded-2')), headers: admin }, noToken),
+      await app.request(`/v1/streams/${S}`, { method: 'DELETE', headers: admin }, noToken),
+    ];
+    for (const res of disabled) {
+      expect(res.status).toBe(403);
+      expect(((await res.json()) as any).error.code).toBe('admin_disabled');
+    }
     expect((await api('GET', `/v1/streams/${S}/kv/k`)).body.value).toBe('v'); // still there
+    expect((await api('GET', '/v1/streams/guarded-2')).status).toBe(404);
   });
 
   it('streams: configured streams and the catalog cannot be deleted or written through the data API', async () => {
