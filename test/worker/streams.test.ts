@@ -315,3 +315,24 @@ describe('streams: the list', () => {
     expect(await listed('_catalog')).toMatchObject({ kind: 'system', replicas: [1, 2, 3] });
   });
 });
+
+describe('streams: without the catalog', () => {
+  // Last of all: it leaves two catalog replicas down for the rest of the file.
+  it('streams: while the catalog has no quorum, creates are refused with 503, a cached stream keeps serving, and the list shows the configured streams and why', async () => {
+    await create('survivor');
+    await put('survivor', 'k', '1'); // this Worker now has it cached
+    const leader = await stableLeader('_catalog');
+    for (const id of [leader, leader === 1 ? 2 : 1]) {
+      expect((await api('POST', '/v1/streams/_catalog/chaos', { action: 'crash', replica: id, down_ms: 30_000 }, admin)).status).toBe(200);
+    }
+    const refused = await api('POST', '/v1/streams', definition('too-late'), admin);
+    expect(refused.status, JSON.stringify(refused.body)).toBe(503);
+    expect(refused.body.error.code).toBe('catalog_unavailable');
+    await put('survivor', 'k', '2');
+    const list = await api('GET', '/v1/streams');
+    expect(list.status).toBe(200);
+    expect(list.body.catalog_error).toContain('the stream catalog could not be read');
+    expect(list.body.streams.find((s: any) => s.name === 'default')).toMatchObject({ kind: 'configured' });
+    expect(list.body.streams.filter((s: any) => s.kind === 'dynamic')).toEqual([]);
+  });
+});
