@@ -2,13 +2,15 @@ import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
 import type { KvItem, KvResult } from '../core/index.ts';
-import { ConfigError, type StreamConfig, clusterConfig, findStream } from '../host/config.ts';
+import { ConfigError, clusterConfig } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { requireAdmin } from './admin.ts';
+import { resolveStream } from './catalog.ts';
 import { registerMembership } from './membership.ts';
-import { pickLeader, registerOperations } from './operations.ts';
+import { registerOperations } from './operations.ts';
 import { streamStatus } from './status.ts';
-import { StreamClient } from './stream-client.ts';
+import type { StreamClient } from './stream-client.ts';
+import { registerStreams } from './streams.ts';
 import { checkKey, checkValueSize, idempotencyKey, maxValueBytes, readJson, readQuery } from './validation.ts';
 
 type AppEnv = { Bindings: Cloudflare.Env };
@@ -68,7 +70,8 @@ app.get('/', (c) =>
 // ------------------------------------------------------------------ key-value
 
 app.put('/v1/streams/:stream/kv/:key{.+}', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
+  refuseSystemWrite(client);
   const key = checkKey(c.req.param('key'));
   const max = maxValueBytes(c.env);
   const body = await readJson(c, PutBody, max);
@@ -91,7 +94,7 @@ app.put('/v1/streams/:stream/kv/:key{.+}', async (c) => {
 });
 
 app.get('/v1/streams/:stream/kv/:key{.+}', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
   const key = checkKey(c.req.param('key'));
   const { consistency } = readQuery(c, GetQuery);
   const item: KvItem | null =
@@ -103,7 +106,8 @@ app.get('/v1/streams/:stream/kv/:key{.+}', async (c) => {
 });
 
 app.delete('/v1/streams/:stream/kv/:key{.+}', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
+  refuseSystemWrite(client);
   const key = checkKey(c.req.param('key'));
   const result = await client.write({ kind: 'delete', key, idempotencyKey: idempotencyKey(c) ?? crypto.randomUUID() });
   refuseReusedKey(result);
@@ -112,13 +116,13 @@ app.delete('/v1/streams/:stream/kv/:key{.+}', async (c) => {
 });
 
 // `/kv/` with nothing after it: a key was meant, and it is empty.
-app.on(['GET', 'PUT', 'DELETE'], '/v1/streams/:stream/kv/', (c) => {
-  streamClient(c.env, c.req.param('stream'));
+app.on(['GET', 'PUT', 'DELETE'], '/v1/streams/:stream/kv/', async (c) => {
+  await streamClient(c.env, c.req.param('stream'));
   throw new ApiError(400, 'invalid_key', 'the key must not be empty');
 });
 
 app.get('/v1/streams/:stream/kv', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
   const q = readQuery(c, ListQuery);
   const items: KvItem[] =
     q.consistency === 'stale'
@@ -130,7 +134,8 @@ app.get('/v1/streams/:stream/kv', async (c) => {
 // ------------------------------------------------------------------ log
 
 app.post('/v1/streams/:stream/log', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
+  refuseSystemWrite(client);
   const max = maxValueBytes(c.env);
   const body = await readJson(c, LogBody, max);
   checkValueSize(body.data, max, 'data');
@@ -141,7 +146,7 @@ app.post('/v1/streams/:stream/log', async (c) => {
 });
 
 app.get('/v1/streams/:stream/log', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
   const q = readQuery(c, LogQuery);
   const entries = await client.readLinearizable((stub, id, timeoutMs) => stub.readLog(id, q.from, q.limit, timeoutMs));
   return c.json({ entries });
@@ -150,7 +155,7 @@ app.get('/v1/streams/:stream/log', async (c) => {
 // ------------------------------------------------------------------ operations
 
 app.get('/v1/streams/:stream/status', async (c) => {
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
   return c.json(await streamStatus(client));
 });
 
@@ -159,7 +164,7 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
   if (c.env.EDGEPAXOS_CHAOS !== 'on') {
     throw new ApiError(403, 'chaos_disabled', 'fault injection is off; start the dev cluster with `npm run dev:chaos` (var EDGEPAXOS_CHAOS=on)');
   }
-  const client = streamClient(c.env, c.req.param('stream'));
+  const client = await streamClient(c.env, c.req.param('stream'));
   const body = await readJson(c, ChaosBody, 64 * 1024);
   const ids = client.stream.replicas.map((r) => r.id);
   switch (body.action) {
@@ -200,24 +205,7 @@ app.post('/v1/streams/:stream/chaos', async (c) => {
 registerOperations(app, streamClient);
 registerMembership(app, streamClient);
 
-app.get('/v1/streams', async (c) => {
-  const config = configOf(c.env);
-  const streams = await Promise.all(
-    config.streams.map(async (s) => {
-      const client = new StreamClient(c.env, s);
-      const views = await client.views(1000);
-      const leader = pickLeader(views);
-      const members = client.members();
-      return {
-        name: s.name,
-        replicas: members.map((m) => m.id),
-        leader_id: leader,
-        leader_region: leader === null ? null : (members.find((m) => m.id === leader)?.region ?? null),
-      };
-    }),
-  );
-  return c.json({ streams });
-});
+registerStreams(app);
 
 // ------------------------------------------------------------------ errors
 
@@ -237,10 +225,16 @@ function configOf(env: Cloudflare.Env) {
   return clusterConfig(env.EDGEPAXOS_CONFIG);
 }
 
-function streamClient(env: Cloudflare.Env, name: string): StreamClient {
-  const stream: StreamConfig | undefined = findStream(configOf(env), name);
-  if (!stream) throw new ApiError(404, 'stream_not_found', `no stream '${name}' is configured`);
-  return new StreamClient(env, stream);
+/** The client of a configured stream, the catalog, or a stream created at run time; 404 for any other name. */
+function streamClient(env: Cloudflare.Env, name: string): Promise<StreamClient> {
+  return resolveStream(env, name);
+}
+
+/** The catalog is written only through the stream endpoints (compare-and-set on its entries); it can be read and operated. */
+function refuseSystemWrite(client: StreamClient): void {
+  if (client.placement.kind === 'system') {
+    throw new ApiError(403, 'reserved_stream', `stream '${client.stream.name}' is edgepaxos's stream catalog; create and delete streams with POST /v1/streams and DELETE /v1/streams/{name}`);
+  }
 }
 
 function continentOf(req: Request): string | undefined {

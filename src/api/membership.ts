@@ -11,7 +11,7 @@ import type { StreamClient } from './stream-client.ts';
 import { readJson } from './validation.ts';
 
 type AppEnv = { Bindings: Cloudflare.Env };
-type ClientOf = (env: Cloudflare.Env, stream: string) => StreamClient;
+type ClientOf = (env: Cloudflare.Env, stream: string) => Promise<StreamClient>;
 
 const waitMs = z.number().int().min(0).max(120_000).default(30_000);
 
@@ -55,7 +55,7 @@ const RemoveQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_0
  */
 export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void {
   app.get('/v1/streams/:stream/members', async (c) => {
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const { leader } = await current(client);
     const { index, configuration } = client.configuration();
     return c.json(describe(index, configuration, leader, client));
@@ -63,7 +63,7 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.post('/v1/streams/:stream/members', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, AddBody, 1024);
     const deadline = Date.now() + body.wait_ms;
     const { configuration } = await current(client);
@@ -91,7 +91,7 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.patch('/v1/streams/:stream/members/:id', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, ChangeBody, 1024);
     const deadline = Date.now() + body.wait_ms;
     const id = await memberIdOf(client, c.req.param('id'));
@@ -106,7 +106,7 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.delete('/v1/streams/:stream/members/:id', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const q = RemoveQuery.safeParse(c.req.query());
     if (!q.success) throw new ApiError(400, 'invalid_request', q.error.issues.map((i) => i.message).join('; '));
     const deadline = Date.now() + q.data.wait_ms;

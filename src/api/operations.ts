@@ -9,7 +9,7 @@ import type { StreamClient } from './stream-client.ts';
 import { readJson, readQuery } from './validation.ts';
 
 type AppEnv = { Bindings: Cloudflare.Env };
-type ClientOf = (env: Cloudflare.Env, stream: string) => StreamClient;
+type ClientOf = (env: Cloudflare.Env, stream: string) => Promise<StreamClient>;
 
 const SwitchoverBody = z
   .object({
@@ -42,7 +42,7 @@ const WorkModeBody = z.discriminatedUnion('mode', [
 export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void {
   app.post('/v1/streams/:stream/switchover', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, SwitchoverBody, 1024);
     const started = Date.now();
     const leader = await currentLeader(client);
@@ -57,7 +57,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.post('/v1/streams/:stream/step-down', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, StepDownBody, 1024);
     const started = Date.now();
     const leader = await currentLeader(client);
@@ -71,7 +71,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.post('/v1/streams/:stream/replicas/:id/campaign', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
     const started = Date.now();
     await operate(client, id, { kind: 'campaign' });
@@ -82,7 +82,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.put('/v1/streams/:stream/run-mode', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, RunModeBody, 1024);
     const automatic = body.mode === 'automatic';
     const notReached: ReplicaId[] = [];
@@ -101,7 +101,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.put('/v1/streams/:stream/work-mode', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const body = await readJson(c, WorkModeBody, 1024);
     const views = await client.views(1000);
     if (body.mode === 'normal') {
@@ -126,7 +126,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
     const views = await client.views(1000);
     const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0));
@@ -142,7 +142,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
 
   app.post('/v1/streams/:stream/snapshot', async (c) => {
     requireAdmin(c);
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const notReached: ReplicaId[] = [];
     await Promise.all(
       client.members().map(async (r) => {
@@ -164,7 +164,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
   // ---------------------------------------------------------------- health checks (no token)
 
   app.get('/v1/streams/:stream/replicas/:id/health', async (c) => {
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
     const view = viewOf(await client.views(1000), id);
     if (!view) throw new ApiError(503, 'unavailable', `replica ${id} does not answer`);
@@ -172,7 +172,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
   });
 
   app.get('/v1/streams/:stream/replicas/:id/leader', async (c) => {
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
     const view = viewOf(await client.views(1000), id);
     if (view?.role !== 'leader') throw new ApiError(503, 'not_leader', `replica ${id} is not the leader (${view ? view.role : 'unreachable'})`);
@@ -180,7 +180,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
   });
 
   app.get('/v1/streams/:stream/replicas/:id/replica', async (c) => {
-    const client = clientOf(c.env, c.req.param('stream'));
+    const client = await clientOf(c.env, c.req.param('stream'));
     const id = replicaIdOf(client, c.req.param('id'));
     const { lag } = readQuery(c, LagQuery);
     const views = await client.views(1000);
@@ -241,7 +241,7 @@ async function operate(client: StreamClient, at: ReplicaId, action: Parameters<R
     .operate(client.identity(at), action)
     .catch(() => null);
   if (!res) throw new ApiError(503, 'unavailable', `replica ${at} did not answer`);
-  if (isRpcError(res)) throw new ApiError(503, res.code, res.message);
+  if (isRpcError(res)) throw res.code === 'stream_deleted' ? client.failure(res) : new ApiError(503, res.code, res.message);
   if (!res.ok) {
     const status = res.code === 'not-leader' ? 409 : res.code === 'no-target' ? 409 : 400;
     throw new ApiError(status, res.code.replace('-', '_'), res.message);

@@ -8,6 +8,7 @@ import {
   type RpcError,
   type WriteOutcome,
   isRpcError,
+  replicaIdentity,
   replicaStub,
 } from '../host/replica-object.ts';
 import { ApiError } from './errors.ts';
@@ -19,6 +20,20 @@ export type WriteRequest =
   | { readonly kind: 'opaque'; readonly data: string; readonly idempotencyKey: string };
 
 type Stub = DurableObjectStub<ReplicaObject>;
+
+/**
+ * Where a stream comes from: `configured` in EDGEPAXOS_CONFIG, `dynamic`
+ * (created at run time, recorded in the catalog, with an incarnation that is
+ * part of its replicas' names) or `system` (the catalog itself).
+ */
+export type StreamPlacement =
+  | { readonly kind: 'configured' | 'system' }
+  | {
+      readonly kind: 'dynamic';
+      readonly incarnation: string;
+      /** Called when a replica answers that the stream was deleted (forget any cached catalog entry). */
+      readonly onDeleted?: () => void;
+    };
 
 /** Which replica led each stream last time this isolate looked. */
 const leaderCache = new Map<string, ReplicaId>();
@@ -48,14 +63,21 @@ const NEAR: Readonly<Record<string, readonly Region[]>> = {
  */
 export class StreamClient {
   readonly stream: StreamConfig;
+  readonly placement: StreamPlacement;
   private readonly env: Cloudflare.Env;
+  private readonly incarnation: string | undefined;
+  /** Key of the leader cache: an incarnation is a stream of its own. */
+  private readonly cacheKey: string;
   /** How long a request may keep retrying before the client is told. */
   private readonly deadlineMs: number;
   private readonly backoffMs: number;
 
-  constructor(env: Cloudflare.Env, stream: StreamConfig) {
+  constructor(env: Cloudflare.Env, stream: StreamConfig, placement: StreamPlacement = { kind: 'configured' }) {
     this.env = env;
     this.stream = stream;
+    this.placement = placement;
+    this.incarnation = placement.kind === 'dynamic' ? placement.incarnation : undefined;
+    this.cacheKey = this.incarnation === undefined ? stream.name : `${stream.name}~${this.incarnation}`;
     this.deadlineMs = Math.max(5_000, 6 * stream.election_timeout_ms);
     this.backoffMs = stream.heartbeat_interval_ms;
   }
@@ -72,9 +94,9 @@ export class StreamClient {
         .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'applied') {
-        leaderCache.set(this.stream.name, target);
+        leaderCache.set(this.cacheKey, target);
         return res.result;
       }
       // Not proposed (not-leader, dropped) or maybe proposed (outcome-unknown, unreachable):
@@ -105,9 +127,9 @@ export class StreamClient {
         () => ({ kind: 'unavailable' as const }),
       );
       const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'ok') {
-        leaderCache.set(this.stream.name, target);
+        leaderCache.set(this.cacheKey, target);
         return res.value;
       }
       const hint = res.kind === 'not-leader' ? res.leaderHint : null;
@@ -122,7 +144,7 @@ export class StreamClient {
     for (const r of this.byNearness(continent)) {
       const res = await call(this.stub(r.id), this.identity(r.id)).catch(() => null);
       if (res === null || isDown(res)) continue;
-      if (isRpcError(res)) throw new ApiError(500, res.code, res.message);
+      if (isRpcError(res)) throw this.failure(res);
       if (res.kind === 'ok') return res.value;
     }
     throw new ApiError(503, 'unavailable', 'no replica answered');
@@ -132,6 +154,7 @@ export class StreamClient {
    * The own view of every replica this isolate knows of (the bootstrap ones and
    * every member of the newest configuration reported), or null for those that
    * did not answer within `timeoutMs`. Members revealed by the answers are asked too.
+   * A deleted stream is a stream that does not exist, not one whose replicas are all down.
    */
   async views(timeoutMs: number): Promise<{ readonly id: ReplicaId; readonly view: ReplicaView | null }[]> {
     const out: { id: ReplicaId; view: ReplicaView | null }[] = [];
@@ -140,19 +163,24 @@ export class StreamClient {
       const ids = this.knownIds().filter((id) => !asked.has(id));
       if (ids.length === 0) break;
       for (const id of ids) asked.add(id);
-      const views = await Promise.all(ids.map((id) => this.viewOf(id, timeoutMs)));
-      ids.forEach((id, i) => out.push({ id, view: views[i]! }));
-      for (const v of views) if (v) this.learn(v.configuration_index, v.configuration);
+      const answers = await Promise.all(ids.map((id) => this.viewOf(id, timeoutMs)));
+      const deleted = answers.find((a): a is RpcError => isRpcError(a) && a.code === 'stream_deleted');
+      if (deleted) throw this.failure(deleted);
+      ids.forEach((id, i) => {
+        const a = answers[i]!;
+        out.push({ id, view: isRpcError(a) ? null : a });
+      });
+      for (const v of answers) if (v && !isRpcError(v)) this.learn(v.configuration_index, v.configuration);
     }
     return out.sort((a, b) => a.id - b.id);
   }
 
-  private async viewOf(id: ReplicaId, timeoutMs: number): Promise<ReplicaView | null> {
+  private async viewOf(id: ReplicaId, timeoutMs: number): Promise<ReplicaView | RpcError | null> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
     try {
       const res = await Promise.race([this.stub(id).status(this.identity(id)), timeout]);
-      if (!res || isRpcError(res)) return null;
+      if (!res || isRpcError(res)) return res ?? null;
       return res.view;
     } catch {
       return null;
@@ -163,13 +191,13 @@ export class StreamClient {
 
   /** Remember `configuration` if it is newer than what this isolate knew. */
   learn(index: number, configuration: Configuration): void {
-    const known = configurationCache.get(this.stream.name);
-    if (!known || index > known.index) configurationCache.set(this.stream.name, { index, configuration });
+    const known = configurationCache.get(this.cacheKey);
+    if (!known || index > known.index) configurationCache.set(this.cacheKey, { index, configuration });
   }
 
   /** The newest configuration known here, and the slot that set it (0: the bootstrap one). */
   configuration(): { readonly index: number; readonly configuration: Configuration } {
-    return configurationCache.get(this.stream.name) ?? { index: 0, configuration: streamConfiguration(this.stream) };
+    return configurationCache.get(this.cacheKey) ?? { index: 0, configuration: streamConfiguration(this.stream) };
   }
 
   /** The members of the newest configuration known here. */
@@ -184,20 +212,33 @@ export class StreamClient {
   }
 
   stub(id: ReplicaId): Stub {
-    return replicaStub(this.env, this.stream, id, this.members().find((m) => m.id === id)?.region);
+    return replicaStub(this.env, this.stream, id, this.incarnation, this.members().find((m) => m.id === id)?.region);
   }
 
   identity(id: ReplicaId): ReplicaIdentity {
-    return { stream: this.stream.name, replicaId: id };
+    return replicaIdentity(this.stream, id, this.incarnation);
+  }
+
+  /**
+   * The HTTP error for an error a replica returned. A deleted stream answers
+   * like an unknown one (a Worker may still have had it cached); anything
+   * else is a fault of the deployment.
+   */
+  failure(error: RpcError): ApiError {
+    if (error.code === 'stream_deleted') {
+      if (this.placement.kind === 'dynamic') this.placement.onDeleted?.();
+      return new ApiError(404, 'stream_not_found', `stream '${this.stream.name}' was deleted`);
+    }
+    return new ApiError(500, error.code, error.message);
   }
 
   private firstTarget(): ReplicaId {
-    return leaderCache.get(this.stream.name) ?? this.byPriority()[0]!.id;
+    return leaderCache.get(this.cacheKey) ?? this.byPriority()[0]!.id;
   }
 
   /** The hinted leader, or else the next replica in priority order. */
   private follow(current: ReplicaId, hint: ReplicaId | null): ReplicaId {
-    leaderCache.delete(this.stream.name);
+    leaderCache.delete(this.cacheKey);
     if (hint !== null && this.knownIds().includes(hint)) return hint;
     const order = this.byPriority();
     const i = order.findIndex((r) => r.id === current);

@@ -56,9 +56,8 @@ const LogSchema = z
   })
   .strict();
 
-const StreamConfigSchema = z
-  .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
+/** Everything a stream is configured with except its name (the catalog stream takes this shape). */
+const streamSettings = {
     replicas: z.array(ReplicaConfigSchema).min(1).max(9),
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
@@ -70,9 +69,16 @@ const StreamConfigSchema = z
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
     /** An idle stream stops heartbeats after this long without requests (0 = never); the next request wakes it. */
     quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
-  })
-  .strict()
-  .superRefine((s, ctx) => {
+};
+
+/** Stream names; names starting with `_` are reserved for edgepaxos's own streams (the catalog). */
+const STREAM_NAME = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Cross-field rules of a stream, checked once the shape is right. */
+const StreamSettingsSchema = z.object(streamSettings).strict();
+type StreamSettings = z.infer<typeof StreamSettingsSchema>;
+
+function checkStream(s: StreamSettings, ctx: z.RefinementCtx): void {
     const ids = new Set<number>();
     s.replicas.forEach((r, i) => {
       if (ids.has(r.id)) ctx.addIssue({ code: 'custom', path: ['replicas', i, 'id'], message: `replica id ${r.id} appears twice` });
@@ -80,7 +86,7 @@ const StreamConfigSchema = z
     });
     if (ids.size === s.replicas.length) {
       try {
-        streamQuorum(s as StreamConfig);
+        streamQuorum(s);
       } catch (e) {
         if (!(e instanceof RangeError)) throw e;
         ctx.addIssue({ code: 'custom', path: ['policy'], message: e.message.replace(/^(quorum|membership): /, '') });
@@ -96,11 +102,27 @@ const StreamConfigSchema = z
         message: `must be at least twice heartbeat_interval_ms (${s.heartbeat_interval_ms}), or followers time out between heartbeats`,
       });
     }
-  });
+}
+
+const StreamConfigSchema = z
+  .object({
+    name: z.string().regex(STREAM_NAME, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
+    ...streamSettings,
+  })
+  .strict()
+  .superRefine(checkStream);
+
+/**
+ * The catalog stream (`_catalog`), where streams created at run time are
+ * recorded. Optional: without it the catalog takes the settings and replica
+ * placement of the first configured stream.
+ */
+const CatalogConfigSchema = StreamSettingsSchema.superRefine(checkStream);
 
 const ClusterConfigSchema = z
   .object({
     streams: z.array(StreamConfigSchema).min(1).max(1000),
+    catalog: CatalogConfigSchema.optional(),
   })
   .strict()
   .superRefine((c, ctx) => {
@@ -113,6 +135,7 @@ const ClusterConfigSchema = z
 
 export type ReplicaConfig = z.infer<typeof ReplicaConfigSchema>;
 export type StreamConfig = z.infer<typeof StreamConfigSchema>;
+export type CatalogConfig = z.infer<typeof CatalogConfigSchema>;
 export type ClusterConfig = z.infer<typeof ClusterConfigSchema>;
 
 /** A configuration that cannot be used; the message says what is wrong and where. */
@@ -169,12 +192,12 @@ export function clusterConfig(raw: unknown): ClusterConfig {
 }
 
 /** The core's view of a stream's replicas. */
-export function streamMembers(s: StreamConfig): Member[] {
+export function streamMembers(s: Pick<StreamConfig, 'replicas'>): Member[] {
   return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
 }
 
 /** The stream's bootstrap configuration, as the core takes it (later changes live in the log). */
-export function streamConfiguration(s: StreamConfig): Configuration {
+export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): Configuration {
   return {
     members: streamMembers(s),
     policy: {
@@ -187,7 +210,7 @@ export function streamConfiguration(s: StreamConfig): Configuration {
 }
 
 /** The stream's quorum policy; throws RangeError (with the reason) for one that is unsafe or can never decide. */
-export function streamQuorum(s: StreamConfig): ExplainingQuorumPolicy {
+export function streamQuorum(s: Pick<StreamConfig, 'replicas' | 'policy'>): ExplainingQuorumPolicy {
   return compileConfiguration(streamConfiguration(s)).quorum;
 }
 
@@ -212,8 +235,57 @@ export function streamPriority(s: StreamConfig): PriorityOptions {
   return { enabled: p.enabled, failback: p.failback, minLeaderTenureTicks: Math.ceil(p.min_leader_tenure_ms / s.tick_ms) };
 }
 
+/** A stream named in the configuration (the catalog is not one of them: see `catalogStream`). */
 export function findStream(config: ClusterConfig, name: string): StreamConfig | undefined {
   return config.streams.find((s) => s.name === name);
+}
+
+/** The reserved name of the catalog stream. Users cannot create or configure names starting with `_`. */
+export const CATALOG_STREAM = '_catalog';
+
+const catalogs = new WeakMap<ClusterConfig, StreamConfig>();
+
+/**
+ * The catalog stream: the configuration's `catalog` entry if there is one,
+ * else the first configured stream's settings and replica placement under the
+ * name `_catalog` (its own Durable Objects; it only shares the regions).
+ */
+export function catalogStream(config: ClusterConfig): StreamConfig {
+  let hit = catalogs.get(config);
+  if (!hit) {
+    // `name` first, as in a configured stream; the first stream's own name is not carried over.
+    const { name: _first, ...settings } = { name: CATALOG_STREAM, ...(config.catalog ?? config.streams[0]!) };
+    hit = { name: CATALOG_STREAM, ...settings };
+    catalogs.set(config, hit);
+  }
+  return hit;
+}
+
+/** A stream the deployment's configuration defines: a configured stream or the catalog. */
+export function configuredStream(config: ClusterConfig, name: string): StreamConfig | undefined {
+  return name === CATALOG_STREAM ? catalogStream(config) : findStream(config, name);
+}
+
+/** A stream definition that cannot be used: every problem, each with its path. */
+export class DefinitionError extends Error {
+  override readonly name = 'DefinitionError';
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(problems.join('; '));
+    this.problems = problems;
+  }
+}
+
+/**
+ * Validate one stream definition (the shape of one entry of `streams`) with
+ * the same schema and cross-field rules as the configuration, filling the
+ * defaults. Throws DefinitionError naming every problem.
+ */
+export function parseStreamDefinition(raw: unknown): StreamConfig {
+  const parsed = StreamConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new DefinitionError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`));
+  return parsed.data;
 }
 
 /** Core timing in ticks from a stream's millisecond settings. */

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ClientCommand, Configuration, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
-import { ConfigError, type StreamConfig, clusterConfig, findStream } from './config.ts';
+import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
   type LogRecord,
   type OperatorAction,
@@ -16,37 +16,59 @@ import {
 import { ReplicaRunner } from './runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 
-/** Which replica of which stream a Durable Object is. Every call names it; the first one is stored. */
+/**
+ * Which replica of which stream a Durable Object is. Every call names it; the
+ * first one is stored. A stream created at run time also names its
+ * `incarnation` (part of the object's name, so a deleted and recreated stream
+ * gets fresh objects) and carries its `definition`: the replica has no other
+ * way to learn its configuration, and stores it on its first call.
+ */
 export interface ReplicaIdentity {
   readonly stream: string;
   readonly replicaId: ReplicaId;
+  readonly incarnation?: string;
+  readonly definition?: StreamConfig;
 }
 
 /** Errors cross RPC as values, never as exceptions. */
 export type RpcError = {
   readonly kind: 'error';
-  /** `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one. */
-  readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down';
+  /**
+   * `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one.
+   * `stream_deleted`: the stream (this incarnation of it) was deleted; this replica wiped its storage and refuses every call.
+   * `refused`: the request does not apply to this replica (deleting a configured stream).
+   */
+  readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down' | 'stream_deleted' | 'refused';
   readonly message: string;
 };
 
 export type Consistency = 'linearizable' | 'stale';
 
-export function replicaObjectName(stream: string, replicaId: ReplicaId): string {
-  return `${stream}/${replicaId}`;
+/** The Durable Object name of a replica: `stream/id`, or `stream~incarnation/id` for a stream created at run time. */
+export function replicaObjectName(stream: string, replicaId: ReplicaId, incarnation?: string): string {
+  return incarnation === undefined ? `${stream}/${replicaId}` : `${stream}~${incarnation}/${replicaId}`;
 }
 
 /**
  * The stub of a replica, created in its region on first use (location hints
  * only count then). `region` names it for a replica added after bootstrap.
  */
-export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, region?: string): DurableObjectStub<ReplicaObject> {
+export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, incarnation?: string, region?: string): DurableObjectStub<ReplicaObject> {
   const hint = region ?? stream.replicas.find((r) => r.id === replicaId)?.region;
-  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId));
+  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId, incarnation));
   return env.REPLICA.get(id, hint ? { locationHint: hint as DurableObjectLocationHint } : undefined);
 }
 
+/** How a replica of `stream` is addressed: its definition rides along for a stream created at run time. */
+export function replicaIdentity(stream: StreamConfig, replicaId: ReplicaId, incarnation?: string): ReplicaIdentity {
+  return incarnation === undefined ? { stream: stream.name, replicaId } : { stream: stream.name, replicaId, incarnation, definition: stream };
+}
+
 const IDENTITY_META = 'identity';
+/** The definition of a stream created at run time, as the first call brought it. */
+const DEFINITION_META = 'definition';
+/** Set when the stream was deleted: the only row left, so a late call cannot bring the replica back. */
+const DELETED_META = 'deleted';
 const DOWN_UNTIL_META = 'chaos:down-until';
 
 /**
@@ -59,6 +81,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private readonly storage: SqliteStorage;
   private host: ReplicaHost | null = null;
   private identity: ReplicaIdentity | null = null;
+  /** This replica's stream was deleted: its storage is wiped and every call is refused. */
+  private deleted = false;
   private alarmAt: number | null = null;
   /** Fault injection: until then this replica acts as if its machine were off. */
   private downUntil = 0;
@@ -70,6 +94,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       this.alarmAt = await ctx.storage.getAlarm();
       const stored = this.storage.readMeta(IDENTITY_META);
       if (stored) this.identity = JSON.parse(stored) as ReplicaIdentity;
+      this.deleted = this.storage.readMeta(DELETED_META) !== undefined;
       this.downUntil = Number(this.storage.readMeta(DOWN_UNTIL_META) ?? 0);
     });
   }
@@ -192,11 +217,46 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     return { kind: 'ok' };
   }
 
+  // ---------------------------------------------------------------- RPC: deleting a stream
+
+  /**
+   * The stream was deleted (the catalog already says so): wipe this replica's
+   * storage and alarm, keep only a tombstone, and refuse every later call.
+   * Repeating it is harmless. Only streams created at run time can be deleted.
+   */
+  async destroy(to: ReplicaIdentity): Promise<{ kind: 'ok' } | RpcError> {
+    if (to.incarnation === undefined) {
+      return { kind: 'error', code: 'refused', message: `stream '${to.stream}' comes from the deployment's configuration and cannot be deleted at run time` };
+    }
+    if (Date.now() < this.downUntil) {
+      return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
+    }
+    const misrouted = this.misrouted(to);
+    if (misrouted) return misrouted;
+    if (!this.deleted) await this.wipe(to);
+    return { kind: 'ok' };
+  }
+
+  /**
+   * Drop everything this replica stored, leaving a tombstone, in one
+   * transaction; then end this instance so that nothing still in flight in
+   * it (a send, a waiting write) can touch storage again.
+   */
+  private async wipe(identity: ReplicaIdentity): Promise<void> {
+    this.deleted = true;
+    this.host = null;
+    const { definition: _definition, ...name } = identity;
+    this.storage.destroy(DELETED_META, JSON.stringify({ ...name, deleted_at: Date.now() }));
+    this.alarmAt = null;
+    await this.ctx.storage.deleteAlarm();
+    setTimeout(() => this.ctx.abort('edgepaxos: stream deleted'), 1);
+  }
+
   // ---------------------------------------------------------------- alarm
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
-    if (!this.identity) return; // never initialised: nothing to wake
+    if (!this.identity || this.deleted) return; // never initialised, or deleted: nothing to wake
     if (Date.now() < this.downUntil) {
       this.scheduleWake(this.downUntil); // still "off": wake when it comes back
       return;
@@ -238,38 +298,30 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * added by a membership change, which the bootstrap configuration does not list).
    */
   private ensureHost(to: ReplicaIdentity, fromPeer = false): ReplicaHost | RpcError {
+    if (this.deleted) return { kind: 'error', code: 'stream_deleted', message: `stream '${to.stream}' was deleted` };
     if (Date.now() < this.downUntil) {
       return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
     }
-    if (this.identity && (this.identity.stream !== to.stream || this.identity.replicaId !== to.replicaId)) {
-      return {
-        kind: 'error',
-        code: 'misrouted',
-        message: `this is replica ${this.identity.replicaId} of stream '${this.identity.stream}', not ${to.replicaId} of '${to.stream}'`,
-      };
-    }
+    const misrouted = this.misrouted(to);
+    if (misrouted) return misrouted;
     if (this.host) return this.host;
-    let stream: StreamConfig | undefined;
-    try {
-      stream = findStream(clusterConfig(this.env.EDGEPAXOS_CONFIG), to.stream);
-    } catch (e) {
-      if (e instanceof ConfigError) return { kind: 'error', code: 'invalid_configuration', message: e.message };
-      throw e;
-    }
-    const listed = stream?.replicas.some((r) => r.id === to.replicaId) ?? false;
-    if (!stream || (!listed && !this.identity && !fromPeer)) {
+    const stream = this.streamOf(to);
+    if ('kind' in stream) return stream;
+    const listed = stream.replicas.some((r) => r.id === to.replicaId);
+    if (!listed && !this.identity && !fromPeer) {
       return { kind: 'error', code: 'unknown_replica', message: `stream '${to.stream}' has no replica ${to.replicaId}` };
     }
     if (!this.identity) {
-      this.storage.writeMeta(IDENTITY_META, JSON.stringify(to));
-      this.identity = to;
+      const identity: ReplicaIdentity = to.incarnation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, incarnation: to.incarnation };
+      this.storage.writeMeta(IDENTITY_META, JSON.stringify(identity));
+      this.identity = identity;
     }
     const config = stream;
     this.host = new ReplicaHost({
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,
-      transport: new RpcTransport(this.env, config, to.replicaId, (peer) => this.host?.regionOf(peer)),
+      transport: new RpcTransport(this.env, config, to.replicaId, to.incarnation, () => this.onPeerDeleted(), (peer) => this.host?.regionOf(peer)),
       now: () => Date.now(),
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
@@ -279,8 +331,64 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     return this.host;
   }
 
+  /** A call addressed to another replica than this one (a bug in the caller), or null. */
+  private misrouted(to: ReplicaIdentity): RpcError | null {
+    const self = this.identity;
+    if (!self || (self.stream === to.stream && self.replicaId === to.replicaId && self.incarnation === to.incarnation)) return null;
+    const name = (i: ReplicaIdentity): string => `replica ${i.replicaId} of stream '${i.stream}'${i.incarnation === undefined ? '' : ` (incarnation ${i.incarnation})`}`;
+    return { kind: 'error', code: 'misrouted', message: `this is ${name(self)}, not ${name(to)}` };
+  }
+
+  /**
+   * The configuration of the stream this replica belongs to: from
+   * EDGEPAXOS_CONFIG for a configured stream (or the catalog); for a stream
+   * created at run time, the definition stored by the first call, else the
+   * one this call carries, validated here (it crossed RPC) and stored.
+   */
+  private streamOf(to: ReplicaIdentity): StreamConfig | RpcError {
+    if (to.incarnation === undefined) {
+      try {
+        const stream = configuredStream(clusterConfig(this.env.EDGEPAXOS_CONFIG), to.stream);
+        return stream ?? { kind: 'error', code: 'unknown_replica', message: `no stream '${to.stream}' is configured` };
+      } catch (e) {
+        if (e instanceof ConfigError) return { kind: 'error', code: 'invalid_configuration', message: e.message };
+        throw e;
+      }
+    }
+    const stored = this.storage.readMeta(DEFINITION_META);
+    if (stored !== undefined) return JSON.parse(stored) as StreamConfig;
+    if (to.definition === undefined) {
+      return { kind: 'error', code: 'unknown_replica', message: `replica ${to.replicaId} of stream '${to.stream}' has not been given its definition` };
+    }
+    let definition: StreamConfig;
+    try {
+      definition = parseStreamDefinition(to.definition);
+    } catch (e) {
+      if (e instanceof DefinitionError) return { kind: 'error', code: 'invalid_configuration', message: `the definition of stream '${to.stream}' is invalid: ${e.message}` };
+      throw e;
+    }
+    if (definition.name !== to.stream) {
+      return { kind: 'error', code: 'misrouted', message: `a definition of stream '${definition.name}' was sent to stream '${to.stream}'` };
+    }
+    this.storage.writeMeta(DEFINITION_META, JSON.stringify(definition));
+    return definition;
+  }
+
+  /**
+   * A peer of this incarnation answered that the stream was deleted: a peer
+   * is only wiped after the catalog recorded the deletion, so this replica
+   * (which the deleting request may not have reached) wipes itself too.
+   * Deferred, so the send that learned it finishes first.
+   */
+  private onPeerDeleted(): void {
+    const self = this.identity;
+    if (this.deleted || !self || self.incarnation === undefined) return;
+    setTimeout(() => void this.wipe(self), 0);
+  }
+
   /** One alarm per object: move it earlier when needed, never later than what is already set. */
   private scheduleWake(at: number): void {
+    if (this.deleted) return;
     if (this.alarmAt !== null && this.alarmAt <= at && this.alarmAt > Date.now() - 1000) return;
     this.alarmAt = at;
     void this.ctx.storage.setAlarm(at);
@@ -295,13 +403,24 @@ class RpcTransport implements Transport {
   private readonly env: Cloudflare.Env;
   private readonly stream: StreamConfig;
   private readonly self: ReplicaId;
+  private readonly incarnation: string | undefined;
+  private readonly onPeerDeleted: () => void;
   private readonly timeoutMs: number;
   private readonly regionOf: (peer: ReplicaId) => string | undefined;
 
-  constructor(env: Cloudflare.Env, stream: StreamConfig, self: ReplicaId, regionOf: (peer: ReplicaId) => string | undefined) {
+  constructor(
+    env: Cloudflare.Env,
+    stream: StreamConfig,
+    self: ReplicaId,
+    incarnation: string | undefined,
+    onPeerDeleted: () => void,
+    regionOf: (peer: ReplicaId) => string | undefined,
+  ) {
     this.env = env;
     this.stream = stream;
     this.self = self;
+    this.incarnation = incarnation;
+    this.onPeerDeleted = onPeerDeleted;
     this.timeoutMs = stream.election_timeout_ms;
     this.regionOf = regionOf;
   }
@@ -309,10 +428,11 @@ class RpcTransport implements Transport {
   async send(to: ReplicaId, messages: Message[]): Promise<Message[]> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
-      const stub = replicaStub(this.env, this.stream, to, this.regionOf(to));
-      const call = stub.deliver({ stream: this.stream.name, replicaId: to }, this.self, messages);
+      const stub = replicaStub(this.env, this.stream, to, this.incarnation, this.regionOf(to));
+      const call = stub.deliver(replicaIdentity(this.stream, to, this.incarnation), this.self, messages);
       const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.timeoutMs)));
       const res = await Promise.race([call, timeout]);
+      if (res && res.kind === 'error' && res.code === 'stream_deleted') this.onPeerDeleted();
       if (!res || res.kind !== 'ok') return [];
       return res.messages as Message[];
     } catch {

@@ -109,6 +109,21 @@ export class SqliteStorage implements ReplicaStorage {
     return rows[0]?.value;
   }
 
+  /**
+   * Drop every table of this replica and leave one meta row (`key` = `value`),
+   * in one transaction: storage is freed, and a crash leaves either the whole
+   * replica or only that row. This handle must not be used afterwards (its
+   * tables are gone); a new one recreates them empty.
+   */
+  destroy(key: string, value: string): void {
+    this.storage.transactionSync(() => {
+      this.sql.exec('DROP TABLE IF EXISTS ep_entries');
+      this.sql.exec('DROP TABLE IF EXISTS ep_snapshot_chunks');
+      this.sql.exec('DELETE FROM ep_meta');
+      this.writeMeta(key, value);
+    });
+  }
+
   writeMeta(key: string, value: string): void {
     this.sql.exec('INSERT OR REPLACE INTO ep_meta (key, value) VALUES (?, ?)', key, value);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describePolicy, parseClusterConfig, streamQuorum } from '../../src/host/config.ts';
+import { CATALOG_STREAM, DefinitionError, catalogStream, configuredStream, describePolicy, parseClusterConfig, parseStreamDefinition, streamQuorum } from '../../src/host/config.ts';
 
 const replicas = [
   { id: 1, region: 'wnam', priority: 3 },
@@ -43,5 +43,57 @@ describe('config: cluster configuration', () => {
     expect(q.isPhase2Quorum(new Set([1, 3]))).toBe(false);
     expect(q.explainPhase2(new Set([1, 3]))).toBe('no acceptor of region weur (replicas 2)');
     expect(q.isPhase2Quorum(new Set([1, 2]))).toBe(true);
+  });
+});
+
+describe('config: the stream catalog', () => {
+  it('takes the first configured stream\'s settings and replica placement under the name _catalog unless the configuration gives one', () => {
+    const config = parseClusterConfig({ streams: [{ name: 'a', replicas, election_timeout_ms: 2000 }, { name: 'b', replicas: [{ id: 9, region: 'oc' }] }] });
+    const catalog = catalogStream(config);
+    expect(catalog).toEqual({ ...config.streams[0]!, name: CATALOG_STREAM });
+    expect(configuredStream(config, CATALOG_STREAM)).toBe(catalog);
+    expect(configuredStream(config, 'b')).toBe(config.streams[1]);
+    expect(configuredStream(config, 'c')).toBeUndefined();
+
+    const placed = parseClusterConfig({ streams: [{ name: 'a', replicas }], catalog: { replicas: [{ id: 1, region: 'enam' }, { id: 2, region: 'eeur' }, { id: 3, region: 'oc' }] } });
+    expect(catalogStream(placed).replicas.map((r) => r.region)).toEqual(['enam', 'eeur', 'oc']);
+    expect(catalogStream(placed)).toMatchObject({ name: CATALOG_STREAM, tick_ms: 50, quiesce_after_ms: 3000 });
+  });
+
+  it('refuses a catalog entry like a stream, saying where, and refuses configured names starting with _', () => {
+    const refusal = (raw: unknown): string => {
+      try {
+        parseClusterConfig(raw);
+      } catch (e) {
+        return (e as Error).message;
+      }
+      throw new Error('the configuration was accepted');
+    };
+    expect(refusal({ streams: [{ name: 'a', replicas }], catalog: { replicas: [{ id: 1, region: 'mars' }] } })).toContain('catalog.replicas[0].region');
+    expect(refusal({ streams: [{ name: 'a', replicas }], catalog: { name: 'x', replicas } })).toContain('catalog: Unrecognized key: "name"');
+    expect(refusal({ streams: [{ name: 'a', replicas }], catalog: { replicas, policy: { require_regions: ['oc'] } } })).toContain('catalog.policy: region oc has no voter');
+    expect(refusal({ streams: [{ name: '_catalog', replicas }] })).toContain('streams[0].name');
+  });
+});
+
+describe('config: stream definitions (created at run time)', () => {
+  it('validates one definition with the configuration\'s schema and fills its defaults', () => {
+    const def = parseStreamDefinition({ name: 'orders', replicas });
+    expect(def).toEqual(parseClusterConfig({ streams: [{ name: 'orders', replicas }] }).streams[0]);
+    expect(parseStreamDefinition(def)).toEqual(def); // a normalised definition parses to itself (replicas re-check it)
+  });
+
+  it('names every problem of a definition with its path', () => {
+    let error: unknown;
+    try {
+      parseStreamDefinition({ name: 'Orders', replicas: [{ id: 1, region: 'mars' }], colour: 'red' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DefinitionError);
+    const problems = (error as DefinitionError).problems.join('\n');
+    expect(problems).toContain('name: stream names are 1-63 characters');
+    expect(problems).toContain('replicas[0].region');
+    expect(problems).toContain('colour');
   });
 });

@@ -35,8 +35,9 @@ export function streamConfig(name: string) {
   return s;
 }
 
-export function replica(stream: string, id: ReplicaId) {
-  return env.REPLICA.get(env.REPLICA.idFromName(replicaObjectName(stream, id)));
+/** A replica's stub; pass the incarnation for a stream created at run time. */
+export function replica(stream: string, id: ReplicaId, incarnation?: string) {
+  return env.REPLICA.get(env.REPLICA.idFromName(replicaObjectName(stream, id, incarnation)));
 }
 
 export async function status(stream: string): Promise<any> {
@@ -78,8 +79,8 @@ export async function stableLeader(stream: string, timeoutMs = 10_000): Promise<
 }
 
 /** Crash a replica the way the test runtime can: evict its Durable Object (storage is kept). */
-export async function crash(stream: string, id: ReplicaId): Promise<void> {
-  await evictDurableObject(replica(stream, id)).catch(() => undefined); // not running: nothing to evict
+export async function crash(stream: string, id: ReplicaId, incarnation?: string): Promise<void> {
+  await evictDurableObject(replica(stream, id, incarnation)).catch(() => undefined); // not running: nothing to evict
 }
 
 export async function put(stream: string, key: string, value: string, headers: Record<string, string> = {}): Promise<number> {

@@ -22,6 +22,17 @@ function stream(name: string) {
 export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode'] as const;
 
 export const TEST_CONFIG = {
+  // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only
+  // touch it when they ask for an unknown stream, and it should not heartbeat under them.
+  catalog: {
+    ...FAST,
+    quiesce_after_ms: 500,
+    replicas: [
+      { id: 1, region: 'wnam', priority: 3 },
+      { id: 2, region: 'weur', priority: 2 },
+      { id: 3, region: 'apac', priority: 1 },
+    ],
+  },
   streams: [
     ...TEST_STREAMS.map(stream),
     {

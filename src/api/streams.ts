@@ -1,0 +1,190 @@
+import type { Context, Hono } from 'hono';
+import { z } from 'zod';
+import type { ReplicaId } from '../core/index.ts';
+import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
+import { isRpcError } from '../host/replica-object.ts';
+import { requireAdmin } from './admin.ts';
+import { type VersionedEntry, compareAndSet, isCreatableName, dynamicClient, forgetEntry, listEntries, newIncarnation, readEntry } from './catalog.ts';
+import { ApiError } from './errors.ts';
+import { pickLeader } from './operations.ts';
+import { StreamClient } from './stream-client.ts';
+import { readJson } from './validation.ts';
+
+type AppEnv = { Bindings: Cloudflare.Env };
+
+/** A stream definition is small: its JSON may be up to this many bytes (plus the usual overhead). */
+const DEFINITION_BYTES_MAX = 16 * 1024;
+/** Attempts of a delete whose catalog entry keeps changing under it. */
+const DELETE_ATTEMPTS = 5;
+
+/**
+ * The stream collection: list every stream (`GET /v1/streams`), describe one
+ * (`GET /v1/streams/{name}`), and, with the admin token, create a stream at
+ * run time (`POST /v1/streams`) and delete one (`DELETE /v1/streams/{name}`).
+ * Created streams are recorded in the catalog (see catalog.ts); streams of
+ * EDGEPAXOS_CONFIG belong to the deployment and are changed by redeploying.
+ */
+export function registerStreams(app: Hono<AppEnv>): void {
+  app.post('/v1/streams', async (c) => {
+    requireAdmin(c);
+    const definition = parseDefinition(await readJson(c, z.unknown(), DEFINITION_BYTES_MAX));
+    const name = definition.name;
+    if (findStream(clusterConfig(c.env.EDGEPAXOS_CONFIG), name)) {
+      throw new ApiError(409, 'stream_exists', `stream '${name}' is configured in EDGEPAXOS_CONFIG`);
+    }
+    const current = await readEntry(c.env, name);
+    if (current && current.entry.state !== 'deleted') throw exists(current);
+    const entry = { state: 'active' as const, incarnation: newIncarnation(), created_at: new Date().toISOString(), definition };
+    const revision = await compareAndSet(c.env, name, entry, current?.revision ?? 0);
+    if (revision === null) {
+      throw new ApiError(409, 'stream_exists', `stream '${name}' was created (or changed) by another request at the same time; this one changed nothing`);
+    }
+    const created: VersionedEntry = { name, entry, revision };
+    // Wake the replicas now (each stores its definition and starts its timers), so the first request finds a leader sooner.
+    await dynamicClient(c.env, created).views(1000);
+    return c.json(describeEntry(created), 201);
+  });
+
+  app.delete('/v1/streams/:stream', async (c) => {
+    requireAdmin(c);
+    const name = c.req.param('stream');
+    refuseConfigured(c, name);
+    if (!isCreatableName(name)) throw notFound(name);
+    for (let attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
+      const current = await readEntry(c.env, name);
+      if (!current || current.entry.state === 'deleted') throw notFound(name);
+      let deleting = current;
+      if (current.entry.state === 'active') {
+        // Step 1: from this catalog write on, the stream answers 404 and cannot be recreated until it is wiped.
+        const entry = { ...current.entry, state: 'deleting' as const };
+        const revision = await compareAndSet(c.env, name, entry, current.revision);
+        if (revision === null) continue; // changed under us: look again
+        deleting = { name, entry, revision };
+      }
+      forgetEntry(name);
+      const notReached = await wipeReplicas(dynamicClient(c.env, deleting));
+      // Step 2, once every replica has wiped itself: the name is free again. Otherwise it stays
+      // `deleting` and the operator repeats the call (and replicas also wipe themselves when a wiped peer tells them).
+      if (notReached.length === 0) {
+        const { definition: _definition, ...kept } = deleting.entry;
+        await compareAndSet(c.env, name, { ...kept, state: 'deleted', deleted_at: new Date().toISOString() }, deleting.revision);
+      }
+      return c.json({ name, incarnation: deleting.entry.incarnation, state: notReached.length === 0 ? 'deleted' : 'deleting', not_reached: notReached });
+    }
+    throw new ApiError(409, 'conflict', `stream '${name}' kept changing while it was being deleted; try again`);
+  });
+
+  app.get('/v1/streams/:stream', async (c) => {
+    const name = c.req.param('stream');
+    const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
+    const configured = findStream(config, name);
+    if (configured) return c.json({ name, kind: 'configured', definition: configured });
+    if (name === CATALOG_STREAM) return c.json({ name, kind: 'system', definition: catalogStream(config) });
+    if (!isCreatableName(name)) throw notFound(name);
+    const current = await readEntry(c.env, name);
+    if (!current || current.entry.state === 'deleted') throw notFound(name);
+    return c.json(describeEntry(current));
+  });
+
+  app.get('/v1/streams', async (c) => {
+    const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
+    const fixed = [
+      ...config.streams.map((s) => withLeader(new StreamClient(c.env, s), 'configured')),
+      withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), 'system'),
+    ];
+    let catalogError: string | null = null;
+    let entries: VersionedEntry[] = [];
+    try {
+      entries = (await listEntries(c.env)).filter((e) => e.entry.state !== 'deleted');
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      catalogError = e.message; // the configured streams can still be listed
+    }
+    const dynamic = entries.map((e) => {
+      const extra = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
+      if (e.entry.state === 'deleting') {
+        // Not asked for a leader: its replicas are wiped or about to be.
+        return Promise.resolve({ name: e.name, kind: 'dynamic', replicas: e.entry.definition?.replicas.map((r) => r.id) ?? [], leader_id: null, leader_region: null, ...extra });
+      }
+      return withLeader(dynamicClient(c.env, e), 'dynamic', extra).catch((err: unknown) => {
+        if (err instanceof ApiError && err.status === 404) return null; // deleted meanwhile
+        throw err;
+      });
+    });
+    const streams = (await Promise.all([...fixed, ...dynamic])).filter((s) => s !== null);
+    return c.json({ streams, catalog_error: catalogError });
+  });
+}
+
+/** The definition in the request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
+function parseDefinition(body: unknown): StreamConfig {
+  const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
+  if (typeof name === 'string' && name.startsWith('_')) {
+    throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
+  }
+  try {
+    return parseStreamDefinition(body);
+  } catch (e) {
+    if (e instanceof DefinitionError) throw new ApiError(400, 'invalid_request', e.message);
+    throw e;
+  }
+}
+
+/** Streams of the deployment's configuration (and the catalog) are changed by redeploying, never here. */
+function refuseConfigured(c: Context<AppEnv>, name: string): void {
+  const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
+  if (findStream(config, name)) {
+    throw new ApiError(409, 'configured_stream', `stream '${name}' is defined in EDGEPAXOS_CONFIG; remove it there and redeploy (its replicas' storage is not deleted by that)`);
+  }
+  if (name === CATALOG_STREAM) throw new ApiError(409, 'configured_stream', `'${CATALOG_STREAM}' is the stream catalog; it cannot be deleted`);
+}
+
+/** Tell every replica to wipe itself; the ids of those that did not confirm. */
+async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
+  const timeoutMs = Math.max(1000, 2 * client.stream.election_timeout_ms);
+  const notReached: ReplicaId[] = [];
+  await Promise.all(
+    // Every replica ever known: the bootstrap ones and any added by a membership change.
+    client.knownIds().map(async (id) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
+      const res = await Promise.race([client.stub(id).destroy(client.identity(id)), timeout]).catch(() => null);
+      if (timer !== undefined) clearTimeout(timer);
+      if (!res || isRpcError(res)) notReached.push(id);
+    }),
+  );
+  return notReached.sort((a, b) => a - b);
+}
+
+/** One row of the stream list: where the stream comes from, its replicas and the leader they report. */
+async function withLeader(client: StreamClient, kind: StreamClient['placement']['kind'], extra: Record<string, unknown> = {}) {
+  const s = client.stream;
+  const views = await client.views(1000);
+  // Of replicas that say they lead, the one with the highest term (a deposed leader may not know it yet).
+  const leader = pickLeader(views);
+  // The members of the newest configuration reported (membership changes live in the log).
+  const members = client.members();
+  return {
+    name: s.name,
+    kind,
+    replicas: members.map((m) => m.id),
+    leader_id: leader,
+    leader_region: leader === null ? null : (members.find((m) => m.id === leader)?.region ?? null),
+    ...extra,
+  };
+}
+
+function describeEntry(e: VersionedEntry) {
+  return { name: e.name, kind: 'dynamic', state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at, definition: e.entry.definition };
+}
+
+function exists(e: VersionedEntry): ApiError {
+  if (e.entry.state === 'deleting') {
+    return new ApiError(409, 'stream_exists', `stream '${e.name}' is being deleted; repeat DELETE /v1/streams/${e.name} to finish, then create it again`);
+  }
+  return new ApiError(409, 'stream_exists', `stream '${e.name}' already exists (created ${e.entry.created_at}, incarnation ${e.entry.incarnation})`);
+}
+
+function notFound(name: string): ApiError {
+  return new ApiError(404, 'stream_not_found', `no stream '${name}' was created at run time`);
+}
