@@ -74,7 +74,7 @@ export function majorityConfiguration(ids: readonly ReplicaId[]): Configuration 
 export function configurationKey(c: Configuration): string {
   const members = [...c.members]
     .sort((a, b) => a.id - b.id)
-    .map((m) => [m.id, m.role, m.priority, m.weight, m.group, m.region ?? null]);
+    .map((m) => [m.id, m.role, m.priority, m.weight, m.group, m.region ?? null, m.incarnation ?? 1]);
   const p = c.policy;
   return JSON.stringify([
     members,
@@ -95,7 +95,7 @@ export function describeChange(a: Configuration, b: Configuration): string {
     if (!old) out.push(`add ${m.id} as ${m.role}`);
     else {
       const diffs: string[] = [];
-      for (const k of ['role', 'priority', 'weight', 'group', 'region'] as const) {
+      for (const k of ['role', 'priority', 'weight', 'group', 'region', 'incarnation'] as const) {
         if (old[k] !== m[k]) diffs.push(`${k} ${String(old[k])} -> ${String(m[k])}`);
       }
       if (diffs.length > 0) out.push(`${m.id}: ${diffs.join(', ')}`);

@@ -36,6 +36,8 @@ export interface DurableState {
   readonly epoch?: number;
   /** This replica heard from a later epoch: its history was forked off; it does nothing until rebuilt. */
   readonly fenced?: boolean;
+  /** Which life of this replica this is (absent: 1); a rebuild starts a new one. */
+  readonly incarnation?: number;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({

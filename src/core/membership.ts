@@ -20,6 +20,12 @@ export interface Member {
   readonly group: number;
   /** Where it runs (a label the core only compares, for required regions and location hints). */
   readonly region?: string;
+  /**
+   * Which life of this replica the configuration means (absent: 1). A rebuilt
+   * replica starts a new incarnation with empty storage; messages addressed to
+   * an earlier one are ignored, so nobody can rely on what it forgot.
+   */
+  readonly incarnation?: number;
 }
 
 export function isVoter(m: Member): boolean {

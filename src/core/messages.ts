@@ -30,6 +30,10 @@ interface Envelope {
    * replicas of different epochs never act on each other's messages.
    */
   readonly epoch?: number;
+  /** The receiver's incarnation the sender means (absent: 1); any other incarnation ignores the message. */
+  readonly toIncarnation?: number;
+  /** The sender's incarnation (absent: 1): an acceptor's answer counts only from the incarnation the configuration names. */
+  readonly fromIncarnation?: number;
 }
 
 /** The sender is at a later epoch than the receiver: the receiver's history was forked off and it must be rebuilt. */

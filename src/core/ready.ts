@@ -40,6 +40,7 @@ export interface PersistDelta {
   readonly baseConfig?: ConfigurationAt;
   readonly epoch?: number;
   readonly fenced?: boolean;
+  readonly incarnation?: number;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

@@ -156,6 +156,8 @@ export interface ReplicaStatus {
   readonly epoch: number;
   /** It heard from a later epoch and does nothing until rebuilt. */
   readonly fenced: boolean;
+  /** Which life of this replica this is (a rebuild starts a new one). */
+  readonly incarnation: number;
   /** For a leader that cannot decide: what its quorum policy is missing among the acceptors it hears from. */
   readonly writesBlocked: string | null;
   /** A leader handing over to this replica, if any. */

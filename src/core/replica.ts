@@ -49,6 +49,9 @@ import {
 } from './replica-options.ts';
 import { Timeout } from './timeout.ts';
 
+/** An acceptor's answers to a proposer: they count only from the incarnation the configuration names. */
+const ANSWERS: ReadonlySet<Message['type']> = new Set(['promise', 'accepted', 'heartbeat-reply', 'pre-vote-reply', 'nack']);
+
 /** Per-slot bookkeeping of a leader for a slot it proposed and has not yet seen decided. */
 interface PendingSlot {
   readonly acks: Set<ReplicaId>;
@@ -68,6 +71,8 @@ interface Progress {
   lastReplyTick: number;
   /** When we last sent it a snapshot (-1: never). */
   snapshotTick: number;
+  /** The incarnation this knowledge is about: a rebuilt replica starts from nothing. */
+  incarnation: number;
 }
 
 interface PendingRead {
@@ -193,6 +198,10 @@ export class Replica {
   private epochDirty = false;
   /** We heard from a later epoch: our history was forked off; we do nothing until rebuilt. Durable. */
   private fenced: boolean;
+  /** Which life of this replica this is: messages meant for another are ignored. Set by a rebuild. */
+  private readonly incarnation: number;
+  /** While a message is stepped: its sender and the incarnation it came from (answers go back to that one). */
+  private answering: { readonly to: ReplicaId; readonly incarnation: number } | null = null;
 
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
@@ -205,10 +214,11 @@ export class Replica {
     this.isLogger = opts.configuration.members.find((m) => m.id === this.id)?.role === 'logger';
     this.epoch = durable.epoch ?? 0;
     this.fenced = durable.fenced ?? false;
+    this.incarnation = durable.incarnation ?? 1;
     this.base = durable.baseConfig ?? { slot: 0, configuration: opts.configuration };
     this.active = { ...compileConfiguration(this.base.configuration), slot: this.base.slot };
     this.activeThrough = this.log.compactedThrough;
-    this.self = this.active.membership.get(this.id);
+    this.self = this.ownRecord();
     for (const e of this.log.range(this.log.decidedIndex + 1, this.log.lastSlot)) {
       if (e.command.kind === 'config') this.configSlots.add(e.slot);
     }
@@ -249,6 +259,8 @@ export class Replica {
     if (m.to !== this.id) throw new Error(`replica ${this.id}: got a message for ${m.to}`);
     if (m.from === this.id) throw new Error(`replica ${this.id}: got a message from itself`);
     if (this.fenced) return;
+    if ((m.toIncarnation ?? 1) !== this.incarnation) return; // meant for an earlier (or later) life of this replica
+    if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.incarnationOf(m.from)) return; // from a life of that replica we no longer count
     const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
     if (theirs > this.epoch) {
       this.fence(); // a later epoch exists: our history was forked off
@@ -258,6 +270,15 @@ export class Replica {
       if (m.type !== 'fenced') this.send({ type: 'fenced', from: this.id, to: m.from });
       return;
     }
+    this.answering = { to: m.from, incarnation: m.fromIncarnation ?? 1 };
+    try {
+      this.dispatch(m);
+    } finally {
+      this.answering = null;
+    }
+  }
+
+  private dispatch(m: Message): void {
     switch (m.type) {
       case 'pre-vote':
         return this.onPreVote(m);
@@ -519,6 +540,7 @@ export class Replica {
       quorumOverride: this.override,
       epoch: this.epoch,
       fenced: this.fenced,
+      incarnation: this.incarnation,
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer?.target ?? null,
       autoElection: this.autoElection,
@@ -623,7 +645,7 @@ export class Replica {
     this.campaignIsManual = false;
     this.quiescent = false;
     this.idleHeartbeats = 0;
-    for (const p of this.peers) this.progress.set(p, this.freshProgress());
+    for (const p of this.peers) this.progress.set(p, this.freshProgress(p));
 
     // Merge what the promise quorum reported: a value known decided wins, else
     // the value accepted at the highest ballot, else a no-op fills the hole.
@@ -1212,7 +1234,7 @@ export class Replica {
     if (from > this.log.decidedIndex) return;
     const snap = this.opts.snapshots?.latest();
     if (snap && snap.slot > decidedIndex && (from < this.log.firstSlot || this.log.decidedIndex - decidedIndex > this.opts.catchupBatchMax)) {
-      this.sendSnapshot(to, this.freshProgress());
+      this.sendSnapshot(to, this.freshProgress(to));
       return;
     }
     if (from < this.log.firstSlot) return;
@@ -1431,6 +1453,14 @@ export class Replica {
         }
         continue;
       }
+      if ((m.incarnation ?? 1) !== (old.incarnation ?? 1)) {
+        if ((m.incarnation ?? 1) < (old.incarnation ?? 1)) {
+          return { code: 'invalid-change', message: `replica ${m.id} is in incarnation ${old.incarnation ?? 1}; a rebuild only moves to a later one` };
+        }
+        if (m.role !== 'passive') {
+          return { code: 'invalid-change', message: `replica ${m.id} starts a new incarnation (a rebuild): it joins as passive and becomes a ${m.role} once it has caught up` };
+        }
+      }
       if ((old.role === 'logger') !== (m.role === 'logger')) {
         return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
       }
@@ -1471,7 +1501,7 @@ export class Replica {
     this.active = { ...compileConfiguration(at.configuration), slot: at.slot };
     // An operator's newer instruction (priorities, roles) supersedes an earlier choice of leader.
     this.failbackSuppressed = false;
-    this.self = this.active.membership.get(this.id);
+    this.self = this.ownRecord();
     this.configurationChanged();
     if ((this.role === 'leader' || this.role === 'candidate' || this.role === 'pre-candidate') && !this.electable()) {
       this.becomeFollower(null, 'the configuration in effect no longer lets this replica lead');
@@ -1495,7 +1525,10 @@ export class Replica {
     this.electionPeers = [...voters].sort((a, b) => a - b);
     if (this.role !== 'leader') return;
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
-    for (const id of this.peers) if (!this.progress.has(id)) this.progress.set(id, this.freshProgress());
+    for (const id of this.peers) {
+      const pr = this.progress.get(id);
+      if (!pr || pr.incarnation !== this.incarnationOf(id)) this.progress.set(id, this.freshProgress(id));
+    }
   }
 
   /**
@@ -1591,8 +1624,24 @@ export class Replica {
     return at;
   }
 
-  private freshProgress(): Progress {
+  /**
+   * Our member record in the configuration in effect, if it names this
+   * incarnation of us: a rebuilt replica is not the member an older
+   * configuration lists under its id (it must not lead or vote as that one).
+   */
+  private ownRecord(): Member | undefined {
+    const m = this.active.membership.get(this.id);
+    return m && (m.incarnation ?? 1) === this.incarnation ? m : undefined;
+  }
+
+  /** The incarnation of `id` we talk to: the one the configuration in effect names (a rebuild's new one counts once decided). */
+  private incarnationOf(id: ReplicaId): number {
+    return (this.membership.get(id) ?? this.memberInChain(id))?.incarnation ?? 1;
+  }
+
+  private freshProgress(id: ReplicaId): Progress {
     return {
+      incarnation: this.incarnationOf(id),
       decidedIndex: 0,
       ackedThrough: 0,
       recentActive: false,
@@ -1625,6 +1674,12 @@ export class Replica {
   }
 
   private send(m: Message): void {
-    this.outbox.push(this.epoch > 0 ? { ...m, epoch: this.epoch } : m);
+    // An answer goes to the life of the replica that asked (we may not know its incarnation from our configuration).
+    const incarnation = this.answering?.to === m.to ? this.answering.incarnation : this.incarnationOf(m.to);
+    let out = m;
+    if (this.epoch > 0) out = { ...out, epoch: this.epoch };
+    if (incarnation !== 1) out = { ...out, toIncarnation: incarnation };
+    if (this.incarnation !== 1) out = { ...out, fromIncarnation: this.incarnation };
+    this.outbox.push(out);
   }
 }

@@ -10,6 +10,7 @@ export class MemoryBacking {
   baseConfig: ConfigurationAt | null = null;
   epoch = 0;
   fenced = false;
+  incarnation = 1;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -34,6 +35,7 @@ export class MemoryStorage implements ReplicaStorage {
       baseConfig: b.baseConfig,
       epoch: b.epoch,
       fenced: b.fenced,
+      incarnation: b.incarnation,
     };
   }
 
@@ -48,6 +50,7 @@ export class MemoryStorage implements ReplicaStorage {
     if (delta.baseConfig) b.baseConfig = delta.baseConfig;
     if (delta.epoch !== undefined) b.epoch = delta.epoch;
     if (delta.fenced !== undefined) b.fenced = delta.fenced;
+    if (delta.incarnation !== undefined) b.incarnation = delta.incarnation;
     if (delta.compactThrough !== undefined) {
       for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
       b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);
@@ -64,6 +67,7 @@ export class MemoryStorage implements ReplicaStorage {
     b.baseConfig = null;
     b.epoch = 0;
     b.fenced = false;
+    b.incarnation = 1;
     b.entries.clear();
     b.meta.clear();
     if (identity !== undefined) b.meta.set('identity', identity);

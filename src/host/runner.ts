@@ -110,12 +110,15 @@ export class ReplicaRunner {
 
   /**
    * Rebuild: forget everything this replica stored and start it blank in
-   * `epoch`. Safe only for a replica that never acted in that epoch (one fenced
-   * by a minority force-start); the leader then sends it a snapshot and the log.
+   * `epoch` and `incarnation`. Safe only for a replica whose old state nobody
+   * can rely on any more: one fenced by a minority force-start (it never acted
+   * in the new epoch), or one whose new incarnation the configuration already
+   * names (messages meant for the old one are ignored). The leader then sends
+   * it a snapshot and the log.
    */
-  static wipe(storage: ReplicaStorage, epoch: number): void {
+  static wipe(storage: ReplicaStorage, epoch: number, incarnation = 1): void {
     storage.wipe();
-    storage.persist({ entries: [], epoch, fenced: false });
+    storage.persist({ entries: [], epoch, fenced: false, incarnation });
   }
 
   get id(): number {

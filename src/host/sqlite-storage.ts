@@ -52,6 +52,7 @@ export class SqliteStorage implements ReplicaStorage {
       baseConfig: baseConfig ? (JSON.parse(baseConfig) as ConfigurationAt) : null,
       epoch: Number(this.readMeta('epoch') ?? 0),
       fenced: this.readMeta('fenced') === 'true',
+      incarnation: Number(this.readMeta('incarnation') ?? 1),
     };
   }
 
@@ -92,6 +93,7 @@ export class SqliteStorage implements ReplicaStorage {
       if (delta.baseConfig) this.writeMeta('base_config', JSON.stringify(delta.baseConfig));
       if (delta.epoch !== undefined) this.writeMeta('epoch', String(delta.epoch));
       if (delta.fenced !== undefined) this.writeMeta('fenced', String(delta.fenced));
+      if (delta.incarnation !== undefined) this.writeMeta('incarnation', String(delta.incarnation));
     });
   }
 

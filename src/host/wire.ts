@@ -22,6 +22,7 @@ const member = z.object({
   weight: z.number().int().min(1),
   group: z.number().int().min(0),
   region: str.optional(),
+  incarnation: z.number().int().min(1).optional(),
 });
 const configuration = z.object({
   members: z.array(member).min(1).max(100),
@@ -48,7 +49,7 @@ const command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('config'), id: str, configuration }),
 ]);
 
-const envelope = { from: id, to: id, epoch: z.number().int().min(0).optional() };
+const envelope = { from: id, to: id, epoch: z.number().int().min(0).optional(), toIncarnation: z.number().int().min(1).optional(), fromIncarnation: z.number().int().min(1).optional() };
 
 export const MessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: index }),

@@ -224,15 +224,38 @@ export class SimCluster {
     this.trace('operator: normal mode');
   }
 
-  /** Rebuild: wipe a (fenced) replica's storage and start it blank in `epoch`. */
-  rebuild(id: ReplicaId, epoch: number): void {
+  /** Rebuild: wipe a replica's storage and start it blank in `epoch` and `incarnation`. */
+  rebuild(id: ReplicaId, epoch: number, incarnation = 1): void {
     const r = this.replica(id);
     r.runner = null;
-    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch);
+    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
-    this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}`);
+    this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
     r.incarnation += 1;
     this.start(r);
+  }
+
+  /**
+   * Rebuild a member in place (DCF build, Patroni reinitialize), step one: a
+   * configuration change makes it a learner in a new incarnation. Step two,
+   * the wipe, follows once the change is decided (`reconcileRebuilds`).
+   */
+  startRebuild(leader: ReplicaId, id: ReplicaId): OperatorResult {
+    const config = this.replica(leader).core!.status().configuration;
+    const old = config.members.find((m) => m.id === id);
+    if (!old) return { ok: false, code: 'invalid-target', message: `replica ${id} is not a member` };
+    const incarnation = (old.incarnation ?? 1) + 1;
+    const members = config.members.map((m) => (m.id === id ? { ...m, role: 'passive' as const, incarnation } : m));
+    return this.reconfigure(leader, { members, policy: config.policy });
+  }
+
+  /** Wipe every replica whose new incarnation the decided configuration names but that still runs an older one. */
+  reconcileRebuilds(): void {
+    const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch));
+    for (const m of this.currentConfiguration().members) {
+      const r = this.replicas.get(m.id);
+      if (r && (m.incarnation ?? 1) > r.backing.incarnation) this.rebuild(m.id, epoch, m.incarnation ?? 1);
+    }
   }
 
   clock(): number {

@@ -279,7 +279,10 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
         const pending = workload.idle ? 'no operation pending' : 'operations still pending';
         return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}; ${cluster.describe()})`);
       }
-      cluster.tick(() => workload.step());
+      cluster.tick(() => {
+        cluster.reconcileRebuilds();
+        workload.step();
+      });
     }
     // With priorities and fail-back on, a healthy stream settles on a top-priority leader (of the configuration in effect).
     const top = topPriority(cluster.currentConfiguration());
@@ -370,6 +373,7 @@ class FaultSchedule {
     }
     if (chance(this.rng, this.k.operatorRate)) this.operatorAction();
     if (chance(this.rng, this.k.membershipRate)) this.membershipChange();
+    c.reconcileRebuilds();
     if (chance(this.rng, this.k.regionOutageRate)) {
       // A whole region (group) goes down at once.
       const members = c.currentConfiguration().members;
@@ -480,7 +484,7 @@ class FaultSchedule {
     const pickOf = <T>(xs: readonly T[]): T | undefined => xs[randomBelow(this.rng, Math.max(1, xs.length))];
     let next: Member[] | null = null;
     let added: Member | null = null;
-    switch (randomBelow(this.rng, 5)) {
+    switch (randomBelow(this.rng, 6)) {
       case 0: {
         if (members.length >= 7) break;
         const id = Math.max(...c.ids) + 1;
@@ -503,6 +507,13 @@ class FaultSchedule {
         const victim = pickOf(others);
         if (victim) next = members.filter((m) => m.id !== victim.id);
         break;
+      }
+      case 5: {
+        // Rebuild a replica in place: a new incarnation as a learner; its storage is wiped once that is decided.
+        const victim = pickOf(others.filter((m) => m.role !== 'logger'));
+        if (victim) c.startRebuild(leader, victim.id);
+        c.flush();
+        return;
       }
       default: {
         const target = pickOf(members)!;
