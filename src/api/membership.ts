@@ -104,6 +104,48 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     return c.json({ ...(await summary(client)), member: id });
   });
 
+  app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
+    requireAdmin(c);
+    const client = await clientOf(c.env, c.req.param('stream'));
+    const q = RemoveQuery.safeParse(c.req.query());
+    if (!q.success) throw new ApiError(400, 'invalid_request', q.error.issues.map((i) => i.message).join('; '));
+    const deadline = Date.now() + q.data.wait_ms;
+    const raw = c.req.param('id');
+    const views = await client.views(1000);
+    // A replica fenced by a minority force-start comes back in the stream's current epoch.
+    const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0));
+    const memberId = await memberIdOf(client, raw);
+    const view = viewOf(views, memberId);
+    if (!view) throw new ApiError(503, 'unavailable', `replica ${memberId} does not answer; it is rebuilt where it runs`);
+    const { configuration } = await current(client);
+    const before = configuration.members.find((m) => m.id === memberId)!;
+    await handOverIfLeader(client, memberId, deadline);
+    // 1. The configuration names a new incarnation, as a learner: nothing the old one stored counts any more.
+    // Normally one past what it runs; after an interrupted rebuild the configuration may already name it.
+    const named = before.incarnation ?? 1;
+    const incarnation = named > view.incarnation ? named : view.incarnation + 1;
+    await change(client, (ms) => ms.map((m) => (m.id === memberId ? { ...m, role: 'passive', incarnation } : m)), deadline + 10_000);
+    // 2. Once every other voter knows that change is decided (one that did not could still need the old
+    //    incarnation's vote to elect anyone), wipe it into the new incarnation; the leader sends a snapshot and the log.
+    await untilEveryVoterKnows(client, memberId, deadline + 10_000);
+    await rebuildAt(client, memberId, epoch, incarnation);
+    // 3. Once caught up, it takes its role back (in minority mode only the survivors vote: later, in normal mode).
+    if (before.role === 'passive') return c.json({ ...(await summary(client)), rebuilt: memberId, incarnation, role: 'passive' });
+    const minority = views.some((v) => v.view?.work_mode === 'minority');
+    if (minority) {
+      return c.json({
+        ...(await summary(client)),
+        rebuilt: memberId,
+        incarnation,
+        role: 'passive',
+        message: `replica ${memberId} is a learner until the stream returns to normal mode; then PATCH it to {"role":"${before.role}"}`,
+      });
+    }
+    const back = await changeWhenCaughtUp(client, (ms) => ms.map((m) => (m.id === memberId ? { ...m, role: before.role } : m)), deadline);
+    const body = { ...(await summary(client)), rebuilt: memberId, incarnation, role: back ? before.role : 'passive' };
+    return back ? c.json(body) : c.json({ ...body, message: `replica ${memberId} was rebuilt but had not caught up within ${q.data.wait_ms} ms; PATCH it to {"role":"${before.role}"} later` }, 202);
+  });
+
   app.delete('/v1/streams/:stream/members/:id', async (c) => {
     requireAdmin(c);
     const client = await clientOf(c.env, c.req.param('stream'));
@@ -115,6 +157,31 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     await change(client, (ms) => ms.filter((m) => m.id !== id), deadline);
     return c.json({ ...(await summary(client)), removed: id });
   });
+}
+
+/** Wait until every voter but `except` reports the configuration this isolate knows (or a later one) in effect. */
+async function untilEveryVoterKnows(client: StreamClient, except: ReplicaId, deadline: number): Promise<void> {
+  for (;;) {
+    const { index, configuration } = client.configuration();
+    const views = await client.views(1000);
+    const behind = configuration.members.filter((m) => m.id !== except && m.role !== 'passive' && (viewOf(views, m.id)?.configuration_index ?? -1) < index);
+    if (behind.length === 0) return;
+    if (Date.now() >= deadline) {
+      throw new ApiError(503, 'unavailable', `replicas ${behind.map((m) => m.id).join(', ')} have not confirmed the rebuild's configuration yet; repeat the rebuild once they answer (it resumes where it stopped)`);
+    }
+    await sleep(client.stream.heartbeat_interval_ms);
+  }
+}
+
+/** Wipe replica `id` into `epoch` (and `incarnation`); the replica refuses unless that is safe. */
+async function rebuildAt(client: StreamClient, id: ReplicaId, epoch: number, incarnation: number): Promise<void> {
+  const res = await client
+    .stub(id)
+    .rebuild(client.identity(id), epoch, incarnation)
+    .catch(() => null);
+  if (!res) throw new ApiError(503, 'unavailable', `replica ${id} did not answer`);
+  if (isRpcError(res)) throw new ApiError(503, res.code, res.message);
+  if (!res.ok) throw new ApiError(409, 'not_rebuildable', res.message);
 }
 
 /** The leader and the configuration in effect there, or 503. */

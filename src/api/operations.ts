@@ -105,6 +105,12 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const body = await readJson(c, WorkModeBody, 1024);
     const views = await client.views(1000);
     if (body.mode === 'normal') {
+      // A fenced voter would count in the configured quorums with a history forked off: rebuild or remove it first.
+      const voters = new Set(client.members().filter((m) => m.role !== 'passive').map((m) => m.id));
+      const fenced = views.filter((v) => v.view?.fenced && voters.has(v.id)).map((v) => v.id);
+      if (fenced.length > 0) {
+        throw new ApiError(409, 'fenced_voters', `replicas ${fenced.join(', ')} are fenced voters: rebuild them (POST .../replicas/{id}/rebuild) or remove them first`);
+      }
       const notReached = await operateAll(client, client.members().map((m) => m.id), { kind: 'work-mode', override: null });
       return c.json({ work_mode: 'normal', not_reached: notReached });
     }
@@ -122,22 +128,6 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0)) + 1;
     const notReached = await operateAll(client, survivors, { kind: 'work-mode', override: { voters: survivors, voteNum: body.vote_num }, epoch });
     return c.json({ work_mode: 'minority', replicas: survivors, vote_num: body.vote_num, epoch, not_reached: notReached });
-  });
-
-  app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
-    requireAdmin(c);
-    const client = await clientOf(c.env, c.req.param('stream'));
-    const id = replicaIdOf(client, c.req.param('id'));
-    const views = await client.views(1000);
-    const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0));
-    const res = await client
-      .stub(id)
-      .rebuild(client.identity(id), epoch)
-      .catch(() => null);
-    if (!res) throw new ApiError(503, 'unavailable', `replica ${id} did not answer`);
-    if (isRpcError(res)) throw new ApiError(503, res.code, res.message);
-    if (!res.ok) throw new ApiError(409, 'not_fenced', res.message);
-    return c.json({ rebuilt: id, epoch });
   });
 
   app.post('/v1/streams/:stream/snapshot', async (c) => {

@@ -1464,12 +1464,17 @@ export class Replica {
       if ((old.role === 'logger') !== (m.role === 'logger')) {
         return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
       }
+      if (isVoter(m) && !isVoter(old) && this.override) {
+        return { code: 'invalid-change', message: `in minority mode only the survivors vote: make replica ${m.id} a ${m.role} after returning to normal mode` };
+      }
       if (isVoter(m) && !isVoter(old) && !this.reachableAndCaughtUp(m.id)) {
         return { code: 'would-block', message: `replica ${m.id} has not caught up with the decided log (or is not answering); it becomes a voter once it has` };
       }
     }
     const live = new Set<ReplicaId>([this.id]);
     for (const [id, pr] of this.progress) if (this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks) live.add(id);
+    // In minority mode the survivors decide (typically to rebuild or remove the lost replicas): that is what must work now.
+    if (this.override) return this.overrideSatisfied(live) ? null : { code: 'would-block', message: `minority mode: ${this.override.voteNum} of replicas ${this.override.voters.join(', ')} must answer` };
     const missing = next.quorum.explainPhase2(live);
     if (missing !== null) return { code: 'would-block', message: `the replicas answering now could not decide under the new configuration: ${missing}` };
     if (!next.quorum.isPhase1Quorum(live)) return { code: 'would-block', message: 'the replicas answering now could not elect a leader under the new configuration' };

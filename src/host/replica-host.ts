@@ -85,6 +85,8 @@ export interface ReplicaView {
   readonly epoch: number;
   /** It heard from a later epoch: its history was forked off by a minority force-start; it waits to be rebuilt. */
   readonly fenced: boolean;
+  /** Which life of this replica this is (a rebuild in place starts a new one). */
+  readonly incarnation: number;
 }
 
 /** Cost counters since this replica process started (requests and transactions are what Durable Objects bill). */
@@ -318,6 +320,7 @@ export class ReplicaHost {
       minority_replicas: st.quorumOverride?.voters ?? null,
       epoch: st.epoch,
       fenced: st.fenced,
+      incarnation: st.incarnation,
     };
   }
 

@@ -159,20 +159,24 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   }
 
   /**
-   * Rebuild (DCF build, Patroni reinitialize) of a replica fenced by a minority
-   * force-start: forget everything it stored and start it blank in `epoch`; the
-   * leader then sends it a snapshot and the log. Refused for a replica that is
-   * not fenced: its promises and accepted values may be what a quorum relies on.
+   * Rebuild (DCF build, Patroni reinitialize): forget everything this replica
+   * stored and start it blank in a new `incarnation` (and, for one fenced by a
+   * minority force-start, the current `epoch`); the leader then sends it a
+   * snapshot and the log. The caller first has the configuration name that new
+   * incarnation as a learner: messages meant for the old one are then ignored,
+   * and the blank replica counts in no quorum until it has caught up.
    */
-  async rebuild(to: ReplicaIdentity, epoch: number): Promise<OperatorResult | RpcError> {
+  async rebuild(to: ReplicaIdentity, epoch: number, incarnation: number): Promise<OperatorResult | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     const st = host.runner.core.status();
-    if (!st.fenced) {
-      return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} is not fenced: a replica that takes part in the current history cannot be wiped safely (remove it and add a new replica instead)` };
+    if (incarnation <= st.incarnation) {
+      return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} runs incarnation ${st.incarnation}; a rebuild starts a later one (named by the configuration first)` };
     }
-    if (epoch <= st.epoch) return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not after this replica's ${st.epoch}` };
-    ReplicaRunner.wipe(this.storage, epoch);
+    if (epoch < st.epoch || (st.fenced && epoch === st.epoch)) {
+      return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not the stream's current one for replica ${to.replicaId} (it is in ${st.epoch}${st.fenced ? ', fenced' : ''})` };
+    }
+    ReplicaRunner.wipe(this.storage, epoch, incarnation);
     this.host = null;
     const fresh = this.ensureHost(to);
     if ('kind' in fresh) return fresh;

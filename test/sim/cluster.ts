@@ -249,12 +249,23 @@ export class SimCluster {
     return this.reconfigure(leader, { members, policy: config.policy });
   }
 
-  /** Wipe every replica whose new incarnation the decided configuration names but that still runs an older one. */
+  /**
+   * Wipe every replica whose new incarnation the decided configuration names
+   * but that still runs an older one - once every other voter of that
+   * configuration knows it is decided (a voter that did not could still need the
+   * old incarnation's vote to elect anyone, and would wait for it forever).
+   */
   reconcileRebuilds(): void {
+    const latest = this.safety.latestConfigurationAt();
+    if (!latest) return;
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch));
-    for (const m of this.currentConfiguration().members) {
+    for (const m of latest.configuration.members) {
       const r = this.replicas.get(m.id);
-      if (r && (m.incarnation ?? 1) > r.backing.incarnation) this.rebuild(m.id, epoch, m.incarnation ?? 1);
+      if (!r || (m.incarnation ?? 1) <= r.backing.incarnation) continue;
+      const othersKnow = latest.configuration.members.every(
+        (v) => v.id === m.id || v.role === 'passive' || (this.replicas.get(v.id)?.backing.decidedIndex ?? 0) >= latest.slot,
+      );
+      if (othersKnow) this.rebuild(m.id, epoch, m.incarnation ?? 1);
     }
   }
 

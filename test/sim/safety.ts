@@ -79,9 +79,14 @@ export class SafetyChecker {
 
   /** The configuration of the highest decided change, if any was decided. */
   latestConfiguration(): Configuration | null {
+    return this.latestConfigurationAt()?.configuration ?? null;
+  }
+
+  /** The highest decided change and its slot, if any was decided. */
+  latestConfigurationAt(): { slot: number; configuration: Configuration } | null {
     let best = -1;
     for (const s of this.decidedConfigs.keys()) if (s > best) best = s;
-    return best < 0 ? null : this.decidedConfigs.get(best)!.configuration;
+    return best < 0 ? null : { slot: best, configuration: this.decidedConfigs.get(best)!.configuration };
   }
 
   /** The configuration governing `slot`: the last decided change before it (every earlier slot is decided by now). */

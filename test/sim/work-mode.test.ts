@@ -28,6 +28,31 @@ function lostMajority(bug: boolean): { c: SimCluster; epoch: number } {
   return { c, epoch };
 }
 
+/** Rebuild `id` in place: a new incarnation as a learner (decided by whoever leads), then a wipe into it. */
+function rebuildAsLearner(c: SimCluster, id: number): void {
+  const leader = c.leaderId()!;
+  const incarnation = c.replica(leader).core!.status().configuration.members.find((m) => m.id === id)!.incarnation ?? 1;
+  expect(c.startRebuild(leader, id).ok).toBe(true);
+  c.flush();
+  c.runUntil(() => (c.reconcileRebuilds(), c.replica(id).core?.status().incarnation === incarnation + 1), 10 * ELECTION, `replica ${id} to be wiped into a new incarnation`);
+}
+
+/** Make learner `id` a follower again through whoever leads, once it has caught up. */
+function promote(c: SimCluster, id: number): void {
+  c.runUntil(
+    () => {
+      const leader = c.leaderId();
+      if (leader === null) return false;
+      const config = c.replica(leader).core!.status().configuration;
+      if (config.members.find((m) => m.id === id)?.role === 'follower') return true;
+      c.reconfigure(leader, { members: config.members.map((m) => (m.id === id ? { ...m, role: 'follower' as const } : m)), policy: config.policy });
+      return false;
+    },
+    20 * ELECTION,
+    `replica ${id} to catch up and vote again`,
+  );
+}
+
 describe('cluster: minority force-start', () => {
   it('cluster: work mode: survivors of a lost majority go on alone; the lost replicas come back fenced, are rebuilt, and re-introduce nothing', () => {
     const { c, epoch } = lostMajority(false);
@@ -43,15 +68,20 @@ describe('cluster: minority force-start', () => {
     expect(c.leaderId()).toBe(3);
     expect(c.write('after-return', 'y')).toMatchObject({ kind: 'put', ok: true });
     expect(c.replica(1).core!.ticksUntilNextTimer()).toBeNull(); // a fenced replica does nothing
-    // Rebuilt blank in the new epoch, they take 3's history; back in normal mode the majority decides again.
-    c.rebuild(1, epoch);
-    c.rebuild(2, epoch);
+    // Rebuilt in place while still in minority mode: a new incarnation as a learner (decided by the survivor) and
+    // a wipe into the new epoch; the survivor sends a snapshot and the log. Voting again waits for normal mode.
+    for (const id of [1, 2]) rebuildAsLearner(c, id);
+    const leader = c.leaderId()!;
+    const config = c.replica(leader).core!.status().configuration;
+    const promoteNow = c.reconfigure(leader, { members: config.members.map((m) => (m.id === 1 ? { ...m, role: 'follower' as const } : m)), policy: config.policy });
+    expect(promoteNow).toMatchObject({ ok: false, code: 'invalid-change', message: expect.stringMatching(/after returning to normal mode/) });
     c.normalMode();
+    for (const id of [1, 2]) promote(c, id);
     c.runUntil(() => c.converged(), 20 * ELECTION, 'convergence on the survivor history');
     for (const id of [1, 2, 3]) {
       expect(c.replica(id).sm.get('forced')?.value).toBe('decided by 3 alone');
       expect(c.replica(id).sm.get('lost')).toBeUndefined();
-      expect(c.replica(id).core!.status()).toMatchObject({ epoch, fenced: false, quorumOverride: null });
+      expect(c.replica(id).core!.status()).toMatchObject({ epoch, fenced: false, quorumOverride: null, memberRole: 'follower' });
     }
     c.crash(3);
     expect(c.write('majority-again', 'z')).toMatchObject({ kind: 'put', ok: true });

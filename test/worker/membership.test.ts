@@ -58,6 +58,26 @@ describe('membership: online changes through the HTTP API', () => {
     await eventually('replica 4 leads by fail-back', async () => (await stableLeader(S)) === 4);
   });
 
+  it('membership: a replica rebuilt in place gets a new incarnation, catches up from the leader and takes its role back', async () => {
+    const leader = await stableLeader(S);
+    const target = [1, 2, 3].find((id) => id !== leader && id !== 4)!;
+    const res = await api('POST', `/v1/streams/${S}/replicas/${target}/rebuild`, undefined, admin);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ rebuilt: target, incarnation: 2, role: 'follower' });
+    const rev = await put(S, 'after-rebuild', 'r');
+    const node = await eventually('the rebuilt replica applied the latest write', async () => {
+      const n = (await status(S)).nodes.find((x: any) => x.node_id === target);
+      return n && n.applied_index >= rev ? n : undefined;
+    });
+    expect(node).toMatchObject({ role: 'follower', healthy: true });
+    // Its state came back whole from the leader (a snapshot and the log tail).
+    const stale = await eventually('a stale read answers k19', async () => {
+      const r = await api('GET', `/v1/streams/${S}/kv/k19?consistency=stale`);
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect(stale.value).toBe('v19');
+  });
+
   it('membership: removing the leader hands leadership over first; the stream goes on without it', async () => {
     const res = await api('DELETE', `/v1/streams/${S}/members/4`, undefined, admin);
     expect(res.status, JSON.stringify(res.body)).toBe(200);

@@ -4,7 +4,7 @@ import { admin, api, eventually, put, stableLeader, status } from './helpers.ts'
 const S = 'workmode';
 
 describe('work mode: minority force-start and rebuild (HTTP API)', () => {
-  it('work mode: refused while a leader can decide, and with bad bodies; rebuild refuses a replica that is not fenced', async () => {
+  it('work mode: refused while a leader can decide, and with bad bodies; rebuild refuses a replica that is not a member', async () => {
     await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
     const cases: [unknown, number, string][] = [
       [{ mode: 'minority', replicas: [3], vote_num: 1 }, 409, 'quorum_available'],
@@ -19,9 +19,9 @@ describe('work mode: minority force-start and rebuild (HTTP API)', () => {
       expect(res.body.error.code).toBe(error);
     }
     expect((await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' })).status).toBe(401);
-    const rebuild = await api('POST', `/v1/streams/${S}/replicas/2/rebuild`, {}, admin);
-    expect(rebuild.status).toBe(409);
-    expect(rebuild.body.error.code).toBe('not_fenced');
+    const rebuild = await api('POST', `/v1/streams/${S}/replicas/9/rebuild`, {}, admin);
+    expect(rebuild.status).toBe(404);
+    expect(rebuild.body.error.code).toBe('member_not_found');
     expect((await status(S)).work_mode).toBe('normal');
   });
 
@@ -44,13 +44,22 @@ describe('work mode: minority force-start and rebuild (HTTP API)', () => {
       async () => (await status(S)).nodes.filter((n: any) => n.role === 'fenced').map((n: any) => n.node_id).join() === '1,2',
       15_000,
     );
+    // Normal mode is refused while fenced voters would count in its quorums.
+    const early = await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' }, admin);
+    expect(early.status).toBe(409);
+    expect(early.body.error.code).toBe('fenced_voters');
+    // Rebuilt in place: a new incarnation as a learner, wiped into the new epoch, caught up by replica 3.
     for (const id of [1, 2]) {
-      const res = await api('POST', `/v1/streams/${S}/replicas/${id}/rebuild`, {}, admin);
+      const res = await api('POST', `/v1/streams/${S}/replicas/${id}/rebuild`, undefined, admin);
       expect(res.status, JSON.stringify(res.body)).toBe(200);
-      expect(res.body).toEqual({ rebuilt: id, epoch: 1 });
+      expect(res.body).toMatchObject({ rebuilt: id, incarnation: 2, role: 'passive' });
     }
     const normal = await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' }, admin);
     expect(normal.body).toEqual({ work_mode: 'normal', not_reached: [] });
+    for (const id of [1, 2]) {
+      const res = await api('PATCH', `/v1/streams/${S}/members/${id}`, { role: 'follower' }, admin);
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+    }
     await eventually('a settled stream in normal mode', async () => {
       const s = await status(S);
       return s.work_mode === 'normal' && s.leader_id !== null && s.nodes.every((n: any) => n.healthy && n.applied_index === s.commit_index);
