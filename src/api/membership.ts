@@ -164,7 +164,11 @@ async function untilEveryVoterKnows(client: StreamClient, except: ReplicaId, dea
   for (;;) {
     const { index, configuration } = client.configuration();
     const views = await client.views(1000);
-    const behind = configuration.members.filter((m) => m.id !== except && m.role !== 'passive' && (viewOf(views, m.id)?.configuration_index ?? -1) < index);
+    // A fenced voter never learns anything again (it waits for its own rebuild): it cannot hold anyone back.
+    const behind = configuration.members.filter((m) => {
+      const v = viewOf(views, m.id);
+      return m.id !== except && m.role !== 'passive' && !v?.fenced && (v?.configuration_index ?? -1) < index;
+    });
     if (behind.length === 0) return;
     if (Date.now() >= deadline) {
       throw new ApiError(503, 'unavailable', `replicas ${behind.map((m) => m.id).join(', ')} have not confirmed the rebuild's configuration yet; repeat the rebuild once they answer (it resumes where it stopped)`);

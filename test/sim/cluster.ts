@@ -263,7 +263,10 @@ export class SimCluster {
       const r = this.replicas.get(m.id);
       if (!r || (m.incarnation ?? 1) <= r.backing.incarnation) continue;
       const othersKnow = latest.configuration.members.every(
-        (v) => v.id === m.id || v.role === 'passive' || (this.replicas.get(v.id)?.backing.decidedIndex ?? 0) >= latest.slot,
+        (v) => {
+          const b = this.replicas.get(v.id)?.backing;
+          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedIndex ?? 0) >= latest.slot;
+        },
       );
       if (othersKnow) this.rebuild(m.id, epoch, m.incarnation ?? 1);
     }
