@@ -8,12 +8,8 @@ import {
   formatBallot,
 } from './ballot.ts';
 import { type ClientCommand, type Command, type ConfigCommand, NOOP, unreachable } from './command.ts';
-import {
-  type CompiledConfiguration,
-  type ConfigurationAt,
-  compileConfiguration,
-  configurationKey,
-} from './configuration.ts';
+import { type CompiledConfiguration, compileConfiguration, configurationKey } from './configuration.ts';
+import { ConfigurationChain } from './configuration-chain.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, type Membership, isElectable, isVoter } from './membership.ts';
 import type {
@@ -94,17 +90,9 @@ export class Replica {
   private readonly priority: PriorityOptions;
   private readonly bugs: TestOnlyBugs;
 
-  // Configuration (membership changes). A `config` command governs the slots
-  // after its own once it is decided; until then, slots after it are decided
-  // only by quorums of every configuration that may govern them.
-  /** The configuration in effect after the compacted prefix (the log no longer holds the command that set it). */
-  private base: ConfigurationAt;
-  private baseDirty = false;
-  /** The configuration in effect after the decided index. */
-  private active: CompiledConfiguration & { readonly slot: number };
-  /** The decided index `active` was computed for. */
-  private activeThrough: number;
-  /** Our member record in `active`, if we are a member. */
+  /** Which configurations govern our slots (membership changes, minority work mode) and what their quorums need. */
+  private readonly configs: ConfigurationChain;
+  /** Our member record in the configuration in effect, if we are a member (in this incarnation). */
   private self: Member | undefined;
   /**
    * A logger keeps no state machine. That is fixed for the life of a replica by
@@ -112,10 +100,6 @@ export class Replica {
    * refused, and replicas added later are never loggers.
    */
   private readonly isLogger: boolean;
-  /** Slots above the decided index whose entry in our log is a `config` command. */
-  private configSlots = new Set<number>();
-  /** `active`, then the configurations of `configSlots` in slot order (null: recompute). */
-  private chainCache: { slot: number; config: CompiledConfiguration }[] | null = null;
   /** Every other member of any configuration in the chain: phase-2 traffic goes to all of them. */
   private peers: readonly ReplicaId[] = [];
   /** Every other voter of any configuration in the chain: elections involve them. */
@@ -162,8 +146,6 @@ export class Replica {
   // candidate
   private prepareFromSlot = 0;
   private promises = new Map<ReplicaId, PromiseMessage>();
-  /** Configurations the promises revealed (by canonical key): phase 1 needs a quorum of each. */
-  private promisedConfigs = new Map<string, CompiledConfiguration>();
   /** Replicas we sent our prepare to. */
   private preparedTo = new Set<ReplicaId>();
   // leader
@@ -191,8 +173,6 @@ export class Replica {
   private idleHeartbeats = 0;
   /** Leader that stopped heartbeating, or follower that stopped its election timer. */
   private quiescent = false;
-  /** Minority work mode: `voteNum` of these voters decide and elect, nothing else counts. */
-  private override: QuorumOverride | null = null;
   /** Which epoch we belong to (a minority force-start begins a new one); durable. */
   private epoch: number;
   private epochDirty = false;
@@ -215,14 +195,8 @@ export class Replica {
     this.epoch = durable.epoch ?? 0;
     this.fenced = durable.fenced ?? false;
     this.incarnation = durable.incarnation ?? 1;
-    this.base = durable.baseConfig ?? { slot: 0, configuration: opts.configuration };
-    this.active = { ...compileConfiguration(this.base.configuration), slot: this.base.slot };
-    this.activeThrough = this.log.compactedThrough;
+    this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration }, this.bugs);
     this.self = this.ownRecord();
-    for (const e of this.log.range(this.log.decidedIndex + 1, this.log.lastSlot)) {
-      if (e.command.kind === 'config') this.configSlots.add(e.slot);
-    }
-    this.refreshActive();
     this.configurationChanged();
     this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
@@ -260,7 +234,7 @@ export class Replica {
     if (m.from === this.id) throw new Error(`replica ${this.id}: got a message from itself`);
     if (this.fenced) return;
     if ((m.toIncarnation ?? 1) !== this.incarnation) return; // meant for an earlier (or later) life of this replica
-    if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.incarnationOf(m.from)) return; // from a life of that replica we no longer count
+    if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count
     const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
     if (theirs > this.epoch) {
       this.fence(); // a later epoch exists: our history was forked off
@@ -413,7 +387,7 @@ export class Replica {
       if (this.role !== 'follower') this.becomeFollower(null, `epoch ${epoch} begins`);
       this.leaderId = null;
     }
-    this.override = override;
+    this.configs.override = override;
     this.wakeUp();
   }
 
@@ -430,7 +404,7 @@ export class Replica {
   changeConfiguration(command: ConfigCommand): OperatorResult {
     this.wakeUp();
     if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can change the configuration', leaderHint: this.leaderId };
-    if (this.configSlots.size > 0 || this.proposals.some((c) => c.kind === 'config')) {
+    if (this.configs.pending() !== null || this.proposals.some((c) => c.kind === 'config')) {
       return { ok: false, code: 'change-in-progress', message: 'another configuration change is not decided yet; one change at a time' };
     }
     if (this.transfer) return { ok: false, code: 'change-in-progress', message: 'a leadership hand-over is in progress' };
@@ -454,7 +428,7 @@ export class Replica {
     this.flushReads();
     return (
       this.promisedDirty ||
-      this.baseDirty ||
+      this.configs.hasDirtyBase() ||
       this.epochDirty ||
       this.snapshotToPersist !== null ||
       this.snapshotToInstall !== null ||
@@ -474,19 +448,19 @@ export class Replica {
     this.flushReads();
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
-    if (this.promisedDirty || this.baseDirty || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
+    const baseConfig = this.configs.takeDirtyBase();
+    if (this.promisedDirty || baseConfig || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
         entries: dirty.entries,
         ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
-        ...(this.baseDirty ? { baseConfig: this.base } : {}),
+        ...(baseConfig ? { baseConfig } : {}),
         ...(this.epochDirty ? { epoch: this.epoch, fenced: this.fenced } : {}),
       };
     }
     this.promisedDirty = false;
-    this.baseDirty = false;
     this.epochDirty = false;
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
@@ -534,10 +508,10 @@ export class Replica {
       id: this.id,
       role: this.role,
       memberRole: this.self?.role ?? 'none',
-      configuration: this.active.configuration,
-      configurationSlot: this.active.slot,
-      pendingConfiguration: this.chain().at(-1)?.config === this.active ? null : (this.chain().at(-1)?.config.configuration ?? null),
-      quorumOverride: this.override,
+      configuration: this.configs.active.config.configuration,
+      configurationSlot: this.configs.active.slot,
+      pendingConfiguration: this.configs.pending(),
+      quorumOverride: this.configs.override,
       epoch: this.epoch,
       fenced: this.fenced,
       incarnation: this.incarnation,
@@ -600,7 +574,7 @@ export class Replica {
     this.leaderId = null;
     this.preVoteBallot = { round: Math.max(this.promisedBallot.round, this.maxRoundSeen) + 1, replicaId: this.id };
     this.preVotes = new Set([this.id]);
-    this.promisedConfigs = new Map();
+    this.configs.resetPromised();
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
       this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
@@ -617,7 +591,7 @@ export class Replica {
     this.promise(this.ownBallot);
     this.prepareFromSlot = this.log.decidedIndex + 1;
     this.promises = new Map();
-    this.promisedConfigs = new Map();
+    this.configs.resetPromised();
     this.preparedTo = new Set(this.electionPeers);
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
@@ -688,7 +662,7 @@ export class Replica {
       this.broadcastAccept(first, last);
     }
     this.promises = new Map();
-    this.promisedConfigs = new Map();
+    this.configs.resetPromised();
   }
 
   /** Leadership ends: callers of queued work learn it was never proposed. */
@@ -923,19 +897,11 @@ export class Replica {
       return;
     }
     this.promises.set(m.from, m);
-    // Configuration changes above our decided index: phase 1 needs a quorum of each of them too.
-    const known = new Set(this.chain().map((c) => configurationKey(c.config.configuration)));
-    for (const e of m.entries) {
-      if (e.command.kind !== 'config') continue;
-      const key = configurationKey(e.command.configuration);
-      if (known.has(key) || this.promisedConfigs.has(key)) continue;
-      const config = compileConfiguration(e.command.configuration);
-      this.promisedConfigs.set(key, config);
-      for (const id of config.membership.voterIds) {
-        if (id === this.id || this.preparedTo.has(id)) continue;
-        this.preparedTo.add(id);
-        this.send({ type: 'prepare', from: this.id, to: id, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
-      }
+    // Configuration changes above our decided index: phase 1 needs a quorum of each of them too, so ask their voters.
+    for (const id of this.configs.learnFromPromise(m.entries)) {
+      if (id === this.id || this.preparedTo.has(id)) continue;
+      this.preparedTo.add(id);
+      this.send({ type: 'prepare', from: this.id, to: id, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
     }
     if (this.isElectionQuorum(new Set(this.promises.keys()))) this.becomeLeader();
   }
@@ -1112,9 +1078,8 @@ export class Replica {
         }
         this.confirmReads();
       }
-      const chainBefore = this.chain();
-      this.refreshActive();
-      if (this.role !== 'leader' || this.chain() === chainBefore) return;
+      const changed = this.refreshActive();
+      if (this.role !== 'leader' || !changed) return;
       // A configuration change was decided: later slots may now need fewer quorums.
       for (const [slot, p] of this.pending) {
         if (this.isDecisionQuorum(slot, p.acks)) {
@@ -1249,7 +1214,7 @@ export class Replica {
     const snap = this.opts.snapshots?.latest() ?? null;
     if (!snap || snap.slot < this.log.firstSlot - 1) return; // nothing to send yet (a host bug would show up as a stuck acceptor)
     pr.snapshotTick = this.nowTicks;
-    const config = this.configurationAt(snap.slot);
+    const config = this.configs.configurationAt(snap.slot);
     const size = this.opts.snapshotChunkChars ?? 1_000_000;
     const chunks = Math.max(1, Math.ceil(snap.data.length / size));
     for (let i = 0; i < chunks; i++) {
@@ -1277,11 +1242,8 @@ export class Replica {
       if (!this.isLogger) this.snapshotToInstall = snap;
       else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
       // The snapshot replaces the log that held the configuration in effect after it.
-      this.base = m.config;
-      this.baseDirty = true;
-      this.activeThrough = m.slot;
-      for (const s of this.configSlots) if (s <= m.slot) this.configSlots.delete(s);
-      this.setActive(m.config);
+      this.configs.installSnapshot(m.slot, m.config);
+      this.onNewConfiguration();
     }
     // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
     this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
@@ -1307,11 +1269,7 @@ export class Replica {
     }
     if (snapshot) this.snapshotToPersist = snapshot;
     if (limit > this.log.compactedThrough) {
-      const base = this.configurationAt(limit);
-      if (base !== this.base) {
-        this.base = base;
-        this.baseDirty = true;
-      }
+      this.configs.compactTo(limit);
       this.log.compact(limit);
     }
   }
@@ -1351,15 +1309,7 @@ export class Replica {
     if (this.role !== 'leader') return null;
     const active = new Set<ReplicaId>([this.id]);
     for (const [id, p] of this.progress) if (this.nowTicks - p.lastReplyTick < this.opts.electionTimeoutTicks) active.add(id);
-    if (this.override) {
-      return this.overrideSatisfied(active) ? null : `minority mode: ${this.override.voteNum} of replicas ${this.override.voters.join(', ')} must answer`;
-    }
-    const problems: string[] = [];
-    for (const { config } of this.chain()) {
-      const missing = config.quorum.explainPhase2(active);
-      if (missing !== null && !problems.includes(missing)) problems.push(missing);
-    }
-    return problems.length === 0 ? null : problems.join('; ');
+    return this.configs.explainBlocked(active);
   }
 
   /** A hand-over in progress goes on or times out; otherwise fail-back may start one. */
@@ -1430,12 +1380,12 @@ export class Replica {
   // ---------------------------------------------------------------- configuration
 
   private get membership(): Membership {
-    return this.active.membership;
+    return this.configs.membership;
   }
 
   /** What makes a proposed configuration unsafe or unable to decide now, or null. */
   private refuseChange(next: CompiledConfiguration): { code: 'invalid-change' | 'would-block'; message: string } | null {
-    if (configurationKey(next.configuration) === configurationKey(this.active.configuration)) {
+    if (configurationKey(next.configuration) === configurationKey(this.configs.active.config.configuration)) {
       return { code: 'invalid-change', message: 'the configuration would not change' };
     }
     const me = next.membership.get(this.id);
@@ -1464,7 +1414,7 @@ export class Replica {
       if ((old.role === 'logger') !== (m.role === 'logger')) {
         return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
       }
-      if (isVoter(m) && !isVoter(old) && this.override) {
+      if (isVoter(m) && !isVoter(old) && this.configs.override) {
         return { code: 'invalid-change', message: `in minority mode only the survivors vote: make replica ${m.id} a ${m.role} after returning to normal mode` };
       }
       if (isVoter(m) && !isVoter(old) && !this.reachableAndCaughtUp(m.id)) {
@@ -1474,36 +1424,26 @@ export class Replica {
     const live = new Set<ReplicaId>([this.id]);
     for (const [id, pr] of this.progress) if (this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks) live.add(id);
     // In minority mode the survivors decide (typically to rebuild or remove the lost replicas): that is what must work now.
-    if (this.override) return this.overrideSatisfied(live) ? null : { code: 'would-block', message: `minority mode: ${this.override.voteNum} of replicas ${this.override.voters.join(', ')} must answer` };
+    if (this.configs.override) {
+      const blocked = this.configs.explainBlocked(live);
+      return blocked === null ? null : { code: 'would-block', message: blocked };
+    }
     const missing = next.quorum.explainPhase2(live);
     if (missing !== null) return { code: 'would-block', message: `the replicas answering now could not decide under the new configuration: ${missing}` };
     if (!next.quorum.isPhase1Quorum(live)) return { code: 'would-block', message: 'the replicas answering now could not elect a leader under the new configuration' };
     return null;
   }
 
-  /** The decided index moved: the configuration in effect is the last decided `config` command's. */
-  private refreshActive(): void {
-    const d = this.log.decidedIndex;
-    if (d <= this.activeThrough) return;
-    let latest: ConfigurationAt | null = null;
-    for (let s = Math.max(this.activeThrough, this.log.compactedThrough) + 1; s <= d; s++) {
-      const e = this.log.get(s);
-      if (e?.command.kind === 'config') latest = { slot: s, configuration: e.command.configuration };
-    }
-    this.activeThrough = d;
-    let pruned = false;
-    for (const s of this.configSlots) {
-      if (s <= d) {
-        this.configSlots.delete(s);
-        pruned = true;
-      }
-    }
-    if (latest) this.setActive(latest);
-    else if (pruned) this.configurationChanged();
+  /** The decided index moved: true if the configuration in effect or the chain changed. */
+  private refreshActive(): boolean {
+    const changed = this.configs.refresh();
+    if (changed === 'active') this.onNewConfiguration();
+    else if (changed === 'chain') this.configurationChanged();
+    return changed !== null;
   }
 
-  private setActive(at: ConfigurationAt): void {
-    this.active = { ...compileConfiguration(at.configuration), slot: at.slot };
+  /** A new configuration took effect. */
+  private onNewConfiguration(): void {
     // An operator's newer instruction (priorities, roles) supersedes an earlier choice of leader.
     this.failbackSuppressed = false;
     this.self = this.ownRecord();
@@ -1515,84 +1455,34 @@ export class Replica {
 
   /** The chain of configurations changed: recompute who we talk to. */
   private configurationChanged(): void {
-    this.chainCache = null;
-    const ids = new Set<ReplicaId>();
-    const voters = new Set<ReplicaId>();
-    for (const { config } of this.chain()) {
-      for (const m of config.membership.members) {
-        ids.add(m.id);
-        if (isVoter(m)) voters.add(m.id);
-      }
-    }
-    ids.delete(this.id);
-    voters.delete(this.id);
-    this.peers = [...ids].sort((a, b) => a - b);
-    this.electionPeers = [...voters].sort((a, b) => a - b);
+    const { members, voters } = this.configs.peers(this.id);
+    this.peers = members;
+    this.electionPeers = voters;
     if (this.role !== 'leader') return;
+    const ids = new Set(members);
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
     for (const id of this.peers) {
       const pr = this.progress.get(id);
-      if (!pr || pr.incarnation !== this.incarnationOf(id)) this.progress.set(id, this.freshProgress(id));
+      if (!pr || pr.incarnation !== this.configs.incarnationOf(id)) this.progress.set(id, this.freshProgress(id));
     }
-  }
-
-  /**
-   * The configurations that may govern slots above the decided index: the one
-   * in effect, then every undecided `config` command in our log, in slot order.
-   */
-  private chain(): readonly { readonly slot: number; readonly config: CompiledConfiguration }[] {
-    if (!this.chainCache) {
-      const out: { slot: number; config: CompiledConfiguration }[] = [{ slot: this.active.slot, config: this.active }];
-      for (const s of [...this.configSlots].sort((a, b) => a - b)) {
-        const e = this.log.get(s);
-        if (e?.command.kind === 'config') out.push({ slot: s, config: compileConfiguration(e.command.configuration) });
-      }
-      this.chainCache = out;
-    }
-    return this.chainCache;
   }
 
   /** Store an entry in our log, tracking `config` commands above the decided index. */
   private writeEntry(e: Entry): void {
     this.log.set(e);
-    const had = this.configSlots.has(e.slot);
-    if (e.command.kind === 'config') this.configSlots.add(e.slot);
-    else if (had) this.configSlots.delete(e.slot);
-    else return;
-    this.configurationChanged();
+    if (this.configs.noteWrite(e)) this.configurationChanged();
   }
 
-  /** A decision at `slot` needs a phase-2 quorum of every configuration that may govern it. */
   private isDecisionQuorum(slot: number, acks: ReadonlySet<ReplicaId>): boolean {
-    if (this.override) return this.overrideSatisfied(acks);
-    if (this.bugs.ignorePhase2Policy) return this.active.quorum.isPhase1Quorum(acks);
-    for (const { slot: at, config } of this.chain()) {
-      if (at >= slot) break;
-      if (!config.quorum.isPhase2Quorum(acks)) return false;
-    }
-    return true;
+    return this.configs.isDecisionQuorum(slot, acks);
   }
 
-  /** Phase 1 (and pre-vote) needs a quorum of every configuration that may govern an undecided slot. */
   private isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
-    if (this.override) return this.overrideSatisfied(voters);
-    if (this.bugs.electWithNewestConfigurationOnly) return this.chain().at(-1)!.config.quorum.isPhase1Quorum(voters);
-    for (const { config } of this.chain()) if (!config.quorum.isPhase1Quorum(voters)) return false;
-    for (const config of this.promisedConfigs.values()) if (!config.quorum.isPhase1Quorum(voters)) return false;
-    return true;
+    return this.configs.isElectionQuorum(voters);
   }
 
-  /** Reads and check-quorum: a phase-2 quorum of every configuration in the chain. */
   private isConfirmationQuorum(acceptors: ReadonlySet<ReplicaId>): boolean {
-    if (this.override) return this.overrideSatisfied(acceptors);
-    for (const { config } of this.chain()) if (!config.quorum.isPhase2Quorum(acceptors)) return false;
-    return true;
-  }
-
-  private overrideSatisfied(acceptors: ReadonlySet<ReplicaId>): boolean {
-    let n = 0;
-    for (const id of this.override!.voters) if (acceptors.has(id)) n += 1;
-    return n >= this.override!.voteNum;
+    return this.configs.isConfirmationQuorum(acceptors);
   }
 
   /** A later epoch exists: stop everything, durably, until an operator rebuilds this replica. */
@@ -1609,24 +1499,8 @@ export class Replica {
     return this.self !== undefined && isElectable(this.self);
   }
 
-  /** The newest member record of `id` in the chain. */
   private memberInChain(id: ReplicaId): Member | undefined {
-    const chain = this.chain();
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const m = chain[i]!.config.membership.get(id);
-      if (m) return m;
-    }
-    return undefined;
-  }
-
-  /** The configuration in effect after `slot` (between the compacted prefix and the decided index). */
-  private configurationAt(slot: number): ConfigurationAt {
-    let at = this.base;
-    for (let s = this.log.compactedThrough + 1; s <= slot; s++) {
-      const e = this.log.get(s);
-      if (e?.command.kind === 'config') at = { slot: s, configuration: e.command.configuration };
-    }
-    return at;
+    return this.configs.memberInChain(id);
   }
 
   /**
@@ -1635,18 +1509,13 @@ export class Replica {
    * configuration lists under its id (it must not lead or vote as that one).
    */
   private ownRecord(): Member | undefined {
-    const m = this.active.membership.get(this.id);
+    const m = this.configs.membership.get(this.id);
     return m && (m.incarnation ?? 1) === this.incarnation ? m : undefined;
-  }
-
-  /** The incarnation of `id` we talk to: the one the configuration in effect names (a rebuild's new one counts once decided). */
-  private incarnationOf(id: ReplicaId): number {
-    return (this.membership.get(id) ?? this.memberInChain(id))?.incarnation ?? 1;
   }
 
   private freshProgress(id: ReplicaId): Progress {
     return {
-      incarnation: this.incarnationOf(id),
+      incarnation: this.configs.incarnationOf(id),
       decidedIndex: 0,
       ackedThrough: 0,
       recentActive: false,
@@ -1680,7 +1549,7 @@ export class Replica {
 
   private send(m: Message): void {
     // An answer goes to the life of the replica that asked (we may not know its incarnation from our configuration).
-    const incarnation = this.answering?.to === m.to ? this.answering.incarnation : this.incarnationOf(m.to);
+    const incarnation = this.answering?.to === m.to ? this.answering.incarnation : this.configs.incarnationOf(m.to);
     let out = m;
     if (this.epoch > 0) out = { ...out, epoch: this.epoch };
     if (incarnation !== 1) out = { ...out, toIncarnation: incarnation };
