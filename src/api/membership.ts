@@ -291,6 +291,8 @@ function describe(index: number, configuration: Configuration, leader: ReplicaId
       priority: m.priority,
       weight: m.weight,
       group: m.group,
+      /** Which life of the replica: 1 until it is rebuilt in place. */
+      incarnation: m.incarnation ?? 1,
     })),
   };
 }

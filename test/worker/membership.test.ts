@@ -17,7 +17,7 @@ describe('membership: online changes through the HTTP API', () => {
     const res = await api('POST', `/v1/streams/${S}/members`, { id: 4, region: 'eeur', priority: 1 }, admin);
     expect(res.status, JSON.stringify(res.body)).toBe(201);
     expect(res.body).toMatchObject({ member: 4, role: 'follower', policy: 'weight 3 of 4 to decide, 3 to elect' });
-    expect(res.body.members).toContainEqual({ node_id: 4, region: 'eeur', role: 'follower', priority: 1, weight: 1, group: 0 });
+    expect(res.body.members).toContainEqual({ node_id: 4, region: 'eeur', role: 'follower', priority: 1, weight: 1, group: 0, incarnation: 1 });
     expect(res.body.configuration_index).toBeGreaterThan(last);
     const after = await put(S, 'after-join', 'x');
     // The status lists the new replica, and it applies what the others do.
@@ -64,6 +64,7 @@ describe('membership: online changes through the HTTP API', () => {
     const res = await api('POST', `/v1/streams/${S}/replicas/${target}/rebuild`, undefined, admin);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ rebuilt: target, incarnation: 2, role: 'follower' });
+    expect(res.body.members).toContainEqual(expect.objectContaining({ node_id: target, role: 'follower', incarnation: 2 }));
     const rev = await put(S, 'after-rebuild', 'r');
     const node = await eventually('the rebuilt replica applied the latest write', async () => {
       const n = (await status(S)).nodes.find((x: any) => x.node_id === target);
