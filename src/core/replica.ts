@@ -8,6 +8,7 @@ import {
   formatBallot,
 } from './ballot.ts';
 import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
+import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, Membership, follower, isElectable, isVoter } from './membership.ts';
 import type {
@@ -137,6 +138,8 @@ export class Replica {
   private pending = new Map<number, PendingSlot>();
   private decidedAbove = new Set<number>();
   private batches: { firstSlot: number; lastSlot: number }[] = [];
+  /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
+  private flow: FlowLimits;
   private progress = new Map<ReplicaId, Progress>();
   /** Reads wait until the leader has decided a slot of its own ballot (its opening no-op). */
   private openingSlot = 0;
@@ -160,6 +163,7 @@ export class Replica {
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
     this.opts = opts;
+    this.flow = { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 };
     this.id = opts.id;
     this.quorum = opts.quorum;
     this.bugs = opts.testOnlyBugs ?? {};
@@ -315,6 +319,26 @@ export class Replica {
     // Back to automatic: an operator's earlier choice of leader no longer holds off fail-back.
     if (on && !this.autoElection) this.failbackSuppressed = false;
     this.autoElection = on;
+  }
+
+  /** Change how the leader batches proposals from now on (a flow controller's decision). */
+  setFlowLimits(limits: FlowLimits): void {
+    this.flow = checkFlowLimits(limits);
+  }
+
+  flowLimits(): FlowLimits {
+    return this.flow;
+  }
+
+  /** What a flow controller samples: rounds in flight, commands queued behind them, the decided index. */
+  flowState(): FlowState {
+    const leading = this.role === 'leader';
+    return {
+      inflight: leading ? this.batches.length : 0,
+      queued: this.proposals.length,
+      decidedIndex: this.log.decidedIndex,
+      lastProposedSlot: leading ? this.nextSlot - 1 : 0,
+    };
   }
 
   // ---------------------------------------------------------------- ready / advance
@@ -955,8 +979,12 @@ export class Replica {
   private flushProposals(): void {
     if (this.role !== 'leader') return;
     if (this.transfer) return; // writes wait while leadership is being handed over
-    while (this.proposals.length > 0 && this.batches.length < this.opts.inflightMax) {
-      const batch = this.proposals.splice(0, this.opts.batchMax);
+    const flow = this.flow;
+    while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
+      // Batch window: while a round is in flight, a short queue waits for more commands
+      // (the next decided round flushes again, so nothing waits forever).
+      if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
+      const batch = this.proposals.splice(0, flow.batchMax);
       const first = this.nextSlot;
       for (const command of batch) {
         this.log.set({ slot: this.nextSlot, ballot: this.ownBallot, command });

@@ -57,6 +57,26 @@ const LogSchema = z
   })
   .strict();
 
+/**
+ * How the leader batches and pipelines accept rounds (flow-control.ts). `adaptive`:
+ * it measures its decided rate and commit latency and picks both by itself;
+ * `fixed`: these limits, always.
+ */
+const FlowControlSchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('adaptive') }).strict(),
+  z
+    .object({
+      mode: z.literal('fixed'),
+      /** Pipeline depth: accept rounds in flight at most. */
+      inflight_max: z.number().int().min(1).max(64).default(8),
+      /** Batch window: while a round is in flight, a new one waits for this many commands (1 = send at once). */
+      batch_min: z.number().int().min(1).max(256).default(1),
+    })
+    .strict(),
+]);
+
+export type FlowControlConfig = z.infer<typeof FlowControlSchema>;
+
 const StreamConfigSchema = z
   .object({
     name: z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
@@ -64,6 +84,7 @@ const StreamConfigSchema = z
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
     log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
+    flow_control: FlowControlSchema.default({ mode: 'fixed', inflight_max: 8, batch_min: 1 }),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),

@@ -6,6 +6,7 @@ import {
   type Message,
   type OperatorResult,
   type ReplicaId,
+  AdaptiveFlowController,
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
@@ -81,6 +82,8 @@ export interface ReplicaMetrics {
   readonly storage_transactions: number;
   /** Alarm and other wake-ups. */
   readonly wakeups: number;
+  /** The pipeline depth the leader uses now (adaptive flow control changes it; see flow-control.ts). */
+  readonly flow_inflight_max: number;
 }
 
 export interface LogRecord {
@@ -104,6 +107,8 @@ const UNRELIABLE_META = 'chaos:unreliable';
 export interface Unreliability {
   readonly duplicateRate: number;
   readonly delayMsMax: number;
+  /** A slow link: extra milliseconds each way on every batch to these peers (and on their replies), by replica id. */
+  readonly peerDelayMs?: Readonly<Record<number, number>>;
 }
 
 /**
@@ -129,6 +134,8 @@ export class ReplicaHost {
   private unreliable: Unreliability | null;
   private sequence = 0;
   private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0 };
+  /** The adaptive flow controller, when the stream's flow control is adaptive. */
+  private flow: AdaptiveFlowController | null = null;
   /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
   private readonly maxCatchUpTicks: number;
 
@@ -154,6 +161,13 @@ export class ReplicaHost {
       {},
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
+    const flow = deps.stream.flow_control;
+    if (flow.mode === 'fixed') {
+      this.runner.core.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
+    } else {
+      this.flow = new AdaptiveFlowController({ batchMax: DEFAULT_TIMING.batchMax });
+      this.runner.core.setFlowLimits(this.flow.limits());
+    }
     const partition = deps.storage.readMeta(PARTITION_META);
     this.partition = partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null;
     const unreliable = deps.storage.readMeta(UNRELIABLE_META);
@@ -305,7 +319,7 @@ export class ReplicaHost {
   }
 
   metrics(): ReplicaMetrics {
-    return { ...this.counters, storage_transactions: this.deps.storage.transactions };
+    return { ...this.counters, storage_transactions: this.deps.storage.transactions, flow_inflight_max: this.runner.core.flowLimits().inflightMax };
   }
 
   /** Fault injection: drop every message between replicas of different groups (null heals). */
@@ -327,8 +341,16 @@ export class ReplicaHost {
     this.advanceClock();
     input();
     this.runner.drain((m) => this.route(m));
+    this.adjustFlow();
     this.sendOutbox();
     this.rearm();
+  }
+
+  /** Let the adaptive flow controller see what the last input did; new limits take effect with the next flush. */
+  private adjustFlow(): void {
+    if (!this.flow) return;
+    const limits = this.flow.observe(this.deps.now(), this.runner.core.flowState());
+    if (limits) this.runner.core.setFlowLimits(limits);
   }
 
   private advanceClock(): void {
@@ -369,7 +391,7 @@ export class ReplicaHost {
   private sendBatch(to: ReplicaId, messages: Message[]): void {
     const u = this.unreliable;
     const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
-    const wanMs = this.oneWayMs(to);
+    const wanMs = this.oneWayMs(to) + (u?.peerDelayMs?.[to] ?? 0);
     this.counters.rpcs_sent += copies;
     this.counters.messages_sent += copies * messages.length;
     for (let i = 0; i < copies; i++) {
@@ -388,6 +410,7 @@ export class ReplicaHost {
     this.advanceClock();
     for (const m of replies) this.runner.core.step(m);
     this.runner.drain((m) => this.route(m));
+    this.adjustFlow();
     if (this.outbox.size > 0) this.deps.scheduleWake(this.deps.now());
     else this.rearm();
   }
