@@ -50,6 +50,12 @@ export interface AdaptiveFlowOptions {
   readonly epochRounds: number;
   /** Epochs over which the floor of the round latency is remembered (so it can rise again if the network gets slower). */
   readonly floorEpochs: number;
+  /**
+   * Every this many epochs, one epoch runs at `minInflight` (of at least `probeRounds` rounds) to
+   * measure the floor afresh: a deep pipeline that is already queueing never sees it otherwise.
+   */
+  readonly probeEveryEpochs: number;
+  readonly probeRounds: number;
   /** Below this many rounds queued in the pipeline (Vegas's alpha) a backlogged leader deepens it; above `shrinkAbove` (beta) it makes it shallower. */
   readonly growBelow: number;
   readonly shrinkAbove: number;
@@ -65,6 +71,8 @@ export const DEFAULT_ADAPTIVE_FLOW: AdaptiveFlowOptions = Object.freeze({
   epochMs: 100,
   epochRounds: 8,
   floorEpochs: 50,
+  probeEveryEpochs: 40,
+  probeRounds: 2,
   growBelow: 0.5,
   shrinkAbove: 1,
   clockResolutionMs: 1,
@@ -83,7 +91,7 @@ export interface FlowEpoch {
   readonly backlog: number;
   /** Commands decided per second during the epoch. */
   readonly decidedPerSec: number;
-  readonly change: 'deeper' | 'shallower' | 'same';
+  readonly change: 'deeper' | 'shallower' | 'same' | 'probe' | 'probed';
 }
 
 /**
@@ -107,6 +115,11 @@ export interface FlowEpoch {
  * (the batch window is that round; no timer). Under light load a round goes
  * out as soon as a command arrives and depth does not matter.
  *
+ * The floor is the lowest latency of the last `floorEpochs` epochs; every
+ * `probeEveryEpochs` epochs (and first of all) one short epoch runs at the
+ * minimum depth to measure it afresh, as TCP BBR's ProbeRTT does: a pipeline
+ * that is already queueing never sees an unqueued round otherwise.
+ *
  * Only the quorum's latency counts (a round is decided by the fastest quorum),
  * so a slow follower changes nothing here. The host calls `observe` after
  * every input with its clock; the controller itself reads none.
@@ -124,6 +137,9 @@ export class AdaptiveFlowController {
   private backlogged = 0;
   private floors: number[] = [];
   private lastEpoch: FlowEpoch | null = null;
+  /** While probing the floor at the minimum depth: the depth to return to. */
+  private probingFrom: number | null = null;
+  private epochsSinceProbe = 0;
 
   constructor(opts: Partial<AdaptiveFlowOptions> = {}) {
     this.opts = { ...DEFAULT_ADAPTIVE_FLOW, ...opts };
@@ -132,6 +148,13 @@ export class AdaptiveFlowController {
       throw new Error(`flow control: invalid adaptive options ${JSON.stringify(o)}`);
     }
     this.inflightMax = o.initialInflight;
+    if (o.initialInflight > o.minInflight) this.startProbe(); // no floor yet: measure it first
+  }
+
+  private startProbe(): void {
+    this.probingFrom = this.inflightMax;
+    this.inflightMax = this.opts.minInflight;
+    this.epochsSinceProbe = 0;
   }
 
   limits(): FlowLimits {
@@ -172,7 +195,8 @@ export class AdaptiveFlowController {
     this.observations += 1;
     if (state.queued > 0 && state.inflight >= this.inflightMax) this.backlogged += 1;
     const elapsedMs = nowMs - this.epochStartMs;
-    if (elapsedMs < this.opts.epochMs || this.latencies.length < this.opts.epochRounds) return null;
+    const rounds = this.probingFrom === null ? this.opts.epochRounds : this.opts.probeRounds;
+    if (elapsedMs < this.opts.epochMs || this.latencies.length < rounds) return null;
     return this.endEpoch(nowMs, elapsedMs, state.decidedIndex);
   }
 
@@ -185,8 +209,21 @@ export class AdaptiveFlowController {
     const queuedRounds = this.inflightMax * (1 - floor / latency);
     const backlog = this.backlogged / this.observations;
     const before = this.inflightMax;
-    if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) this.inflightMax -= 1;
-    else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight) this.inflightMax += 1;
+    let change: FlowEpoch['change'];
+    if (this.probingFrom !== null) {
+      this.inflightMax = this.probingFrom; // the floor is measured: back to where we were
+      this.probingFrom = null;
+      change = 'probed';
+    } else {
+      if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) this.inflightMax -= 1;
+      else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight) this.inflightMax += 1;
+      change = this.inflightMax > before ? 'deeper' : this.inflightMax < before ? 'shallower' : 'same';
+      this.epochsSinceProbe += 1;
+      if (this.epochsSinceProbe >= o.probeEveryEpochs && this.inflightMax > o.minInflight) {
+        this.startProbe();
+        change = 'probe';
+      }
+    }
     this.lastEpoch = {
       inflightMax: this.inflightMax,
       roundLatencyMs: latency,
@@ -194,7 +231,7 @@ export class AdaptiveFlowController {
       queuedRounds,
       backlog,
       decidedPerSec: ((decidedIndex - this.epochStartDecided) * 1000) / Math.max(1, elapsedMs),
-      change: this.inflightMax > before ? 'deeper' : this.inflightMax < before ? 'shallower' : 'same',
+      change,
     };
     this.epochStartMs = nowMs;
     this.epochStartDecided = decidedIndex;

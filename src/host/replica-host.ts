@@ -11,6 +11,7 @@ import {
   SeededRng,
 } from '../core/index.ts';
 import { type StreamConfig, streamMembers, streamPriority, streamQuorum, streamTiming } from './config.ts';
+import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
 import { regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
 import type { ReplicaStorage } from './storage.ts';
@@ -91,6 +92,14 @@ export interface LogRecord {
   readonly data: string;
 }
 
+/**
+ * How many rounds of sends replies may cause within one invocation before the
+ * rest waits for a fresh one (an alarm set for now). Each round is at most
+ * one RPC per peer (plus snapshot pieces), so an invocation makes at most
+ * about this many times the number of peers calls.
+ */
+export const MAX_REPLY_CHAIN = 16;
+
 const PARTITION_META = 'chaos:partition';
 const RUN_MODE_META = 'run-mode';
 
@@ -116,9 +125,11 @@ export interface Unreliability {
  * over a transport, and lets callers wait for their proposals and reads. It
  * knows nothing of Durable Objects; `ReplicaObject` wires it to one.
  *
- * Messages go out only from a fresh call (an incoming RPC or a wake-up):
- * replies to our own sends are stepped where they arrive, and whatever they
- * cause to be sent waits for the next wake-up, which is then scheduled at
+ * Replies to our own sends are stepped where they arrive, and whatever they
+ * cause to be sent (the next accept round, once one is decided) goes out at
+ * once, as long as the chain of sends caused by replies that started with
+ * the fresh call (an incoming RPC or a wake-up) is shorter than
+ * `MAX_REPLY_CHAIN`; beyond it, it waits for the next wake-up, scheduled at
  * once. No single invocation can chain sends without end (Durable Objects
  * limit the calls one invocation may make).
  */
@@ -134,6 +145,9 @@ export class ReplicaHost {
   private unreliable: Unreliability | null;
   private sequence = 0;
   private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0 };
+  /** The replica's storage, holding a decided index alone until the next transaction (deferred-decided-storage.ts). */
+  private readonly storage: DeferredDecidedStorage;
+  private readonly heartbeatIntervalMs: number;
   /** The adaptive flow controller, when the stream's flow control is adaptive. */
   private flow: AdaptiveFlowController | null = null;
   /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
@@ -144,6 +158,8 @@ export class ReplicaHost {
     this.tickMs = deps.stream.tick_ms;
     const timing = streamTiming(deps.stream);
     this.maxCatchUpTicks = 4 * timing.electionTimeoutTicks;
+    this.heartbeatIntervalMs = timing.heartbeatIntervalTicks * deps.stream.tick_ms;
+    this.storage = new DeferredDecidedStorage(deps.storage);
     this.runner = new ReplicaRunner(
       {
         id: deps.replicaId,
@@ -156,7 +172,7 @@ export class ReplicaHost {
         ...DEFAULT_TIMING,
         ...timing,
       },
-      deps.storage,
+      this.storage,
       undefined,
       {},
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
@@ -204,6 +220,7 @@ export class ReplicaHost {
   /** The alarm fired (or any other wake-up): time passed. */
   wake(): void {
     this.counters.wakeups += 1;
+    this.storage.flush();
     this.runInput(() => {});
   }
 
@@ -371,8 +388,8 @@ export class ReplicaHost {
     else this.outbox.set(m.to, [m]);
   }
 
-  /** One RPC per destination carrying everything queued for it. */
-  private sendOutbox(): void {
+  /** One RPC per destination carrying everything queued for it; `chain`: how many reply-caused rounds led here. */
+  private sendOutbox(chain = 0): void {
     if (this.outbox.size === 0) return;
     const batches = this.outbox;
     this.outbox = new Map();
@@ -382,13 +399,13 @@ export class ReplicaHost {
       const pieces = all.filter((m) => m.type === 'install-snapshot');
       const rest = all.filter((m) => m.type !== 'install-snapshot');
       for (const messages of [rest, ...pieces.map((p) => [p])]) {
-        if (messages.length > 0) this.sendBatch(to, messages);
+        if (messages.length > 0) this.sendBatch(to, messages, chain);
       }
     }
   }
 
   /** One RPC (or two, when fault injection duplicates it), delayed by the latency model if it is on. */
-  private sendBatch(to: ReplicaId, messages: Message[]): void {
+  private sendBatch(to: ReplicaId, messages: Message[], chain: number): void {
     const u = this.unreliable;
     const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
     const wanMs = this.oneWayMs(to) + (u?.peerDelayMs?.[to] ?? 0);
@@ -398,28 +415,37 @@ export class ReplicaHost {
       const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
       const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
       const answered = wanMs > 0 ? sent.then(async (replies) => (await sleep(wanMs), replies)) : sent;
-      this.deps.background(answered.then((replies) => this.onReplies(to, replies)));
+      this.deps.background(answered.then((replies) => this.onReplies(to, replies, chain)));
     }
   }
 
 
-  /** Replies to our send arrived: step them here; anything they cause goes out with the next wake-up. */
-  private onReplies(from: ReplicaId, raw: Message[]): void {
+  /**
+   * Replies to our send arrived: step them here. What they cause goes out at
+   * once while the chain is short, else with the next wake-up.
+   */
+  private onReplies(from: ReplicaId, raw: Message[], chain: number): void {
     if (raw.length === 0 || this.isCut(from)) return;
     const replies = validMessages(raw, from, this.id);
     this.advanceClock();
     for (const m of replies) this.runner.core.step(m);
     this.runner.drain((m) => this.route(m));
     this.adjustFlow();
-    if (this.outbox.size > 0) this.deps.scheduleWake(this.deps.now());
-    else this.rearm();
+    if (this.outbox.size > 0 && chain + 1 < MAX_REPLY_CHAIN) this.sendOutbox(chain + 1);
+    this.rearm();
   }
 
   private rearm(): void {
     if (this.outbox.size > 0) return this.deps.scheduleWake(this.deps.now());
     const ticks = this.runner.core.ticksUntilNextTimer();
-    if (ticks === null) return; // quiescent: no alarm; the next message or request wakes us
-    this.deps.scheduleWake(this.lastTickAt + ticks * this.tickMs);
+    // A held decided index is written by the next wake-up: within a heartbeat interval at the latest.
+    const flushBy = this.storage.holding ? this.deps.now() + this.heartbeatIntervalMs : null;
+    if (ticks === null) {
+      if (flushBy !== null) this.deps.scheduleWake(flushBy);
+      return; // quiescent: no alarm; the next message or request wakes us
+    }
+    const at = this.lastTickAt + ticks * this.tickMs;
+    this.deps.scheduleWake(flushBy !== null ? Math.min(at, flushBy) : at);
   }
 
   /** With the latency model on: half the round trip between our region and `peer`'s. */
