@@ -84,7 +84,7 @@ const StreamConfigSchema = z
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
     log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
-    flow_control: FlowControlSchema.default({ mode: 'fixed', inflight_max: 8, batch_min: 1 }),
+    flow_control: FlowControlSchema.default({ mode: 'adaptive' }),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),
