@@ -42,7 +42,7 @@ export interface FlowCell {
   readonly stream: string;
   readonly label: string;
   readonly concurrency: number;
-  /** ops/s of each round, in order. */
+  /** ops/s of each round, in order (the verdict takes their median). */
   readonly opsPerSec: number[];
   readonly errors: number;
 }
@@ -60,16 +60,21 @@ export interface FlowResults {
   readonly slow: SlowFollowerResult[];
 }
 
-export function mean(xs: readonly number[]): number {
-  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : Number.NaN;
+/** The median: the machine is shared and its speed drifts, so a round that caught a busy moment should not count. */
+export function median(xs: readonly number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const opsPerSec = (r: LoadResult): number => (r.opsInWindow * 1000) / r.windowMs;
 
 /**
- * Every setting at every load, `rounds` times. Within a round the settings run
- * back to back in an order that rotates from round to round, so a drift of the
- * machine's speed does not favour one of them.
+ * Every setting at every load, `rounds` times, in short windows. Within a
+ * round the settings run back to back in an order that rotates from round to
+ * round, so a drift of the machine's speed (on a shared machine, other work)
+ * spreads over all of them; each setting's figure is its median.
  */
 export async function measureFlow(w: BenchWorkerd, plan: FlowPlan, say: (line: string) => void): Promise<FlowResults> {
   const settings = [...FLOW_FIXED, FLOW_ADAPTIVE];
@@ -117,17 +122,17 @@ export async function measureFlow(w: BenchWorkerd, plan: FlowPlan, say: (line: s
       errors += h.errors + d.errors;
       say(`slow         ${s.label.padEnd(18)} c=64  round ${round + 1}: healthy ${opsPerSec(h).toFixed(0).padStart(6)} ops/s, replica 3 ${SLOW_LINK_DELAY_MS} ms away each way ${opsPerSec(d).toFixed(0).padStart(6)} ops/s`);
     }
-    slow.push({ stream: s.stream, label: s.label, healthyOpsPerSec: mean(healthy), slowOpsPerSec: mean(slowed), errors });
+    slow.push({ stream: s.stream, label: s.label, healthyOpsPerSec: median(healthy), slowOpsPerSec: median(slowed), errors });
   }
   return { cells: [...cells.values()], slow };
 }
 
-/** For each load: the best fixed setting and the adaptive one (mean ops/s over the rounds). */
+/** For each load: the best fixed setting and the adaptive one (median ops/s over the rounds). */
 export function flowVerdicts(r: FlowResults): { concurrency: number; best: FlowCell; bestOps: number; adaptive: FlowCell | undefined; adaptiveOps: number }[] {
   return FLOW_CONCURRENCIES.map((concurrency) => {
     const fixed = r.cells.filter((c) => c.concurrency === concurrency && c.stream !== FLOW_ADAPTIVE.stream);
-    const best = fixed.reduce((a, b) => (mean(b.opsPerSec) > mean(a.opsPerSec) ? b : a));
+    const best = fixed.reduce((a, b) => (median(b.opsPerSec) > median(a.opsPerSec) ? b : a));
     const adaptive = r.cells.find((c) => c.concurrency === concurrency && c.stream === FLOW_ADAPTIVE.stream);
-    return { concurrency, best, bestOps: mean(best.opsPerSec), adaptive, adaptiveOps: adaptive ? mean(adaptive.opsPerSec) : Number.NaN };
+    return { concurrency, best, bestOps: median(best.opsPerSec), adaptive, adaptiveOps: adaptive ? median(adaptive.opsPerSec) : Number.NaN };
   });
 }

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadPath, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
 import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, table } from './report.ts';
-import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowVerdicts, mean, measureFlow } from './flow.ts';
+import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
 
@@ -54,9 +54,9 @@ const PLANS: Record<'quick' | 'full', Plan> = {
     idleWindowMs: 10_000,
     simWindowMs: 5_000,
     simFailoverTrials: 50,
-    flowRounds: 1,
-    flowWarmupMs: 300,
-    flowWindowMs: 1000,
+    flowRounds: 3,
+    flowWarmupMs: 200,
+    flowWindowMs: 500,
   },
   full: {
     mode: 'full',
@@ -69,9 +69,9 @@ const PLANS: Record<'quick' | 'full', Plan> = {
     idleWindowMs: 60_000,
     simWindowMs: 30_000,
     simFailoverTrials: 500,
-    flowRounds: 2,
-    flowWarmupMs: 1000,
-    flowWindowMs: 2500,
+    flowRounds: 7,
+    flowWarmupMs: 300,
+    flowWindowMs: 800,
   },
 };
 
@@ -367,10 +367,10 @@ async function measureFlowPart(w: BenchWorkerd, plan: Plan): Promise<void> {
   say(`\n# flow control: fixed settings vs adaptive (3 replicas, DO RPC, ${plan.flowRounds} round(s) of ${plan.flowWindowMs} ms windows)`);
   const r = await measureFlow(w, { rounds: plan.flowRounds, warmupMs: plan.flowWarmupMs, windowMs: plan.flowWindowMs, valueBytes: plan.valueBytes }, say);
   measurements.flow = r;
-  say('\nflow sweep: mean ops/s over the rounds, and the ratio to the best fixed setting at that load');
+  say('\nflow sweep: median ops/s over the rounds, and the ratio to the best fixed setting at that load');
   for (const v of flowVerdicts(r)) {
     const cells = r.cells.filter((c) => c.concurrency === v.concurrency);
-    say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${mean(c.opsPerSec).toFixed(0)} (${(mean(c.opsPerSec) / v.bestOps).toFixed(2)}x)`).join(', ')}`);
+    say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${median(c.opsPerSec).toFixed(0)} (${(median(c.opsPerSec) / v.bestOps).toFixed(2)}x)`).join(', ')}`);
   }
 }
 

@@ -13,3 +13,4 @@ export * from './replica-options.ts';
 export * from './rng.ts';
 export * from './state-machine.ts';
 export * from './timeout.ts';
+export * from './travelling-rounds.ts';

@@ -9,6 +9,7 @@ import {
 } from './ballot.ts';
 import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
+import { TravellingRounds } from './travelling-rounds.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, Membership, follower, isElectable, isVoter } from './membership.ts';
 import type {
@@ -138,6 +139,8 @@ export class Replica {
   private pending = new Map<number, PendingSlot>();
   private decidedAbove = new Set<number>();
   private batches: { firstSlot: number; lastSlot: number }[] = [];
+  /** Per acceptor, the accept rounds sent to it at `ballot` and not yet acknowledged. */
+  private travelling = new Map<ReplicaId, { ballot: Ballot; rounds: TravellingRounds }>();
   /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
   private flow: FlowLimits;
   private progress = new Map<ReplicaId, Progress>();
@@ -1003,7 +1006,17 @@ export class Replica {
     for (const to of this.peers) {
       if (this.throttled(to)) continue;
       this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: first, commands, decidedIndex: this.log.decidedIndex });
+      this.travellingTo(to).sent(first, last, this.nowTicks);
     }
+  }
+
+  /** The rounds on their way to `to` at our current ballot (travelling-rounds.ts). */
+  private travellingTo(to: ReplicaId): TravellingRounds {
+    const t = this.travelling.get(to);
+    if (t && ballotEquals(t.ballot, this.ownBallot)) return t.rounds;
+    const rounds = new TravellingRounds();
+    this.travelling.set(to, { ballot: this.ownBallot, rounds });
+    return rounds;
   }
 
   private broadcastHeartbeat(): void {
@@ -1057,8 +1070,10 @@ export class Replica {
    */
   private catchUp(to: ReplicaId, pr: Progress): void {
     if (this.throttled(to)) return;
-    // Slots it acknowledged at our ballot it will mark decided on our next message by itself.
-    const known = Math.max(pr.decidedIndex, pr.ackedThrough);
+    // Slots it acknowledged at our ballot it will mark decided on our next message by itself;
+    // slots in rounds still on their way to it need no second copy (unless a round is overdue).
+    const acked = Math.max(pr.decidedIndex, pr.ackedThrough);
+    const known = this.travellingTo(to).travellingThrough(acked, this.nowTicks, this.opts.retransmitTicks);
     if (known >= this.log.decidedIndex) return;
     if (known + 1 < this.log.firstSlot) {
       this.sendSnapshot(to, pr);

@@ -6,6 +6,7 @@ import {
   AdaptiveFlowController,
   Replica,
   SeededRng,
+  TravellingRounds,
   checkFlowLimits,
   majorityQuorum,
 } from '../../src/core/index.ts';
@@ -175,5 +176,41 @@ describe('flow control: the adaptive controller', () => {
     expect(() => new AdaptiveFlowController({ minInflight: 0 })).toThrow(/invalid adaptive options/);
     expect(() => new AdaptiveFlowController({ initialInflight: 20, maxInflight: 16 })).toThrow(/invalid adaptive options/);
     expect(() => new AdaptiveFlowController({ growBelow: 2, shrinkAbove: 1 })).toThrow(/invalid adaptive options/);
+  });
+});
+
+describe('catch-up: a slow acceptor gets each slot once', () => {
+  it('tracks the rounds on their way and forgets them once acknowledged, non-contiguous or overdue', () => {
+    const t = new TravellingRounds();
+    expect(t.travellingThrough(0, 0, 4)).toBe(0);
+    t.sent(1, 10, 0);
+    t.sent(11, 20, 1);
+    expect(t.travellingThrough(0, 2, 4)).toBe(20);
+    expect(t.travellingThrough(10, 2, 4)).toBe(20); // the first round was acknowledged
+    expect(t.travellingThrough(10, 5, 4)).toBe(10); // the second is overdue: catch-up covers it
+    t.sent(30, 31, 6); // a gap: what came before is not known to be travelling
+    expect(t.travellingThrough(10, 6, 4)).toBe(10);
+    expect(t.travellingThrough(29, 6, 4)).toBe(31);
+  });
+
+  it('a leader does not resend decided slots to an acceptor that has them on the way, but does once they are overdue', () => {
+    const r = idleLeader();
+    r.setFlowLimits({ inflightMax: 4, batchMax: 100, batchMin: 1 });
+    const own = r.status().ballot;
+    r.propose(put('a'));
+    r.propose(put('b'));
+    drain(r); // slots 2-3 to replicas 2 and 3
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 3, decidedIndex: 1 }); // decided by {1, 2}
+    r.propose(put('c'));
+    drain(r); // slot 4
+    // Replica 3 is slow: it answers an old heartbeat, knowing slot 1 only.
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: 0 });
+    const toThree = drain(r).messages.filter((m) => m.to === 3 && m.type === 'accept');
+    expect(toThree).toEqual([]); // slots 2-4 are on their way to it
+    for (let i = 0; i < 4; i++) r.tick(); // retransmitTicks pass without an answer from replica 3
+    drain(r);
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: 0 });
+    const resent = drain(r).messages.filter((m) => m.to === 3 && m.type === 'accept');
+    expect(resent.map((m) => (m.type === 'accept' ? [m.firstSlot, m.commands.length] : []))).toContainEqual([2, 2]); // the decided slots, again
   });
 });

@@ -22,7 +22,7 @@ describe('storage: a decided index alone rides on the next transaction', () => {
     expect(s.holding).toBe(false);
     const after = new MemoryStorage(backing).loadDurable();
     expect(after.decidedIndex).toBe(2);
-    expect(after.entries.map((e) => e.slot)).toEqual([1, 2, 3]);
+    expect([...after.entries].map((e) => e.slot)).toEqual([1, 2, 3]);
   });
 
   it('never lowers a decided index a delta carries, and flush writes a held one in one transaction', () => {
