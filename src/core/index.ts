@@ -1,6 +1,7 @@
 /** The pure core: Multi-Paxos as a deterministic state machine, and the KV state machine. */
 export * from './ballot.ts';
 export * from './command.ts';
+export * from './election-timing.ts';
 export * from './flow-control.ts';
 export * from './kv.ts';
 export * from './log.ts';

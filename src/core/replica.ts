@@ -10,6 +10,7 @@ import {
 import { type ClientCommand, type Command, NOOP, unreachable } from './command.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { TravellingRounds } from './travelling-rounds.ts';
+import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, Membership, follower, isElectable, isVoter } from './membership.ts';
 import type {
@@ -701,11 +702,11 @@ export class Replica {
     this.electionTimeout.start();
   }
 
-  /** `[base, 2*base)`, plus half a base per electable replica of higher priority when priorities are on. */
+  /** `[base, 2*base)`; with priorities on, staggered by rank instead (election-timing.ts). */
   private randomizedElectionTicks(): number {
     const base = this.opts.electionTimeoutTicks;
-    const stagger = this.priority.enabled ? this.membership.rankOf(this.id) * Math.ceil(base / 2) : 0;
-    return base + stagger + randomBelow(this.opts.rng, base);
+    if (this.priority.enabled) return priorityElectionTicks(base, this.membership.members, this.self, this.leaderId, this.opts.rng);
+    return base + randomBelow(this.opts.rng, base);
   }
 
   // ---------------------------------------------------------------- election handlers
