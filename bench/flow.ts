@@ -127,12 +127,45 @@ export async function measureFlow(w: BenchWorkerd, plan: FlowPlan, say: (line: s
   return { cells: [...cells.values()], slow };
 }
 
-/** For each load: the best fixed setting and the adaptive one (median ops/s over the rounds). */
-export function flowVerdicts(r: FlowResults): { concurrency: number; best: FlowCell; bestOps: number; adaptive: FlowCell | undefined; adaptiveOps: number }[] {
+/**
+ * A setting's score at one load: in each round, its ops/s divided by the
+ * median ops/s of all settings in that round (which takes out how busy the
+ * machine was during the round), then the median of that over the rounds.
+ */
+export function flowScores(r: FlowResults, concurrency: number): Map<string, number> {
+  const cells = r.cells.filter((c) => c.concurrency === concurrency);
+  const rounds = Math.min(...cells.map((c) => c.opsPerSec.length));
+  const normalised = new Map<string, number[]>(cells.map((c) => [c.stream, []]));
+  for (let i = 0; i < rounds; i++) {
+    const norm = median(cells.map((c) => c.opsPerSec[i]!));
+    for (const c of cells) normalised.get(c.stream)!.push(norm > 0 ? c.opsPerSec[i]! / norm : Number.NaN);
+  }
+  return new Map([...normalised].map(([stream, xs]) => [stream, median(xs.filter(Number.isFinite))]));
+}
+
+/** For each load: the best fixed setting, the adaptive one, and their scores (flowScores) and median ops/s. */
+export function flowVerdicts(r: FlowResults): {
+  concurrency: number;
+  best: FlowCell;
+  bestScore: number;
+  bestOps: number;
+  adaptive: FlowCell | undefined;
+  adaptiveScore: number;
+  adaptiveOps: number;
+}[] {
   return FLOW_CONCURRENCIES.map((concurrency) => {
+    const scores = flowScores(r, concurrency);
     const fixed = r.cells.filter((c) => c.concurrency === concurrency && c.stream !== FLOW_ADAPTIVE.stream);
-    const best = fixed.reduce((a, b) => (median(b.opsPerSec) > median(a.opsPerSec) ? b : a));
+    const best = fixed.reduce((a, b) => (scores.get(b.stream)! > scores.get(a.stream)! ? b : a));
     const adaptive = r.cells.find((c) => c.concurrency === concurrency && c.stream === FLOW_ADAPTIVE.stream);
-    return { concurrency, best, bestOps: median(best.opsPerSec), adaptive, adaptiveOps: adaptive ? median(adaptive.opsPerSec) : Number.NaN };
+    return {
+      concurrency,
+      best,
+      bestScore: scores.get(best.stream)!,
+      bestOps: median(best.opsPerSec),
+      adaptive,
+      adaptiveScore: adaptive ? scores.get(adaptive.stream)! : Number.NaN,
+      adaptiveOps: adaptive ? median(adaptive.opsPerSec) : Number.NaN,
+    };
   });
 }

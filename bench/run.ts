@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadPath, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
 import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, table } from './report.ts';
-import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowVerdicts, measureFlow, median } from './flow.ts';
+import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
 
@@ -367,10 +367,11 @@ async function measureFlowPart(w: BenchWorkerd, plan: Plan): Promise<void> {
   say(`\n# flow control: fixed settings vs adaptive (3 replicas, DO RPC, ${plan.flowRounds} round(s) of ${plan.flowWindowMs} ms windows)`);
   const r = await measureFlow(w, { rounds: plan.flowRounds, warmupMs: plan.flowWarmupMs, windowMs: plan.flowWindowMs, valueBytes: plan.valueBytes }, say);
   measurements.flow = r;
-  say('\nflow sweep: median ops/s over the rounds, and the ratio to the best fixed setting at that load');
+  say('\nflow sweep: median ops/s over the rounds, and the score (per round, ops/s over the round median of all settings; median over the rounds) relative to the best fixed setting');
   for (const v of flowVerdicts(r)) {
     const cells = r.cells.filter((c) => c.concurrency === v.concurrency);
-    say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${median(c.opsPerSec).toFixed(0)} (${(median(c.opsPerSec) / v.bestOps).toFixed(2)}x)`).join(', ')}`);
+    const scores = flowScores(r, v.concurrency);
+    say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${median(c.opsPerSec).toFixed(0)} (${(scores.get(c.stream)! / v.bestScore).toFixed(2)}x)`).join(', ')}`);
   }
 }
 
@@ -490,7 +491,8 @@ function buildRows(): Row[] {
   if (flow) {
     for (const v of flowVerdicts(flow)) {
       const errors = v.adaptive?.errors ? `${v.adaptive.errors} errors` : undefined;
-      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive ops/s vs best fixed (${v.best.label})`, '', v.adaptiveOps, v.bestOps, atLeast(FLOW_GOAL), errors));
+      const note = `median ops/s ${v.adaptiveOps.toFixed(0)} vs ${v.bestOps.toFixed(0)}${errors ? `; ${errors}` : ''}`;
+      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive vs best fixed (${v.best.label}), round-normalised score`, '', v.adaptiveScore, v.bestScore, atLeast(FLOW_GOAL), note));
     }
     for (const sl of flow.slow) {
       const goal = sl.stream === 'flow-adaptive' ? atLeast(SLOW_FOLLOWER_GOAL) : null;
