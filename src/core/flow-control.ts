@@ -59,6 +59,8 @@ export interface AdaptiveFlowOptions {
   /** Below this many rounds queued in the pipeline (Vegas's alpha) a backlogged leader deepens it; above `shrinkAbove` (beta) it makes it shallower. */
   readonly growBelow: number;
   readonly shrinkAbove: number;
+  /** After making the pipeline shallower, do not make it deeper again for this many epochs (no flapping between two depths). */
+  readonly holdEpochs: number;
   /** The clock's resolution: latencies are counted as at least this (workerd's clock moves in whole milliseconds). */
   readonly clockResolutionMs: number;
 }
@@ -73,8 +75,9 @@ export const DEFAULT_ADAPTIVE_FLOW: AdaptiveFlowOptions = Object.freeze({
   floorEpochs: 50,
   probeEveryEpochs: 40,
   probeRounds: 2,
-  growBelow: 0.5,
+  growBelow: 0.25,
   shrinkAbove: 1,
+  holdEpochs: 10,
   clockResolutionMs: 1,
 });
 
@@ -107,7 +110,8 @@ export interface FlowEpoch {
  *   one round fewer.
  * - Below `growBelow`, while commands wait behind a full pipeline (the decided
  *   rate is limited by the depth, not by the replicas: a long round trip), one
- *   round more.
+ *   round more, unless it was made shallower in the last `holdEpochs` epochs
+ *   (a depth that queued a moment ago is not retried at once).
  *
  * Batches size themselves: everything queued goes out in the next round (up
  * to `batchMax`), so a shallow pipeline under load means large batches, and
@@ -140,6 +144,7 @@ export class AdaptiveFlowController {
   /** While probing the floor at the minimum depth: the depth to return to. */
   private probingFrom: number | null = null;
   private epochsSinceProbe = 0;
+  private epochsSinceShrink = Infinity;
 
   constructor(opts: Partial<AdaptiveFlowOptions> = {}) {
     this.opts = { ...DEFAULT_ADAPTIVE_FLOW, ...opts };
@@ -215,8 +220,13 @@ export class AdaptiveFlowController {
       this.probingFrom = null;
       change = 'probed';
     } else {
-      if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) this.inflightMax -= 1;
-      else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight) this.inflightMax += 1;
+      this.epochsSinceShrink += 1;
+      if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) {
+        this.inflightMax -= 1;
+        this.epochsSinceShrink = 0;
+      } else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight && this.epochsSinceShrink > o.holdEpochs) {
+        this.inflightMax += 1;
+      }
       change = this.inflightMax > before ? 'deeper' : this.inflightMax < before ? 'shallower' : 'same';
       this.epochsSinceProbe += 1;
       if (this.epochsSinceProbe >= o.probeEveryEpochs && this.inflightMax > o.minInflight) {
