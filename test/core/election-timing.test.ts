@@ -19,16 +19,17 @@ function range(base: number, members: Member[], self: number, leader: number | n
 describe('election timing under priority election', () => {
   const cluster = [member(1, 3), member(2, 2), member(3, 1)];
 
-  it('staggers distinct priorities into disjoint steps of half a base, highest first', () => {
-    expect(range(10, cluster, 1, null)).toEqual([10, 14]);
-    expect(range(10, cluster, 2, null)).toEqual([15, 19]);
-    expect(range(10, cluster, 3, null)).toEqual([20, 24]);
+  it('staggers distinct priorities into disjoint steps half a base apart, highest first', () => {
+    expect(range(10, cluster, 1, null)).toEqual([10, 11]);
+    expect(range(10, cluster, 2, null)).toEqual([15, 16]);
+    expect(range(10, cluster, 3, null)).toEqual([20, 21]);
+    expect(range(40, cluster, 2, null)).toEqual([60, 64]);
   });
 
   it('does not wait for the turn of the silent leader it watches: the next in priority goes first', () => {
-    expect(range(10, cluster, 2, 1)).toEqual([10, 14]);
-    expect(range(10, cluster, 3, 1)).toEqual([15, 19]);
-    expect(range(10, cluster, 3, 2)).toEqual([15, 19]); // replica 1 still outranks it
+    expect(range(10, cluster, 2, 1)).toEqual([10, 11]);
+    expect(range(10, cluster, 3, 1)).toEqual([15, 16]);
+    expect(range(10, cluster, 3, 2)).toEqual([15, 16]); // replica 1 still outranks it
   });
 
   it('randomises over a whole base among replicas that share a priority', () => {
@@ -41,7 +42,7 @@ describe('election timing under priority election', () => {
 
   it('counts only replicas that can lead', () => {
     const roles = [member(1, 9, 'logger'), member(2, 9, 'passive'), member(3, 1), member(4, 2)];
-    expect(range(10, roles, 4, null)).toEqual([10, 14]);
-    expect(range(10, roles, 3, null)).toEqual([15, 19]);
+    expect(range(10, roles, 4, null)).toEqual([10, 11]);
+    expect(range(10, roles, 3, null)).toEqual([15, 16]);
   });
 });
