@@ -44,6 +44,8 @@ export interface ReplicaCounters {
   readonly messages_sent: number;
   readonly storage_transactions: number;
   readonly wakeups: number;
+  /** Not a counter: the leader's current pipeline depth. */
+  readonly flow_inflight_max?: number;
 }
 
 /** `POST /bench/metrics`: every replica's counters, null for one that did not answer. */
@@ -70,3 +72,11 @@ export interface FailoverRequest {
 export type FailoverResult =
   | { readonly kind: 'ok'; readonly crashed: number; readonly newLeader: number; readonly failoverMs: number }
   | { readonly kind: 'failed'; readonly message: string };
+
+/** `POST /bench/slow-link`: delay every batch from replica `from` to `to` (and its replies) by `delayMs` each way; null heals. */
+export interface SlowLinkRequest {
+  readonly stream: string;
+  readonly from: number;
+  readonly to: number;
+  readonly delayMs: number | null;
+}

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { LoadPath, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
 import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, table } from './report.ts';
+import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
 
@@ -35,6 +36,10 @@ interface Plan {
   /** Simulated milliseconds of steady proposals per WAN run. */
   readonly simWindowMs: number;
   readonly simFailoverTrials: number;
+  /** The flow-control sweep (bench/flow.ts): rounds over the whole grid, and each run's warm-up and window. */
+  readonly flowRounds: number;
+  readonly flowWarmupMs: number;
+  readonly flowWindowMs: number;
 }
 
 const PLANS: Record<'quick' | 'full', Plan> = {
@@ -49,6 +54,9 @@ const PLANS: Record<'quick' | 'full', Plan> = {
     idleWindowMs: 10_000,
     simWindowMs: 5_000,
     simFailoverTrials: 50,
+    flowRounds: 3,
+    flowWarmupMs: 200,
+    flowWindowMs: 500,
   },
   full: {
     mode: 'full',
@@ -61,6 +69,9 @@ const PLANS: Record<'quick' | 'full', Plan> = {
     idleWindowMs: 60_000,
     simWindowMs: 30_000,
     simFailoverTrials: 500,
+    flowRounds: 7,
+    flowWarmupMs: 300,
+    flowWindowMs: 800,
   },
 };
 
@@ -182,6 +193,7 @@ const measurements = {
   wanThroughput: null as (ReturnType<typeof wanThroughput> & { offeredFrom: string }) | null,
   /** workerd's internal diagnostics during the run, counted (see LogSink in workerd.ts). */
   runtimeLogs: [] as RuntimeLogCount[],
+  flow: null as FlowResults | null,
   notMeasured: [] as string[],
 };
 
@@ -208,7 +220,7 @@ function counterDelta(before: MetricsResult, after: MetricsResult): CounterDelta
   const total = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, storage_transactions: 0, wakeups: 0 };
   const restarted: number[] = [];
   const missing: number[] = [];
-  const keys = Object.keys(total) as (keyof ReplicaCounters)[];
+  const keys = Object.keys(total) as (keyof typeof total)[];
   for (const a of after.replicas) {
     const b = before.replicas.find((r) => r.replicaId === a.replicaId)?.metrics;
     if (!a.metrics || !b) {
@@ -351,6 +363,18 @@ async function measureWorkerd(w: BenchWorkerd, plan: Plan): Promise<void> {
   }
 }
 
+async function measureFlowPart(w: BenchWorkerd, plan: Plan): Promise<void> {
+  say(`\n# flow control: fixed settings vs adaptive (3 replicas, DO RPC, ${plan.flowRounds} round(s) of ${plan.flowWindowMs} ms windows)`);
+  const r = await measureFlow(w, { rounds: plan.flowRounds, warmupMs: plan.flowWarmupMs, windowMs: plan.flowWindowMs, valueBytes: plan.valueBytes }, say);
+  measurements.flow = r;
+  say('\nflow sweep: median ops/s over the rounds, and the score (per round, ops/s over the round median of all settings; median over the rounds) relative to the best fixed setting');
+  for (const v of flowVerdicts(r)) {
+    const cells = r.cells.filter((c) => c.concurrency === v.concurrency);
+    const scores = flowScores(r, v.concurrency);
+    say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${median(c.opsPerSec).toFixed(0)} (${(scores.get(c.stream)! / v.bestScore).toFixed(2)}x)`).join(', ')}`);
+  }
+}
+
 function streamOf(vars: Record<string, unknown>, name: string): Record<string, unknown> {
   const config = vars.EDGEPAXOS_CONFIG as { streams: Record<string, unknown>[] };
   const s = config.streams.find((x) => x.name === name);
@@ -411,7 +435,7 @@ function buildRows(): Row[] {
   const rows: Row[] = [];
   const load = (system: string, path: LoadPath, c: number): LoadMeasurement | undefined =>
     measurements.load.find((m) => m.system === system && m.path === path && m.concurrency === c);
-  for (const path of PATHS) {
+  for (const path of measurements.load.length > 0 ? PATHS : []) {
     for (const c of CONCURRENCIES) {
       const base = load('baseline', path, c);
       for (const s of LOAD_STREAMS) {
@@ -463,6 +487,18 @@ function buildRows(): Row[] {
     const window = `${(i.windowMs / 1000).toFixed(0)} s window`;
     rows.push(row(`idle stream, ${i.replicas} replicas: RPCs per minute`, '', i.rpcsPerMinute, 0, atMost(0, 'value'), i.caveat ? `${window}; ${i.caveat}` : window, i.caveat !== undefined));
   }
+  const flow = measurements.flow;
+  if (flow) {
+    for (const v of flowVerdicts(flow)) {
+      const errors = v.adaptive?.errors ? `${v.adaptive.errors} errors` : undefined;
+      const note = `median ops/s ${v.adaptiveOps.toFixed(0)} vs ${v.bestOps.toFixed(0)}${errors ? `; ${errors}` : ''}`;
+      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive vs best fixed (${v.best.label}), round-normalised score`, '', v.adaptiveScore, v.bestScore, atLeast(FLOW_GOAL), note));
+    }
+    for (const sl of flow.slow) {
+      const goal = sl.stream === 'flow-adaptive' ? atLeast(SLOW_FOLLOWER_GOAL) : null;
+      rows.push(row(`slow follower, ${sl.label}, c=64: ops/s with replica 3 ${SLOW_LINK_DELAY_MS} ms away vs healthy`, '', sl.slowOpsPerSec, sl.healthyOpsPerSec, goal, sl.errors ? `${sl.errors} errors` : undefined));
+    }
+  }
   for (const what of measurements.notMeasured) rows.push(row(what, '', null, null, null, 'not measured'));
   return rows;
 }
@@ -470,7 +506,8 @@ function buildRows(): Row[] {
 // ------------------------------------------------------------------ main
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, only: { type: 'string' } } });
+  if (values.only !== undefined && values.only !== 'flow') throw new Error(`--only takes 'flow' (the flow-control sweep alone), not '${values.only}'`);
   const plan = PLANS[values.quick ? 'quick' : 'full'];
   const startedAt = new Date();
   say(`edgepaxos bench (${plan.mode}): ${cpus().length} CPUs (${cpus()[0]?.model ?? 'unknown'}), node ${process.version}`);
@@ -488,7 +525,8 @@ async function main(): Promise<void> {
     const t = Date.now();
     workerd = await BenchWorkerd.start(CONFIG_PATH);
     say(`workerd ready in ${Date.now() - t} ms`);
-    await measureWorkerd(workerd, plan);
+    if (values.only !== 'flow') await measureWorkerd(workerd, plan);
+    await measureFlowPart(workerd, plan);
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     say(`workerd measurements stopped: ${message}`);
@@ -502,7 +540,7 @@ async function main(): Promise<void> {
   }
   reportRuntimeLogs();
 
-  measureSim(plan);
+  if (values.only !== 'flow') measureSim(plan);
 
   const rows = buildRows();
   const totalSeconds = (Date.now() - startedAt.getTime()) / 1000;

@@ -25,6 +25,7 @@ import type {
   LoadResult,
   MetricsResult,
   ReplicaCounters,
+  SlowLinkRequest,
 } from './protocol.ts';
 
 export { ReplicaObject } from '../src/index.ts';
@@ -95,6 +96,15 @@ bench.post('/bench/metrics', async (c) => {
 });
 
 bench.post('/bench/failover', async (c) => c.json(await failover(c.env, await c.req.json<FailoverRequest>())));
+
+/** A slow link from one replica to another (extra delay each way on its batches and their replies), or healed with null. */
+bench.post('/bench/slow-link', async (c) => {
+  const req = await c.req.json<SlowLinkRequest>();
+  const stream = streamNamed(c.env, req.stream);
+  const u = req.delayMs === null ? null : { duplicateRate: 0, delayMsMax: 0, peerDelayMs: { [req.to]: req.delayMs } };
+  const res = await replicaStub(c.env, stream, req.from).unreliable(identity(stream, req.from), u);
+  return c.json({ ok: !isRpcError(res) });
+});
 
 export default {
   fetch(request, env, ctx) {

@@ -15,6 +15,7 @@ import type {
   LoadRequest,
   LoadResult,
   MetricsResult,
+  SlowLinkRequest,
 } from './protocol.ts';
 
 type StartedWorker = Awaited<ReturnType<typeof unstable_startWorker>>;
@@ -112,6 +113,11 @@ export class BenchWorkerd {
 
   failover(req: FailoverRequest): Promise<FailoverResult> {
     return this.post('/bench/failover', req);
+  }
+
+  async slowLink(req: SlowLinkRequest): Promise<void> {
+    const res = await this.post<{ ok: boolean }>('/bench/slow-link', req);
+    if (!res.ok) throw new Error(`slow link ${JSON.stringify(req)} refused`);
   }
 
   /** Poll until every replica of `stream` follows one leader (and it is `want`, if given); returns it. */

@@ -2,6 +2,8 @@
 export * from './ballot.ts';
 export * from './command.ts';
 export * from './configuration.ts';
+export * from './election-timing.ts';
+export * from './flow-control.ts';
 export * from './kv.ts';
 export * from './log.ts';
 export * from './membership.ts';
@@ -13,3 +15,4 @@ export * from './replica-options.ts';
 export * from './rng.ts';
 export * from './state-machine.ts';
 export * from './timeout.ts';
+export * from './travelling-rounds.ts';

@@ -10,6 +10,9 @@ import {
 import { type ClientCommand, type Command, type ConfigCommand, NOOP, unreachable } from './command.ts';
 import { type CompiledConfiguration, compileConfiguration, configurationKey } from './configuration.ts';
 import { ConfigurationChain } from './configuration-chain.ts';
+import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
+import { TravellingRounds } from './travelling-rounds.ts';
+import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
 import { type Member, type Membership, isElectable, isVoter } from './membership.ts';
 import type {
@@ -154,6 +157,10 @@ export class Replica {
   private pending = new Map<number, PendingSlot>();
   private decidedAbove = new Set<number>();
   private batches: { firstSlot: number; lastSlot: number }[] = [];
+  /** Per acceptor, the accept rounds sent to it at `ballot` and not yet acknowledged. */
+  private travelling = new Map<ReplicaId, { ballot: Ballot; rounds: TravellingRounds }>();
+  /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
+  private flow: FlowLimits;
   private progress = new Map<ReplicaId, Progress>();
   /** Reads wait until the leader has decided a slot of its own ballot (its opening no-op). */
   private openingSlot = 0;
@@ -186,6 +193,7 @@ export class Replica {
   constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
     validateOptions(opts);
     this.opts = opts;
+    this.flow = { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 };
     this.id = opts.id;
     this.bugs = opts.testOnlyBugs ?? {};
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
@@ -419,6 +427,26 @@ export class Replica {
     if (refusal) return { ok: false, ...refusal };
     this.proposals.push(command);
     return { ok: true, target: this.id };
+  }
+
+  /** Change how the leader batches proposals from now on (a flow controller's decision). */
+  setFlowLimits(limits: FlowLimits): void {
+    this.flow = checkFlowLimits(limits);
+  }
+
+  flowLimits(): FlowLimits {
+    return this.flow;
+  }
+
+  /** What a flow controller samples: rounds in flight, commands queued behind them, the decided index. */
+  flowState(): FlowState {
+    const leading = this.role === 'leader';
+    return {
+      inflight: leading ? this.batches.length : 0,
+      queued: this.proposals.length,
+      decidedIndex: this.log.decidedIndex,
+      lastProposedSlot: leading ? this.nextSlot - 1 : 0,
+    };
   }
 
   // ---------------------------------------------------------------- ready / advance
@@ -790,11 +818,11 @@ export class Replica {
     this.electionTimeout.start();
   }
 
-  /** `[base, 2*base)`, plus half a base per electable replica of higher priority when priorities are on. */
+  /** `[base, 2*base)`; with priorities on, staggered by rank instead (election-timing.ts). */
   private randomizedElectionTicks(): number {
     const base = this.opts.electionTimeoutTicks;
-    const stagger = this.priority.enabled ? this.membership.rankOf(this.id) * Math.ceil(base / 2) : 0;
-    return base + stagger + randomBelow(this.opts.rng, base);
+    if (this.priority.enabled && this.self) return priorityElectionTicks(base, this.membership.members, this.self, this.leaderId, this.opts.rng);
+    return base + randomBelow(this.opts.rng, base);
   }
 
   // ---------------------------------------------------------------- election handlers
@@ -1094,8 +1122,12 @@ export class Replica {
   private flushProposals(): void {
     if (this.role !== 'leader') return;
     if (this.transfer) return; // writes wait while leadership is being handed over
-    while (this.proposals.length > 0 && this.batches.length < this.opts.inflightMax) {
-      const batch = this.proposals.splice(0, this.opts.batchMax);
+    const flow = this.flow;
+    while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
+      // Batch window: while a round is in flight, a short queue waits for more commands
+      // (the next decided round flushes again, so nothing waits forever).
+      if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
+      const batch = this.proposals.splice(0, flow.batchMax);
       const first = this.nextSlot;
       for (const command of batch) {
         this.writeEntry({ slot: this.nextSlot, ballot: this.ownBallot, command });
@@ -1114,7 +1146,17 @@ export class Replica {
     for (const to of this.peers) {
       if (this.throttled(to)) continue;
       this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: first, commands, decidedIndex: this.log.decidedIndex });
+      this.travellingTo(to).sent(first, last, this.nowTicks);
     }
+  }
+
+  /** The rounds on their way to `to` at our current ballot (travelling-rounds.ts). */
+  private travellingTo(to: ReplicaId): TravellingRounds {
+    const t = this.travelling.get(to);
+    if (t && ballotEquals(t.ballot, this.ownBallot)) return t.rounds;
+    const rounds = new TravellingRounds();
+    this.travelling.set(to, { ballot: this.ownBallot, rounds });
+    return rounds;
   }
 
   private broadcastHeartbeat(): void {
@@ -1168,8 +1210,10 @@ export class Replica {
    */
   private catchUp(to: ReplicaId, pr: Progress): void {
     if (this.throttled(to)) return;
-    // Slots it acknowledged at our ballot it will mark decided on our next message by itself.
-    const known = Math.max(pr.decidedIndex, pr.ackedThrough);
+    // Slots it acknowledged at our ballot it will mark decided on our next message by itself;
+    // slots in rounds still on their way to it need no second copy (unless a round is overdue).
+    const acked = Math.max(pr.decidedIndex, pr.ackedThrough);
+    const known = this.travellingTo(to).travellingThrough(acked, this.nowTicks, this.opts.retransmitTicks);
     if (known >= this.log.decidedIndex) return;
     if (known + 1 < this.log.firstSlot) {
       this.sendSnapshot(to, pr);

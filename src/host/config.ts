@@ -56,12 +56,33 @@ const LogSchema = z
   })
   .strict();
 
+/**
+ * How the leader batches and pipelines accept rounds (flow-control.ts). `adaptive`:
+ * it measures its decided rate and commit latency and picks both by itself;
+ * `fixed`: these limits, always.
+ */
+const FlowControlSchema = z.discriminatedUnion('mode', [
+  z.object({ mode: z.literal('adaptive') }).strict(),
+  z
+    .object({
+      mode: z.literal('fixed'),
+      /** Pipeline depth: accept rounds in flight at most. */
+      inflight_max: z.number().int().min(1).max(64).default(8),
+      /** Batch window: while a round is in flight, a new one waits for this many commands (1 = send at once). */
+      batch_min: z.number().int().min(1).max(256).default(1),
+    })
+    .strict(),
+]);
+
+export type FlowControlConfig = z.infer<typeof FlowControlSchema>;
+
 /** Everything a stream is configured with except its name (the catalog stream takes this shape). */
 const streamSettings = {
     replicas: z.array(ReplicaConfigSchema).min(1).max(9),
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
     log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
+    flow_control: FlowControlSchema.default({ mode: 'adaptive' }),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),

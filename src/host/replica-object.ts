@@ -176,6 +176,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     if (epoch < st.epoch || (st.fenced && epoch === st.epoch)) {
       return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not the stream's current one for replica ${to.replicaId} (it is in ${st.epoch}${st.fenced ? ', fenced' : ''})` };
     }
+    host.retire(); // whatever the old replica still has in flight must not write into the new one
     ReplicaRunner.wipe(this.storage, epoch, incarnation);
     this.host = null;
     const fresh = this.ensureHost(to);

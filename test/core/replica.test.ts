@@ -263,6 +263,9 @@ describe('replica: leader', () => {
     r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 2, decidedIndex: 0 });
     drain(r);
     expect(r.status().decidedIndex).toBe(2);
+    // The rounds that carried slots 1-2 to replica 3 are overdue (lost): catch-up sends them again.
+    for (let i = 0; i < TIMING.retransmitTicks; i++) r.tick();
+    drain(r);
     r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 0, readSeq: 0 });
     const catchUp = drain(r).messages.filter((m) => m.type === 'accept' && m.to === 3);
     expect(catchUp).toEqual([

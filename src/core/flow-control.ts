@@ -1,0 +1,253 @@
+// Flow control (DCF's adaptive batching and pipelining): how many accept rounds
+// a leader keeps in flight and how many commands each round carries.
+// Pure: the host feeds it samples with its own clock; it never reads one.
+
+/** The limits a leader batches proposals by. */
+export interface FlowLimits {
+  /** Pipeline depth: accept rounds in flight at most. */
+  readonly inflightMax: number;
+  /** Commands per accept round at most. */
+  readonly batchMax: number;
+  /**
+   * Batch window, in commands: while a round is in flight, a new round waits
+   * until this many commands are queued (1 = send at once). A decided round
+   * always flushes the queue again, so a command never waits for more than
+   * the round ahead of it.
+   */
+  readonly batchMin: number;
+}
+
+/** What the leader reports to a flow controller (Replica.flowState()). */
+export interface FlowState {
+  /** Accept rounds sent and not yet decided (0 unless leading). */
+  readonly inflight: number;
+  /** Commands waiting for room in the pipeline or for the batch window. */
+  readonly queued: number;
+  readonly decidedIndex: number;
+  /** The last slot the leader has put in an accept round (0 unless leading). */
+  readonly lastProposedSlot: number;
+}
+
+/** Refuses limits that would stall the leader (a bug in whoever computed them). */
+export function checkFlowLimits(l: FlowLimits): FlowLimits {
+  const ok = Number.isInteger(l.inflightMax) && l.inflightMax >= 1 && Number.isInteger(l.batchMax) && l.batchMax >= 1;
+  if (!ok || !Number.isInteger(l.batchMin) || l.batchMin < 1 || l.batchMin > l.batchMax) {
+    throw new Error(`flow control: invalid limits ${JSON.stringify(l)}`);
+  }
+  return l;
+}
+
+/** Tuning of the adaptive controller; the defaults suit both a single machine and a WAN. */
+export interface AdaptiveFlowOptions {
+  /** Commands per accept round at most. */
+  readonly batchMax: number;
+  /** Pipeline depth bounds, and where it starts. */
+  readonly minInflight: number;
+  readonly maxInflight: number;
+  readonly initialInflight: number;
+  /** An epoch (one decision) lasts at least this long and sees at least `epochRounds` rounds decided. */
+  readonly epochMs: number;
+  readonly epochRounds: number;
+  /** Epochs over which the floor of the round latency is remembered (so it can rise again if the network gets slower). */
+  readonly floorEpochs: number;
+  /**
+   * Every this many epochs, one epoch runs at `minInflight` (of at least `probeRounds` rounds) to
+   * measure the floor afresh: a deep pipeline that is already queueing never sees it otherwise.
+   */
+  readonly probeEveryEpochs: number;
+  readonly probeRounds: number;
+  /** Below this many rounds queued in the pipeline (Vegas's alpha) a backlogged leader deepens it; above `shrinkAbove` (beta) it makes it shallower. */
+  readonly growBelow: number;
+  readonly shrinkAbove: number;
+  /** After making the pipeline shallower, do not make it deeper again for this many epochs (no flapping between two depths). */
+  readonly holdEpochs: number;
+  /** The clock's resolution: latencies are counted as at least this (workerd's clock moves in whole milliseconds). */
+  readonly clockResolutionMs: number;
+}
+
+export const DEFAULT_ADAPTIVE_FLOW: AdaptiveFlowOptions = Object.freeze({
+  batchMax: 256,
+  minInflight: 1,
+  maxInflight: 16,
+  initialInflight: 1,
+  epochMs: 100,
+  epochRounds: 8,
+  floorEpochs: 50,
+  probeEveryEpochs: 40,
+  probeRounds: 2,
+  growBelow: 0.25,
+  shrinkAbove: 1,
+  holdEpochs: 10,
+  clockResolutionMs: 1,
+});
+
+/** What the controller decided at the end of an epoch, and from what (for metrics and tests). */
+export interface FlowEpoch {
+  readonly inflightMax: number;
+  /** Mean latency of the rounds decided in the epoch, from sent to decided. */
+  readonly roundLatencyMs: number;
+  /** The lowest round latency seen over the last `floorEpochs` epochs: a round that waited for nothing but the quorum. */
+  readonly floorLatencyMs: number;
+  /** Rounds that waited in the pipeline rather than on the quorum: depth x (1 - floor / latency) (TCP Vegas's "diff"). */
+  readonly queuedRounds: number;
+  /** Fraction of the epoch's observations at which the pipeline was full and commands waited behind it. */
+  readonly backlog: number;
+  /** Commands decided per second during the epoch. */
+  readonly decidedPerSec: number;
+  readonly change: 'deeper' | 'shallower' | 'same' | 'probe' | 'probed';
+}
+
+/**
+ * Adaptive flow control (DCF's adaptive batching), in the manner of TCP Vegas:
+ * the leader samples how long each accept round takes from sent to decided,
+ * remembers the lowest such latency (a round that waited for nothing but its
+ * quorum's round trip), and estimates how many of its in-flight rounds are
+ * really queued behind one another — in the replicas' CPUs, storage or
+ * mailboxes — rather than travelling: `depth x (1 - floor / latency)`.
+ *
+ * - Above `shrinkAbove` queued rounds, a deeper pipeline only splits the same
+ *   work into more, smaller rounds (more RPCs and transactions per command):
+ *   one round fewer.
+ * - Below `growBelow`, while commands wait behind a full pipeline (the decided
+ *   rate is limited by the depth, not by the replicas: a long round trip), one
+ *   round more, unless it was made shallower in the last `holdEpochs` epochs
+ *   (a depth that queued a moment ago is not retried at once).
+ *
+ * Batches size themselves: everything queued goes out in the next round (up
+ * to `batchMax`), so a shallow pipeline under load means large batches, and
+ * the time a command waits for its batch is at most the round ahead of it
+ * (the batch window is that round; no timer). Under light load a round goes
+ * out as soon as a command arrives and depth does not matter.
+ *
+ * The floor is the lowest latency of the last `floorEpochs` epochs; every
+ * `probeEveryEpochs` epochs (and first of all) one short epoch runs at the
+ * minimum depth to measure it afresh, as TCP BBR's ProbeRTT does: a pipeline
+ * that is already queueing never sees an unqueued round otherwise.
+ *
+ * Only the quorum's latency counts (a round is decided by the fastest quorum),
+ * so a slow follower changes nothing here. The host calls `observe` after
+ * every input with its clock; the controller itself reads none.
+ */
+export class AdaptiveFlowController {
+  private readonly opts: AdaptiveFlowOptions;
+  private inflightMax: number;
+  /** Rounds sent and not yet decided: the last slot each covers, and when it left. */
+  private sent: { lastSlot: number; atMs: number }[] = [];
+  private lastProposedSlot = -1;
+  private epochStartMs: number | null = null;
+  private epochStartDecided = 0;
+  private latencies: number[] = [];
+  private observations = 0;
+  private backlogged = 0;
+  private floors: number[] = [];
+  private lastEpoch: FlowEpoch | null = null;
+  /** While probing the floor at the minimum depth: the depth to return to. */
+  private probingFrom: number | null = null;
+  private epochsSinceProbe = 0;
+  private epochsSinceShrink = Infinity;
+
+  constructor(opts: Partial<AdaptiveFlowOptions> = {}) {
+    this.opts = { ...DEFAULT_ADAPTIVE_FLOW, ...opts };
+    const o = this.opts;
+    if (!(o.minInflight >= 1 && o.minInflight <= o.initialInflight && o.initialInflight <= o.maxInflight) || o.shrinkAbove <= o.growBelow) {
+      throw new Error(`flow control: invalid adaptive options ${JSON.stringify(o)}`);
+    }
+    this.inflightMax = o.initialInflight;
+    if (o.initialInflight > o.minInflight) this.startProbe(); // no floor yet: measure it first
+  }
+
+  private startProbe(): void {
+    this.probingFrom = this.inflightMax;
+    this.inflightMax = this.opts.minInflight;
+    this.epochsSinceProbe = 0;
+  }
+
+  limits(): FlowLimits {
+    return { inflightMax: this.inflightMax, batchMax: this.opts.batchMax, batchMin: 1 };
+  }
+
+  /** The latest epoch's decision, or null before the first. */
+  epoch(): FlowEpoch | null {
+    return this.lastEpoch;
+  }
+
+  /**
+   * One observation, after the leader did whatever an input caused, with the
+   * host's clock. Returns new limits when they change.
+   */
+  observe(nowMs: number, state: FlowState): FlowLimits | null {
+    if (state.inflight === 0 && state.queued === 0 && this.sent.length === 0) {
+      // Idle (or not leading): nothing to learn; the next epoch starts with the next round.
+      this.epochStartMs = null;
+      this.lastProposedSlot = state.lastProposedSlot;
+      return null;
+    }
+    if (this.lastProposedSlot < 0 || state.lastProposedSlot < this.lastProposedSlot) this.sent = []; // a new leadership
+    if (state.lastProposedSlot > this.lastProposedSlot && this.lastProposedSlot >= 0) this.sent.push({ lastSlot: state.lastProposedSlot, atMs: nowMs });
+    this.lastProposedSlot = state.lastProposedSlot;
+    while (this.sent.length > 0 && this.sent[0]!.lastSlot <= state.decidedIndex) {
+      const r = this.sent.shift()!;
+      this.latencies.push(Math.max(this.opts.clockResolutionMs, nowMs - r.atMs));
+    }
+    if (state.inflight === 0) this.sent = []; // nothing outstanding (or leadership lost): no round left to time
+    if (this.epochStartMs === null) {
+      this.epochStartMs = nowMs;
+      this.epochStartDecided = state.decidedIndex;
+      this.latencies = [];
+      this.observations = 0;
+      this.backlogged = 0;
+    }
+    this.observations += 1;
+    if (state.queued > 0 && state.inflight >= this.inflightMax) this.backlogged += 1;
+    const elapsedMs = nowMs - this.epochStartMs;
+    const rounds = this.probingFrom === null ? this.opts.epochRounds : this.opts.probeRounds;
+    if (elapsedMs < this.opts.epochMs || this.latencies.length < rounds) return null;
+    return this.endEpoch(nowMs, elapsedMs, state.decidedIndex);
+  }
+
+  private endEpoch(nowMs: number, elapsedMs: number, decidedIndex: number): FlowLimits | null {
+    const o = this.opts;
+    const latency = this.latencies.reduce((a, b) => a + b, 0) / this.latencies.length;
+    this.floors.push(Math.min(...this.latencies));
+    if (this.floors.length > o.floorEpochs) this.floors.shift();
+    const floor = Math.min(...this.floors);
+    const queuedRounds = this.inflightMax * (1 - floor / latency);
+    const backlog = this.backlogged / this.observations;
+    const before = this.inflightMax;
+    let change: FlowEpoch['change'];
+    if (this.probingFrom !== null) {
+      this.inflightMax = this.probingFrom; // the floor is measured: back to where we were
+      this.probingFrom = null;
+      change = 'probed';
+    } else {
+      this.epochsSinceShrink += 1;
+      if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) {
+        this.inflightMax -= 1;
+        this.epochsSinceShrink = 0;
+      } else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight && this.epochsSinceShrink > o.holdEpochs) {
+        this.inflightMax += 1;
+      }
+      change = this.inflightMax > before ? 'deeper' : this.inflightMax < before ? 'shallower' : 'same';
+      this.epochsSinceProbe += 1;
+      if (this.epochsSinceProbe >= o.probeEveryEpochs && this.inflightMax > o.minInflight) {
+        this.startProbe();
+        change = 'probe';
+      }
+    }
+    this.lastEpoch = {
+      inflightMax: this.inflightMax,
+      roundLatencyMs: latency,
+      floorLatencyMs: floor,
+      queuedRounds,
+      backlog,
+      decidedPerSec: ((decidedIndex - this.epochStartDecided) * 1000) / Math.max(1, elapsedMs),
+      change,
+    };
+    this.epochStartMs = nowMs;
+    this.epochStartDecided = decidedIndex;
+    this.latencies = [];
+    this.observations = 0;
+    this.backlogged = 0;
+    return this.inflightMax === before ? null : this.limits();
+  }
+}
