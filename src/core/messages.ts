@@ -160,6 +160,11 @@ export interface InstallSnapshotMessage extends Envelope {
   readonly data: string;
   /** The configuration in effect after `slot` (the snapshot replaces the log that held it). */
   readonly config: ConfigurationAt;
+  /**
+   * Sent by an acceptor (not a leader) to a candidate that asked for slots it
+   * compacted: install it, then campaign again from it; it makes nobody a leader.
+   */
+  readonly fromAcceptor?: boolean;
 }
 
 export type MessageType = Message['type'];

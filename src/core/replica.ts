@@ -135,6 +135,8 @@ export class Replica {
   private outbox: Message[] = [];
   /** A snapshot to persist with the next Ready (from compaction or installation). */
   private snapshotToPersist: Snapshot | null = null;
+  /** Candidates we sent our snapshot to as an acceptor (at most once per election timeout each). */
+  private snapshotOffers = new Map<ReplicaId, Progress>();
   /** A snapshot the host must load into its state machine with the next Ready. */
   private snapshotToInstall: Snapshot | null = null;
   /** Pieces of a snapshot being received, keyed by sender ballot and slot. */
@@ -837,9 +839,10 @@ export class Replica {
     if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.informOutsider(m.from, m.decidedIndex);
     // A live leader, or a follower that heard from one within the base timeout,
     // refuses: a replica cut off from the leader cannot depose it.
+    // (A replica outside the configuration watches no leader - its timer is stopped - so it cannot vouch for one.)
     const leaderAlive =
       this.role === 'leader' ||
-      (this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks);
+      (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks);
     const granted =
       !leaderAlive &&
       ballotGreater(m.ballot, this.promisedBallot) &&
@@ -908,6 +911,13 @@ export class Replica {
       entries,
       compactedThrough: this.log.compactedThrough,
     });
+    // The candidate asks for slots we compacted: it will step back; send it our snapshot so that it (or
+    // anyone it then follows) can go on - we may be the only one that has those slots, and unable to lead.
+    if (m.fromSlot <= this.log.compactedThrough) {
+      let pr = this.snapshotOffers.get(m.from);
+      if (!pr) this.snapshotOffers.set(m.from, (pr = this.freshProgress(m.from)));
+      this.sendSnapshot(m.from, pr, m.ballot);
+    }
   }
 
   private onPromise(m: PromiseMessage): void {
@@ -1253,7 +1263,7 @@ export class Replica {
   }
 
   /** The slots it needs are compacted: send our latest snapshot, in pieces, at most once per election timeout. */
-  private sendSnapshot(to: ReplicaId, pr: Progress): void {
+  private sendSnapshot(to: ReplicaId, pr: Progress, asAcceptor: Ballot | null = null): void {
     if (pr.snapshotTick >= 0 && this.nowTicks - pr.snapshotTick < this.opts.electionTimeoutTicks) return;
     const snap = this.opts.snapshots?.latest() ?? null;
     if (!snap || snap.slot < this.log.firstSlot - 1) return; // nothing to send yet (a host bug would show up as a stuck acceptor)
@@ -1262,13 +1272,16 @@ export class Replica {
     const size = this.opts.snapshotChunkChars ?? 1_000_000;
     const chunks = Math.max(1, Math.ceil(snap.data.length / size));
     for (let i = 0; i < chunks; i++) {
-      this.send({ type: 'install-snapshot', from: this.id, to, ballot: this.ownBallot, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size), config });
+      const piece = { type: 'install-snapshot' as const, from: this.id, to, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size), config };
+      this.send(asAcceptor ? { ...piece, ballot: asAcceptor, fromAcceptor: true } : { ...piece, ballot: this.ownBallot });
     }
   }
 
   /** A piece of the leader's snapshot; once all have arrived, it replaces our prefix and state machine. */
   private onInstallSnapshot(m: InstallSnapshotMessage): void {
-    if (!this.followLeader(m.from, m.ballot)) return;
+    if (m.fromAcceptor) {
+      if (this.role === 'leader') return; // a leader is never behind what an acceptor compacted
+    } else if (!this.followLeader(m.from, m.ballot)) return;
     if (m.slot > this.log.decidedIndex) {
       const key = `${formatBallot(m.ballot)}/${m.slot}/${m.chunks}`;
       if (this.incoming?.key !== key) this.incoming = { key, chunks: new Array<string | undefined>(m.chunks).fill(undefined), received: 0 };
@@ -1288,7 +1301,10 @@ export class Replica {
       // The snapshot replaces the log that held the configuration in effect after it.
       this.configs.installSnapshot(m.slot, m.config);
       this.onNewConfiguration();
+      // A campaign from before the snapshot asked for slots that are now decided here: start over from it.
+      if (m.fromAcceptor && this.role !== 'follower') this.becomeFollower(null, `installed a snapshot through ${m.slot} from acceptor ${m.from}`);
     }
+    if (m.fromAcceptor) return;
     // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
     this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
   }

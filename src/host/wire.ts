@@ -80,6 +80,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
     chunks: z.number().int().min(1).max(100_000),
     data: str,
     config: z.object({ slot: index, configuration }),
+    fromAcceptor: z.boolean().optional(),
   }).refine((m) => m.chunk < m.chunks, 'chunk must be below chunks'),
 ]);
 
