@@ -235,6 +235,24 @@ export class Replica {
     } else {
       this.electionTimeout.tick();
       if (this.electionTimeout.fired()) this.campaign();
+      else if (this.role !== 'follower' && this.electionTimeout.elapsedTicks % this.opts.retransmitTicks === 0) this.askAgain();
+    }
+  }
+
+  /**
+   * A campaign in progress asks again those that have not answered (their
+   * request or answer may have been lost): on a lossy network, an election
+   * that needs many voters would otherwise rarely get every answer in one try.
+   */
+  private askAgain(): void {
+    if (this.role === 'pre-candidate') {
+      for (const to of this.electionPeers) {
+        if (!this.preVotes.has(to)) this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+      }
+    } else if (this.role === 'candidate') {
+      for (const to of this.preparedTo) {
+        if (!this.promises.has(to)) this.send({ type: 'prepare', from: this.id, to, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
+      }
     }
   }
 
@@ -846,12 +864,14 @@ export class Replica {
     const granted =
       !leaderAlive &&
       ballotGreater(m.ballot, this.promisedBallot) &&
-      isElectable(this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
+      // Electable by the configuration in effect here (a candidate at least as up to date as we are knows at
+      // least as much; changes still undecided in our log may never be decided).
+      isElectable(this.membership.get(m.from) ?? this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
       this.tenureServed() &&
       // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
       // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
       (m.decidedIndex >= this.log.decidedIndex || !this.electable()) &&
-      !this.defersToHigherPriority(m.from);
+      !this.defersToHigherPriority(m.from, m.decidedIndex);
     this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted, promised: this.promisedBallot });
   }
 
@@ -862,16 +882,18 @@ export class Replica {
    * deferring, so a higher-priority replica that cannot win cannot block
    * everybody else forever.
    */
-  private defersToHigherPriority(candidate: ReplicaId): boolean {
+  private defersToHigherPriority(candidate: ReplicaId, candidateDecided: number): boolean {
     if (!this.priority.enabled) return false;
     const base = this.opts.electionTimeoutTicks;
     if (this.leaderId === null && this.nowTicks - this.leaderlessSinceTick >= 3 * base) return false;
     const theirs = this.membership.priorityOf(candidate);
-    if (this.self && this.electable() && this.self.priority > theirs) return true;
+    // Only to one that knows at least as much as the candidate: one that knows less could never win
+    // against it (the candidate would refuse it), and deferring to it would leave nobody to lead.
+    if (this.self && this.electable() && this.self.priority > theirs && this.log.decidedIndex >= candidateDecided) return true;
     for (const [id, heard] of this.heardCampaigning) {
       if (id === candidate || this.nowTicks - heard.tick >= base) continue;
       const m = this.membership.get(id);
-      if (m && isElectable(m) && m.priority > theirs && heard.decidedIndex >= this.log.decidedIndex) return true;
+      if (m && isElectable(m) && m.priority > theirs && heard.decidedIndex >= this.log.decidedIndex && heard.decidedIndex >= candidateDecided) return true;
     }
     return false;
   }
