@@ -8,7 +8,7 @@ import { requireAdmin } from './admin.ts';
 import { ApiError } from './errors.ts';
 import { pickLeader, viewOf } from './operations.ts';
 import type { StreamClient } from './stream-client.ts';
-import { readJson } from './validation.ts';
+import { readJson, readQuery } from './validation.ts';
 
 type AppEnv = { Bindings: Cloudflare.Env };
 type ClientOf = (env: Cloudflare.Env, stream: string) => Promise<StreamClient>;
@@ -43,7 +43,7 @@ const ChangeBody = z
     message: 'name at least one of role, priority, weight, group, region',
   });
 
-const RemoveQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
+const WaitQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
 
 /**
  * Online membership changes (DCF add/remove member, change role, priority,
@@ -107,9 +107,8 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
   app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
     requireAdmin(c);
     const client = await clientOf(c.env, c.req.param('stream'));
-    const q = RemoveQuery.safeParse(c.req.query());
-    if (!q.success) throw new ApiError(400, 'invalid_request', q.error.issues.map((i) => i.message).join('; '));
-    const deadline = Date.now() + q.data.wait_ms;
+    const q = readQuery(c, WaitQuery);
+    const deadline = Date.now() + q.wait_ms;
     const raw = c.req.param('id');
     const views = await client.views(1000);
     // A replica fenced by a minority force-start comes back in the stream's current epoch.
@@ -143,15 +142,14 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     }
     const back = await changeWhenCaughtUp(client, (ms) => ms.map((m) => (m.id === memberId ? { ...m, role: before.role } : m)), deadline);
     const body = { ...(await summary(client)), rebuilt: memberId, incarnation, role: back ? before.role : 'passive' };
-    return back ? c.json(body) : c.json({ ...body, message: `replica ${memberId} was rebuilt but had not caught up within ${q.data.wait_ms} ms; PATCH it to {"role":"${before.role}"} later` }, 202);
+    return back ? c.json(body) : c.json({ ...body, message: `replica ${memberId} was rebuilt but had not caught up within ${q.wait_ms} ms; PATCH it to {"role":"${before.role}"} later` }, 202);
   });
 
   app.delete('/v1/streams/:stream/members/:id', async (c) => {
     requireAdmin(c);
     const client = await clientOf(c.env, c.req.param('stream'));
-    const q = RemoveQuery.safeParse(c.req.query());
-    if (!q.success) throw new ApiError(400, 'invalid_request', q.error.issues.map((i) => i.message).join('; '));
-    const deadline = Date.now() + q.data.wait_ms;
+    const q = readQuery(c, WaitQuery);
+    const deadline = Date.now() + q.wait_ms;
     const id = await memberIdOf(client, c.req.param('id'));
     await handOverIfLeader(client, id, deadline);
     await change(client, (ms) => ms.filter((m) => m.id !== id), deadline);

@@ -74,7 +74,7 @@ export async function streamStatus(client: StreamClient) {
     /** The log slot of the membership change in effect (0: the bootstrap configuration). */
     configuration_index: index,
     /** A membership change proposed and not yet decided, if the leader reports one. */
-    configuration_change_pending: leader?.pending_configuration !== null && leader?.pending_configuration !== undefined,
+    configuration_change_pending: (leader?.pending_configuration ?? null) !== null,
     priority_election: stream.priority_election,
     /** Why the leader cannot decide right now (a policy's required group or region is unreachable), or null. */
     writes_blocked: leader ? leader.writes_blocked : 'no leader',

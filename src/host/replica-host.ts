@@ -253,36 +253,36 @@ export class ReplicaHost {
 
   /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    let settle!: (o: ProposalOutcome) => void;
-    const outcome = new Promise<ProposalOutcome>((resolve) => (settle = resolve));
-    let refused: WriteOutcome | null = null;
-    this.runInput(() => {
+    return this.proposeAndWait(command.id, timeoutMs, (settle) => {
       const res = this.runner.propose(command, settle);
-      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+      return res.ok ? null : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
-    if (refused) return refused;
-    const timer = setTimeout(() => {
-      this.runner.forgetProposal(command.id);
-      settle({ kind: 'outcome-unknown' });
-    }, timeoutMs);
-    const o = await outcome;
-    clearTimeout(timer);
-    return o;
   }
 
   /** Propose a configuration change here (the leader) and wait until its outcome is known, or `timeoutMs` passes. */
   async reconfigure(configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
     const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration };
+    return this.proposeAndWait(command.id, timeoutMs, (settle) => {
+      const res = this.runner.changeConfiguration(command, settle);
+      return res.ok ? null : { kind: 'refused', result: res };
+    });
+  }
+
+  /**
+   * Run `propose` as a fresh input (it registers `settle` for command `id`, or
+   * returns why it was refused), then wait for the outcome; `outcome-unknown`
+   * after `timeoutMs`.
+   */
+  private async proposeAndWait<R>(id: string, timeoutMs: number, propose: (settle: (o: ProposalOutcome) => void) => R | null): Promise<ProposalOutcome | R> {
     let settle!: (o: ProposalOutcome) => void;
     const outcome = new Promise<ProposalOutcome>((resolve) => (settle = resolve));
-    let refused: ReconfigureOutcome | null = null;
+    let refused: R | null = null;
     this.runInput(() => {
-      const res = this.runner.changeConfiguration(command, settle);
-      if (!res.ok) refused = { kind: 'refused', result: res };
+      refused = propose(settle);
     });
-    if (refused) return refused;
+    if (refused !== null) return refused;
     const timer = setTimeout(() => {
-      this.runner.forgetProposal(command.id);
+      this.runner.forgetProposal(id);
       settle({ kind: 'outcome-unknown' });
     }, timeoutMs);
     const o = await outcome;
