@@ -240,6 +240,26 @@ export class Replica {
   }
 
   /**
+   * The host could not run this replica for a while (its wake-up came long
+   * after it was due: an overloaded or paused machine), so time passed that
+   * the replica could not listen through. Its failure detectors start over
+   * rather than act on a silence it could not have heard: a follower (or
+   * candidate) restarts its election timeout, a leader restarts its
+   * check-quorum window and sends heartbeats at once. The host decides when a
+   * wake-up was late, and how often to forgive one (runner.ts / replica-host.ts).
+   */
+  resume(): void {
+    if (this.fenced || this.quiescent) return;
+    if (this.role === 'leader') {
+      this.checkQuorumTimeout.reset();
+      this.heartbeatTimeout.reset();
+      this.broadcastHeartbeat();
+    } else {
+      this.electionTimeout.reset();
+    }
+  }
+
+  /**
    * A campaign in progress asks again those that have not answered (their
    * request or answer may have been lost): on a lossy network, an election
    * that needs many voters would otherwise rarely get every answer in one try.
@@ -736,7 +756,8 @@ export class Replica {
       return;
     }
     if (!this.electable()) {
-      this.resetElectionTimeout(); // a logger or passive replica never leads
+      this.forgetSilentLeader(); // a logger or passive replica never leads, but stops vouching for a silent leader
+      this.resetElectionTimeout();
       return;
     }
     if (!this.tenureServed()) {
@@ -744,10 +765,22 @@ export class Replica {
       return;
     }
     if (!this.autoElection) {
+      this.forgetSilentLeader();
       this.resetElectionTimeout(); // manual run mode: an operator promotes a replica explicitly
       return;
     }
     this.becomePreCandidate();
+  }
+
+  /**
+   * The leader we watched went silent for a whole election timeout: we no
+   * longer vouch for it (pre-votes are granted again), as a replica that
+   * campaigns does when it becomes pre-candidate.
+   */
+  private forgetSilentLeader(): void {
+    if (this.leaderId === null) return;
+    this.leaderlessSinceTick = this.nowTicks;
+    this.leaderId = null;
   }
 
   /** False while the current leader is within its minimum tenure. */

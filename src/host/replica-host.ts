@@ -102,6 +102,8 @@ export interface ReplicaMetrics {
   readonly storage_transactions: number;
   /** Alarm and other wake-ups. */
   readonly wakeups: number;
+  /** Inputs that came long after the wake-up asked for was due, forgiven (the failure detectors started over). */
+  readonly late_wakeups: number;
   /** The pipeline depth the leader uses now (adaptive flow control changes it; see flow-control.ts). */
   readonly flow_inflight_max: number;
 }
@@ -171,7 +173,7 @@ export class ReplicaHost {
   private partition: ReplicaId[][] | null;
   private unreliable: Unreliability | null;
   private sequence = 0;
-  private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0 };
+  private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0 };
   /** The replica's storage, holding a decided index alone until the next transaction (deferred-decided-storage.ts). */
   private readonly storage: DeferredDecidedStorage;
   private readonly heartbeatIntervalMs: number;
@@ -179,6 +181,13 @@ export class ReplicaHost {
   private flow: AdaptiveFlowController | null = null;
   /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
   private readonly maxCatchUpTicks: number;
+  /** When the wake-up last asked for was due (null: none asked, e.g. quiescent). */
+  private wakeDueAt: number | null = null;
+  /** A wake-up later than this past its due time means this replica was not run meanwhile (see advanceClock). */
+  private readonly lateWakeMs: number;
+  /** At most one late wake-up is forgiven per this many milliseconds (two election timeouts). */
+  private readonly forgiveEveryMs: number;
+  private lastForgivenAt = Number.NEGATIVE_INFINITY;
 
   constructor(deps: HostDeps) {
     this.deps = deps;
@@ -186,6 +195,8 @@ export class ReplicaHost {
     const timing = streamTiming(deps.stream);
     this.maxCatchUpTicks = 4 * timing.electionTimeoutTicks;
     this.heartbeatIntervalMs = timing.heartbeatIntervalTicks * deps.stream.tick_ms;
+    this.lateWakeMs = Math.max(this.heartbeatIntervalMs, 2 * deps.stream.tick_ms);
+    this.forgiveEveryMs = 2 * timing.electionTimeoutTicks * deps.stream.tick_ms;
     this.storage = new DeferredDecidedStorage(deps.storage);
     this.runner = new ReplicaRunner(
       {
@@ -446,8 +457,30 @@ export class ReplicaHost {
     if (limits) this.runner.core.setFlowLimits(limits);
   }
 
+  /**
+   * Turn the time passed since the last input into ticks. If this input comes
+   * well after the wake-up we asked for was due (an alarm held back because
+   * the machine was busy: local workerd holds alarms back while another
+   * object is under load, for seconds), this replica was not run meanwhile and
+   * heard nothing; neither, most likely, did its peers. Replaying that time
+   * would fire election and check-quorum timers on a silence nobody could
+   * observe and depose a healthy leader. So the lost time is dropped and the
+   * failure detectors start over (`resume`): one extra election timeout at
+   * most before a real failure is acted on. Forgiven at most once per two
+   * election timeouts, so a replica whose wake-ups are always late still
+   * detects a dead leader.
+   */
   private advanceClock(): void {
     const now = this.deps.now();
+    const due = this.wakeDueAt;
+    if (due !== null && now - due > this.lateWakeMs && now - this.lastForgivenAt >= this.forgiveEveryMs) {
+      this.lastForgivenAt = now;
+      this.lastTickAt = now;
+      this.wakeDueAt = null;
+      this.counters.late_wakeups += 1;
+      this.runner.core.resume();
+      return;
+    }
     const ticks = Math.floor((now - this.lastTickAt) / this.tickMs);
     if (ticks <= 0) return;
     for (let i = 0; i < Math.min(ticks, this.maxCatchUpTicks); i++) this.runner.core.tick();
@@ -512,16 +545,22 @@ export class ReplicaHost {
   }
 
   private rearm(): void {
-    if (this.outbox.size > 0) return this.deps.scheduleWake(this.deps.now());
+    if (this.outbox.size > 0) return this.wakeAt(this.deps.now());
     const ticks = this.runner.core.ticksUntilNextTimer();
     // A held decided index is written by the next wake-up: within a heartbeat interval at the latest.
     const flushBy = this.storage.holding ? this.deps.now() + this.heartbeatIntervalMs : null;
     if (ticks === null) {
-      if (flushBy !== null) this.deps.scheduleWake(flushBy);
+      this.wakeDueAt = null;
+      if (flushBy !== null) this.wakeAt(flushBy);
       return; // quiescent: no alarm; the next message or request wakes us
     }
     const at = this.lastTickAt + ticks * this.tickMs;
-    this.deps.scheduleWake(flushBy !== null ? Math.min(at, flushBy) : at);
+    this.wakeAt(flushBy !== null ? Math.min(at, flushBy) : at);
+  }
+
+  private wakeAt(at: number): void {
+    this.wakeDueAt = at;
+    this.deps.scheduleWake(at);
   }
 
   /** With the latency model on: half the round trip between our region and `peer`'s. */

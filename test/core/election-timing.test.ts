@@ -32,12 +32,18 @@ describe('election timing under priority election', () => {
     expect(range(10, cluster, 3, 2)).toEqual([15, 16]); // replica 1 still outranks it
   });
 
-  it('randomises over a whole base among replicas that share a priority', () => {
+  it('takes turns among equal priorities, by id from the one after the silent leader', () => {
     const equal = [member(1, 0), member(2, 0), member(3, 0)];
-    expect(range(10, equal, 2, 1)).toEqual([10, 19]);
+    expect(range(10, equal, 2, 1)).toEqual([10, 11]);
+    expect(range(10, equal, 3, 1)).toEqual([15, 16]);
+    expect(range(10, equal, 3, 2)).toEqual([10, 11]); // the round wraps: after 2 comes 3, then 1
+    expect(range(10, equal, 1, 2)).toEqual([15, 16]);
+    expect(range(10, equal, 1, null)).toEqual([10, 11]); // no leader known: lowest id first
+    expect(range(10, equal, 3, null)).toEqual([20, 21]);
     const pair = [member(1, 3), member(2, 2), member(3, 2)];
-    expect(range(10, pair, 3, 1)).toEqual([10, 19]);
-    expect(range(10, pair, 3, null)).toEqual([15, 24]);
+    expect(range(10, pair, 3, 1)).toEqual([15, 16]);
+    expect(range(10, pair, 2, 1)).toEqual([10, 11]);
+    expect(range(10, pair, 3, null)).toEqual([20, 21]);
   });
 
   it('counts only replicas that can lead', () => {

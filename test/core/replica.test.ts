@@ -154,6 +154,47 @@ describe('replica: election', () => {
     expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
   });
 
+  it('a logger whose leader went silent grants pre-votes for good, not only until its own timer restarts', () => {
+    const cfg = majorityConfiguration([1, 2, 3]);
+    const members = cfg.members.map((m) => (m.id === 3 ? { ...m, role: 'logger' as const } : m));
+    const r = replica(3, undefined, { configuration: { ...cfg, members } });
+    r.step({ type: 'heartbeat', from: 1, to: 3, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    drain(r);
+    // Its timer fires (a logger never campaigns: it restarts), then a little more time passes.
+    for (let i = 0; i < 3 * TIMING.electionTimeoutTicks; i++) r.tick();
+    expect(r.status().leaderId).toBeNull();
+    r.step({ type: 'pre-vote', from: 2, to: 3, ballot: b(2, 2), decidedIndex: 0 });
+    expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
+  });
+
+  it('resume: a follower that could not run for a while listens for a whole election timeout again', () => {
+    const r = replica(2);
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    drain(r);
+    const before = r.ticksUntilNextTimer()!;
+    for (let i = 0; i < before - 1; i++) r.tick();
+    expect(r.ticksUntilNextTimer()).toBe(1);
+    r.resume();
+    expect(r.ticksUntilNextTimer()).toBe(before);
+    expect(r.status()).toMatchObject({ role: 'follower', leaderId: 1 });
+  });
+
+  it('resume: a leader that could not run for a while sends heartbeats at once and gives its followers a fresh check-quorum window', () => {
+    const idle = electedLeader();
+    for (let i = 0; i < TIMING.electionTimeoutTicks; i++) idle.tick(); // no follower answered meanwhile
+    expect(idle.status().role).toBe('follower'); // check-quorum: it steps down after one window
+
+    const r = electedLeader();
+    for (let i = 0; i < TIMING.electionTimeoutTicks - 1; i++) r.tick();
+    drain(r);
+    r.resume();
+    expect(drain(r).messages.map((m) => `${m.type}->${m.to}`)).toEqual(['heartbeat->2', 'heartbeat->3']);
+    for (let i = 0; i < TIMING.electionTimeoutTicks - 1; i++) r.tick();
+    expect(r.status().role).toBe('leader');
+    r.tick();
+    expect(r.status().role).toBe('follower'); // still nobody answered: a whole window later, it steps down
+  });
+
   it('a new leader re-proposes the highest-ballot value of every slot and fills holes with no-ops', () => {
     // Five voters, so the promise quorum is ourselves plus both promises below.
     const r = replica(1, undefined, { configuration: majorityConfiguration([1, 2, 3, 4, 5]) });

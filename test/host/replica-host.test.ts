@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import type { Message, ReplicaId } from '../../src/core/index.ts';
+import { type StreamConfig, parseStreamDefinition } from '../../src/host/config.ts';
+import { MemoryStorage } from '../../src/host/memory-storage.ts';
+import { ReplicaHost } from '../../src/host/replica-host.ts';
+
+/**
+ * Three ReplicaHosts in one Node process under a clock the test moves: each
+ * has one alarm (moved earlier, never later, as ReplicaObject does), messages
+ * go through a JSON round trip as over RPC, and a replica can be made
+ * unreachable. What the Durable Object adds (SQLite, real alarms, real RPC)
+ * is covered in workerd; this is about how the host turns time into ticks.
+ */
+class HostCluster {
+  now = 1_000_000;
+  readonly hosts = new Map<ReplicaId, ReplicaHost>();
+  readonly alarms = new Map<ReplicaId, number | null>();
+  readonly down = new Set<ReplicaId>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  readonly stream: StreamConfig;
+
+  constructor(definition: unknown) {
+    this.stream = parseStreamDefinition(definition);
+    for (const r of this.stream.replicas) {
+      const id = r.id;
+      this.alarms.set(id, null);
+      const host = new ReplicaHost({
+        stream: this.stream,
+        replicaId: id,
+        storage: new MemoryStorage(),
+        seed: id,
+        now: () => this.now,
+        scheduleWake: (at) => {
+          const cur = this.alarms.get(id) ?? null;
+          if (cur === null || at < cur) this.alarms.set(id, at);
+        },
+        background: (p) => {
+          this.inFlight.add(p);
+          void p.finally(() => this.inFlight.delete(p));
+        },
+        transport: {
+          send: async (to, messages) => {
+            await Promise.resolve();
+            if (this.down.has(to) || this.down.has(id)) return [];
+            const replies = this.hosts.get(to)!.deliver(id, JSON.parse(JSON.stringify(messages)) as unknown);
+            return JSON.parse(JSON.stringify(replies)) as Message[];
+          },
+        },
+      });
+      this.hosts.set(id, host);
+    }
+  }
+
+  /** Let every message in flight arrive, and what it causes. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 100 && this.inFlight.size > 0; i++) await Promise.all([...this.inFlight]);
+  }
+
+  /** Fire the alarms of `ids` (all replicas by default) that are due, in that order. */
+  async fireDue(ids: readonly ReplicaId[] = [...this.hosts.keys()]): Promise<void> {
+    for (const id of ids) {
+      const at = this.alarms.get(id) ?? null;
+      if (at === null || at > this.now || this.down.has(id)) continue;
+      this.alarms.set(id, null);
+      this.hosts.get(id)!.wake();
+      await this.settle();
+    }
+  }
+
+  /** Time passes in 5 ms steps with alarms on time; `alarmDelayMs` makes every alarm fire that much late. */
+  async run(ms: number, alarmDelayMs = 0): Promise<void> {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now += 5;
+      for (const [id, at] of this.alarms) {
+        if (at !== null && at + alarmDelayMs <= this.now && !this.down.has(id)) {
+          this.alarms.set(id, null);
+          this.hosts.get(id)!.wake();
+          await this.settle();
+        }
+      }
+    }
+  }
+
+  leaders(): { id: ReplicaId; round: number }[] {
+    return [...this.hosts.values()]
+      .filter((h) => !this.down.has(h.id))
+      .map((h) => h.view())
+      .filter((v) => v.role === 'leader')
+      .map((v) => ({ id: v.node_id, round: v.ballot.round }));
+  }
+
+  async write(at: ReplicaId, key: string): Promise<string> {
+    const outcome = this.hosts.get(at)!.write({ kind: 'put', id: `${key}-${this.now}`, key, value: key }, 10_000);
+    await this.settle();
+    const race = await Promise.race([outcome, Promise.resolve(null)]);
+    return race === null ? 'pending' : race.kind;
+  }
+}
+
+const STREAM = {
+  name: 's',
+  tick_ms: 10,
+  heartbeat_interval_ms: 50,
+  election_timeout_ms: 300,
+  replicas: [
+    { id: 1, region: 'wnam', priority: 3 },
+    { id: 2, region: 'weur', priority: 2 },
+    { id: 3, region: 'apac', priority: 1 },
+  ],
+};
+
+describe('host: wake-ups that come late', () => {
+  it('every replica held back for seconds (alarms late, nothing sent meanwhile) keeps its leader', async () => {
+    const c = new HostCluster(STREAM);
+    await c.run(2_000);
+    expect(c.leaders()).toEqual([{ id: 1, round: expect.any(Number) }]);
+    const [before] = c.leaders();
+    expect(await c.write(1, 'a')).toBe('applied');
+
+    // Local workerd holds alarms back while another object is under load: nothing runs for 2.4 s,
+    // then every held alarm fires, the followers' first.
+    c.now += 2_400;
+    await c.fireDue([3, 2, 1]);
+    await c.run(1_000);
+
+    expect(c.leaders()).toEqual([before]);
+    expect(await c.write(1, 'b')).toBe('applied');
+    const late = [...c.hosts.values()].map((h) => h.metrics().late_wakeups);
+    expect(late.every((n) => n === 1)).toBe(true);
+  });
+
+  it('a leader that really died is still replaced when every wake-up comes late', async () => {
+    // Replica 3 is a logger (votes, never leads): replica 2 alone must notice the dead leader.
+    const c = new HostCluster({ ...STREAM, replicas: [STREAM.replicas[0], STREAM.replicas[1], { id: 3, region: 'apac', role: 'logger' }] });
+    await c.run(2_000);
+    const [before] = c.leaders();
+    expect(before?.id).toBe(1);
+    c.down.add(1);
+    // Every alarm 200 ms late (beyond a heartbeat interval): a replica forgives at most one
+    // late wake-up per two election timeouts, so it still notices the dead leader.
+    await c.run(3_000, 200);
+    const after = c.leaders();
+    expect(after).toEqual([{ id: 2, round: expect.any(Number) }]);
+    expect(after[0]!.round).toBeGreaterThan(before!.round);
+    expect(c.hosts.get(2)!.metrics().late_wakeups).toBeGreaterThan(0);
+  });
+
+  it('wake-ups on time are not counted as late', async () => {
+    const c = new HostCluster(STREAM);
+    await c.run(3_000);
+    expect([...c.hosts.values()].map((h) => h.metrics().late_wakeups)).toEqual([0, 0, 0]);
+  });
+});
