@@ -4,8 +4,16 @@
  * only: this file is compiled on both sides.
  */
 
-/** What a load run writes to: the unreplicated Durable Object, or an edgepaxos stream. */
-export type LoadTarget = { readonly kind: 'baseline' } | { readonly kind: 'edgepaxos'; readonly stream: string };
+/**
+ * What a load run writes to: the unreplicated Durable Object, an edgepaxos
+ * stream, or the floor of a replicated write (FloorObject in worker.ts: an
+ * upsert here and at `replicas - 1` peers over DO RPC, answered once a
+ * majority has written).
+ */
+export type LoadTarget =
+  | { readonly kind: 'baseline' }
+  | { readonly kind: 'edgepaxos'; readonly stream: string }
+  | { readonly kind: 'floor'; readonly replicas: number };
 
 /** `rpc`: Durable Object RPC from the Worker; `http`: a PUT through the Worker's own fetch handler. */
 export type LoadPath = 'rpc' | 'http';

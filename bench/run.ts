@@ -276,6 +276,10 @@ async function measureWorkerd(w: BenchWorkerd, plan: Plan): Promise<void> {
   for (const path of PATHS) {
     for (const concurrency of CONCURRENCIES) {
       await runLoad(w, plan, 'baseline', null, { kind: 'baseline' }, path, concurrency);
+      if (path === 'rpc' && concurrency === 1) {
+        // What replicating a write over DO RPC costs at least on this runtime (FloorObject in worker.ts).
+        for (const s of LOAD_STREAMS) await runLoad(w, plan, `floor-${s.replicas}`, s.replicas, { kind: 'floor', replicas: s.replicas }, path, concurrency);
+      }
       for (const s of LOAD_STREAMS) {
         await w.settledLeader(s.stream, 15_000);
         const costed = path === 'rpc' && concurrency === 64;
@@ -456,6 +460,12 @@ function buildRows(): Row[] {
         rows.push(row(`${what}: p50`, 'ms', ep?.latency.p50Ms ?? null, base?.latency.p50Ms ?? null, onMean ? null : goal, p50Note));
         rows.push(row(`${what}: p99`, 'ms', ep?.latency.p99Ms ?? null, base?.latency.p99Ms ?? null));
         rows.push(row(`${what}: mean latency`, 'ms', ep?.latency.meanMs ?? null, base?.latency.meanMs ?? null, onMean ? goal : null, onMean ? 'stands in for the p50 goal' : undefined));
+        const floor = load(`floor-${s.replicas}`, path, c);
+        if (floor) {
+          const how = `an upsert here and at ${s.replicas - 1} peers over DO RPC, answered at a majority`;
+          rows.push(row(`${what}: floor mean latency vs baseline`, 'ms', floor.latency.meanMs, base?.latency.meanMs ?? null, null, how));
+          rows.push(row(`${what}: mean latency vs the floor`, 'ms', ep?.latency.meanMs ?? null, floor.latency.meanMs, null, 'what edgepaxos adds to the least any replication costs here'));
+        }
       }
     }
   }

@@ -32,6 +32,7 @@ export { ReplicaObject } from '../src/index.ts';
 
 interface BenchEnv extends Cloudflare.Env {
   readonly BASELINE: DurableObjectNamespace<BaselineObject>;
+  readonly FLOOR: DurableObjectNamespace<FloorObject>;
 }
 
 // ------------------------------------------------------------------ the baseline
@@ -59,6 +60,57 @@ export class BaselineObject extends DurableObject<BenchEnv> {
       revision,
     );
     return { revision };
+  }
+}
+
+/**
+ * The floor of a replicated write over DO RPC on this runtime: what any
+ * design that replicates a write to other Durable Objects before answering
+ * must at least do. The object named by the writer does the baseline's upsert,
+ * then asks `peers` other floor objects to do the same, in parallel, and
+ * answers once `quorum` of them have (a majority with itself: 1 of 2, 2 of 4).
+ * No log, no ballots, no validation, no recovery: nothing edgepaxos could
+ * leave out. The bench divides edgepaxos's latency by it to show what part of
+ * the ratio to the baseline is the runtime's (locally, every object runs on
+ * one thread, so the peers' work adds up instead of overlapping).
+ */
+export class FloorObject extends DurableObject<BenchEnv> {
+  private revision = 0;
+  private readonly peerStubs = new Map<string, DurableObjectStub<FloorObject>>();
+
+  constructor(ctx: DurableObjectState, env: BenchEnv) {
+    super(ctx, env);
+    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, revision INTEGER NOT NULL)');
+  }
+
+  async put(key: string, value: string, peers: readonly string[], quorum: number): Promise<{ revision: number }> {
+    const revision = this.accept(key, value, ++this.revision);
+    const calls = peers.map((name) => this.peer(name).accept(key, value, revision));
+    await new Promise<void>((resolve, reject) => {
+      let answered = 0;
+      if (quorum <= 0) resolve();
+      for (const call of calls) call.then(() => ++answered === quorum && resolve(), reject);
+    });
+    return { revision };
+  }
+
+  accept(key: string, value: string, revision: number): number {
+    this.ctx.storage.sql.exec(
+      'INSERT INTO kv (key, value, revision) VALUES (?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, revision = excluded.revision',
+      key,
+      value,
+      revision,
+    );
+    return revision;
+  }
+
+  private peer(name: string): DurableObjectStub<FloorObject> {
+    let stub = this.peerStubs.get(name);
+    if (!stub) {
+      stub = this.env.FLOOR.get(this.env.FLOOR.idFromName(name));
+      this.peerStubs.set(name, stub);
+    }
+    return stub;
   }
 }
 
@@ -166,11 +218,24 @@ function writerFor(env: BenchEnv, req: LoadRequest): Writer {
     // Through the Worker's own fetch handler, as a fresh request event (a loopback binding): routing,
     // validation and the Durable Object call, with no network client of ours in the way.
     const self = (exports as unknown as { default: Fetcher }).default;
-    const base = req.target.kind === 'baseline' ? 'https://bench.local/baseline/kv/' : `https://bench.local/v1/streams/${req.target.stream}/kv/`;
+    const target = req.target;
+    if (target.kind === 'floor') throw new Error('bench: the floor is measured over DO RPC only');
+    const base = target.kind === 'baseline' ? 'https://bench.local/baseline/kv/' : `https://bench.local/v1/streams/${target.stream}/kv/`;
     return async (key, value) => {
       const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }) });
       const text = await res.text();
       return res.ok ? null : `HTTP ${res.status}: ${text.slice(0, 300)}`;
+    };
+  }
+  if (req.target.kind === 'floor') {
+    // Objects floor-N/0 (the writer's) .. floor-N/N-1: a separate set per size.
+    const n = req.target.replicas;
+    const stub = env.FLOOR.get(env.FLOOR.idFromName(`floor-${n}/0`));
+    const peers = Array.from({ length: n - 1 }, (_, i) => `floor-${n}/${i + 1}`);
+    const quorum = Math.floor(n / 2);
+    return async (key, value) => {
+      await stub.put(key, value, peers, quorum);
+      return null;
     };
   }
   if (req.target.kind === 'baseline') {

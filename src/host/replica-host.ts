@@ -13,6 +13,7 @@ import {
   SeededRng,
 } from '../core/index.ts';
 import { type StreamConfig, streamConfiguration, streamPriority, streamTiming } from './config.ts';
+import { Deadlines } from './deadlines.ts';
 import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
 import { REGIONS, type Region, regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
@@ -91,7 +92,12 @@ export interface ReplicaView {
   readonly incarnation: number;
 }
 
-/** Cost counters since this replica process started (requests and transactions are what Durable Objects bill). */
+/**
+ * Cost counters (requests and transactions are what Durable Objects bill).
+ * They live in memory and are stored each time the replica goes quiet, so
+ * they survive an idle replica being evicted and started again; a replica
+ * that restarts while busy loses what it counted since it last went quiet.
+ */
 export interface ReplicaMetrics {
   /** Outgoing RPCs to peers (one per batch). */
   readonly rpcs_sent: number;
@@ -128,6 +134,23 @@ export interface LogRecord {
 export const MAX_REPLY_CHAIN = 1;
 
 const PARTITION_META = 'chaos:partition';
+const METRICS_META = 'metrics';
+
+type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max'>;
+
+const NO_COUNTERS: StoredCounters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0, storage_transactions: 0 };
+
+/** Stored counters, or zeros when there are none (or they do not parse: counters are not worth failing over). */
+function parseCounters(raw: string | undefined): StoredCounters {
+  if (raw === undefined) return NO_COUNTERS;
+  try {
+    const o = JSON.parse(raw) as Partial<Record<keyof StoredCounters, unknown>>;
+    const n = (k: keyof StoredCounters): number => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : 0);
+    return { rpcs_sent: n('rpcs_sent'), rpcs_received: n('rpcs_received'), messages_sent: n('messages_sent'), wakeups: n('wakeups'), late_wakeups: n('late_wakeups'), storage_transactions: n('storage_transactions') };
+  } catch {
+    return NO_COUNTERS;
+  }
+}
 const RUN_MODE_META = 'run-mode';
 
 /** An operator control, as the API asks a replica to carry it out. */
@@ -174,6 +197,10 @@ export class ReplicaHost {
   private unreliable: Unreliability | null;
   private sequence = 0;
   private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0 };
+  /** What earlier lives of this replica counted, as last stored (see ReplicaMetrics). */
+  private readonly countedBefore: StoredCounters;
+  /** The counters as last stored by this life, to skip a write when nothing changed. */
+  private lastStoredCounters = '';
   /** The replica's storage, holding a decided index alone until the next transaction (deferred-decided-storage.ts). */
   private readonly storage: DeferredDecidedStorage;
   private readonly heartbeatIntervalMs: number;
@@ -188,6 +215,8 @@ export class ReplicaHost {
   /** At most one late wake-up is forgiven per this many milliseconds (two election timeouts). */
   private readonly forgiveEveryMs: number;
   private lastForgivenAt = Number.NEGATIVE_INFINITY;
+  /** The timeouts of writes and reads waiting here, on one timer. */
+  private readonly deadlines: Deadlines;
 
   constructor(deps: HostDeps) {
     this.deps = deps;
@@ -198,6 +227,7 @@ export class ReplicaHost {
     this.lateWakeMs = Math.max(this.heartbeatIntervalMs, 2 * deps.stream.tick_ms);
     this.forgiveEveryMs = 2 * timing.electionTimeoutTicks * deps.stream.tick_ms;
     this.storage = new DeferredDecidedStorage(deps.storage);
+    this.deadlines = new Deadlines(() => deps.now());
     this.runner = new ReplicaRunner(
       {
         id: deps.replicaId,
@@ -221,6 +251,7 @@ export class ReplicaHost {
       this.flow = new AdaptiveFlowController({ batchMax: DEFAULT_TIMING.batchMax });
       this.runner.core.setFlowLimits(this.flow.limits());
     }
+    this.countedBefore = parseCounters(deps.storage.readMeta(METRICS_META));
     const partition = deps.storage.readMeta(PARTITION_META);
     this.partition = partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null;
     const unreliable = deps.storage.readMeta(UNRELIABLE_META);
@@ -292,12 +323,12 @@ export class ReplicaHost {
       refused = propose(settle);
     });
     if (refused !== null) return refused;
-    const timer = setTimeout(() => {
+    const cancel = this.deadlines.add(timeoutMs, () => {
       this.runner.forgetProposal(id);
       settle({ kind: 'outcome-unknown' });
-    }, timeoutMs);
+    });
     const o = await outcome;
-    clearTimeout(timer);
+    cancel();
     return o;
   }
 
@@ -312,12 +343,12 @@ export class ReplicaHost {
       if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
     });
     if (refused) return refused;
-    const timer = setTimeout(() => {
+    const cancel = this.deadlines.add(timeoutMs, () => {
       this.runner.forgetRead(readId);
       settle({ kind: 'unavailable' });
-    }, timeoutMs);
+    });
     const o = await outcome;
-    clearTimeout(timer);
+    cancel();
     return o;
   }
 
@@ -411,7 +442,28 @@ export class ReplicaHost {
   }
 
   metrics(): ReplicaMetrics {
-    return { ...this.counters, storage_transactions: this.deps.storage.transactions, flow_inflight_max: this.runner.core.flowLimits().inflightMax };
+    return { ...this.totalCounters(), flow_inflight_max: this.runner.core.flowLimits().inflightMax };
+  }
+
+  private totalCounters(): StoredCounters {
+    const b = this.countedBefore;
+    const c = this.counters;
+    return {
+      rpcs_sent: b.rpcs_sent + c.rpcs_sent,
+      rpcs_received: b.rpcs_received + c.rpcs_received,
+      messages_sent: b.messages_sent + c.messages_sent,
+      wakeups: b.wakeups + c.wakeups,
+      late_wakeups: b.late_wakeups + c.late_wakeups,
+      storage_transactions: b.storage_transactions + this.deps.storage.transactions,
+    };
+  }
+
+  /** Going quiet: store the counters (one small write per idle period), since an idle replica may be evicted. */
+  private storeCounters(): void {
+    const json = JSON.stringify(this.totalCounters());
+    if (json === this.lastStoredCounters) return;
+    this.lastStoredCounters = json;
+    this.deps.storage.writeMeta(METRICS_META, json);
   }
 
   /** Fault injection: drop every message between replicas of different groups (null heals). */
@@ -551,7 +603,8 @@ export class ReplicaHost {
     const flushBy = this.storage.holding ? this.deps.now() + this.heartbeatIntervalMs : null;
     if (ticks === null) {
       this.wakeDueAt = null;
-      if (flushBy !== null) this.wakeAt(flushBy);
+      if (flushBy !== null) return this.wakeAt(flushBy);
+      this.storeCounters();
       return; // quiescent: no alarm; the next message or request wakes us
     }
     const at = this.lastTickAt + ticks * this.tickMs;

@@ -13,6 +13,7 @@ import {
   type Unreliability,
   type WriteOutcome,
 } from './replica-host.ts';
+import { Deadlines } from './deadlines.ts';
 import { ReplicaRunner } from './runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 
@@ -412,6 +413,9 @@ class RpcTransport implements Transport {
   private readonly onPeerDeleted: () => void;
   private readonly timeoutMs: number;
   private readonly regionOf: (peer: ReplicaId) => string | undefined;
+  /** One stub per peer (and region hint), reused across sends. */
+  private readonly stubs = new Map<string, DurableObjectStub<ReplicaObject>>();
+  private readonly deadlines = new Deadlines();
 
   constructor(
     env: Cloudflare.Env,
@@ -431,19 +435,28 @@ class RpcTransport implements Transport {
   }
 
   async send(to: ReplicaId, messages: Message[]): Promise<Message[]> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    const region = this.regionOf(to);
+    const key = `${to}@${region ?? ''}`;
+    let stub = this.stubs.get(key);
+    if (!stub) {
+      stub = replicaStub(this.env, this.stream, to, this.incarnation, region);
+      this.stubs.set(key, stub);
+    }
+    let cancel: (() => void) | undefined;
     try {
-      const stub = replicaStub(this.env, this.stream, to, this.incarnation, this.regionOf(to));
       const call = stub.deliver(replicaIdentity(this.stream, to, this.incarnation), this.self, messages);
-      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), this.timeoutMs)));
+      const timeout = new Promise<null>((resolve) => (cancel = this.deadlines.add(this.timeoutMs, () => resolve(null))));
       const res = await Promise.race([call, timeout]);
       if (res && res.kind === 'error' && res.code === 'stream_deleted') this.onPeerDeleted();
       if (!res || res.kind !== 'ok') return [];
       return res.messages as Message[];
     } catch {
-      return []; // the peer is down or restarting: a lost message
+      // The peer is down or restarting: a lost message. A stub that threw may be broken for good
+      // (Cloudflare's advice is to make a new one), so the next send makes a new one.
+      this.stubs.delete(key);
+      return [];
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      cancel?.();
     }
   }
 }

@@ -16,6 +16,7 @@ class HostCluster {
   readonly hosts = new Map<ReplicaId, ReplicaHost>();
   readonly alarms = new Map<ReplicaId, number | null>();
   readonly down = new Set<ReplicaId>();
+  readonly storages = new Map<ReplicaId, MemoryStorage>();
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly stream: StreamConfig;
 
@@ -24,10 +25,11 @@ class HostCluster {
     for (const r of this.stream.replicas) {
       const id = r.id;
       this.alarms.set(id, null);
+      this.storages.set(id, new MemoryStorage());
       const host = new ReplicaHost({
         stream: this.stream,
         replicaId: id,
-        storage: new MemoryStorage(),
+        storage: this.storages.get(id)!,
         seed: id,
         now: () => this.now,
         scheduleWake: (at) => {
@@ -150,5 +152,34 @@ describe('host: wake-ups that come late', () => {
     const c = new HostCluster(STREAM);
     await c.run(3_000);
     expect([...c.hosts.values()].map((h) => h.metrics().late_wakeups)).toEqual([0, 0, 0]);
+  });
+});
+
+describe('host: cost counters', () => {
+  it('are stored when a replica goes quiet, so an idle replica evicted and started again keeps counting from them', async () => {
+    const c = new HostCluster({ ...STREAM, quiesce_after_ms: 500 });
+    await c.run(1_000);
+    expect(await c.write(1, 'a')).toBe('applied');
+    await c.run(3_000);
+    const follower = c.hosts.get(2)!;
+    expect(follower.view().quiescent).toBe(true);
+    const before = follower.metrics();
+    expect(before.rpcs_received).toBeGreaterThan(0);
+    expect(before.storage_transactions).toBeGreaterThan(0);
+
+    // The same storage under a new host: what workerd does after evicting an idle object.
+    const again = new ReplicaHost({
+      stream: c.stream,
+      replicaId: 2,
+      storage: new MemoryStorage(c.storages.get(2)!.backing),
+      seed: 2,
+      now: () => c.now,
+      scheduleWake: () => {},
+      background: () => {},
+      transport: { send: async () => [] },
+    });
+    const { flow_inflight_max: _a, ...kept } = again.metrics();
+    const { flow_inflight_max: _b, ...counted } = before;
+    expect(kept).toEqual(counted);
   });
 });
