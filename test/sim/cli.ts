@@ -1,5 +1,5 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it.
  */
@@ -14,13 +14,14 @@ function main(): number {
       ops: { type: 'string' },
       bug: { type: 'string' },
       'membership-rate': { type: 'string' },
+      'stall-rate': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--verbose]');
+    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--verbose]');
     console.log(`bugs: ${Object.keys(BUGS).join(', ')}`);
     return 0;
   }
@@ -37,12 +38,19 @@ function main(): number {
     console.error(`--membership-rate must be a probability per tick (0 to 1), got '${values['membership-rate']}'`);
     return 2;
   }
+  const stallRate = values['stall-rate'] !== undefined ? Number(values['stall-rate']) : undefined;
+  if (stallRate !== undefined && !(stallRate >= 0 && stallRate <= 1)) {
+    console.error(`--stall-rate must be a probability per tick (0 to 1), got '${values['stall-rate']}'`);
+    return 2;
+  }
   const verbose = values.verbose || single;
   let failed = 0;
   let ops = 0;
   const started = performance.now();
   for (let seed = first; seed < first + count; seed++) {
-    const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}) });
+    const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}),
+      ...(stallRate !== undefined ? { stallRate } : {}),
+    });
     if (r.ok) {
       ops += r.stats.operations;
       if (verbose) {

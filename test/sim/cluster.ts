@@ -15,6 +15,7 @@ import {
   type ConfigCommand,
   type ExplainingQuorumPolicy,
   type Member,
+  type Message,
   type OperatorResult,
   type PolicySpec,
   type PriorityOptions,
@@ -79,6 +80,10 @@ export class SimReplica {
   runner: ReplicaRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
+  /** Stalled (its host not run: no ticks, messages held) from `since` until tick `until`; null when running. */
+  stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
+  /** When this replica's host last forgave a stall (see SimCluster.unstall). */
+  lastForgivenAt = Number.NEGATIVE_INFINITY;
 
   constructor(id: ReplicaId) {
     this.id = id;
@@ -308,19 +313,75 @@ export class SimCluster {
   /** One tick: deliver what is due, tick every live replica, then let `between` act (clients). */
   tick(between?: () => void): void {
     this.now += 1;
+    for (const r of this.replicas.values()) if (r.stall && r.stall.until <= this.now) this.unstall(r);
     for (const m of this.network.due(this.now)) {
       const r = this.replica(m.to);
       if (!r.runner) continue; // a down replica loses what reaches it
+      if (r.stall) {
+        r.stall.held.push(m); // a stalled host gets it when it runs again
+        continue;
+      }
       r.runner.core.step(m);
       this.drain(r);
     }
     for (const r of this.replicas.values()) {
-      if (!r.runner) continue;
+      if (!r.runner || r.stall) continue;
       r.runner.core.tick();
       this.drain(r);
     }
     between?.();
   }
+
+  // ---------------------------------------------------------------- stalls
+
+  /**
+   * The hosts of `ids` are not run for `ticks` ticks (an overloaded machine;
+   * local workerd holding alarms back): no ticks, and what reaches them waits.
+   */
+  stallReplicas(ids: readonly ReplicaId[], ticks: number): void {
+    for (const id of ids) {
+      const r = this.replica(id);
+      if (!r.runner || r.stall) continue;
+      r.stall = { since: this.now, until: this.now + ticks, held: [] };
+    }
+    this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
+  }
+
+  /**
+   * A stalled host runs again, as ReplicaHost does: a stall longer than a
+   * heartbeat interval is forgiven (the time is dropped and the core resumes:
+   * failure detectors start over), at most once per two election timeouts;
+   * otherwise the missed ticks are replayed. Then what arrived meanwhile is
+   * stepped.
+   */
+  private unstall(r: SimReplica): void {
+    const stall = r.stall!;
+    r.stall = null;
+    const runner = r.runner;
+    if (!runner) return;
+    const missed = this.now - stall.since;
+    if (missed > this.timing.heartbeatIntervalTicks && this.now - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
+      r.lastForgivenAt = this.now;
+      this.stallsForgiven += 1;
+      runner.core.resume();
+    } else {
+      for (let i = 0; i < Math.min(missed, 4 * this.timing.electionTimeoutTicks); i++) runner.core.tick();
+    }
+    this.drain(r);
+    for (const m of stall.held) {
+      if (!r.runner) return; // crashed between persist and send while catching up
+      r.runner.core.step(m);
+      this.drain(r);
+    }
+  }
+
+  /** End every stall now (before a liveness check). */
+  unstallAll(): void {
+    for (const r of this.replicas.values()) if (r.stall) this.unstall(r);
+  }
+
+  /** Stalls forgiven so far (the host's resume path). */
+  stallsForgiven = 0;
 
   runTicks(n: number, between?: () => void): void {
     for (let i = 0; i < n; i++) this.tick(between);
@@ -343,6 +404,7 @@ export class SimCluster {
     if (!r.core) return;
     this.trace(`${why}: replica ${id} crashes (leader=${this.leaderId()})`);
     r.runner = null;
+    r.stall = null; // what it held is lost with it
   }
 
   restart(id: ReplicaId): void {
@@ -394,15 +456,17 @@ export class SimCluster {
 
   /** Propose at replica `id`; `done` is called once its outcome is known there. */
   propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
-    const runner = this.replica(id).runner;
-    if (!runner) return { ok: false, reason: 'down' };
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall) return { ok: false, reason: 'down' }; // a stalled host answers nobody; the client tries elsewhere
     return runner.propose(command, done);
   }
 
   /** A linearizable read of `key` through replica `id`. */
   read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
-    const runner = this.replica(id).runner;
-    if (!runner) return { ok: false, reason: 'down' };
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall) return { ok: false, reason: 'down' };
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
   }
 

@@ -54,6 +54,13 @@ export interface Knobs {
   readonly membershipRate: number;
   /** Snapshots and log compaction (null: the log is kept whole). */
   readonly compaction: CompactionPolicy | null;
+  /**
+   * Per tick: probability that replica hosts stall (not run for up to three
+   * election timeouts: one replica, or all together as local workerd does to
+   * idle objects). Not drawn from the seed (0 unless an option sets it), so
+   * adding it changed no existing seed's run.
+   */
+  readonly stallRate: number;
   /** Quiescence after this many idle ticks (0: never), and client pauses that let the stream go idle. */
   readonly quiesceAfterTicks: number;
   readonly pauseRate: number;
@@ -75,6 +82,8 @@ export interface SimulationOptions {
   readonly regionOutageRate?: number;
   /** A fixed rate of membership changes per tick instead of one drawn from the seed. */
   readonly membershipRate?: number;
+  /** A rate of host stalls per tick (default 0: see Knobs.stallRate). */
+  readonly stallRate?: number;
 }
 
 export interface SimulationStats {
@@ -93,6 +102,8 @@ export interface SimulationStats {
   readonly snapshotsInstalled: number;
   /** Membership changes decided. */
   readonly membershipChanges: number;
+  /** Host stalls that ended in the core's resume (the rest replayed the missed ticks). */
+  readonly stallsForgiven: number;
   /** The most entries any replica held in storage at the end. */
   readonly maxStoredEntries: number;
 }
@@ -133,6 +144,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     quiesceAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
     pauseRate: chance(rng, 0.5) ? randomFloat(rng) * 0.1 : 0,
     pauseTicksMax: randomInt(rng, 50, 400),
+    stallRate: 0,
     lossRate: randomFloat(rng) * 0.3,
     duplicateRate: randomFloat(rng) * 0.2,
     maxDelayTicks,
@@ -180,6 +192,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
   if (opts.bug) cmd += ` --bug ${opts.bug}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
+  if (opts.stallRate !== undefined && opts.stallRate > 0) cmd += ` --stall-rate ${opts.stallRate}`;
   return cmd;
 }
 
@@ -193,7 +206,7 @@ export function describeKnobs(k: Knobs): string {
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)}`,
-    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks`,
+    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -215,6 +228,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     ...drawn,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
+    stallRate: opts.stallRate ?? 0,
   };
   const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
   if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
@@ -328,6 +342,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       messagesDropped: cluster.network.dropped,
       snapshotsInstalled: cluster.snapshotsInstalled,
       membershipChanges: cluster.safety.decidedConfigurationChanges,
+      stallsForgiven: cluster.stallsForgiven,
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
@@ -396,6 +411,12 @@ class FaultSchedule {
         c.crash(victim);
         this.restartAt.set(victim, now + randomInt(this.rng, 1, this.k.downTicksMax));
       }
+    }
+    if (chance(this.rng, this.k.stallRate)) {
+      // One host, or every host at once (local workerd holds back every idle object's alarms while another is busy).
+      const up = c.upIds();
+      const who = chance(this.rng, 0.5) ? up : up.slice(randomBelow(this.rng, Math.max(1, up.length))).slice(0, 1);
+      if (who.length > 0) c.stallReplicas(who, randomInt(this.rng, 1, 3 * this.k.timing.electionTimeoutTicks));
     }
     if (this.healAt >= 0 && now >= this.healAt) {
       c.network.heal();
@@ -535,6 +556,7 @@ class FaultSchedule {
     c.network.faults.duplicateRate = 0;
     c.crashBetweenPersistAndSendRate = 0;
     for (const id of c.ids) c.restart(id);
+    c.unstallAll();
     c.setAutoElection(true);
     this.autoElectionOff = false;
     this.manualUntil = -1;

@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { SeededRng } from '../../src/core/index.ts';
+import { formatFailure } from './campaign-helpers.ts';
+import { SimCluster } from './cluster.ts';
+import { runSimulation } from './simulation.ts';
+
+// Stalls: a replica's host is not run for a while (an overloaded machine, or
+// local workerd holding alarms back while another object is busy). What
+// reaches it waits; when it runs again, a stall longer than a heartbeat
+// interval is forgiven (Replica.resume: its failure detectors start over),
+// at most once per two election timeouts, as ReplicaHost does.
+
+const ELECTION = 10; // DEFAULT_TIMING's election timeout, in ticks
+
+function settled(seed: number): SimCluster {
+  const c = new SimCluster({ replicas: 3, rng: new SeededRng(seed) });
+  c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+  expect(c.write('k', 'v1')).not.toBeNull();
+  return c;
+}
+
+function ballotRound(c: SimCluster, id: number): number {
+  return c.replica(id).core!.status().ballot.round;
+}
+
+describe('cluster: stalls', () => {
+  it('cluster: stalls: every host stalled together for three election timeouts keeps its leader', () => {
+    for (const seed of [1, 2, 3]) {
+      const c = settled(seed);
+      const leader = c.leaderId()!;
+      const round = ballotRound(c, leader);
+      c.stallReplicas(c.ids, 3 * ELECTION);
+      c.runTicks(3 * ELECTION + 5 * ELECTION);
+      expect(c.stallsForgiven).toBe(3);
+      expect(c.leaderId()).toBe(leader);
+      expect(ballotRound(c, leader)).toBe(round);
+      expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
+    }
+  });
+
+  it('cluster: stalls: a leader that dies while every host is stalled is still replaced after they run again', () => {
+    for (const seed of [4, 5, 6]) {
+      const c = settled(seed);
+      const dead = c.leaderId()!;
+      c.stallReplicas(c.ids, 3 * ELECTION);
+      c.crash(dead);
+      c.runTicks(3 * ELECTION);
+      // Forgiven: the survivors listen a whole election timeout again, then campaign as usual.
+      c.runUntil(() => c.leaderId() !== null && c.leaderId() !== dead, 6 * ELECTION, 'a new leader after the stall');
+      expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
+    }
+  });
+
+  it('cluster: stalls: campaign: frequent stalls with every other fault stay safe, linearizable and live (60 seeds)', () => {
+    let forgiven = 0;
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = runSimulation({ seed, stallRate: 0.01 });
+      if (!r.ok) expect.fail(formatFailure(r));
+      forgiven += r.stats.stallsForgiven;
+    }
+    expect(forgiven).toBeGreaterThan(60 * 10); // the resume path ran, often
+  });
+});
