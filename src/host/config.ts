@@ -194,11 +194,20 @@ function formatPath(path: readonly PropertyKey[]): string {
 }
 
 const cache = new Map<unknown, ClusterConfig | ConfigError>();
+/** The same, by object: an env var given as a table is one object per isolate, so most calls end here without serialising it. */
+const byObject = new WeakMap<object, ClusterConfig | ConfigError>();
 
 /** The parsed configuration for this env value, parsed once per isolate. */
 export function clusterConfig(raw: unknown): ClusterConfig {
+  const isObject = typeof raw === 'object' && raw !== null;
+  let hit = isObject ? byObject.get(raw) : undefined;
+  if (hit) {
+    if (hit instanceof ConfigError) throw hit;
+    return hit;
+  }
   const key = typeof raw === 'string' ? raw : JSON.stringify(raw);
-  let hit = cache.get(key);
+  hit = cache.get(key);
+  if (hit && isObject) byObject.set(raw, hit);
   if (!hit) {
     try {
       hit = parseClusterConfig(raw);
@@ -207,6 +216,7 @@ export function clusterConfig(raw: unknown): ClusterConfig {
       hit = e;
     }
     cache.set(key, hit);
+    if (isObject) byObject.set(raw, hit);
   }
   if (hit instanceof ConfigError) throw hit;
   return hit;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CATALOG_STREAM, DefinitionError, catalogStream, configuredStream, describePolicy, parseClusterConfig, parseStreamDefinition, streamQuorum } from '../../src/host/config.ts';
+import { CATALOG_STREAM, ConfigError, DefinitionError, catalogStream, clusterConfig, configuredStream, describePolicy, parseClusterConfig, parseStreamDefinition, streamQuorum } from '../../src/host/config.ts';
 
 const replicas = [
   { id: 1, region: 'wnam', priority: 3 },
@@ -95,5 +95,18 @@ describe('config: stream definitions (created at run time)', () => {
     expect(problems).toContain('name: stream names are 1-63 characters');
     expect(problems).toContain('replicas[0].region');
     expect(problems).toContain('colour');
+  });
+});
+
+describe('config: parsed once per isolate', () => {
+  it('gives the same parsed configuration for the same object or text, and the same error for a bad one', () => {
+    const raw = { streams: [{ name: 'once', replicas }] };
+    const first = clusterConfig(raw);
+    expect(clusterConfig(raw)).toBe(first);
+    expect(clusterConfig(JSON.parse(JSON.stringify(raw)))).toBe(first); // an equal object: found by its text
+    expect(clusterConfig(JSON.stringify(raw))).toBe(first);
+    const bad = { streams: [{ name: 'once', replicas: [] }] };
+    expect(() => clusterConfig(bad)).toThrow(ConfigError);
+    expect(() => clusterConfig(bad)).toThrow(ConfigError);
   });
 });
