@@ -88,3 +88,17 @@ export interface SlowLinkRequest {
   readonly to: number;
   readonly delayMs: number | null;
 }
+
+/**
+ * `POST /bench/first-write`: one write as a client makes it (from the
+ * stream's top-priority replica, following not-leader hints, until applied),
+ * then a second one, each timed in workerd; with the term of the
+ * top-priority replica before and of the replica that applied it after.
+ */
+export interface FirstWriteResult {
+  readonly firstMs: number;
+  readonly secondMs: number;
+  readonly firstOutcome: string;
+  readonly termBefore: number | null;
+  readonly termAfter: number | null;
+}

@@ -10,7 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { LoadPath, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
+import type { FirstWriteResult, LoadPath, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
 import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, table } from './report.ts';
 import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanThroughput } from './sim.ts';
@@ -173,6 +173,8 @@ interface IdleMeasurement {
   readonly wakeupsPerMinute: number;
   readonly storageTransactionsPerMinute: number;
   readonly caveat?: string;
+  /** The first write after the window (and the one after it), at the stream's top-priority replica. */
+  readonly firstWrite?: FirstWriteResult;
 }
 
 interface FailoverMeasurement {
@@ -334,6 +336,17 @@ async function measureWorkerd(w: BenchWorkerd, plan: Plan): Promise<void> {
       `idle         ${s.replicas} replicas, ${(windowMs / 1000).toFixed(1)} s window: ${fmt(m.rpcsPerMinute)} RPCs/min, ${fmt(m.wakeupsPerMinute)} wake-ups/min, ${fmt(m.storageTransactionsPerMinute)} storage transactions/min${caveat ? ` [${caveat}]` : ''}`,
     );
   });
+  // The first write after the idle window: workerd evicted the idle replicas meanwhile (within seconds;
+  // the counters read above started them again, quiet). It should need no election.
+  for (const [i, s] of LOAD_STREAMS.entries()) {
+    const fw = await w.firstWrite(s.stream);
+    const m = measurements.idle[measurements.idle.length - LOAD_STREAMS.length + i]!;
+    measurements.idle[measurements.idle.length - LOAD_STREAMS.length + i] = { ...m, firstWrite: fw };
+    const elections = fw.termBefore !== null && fw.termAfter !== null ? fw.termAfter - fw.termBefore : null;
+    say(
+      `first write  ${s.replicas} replicas, after the idle window: ${fw.firstOutcome} in ${fw.firstMs} ms (the next one ${fw.secondMs} ms); term ${fw.termBefore} -> ${fw.termAfter}${elections === 0 ? ': no election' : ''}`,
+    );
+  }
 
   say('\n# failover in workerd (leader crashed with ctx.abort, kept down; survivors probed every 5 ms)');
   const vars = readVars(CONFIG_PATH);
@@ -496,6 +509,12 @@ function buildRows(): Row[] {
   for (const i of measurements.idle) {
     const window = `${(i.windowMs / 1000).toFixed(0)} s window`;
     rows.push(row(`idle stream, ${i.replicas} replicas: RPCs per minute`, '', i.rpcsPerMinute, 0, atMost(0, 'value'), i.caveat ? `${window}; ${i.caveat}` : window, i.caveat !== undefined));
+    const fw = i.firstWrite;
+    if (fw) {
+      const elections = fw.termBefore !== null && fw.termAfter !== null && fw.firstOutcome === 'applied' ? fw.termAfter - fw.termBefore : null;
+      rows.push(row(`first write after the idle window, ${i.replicas} replicas: elections it waited for`, '', elections, null, atMost(0, 'value'), `${fw.firstOutcome} in ${fw.firstMs} ms`));
+      rows.push(row(`first write after the idle window, ${i.replicas} replicas: latency vs the next write`, 'ms', fw.firstMs, fw.secondMs, null, '1 ms clock'));
+    }
   }
   const flow = measurements.flow;
   if (flow) {

@@ -20,6 +20,7 @@ import app from '../src/index.ts';
 import type {
   FailoverRequest,
   FailoverResult,
+  FirstWriteResult,
   LeaderResult,
   LoadRequest,
   LoadResult,
@@ -148,6 +149,41 @@ bench.post('/bench/metrics', async (c) => {
 });
 
 bench.post('/bench/failover', async (c) => c.json(await failover(c.env, await c.req.json<FailoverRequest>())));
+
+bench.post('/bench/first-write', async (c) => {
+  const { stream: name } = await c.req.json<{ stream: string }>();
+  const stream = streamNamed(c.env, name);
+  const ids = stream.replicas.map((r) => r.id);
+  const term = async (id: ReplicaId): Promise<number | null> => {
+    const res = await replicaStub(c.env, stream, id).status(identity(stream, id));
+    return isRpcError(res) ? null : res.view.term;
+  };
+  // As a client would: start at the top-priority replica, follow not-leader hints, else try the next
+  // replica after 5 ms, until the write is applied (or 10 s pass). Timed from the first attempt.
+  const timedWrite = async (value: string): Promise<{ ms: number; outcome: string; at: ReplicaId }> => {
+    const command: ClientCommand = { kind: 'put', id: crypto.randomUUID(), key: 'first-write', value };
+    const t0 = Date.now();
+    let target = ids[0]!;
+    let outcome = 'timeout';
+    while (Date.now() - t0 < 10_000) {
+      const res = await replicaStub(c.env, stream, target).write(identity(stream, target), { ...command, id: crypto.randomUUID() }, 2_000);
+      outcome = isRpcError(res) ? res.code : res.kind;
+      if (!isRpcError(res) && res.kind === 'applied') return { ms: Date.now() - t0, outcome, at: target };
+      if (!isRpcError(res) && res.kind === 'not-leader' && res.leaderHint !== null && res.leaderHint !== target) {
+        target = res.leaderHint;
+        continue;
+      }
+      target = ids[(ids.indexOf(target) + 1) % ids.length]!;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    return { ms: Date.now() - t0, outcome, at: target };
+  };
+  const termBefore = await term(ids[0]!);
+  const first = await timedWrite('1');
+  const second = await timedWrite('2');
+  const result: FirstWriteResult = { firstMs: first.ms, secondMs: second.ms, firstOutcome: first.outcome, termBefore, termAfter: await term(first.at) };
+  return c.json(result);
+});
 
 /** A slow link from one replica to another (extra delay each way on its batches and their replies), or healed with null. */
 bench.post('/bench/slow-link', async (c) => {

@@ -11,6 +11,7 @@ import { unstable_readConfig, unstable_startWorker } from 'wrangler';
 import type {
   FailoverRequest,
   FailoverResult,
+  FirstWriteResult,
   LeaderResult,
   LoadRequest,
   LoadResult,
@@ -109,6 +110,10 @@ export class BenchWorkerd {
 
   metrics(stream: string): Promise<MetricsResult> {
     return this.post('/bench/metrics', { stream });
+  }
+
+  firstWrite(stream: string): Promise<FirstWriteResult> {
+    return this.post('/bench/first-write', { stream });
   }
 
   failover(req: FailoverRequest): Promise<FailoverResult> {

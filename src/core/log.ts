@@ -1,4 +1,4 @@
-import { type Ballot, ZERO_BALLOT } from './ballot.ts';
+import { type Ballot, type ReplicaId, ZERO_BALLOT } from './ballot.ts';
 import type { Command } from './command.ts';
 import type { ConfigurationAt } from './configuration.ts';
 
@@ -38,6 +38,18 @@ export interface DurableState {
   readonly fenced?: boolean;
   /** Which life of this replica this is (absent: 1); a rebuild starts a new one. */
   readonly incarnation?: number;
+  /** The last time this replica went quiet: whom it followed (itself, if it led) and at which ballot. */
+  readonly quiet?: QuietRecord | null;
+}
+
+/**
+ * Stored when a replica goes quiet (quiescence), so that one restarted
+ * after an idle eviction can come back quiet instead of starting an
+ * election: see `Replica`'s constructor for when it may.
+ */
+export interface QuietRecord {
+  readonly leaderId: ReplicaId;
+  readonly ballot: Ballot;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({

@@ -1,6 +1,6 @@
 import type { Ballot } from './ballot.ts';
 import type { ConfigurationAt } from './configuration.ts';
-import type { Entry, Snapshot } from './log.ts';
+import type { Entry, QuietRecord, Snapshot } from './log.ts';
 import type { Message } from './messages.ts';
 
 /**
@@ -41,6 +41,8 @@ export interface PersistDelta {
   readonly epoch?: number;
   readonly fenced?: boolean;
   readonly incarnation?: number;
+  /** This replica went quiet: store whom it followed at which ballot (log.ts QuietRecord). */
+  readonly quiet?: QuietRecord;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

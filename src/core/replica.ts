@@ -13,7 +13,7 @@ import { ConfigurationChain } from './configuration-chain.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { TravellingRounds } from './travelling-rounds.ts';
 import { priorityElectionTicks } from './election-timing.ts';
-import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type Snapshot } from './log.ts';
+import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type QuietRecord, type Snapshot } from './log.ts';
 import { type Member, type Membership, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
@@ -135,6 +135,8 @@ export class Replica {
   private outbox: Message[] = [];
   /** A snapshot to persist with the next Ready (from compaction or installation). */
   private snapshotToPersist: Snapshot | null = null;
+  /** We just went quiet: store whom we follow at which ballot (restoreQuiet reads it after a restart). */
+  private quietToPersist: QuietRecord | null = null;
   /** Candidates we sent our snapshot to as an acceptor (at most once per election timeout each). */
   private snapshotOffers = new Map<ReplicaId, Progress>();
   /** A snapshot the host must load into its state machine with the next Ready. */
@@ -222,6 +224,43 @@ export class Replica {
     this.heartbeatTimeout = new Timeout('heartbeat', opts.heartbeatIntervalTicks);
     this.checkQuorumTimeout = new Timeout('check-quorum', opts.electionTimeoutTicks);
     this.electionTimeout.start();
+    if (durable.quiet) this.restoreQuiet(durable.quiet);
+  }
+
+  /**
+   * A replica that restarts (an idle Durable Object evicted, then called
+   * again) comes back as it went quiet, instead of starting an election that
+   * would make the first request after an idle period wait an election
+   * timeout: a leader leads again at its ballot, a follower follows its
+   * leader, both quiet (no timers until a request or a message). Only if
+   * nothing happened here since that could make it wrong: its promise is
+   * still that ballot (no later ballot was answered) and every slot in its
+   * log is decided (nothing in flight, so a leader has no round to resume).
+   *
+   * Why a leader may: its ballot's phase 1 is a fact about the acceptors, not
+   * about its memory. Everything chosen below the ballot was learned then and
+   * is in its (durable, fully decided) log, and it persisted every slot before
+   * proposing it, so the next slot is free. If another replica was elected
+   * meanwhile, the acceptors promised a higher ballot: the first accept or
+   * read confirmation is refused and it steps down, as any deposed leader.
+   */
+  private restoreQuiet(q: QuietRecord): void {
+    if (this.fenced || !this.self || !ballotEquals(q.ballot, this.promisedBallot)) return;
+    if (this.log.decidedIndex !== this.log.lastSlot) return;
+    if (q.leaderId === this.id) {
+      if (!this.electable() || q.ballot.replicaId !== this.id) return;
+      this.role = 'leader';
+      this.leaderId = this.id;
+      this.ownBallot = q.ballot;
+      this.nextSlot = this.log.lastSlot + 1;
+      this.openingSlot = this.log.decidedIndex; // decided long ago: reads need only their quorum confirmation
+      for (const p of this.peers) this.progress.set(p, this.freshProgress(p));
+    } else {
+      this.leaderId = q.leaderId;
+    }
+    this.leaderSinceTick = this.nowTicks;
+    this.quiescent = true;
+    this.electionTimeout.stop();
   }
 
   // ---------------------------------------------------------------- inputs
@@ -499,6 +538,7 @@ export class Replica {
       this.configs.hasDirtyBase() ||
       this.epochDirty ||
       this.snapshotToPersist !== null ||
+      this.quietToPersist !== null ||
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
       this.outbox.length > 0 ||
@@ -517,7 +557,9 @@ export class Replica {
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
     const baseConfig = this.configs.takeDirtyBase();
-    if (this.promisedDirty || baseConfig || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist) {
+    const quiet = this.quietToPersist;
+    this.quietToPersist = null;
+    if (this.promisedDirty || baseConfig || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
@@ -526,6 +568,7 @@ export class Replica {
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
         ...(baseConfig ? { baseConfig } : {}),
         ...(this.epochDirty ? { epoch: this.epoch, fenced: this.fenced } : {}),
+        ...(quiet ? { quiet } : {}),
       };
     }
     this.promisedDirty = false;
@@ -845,6 +888,7 @@ export class Replica {
     this.quiescent = true;
     this.heartbeatTimeout.stop();
     this.checkQuorumTimeout.stop();
+    this.quietToPersist = { leaderId: this.id, ballot: this.ownBallot };
   }
 
   /** A client request (or any sign of life) ends quiescence: timers run again. */
@@ -1082,6 +1126,7 @@ export class Replica {
     this.learnDecided(m.ballot, m.decidedIndex);
     if (m.quiesce && this.log.decidedIndex >= m.decidedIndex) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
+      if (!this.quiescent) this.quietToPersist = { leaderId: m.from, ballot: m.ballot };
       this.quiescent = true;
       this.electionTimeout.stop();
     }

@@ -45,7 +45,8 @@ export class DeferredDecidedStorage implements ReplicaStorage {
       delta.baseConfig === undefined &&
       delta.epoch === undefined &&
       delta.fenced === undefined &&
-      delta.incarnation === undefined;
+      delta.incarnation === undefined &&
+      delta.quiet === undefined;
     if (onlyDecided) {
       this.held = Math.max(this.held ?? 0, delta.decidedIndex!);
       return;

@@ -1,4 +1,4 @@
-import { type Ballot, type ConfigurationAt, type DurableState, type Entry, type PersistDelta, type Snapshot, ZERO_BALLOT } from '../core/index.ts';
+import { type Ballot, type ConfigurationAt, type DurableState, type Entry, type PersistDelta, type QuietRecord, type Snapshot, ZERO_BALLOT } from '../core/index.ts';
 import { type ReplicaStorage, validateDelta } from './storage.ts';
 
 /** What survives a simulated crash; several MemoryStorage handles may share one. */
@@ -11,6 +11,7 @@ export class MemoryBacking {
   epoch = 0;
   fenced = false;
   incarnation = 1;
+  quiet: QuietRecord | null = null;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -36,6 +37,7 @@ export class MemoryStorage implements ReplicaStorage {
       epoch: b.epoch,
       fenced: b.fenced,
       incarnation: b.incarnation,
+      quiet: b.quiet,
     };
   }
 
@@ -51,6 +53,7 @@ export class MemoryStorage implements ReplicaStorage {
     if (delta.epoch !== undefined) b.epoch = delta.epoch;
     if (delta.fenced !== undefined) b.fenced = delta.fenced;
     if (delta.incarnation !== undefined) b.incarnation = delta.incarnation;
+    if (delta.quiet) b.quiet = delta.quiet;
     if (delta.compactThrough !== undefined) {
       for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
       b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);
@@ -68,6 +71,7 @@ export class MemoryStorage implements ReplicaStorage {
     b.epoch = 0;
     b.fenced = false;
     b.incarnation = 1;
+    b.quiet = null;
     b.entries.clear();
     b.meta.clear();
     if (identity !== undefined) b.meta.set('identity', identity);

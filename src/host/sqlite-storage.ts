@@ -1,4 +1,4 @@
-import type { Command, ConfigurationAt, DurableState, Entry, PersistDelta, Snapshot } from '../core/index.ts';
+import type { Command, ConfigurationAt, DurableState, Entry, PersistDelta, QuietRecord, Snapshot } from '../core/index.ts';
 
 /** SQLite values in a Durable Object are limited to 2 MB: snapshots are stored in pieces below that. */
 const SNAPSHOT_CHUNK_CHARS = 512 * 1024;
@@ -53,6 +53,7 @@ export class SqliteStorage implements ReplicaStorage {
       epoch: Number(this.readMeta('epoch') ?? 0),
       fenced: this.readMeta('fenced') === 'true',
       incarnation: Number(this.readMeta('incarnation') ?? 1),
+      quiet: parseQuiet(this.readMeta('quiet')),
     };
   }
 
@@ -94,6 +95,7 @@ export class SqliteStorage implements ReplicaStorage {
       if (delta.epoch !== undefined) this.writeMeta('epoch', String(delta.epoch));
       if (delta.fenced !== undefined) this.writeMeta('fenced', String(delta.fenced));
       if (delta.incarnation !== undefined) this.writeMeta('incarnation', String(delta.incarnation));
+      if (delta.quiet) this.writeMeta('quiet', JSON.stringify(delta.quiet));
     });
   }
 
@@ -128,5 +130,18 @@ export class SqliteStorage implements ReplicaStorage {
 
   writeMeta(key: string, value: string): void {
     this.sql.exec('INSERT OR REPLACE INTO ep_meta (key, value) VALUES (?, ?)', key, value);
+  }
+}
+
+/** A stored quiet record, or null if there is none or it is not one (it only spares an election: never worth failing over). */
+function parseQuiet(raw: string | undefined): QuietRecord | null {
+  if (raw === undefined) return null;
+  try {
+    const q = JSON.parse(raw) as { leaderId?: unknown; ballot?: { round?: unknown; replicaId?: unknown } };
+    const int = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
+    if (!int(q.leaderId) || !int(q.ballot?.round) || !int(q.ballot?.replicaId)) return null;
+    return { leaderId: q.leaderId, ballot: { round: q.ballot.round, replicaId: q.ballot.replicaId } };
+  } catch {
+    return null;
   }
 }

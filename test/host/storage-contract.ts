@@ -112,6 +112,17 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(d.fenced).toBe(true);
       }));
 
+    it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and a wipe forgets it', () =>
+      withStorage((open) => {
+        expect(open().loadDurable().quiet ?? null).toBeNull();
+        open().persist({ entries: [], quiet: { leaderId: 2, ballot: { round: 3, replicaId: 2 } } });
+        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 } });
+        open().persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: put('x') }] });
+        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 } }); // kept until the next quiet
+        open().wipe();
+        expect(open().loadDurable().quiet ?? null).toBeNull();
+      }));
+
     it('a wipe forgets the durable state and metadata but keeps the identity', () =>
       withStorage((open) => {
         const s = open();

@@ -382,6 +382,9 @@ export class SimCluster {
 
   /** Stalls forgiven so far (the host's resume path). */
   stallsForgiven = 0;
+  /** Restarts that came back quiet (Replica.restoreQuiet), and those that came back leading. */
+  quietRestarts = 0;
+  quietLeaderRestarts = 0;
 
   runTicks(n: number, between?: () => void): void {
     for (let i = 0; i < n; i++) this.tick(between);
@@ -440,6 +443,10 @@ export class SimCluster {
       },
     };
     r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
+    if (r.runner.core.status().quiescent) {
+      this.quietRestarts += 1;
+      if (r.runner.core.status().role === 'leader') this.quietLeaderRestarts += 1;
+    }
     this.safety.onStart(r, this.now);
     this.drain(r);
   }

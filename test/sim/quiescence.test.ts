@@ -62,4 +62,54 @@ describe('cluster: quiescence', () => {
     expect(c.leaderId()).toBe(leader);
     expect(c.replica(leader).core!.status().ballot).toEqual(ballot);
   });
+
+  it('cluster: quiescence: replicas restarted while quiet (idle eviction) come back quiet, and the first write costs one round trip, not an election', () => {
+    const c = cluster(4);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    expect(c.write('k', 'v1')).not.toBeNull();
+    const busy = c.now;
+    c.write('k', 'warm');
+    const busyTicks = c.now - busy;
+    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const leader = c.leaderId()!;
+    const ballot = c.replica(leader).core!.status().ballot;
+    for (const id of c.ids) c.crash(id, 'idle eviction');
+    c.runTicks(5 * ELECTION);
+    for (const id of c.ids) c.restart(id);
+    expect(c.quietRestarts).toBe(3);
+    expect(c.leaderId()).toBe(leader);
+    const sent = c.network.sent;
+    c.runTicks(50 * ELECTION);
+    expect(c.network.sent).toBe(sent); // still quiet: nobody campaigns
+    const start = c.now;
+    expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
+    expect(c.now - start).toBeLessThanOrEqual(busyTicks + 2);
+    expect(c.replica(leader).core!.status().ballot).toEqual(ballot); // no election happened
+    expect(c.replica(leader).sm.get('k')?.value).toBe('v2');
+  });
+
+  it('cluster: quiescence: a leader restarted quiet after another was elected is refused at its old ballot and steps down', () => {
+    const c = cluster(5);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    expect(c.write('k', 'v1')).not.toBeNull();
+    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const old = c.leaderId()!;
+    const oldBallot = c.replica(old).core!.status().ballot;
+    c.crash(old, 'idle eviction');
+    const other = c.ids.find((id) => id !== old)!;
+    expect(c.replica(other).core!.campaignNow()).toMatchObject({ ok: true });
+    c.flush();
+    c.runUntil(() => c.leaderId() === other, 10 * ELECTION, 'another leader');
+    expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
+    c.restart(old);
+    // Its promise is still the old ballot (it heard nothing): it comes back as a quiet leader there.
+    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiescent: true, ballot: oldBallot });
+    // A client asks it first: its accepts are refused (the acceptors promised higher), it steps down, the write goes to the real leader.
+    c.replica(old).core!.propose({ kind: 'put', id: 'to-old', key: 'k', value: 'v3' });
+    c.flush();
+    c.runTicks(5 * ELECTION);
+    expect(c.replica(old).core!.status().role).toBe('follower');
+    expect(c.write('k', 'v4')).toMatchObject({ kind: 'put', ok: true });
+    for (const id of c.ids) expect(c.replica(id).core!.status().ballot).not.toEqual(oldBallot);
+  });
 });

@@ -25,7 +25,8 @@ export class SafetyViolation extends Error {
  * - replicas that applied the same slot hold the same state;
  * - a replica's promise never falls below a ballot it has told anyone about,
  *   across crashes too, and what it persisted never goes down;
- * - at most one replica process leads with a given ballot;
+ * - at most one replica process leads with a given ballot (a replica restarted quiet may lead again
+ *   at the ballot it led with, from its start: Replica.restoreQuiet);
  * - a value is decided only once acceptors forming a phase-2 quorum of the
  *   policy (weights, required groups) have persisted it at one ballot;
  * - only a follower campaigns or leads (never a logger, a passive replica or a
@@ -102,11 +103,17 @@ export class SafetyChecker {
   private readonly persistedPromise = new Map<ReplicaId, Ballot>();
   private readonly externalised = new Map<ReplicaId, Ballot>();
   private readonly leaders = new Map<string, { id: ReplicaId; incarnation: number }>();
+  /** Replica processes that started as leader (restored quiet), with the ballot they restored: `id#incarnation` → `epoch/ballot`. */
+  private readonly restoredLeaders = new Map<string, string>();
   /** Full state snapshots are compared every this many slots (item digests at every slot). */
   readonly fullSnapshotEverySlots = 32;
 
   onStart(r: SimReplica, now: number): void {
     this.checkedThrough.set(r.id, 0);
+    // A replica that comes back quiet may lead again at the ballot it led before it went down
+    // (Replica.restoreQuiet); the same ballot from any later campaign is still two leaders.
+    const st = r.core?.status();
+    if (st?.role === 'leader') this.restoredLeaders.set(`${r.id}#${r.incarnation}`, `${st.epoch}/${formatBallot(st.ballot)}`);
     this.onStep(r, now);
   }
 
@@ -175,7 +182,8 @@ export class SafetyChecker {
     if (st.role === 'leader') {
       const key = `${st.epoch}/${formatBallot(st.ballot)}`;
       const prev = this.leaders.get(key);
-      if (!prev) this.leaders.set(key, { id: r.id, incarnation: r.incarnation });
+      const restored = prev !== undefined && prev.id === r.id && this.restoredLeaders.get(`${r.id}#${r.incarnation}`) === key;
+      if (!prev || restored) this.leaders.set(key, { id: r.id, incarnation: r.incarnation });
       else if (prev.id !== r.id || prev.incarnation !== r.incarnation) {
         this.fail(`two leaders with ballot ${key}: replica ${prev.id}#${prev.incarnation} and ${r.id}#${r.incarnation}`);
       }

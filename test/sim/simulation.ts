@@ -104,6 +104,9 @@ export interface SimulationStats {
   readonly membershipChanges: number;
   /** Host stalls that ended in the core's resume (the rest replayed the missed ticks). */
   readonly stallsForgiven: number;
+  /** Restarts that came back quiet instead of starting an election (of which leading). */
+  readonly quietRestarts: number;
+  readonly quietLeaderRestarts: number;
   /** The most entries any replica held in storage at the end. */
   readonly maxStoredEntries: number;
 }
@@ -343,6 +346,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       snapshotsInstalled: cluster.snapshotsInstalled,
       membershipChanges: cluster.safety.decidedConfigurationChanges,
       stallsForgiven: cluster.stallsForgiven,
+      quietRestarts: cluster.quietRestarts,
+      quietLeaderRestarts: cluster.quietLeaderRestarts,
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };

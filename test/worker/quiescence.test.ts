@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventually, put, replica, stableLeader, status } from './helpers.ts';
+import { crash, eventually, put, replica, stableLeader, status } from './helpers.ts';
 
 const S = 'quiet';
 
@@ -23,5 +23,17 @@ describe('cluster: quiescence (HTTP API)', () => {
     expect(await rpcsSent()).toBe(before);
     expect(await put(S, 'k', 'v2')).toBeGreaterThan(0);
     expect((await status(S)).leader_id).toBe(1);
+  });
+
+  it('quiescence: replicas evicted while quiet come back quiet: the next write needs no election', async () => {
+    await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
+    await put(S, 'k', 'v1');
+    await eventually('every replica quiet', async () => (await status(S)).nodes.every((n: any) => n.quiescent === true));
+    const term = (await status(S)).term;
+    for (const id of [1, 2, 3]) await crash(S, id); // what workerd does to idle objects
+    expect(await put(S, 'k', 'v2')).toBeGreaterThan(0);
+    const after = await status(S);
+    expect(after.leader_id).toBe(1);
+    expect(after.term).toBe(term); // the same ballot: no election happened
   });
 });
