@@ -50,6 +50,8 @@ export interface DurableState {
 export interface QuietRecord {
   readonly leaderId: ReplicaId;
   readonly ballot: Ballot;
+  /** The epoch it went quiet in (a minority force-start since means a new history: no restore). */
+  readonly epoch: number;
 }
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({

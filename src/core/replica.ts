@@ -234,8 +234,10 @@ export class Replica {
    * timeout: a leader leads again at its ballot, a follower follows its
    * leader, both quiet (no timers until a request or a message). Only if
    * nothing happened here since that could make it wrong: its promise is
-   * still that ballot (no later ballot was answered) and every slot in its
-   * log is decided (nothing in flight, so a leader has no round to resume).
+   * still that ballot (no later ballot was answered), it is still in the
+   * epoch it went quiet in (a minority force-start since changed the quorums
+   * that ballot's phase 1 was won under), and every slot in its log is
+   * decided (nothing in flight, so a leader has no round to resume).
    *
    * Why a leader may: its ballot's phase 1 is a fact about the acceptors, not
    * about its memory. Everything chosen below the ballot was learned then and
@@ -245,7 +247,7 @@ export class Replica {
    * read confirmation is refused and it steps down, as any deposed leader.
    */
   private restoreQuiet(q: QuietRecord): void {
-    if (this.fenced || !this.self || !ballotEquals(q.ballot, this.promisedBallot)) return;
+    if (this.fenced || !this.self || q.epoch !== this.epoch || !ballotEquals(q.ballot, this.promisedBallot)) return;
     if (this.log.decidedIndex !== this.log.lastSlot) return;
     if (q.leaderId === this.id) {
       if (!this.electable() || q.ballot.replicaId !== this.id) return;
@@ -888,7 +890,7 @@ export class Replica {
     this.quiescent = true;
     this.heartbeatTimeout.stop();
     this.checkQuorumTimeout.stop();
-    this.quietToPersist = { leaderId: this.id, ballot: this.ownBallot };
+    this.quietToPersist = { leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch };
   }
 
   /** A client request (or any sign of life) ends quiescence: timers run again. */
@@ -1126,7 +1128,7 @@ export class Replica {
     this.learnDecided(m.ballot, m.decidedIndex);
     if (m.quiesce && this.log.decidedIndex >= m.decidedIndex) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
-      if (!this.quiescent) this.quietToPersist = { leaderId: m.from, ballot: m.ballot };
+      if (!this.quiescent) this.quietToPersist = { leaderId: m.from, ballot: m.ballot, epoch: this.epoch };
       this.quiescent = true;
       this.electionTimeout.stop();
     }

@@ -137,10 +137,10 @@ export class SqliteStorage implements ReplicaStorage {
 function parseQuiet(raw: string | undefined): QuietRecord | null {
   if (raw === undefined) return null;
   try {
-    const q = JSON.parse(raw) as { leaderId?: unknown; ballot?: { round?: unknown; replicaId?: unknown } };
+    const q = JSON.parse(raw) as { leaderId?: unknown; ballot?: { round?: unknown; replicaId?: unknown }; epoch?: unknown };
     const int = (x: unknown): x is number => typeof x === 'number' && Number.isInteger(x) && x >= 0;
-    if (!int(q.leaderId) || !int(q.ballot?.round) || !int(q.ballot?.replicaId)) return null;
-    return { leaderId: q.leaderId, ballot: { round: q.ballot.round, replicaId: q.ballot.replicaId } };
+    if (!int(q.leaderId) || !int(q.ballot?.round) || !int(q.ballot?.replicaId) || !int(q.epoch)) return null;
+    return { leaderId: q.leaderId, ballot: { round: q.ballot.round, replicaId: q.ballot.replicaId }, epoch: q.epoch };
   } catch {
     return null;
   }

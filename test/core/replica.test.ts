@@ -197,7 +197,7 @@ describe('replica: election', () => {
 
   it('restart: comes back quiet as it went quiet, only while its promise is that ballot and its whole log is decided', () => {
     const entry = { slot: 1, ballot: b(3, 1), command: put('a') };
-    const quietLeader = { promised: b(3, 1), decidedIndex: 1, entries: [entry], quiet: { leaderId: 1, ballot: b(3, 1) } };
+    const quietLeader = { promised: b(3, 1), decidedIndex: 1, entries: [entry], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } };
     expect(replica(1, quietLeader).status()).toMatchObject({ role: 'leader', quiescent: true, leaderId: 1, ballot: b(3, 1) });
     expect(replica(1, quietLeader).ticksUntilNextTimer()).toBeNull(); // no timers until someone speaks
     // A follower comes back following its leader.
@@ -206,13 +206,15 @@ describe('replica: election', () => {
     const moved = replica(1, { ...quietLeader, promised: b(4, 2) });
     expect(moved.status()).toMatchObject({ role: 'follower', quiescent: false, leaderId: null });
     expect(moved.ticksUntilNextTimer()).not.toBeNull();
+    // A minority force-start began a later epoch since: the quorums changed, no restore.
+    expect(replica(1, { ...quietLeader, epoch: 1 }).status()).toMatchObject({ role: 'follower', quiescent: false });
     // A slot in its log is not decided (a round was in flight): no round to resume, so no restore.
     const inFlight = replica(1, { ...quietLeader, entries: [entry, { slot: 2, ballot: b(3, 1), command: put('b') }] });
     expect(inFlight.status()).toMatchObject({ role: 'follower', quiescent: false });
   });
 
   it('restart: a restored quiet leader wakes on a proposal and sends it at its ballot in the next slot', () => {
-    const r = replica(1, { promised: b(3, 1), decidedIndex: 1, entries: [{ slot: 1, ballot: b(3, 1), command: put('a') }], quiet: { leaderId: 1, ballot: b(3, 1) } });
+    const r = replica(1, { promised: b(3, 1), decidedIndex: 1, entries: [{ slot: 1, ballot: b(3, 1), command: put('a') }], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } });
     expect(r.propose(put('next'))).toMatchObject({ ok: true });
     const accepts = drain(r).messages.filter((m) => m.type === 'accept');
     expect(accepts.map((m) => m.to)).toEqual([2, 3]);

@@ -115,10 +115,10 @@ export function storageContract(name: string, withStorage: WithStorage): void {
     it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and a wipe forgets it', () =>
       withStorage((open) => {
         expect(open().loadDurable().quiet ?? null).toBeNull();
-        open().persist({ entries: [], quiet: { leaderId: 2, ballot: { round: 3, replicaId: 2 } } });
-        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 } });
+        open().persist({ entries: [], quiet: { leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 } });
+        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 });
         open().persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: put('x') }] });
-        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 } }); // kept until the next quiet
+        expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 }); // kept until the next quiet
         open().wipe();
         expect(open().loadDurable().quiet ?? null).toBeNull();
       }));
