@@ -280,7 +280,8 @@ async function measureWorkerd(w: BenchWorkerd, plan: Plan): Promise<void> {
       await runLoad(w, plan, 'baseline', null, { kind: 'baseline' }, path, concurrency);
       if (path === 'rpc' && concurrency === 1) {
         // What replicating a write over DO RPC costs at least on this runtime (FloorObject in worker.ts).
-        for (const s of LOAD_STREAMS) await runLoad(w, plan, `floor-${s.replicas}`, s.replicas, { kind: 'floor', replicas: s.replicas }, path, concurrency);
+        // floor-2 (one peer) is the floor of a write sent to just enough followers for a 3-replica quorum.
+        for (const n of [2, ...LOAD_STREAMS.map((s) => s.replicas)]) await runLoad(w, plan, `floor-${n}`, n, { kind: 'floor', replicas: n }, path, concurrency);
       }
       for (const s of LOAD_STREAMS) {
         await w.settledLeader(s.stream, 15_000);
@@ -478,6 +479,8 @@ function buildRows(): Row[] {
           const how = `an upsert here and at ${s.replicas - 1} peers over DO RPC, answered at a majority`;
           rows.push(row(`${what}: floor mean latency vs baseline`, 'ms', floor.latency.meanMs, base?.latency.meanMs ?? null, null, how));
           rows.push(row(`${what}: mean latency vs the floor`, 'ms', ep?.latency.meanMs ?? null, floor.latency.meanMs, null, 'what edgepaxos adds to the least any replication costs here'));
+          const onePeer = s.replicas === 3 ? load('floor-2', path, c) : undefined;
+          if (onePeer) rows.push(row(`${what}: floor with one peer (a write sent only to a quorum) vs baseline`, 'ms', onePeer.latency.meanMs, base?.latency.meanMs ?? null));
         }
       }
     }

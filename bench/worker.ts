@@ -161,12 +161,12 @@ bench.post('/bench/first-write', async (c) => {
   // As a client would: start at the top-priority replica, follow not-leader hints, else try the next
   // replica after 5 ms, until the write is applied (or 10 s pass). Timed from the first attempt.
   const timedWrite = async (value: string): Promise<{ ms: number; outcome: string; at: ReplicaId }> => {
-    const command: ClientCommand = { kind: 'put', id: crypto.randomUUID(), key: 'first-write', value };
     const t0 = Date.now();
     let target = ids[0]!;
     let outcome = 'timeout';
     while (Date.now() - t0 < 10_000) {
-      const res = await replicaStub(c.env, stream, target).write(identity(stream, target), { ...command, id: crypto.randomUUID() }, 2_000);
+      const command: ClientCommand = { kind: 'put', id: crypto.randomUUID(), key: 'first-write', value };
+      const res = await replicaStub(c.env, stream, target).write(identity(stream, target), command, 2_000);
       outcome = isRpcError(res) ? res.code : res.kind;
       if (!isRpcError(res) && res.kind === 'applied') return { ms: Date.now() - t0, outcome, at: target };
       if (!isRpcError(res) && res.kind === 'not-leader' && res.leaderHint !== null && res.leaderHint !== target) {

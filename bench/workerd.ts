@@ -57,8 +57,8 @@ export class BenchWorkerd {
     return [...this.logs.counts.values()];
   }
 
-  /** Start the Worker of `configPath` with empty storage; resolves once it serves requests. */
-  static async start(configPath: string): Promise<BenchWorkerd> {
+  /** Start the Worker of `configPath` with empty storage; resolves once it serves requests. `inspectorPort`: open the DevTools inspector there (bench/profile.ts). */
+  static async start(configPath: string, inspectorPort?: number): Promise<BenchWorkerd> {
     // Offline and quiet: no cf-object fetch, no telemetry.
     process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false';
     process.env.WRANGLER_SEND_METRICS = 'false';
@@ -75,7 +75,7 @@ export class BenchWorkerd {
         dev: {
           persist: persistDir,
           watch: false,
-          inspector: false,
+          inspector: inspectorPort === undefined ? false : { port: inspectorPort },
           server: { port: 0 },
           logLevel: 'warn',
           structuredLogsHandler: (log: { level: string; message: string }) => logs.onLog(log.level, log.message),
@@ -98,6 +98,11 @@ export class BenchWorkerd {
     } finally {
       await rm(this.persistDir, { recursive: true, force: true });
     }
+  }
+
+  /** The DevTools inspector's URL, when started with one. */
+  async inspectorUrl(): Promise<URL | undefined> {
+    return this.worker.inspectorUrl;
   }
 
   load(req: LoadRequest): Promise<LoadResult> {

@@ -11,15 +11,25 @@ function cluster(seed: number): SimCluster {
   return new SimCluster({ replicas: 3, rng: new SeededRng(seed), quiesceAfterTicks: QUIESCE });
 }
 
+function untilQuiet(c: SimCluster): void {
+  c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+}
+
+/** A settled stream gone quiet, and how many ticks a write took while it was busy. */
+function quietStream(seed: number): { c: SimCluster; busyTicks: number } {
+  const c = cluster(seed);
+  c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+  expect(c.write('k', 'v1')).not.toBeNull();
+  const busy = c.now;
+  c.write('k', 'warm');
+  const busyTicks = c.now - busy;
+  untilQuiet(c);
+  return { c, busyTicks };
+}
+
 describe('cluster: quiescence', () => {
   it('cluster: quiescence: an idle stream sends nothing once quiet, and the next write costs at most one extra round trip', () => {
-    const c = cluster(1);
-    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
-    expect(c.write('k', 'v1')).not.toBeNull();
-    const busy = c.now;
-    c.write('k', 'warm');
-    const busyTicks = c.now - busy;
-    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const { c, busyTicks } = quietStream(1);
     const sent = c.network.sent;
     c.runTicks(50 * ELECTION);
     expect(c.network.sent).toBe(sent); // nothing at all while idle
@@ -34,7 +44,7 @@ describe('cluster: quiescence', () => {
     const c = cluster(2);
     c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
     c.write('k', 'v1');
-    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    untilQuiet(c);
     const dead = c.leaderId()!;
     c.crash(dead);
     c.runTicks(50 * ELECTION);
@@ -51,7 +61,7 @@ describe('cluster: quiescence', () => {
     const c = cluster(3);
     c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
     c.write('k', 'v1');
-    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    untilQuiet(c);
     const leader = c.leaderId()!;
     const ballot = c.replica(leader).core!.status().ballot;
     const follower = c.ids.find((id) => id !== leader)!;
@@ -64,13 +74,7 @@ describe('cluster: quiescence', () => {
   });
 
   it('cluster: quiescence: replicas restarted while quiet (idle eviction) come back quiet, and the first write costs one round trip, not an election', () => {
-    const c = cluster(4);
-    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
-    expect(c.write('k', 'v1')).not.toBeNull();
-    const busy = c.now;
-    c.write('k', 'warm');
-    const busyTicks = c.now - busy;
-    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    const { c, busyTicks } = quietStream(4);
     const leader = c.leaderId()!;
     const ballot = c.replica(leader).core!.status().ballot;
     for (const id of c.ids) c.crash(id, 'idle eviction');
@@ -92,7 +96,7 @@ describe('cluster: quiescence', () => {
     const c = cluster(5);
     c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
     expect(c.write('k', 'v1')).not.toBeNull();
-    c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+    untilQuiet(c);
     const old = c.leaderId()!;
     const oldBallot = c.replica(old).core!.status().ballot;
     c.crash(old, 'idle eviction');

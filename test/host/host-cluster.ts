@@ -1,0 +1,102 @@
+import type { Message, ReplicaId } from '../../src/core/index.ts';
+import { type StreamConfig, parseStreamDefinition } from '../../src/host/config.ts';
+import { MemoryStorage } from '../../src/host/memory-storage.ts';
+import { ReplicaHost } from '../../src/host/replica-host.ts';
+
+/**
+ * The replicas of one stream as ReplicaHosts in one Node process, under a
+ * clock the caller moves (test/host/replica-host.test.ts; bench/profile.ts
+ * times the host's own work per write with it): each
+ * has one alarm (moved earlier, never later, as ReplicaObject does), messages
+ * go through a JSON round trip as over RPC, and a replica can be made
+ * unreachable. What the Durable Object adds (SQLite, real alarms, real RPC)
+ * is covered in workerd; this is about how the host turns time into ticks.
+ */
+export class HostCluster {
+  now = 1_000_000;
+  readonly hosts = new Map<ReplicaId, ReplicaHost>();
+  readonly alarms = new Map<ReplicaId, number | null>();
+  readonly down = new Set<ReplicaId>();
+  readonly storages = new Map<ReplicaId, MemoryStorage>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  readonly stream: StreamConfig;
+
+  constructor(definition: unknown) {
+    this.stream = parseStreamDefinition(definition);
+    for (const r of this.stream.replicas) {
+      const id = r.id;
+      this.alarms.set(id, null);
+      this.storages.set(id, new MemoryStorage());
+      const host = new ReplicaHost({
+        stream: this.stream,
+        replicaId: id,
+        storage: this.storages.get(id)!,
+        seed: id,
+        now: () => this.now,
+        scheduleWake: (at) => {
+          const cur = this.alarms.get(id) ?? null;
+          if (cur === null || at < cur) this.alarms.set(id, at);
+        },
+        background: (p) => {
+          this.inFlight.add(p);
+          void p.finally(() => this.inFlight.delete(p));
+        },
+        transport: {
+          send: async (to, messages) => {
+            await Promise.resolve();
+            if (this.down.has(to) || this.down.has(id)) return [];
+            const replies = this.hosts.get(to)!.deliver(id, JSON.parse(JSON.stringify(messages)) as unknown);
+            return JSON.parse(JSON.stringify(replies)) as Message[];
+          },
+        },
+      });
+      this.hosts.set(id, host);
+    }
+  }
+
+  /** Let every message in flight arrive, and what it causes. */
+  async settle(): Promise<void> {
+    for (let i = 0; i < 100 && this.inFlight.size > 0; i++) await Promise.all([...this.inFlight]);
+  }
+
+  /** Fire the alarms of `ids` (all replicas by default) that are due, in that order. */
+  async fireDue(ids: readonly ReplicaId[] = [...this.hosts.keys()]): Promise<void> {
+    for (const id of ids) {
+      const at = this.alarms.get(id) ?? null;
+      if (at === null || at > this.now || this.down.has(id)) continue;
+      this.alarms.set(id, null);
+      this.hosts.get(id)!.wake();
+      await this.settle();
+    }
+  }
+
+  /** Time passes in 5 ms steps with alarms on time; `alarmDelayMs` makes every alarm fire that much late. */
+  async run(ms: number, alarmDelayMs = 0): Promise<void> {
+    const end = this.now + ms;
+    while (this.now < end) {
+      this.now += 5;
+      for (const [id, at] of this.alarms) {
+        if (at !== null && at + alarmDelayMs <= this.now && !this.down.has(id)) {
+          this.alarms.set(id, null);
+          this.hosts.get(id)!.wake();
+          await this.settle();
+        }
+      }
+    }
+  }
+
+  leaders(): { id: ReplicaId; round: number }[] {
+    return [...this.hosts.values()]
+      .filter((h) => !this.down.has(h.id))
+      .map((h) => h.view())
+      .filter((v) => v.role === 'leader')
+      .map((v) => ({ id: v.node_id, round: v.ballot.round }));
+  }
+
+  async write(at: ReplicaId, key: string): Promise<string> {
+    const outcome = this.hosts.get(at)!.write({ kind: 'put', id: `${key}-${this.now}`, key, value: key }, 10_000);
+    await this.settle();
+    const race = await Promise.race([outcome, Promise.resolve(null)]);
+    return race === null ? 'pending' : race.kind;
+  }
+}
