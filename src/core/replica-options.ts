@@ -116,7 +116,7 @@ export type ProposeResult = { readonly ok: true } | NotLeader;
 /**
  * Minority work mode (DCF work_mode minority with vote_num): elections and
  * decisions need `voteNum` of `voters` and nothing else, so that survivors of a
- * lost majority can go on. Unsafe by design: see the README.
+ * lost majority can go on. Unsafe by design: see docs/operations.md (minority force-start).
  */
 export interface QuorumOverride {
   readonly voters: readonly ReplicaId[];
