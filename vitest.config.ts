@@ -1,6 +1,6 @@
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
-import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
+import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_GRANTS, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
 
 export default defineConfig({
   test: {
@@ -23,6 +23,8 @@ export default defineConfig({
               bindings: {
                 EDGEPAXOS_CONFIG: JSON.stringify(TEST_CONFIG),
                 EDGEPAXOS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                // Tokens on: every request of the workers tests is checked (closed and public modes: access-modes.test.ts).
+                EDGEPAXOS_TOKENS: JSON.stringify(TEST_GRANTS),
                 EDGEPAXOS_CHAOS: 'on',
                 EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
               },

@@ -129,9 +129,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return item ? { key, value: item.value, revision: item.revision } : undefined;
   }
 
-  /** Keys starting with `prefix`, in ascending key order, at most `limit` of them. */
-  list(prefix: string, limit: number): KvItem[] {
-    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix)).sort();
+  /** Keys starting with `prefix` (and greater than `after`, when given), in ascending key order, at most `limit` of them. */
+  list(prefix: string, limit: number, after?: string): KvItem[] {
+    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || k > after)).sort();
     return keys.slice(0, Math.max(0, limit)).map((key) => this.get(key)!);
   }
 

@@ -42,7 +42,8 @@ export interface HostDeps {
   readonly simulateLatency?: boolean;
 }
 
-export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
+/** `overloaded`: too many requests wait at this replica already (the stream's `queue_max`); nothing was proposed. */
+export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null } | { readonly kind: 'overloaded' };
 
 /** A configuration change: refused here (with the core's reason), or proposed and then as any proposal. */
 export type ReconfigureOutcome = ProposalOutcome | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
@@ -51,7 +52,9 @@ export type ReadOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
   | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null }
   /** Leadership could not be confirmed in time, or was lost meanwhile. */
-  | { readonly kind: 'unavailable' };
+  | { readonly kind: 'unavailable' }
+  /** Too many requests wait at this replica already (the stream's `queue_max`). */
+  | { readonly kind: 'overloaded' };
 
 /** One replica's own view, for the status endpoint. */
 export interface ReplicaView {
@@ -90,6 +93,8 @@ export interface ReplicaView {
   readonly fenced: boolean;
   /** Which life of this replica this is (a rebuild in place starts a new one). */
   readonly incarnation: number;
+  /** Writes and linearizable reads waiting here for their outcome (back-pressure refuses more than the stream's `queue_max`). */
+  readonly pending_requests: number;
 }
 
 /**
@@ -118,6 +123,9 @@ export interface LogRecord {
   readonly index: number;
   readonly data: string;
 }
+
+/** A log read: the records, or `compacted` when the slot asked for was truncated (the log starts at `firstIndex`). */
+export type LogRead = { readonly kind: 'records'; readonly records: LogRecord[] } | { readonly kind: 'compacted'; readonly firstIndex: number };
 
 /**
  * How many rounds of sends replies may cause within one invocation before the
@@ -244,6 +252,7 @@ export class ReplicaHost {
       {},
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
+    this.runner.pendingMax = deps.stream.queue_max;
     const flow = deps.stream.flow_control;
     if (flow.mode === 'fixed') {
       this.runner.core.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
@@ -295,9 +304,10 @@ export class ReplicaHost {
 
   /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    return this.proposeAndWait(command.id, timeoutMs, (settle) => {
+    return this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
       const res = this.runner.propose(command, settle);
-      return res.ok ? null : { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (res.ok) return null;
+      return res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
   }
 
@@ -340,7 +350,7 @@ export class ReplicaHost {
     let refused: ReadOutcome<T> | null = null;
     this.runInput(() => {
       const res = this.runner.readIndex(readId, (r) => settle(r === 'ready' ? { kind: 'ok', value: read() } : { kind: 'unavailable' }));
-      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (!res.ok) refused = res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
     if (refused) return refused;
     const cancel = this.deadlines.add(timeoutMs, () => {
@@ -356,19 +366,25 @@ export class ReplicaHost {
     return this.runner.sm.get(key);
   }
 
-  listLocal(prefix: string, limit: number): KvItem[] {
-    return this.runner.sm.list(prefix, limit);
+  /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`. */
+  listLocal(prefix: string, limit: number, after?: string): KvItem[] {
+    return this.runner.sm.list(prefix, limit, after);
   }
 
-  /** Decided opaque log records from slot `from` on, at most `limit`, skipping retried duplicates. */
-  logLocal(from: number, limit: number): LogRecord[] {
-    const out: LogRecord[] = [];
-    const decided = this.runner.core.status().decidedIndex;
-    for (let slot = Math.max(1, from); slot <= decided && out.length < limit; slot++) {
+  /**
+   * Appended log records from slot `from` on, at most `limit`: only records
+   * that were applied (a retry's duplicate and a refused record are skipped).
+   * A `from` below the log's first slot was truncated: `compacted`.
+   */
+  logLocal(from: number, limit: number): LogRead {
+    const st = this.runner.core.status();
+    if (from < st.firstSlot) return { kind: 'compacted', firstIndex: st.firstSlot };
+    const records: LogRecord[] = [];
+    for (let slot = Math.max(1, from); slot <= st.decidedIndex && records.length < limit; slot++) {
       const e = this.runner.core.decidedEntry(slot);
-      if (e?.command.kind === 'opaque' && !this.runner.duplicateSlots.has(slot)) out.push({ index: slot, data: e.command.data });
+      if (e?.command.kind === 'opaque' && !this.runner.skippedRecords.has(slot)) records.push({ index: slot, data: e.command.data });
     }
-    return out;
+    return { kind: 'records', records };
   }
 
   view(): ReplicaView {
@@ -401,6 +417,7 @@ export class ReplicaHost {
       epoch: st.epoch,
       fenced: st.fenced,
       incarnation: st.incarnation,
+      pending_requests: this.runner.pending(),
     };
   }
 

@@ -2,6 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { ClientCommand, Configuration, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
+  type LogRead,
   type LogRecord,
   type OperatorAction,
   type ReadOutcome,
@@ -125,15 +126,16 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
   }
 
-  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem[]> | RpcError> {
+  /** `after`: only keys after it (a list continued from its last key). */
+  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number, after?: string): Promise<ReadOutcome<KvItem[]> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    const read = (): KvItem[] => host.listLocal(prefix, limit);
+    const read = (): KvItem[] => host.listLocal(prefix, limit, after);
     if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
     return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
   }
 
-  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
+  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRead> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
     return this.guard(() => host.readLinearizable(() => host.logLocal(from, limit), timeoutMs));
@@ -467,4 +469,4 @@ export function isRpcError(x: unknown): x is RpcError {
 }
 
 export { ConfigError };
-export type { LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };
+export type { LogRead, LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };

@@ -20,6 +20,14 @@ import {
 import type { ReplicaStorage } from './storage.ts';
 
 const WORK_MODE_META = 'work-mode';
+/** The skipped record slots still in the log behind the latest snapshot (see `skippedRecords`). */
+const SKIPPED_RECORDS_META = 'skipped-records';
+
+/** A request refused because this replica already holds `pendingMax` requests waiting for their outcome. */
+export interface Overloaded {
+  readonly ok: false;
+  readonly reason: 'overloaded';
+}
 
 /** How a proposal ended, as far as this replica can tell. */
 export type ProposalOutcome =
@@ -65,8 +73,20 @@ export class ReplicaRunner {
   private readonly waiters = new Map<string, (o: ProposalOutcome) => void>();
   private readonly reads = new Map<string, (r: ReadReadiness) => void>();
   private confirmed: ReadState[] = [];
-  /** Slots holding an opaque record that repeated an earlier one's idempotency key. */
-  readonly duplicateSlots = new Set<number>();
+  /**
+   * Slots holding an opaque record that was not appended: a retry that
+   * repeated an earlier record's idempotency key, or a record refused because
+   * its key was first used for a different request. Log reads skip them. The
+   * ones behind the latest snapshot are stored (the log keeps `retainSlots`
+   * there, and a restarted replica replays only what follows the snapshot).
+   */
+  readonly skippedRecords = new Set<number>();
+  /**
+   * Back-pressure: proposals and linearizable reads that may wait here for
+   * their outcome at once; one more is refused (`overloaded`) and never
+   * proposed, so nothing refused is applied.
+   */
+  pendingMax = Number.POSITIVE_INFINITY;
   private observer: RunnerObserver;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
@@ -93,6 +113,8 @@ export class ReplicaRunner {
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
+    const skipped = storage.readMeta(SKIPPED_RECORDS_META);
+    if (skipped) for (const slot of JSON.parse(skipped) as number[]) this.skippedRecords.add(slot);
     this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
     const mode = storage.readMeta(WORK_MODE_META);
     if (mode) this.core.setWorkMode(JSON.parse(mode) as QuorumOverride);
@@ -126,7 +148,8 @@ export class ReplicaRunner {
   }
 
   /** Propose at this replica; `done` runs once when the outcome is known here. */
-  propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult {
+  propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.propose(command);
     if (res.ok) this.waiters.set(command.id, done);
     return res;
@@ -140,10 +163,16 @@ export class ReplicaRunner {
   }
 
   /** Start a read-index read; `done('ready')` runs when the state machine may be read for it. */
-  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult {
+  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.readIndex(readId);
     if (res.ok) this.reads.set(readId, done);
     return res;
+  }
+
+  /** Proposals and reads waiting here for their outcome. */
+  pending(): number {
+    return this.waiters.size + this.reads.size;
   }
 
   /** Give up waiting for a proposal (a caller's timeout); it may still be decided. */
@@ -174,12 +203,25 @@ export class ReplicaRunner {
       if (applied - (this.latest?.slot ?? 0) < every) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
       this.core.compact(applied - retain, snapshot);
+      this.storeSkippedRecords(applied - retain + 1, applied);
       return true;
     }
     const st = this.core.status();
     if (st.decidedIndex - (st.firstSlot - 1) < every + retain) return false;
     this.core.compact(st.decidedIndex - retain, null); // a logger has no state machine to snapshot
     return true;
+  }
+
+  /**
+   * Keep the skipped record slots from `first` (the log's new first slot) on,
+   * storing those up to the snapshot's slot: after a restart they are in the
+   * log but not replayed. Stored before the snapshot's own transaction; a crash
+   * in between leaves a superset, which replay would find again anyway.
+   */
+  private storeSkippedRecords(first: number, snapshotSlot: number): void {
+    for (const slot of this.skippedRecords) if (slot < first) this.skippedRecords.delete(slot);
+    const behind = [...this.skippedRecords].filter((slot) => slot <= snapshotSlot).sort((a, b) => a - b);
+    if (behind.length > 0 || this.storage.readMeta(SKIPPED_RECORDS_META)) this.storage.writeMeta(SKIPPED_RECORDS_META, JSON.stringify(behind));
   }
 
   private drainReadies(send: (m: Message) => void): void {
@@ -219,7 +261,8 @@ export class ReplicaRunner {
     }
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
-      if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);
+      // A record is appended at its own slot; anything else (a retry's first result, a refusal) appended nothing.
+      if (e.command.kind === 'opaque' && !(result.kind === 'opaque' && result.index === e.slot)) this.skippedRecords.add(e.slot);
       this.observer.afterApply?.(e, result);
       if (e.command.kind !== 'noop') this.settle(e.command.id, { kind: 'applied', result });
     }

@@ -32,7 +32,7 @@ import {
 } from '../../src/core/index.ts';
 import { type Region, regionRttMs } from '../../src/host/regions.ts';
 import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -67,6 +67,8 @@ export interface ClusterOptions {
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
   readonly bugs?: TestOnlyBugs;
+  /** Back-pressure: requests that may wait at a replica at once (ReplicaRunner.pendingMax); unlimited when absent. */
+  readonly pendingMax?: number;
 }
 
 export type { ProposalOutcome };
@@ -443,6 +445,7 @@ export class SimCluster {
       },
     };
     r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
+    if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
     if (r.runner.core.status().quiescent) {
       this.quietRestarts += 1;
       if (r.runner.core.status().role === 'leader') this.quietLeaderRestarts += 1;
@@ -462,7 +465,7 @@ export class SimCluster {
   // ---------------------------------------------------------------- client entry points
 
   /** Propose at replica `id`; `done` is called once its outcome is known there. */
-  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
+  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' }; // a stalled host answers nobody; the client tries elsewhere
@@ -470,11 +473,24 @@ export class SimCluster {
   }
 
   /** A linearizable read of `key` through replica `id`. */
-  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
+  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' };
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
+  }
+
+  /**
+   * A caller stopped waiting for a proposal or read at replica `id` (as the
+   * Worker host does at its deadline). Only with back-pressure on, where a
+   * forgotten waiter would hold a place for ever; without it nothing depends
+   * on it, and forgetting would change the runs of existing seeds.
+   */
+  forget(id: ReplicaId, kind: 'proposal' | 'read', requestId: string): void {
+    if (this.options.pendingMax === undefined) return;
+    const runner = this.replica(id).runner;
+    if (kind === 'proposal') runner?.forgetProposal(requestId);
+    else runner?.forgetRead(requestId);
   }
 
   private writes = 0;

@@ -19,7 +19,7 @@ function stream(name: string) {
   };
 }
 
-export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode'] as const;
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode', 'auth', 'rpc', 'input'] as const;
 
 export const TEST_CONFIG = {
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only
@@ -57,6 +57,13 @@ export const TEST_CONFIG = {
       log: { snapshot_every_slots: 20, retain_slots: 5 },
     },
     {
+      // Back-pressure: the leader holds at most one request waiting; elections are slow, so a cut-off
+      // leader keeps leading (with its one write waiting) long enough to refuse the next.
+      ...stream('limits'),
+      election_timeout_ms: 3000,
+      queue_max: 1,
+    },
+    {
       // A decision needs an acceptor in weur (replica 2 only).
       name: 'policy',
       ...FAST,
@@ -71,4 +78,26 @@ export const TEST_CONFIG = {
 };
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
+
+/**
+ * The workers tests run with tokens configured, so every request is checked:
+ * the tests' default token writes every stream; the others are for the
+ * authorisation tests (stream 'auth').
+ */
+export const TEST_TOKENS = {
+  writer: 'test-writer-token',
+  reader: 'test-reader-token',
+  teamA: 'test-team-a-token',
+  streamAdmin: 'test-stream-admin-token',
+} as const;
+
+/** SHA-256 of TEST_TOKENS.teamA (checked in auth.test.ts): a grant may name its token by digest instead. */
+export const TEAM_A_DIGEST = 'sha256:b3c109d8db2a79715d567524490a831fc2647f18b6a5680c581ccb774beef6c7';
+
+export const TEST_GRANTS = [
+  { token: TEST_TOKENS.writer, streams: '*', access: 'write' },
+  { token: TEST_TOKENS.reader, streams: ['auth', 'api'], access: 'read' },
+  { token: TEAM_A_DIGEST, streams: ['auth'], prefix: 'team-a/', access: 'write' },
+  { token: TEST_TOKENS.streamAdmin, streams: ['auth'], access: 'admin' },
+];
 export const TEST_MAX_VALUE_BYTES = 4096;

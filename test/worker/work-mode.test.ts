@@ -18,7 +18,7 @@ describe('work mode: minority force-start and rebuild (HTTP API)', () => {
       expect(res.status, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`).toBe(code);
       expect(res.body.error.code).toBe(error);
     }
-    expect((await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' })).status).toBe(401);
+    expect((await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'normal' }, { authorization: '' })).status).toBe(401);
     const rebuild = await api('POST', `/v1/streams/${S}/replicas/9/rebuild`, {}, admin);
     expect(rebuild.status).toBe(404);
     expect(rebuild.body.error.code).toBe('member_not_found');
