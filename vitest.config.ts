@@ -1,6 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { stripTypeScriptTypes } from 'node:module';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_GRANTS, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
+
+/**
+ * The example consumer (examples/consumer) as a second Worker beside the one
+ * under test, bound to its EdgePaxos entrypoint exactly as its wrangler.toml
+ * says. It is one TypeScript file with type-only imports, so stripping the
+ * types is all the building it needs. The Worker under test runs as the
+ * plugin's runner, named after the project.
+ */
+const consumer = {
+  name: 'edgepaxos-consumer',
+  modules: [{ type: 'ESModule' as const, path: 'index.js', contents: stripTypeScriptTypes(readFileSync('examples/consumer/src/index.ts', 'utf8')) }],
+  compatibilityDate: '2026-11-01',
+  bindings: { STREAM: 'rpc' },
+  serviceBindings: { PAXOS: { name: 'vitest-plugin-runner-workers', entrypoint: 'EdgePaxos' } },
+};
 
 export default defineConfig({
   test: {
@@ -28,6 +45,8 @@ export default defineConfig({
                 EDGEPAXOS_CHAOS: 'on',
                 EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
               },
+              serviceBindings: { CONSUMER: 'edgepaxos-consumer' },
+              workers: [consumer],
             },
           }),
         ],

@@ -19,6 +19,8 @@ declare namespace Cloudflare {
     EDGEPAXOS_CHAOS?: string;
     /** "on" delays messages between replicas by their regions' distance (local runs only). */
     EDGEPAXOS_LATENCY?: string;
+    /** The workers tests only: the example consumer Worker (examples/consumer), bound to this Worker's EdgePaxos entrypoint. */
+    CONSUMER?: Fetcher;
     /** Largest value or log record in bytes (default 1 MiB). */
     EDGEPAXOS_MAX_VALUE_BYTES?: string;
   }

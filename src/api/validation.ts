@@ -104,6 +104,10 @@ export function describeIssues(error: z.ZodError, part: InputPart): string {
   return error.issues
     .map((i) => {
       if (i.code === 'unrecognized_keys') return `unknown ${noun}${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `'${k}'`).join(', ')}`;
+      if (part === 'argument' && typeof i.path[0] === 'number') {
+        const rest = i.path.slice(1).join('.');
+        return `argument ${i.path[0] + 1}${rest ? ` (${rest})` : ''}: ${i.message}`;
+      }
       const where = i.path.length > 0 ? `${part === 'query' ? 'query parameter ' : part === 'path' ? 'path parameter ' : ''}${i.path.join('.')}` : part;
       return `${where}: ${i.message}`;
     })
