@@ -2,7 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
-import { docsPage } from './docs.ts';
+import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
 import { kvRoutes } from './kv.ts';
 import { logRoutes } from './log.ts';
@@ -55,10 +55,11 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   description: 'A token of EDGEPAXOS_TOKENS or EDGEPAXOS_ADMIN_TOKEN (see docs/security.md). Not needed when the data plane is public (EDGEPAXOS_PUBLIC_DATA=on).',
 });
 
-let document: unknown = null;
+let document: Record<string, unknown> | null = null;
+let docsHtml: string | null = null;
 
 /** The OpenAPI 3.1 document of every route above, made once per isolate from the routes' schemas. */
-export function openApiDocument(): unknown {
+export function openApiDocument(): Record<string, unknown> {
   document ??= app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {
@@ -68,12 +69,16 @@ export function openApiDocument(): unknown {
         'Multi-Paxos consensus on Cloudflare Durable Objects: a strongly consistent key-value store and log per stream. Semantics, limits and every error code: docs/api.md; who may call what: docs/security.md.',
     },
     security: [{ bearer: [] }],
-  });
+  }) as unknown as Record<string, unknown>;
   return document;
 }
 
-app.get('/openapi.json', (c) => c.json(openApiDocument() as object));
-app.get('/docs', (c) => c.html(docsPage()));
+app.get('/openapi.json', (c) => c.json(openApiDocument()));
+app.get('/docs', (c) => {
+  docsHtml ??= renderDocs(openApiDocument());
+  c.header('content-security-policy', DOCS_CSP);
+  return c.html(docsHtml);
+});
 
 app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for ${c.req.method} ${new URL(c.req.url).pathname}` } }, 404));
 
