@@ -15,7 +15,13 @@ describe('rpc: another Worker through a service binding', () => {
     expect(t.put).toEqual({ revision: expect.any(Number) });
     expect(t.got).toEqual({ key: t.key, value: 'hello', revision: t.put.revision });
     expect(t.stale === null || t.stale.value === 'hello').toBe(true); // stale: the nearest replica may be behind
-    expect(t.conflict).toEqual({ name: 'EdgePaxosError', code: 'revision_mismatch', message: `revision_mismatch: the key's revision is ${t.put.revision}, not ${t.put.revision - 1}` });
+    expect(t.conflict).toEqual({
+      name: 'EdgePaxosError',
+      code: 'revision_mismatch',
+      message: `revision_mismatch: the key's revision is ${t.put.revision}, not ${t.put.revision - 1}`,
+      status: 409,
+      details: { current_revision: t.put.revision },
+    });
     expect(t.second.revision).toBeGreaterThan(t.put.revision);
     expect(t.retried).toEqual(t.second);
     expect(t.listed).toBe(true);

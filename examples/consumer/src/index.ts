@@ -59,12 +59,12 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
   };
 }
 
-/** What a caller sees of a thrown error: `name` is EdgePaxosError, `code` the API's error code. */
-async function caught(call: () => Promise<unknown>): Promise<{ name: string; code: unknown; message: string } | { returned: unknown }> {
+/** What a caller sees of a thrown error: `name` is EdgePaxosError, `code` the API's error code, `details` its extra fields. */
+async function caught(call: () => Promise<unknown>) {
   try {
     return { returned: await call() };
   } catch (e) {
-    const err = e as Error & { code?: unknown };
-    return { name: err.name, code: err.code, message: err.message };
+    const err = e as Error & { code?: unknown; status?: unknown; details?: unknown };
+    return { name: err.name, code: err.code, message: err.message, status: err.status, details: err.details };
   }
 }
