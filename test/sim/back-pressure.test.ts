@@ -29,10 +29,10 @@ describe('cluster: back-pressure', () => {
     expect(c.propose(leader, { kind: 'put', id: 'b.2', key: 'b', value: '2', idempotencyKey: 'b' }, () => {})).toEqual({ ok: true });
   });
 
-  it('cluster: back-pressure: campaign: a limit of one or two waiting requests, with every other fault, stays safe, linearizable and live (40 seeds)', () => {
+  it('cluster: back-pressure: campaign: a limit of one or two waiting requests, with every other fault, stays safe, linearizable and live (30 seeds)', () => {
     let overloaded = 0;
     let dropped = 0;
-    for (let seed = 1; seed <= 40; seed++) {
+    for (let seed = 1; seed <= 30; seed++) {
       const r = runSimulation({ seed, operations: 300, pendingMax: 1 + (seed % 2) });
       if (!r.ok) expect.fail(formatFailure(r));
       overloaded += r.stats.overloaded;
