@@ -1,6 +1,6 @@
 import type { Hono } from 'hono';
 import { z } from 'zod';
-import type { OperatorResult, ReplicaId } from '../core/index.ts';
+import { type OperatorResult, type ReplicaId, checkQuorumOverride } from '../core/index.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { requireAdmin } from './admin.ts';
@@ -119,6 +119,12 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const strangers = survivors.filter((id) => !voters.includes(id));
     if (strangers.length > 0) throw new ApiError(400, 'invalid_request', `replicas ${strangers.join(', ')} are not voting members of stream '${client.stream.name}'`);
     if (body.vote_num > survivors.length) throw new ApiError(400, 'invalid_request', `vote_num ${body.vote_num} is more than the ${survivors.length} replicas named`);
+    try {
+      checkQuorumOverride({ voters: survivors, voteNum: body.vote_num });
+    } catch (e) {
+      if (e instanceof RangeError) throw new ApiError(422, 'invalid_change', e.message.replace(/^work mode: /, ''));
+      throw e;
+    }
     const leaderId = pickLeader(views);
     const leader = leaderId === null ? null : viewOf(views, leaderId);
     if (leader && leader.writes_blocked === null && leader.work_mode === 'normal') {

@@ -28,6 +28,7 @@ import {
   SeededRng,
   ballotGreater,
   chance,
+  checkQuorumOverride,
   formatBallot,
 } from '../../src/core/index.ts';
 import { type Region, regionRttMs } from '../../src/host/regions.ts';
@@ -206,6 +207,7 @@ export class SimCluster {
    * checker forgets decisions above the highest slot a survivor has decided.
    */
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
+    checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
     const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
