@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
-import { SimCluster } from './cluster.ts';
+import { SimCluster } from '../../sim/cluster.ts';
 
 // Quiescence: an idle stream stops all traffic, and the next request wakes it.
 
@@ -124,7 +124,7 @@ describe('cluster: quiescence', () => {
     untilQuiet(c);
     const old = c.leaderId()!;
     const ballot = c.replica(old).core!.status().ballot;
-    const [a, b] = c.ids.filter((id) => id !== old) as [number, number];
+    const a = c.ids.find((id) => id !== old)!;
     // A read wakes the leader; the answer of `a` to its read round is held back in the network (an adversarial delay).
     c.network.holding = (m) => m.type === 'heartbeat-reply' && m.from === a && m.to === old && m.readSeq > 0;
     expect(c.read(old, 'r1', 'k', () => {})).toMatchObject({ ok: true });

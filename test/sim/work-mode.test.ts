@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SimCluster, SimMember } from './cluster.ts';
-import { ELECTION, member, storyCluster } from './stories.ts';
+import type { SimCluster, SimMember } from '../../sim/cluster.ts';
+import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
 // Minority forcible start-up (DCF work_mode minority with vote_num), as a story
 // checked by the safety checker after every Ready.

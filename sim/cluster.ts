@@ -30,10 +30,10 @@ import {
   chance,
   checkQuorumOverride,
   formatBallot,
-} from '../../src/core/index.ts';
-import { type Region, regionRttMs } from '../../src/host/regions.ts';
-import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
+} from '../src/core/index.ts';
+import { type Region, regionRttMs } from '../src/host/regions.ts';
+import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
+import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 

@@ -1,5 +1,5 @@
-import type { Message, ReplicaId, Rng } from '../../src/core/index.ts';
-import { chance, randomInt } from '../../src/core/index.ts';
+import type { Message, ReplicaId, Rng } from '../src/core/index.ts';
+import { chance, randomInt } from '../src/core/index.ts';
 
 /** How the simulated network misbehaves; every field may change during a run. */
 export interface NetworkFaults {
