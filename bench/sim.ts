@@ -9,7 +9,7 @@
 import { type ClientCommand, type ReplicaId, DEFAULT_TIMING, SeededRng } from '../src/core/index.ts';
 import { type StreamConfig, parseClusterConfig, streamConfiguration, streamMembers, streamPriority, streamTiming } from '../src/host/config.ts';
 import { regionRttMs } from '../src/host/regions.ts';
-import { type SimMember, SimCluster } from '../test/sim/cluster.ts';
+import { type SimMember, SimCluster } from '../sim/cluster.ts';
 
 /** Parse one stream's configuration (as it would appear in EDGEPAXOS_CONFIG) with the product's schema. */
 export function parseStream(raw: Record<string, unknown>): StreamConfig {

@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { OperatorResult, ReplicaId } from '../core/index.ts';
+import { type OperatorResult, type ReplicaId, checkQuorumOverride } from '../core/index.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { ApiError } from './errors.ts';
@@ -88,7 +88,7 @@ const workModeRoute = createRoute({
   summary: 'Minority force-start, and back to normal',
   middleware: [stream('admin')],
   request: { params: StreamParams, body: body(WorkModeBody) },
-  responses: { 200: ok(NotReached, 'The work mode, its survivors, vote_num and epoch'), ...errors({ ...ADMIN, 409: ['quorum_available', 'fenced_voters'] }, ADMIN_COMMON) },
+  responses: { 200: ok(NotReached, 'The work mode, its survivors, vote_num and epoch'), ...errors({ ...ADMIN, 409: ['quorum_available', 'fenced_voters'], 422: ['invalid_change'] }, ADMIN_COMMON) },
 });
 
 const snapshotRoute = createRoute({
@@ -290,6 +290,12 @@ export function operationRoutes(): App {
     const strangers = survivors.filter((id) => !voters.includes(id));
     if (strangers.length > 0) throw new ApiError(400, 'invalid_request', `replicas ${strangers.join(', ')} are not voting members of stream '${client.stream.name}'`);
     if (body.vote_num > survivors.length) throw new ApiError(400, 'invalid_request', `vote_num ${body.vote_num} is more than the ${survivors.length} replicas named`);
+    try {
+      checkQuorumOverride({ voters: survivors, voteNum: body.vote_num });
+    } catch (e) {
+      if (e instanceof RangeError) throw new ApiError(422, 'invalid_change', e.message.replace(/^work mode: /, ''));
+      throw e;
+    }
     const leaderId = pickLeader(views);
     const leader = leaderId === null ? null : viewOf(views, leaderId);
     if (leader && leader.writes_blocked === null && leader.work_mode === 'normal') {

@@ -40,6 +40,13 @@ export interface DurableState {
   readonly incarnation?: number;
   /** The last time this replica went quiet: whom it followed (itself, if it led) and at which ballot. */
   readonly quiet?: QuietRecord | null;
+  /**
+   * Read nonces (`readSeq`) this replica reserved: every nonce it ever sent is
+   * at most this (absent: 0). A new process starts above it, so answers sent to
+   * an earlier life of the same leader (a quiet restart reuses its ballot) can
+   * never confirm a read of this one.
+   */
+  readonly readSeqReserved?: number;
 }
 
 /**

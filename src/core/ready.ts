@@ -43,6 +43,8 @@ export interface PersistDelta {
   readonly incarnation?: number;
   /** This replica went quiet: store whom it followed at which ballot (log.ts QuietRecord). */
   readonly quiet?: QuietRecord;
+  /** Read nonces reserved through this one (log.ts DurableState.readSeqReserved): durable before any such nonce is sent. */
+  readonly readSeqReserved?: number;
 }
 
 /** A linearizable read may be served from the state machine once it has applied `readIndex`. */

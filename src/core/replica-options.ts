@@ -123,6 +123,28 @@ export interface QuorumOverride {
   readonly voteNum: number;
 }
 
+/**
+ * The override as the core keeps it: each survivor named once (in ascending
+ * order), and `voteNum` a strict majority of them. Any two sets of `voteNum`
+ * survivors then share one, so a phase-1 quorum meets every phase-2 quorum and
+ * two survivors can never each elect themselves and decide different values
+ * for one slot (with 3 survivors and vote_num 1, message loss alone would do
+ * it). Throws a RangeError that says why otherwise.
+ */
+export function checkQuorumOverride(o: QuorumOverride): QuorumOverride {
+  const voters = [...new Set(o.voters)].sort((a, b) => a - b);
+  if (voters.length === 0) throw new RangeError('work mode: name at least one surviving replica');
+  if (!Number.isInteger(o.voteNum) || o.voteNum < 1 || o.voteNum > voters.length) {
+    throw new RangeError(`work mode: vote_num ${o.voteNum} must be between 1 and the ${voters.length} replicas named`);
+  }
+  if (2 * o.voteNum <= voters.length) {
+    throw new RangeError(
+      `work mode: vote_num ${o.voteNum} is not a majority of the ${voters.length} survivors named: two groups of ${o.voteNum} could each elect a leader and decide different values; use at least ${Math.floor(voters.length / 2) + 1}`,
+    );
+  }
+  return { voters, voteNum: o.voteNum };
+}
+
 /** The answer to an operator control: accepted (and what it will act on), or refused with a reason. */
 export type OperatorResult =
   | { readonly ok: true; readonly target: ReplicaId }

@@ -44,9 +44,13 @@ import {
   type ReplicaStatus,
   type Role,
   type TestOnlyBugs,
+  checkQuorumOverride,
   validateOptions,
 } from './replica-options.ts';
 import { Timeout } from './timeout.ts';
+
+/** Read nonces reserved per durable write: one extra stored field every this many read rounds. */
+const READ_SEQ_BLOCK = 65_536;
 
 /** An acceptor's answers to a proposer: they count only from the incarnation the configuration names. */
 const ANSWERS: ReadonlySet<Message['type']> = new Set(['promise', 'accepted', 'heartbeat-reply', 'pre-vote-reply', 'nack']);
@@ -170,8 +174,16 @@ export class Replica {
   private openingSlot = 0;
   private waitingReads: string[] = [];
   private pendingReads: PendingRead[] = [];
-  private readSeq = 0;
-  private readSeqBroadcast = 0;
+  /**
+   * The read nonce: a heartbeat round carries it and answers echo it, so a
+   * read is confirmed only by answers to a round sent after it was asked.
+   * Unique across the lives of this replica (see `reserveReadSeq`).
+   */
+  private readSeq: number;
+  private readSeqBroadcast: number;
+  /** Nonces through this one are durably reserved; none above it has been sent. */
+  private readSeqReserved: number;
+  private readSeqDirty = false;
   /** Leadership hand-over in progress: proposals wait until it completes or is abandoned. */
   private transfer: { target: ReplicaId; sinceTick: number; sent: boolean; manual: boolean; timeoutTicks: number } | null = null;
   /** An operator put this leader in place: automatic fail-back waits for the next election (or configuration change). */
@@ -205,6 +217,8 @@ export class Replica {
     this.log = new AcceptorLog(durable);
     this.isLogger = opts.configuration.members.find((m) => m.id === this.id)?.role === 'logger';
     this.epoch = durable.epoch ?? 0;
+    // A new life starts above every nonce an earlier one may have sent.
+    this.readSeq = this.readSeqBroadcast = this.readSeqReserved = durable.readSeqReserved ?? 0;
     this.fenced = durable.fenced ?? false;
     this.incarnation = durable.incarnation ?? 1;
     this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration }, this.bugs);
@@ -459,15 +473,12 @@ export class Replica {
    * `voteNum` of its voters elect and decide, whatever the configuration says;
    * null returns to the configured quorums. Entering it starts `epoch` (higher
    * than any before): replicas still in an earlier epoch are fenced on contact
-   * and never act on this history until rebuilt.
+   * and never act on this history until rebuilt. `voteNum` must be a strict
+   * majority of the survivors (checkQuorumOverride): anything less lets two
+   * survivors decide different values for one slot with no partition at all.
    */
   setWorkMode(override: QuorumOverride | null, epoch: number = this.epoch): void {
-    if (override) {
-      const voters = new Set(override.voters);
-      if (!Number.isInteger(override.voteNum) || override.voteNum < 1 || override.voteNum > voters.size) {
-        throw new RangeError(`work mode: vote_num ${override.voteNum} must be between 1 and the ${voters.size} replicas named`);
-      }
-    }
+    const checked = override ? checkQuorumOverride(override) : null;
     if (epoch < this.epoch) throw new RangeError(`work mode: epoch ${epoch} is below this replica's ${this.epoch}`);
     if (epoch > this.epoch) {
       this.epoch = epoch;
@@ -476,7 +487,7 @@ export class Replica {
       if (this.role !== 'follower') this.becomeFollower(null, `epoch ${epoch} begins`);
       this.leaderId = null;
     }
-    this.configs.override = override;
+    this.configs.override = checked;
     this.wakeUp();
   }
 
@@ -539,6 +550,7 @@ export class Replica {
       this.promisedDirty ||
       this.configs.hasDirtyBase() ||
       this.epochDirty ||
+      this.readSeqDirty ||
       this.snapshotToPersist !== null ||
       this.quietToPersist !== null ||
       this.snapshotToInstall !== null ||
@@ -561,7 +573,7 @@ export class Replica {
     const baseConfig = this.configs.takeDirtyBase();
     const quiet = this.quietToPersist;
     this.quietToPersist = null;
-    if (this.promisedDirty || baseConfig || this.epochDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
+    if (this.promisedDirty || baseConfig || this.epochDirty || this.readSeqDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
         ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
@@ -571,9 +583,11 @@ export class Replica {
         ...(baseConfig ? { baseConfig } : {}),
         ...(this.epochDirty ? { epoch: this.epoch, fenced: this.fenced } : {}),
         ...(quiet ? { quiet } : {}),
+        ...(this.readSeqDirty ? { readSeqReserved: this.readSeqReserved } : {}),
       };
     }
     this.promisedDirty = false;
+    this.readSeqDirty = false;
     this.epochDirty = false;
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
@@ -1441,9 +1455,23 @@ export class Replica {
     if (this.role !== 'leader') return;
     const last = this.pendingReads.at(-1);
     if (!last || last.seq <= this.readSeqBroadcast) return;
+    this.reserveReadSeq(last.seq);
     this.readSeq = last.seq;
     this.readSeqBroadcast = last.seq;
     this.broadcastHeartbeat();
+  }
+
+  /**
+   * Nonces are reserved durably, a block at a time, before one is sent (the
+   * reservation rides in the same Ready, persisted before its messages leave).
+   * A replica restarted quiet leads again at its old ballot: answers still on
+   * their way to its previous life carry that ballot, and only a nonce above
+   * all of that life's keeps them from confirming this life's reads.
+   */
+  private reserveReadSeq(seq: number): void {
+    if (seq <= this.readSeqReserved) return;
+    this.readSeqReserved = seq + READ_SEQ_BLOCK - 1;
+    this.readSeqDirty = true;
   }
 
   private confirmReads(): void {

@@ -46,7 +46,8 @@ export class DeferredDecidedStorage implements ReplicaStorage {
       delta.epoch === undefined &&
       delta.fenced === undefined &&
       delta.incarnation === undefined &&
-      delta.quiet === undefined;
+      delta.quiet === undefined &&
+      delta.readSeqReserved === undefined;
     if (onlyDecided) {
       this.held = Math.max(this.held ?? 0, delta.decidedIndex!);
       return;

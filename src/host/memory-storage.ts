@@ -12,6 +12,7 @@ export class MemoryBacking {
   fenced = false;
   incarnation = 1;
   quiet: QuietRecord | null = null;
+  readSeqReserved = 0;
   readonly entries = new Map<number, Entry>();
   readonly meta = new Map<string, string>();
 }
@@ -38,6 +39,7 @@ export class MemoryStorage implements ReplicaStorage {
       fenced: b.fenced,
       incarnation: b.incarnation,
       quiet: b.quiet,
+      readSeqReserved: b.readSeqReserved,
     };
   }
 
@@ -54,6 +56,7 @@ export class MemoryStorage implements ReplicaStorage {
     if (delta.fenced !== undefined) b.fenced = delta.fenced;
     if (delta.incarnation !== undefined) b.incarnation = delta.incarnation;
     if (delta.quiet) b.quiet = delta.quiet;
+    if (delta.readSeqReserved !== undefined) b.readSeqReserved = delta.readSeqReserved;
     if (delta.compactThrough !== undefined) {
       for (const slot of [...b.entries.keys()]) if (slot <= delta.compactThrough) b.entries.delete(slot);
       b.compactedThrough = Math.max(b.compactedThrough, delta.compactThrough);
@@ -72,6 +75,7 @@ export class MemoryStorage implements ReplicaStorage {
     b.fenced = false;
     b.incarnation = 1;
     b.quiet = null;
+    b.readSeqReserved = 0;
     b.entries.clear();
     b.meta.clear();
     if (identity !== undefined) b.meta.set('identity', identity);

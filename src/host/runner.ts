@@ -117,7 +117,7 @@ export class ReplicaRunner {
     if (skipped) for (const slot of JSON.parse(skipped) as number[]) this.skippedRecords.add(slot);
     this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
     const mode = storage.readMeta(WORK_MODE_META);
-    if (mode) this.core.setWorkMode(JSON.parse(mode) as QuorumOverride);
+    if (mode) this.core.setWorkMode(storedWorkMode(JSON.parse(mode) as QuorumOverride));
   }
 
   /**
@@ -300,4 +300,14 @@ export class ReplicaRunner {
     this.reads.delete(id);
     w(r);
   }
+}
+
+/**
+ * A minority work mode stored before vote_num had to be a strict majority of
+ * the survivors: raised to the smallest majority, so the replica starts (and
+ * stays safe) instead of refusing to. With every survivor up it still decides.
+ */
+export function storedWorkMode(o: QuorumOverride): QuorumOverride {
+  const voters = [...new Set(o.voters)];
+  return { voters, voteNum: Math.max(o.voteNum, Math.floor(voters.length / 2) + 1) };
 }

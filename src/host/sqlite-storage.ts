@@ -54,6 +54,7 @@ export class SqliteStorage implements ReplicaStorage {
       fenced: this.readMeta('fenced') === 'true',
       incarnation: Number(this.readMeta('incarnation') ?? 1),
       quiet: parseQuiet(this.readMeta('quiet')),
+      readSeqReserved: Number(this.readMeta('read_seq_reserved') ?? 0),
     };
   }
 
@@ -96,6 +97,7 @@ export class SqliteStorage implements ReplicaStorage {
       if (delta.fenced !== undefined) this.writeMeta('fenced', String(delta.fenced));
       if (delta.incarnation !== undefined) this.writeMeta('incarnation', String(delta.incarnation));
       if (delta.quiet) this.writeMeta('quiet', JSON.stringify(delta.quiet));
+      if (delta.readSeqReserved !== undefined) this.writeMeta('read_seq_reserved', String(delta.readSeqReserved));
     });
   }
 

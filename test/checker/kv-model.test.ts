@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { checkLinearizability } from './linearizability.ts';
+import { checkLinearizability } from '../../sim/checker/linearizability.ts';
 import {
   describeKvOperation,
   keyExpired,
@@ -11,7 +11,7 @@ import {
   type KvKeyState,
   type KvOperation,
   type KvOutput,
-} from './kv-model.ts';
+} from '../../sim/checker/kv-model.ts';
 
 // --- history builders --------------------------------------------------------
 

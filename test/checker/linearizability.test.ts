@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { checkLinearizability, describeOperation, type Model, type Operation } from './linearizability.ts';
+import { checkLinearizability, describeOperation, type Model, type Operation } from '../../sim/checker/linearizability.ts';
 
 // A single read/write register, defined here to show the checker knows nothing about KV.
 type RegInput = { readonly op: 'write'; readonly value: number } | { readonly op: 'read' };

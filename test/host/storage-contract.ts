@@ -123,6 +123,14 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(open().loadDurable().quiet ?? null).toBeNull();
       }));
 
+    it('the reserved read nonces survive a reopen and absent fields keep them', () =>
+      withStorage((open) => {
+        expect(open().loadDurable().readSeqReserved ?? 0).toBe(0);
+        open().persist({ entries: [], readSeqReserved: 65_536 });
+        open().persist({ entries: [], decidedIndex: 0 });
+        expect(open().loadDurable().readSeqReserved).toBe(65_536);
+      }));
+
     it('a wipe forgets the durable state and metadata but keeps the identity', () =>
       withStorage((open) => {
         const s = open();

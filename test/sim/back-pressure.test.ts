@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
 import { formatFailure } from './campaign-helpers.ts';
-import { SimCluster } from './cluster.ts';
-import { runSimulation } from './simulation.ts';
+import { SimCluster } from '../../sim/cluster.ts';
+import { runSimulation } from '../../sim/simulation.ts';
 
 // Back-pressure (ReplicaRunner.pendingMax; a stream's `queue_max` in the
 // Worker): a replica that already holds that many requests waiting refuses

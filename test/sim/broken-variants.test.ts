@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BUGS, runSimulation } from './simulation.ts';
+import { BUGS, runSimulation } from '../../sim/simulation.ts';
 import { DEFAULT_SEED_BUDGET } from './campaign-helpers.ts';
 
 // The simulator earns trust by catching real protocol bugs. Each variant below

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { type SimulationResult, runSimulation } from './simulation.ts';
+import { type SimulationResult, runSimulation } from '../../sim/simulation.ts';
 
 /** Seeds every `npm test` runs with the real core (at least 300 are required). */
 export const DEFAULT_SEED_BUDGET = 400;

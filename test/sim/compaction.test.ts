@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type KvResult, type TestOnlyBugs, SeededRng } from '../../src/core/index.ts';
-import { SimCluster } from './cluster.ts';
-import { SafetyViolation } from './safety.ts';
+import { SimCluster } from '../../sim/cluster.ts';
+import { SafetyViolation } from '../../sim/safety.ts';
 
 // Log truncation (DCF dcf_truncate) and snapshots, as stories checked by the
 // safety checker after every Ready.

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import type { Configuration, KvResult, Member, ReplicaId } from '../../src/core/index.ts';
 import type { ProposalOutcome } from '../../src/host/runner.ts';
 import { formatFailure } from './campaign-helpers.ts';
-import type { SimCluster, SimMember } from './cluster.ts';
-import { runSimulation } from './simulation.ts';
-import { ELECTION, member, storyCluster } from './stories.ts';
+import type { SimCluster, SimMember } from '../../sim/cluster.ts';
+import { runSimulation } from '../../sim/simulation.ts';
+import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
 // Online membership changes (DCF add/remove member, change role, priority,
 // group, weight) as stories checked by the safety checker after every Ready,

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { KvResult } from '../../src/core/index.ts';
-import type { SimCluster, SimMember } from './cluster.ts';
-import { ELECTION, member, storyCluster } from './stories.ts';
+import type { SimCluster, SimMember } from '../../sim/cluster.ts';
+import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
 // Operator controls (DCF promote_leader, RUN_MODE; Patroni switchover), as
 // stories checked by the safety checker after every Ready.

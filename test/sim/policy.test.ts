@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { KvResult, ReplicaId } from '../../src/core/index.ts';
-import type { SimCluster, SimMember } from './cluster.ts';
-import { ELECTION, PRIORITY, member, storyCluster } from './stories.ts';
-import { runSimulation } from './simulation.ts';
-import type { Topology } from './topology.ts';
+import type { SimCluster, SimMember } from '../../sim/cluster.ts';
+import { ELECTION, PRIORITY, member, storyCluster } from '../../sim/stories.ts';
+import { runSimulation } from '../../sim/simulation.ts';
+import type { Topology } from '../../sim/topology.ts';
 
 // Stories about DCF's election and majority policies, each checked by the
 // simulator's safety checker after every Ready (which also verifies that every

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
-import { SimCluster } from './cluster.ts';
+import { SimCluster } from '../../sim/cluster.ts';
 
 // Quiescence: an idle stream stops all traffic, and the next request wakes it.
 
@@ -115,5 +115,37 @@ describe('cluster: quiescence', () => {
     expect(c.replica(old).core!.status().role).toBe('follower');
     expect(c.write('k', 'v4')).toMatchObject({ kind: 'put', ok: true });
     for (const id of c.ids) expect(c.replica(id).core!.status().ballot).not.toEqual(oldBallot);
+  });
+
+  it('cluster: quiescence: answers to a quiet-restarted leader\'s previous life never confirm its reads (read nonces are unique across lives)', () => {
+    const c = cluster(6);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
+    expect(c.write('k', 'old')).not.toBeNull();
+    untilQuiet(c);
+    const old = c.leaderId()!;
+    const ballot = c.replica(old).core!.status().ballot;
+    const a = c.ids.find((id) => id !== old)!;
+    // A read wakes the leader; the answer of `a` to its read round is held back in the network (an adversarial delay).
+    c.network.holding = (m) => m.type === 'heartbeat-reply' && m.from === a && m.to === old && m.readSeq > 0;
+    expect(c.read(old, 'r1', 'k', () => {})).toMatchObject({ ok: true });
+    c.flush();
+    c.runUntil(() => c.network.held.length > 0, ELECTION, 'an answer held back');
+    // The leader is evicted; the others elect a new leader and acknowledge a write the old one never hears of.
+    c.crash(old, 'eviction');
+    c.network.isolate(old, c.ids);
+    c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a new leader');
+    expect(c.write('k', 'new')).toMatchObject({ kind: 'put', ok: true });
+    // Restarted, it heard nothing newer: its promise is still its ballot, its log decided, so it comes back a quiet leader there.
+    c.restart(old);
+    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiescent: true, ballot });
+    // A read of this life; then the held answer (same ballot, a nonce of the previous life) arrives.
+    let seen: string | undefined | null = null;
+    expect(c.read(old, 'r2', 'k', (o) => (seen = o.kind === 'value' ? (o.item?.value ?? undefined) : 'dropped'))).toMatchObject({ ok: true });
+    c.flush();
+    expect(c.network.release(c.now)).toBe(1);
+    c.runTicks(3 * ELECTION);
+    // With the nonce restarting at 0, the held answer confirmed the read and it returned 'old', after 'new' was acknowledged.
+    expect(seen).not.toBe('old');
+    expect(seen).toBe('dropped'); // cut off, it cannot confirm anything: check-quorum steps it down and the read is dropped
   });
 });

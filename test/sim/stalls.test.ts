@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
 import { formatFailure } from './campaign-helpers.ts';
-import { SimCluster } from './cluster.ts';
-import { runSimulation } from './simulation.ts';
+import { SimCluster } from '../../sim/cluster.ts';
+import { runSimulation } from '../../sim/simulation.ts';
 
 // Stalls: a replica's host is not run for a while (an overloaded machine, or
 // local workerd holding alarms back while another object is busy). What

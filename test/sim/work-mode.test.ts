@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { SimCluster, SimMember } from './cluster.ts';
-import { ELECTION, member, storyCluster } from './stories.ts';
+import type { SimCluster, SimMember } from '../../sim/cluster.ts';
+import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
 // Minority forcible start-up (DCF work_mode minority with vote_num), as a story
 // checked by the safety checker after every Ready.
@@ -98,6 +98,37 @@ describe('cluster: minority force-start', () => {
     expect(held.filter((v) => v !== null).length).toBeGreaterThan(0);
     expect(held[2]).toBeNull();
     expect(c.converged()).toBe(false);
+  });
+
+  it('cluster: work mode: vote_num must be a strict majority of the survivors; with one, message loss alone decides nothing twice', () => {
+    // With 3 survivors and vote_num 1, any survivor that misses a few heartbeats elects itself alone and decides
+    // slots the others never saw: two values for one slot with no partition at all. The core refuses it.
+    const c = storyCluster([member(1), member(2), member(3)], 23);
+    c.runUntil(() => c.leaderId() !== null && c.converged(), 10 * ELECTION, 'a leader');
+    expect(() => c.forceMinority([1, 2, 3], 1)).toThrow(/vote_num 1 is not a majority of the 3 survivors/);
+    expect(() => c.forceMinority([1, 2, 2], 1)).toThrow(/vote_num 1 is not a majority of the 2 survivors/); // each survivor counts once
+    expect(() => c.replica(1).runner!.setWorkMode({ voters: [1, 2, 3, 4], voteNum: 2 }, 1)).toThrow(/not a majority/);
+    for (const id of [1, 2, 3]) expect(c.replica(id).core!.status()).toMatchObject({ epoch: 0, quorumOverride: null });
+    // A majority of the survivors is safe under the same loss (the safety checker runs after every Ready).
+    c.forceMinority([1, 2, 3], 2);
+    c.network.faults.lossRate = 0.3;
+    c.network.faults.maxDelayTicks = 4;
+    let written = 0;
+    for (let i = 0; i < 100; i++) {
+      if (c.write(`k${i % 3}`, `v${i}`, 20 * ELECTION) !== null) written += 1;
+      c.runTicks(5); // time for heartbeats to go missing (with vote_num 1 this found two values for slot 34)
+    }
+    expect(written).toBeGreaterThan(50);
+    expect(c.safety.decidedSlots).toBeGreaterThan(written);
+  });
+
+  it('cluster: work mode: a minority mode stored with a vote_num below a majority restarts with the smallest majority', () => {
+    const c = storyCluster([member(1), member(2), member(3)], 24);
+    c.runUntil(() => c.leaderId() !== null && c.converged(), 10 * ELECTION, 'a leader');
+    c.crash(2);
+    c.replica(2).backing.meta.set('work-mode', JSON.stringify({ voters: [1, 2, 3, 3], voteNum: 1 })); // written by an older version
+    c.restart(2);
+    expect(c.replica(2).core!.status().quorumOverride).toEqual({ voters: [1, 2, 3], voteNum: 2 });
   });
 
   it('cluster: work mode: vote_num must be between 1 and the number of survivors named', () => {

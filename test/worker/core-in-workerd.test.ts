@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
-import { SimCluster } from '../sim/cluster.ts';
+import { SimCluster } from '../../sim/cluster.ts';
 
 // The pure core must run unchanged inside workerd (no Node APIs, no I/O). If
 // this fails while the Node simulator passes, something Node-only crept in.

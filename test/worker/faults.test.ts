@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvInput, type KvOutput, kvModel } from '../checker/kv-model.ts';
-import { type Operation, checkLinearizability } from '../checker/linearizability.ts';
+import { type KvInput, type KvOutput, kvModel } from '../../sim/checker/kv-model.ts';
+import { type Operation, checkLinearizability } from '../../sim/checker/linearizability.ts';
 import { admin, api, crash, eventually, replica, sleep, stableLeader, status, streamConfig } from './helpers.ts';
 
 describe('cluster: duplicated and reordered RPCs', () => {

@@ -1,6 +1,6 @@
-import { type ClientCommand, type KvResult, type ReplicaId, type Rng, chance, randomBelow } from '../../src/core/index.ts';
-import type { KvInput, KvOutput } from '../checker/kv-model.ts';
-import type { Operation } from '../checker/linearizability.ts';
+import { type ClientCommand, type KvResult, type ReplicaId, type Rng, chance, randomBelow } from '../src/core/index.ts';
+import type { KvInput, KvOutput } from './checker/kv-model.ts';
+import type { Operation } from './checker/linearizability.ts';
 import type { ProposalOutcome, ReadOutcome, SimCluster } from './cluster.ts';
 
 export interface WorkloadOptions {

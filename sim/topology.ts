@@ -9,8 +9,8 @@ import {
   randomBelow,
   randomInt,
   compileConfiguration,
-} from '../../src/core/index.ts';
-import { REGIONS, type Region, regionRttMs } from '../../src/host/regions.ts';
+} from '../src/core/index.ts';
+import { REGIONS, type Region, regionRttMs } from '../src/host/regions.ts';
 import type { SimMember, SimPolicy } from './cluster.ts';
 
 /** Who the replicas are and how they decide: roles, priorities, weights, groups, regions, policy. */

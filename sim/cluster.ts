@@ -28,11 +28,12 @@ import {
   SeededRng,
   ballotGreater,
   chance,
+  checkQuorumOverride,
   formatBallot,
-} from '../../src/core/index.ts';
-import { type Region, regionRttMs } from '../../src/host/regions.ts';
-import { MemoryBacking, MemoryStorage } from '../../src/host/memory-storage.ts';
-import { type CompactionPolicy, type Overloaded, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../../src/host/runner.ts';
+} from '../src/core/index.ts';
+import { type Region, regionRttMs } from '../src/host/regions.ts';
+import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -208,6 +209,7 @@ export class SimCluster {
    * checker forgets decisions above the highest slot a survivor has decided.
    */
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
+    checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
     const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);

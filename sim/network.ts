@@ -1,5 +1,5 @@
-import type { Message, ReplicaId, Rng } from '../../src/core/index.ts';
-import { chance, randomInt } from '../../src/core/index.ts';
+import type { Message, ReplicaId, Rng } from '../src/core/index.ts';
+import { chance, randomInt } from '../src/core/index.ts';
 
 /** How the simulated network misbehaves; every field may change during a run. */
 export interface NetworkFaults {
@@ -16,6 +16,8 @@ interface InFlight {
   readonly deliverAt: number;
   readonly seq: number;
   readonly message: Message;
+  /** Released after being held: it was on its way before any cut made since, and arrives regardless. */
+  readonly released?: boolean;
 }
 
 /**
@@ -42,8 +44,16 @@ export class SimNetwork {
     this.faults = faults;
   }
 
+  /** Stories: messages this matches are held back when sent, until `release` (an adversarial delay of any length). */
+  holding: ((m: Message) => boolean) | null = null;
+  readonly held: Message[] = [];
+
   send(message: Message, now: number): void {
     this.sent += 1;
+    if (this.holding?.(message)) {
+      this.held.push(message);
+      return;
+    }
     if (chance(this.rng, this.faults.lossRate)) {
       this.dropped += 1;
       return;
@@ -53,6 +63,14 @@ export class SimNetwork {
       const delay = this.baseDelayTicks(message.from, message.to) + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
       this.queue.push({ deliverAt: now + delay, seq: this.seq++, message });
     }
+  }
+
+  /** Deliver every held message `delayTicks` from `now`, whatever links were cut since it was sent; stop holding. */
+  release(now: number, delayTicks = 1): number {
+    this.holding = null;
+    const n = this.held.length;
+    for (const message of this.held.splice(0)) this.queue.push({ deliverAt: now + delayTicks, seq: this.seq++, message, released: true });
+    return n;
   }
 
   /** Messages due by `now`, in delivery order; those crossing a cut link are dropped. */
@@ -67,7 +85,7 @@ export class SimNetwork {
     ready.sort((a, b) => a.deliverAt - b.deliverAt || a.seq - b.seq);
     const out: Message[] = [];
     for (const f of ready) {
-      if (this.cut.has(link(f.message.from, f.message.to))) {
+      if (!f.released && this.cut.has(link(f.message.from, f.message.to))) {
         this.dropped += 1;
         continue;
       }

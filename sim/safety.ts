@@ -11,7 +11,7 @@ import {
   ballotGreater,
   commandKey,
   formatBallot,
-} from '../../src/core/index.ts';
+} from '../src/core/index.ts';
 import type { SimReplica } from './cluster.ts';
 
 /** A broken safety property; the message says which and where. */

@@ -1,4 +1,4 @@
-import { type PriorityOptions, type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import { type PriorityOptions, type ReplicaId, SeededRng } from '../src/core/index.ts';
 import { type ClusterOptions, SimCluster, type SimMember } from './cluster.ts';
 
 /** Shared pieces of the hand-written cluster stories. */

@@ -9,10 +9,10 @@ import {
   randomBelow,
   randomFloat,
   randomInt,
-} from '../../src/core/index.ts';
-import { checkLinearizability } from '../checker/linearizability.ts';
-import { kvModel } from '../checker/kv-model.ts';
-import type { CompactionPolicy } from '../../src/host/runner.ts';
+} from '../src/core/index.ts';
+import { checkLinearizability } from './checker/linearizability.ts';
+import { kvModel } from './checker/kv-model.ts';
+import type { CompactionPolicy } from '../src/host/runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
