@@ -130,4 +130,3 @@ export function json(c: Context<AppEnv>, body: unknown, status: 200 | 201 | 202 
   return c.json(body as object, status);
 }
 
-export { ApiError };
