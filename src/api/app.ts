@@ -31,7 +31,7 @@ const Index = z
 
 register(
   app,
-  createRoute({ method: 'get', path: '/', tags: ['about'], summary: 'What this is, its configured streams, and where the reference is', responses: { 200: ok(Index, 'Always public') } }),
+  createRoute({ method: 'get', path: '/', tags: ['about'], summary: 'What this is, its configured streams, and where the reference is', security: [], responses: { 200: ok(Index, 'Always public') } }),
   (c) =>
     json(c, {
       name: 'edgepaxos',

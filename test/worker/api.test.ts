@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/api/app.ts';
-import { env } from 'cloudflare:workers';
+import { env, exports } from 'cloudflare:workers';
 import { admin, api, status, writer } from './helpers.ts';
 import { TEST_MAX_VALUE_BYTES } from './test-config.ts';
 
@@ -178,5 +178,15 @@ describe('api: status', () => {
       );
     }
     expect(s.nodes.filter((n: any) => n.role === 'leader').map((n: any) => n.node_id)).toEqual([s.leader_id]);
+  });
+});
+
+describe('api: request ids', () => {
+  it('every answer carries an X-Request-Id: the one the request sent, or a new one', async () => {
+    const given = await exports.default.fetch('https://edgepaxos.test/', { headers: { 'x-request-id': 'trace-42' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-42');
+    const made = await exports.default.fetch('https://edgepaxos.test/v1/streams/nope/kv/k', { headers: writer });
+    expect(made.status).toBe(404);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
