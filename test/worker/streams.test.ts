@@ -330,6 +330,9 @@ describe('streams: without the catalog', () => {
   // Last of all: it leaves two catalog replicas down for the rest of the file.
   it('streams: while the catalog has no quorum, creates are refused with 503, a cached stream keeps serving, and the list shows the configured streams and why', async () => {
     await create('survivor');
+    // The list test before this one woke every configured stream, and they heartbeat for the rest of
+    // the file: on a loaded machine the new stream's first election can outlast one write's deadline.
+    await stableLeader('survivor', 20_000);
     await put('survivor', 'k', '1'); // this Worker now has it cached
     const leader = await stableLeader('_catalog');
     for (const id of [leader, leader === 1 ? 2 : 1]) {
