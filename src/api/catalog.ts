@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { KvItem } from '../core/index.ts';
 import { CATALOG_STREAM, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { ApiError } from './errors.ts';
+import { type Principal, authorize, mayRead } from './grants.ts';
 import { StreamClient } from './stream-client.ts';
 
 /**
@@ -189,4 +190,47 @@ async function catalogRead<T>(read: () => Promise<T>): Promise<T> {
     }
     throw e;
   }
+}
+
+/** A stream the caller may read, as the stream list and the cluster status show it. */
+export interface VisibleStream {
+  readonly name: string;
+  readonly kind: 'configured' | 'system' | 'dynamic';
+  /** Null for a stream being deleted: its replicas are wiped or about to be, and are not asked anything. */
+  readonly client: StreamClient | null;
+  readonly replicas: readonly number[];
+  /** For a stream created at run time: its state, incarnation and creation time. */
+  readonly entry?: { readonly state: CatalogState; readonly incarnation: string; readonly created_at: string };
+}
+
+/**
+ * Every stream `principal` may read: the configured ones, the catalog, then
+ * those created at run time. When the catalog cannot be read, the others are
+ * still listed and `catalogError` says why. Anonymous callers are refused
+ * unless the data plane is public.
+ */
+export async function visibleStreams(env: Cloudflare.Env, principal: Principal): Promise<{ streams: VisibleStream[]; catalogError: string | null }> {
+  if (principal.kind === 'anonymous') authorize(principal, { stream: CATALOG_STREAM, access: 'read' });
+  const visible = (name: string): boolean => mayRead(principal, name);
+  const config = clusterConfig(env.EDGEPAXOS_CONFIG);
+  const streams: VisibleStream[] = config.streams
+    .filter((s) => visible(s.name))
+    .map((s) => ({ name: s.name, kind: 'configured' as const, client: new StreamClient(env, s), replicas: s.replicas.map((r) => r.id) }));
+  if (visible(CATALOG_STREAM)) {
+    const catalog = catalogStream(config);
+    streams.push({ name: CATALOG_STREAM, kind: 'system', client: new StreamClient(env, catalog, { kind: 'system' }), replicas: catalog.replicas.map((r) => r.id) });
+  }
+  let catalogError: string | null = null;
+  try {
+    for (const e of await listEntries(env)) {
+      if (e.entry.state === 'deleted' || !visible(e.name)) continue;
+      const entry = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
+      const replicas = e.entry.definition?.replicas.map((r) => r.id) ?? [];
+      streams.push({ name: e.name, kind: 'dynamic', client: e.entry.state === 'deleting' ? null : dynamicClient(env, e), replicas, entry });
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    catalogError = e.message; // the configured streams can still be listed
+  }
+  return { streams, catalogError };
 }

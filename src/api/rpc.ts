@@ -15,6 +15,7 @@ import type {
   PutResult,
   ReadOptions,
   ReadResult,
+  ClusterStatus,
   StreamStatus,
 } from '../client/types.ts';
 import { ConfigError } from '../host/config.ts';
@@ -79,6 +80,15 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
 
   async status(stream: string): Promise<StreamStatus> {
     return this.run(StatusArgs, [stream], 'read', () => (t) => service.status(t) as Promise<StreamStatus>);
+  }
+
+  /** The status of every stream (a binding may read them all). */
+  async statusAll(): Promise<ClusterStatus> {
+    try {
+      return await service.statusAll(this.env, BINDING);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
   }
 
   /** Validate the arguments, open the stream for the binding, run the operation; errors leave as EdgePaxosError. */

@@ -1,5 +1,6 @@
 import type { KvItem, KvResult } from '../core/index.ts';
-import { resolveStream } from './catalog.ts';
+import type { ClusterStatus, StreamOverview, StreamStatus } from '../client/types.ts';
+import { resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { streamStatus } from './status.ts';
@@ -151,6 +152,28 @@ export async function read(t: Target, opts: ReadOptions = {}): Promise<{ entries
 export async function status(t: Target): Promise<Awaited<ReturnType<typeof streamStatus>>> {
   authorize(t.principal, { stream: t.client.stream.name, access: 'read' });
   return streamStatus(t.client);
+}
+
+/**
+ * The status of every stream `principal` may read, asked in parallel. A
+ * stream whose status cannot be had (deleted meanwhile) carries the error
+ * instead; one being deleted is not asked.
+ */
+export async function statusAll(env: Cloudflare.Env, principal: Principal): Promise<ClusterStatus> {
+  const { streams, catalogError } = await visibleStreams(env, principal);
+  const overviews = await Promise.all(
+    streams.map(async (s): Promise<StreamOverview> => {
+      const base = { name: s.name, kind: s.kind, state: s.entry?.state ?? 'active' };
+      if (!s.client) return { ...base, status: null, error: null };
+      try {
+        return { ...base, status: (await streamStatus(s.client)) as StreamStatus, error: null };
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        return { ...base, status: null, error: { code: e.code, message: e.message } };
+      }
+    }),
+  );
+  return { streams: overviews, catalog_error: catalogError };
 }
 
 /** The catalog is written only through the stream endpoints (compare-and-set on its entries); it can be read and operated. */

@@ -14,6 +14,7 @@
  */
 import { EdgePaxosError } from './error.ts';
 import type {
+  AddMemberOptions,
   AppendOptions,
   AppendResult,
   DataApi,
@@ -28,6 +29,19 @@ import type {
   ReadOptions,
   ReadResult,
   StreamStatus,
+  ClusterStatus,
+  LeadershipResult,
+  MemberChange,
+  MembersResult,
+  RunMode,
+  RunModeResult,
+  StreamDefinition,
+  StreamDeletion,
+  StreamEntry,
+  TimeoutOptions,
+  WaitOptions,
+  WorkModeRequest,
+  WorkModeResult,
 } from './types.ts';
 
 export { EdgePaxosError, isEdgePaxosError } from './error.ts';
@@ -107,9 +121,87 @@ export class EdgePaxosClient implements DataApi {
     return this.request('GET', `${streamPath(stream)}/status`, {});
   }
 
+  /** The status of every stream this client's token may read, in one request. */
+  async statusAll(): Promise<ClusterStatus> {
+    return this.request('GET', '/v1/status', {});
+  }
+
   /** The streams this client's token may read, with their leaders. */
   async streams(): Promise<{ streams: StreamSummary[]; catalog_error: string | null }> {
     return this.request('GET', '/v1/streams', {});
+  }
+
+  /** A stream's definition (every default filled in) and where it comes from. */
+  async stream(name: string): Promise<StreamEntry> {
+    return this.request('GET', streamPath(name), {});
+  }
+
+  // ---------------------------------------------------------------- operator controls (an admin grant)
+
+  /** The members of the configuration in effect (a read grant is enough). */
+  async members(stream: string): Promise<MembersResult> {
+    return this.request('GET', `${streamPath(stream)}/members`, {});
+  }
+
+  /** Add a replica: it joins as a learner and becomes `role` once caught up (`message` says what is left if it has not yet). */
+  async addMember(stream: string, member: AddMemberOptions): Promise<MembersResult> {
+    const { waitMs, ...rest } = member;
+    return this.request('POST', `${streamPath(stream)}/members`, {}, { ...rest, ...(waitMs !== undefined ? { wait_ms: waitMs } : {}) });
+  }
+
+  /** Change a member's role, priority, weight, group or region. */
+  async updateMember(stream: string, id: number, change: MemberChange): Promise<MembersResult> {
+    const { waitMs, ...rest } = change;
+    return this.request('PATCH', `${streamPath(stream)}/members/${id}`, {}, { ...rest, ...(waitMs !== undefined ? { wait_ms: waitMs } : {}) });
+  }
+
+  /** Remove a member (a leader hands over first). */
+  async removeMember(stream: string, id: number, opts: WaitOptions = {}): Promise<MembersResult> {
+    return this.request('DELETE', `${streamPath(stream)}/members/${id}`, { wait_ms: opts.waitMs });
+  }
+
+  /** Rebuild a replica in place: a blank new incarnation, caught up by the leader. */
+  async rebuild(stream: string, id: number, opts: WaitOptions = {}): Promise<MembersResult> {
+    return this.request('POST', `${streamPath(stream)}/replicas/${id}/rebuild`, { wait_ms: opts.waitMs });
+  }
+
+  /** Hand leadership to `target` (Patroni switchover); answers once it leads. */
+  async switchover(stream: string, target: number, opts: TimeoutOptions = {}): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/switchover`, {}, { target, ...(opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {}) });
+  }
+
+  /** The leader hands over to the best other replica. */
+  async stepDown(stream: string, opts: TimeoutOptions = {}): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/step-down`, {}, opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {});
+  }
+
+  /**
+   * Make `candidate` campaign now, without a pre-vote (Patroni failover: for
+   * when the leader is lost, or in manual run mode); `elected` says whether it won.
+   */
+  async failover(stream: string, candidate: number): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/replicas/${candidate}/campaign`, {});
+  }
+
+  /** `manual` stops every replica from starting elections by itself (Patroni pause); `automatic` resumes. */
+  async setRunMode(stream: string, mode: RunMode): Promise<RunModeResult> {
+    return this.request('PUT', `${streamPath(stream)}/run-mode`, {}, { mode });
+  }
+
+  /** Minority force-start (the survivors decide with `voteNum` of them), or back to `normal`. */
+  async setWorkMode(stream: string, request: WorkModeRequest): Promise<WorkModeResult> {
+    const body = request.mode === 'minority' ? { mode: 'minority', replicas: request.replicas, vote_num: request.voteNum } : { mode: 'normal' };
+    return this.request('PUT', `${streamPath(stream)}/work-mode`, {}, body);
+  }
+
+  /** Create a stream at run time (an admin grant on its name). */
+  async createStream(definition: StreamDefinition): Promise<StreamEntry> {
+    return this.request('POST', '/v1/streams', {}, definition);
+  }
+
+  /** Delete a stream created at run time, wiping its replicas. */
+  async deleteStream(name: string): Promise<StreamDeletion> {
+    return this.request('DELETE', streamPath(name), {});
   }
 
   /**

@@ -36,6 +36,7 @@ describe('openapi', () => {
         'POST /v1/streams/{stream}/log',
         'GET /v1/streams/{stream}/log',
         'GET /v1/streams/{stream}/status',
+        'GET /v1/status',
         'POST /v1/streams/{stream}/chaos',
         'POST /v1/streams/{stream}/switchover',
         'POST /v1/streams/{stream}/step-down',

@@ -38,6 +38,7 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
   const appended = await paxos.append(stream, `visited ${key}`, { idempotencyKey: `${key}/append` });
   const read = await paxos.read(stream, { from: appended.index, limit: 1 });
   const status = await paxos.status(stream);
+  const all = await paxos.statusAll();
   const unknownStream = await caught(() => paxos.get('no-such-stream', key));
   const badArgument = await caught(() => paxos.list(stream, { limit: 0 }));
   return {
@@ -54,6 +55,7 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
     appended,
     read,
     status: { stream: status.stream, leader_id: status.leader_id, nodes: status.nodes.length },
+    statusAll: all.streams.find((s) => s.name === stream)?.status?.stream ?? null,
     unknownStream,
     badArgument,
   };
