@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
+import { dashboardRoutes } from './dashboard/index.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
 import { kvRoutes } from './kv.ts';
@@ -37,7 +38,7 @@ register(
       name: 'edgepaxos',
       description: 'Multi-Paxos consensus on Cloudflare Durable Objects',
       streams: clusterConfig(c.env.EDGEPAXOS_CONFIG).streams.map((s) => s.name),
-      docs: '/docs (the API reference), README.md',
+      docs: '/docs (the API reference), /dashboard (the live dashboard), README.md',
       openapi: '/openapi.json',
     }),
 );
@@ -48,6 +49,7 @@ app.route('/', logRoutes());
 app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());
+app.route('/', dashboardRoutes());
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   type: 'http',

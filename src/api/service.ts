@@ -1,6 +1,6 @@
 import type { KvItem, KvResult } from '../core/index.ts';
 import type { ClusterStatus, StreamOverview, StreamStatus } from '../client/types.ts';
-import { resolveStream, visibleStreams } from './catalog.ts';
+import { type VisibleStream, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { streamStatus } from './status.ts';
@@ -161,6 +161,11 @@ export async function status(t: Target): Promise<Awaited<ReturnType<typeof strea
  */
 export async function statusAll(env: Cloudflare.Env, principal: Principal): Promise<ClusterStatus> {
   const { streams, catalogError } = await visibleStreams(env, principal);
+  return statusOf(streams, catalogError);
+}
+
+/** The status of each of `streams` (as `visibleStreams` listed them), asked in parallel. */
+export async function statusOf(streams: readonly VisibleStream[], catalogError: string | null): Promise<ClusterStatus> {
   const overviews = await Promise.all(
     streams.map(async (s): Promise<StreamOverview> => {
       const base = { name: s.name, kind: s.kind, state: s.entry?.state ?? 'active' };

@@ -37,6 +37,7 @@ describe('openapi', () => {
         'GET /v1/streams/{stream}/log',
         'GET /v1/streams/{stream}/status',
         'GET /v1/status',
+        'GET /v1/status/events',
         'POST /v1/streams/{stream}/chaos',
         'POST /v1/streams/{stream}/switchover',
         'POST /v1/streams/{stream}/step-down',
