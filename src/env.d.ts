@@ -2,11 +2,13 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import('./index.ts');
-    durableNamespaces: 'ReplicaObject';
+    durableNamespaces: 'ReplicaObject' | 'RequestMetrics';
   }
   interface Env {
     /** One Durable Object per replica of a stream. */
     REPLICA: DurableObjectNamespace<import('./host/replica-object.ts').ReplicaObject>;
+    /** One Durable Object adding up the request counts of every Worker isolate (GET /metrics). */
+    REQUEST_METRICS: DurableObjectNamespace<import('./api/metrics/requests.ts').RequestMetrics>;
     /** The cluster configuration: a wrangler.toml table, or a JSON string. */
     EDGEPAXOS_CONFIG: unknown;
     /** Secret: the bearer token of the admin endpoints (an admin grant on every stream). */

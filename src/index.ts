@@ -5,6 +5,7 @@
  */
 import { app } from './api/app.ts';
 
+export { RequestMetrics } from './api/metrics/requests.ts';
 export { EdgePaxos } from './api/rpc.ts';
 export { ReplicaObject } from './host/replica-object.ts';
 export default app;

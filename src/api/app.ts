@@ -8,6 +8,8 @@ import { ApiError } from './errors.ts';
 import { kvRoutes } from './kv.ts';
 import { logRoutes } from './log.ts';
 import { membershipRoutes } from './membership.ts';
+import { measureRequests } from './metrics/requests.ts';
+import { metricsRoutes } from './metrics/index.ts';
 import { operationRoutes } from './operations.ts';
 import { type AppEnv, authenticate, json, register } from './route.ts';
 import { ok } from './schemas.ts';
@@ -25,6 +27,7 @@ import { streamRoutes } from './streams.ts';
 export const app = new OpenAPIHono<AppEnv>();
 
 app.use('*', requestId());
+app.use('*', measureRequests);
 
 const Index = z
   .object({ name: z.string(), description: z.string(), streams: z.array(z.string()), docs: z.string(), openapi: z.string() })
@@ -50,6 +53,7 @@ app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());
 app.route('/', dashboardRoutes());
+app.route('/', metricsRoutes());
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   type: 'http',

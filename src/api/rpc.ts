@@ -21,14 +21,15 @@ import type {
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
+import { metricsText } from './metrics/index.ts';
 import * as service from './service.ts';
-import { MAX_IDEMPOTENCY_KEY_CHARS, parseInput } from './validation.ts';
+import { LIST_LIMIT_MAX, MAX_IDEMPOTENCY_KEY_CHARS, parseInput } from './validation.ts';
 
 const Stream = z.string().min(1);
 const IdempotencyKey = z.string().min(1).max(MAX_IDEMPOTENCY_KEY_CHARS);
 const Consistency = z.enum(['linearizable', 'stale']);
 const Slot = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const Limit = z.number().int().min(1).max(service.LIST_LIMIT_MAX);
+const Limit = z.number().int().min(1).max(LIST_LIMIT_MAX);
 
 // What crosses the binding is validated as an HTTP body is: once, here, with a schema.
 const PutArgs = z.tuple([Stream, z.string(), z.string(), z.object({ ifRevision: z.number().int().min(0).optional(), idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
@@ -86,6 +87,15 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
   async statusAll(): Promise<ClusterStatus> {
     try {
       return await service.statusAll(this.env, BINDING);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
+  }
+
+  /** Prometheus metrics (text format) of every stream and of the Worker's requests, as GET /metrics. */
+  async metrics(): Promise<string> {
+    try {
+      return await metricsText(this.env, BINDING);
     } catch (e) {
       throw toEdgePaxosError(e);
     }

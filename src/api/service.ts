@@ -5,7 +5,7 @@ import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { streamStatus } from './status.ts';
 import type { StreamClient } from './stream-client.ts';
-import { checkKey, checkValueSize, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
 
 /**
  * The data operations, one code path behind the HTTP routes and the RPC
@@ -97,8 +97,6 @@ export interface ListOptions {
   readonly continent?: string;
 }
 
-export const LIST_LIMIT_MAX = 1000;
-export const LIST_LIMIT_DEFAULT = 100;
 
 /** Keys under `prefix` in key order; `cursor` is present when more may follow. */
 export async function list(t: Target, opts: ListOptions = {}): Promise<{ items: KvItem[]; cursor?: string }> {

@@ -204,11 +204,17 @@ export class EdgePaxosClient implements DataApi {
     return this.request('DELETE', streamPath(name), {});
   }
 
+  /** Prometheus metrics (text format) of the streams this client's token may read, and of the Worker's requests. */
+  async metrics(): Promise<string> {
+    return this.request('GET', '/metrics', {}, undefined, undefined, 'text');
+  }
+
   /**
    * One request; every answer that is not 2xx becomes an EdgePaxosError with
    * the API's code (or `http_<status>` when the answer is not the API's JSON).
+   * A 2xx answer is parsed as JSON, or returned as it is (`as: 'text'`).
    */
-  private async request<T>(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string): Promise<T> {
+  private async request<T>(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string, as: 'json' | 'text' = 'json'): Promise<T> {
     const search = new URLSearchParams();
     for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
     const qs = search.toString();
@@ -222,6 +228,7 @@ export class EdgePaxosClient implements DataApi {
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
     const text = await res.text();
+    if (res.ok && as === 'text') return text as T;
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);

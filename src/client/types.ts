@@ -156,6 +156,8 @@ export interface DataApi {
   status(stream: string): Promise<StreamStatus>;
   /** The status of every stream the caller may read. */
   statusAll(): Promise<ClusterStatus>;
+  /** Prometheus metrics (text format): the streams the caller may read, and the Worker's requests. */
+  metrics(): Promise<string>;
 }
 
 // ---------------------------------------------------------------- operator controls (HTTP only, admin)

@@ -38,6 +38,7 @@ describe('openapi', () => {
         'GET /v1/streams/{stream}/status',
         'GET /v1/status',
         'GET /v1/status/events',
+        'GET /metrics',
         'POST /v1/streams/{stream}/chaos',
         'POST /v1/streams/{stream}/switchover',
         'POST /v1/streams/{stream}/step-down',

@@ -82,6 +82,16 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     expect(json).toMatchObject({ stream: S, leader_id: leader, nodes: [{ node_id: 1, role: 'leader', lag: 0 }, { node_id: 2 }, { node_id: 3 }] });
   });
 
+  it('cli: metrics prints the Prometheus text, and --json the parsed families', async () => {
+    await stableLeader(S);
+    const text = await cli('metrics');
+    expect(text.code).toBe(0);
+    expect(text.out).toMatch(new RegExp(`^edgepaxos_stream_has_leader\\{stream="${S}"\\} 1$`, 'm'));
+    expect(text.out).toContain('# TYPE edgepaxos_http_request_duration_seconds histogram');
+    const json = await cliJson('metrics');
+    expect(json.edgepaxos_replica_up).toMatchObject({ type: 'gauge', data: expect.arrayContaining([{ labels: { stream: S, replica: '1', region: 'wnam' }, value: 1 }]) });
+  });
+
   it('cli: put, get, ls and del work on a stream; a missing key exits 1 with not_found', async () => {
     const put = await cli('put', 'fruit/apple', 'red', '--stream', S);
     expect(put).toMatchObject({ code: 0, err: '' });

@@ -39,6 +39,7 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
   const read = await paxos.read(stream, { from: appended.index, limit: 1 });
   const status = await paxos.status(stream);
   const all = await paxos.statusAll();
+  const metrics = await paxos.metrics();
   const unknownStream = await caught(() => paxos.get('no-such-stream', key));
   const badArgument = await caught(() => paxos.list(stream, { limit: 0 }));
   return {
@@ -56,6 +57,7 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
     read,
     status: { stream: status.stream, leader_id: status.leader_id, nodes: status.nodes.length },
     statusAll: all.streams.find((s) => s.name === stream)?.status?.stream ?? null,
+    metrics: metrics.split('\n').find((l) => l.startsWith(`edgepaxos_stream_has_leader{stream="${stream}"}`)) ?? null,
     unknownStream,
     badArgument,
   };

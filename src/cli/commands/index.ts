@@ -2,6 +2,7 @@ import type { Command } from '../command.ts';
 import { del, get, ls, put } from './kv.ts';
 import { failover, stepDown, switchover } from './leadership.ts';
 import { list } from './list.ts';
+import { metrics } from './metrics.ts';
 import { membersAdd, membersList, membersRemove, membersUpdate, rebuild } from './members.ts';
 import { minority, normal, pause, resume } from './modes.ts';
 import { status } from './status.ts';
@@ -14,6 +15,7 @@ import { streamsCreate, streamsDelete, streamsGet } from './streams.ts';
 export const COMMANDS: readonly Command[] = [
   list,
   status,
+  metrics,
   get,
   put,
   del,
