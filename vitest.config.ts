@@ -10,7 +10,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['test/core/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
+          include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
           testTimeout: 120_000,
         },
       },

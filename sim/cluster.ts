@@ -1,13 +1,8 @@
 import {
   type Ballot,
   type ClientCommand,
-  type KvItem,
-  type KvOptions,
-  type KvResult,
-  type KvStateMachine,
   type ProposeResult,
   type ReadIndexResult,
-  type Replica,
   type ReplicaTiming,
   type ReplicaId,
   type CompiledConfiguration,
@@ -31,9 +26,11 @@ import {
   checkQuorumOverride,
   formatBallot,
 } from '../src/core/index.ts';
+import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
 import { type Region, regionRttMs } from '../src/host/regions.ts';
+import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
+import { type CompactionPolicy, type ProposalOutcome as RunnerOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -70,7 +67,9 @@ export interface ClusterOptions {
   readonly bugs?: TestOnlyBugs;
 }
 
-export type { ProposalOutcome };
+/** The KV application's runner: every simulated replica runs the key-value state machine. */
+export type SimRunner = ReplicaRunner<KvResult, KvStateMachine>;
+export type ProposalOutcome = RunnerOutcome<KvResult>;
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
 /** One simulated replica process: the shared host runner over storage that survives its crashes. */
@@ -78,13 +77,13 @@ export class SimReplica {
   readonly id: ReplicaId;
   /** What survives a crash: exactly what the replica's Readies asked to persist. */
   readonly backing = new MemoryBacking();
-  runner: ReplicaRunner | null = null;
+  runner: SimRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
   /** Stalled (its host not run: no ticks, messages held) from `since` until tick `until`; null when running. */
   stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
-  /** When this replica's host last forgave a stall (see SimCluster.unstall). */
-  lastForgivenAt = Number.NEGATIVE_INFINITY;
+  /** Its host's clock, counting in ticks: the late-wake rule of the Durable Object host (src/host/host-clock.ts). */
+  clock: HostClock | null = null;
 
   constructor(id: ReplicaId) {
     this.id = id;
@@ -94,15 +93,22 @@ export class SimReplica {
     return this.runner !== null;
   }
 
-  get core(): Replica | null {
-    return this.runner?.core ?? null;
+  /**
+   * The live process as its host sees it (null while down): the runner, the
+   * only road to the core (status, operator controls, inputs).
+   */
+  get core(): SimRunner | null {
+    return this.runner;
   }
 
-  /** The state machine of the live process (throws if down). */
+  /** The state machine the live process applies to (throws if down; a logger's stays empty). */
   get sm(): KvStateMachine {
-    if (!this.runner) throw new Error(`replica ${this.id} is down`);
-    return this.runner.sm;
+    if (!this.runner || !this.kv) throw new Error(`replica ${this.id} is down`);
+    return this.kv;
   }
+
+  /** The state machine this life of the replica was given (the simulator, like any host, owns it and reads it). */
+  kv: KvStateMachine | null = null;
 }
 
 /**
@@ -192,7 +198,7 @@ export class SimCluster {
     const runner = this.replica(id).runner;
     if (!runner) return { ok: false, code: 'not-leader', message: `replica ${id} is down` };
     const command: ConfigCommand = { kind: 'config', id: `cfg${++this.configChanges}`, configuration };
-    const change = describeChange(runner.core.status().configuration, configuration);
+    const change = describeChange(runner.status().configuration, configuration);
     const res = runner.changeConfiguration(command, done);
     this.trace(`operator: reconfigure at ${id} (${change}): ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
     return res;
@@ -224,7 +230,7 @@ export class SimCluster {
   /** Back to the configured quorums on every replica that is up (the epoch stays). */
   normalMode(): void {
     for (const r of this.replicas.values()) {
-      if (!r.runner || !r.runner.core.status().quorumOverride) continue;
+      if (!r.runner || !r.runner.status().quorumOverride) continue;
       r.runner.setWorkMode(null);
       this.drain(r);
     }
@@ -323,15 +329,22 @@ export class SimCluster {
         r.stall.held.push(m); // a stalled host gets it when it runs again
         continue;
       }
-      r.runner.core.step(m);
+      r.runner.step(m);
       this.drain(r);
     }
     for (const r of this.replicas.values()) {
       if (!r.runner || r.stall) continue;
-      r.runner.core.tick();
+      r.clock!.drive(this.now, r.runner);
       this.drain(r);
+      this.expectWake(r);
     }
     between?.();
+  }
+
+  /** As a host re-arms its wake-up after every input: when the replica's earliest timer is due (none while quiet). */
+  private expectWake(r: SimReplica): void {
+    const ticks = r.runner?.ticksUntilNextTimer() ?? null;
+    r.clock?.expectWake(ticks === null ? null : r.clock.timerDueAt(ticks));
   }
 
   // ---------------------------------------------------------------- stalls
@@ -345,36 +358,31 @@ export class SimCluster {
       const r = this.replica(id);
       if (!r.runner || r.stall) continue;
       r.stall = { since: this.now, until: this.now + ticks, held: [] };
+      this.expectWake(r); // the wake-up its host last asked for: running again after it is due is a late wake-up
     }
     this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
   }
 
   /**
-   * A stalled host runs again, as ReplicaHost does: a stall longer than a
-   * heartbeat interval is forgiven (the time is dropped and the core resumes:
-   * failure detectors start over), at most once per two election timeouts;
-   * otherwise the missed ticks are replayed. Then what arrived meanwhile is
-   * stepped.
+   * A stalled host runs again, by the host's own clock rule (HostClock): a
+   * wake-up that comes long after it was due is forgiven (the time is dropped
+   * and the core resumes: failure detectors start over), at most once per two
+   * election timeouts; otherwise the missed ticks are replayed. Then what
+   * arrived meanwhile is stepped.
    */
   private unstall(r: SimReplica): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    const missed = this.now - stall.since;
-    if (missed > this.timing.heartbeatIntervalTicks && this.now - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
-      r.lastForgivenAt = this.now;
-      this.stallsForgiven += 1;
-      runner.core.resume();
-    } else {
-      for (let i = 0; i < Math.min(missed, 4 * this.timing.electionTimeoutTicks); i++) runner.core.tick();
-    }
+    if (r.clock!.drive(this.now, runner)) this.stallsForgiven += 1;
     this.drain(r);
     for (const m of stall.held) {
       if (!r.runner) return; // crashed between persist and send while catching up
-      r.runner.core.step(m);
+      r.runner.step(m);
       this.drain(r);
     }
+    this.expectWake(r);
   }
 
   /** End every stall now (before a liveness check). */
@@ -432,7 +440,7 @@ export class SimCluster {
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
-    const observer: RunnerObserver = {
+    const observer: RunnerObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
@@ -444,13 +452,16 @@ export class SimCluster {
         this.snapshotsInstalled += 1;
       },
     };
-    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
-    if (r.runner.core.status().quiescent) {
+    r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
+    r.kv = new KvStateMachine(this.options.kv);
+    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    if (r.runner.status().quiescent) {
       this.quietRestarts += 1;
-      if (r.runner.core.status().role === 'leader') this.quietLeaderRestarts += 1;
+      if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
     }
     this.safety.onStart(r, this.now);
     this.drain(r);
+    this.expectWake(r);
   }
 
   /** Let the replica do what its Readies ask until it has nothing more. */
@@ -476,7 +487,7 @@ export class SimCluster {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' };
-    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
+    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.query((kv) => kv.get(key)) ?? undefined } : { kind: 'dropped' }));
   }
 
   private writes = 0;

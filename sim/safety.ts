@@ -1,7 +1,6 @@
 import {
   type Ballot,
   type Entry,
-  type KvResult,
   type Message,
   type CompiledConfiguration,
   type Configuration,
@@ -12,6 +11,7 @@ import {
   commandKey,
   formatBallot,
 } from '../src/core/index.ts';
+import type { KvResult } from '../src/kv/index.ts';
 import type { SimReplica } from './cluster.ts';
 
 /** A broken safety property; the message says which and where. */

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { z } from 'zod';
-import type { KvItem, KvResult } from '../core/index.ts';
+import type { KvItem, KvResult } from '../kv/index.ts';
 import { ConfigError, clusterConfig } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { requireAdmin } from './admin.ts';

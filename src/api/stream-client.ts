@@ -1,4 +1,5 @@
-import type { Configuration, KvResult, Member, ReplicaId } from '../core/index.ts';
+import type { Configuration, Member, ReplicaId } from '../core/index.ts';
+import type { KvResult } from '../kv/index.ts';
 import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
 import {
   type ReadOutcome,

@@ -1,10 +1,9 @@
-/** The pure core: Multi-Paxos as a deterministic state machine, and the KV state machine. */
+/** The pure core: Multi-Paxos as a deterministic state machine, and the interface an application's state machine implements. */
 export * from './ballot.ts';
 export * from './command.ts';
 export * from './configuration.ts';
 export * from './election-timing.ts';
 export * from './flow-control.ts';
-export * from './kv.ts';
 export * from './log.ts';
 export * from './membership.ts';
 export * from './messages.ts';

@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ClientCommand, Configuration, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { ClientCommand, Configuration, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { KvItem } from '../kv/index.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
   type LogRecord,
@@ -9,10 +10,9 @@ import {
   ReplicaHost,
   type ReplicaMetrics,
   type ReplicaView,
-  type Transport,
-  type Unreliability,
   type WriteOutcome,
 } from './replica-host.ts';
+import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
 import { ReplicaRunner } from './runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
@@ -122,15 +122,15 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     if ('kind' in host) return host;
     const read = (): KvItem | null => host.getLocal(key) ?? null;
     if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
-    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
+    return host.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
   }
 
   async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem[]> | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    const read = (): KvItem[] => host.listLocal(prefix, limit);
+    const read = (): KvItem[] => host.listLocal(prefix, limit) ?? [];
     if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
-    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
+    return host.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
   }
 
   async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
@@ -170,7 +170,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   async rebuild(to: ReplicaIdentity, epoch: number, incarnation: number): Promise<OperatorResult | RpcError> {
     const host = this.ensureHost(to);
     if ('kind' in host) return host;
-    const st = host.runner.core.status();
+    const st = host.status();
     if (incarnation <= st.incarnation) {
       return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} runs incarnation ${st.incarnation}; a rebuild starts a later one (named by the configuration first)` };
     }

@@ -2,8 +2,8 @@ import {
   type ClientCommand,
   type ConfigCommand,
   type Entry,
-  type KvOptions,
-  type KvResult,
+  type FlowLimits,
+  type FlowState,
   type Message,
   type OperatorResult,
   type PersistDelta,
@@ -12,18 +12,20 @@ import {
   type ReadIndexResult,
   type ReadState,
   type Ready,
+  type ReplicaId,
   type ReplicaOptions,
+  type ReplicaStatus,
   type Snapshot,
-  KvStateMachine,
+  type StateMachine,
   Replica,
 } from '../core/index.ts';
 import type { ReplicaStorage } from './storage.ts';
 
 const WORK_MODE_META = 'work-mode';
 
-/** How a proposal ended, as far as this replica can tell. */
-export type ProposalOutcome =
-  | { readonly kind: 'applied'; readonly result: KvResult }
+/** How a proposal ended, as far as this replica can tell; `Result` is what the state machine's `apply` returned. */
+export type ProposalOutcome<Result = unknown> =
+  | { readonly kind: 'applied'; readonly result: Result }
   /** Never given a slot: it cannot take effect, so retrying anywhere is safe. */
   | { readonly kind: 'dropped' }
   /** Given a slot, then leadership was lost: it may or may not take effect. */
@@ -43,11 +45,11 @@ export interface CompactionPolicy {
 }
 
 /** Hooks for a host that watches every step (the simulator's safety checker). */
-export interface RunnerObserver {
+export interface RunnerObserver<Result = unknown> {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
   afterPersist?(delta: PersistDelta, messages: number): boolean;
   beforeSend?(m: Message): void;
-  afterApply?(e: Entry, result: KvResult): void;
+  afterApply?(e: Entry, result: Result): void;
   afterInstall?(snapshot: Snapshot): void;
   afterReady?(): void;
 }
@@ -57,17 +59,20 @@ export interface RunnerObserver {
  * demands: persist, send, apply, serve reads, answer dropped requests, advance.
  * The simulator and the Durable Object host both run replicas through this, so
  * what the simulator proves is what production does.
+ *
+ * It is a host's only road to the core: everything a host asks of the replica
+ * (inputs, operator controls, status) goes through a method here, and the
+ * application's state is read through `query`. Generic over the application's
+ * state machine (`StateMachine<Result>`); the runner never looks inside it.
  */
-export class ReplicaRunner {
-  readonly core: Replica;
-  readonly sm: KvStateMachine;
+export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = StateMachine<Result>> {
+  private readonly core: Replica;
+  private readonly sm: SM;
   readonly storage: ReplicaStorage;
-  private readonly waiters = new Map<string, (o: ProposalOutcome) => void>();
+  private readonly waiters = new Map<string, (o: ProposalOutcome<Result>) => void>();
   private readonly reads = new Map<string, (r: ReadReadiness) => void>();
   private confirmed: ReadState[] = [];
-  /** Slots holding an opaque record that repeated an earlier one's idempotency key. */
-  readonly duplicateSlots = new Set<number>();
-  private observer: RunnerObserver;
+  private observer: RunnerObserver<Result>;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
   private readonly compaction: CompactionPolicy | null;
@@ -75,15 +80,16 @@ export class ReplicaRunner {
   private latest: Snapshot | null;
   crashed = false;
 
+  /** `stateMachine`: a fresh, empty one (it is restored from the latest snapshot here). */
   constructor(
     options: ReplicaOptions,
     storage: ReplicaStorage,
-    kv?: KvOptions,
-    observer: RunnerObserver = {},
+    stateMachine: SM,
+    observer: RunnerObserver<Result> = {},
     compaction: CompactionPolicy | null = null,
   ) {
     this.storage = storage;
-    this.sm = new KvStateMachine(kv);
+    this.sm = stateMachine;
     this.observer = observer;
     this.compaction = compaction;
     const durable = storage.loadDurable();
@@ -125,15 +131,37 @@ export class ReplicaRunner {
     return this.core.id;
   }
 
-  /** Propose at this replica; `done` runs once when the outcome is known here. */
-  propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult {
+  // ---------------------------------------------------------------- inputs (then `drain`)
+
+  /** A message from another replica of the stream. */
+  step(m: Message): void {
+    this.core.step(m);
+  }
+
+  /** One unit of logical time has passed. */
+  tick(): void {
+    this.core.tick();
+  }
+
+  /** The host could not run this replica for a while: its failure detectors start over (Replica.resume). */
+  resume(): void {
+    this.core.resume();
+  }
+
+  /** Ticks until the core's earliest timer fires; null when none runs (quiet, or fenced). */
+  ticksUntilNextTimer(): number | null {
+    return this.core.ticksUntilNextTimer();
+  }
+
+  /** Propose at this replica; `done` (if anyone waits) runs once when the outcome is known here. */
+  propose(command: ClientCommand, done?: (o: ProposalOutcome<Result>) => void): ProposeResult {
     const res = this.core.propose(command);
-    if (res.ok) this.waiters.set(command.id, done);
+    if (res.ok && done) this.waiters.set(command.id, done);
     return res;
   }
 
   /** Propose a configuration change at this replica (the leader); `done` runs once when the outcome is known here. */
-  changeConfiguration(command: ConfigCommand, done: (o: ProposalOutcome) => void): OperatorResult {
+  changeConfiguration(command: ConfigCommand, done: (o: ProposalOutcome<Result>) => void): OperatorResult {
     const res = this.core.changeConfiguration(command);
     if (res.ok) this.waiters.set(command.id, done);
     return res;
@@ -153,6 +181,59 @@ export class ReplicaRunner {
 
   forgetRead(readId: string): void {
     this.reads.delete(readId);
+  }
+
+  // ---------------------------------------------------------------- operator controls
+
+  /** Switchover to `target` (Replica.transferLeadership). */
+  transferLeadership(target: ReplicaId, timeoutTicks?: number): OperatorResult {
+    return this.core.transferLeadership(target, timeoutTicks);
+  }
+
+  /** The leader hands over to the best other replica (Replica.stepDown). */
+  stepDown(timeoutTicks?: number): OperatorResult {
+    return this.core.stepDown(timeoutTicks);
+  }
+
+  /** Campaign now, skipping pre-vote (Replica.campaignNow). */
+  campaignNow(): OperatorResult {
+    return this.core.campaignNow();
+  }
+
+  /** Run mode: automatic elections on or off. */
+  setAutoElection(on: boolean): void {
+    this.core.setAutoElection(on);
+  }
+
+  setFlowLimits(limits: FlowLimits): void {
+    this.core.setFlowLimits(limits);
+  }
+
+  flowLimits(): FlowLimits {
+    return this.core.flowLimits();
+  }
+
+  flowState(): FlowState {
+    return this.core.flowState();
+  }
+
+  // ---------------------------------------------------------------- views
+
+  status(): ReplicaStatus {
+    return this.core.status();
+  }
+
+  /** The decided command at `slot`, if this replica still holds it. */
+  decidedEntry(slot: number): Entry | undefined {
+    return this.core.decidedEntry(slot);
+  }
+
+  /**
+   * Read the application's state as applied so far; null for a logger, which
+   * keeps no state machine. `read` must not change it (only decided commands do).
+   */
+  query<T>(read: (sm: SM) => T): T | null {
+    return this.keepsData ? read(this.sm) : null;
   }
 
   /** Do everything the core asks until it has nothing more; `send` gets each outgoing message after persistence. */
@@ -219,7 +300,6 @@ export class ReplicaRunner {
     }
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
-      if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);
       this.observer.afterApply?.(e, result);
       if (e.command.kind !== 'noop') this.settle(e.command.id, { kind: 'applied', result });
     }
@@ -244,7 +324,7 @@ export class ReplicaRunner {
     this.confirmed = [];
   }
 
-  private settle(id: string, o: ProposalOutcome): void {
+  private settle(id: string, o: ProposalOutcome<Result>): void {
     const w = this.waiters.get(id);
     if (!w) return;
     this.waiters.delete(id);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KvResult } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { KvResult, ReplicaId } from '../../src/core/index.ts';
+import type { ReplicaId } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { ELECTION, PRIORITY, member, storyCluster } from '../../sim/stories.ts';
 import { runSimulation } from '../../sim/simulation.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvItem, type KvResult, type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import { type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import type { KvItem, KvResult } from '../../src/kv/index.ts';
 import { type ClusterOptions, SimCluster } from '../../sim/cluster.ts';
 
 // Hand-written stories about a cluster, each checked by the same safety checker

@@ -1,5 +1,5 @@
-import { type Command, unreachable } from './command.ts';
-import type { StateMachine } from './state-machine.ts';
+import { type Command, unreachable } from '../core/command.ts';
+import type { StateMachine } from '../core/state-machine.ts';
 
 /** A key's current value; `revision` is the slot that last changed it. */
 export interface KvItem {
@@ -60,6 +60,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private sessions = new Map<string, Session>();
   private applied = 0;
   private readonly options: KvOptions;
+  /**
+   * Slots holding an opaque record that repeated an earlier one's idempotency
+   * key (a retry): the log read skips them. Known for the slots this instance
+   * applied (not part of the snapshot).
+   */
+  private readonly retriedRecords = new Set<number>();
 
   constructor(options: KvOptions = DEFAULT_KV_OPTIONS) {
     this.options = options;
@@ -81,10 +87,22 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
-        return seen.request === requestOf(command) ? seen.result : { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+        if (seen.request !== requestOf(command)) return { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+        if (seen.result.kind === 'opaque') this.retriedRecords.add(slot);
+        return seen.result;
       }
     }
     const result = this.execute(slot, command);
+    this.remember(slot, command, result);
+    return result;
+  }
+
+  /** A retried opaque record: its slot holds a copy of a record decided earlier. */
+  isRetriedRecord(slot: number): boolean {
+    return this.retriedRecords.has(slot);
+  }
+
+  private remember(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>, result: KvResult): void {
     if (command.idempotencyKey !== undefined) {
       this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
@@ -92,7 +110,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
         this.sessions.delete(oldest);
       }
     }
-    return result;
   }
 
   private execute(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>): KvResult {
