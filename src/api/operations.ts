@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { type OperatorResult, type ReplicaId, checkQuorumOverride } from '../core/index.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
 import { isRpcError } from '../host/replica-object.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import { requireAdmin } from './admin.ts';
 import { ApiError } from './errors.ts';
 import type { StreamClient } from './stream-client.ts';
@@ -75,7 +76,7 @@ export function registerOperations(app: Hono<AppEnv>, clientOf: ClientOf): void 
     const id = replicaIdOf(client, c.req.param('id'));
     const started = Date.now();
     await operate(client, id, { kind: 'campaign' });
-    const deadline = started + 10 * client.stream.election_timeout_ms;
+    const deadline = started + timingWindows(client.stream).promotionWaitMs;
     const now = await waitForLeader(client, (l) => l === id, deadline);
     return c.json({ leader_id: now, elected: now === id, took_ms: Date.now() - started });
   });

@@ -44,7 +44,7 @@ export interface TestOnlyBugs {
 export interface ReplicaTiming {
   /** Ticks between a leader's heartbeats. */
   readonly heartbeatIntervalTicks: number;
-  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. */
+  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. At least two heartbeat intervals (`timingProblem`). */
   readonly electionTimeoutTicks: number;
   /** Accept rounds (batches) a leader keeps in flight before it queues proposals. */
   readonly inflightMax: number;
@@ -213,9 +213,18 @@ export function validateOptions(o: ReplicaOptions): void {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`replica options: ${k} must be a positive integer, got ${String(v)}`);
   }
-  if (o.heartbeatIntervalTicks >= o.electionTimeoutTicks) {
-    throw new RangeError(
-      `replica options: heartbeatIntervalTicks (${o.heartbeatIntervalTicks}) must be below electionTimeoutTicks (${o.electionTimeoutTicks})`,
-    );
-  }
+  const problem = timingProblem(o);
+  if (problem) throw new RangeError(`replica options: ${problem}`);
+}
+
+/**
+ * The one rule tying a replica's timeouts together, checked here for the core
+ * and, on the ticks a stream's milliseconds round to, by the host's
+ * configuration (src/host/config.ts): the election timeout is at least two
+ * heartbeat intervals, so a follower hears from a live leader within it even
+ * when a heartbeat is lost. Null when the timing is fine, else what is wrong.
+ */
+export function timingProblem(t: Pick<ReplicaTiming, 'heartbeatIntervalTicks' | 'electionTimeoutTicks'>): string | null {
+  if (t.electionTimeoutTicks >= 2 * t.heartbeatIntervalTicks) return null;
+  return `electionTimeoutTicks (${t.electionTimeoutTicks}) must be at least twice heartbeatIntervalTicks (${t.heartbeatIntervalTicks}), or followers time out between heartbeats`;
 }

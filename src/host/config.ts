@@ -7,6 +7,7 @@ import {
   compileConfiguration,
 } from '../core/index.ts';
 import { REGIONS, type Region } from './regions.ts';
+import { timingSettingsProblems, timingWindows } from './timing-windows.ts';
 
 export { REGIONS, type Region };
 
@@ -86,7 +87,10 @@ const streamSettings = {
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),
-    /** Base election timeout; each replica draws its own from [base, 2 x base). Also the check-quorum window. */
+    /**
+     * Base election timeout; each replica draws its own from [base, 2 x base). Also the check-quorum window,
+     * and the unit of every other wait (peer RPCs, client deadlines): timing-windows.ts names them all.
+     */
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
     /** An idle stream stops heartbeats after this long without requests (0 = never); the next request wakes it. */
     quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
@@ -113,16 +117,7 @@ function checkStream(s: StreamSettings, ctx: z.RefinementCtx): void {
         ctx.addIssue({ code: 'custom', path: ['policy'], message: e.message.replace(/^(quorum|membership): /, '') });
       }
     }
-    if (s.heartbeat_interval_ms < s.tick_ms) {
-      ctx.addIssue({ code: 'custom', path: ['heartbeat_interval_ms'], message: `must be at least tick_ms (${s.tick_ms})` });
-    }
-    if (s.election_timeout_ms < 2 * s.heartbeat_interval_ms) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['election_timeout_ms'],
-        message: `must be at least twice heartbeat_interval_ms (${s.heartbeat_interval_ms}), or followers time out between heartbeats`,
-      });
-    }
+    for (const p of timingSettingsProblems(s)) ctx.addIssue({ code: 'custom', path: [p.path], message: p.message });
 }
 
 const StreamConfigSchema = z
@@ -319,9 +314,8 @@ export function parseStreamDefinition(raw: unknown): StreamConfig {
   return parsed.data;
 }
 
-/** Core timing in ticks from a stream's millisecond settings. */
+/** Core timing in ticks from a stream's millisecond settings (timing-windows.ts). */
 export function streamTiming(s: StreamConfig): { heartbeatIntervalTicks: number; electionTimeoutTicks: number; retransmitTicks: number } {
-  const heartbeatIntervalTicks = Math.max(1, Math.round(s.heartbeat_interval_ms / s.tick_ms));
-  const electionTimeoutTicks = Math.max(heartbeatIntervalTicks + 1, Math.round(s.election_timeout_ms / s.tick_ms));
-  return { heartbeatIntervalTicks, electionTimeoutTicks, retransmitTicks: Math.max(2, heartbeatIntervalTicks * 2) };
+  const w = timingWindows(s);
+  return { heartbeatIntervalTicks: w.heartbeatIntervalTicks, electionTimeoutTicks: w.electionTimeoutTicks, retransmitTicks: w.retransmitTicks };
 }

@@ -16,6 +16,7 @@ import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
 import { ReplicaRunner } from './runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
+import { timingWindows } from './timing-windows.ts';
 
 /**
  * Which replica of which stream a Durable Object is. Every call names it; the
@@ -430,7 +431,7 @@ class RpcTransport implements Transport {
     this.self = self;
     this.incarnation = incarnation;
     this.onPeerDeleted = onPeerDeleted;
-    this.timeoutMs = stream.election_timeout_ms;
+    this.timeoutMs = timingWindows(stream).peerRpcTimeoutMs;
     this.regionOf = regionOf;
   }
 
