@@ -15,6 +15,7 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
+  type ReplicaEvent,
   type TestOnlyBugs,
   compileConfiguration,
   describeChange,
@@ -437,6 +438,7 @@ export class SimCluster {
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
       ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
+      observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
@@ -559,4 +561,10 @@ export class SimCluster {
     this.log.push(`[t${this.now}] ${line}`);
     if (this.log.length > 200) this.log.shift();
   }
+}
+
+/** One trace line for a replica's transition or refusal (Replica's `observe`): who, what, and why. */
+export function describeEvent(id: ReplicaId, e: ReplicaEvent): string {
+  if (e.kind === 'refusal') return `r${id}: refused ${e.what}: ${e.why}`;
+  return `r${id}: ${e.from} -> ${e.to}: ${e.why}`;
 }

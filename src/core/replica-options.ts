@@ -9,6 +9,27 @@ import type { Rng } from './rng.ts';
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
 
+/** A role change (`becomeX`), and why it happened. `from` equals `to` when a follower starts following another leader (or none). */
+export interface Transition {
+  readonly tick: number;
+  readonly from: Role;
+  readonly to: Role;
+  /** The leader followed after the change (null: none known). */
+  readonly leaderId: ReplicaId | null;
+  readonly why: string;
+}
+
+/** Something a replica declined to do (grant a pre-vote, accept a stale ballot, campaign, an operator's request), and why. */
+export interface Refusal {
+  readonly tick: number;
+  /** What was declined, in a few words: `pre-vote for 3`, `accept from 2 at 4.2`, `campaign`, `switchover`. */
+  readonly what: string;
+  readonly why: string;
+}
+
+/** What a replica reports as it happens, for the simulator's trace and other observers (`ReplicaOptions.observe`). */
+export type ReplicaEvent = ({ readonly kind: 'transition' } & Transition) | ({ readonly kind: 'refusal' } & Refusal);
+
 /**
  * Deliberately broken behaviours, for proving that the simulator finds bugs.
  * Never set outside tests.
@@ -99,6 +120,8 @@ export interface ReplicaOptions extends ReplicaTiming {
    */
   readonly quiesceAfterTicks?: number;
   readonly rng: Rng;
+  /** Told of every transition and refusal as it happens (the simulator's trace); the latest of each is in the status anyway. */
+  readonly observe?: (event: ReplicaEvent) => void;
   readonly testOnlyBugs?: TestOnlyBugs;
 }
 
@@ -197,6 +220,10 @@ export interface ReplicaStatus {
   readonly lastSlot: number;
   /** The first slot still held as an entry; earlier ones were compacted into a snapshot. */
   readonly firstSlot: number;
+  /** The latest role change and why (null: none since this replica started). */
+  readonly lastTransition: Transition | null;
+  /** The latest thing it declined to do and why (null: nothing since it started). */
+  readonly lastRefusal: Refusal | null;
 }
 
 /** Refuse options that cannot work, naming the option. */

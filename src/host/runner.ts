@@ -267,7 +267,7 @@ export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = S
     // Each Ready is finite work; a core that never runs out of them has a bug. Fail loudly, not forever.
     for (let rounds = 0; !this.crashed && this.core.hasReady(); rounds++) {
       if (rounds >= 100_000) throw new Error(`replica ${this.id}: the core keeps producing Readies (${JSON.stringify(this.core.status())})`);
-      const wasLeader = this.core.status().role === 'leader';
+      const wasLeader = this.core.currentRole === 'leader';
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
@@ -287,7 +287,7 @@ export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = S
       for (const id of rd.dropped.reads) this.settleRead(id, 'dropped');
       this.core.advance(rd);
       this.serveReads();
-      if (wasLeader && this.core.status().role !== 'leader') this.abandonWaiters();
+      if (wasLeader && this.core.currentRole !== 'leader') this.abandonWaiters();
       this.observer.afterReady?.();
     }
   }

@@ -5,6 +5,7 @@ import {
   type DurableState,
   type Message,
   type Ready,
+  type ReplicaEvent,
   type ReplicaOptions,
   NOOP,
   Replica,
@@ -406,5 +407,46 @@ describe('replica: host contract', () => {
       return JSON.stringify(out);
     };
     expect(run()).toBe(run());
+  });
+});
+
+describe('replica: every transition and refusal says why', () => {
+  it('a follower that times out becomes pre-candidate, then candidate, then leader, each with its reason, in the status and to the observer', () => {
+    const events: ReplicaEvent[] = [];
+    const r = replica(1, undefined, { observe: (e) => events.push(e) });
+    const prepare = campaign(r);
+    r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [], compactedThrough: 0 });
+    expect(events.map((e) => (e.kind === 'transition' ? `${e.from} -> ${e.to}: ${e.why}` : `refused ${e.what}: ${e.why}`))).toEqual([
+      expect.stringMatching(/^follower -> pre-candidate: election timeout: no leader for \d+ ticks$/),
+      'pre-candidate -> candidate: pre-votes of 1, 2 are a quorum',
+      'candidate -> leader: promises of 1, 2 at 1.1 are a quorum',
+    ]);
+    expect(r.status().lastTransition).toMatchObject({ from: 'candidate', to: 'leader', leaderId: 1 });
+  });
+
+  it('a refused pre-vote records whose leader it still hears', () => {
+    const r = replica(2);
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedIndex: 0 });
+    expect(r.status().lastRefusal).toEqual({ tick: 0, what: 'pre-vote for 3 at 2.3', why: 'it heard from leader 1 0 ticks ago' });
+    expect(r.status().lastTransition).toMatchObject({ from: 'follower', to: 'follower', leaderId: 1, why: 'heartbeat from leader 1 at 1.1' });
+  });
+
+  it('a leader that hears from no quorum steps down saying who answered', () => {
+    const r = electedLeader();
+    for (let i = 0; i < TIMING.electionTimeoutTicks; i++) r.tick();
+    expect(r.status().lastTransition).toMatchObject({ from: 'leader', to: 'follower', why: 'check-quorum: only 1 answered within an election timeout' });
+  });
+
+  it('a refused operator control records its code and message', () => {
+    const r = replica(2);
+    expect(r.transferLeadership(3)).toMatchObject({ ok: false, code: 'not-leader' });
+    expect(r.status().lastRefusal).toMatchObject({ what: 'switchover', why: 'not-leader: only the leader can hand over leadership' });
+  });
+
+  it('a stale leader’s accept is refused with the promise that outranks it', () => {
+    const r = replica(2, { promised: b(5, 3), decidedIndex: 0, entries: [] });
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(4, 1), firstSlot: 1, commands: [put('a')], decidedIndex: 0 });
+    expect(r.status().lastRefusal).toMatchObject({ what: 'accept from 1 at 4.1', why: 'it promised 5.3' });
   });
 });
