@@ -87,6 +87,10 @@ export interface ReplicaView {
   readonly fenced: boolean;
   /** Which life of this replica this is (a rebuild in place starts a new one). */
   readonly incarnation: number;
+  /** Its latest role change and why (`leader -> follower: check-quorum: ...`), null if none since it started. */
+  readonly last_transition: string | null;
+  /** The latest thing it declined to do and why (`refused pre-vote for 3 at 4.3: ...`), null if none since it started. */
+  readonly last_refusal: string | null;
 }
 
 /**
@@ -391,6 +395,8 @@ export class ReplicaHost {
       epoch: st.epoch,
       fenced: st.fenced,
       incarnation: st.incarnation,
+      last_transition: st.lastTransition ? `${st.lastTransition.from} -> ${st.lastTransition.to} at tick ${st.lastTransition.tick}: ${st.lastTransition.why}` : null,
+      last_refusal: st.lastRefusal ? `refused ${st.lastRefusal.what} at tick ${st.lastRefusal.tick}: ${st.lastRefusal.why}` : null,
     };
   }
 

@@ -62,6 +62,10 @@ describe('cluster: crash', () => {
     );
     const tookMs = Date.now() - start;
     expect(tookMs).toBeLessThan(20 * election);
+    // Every node reports its latest role change with its reason; the new leader says why it leads.
+    const nodes = (await status(S)).nodes as { node_id: number; role: string; last_transition: string | null }[];
+    const leaderNode = nodes.find((n) => n.role === 'leader');
+    expect(leaderNode?.last_transition).toMatch(/^candidate -> leader at tick \d+: promises of .* are a quorum$/);
     for (let i = 0; i < 4; i++) written.set(`after${i}`, await put(S, `after${i}`, `a${i}`));
     for (const [key, revision] of written) {
       const res = await api('GET', `/v1/streams/${S}/kv/${key}`);
