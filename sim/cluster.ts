@@ -238,11 +238,11 @@ export class SimCluster {
     this.trace('operator: normal mode');
   }
 
-  /** Rebuild: wipe a replica's storage and start it blank in `epoch` and `incarnation`. */
+  /** Rebuild: clear a replica's storage and start it blank in `epoch` and `incarnation`. */
   rebuild(id: ReplicaId, epoch: number, incarnation = 1): void {
     const r = this.replica(id);
     r.runner = null;
-    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch, incarnation);
+    ReplicaRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
     r.incarnation += 1;
@@ -252,7 +252,7 @@ export class SimCluster {
   /**
    * Rebuild a member in place (DCF build, Patroni reinitialize), step one: a
    * configuration change makes it a learner in a new incarnation. Step two,
-   * the wipe, follows once the change is decided (`reconcileRebuilds`).
+   * the blank restart, follows once the change is decided (`reconcileRebuilds`).
    */
   startRebuild(leader: ReplicaId, id: ReplicaId): OperatorResult {
     const config = this.replica(leader).core!.status().configuration;
@@ -264,7 +264,7 @@ export class SimCluster {
   }
 
   /**
-   * Wipe every replica whose new incarnation the decided configuration names
+   * Rebuild blank every replica whose new incarnation the decided configuration names
    * but that still runs an older one - once every other voter of that
    * configuration knows it is decided (a voter that did not could still need the
    * old incarnation's vote to elect anyone, and would wait for it forever).

@@ -535,7 +535,7 @@ class FaultSchedule {
         break;
       }
       case 5: {
-        // Rebuild a replica in place: a new incarnation as a learner; its storage is wiped once that is decided.
+        // Rebuild a replica in place: a new incarnation as a learner; it restarts blank once that is decided.
         const victim = pickOf(others.filter((m) => m.role !== 'logger'));
         if (victim) c.startRebuild(leader, victim.id);
         c.flush();

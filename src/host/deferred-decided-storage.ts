@@ -69,9 +69,9 @@ export class DeferredDecidedStorage implements ReplicaStorage {
     this.inner.persist({ entries: [], decidedIndex });
   }
 
-  wipe(): void {
+  clear(): void {
     this.held = undefined;
-    this.inner.wipe();
+    this.inner.clear();
   }
 
   readMeta(key: string): string | undefined {

@@ -63,7 +63,7 @@ export class MemoryStorage implements ReplicaStorage {
     }
   }
 
-  wipe(): void {
+  clear(): void {
     const b = this.backing;
     const identity = b.meta.get('identity');
     b.promised = ZERO_BALLOT;

@@ -122,8 +122,8 @@ export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = S
    * names (messages meant for the old one are ignored). The leader then sends
    * it a snapshot and the log.
    */
-  static wipe(storage: ReplicaStorage, epoch: number, incarnation = 1): void {
-    storage.wipe();
+  static rebuildBlank(storage: ReplicaStorage, epoch: number, incarnation = 1): void {
+    storage.clear();
     storage.persist({ entries: [], epoch, fenced: false, incarnation });
   }
 

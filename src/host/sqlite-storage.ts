@@ -101,7 +101,7 @@ export class SqliteStorage implements ReplicaStorage {
     });
   }
 
-  wipe(): void {
+  clear(): void {
     this.transactions += 1;
     this.storage.transactionSync(() => {
       this.sql.exec('DELETE FROM ep_entries');

@@ -12,8 +12,8 @@ export interface ReplicaStorage {
   loadDurable(): DurableState;
   /** Apply one Ready's persist delta atomically. */
   persist(delta: PersistDelta): void;
-  /** Drop everything (the durable state and all metadata but the replica's identity): a rebuild starts from nothing. */
-  wipe(): void;
+  /** Drop everything (the durable state and all metadata but the replica's identity): a rebuild starts blank from nothing. */
+  clear(): void;
   readMeta(key: string): string | undefined;
   writeMeta(key: string, value: string): void;
   /** Counters for cost accounting: storage transactions issued so far by this handle. */

@@ -112,14 +112,14 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(d.fenced).toBe(true);
       }));
 
-    it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and a wipe forgets it', () =>
+    it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and clearing forgets it', () =>
       withStorage((open) => {
         expect(open().loadDurable().quiet ?? null).toBeNull();
         open().persist({ entries: [], quiet: { leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 } });
         expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 });
         open().persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: put('x') }] });
         expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 }); // kept until the next quiet
-        open().wipe();
+        open().clear();
         expect(open().loadDurable().quiet ?? null).toBeNull();
       }));
 
@@ -131,14 +131,14 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(open().loadDurable().readSeqReserved).toBe(65_536);
       }));
 
-    it('a wipe forgets the durable state and metadata but keeps the identity', () =>
+    it('clearing (a rebuild) forgets the durable state and metadata but keeps the identity', () =>
       withStorage((open) => {
         const s = open();
         s.writeMeta('identity', '{"stream":"s","replicaId":1}');
         s.writeMeta('run-mode', 'manual');
         s.persist({ promised: { round: 4, replicaId: 2 }, entries: [{ slot: 1, ballot: { round: 4, replicaId: 2 }, command: put('x') }], decidedIndex: 1, epoch: 1, fenced: true });
         s.persist({ entries: [], snapshot: { slot: 1, data: 'snap' }, compactThrough: 1 });
-        open().wipe();
+        open().clear();
         const d = open().loadDurable();
         expect(d.promised).toEqual({ round: 0, replicaId: 0 });
         expect(d.decidedIndex).toBe(0);
