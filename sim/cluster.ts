@@ -31,7 +31,7 @@ import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../s
 import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome as RunnerOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
+import { type CompactionPolicy, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -69,12 +69,16 @@ export interface ClusterOptions {
 }
 
 /** The KV application's runner: every simulated replica runs the key-value state machine. */
-export type SimRunner = ReplicaRunner<KvResult, KvStateMachine>;
+export type SimRunner = ReadyRunner<KvResult, KvStateMachine>;
 export type ProposalOutcome = RunnerOutcome<KvResult>;
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
-/** One simulated replica process: the shared host runner over storage that survives its crashes. */
-export class SimReplica {
+/**
+ * One simulated replica process, across its lives: storage that survives its
+ * crashes, the runner of its current life (ReadyRunner, as in production) and
+ * its host's clock.
+ */
+export class SimProcess {
   readonly id: ReplicaId;
   /** What survives a crash: exactly what the replica's Readies asked to persist. */
   readonly backing = new MemoryBacking();
@@ -126,7 +130,7 @@ export class SimCluster {
   readonly configuration: Configuration;
   readonly bootstrap: CompiledConfiguration;
   readonly quorum: ExplainingQuorumPolicy;
-  readonly replicas = new Map<ReplicaId, SimReplica>();
+  readonly replicas = new Map<ReplicaId, SimProcess>();
   readonly network: SimNetwork;
   readonly safety: SafetyChecker;
   readonly timing: Timing;
@@ -170,7 +174,7 @@ export class SimCluster {
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
-      const r = new SimReplica(id);
+      const r = new SimProcess(id);
       this.replicas.set(id, r);
       this.start(r);
     }
@@ -179,11 +183,11 @@ export class SimCluster {
   private readonly regionOf = new Map<ReplicaId, string | undefined>();
 
   /** Start a new, empty replica (a membership change must still add it); it knows only the bootstrap configuration. */
-  addReplica(member: Member): SimReplica {
+  addReplica(member: Member): SimProcess {
     if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
     this.ids.push(member.id);
     this.regionOf.set(member.id, member.region);
-    const r = new SimReplica(member.id);
+    const r = new SimProcess(member.id);
     this.replicas.set(member.id, r);
     this.start(r);
     return r;
@@ -242,7 +246,7 @@ export class SimCluster {
   rebuild(id: ReplicaId, epoch: number, incarnation = 1): void {
     const r = this.replica(id);
     r.runner = null;
-    ReplicaRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
+    ReadyRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
     r.incarnation += 1;
@@ -290,7 +294,7 @@ export class SimCluster {
     return ++this.instant;
   }
 
-  replica(id: ReplicaId): SimReplica {
+  replica(id: ReplicaId): SimProcess {
     const r = this.replicas.get(id);
     if (!r) throw new Error(`no replica ${id}`);
     return r;
@@ -343,7 +347,7 @@ export class SimCluster {
   }
 
   /** As a host re-arms its wake-up after every input: when the replica's earliest timer is due (none while quiet). */
-  private expectWake(r: SimReplica): void {
+  private expectWake(r: SimProcess): void {
     const ticks = r.runner?.ticksUntilNextTimer() ?? null;
     r.clock?.expectWake(ticks === null ? null : r.clock.timerDueAt(ticks));
   }
@@ -371,7 +375,7 @@ export class SimCluster {
    * election timeouts; otherwise the missed ticks are replayed. Then what
    * arrived meanwhile is stepped.
    */
-  private unstall(r: SimReplica): void {
+  private unstall(r: SimProcess): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
@@ -429,7 +433,7 @@ export class SimCluster {
     this.start(r);
   }
 
-  private start(r: SimReplica): void {
+  private start(r: SimProcess): void {
     const options = {
       id: r.id,
       configuration: this.configuration,
@@ -442,7 +446,7 @@ export class SimCluster {
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
-    const observer: RunnerObserver<KvResult> = {
+    const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
@@ -456,7 +460,7 @@ export class SimCluster {
     };
     r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
     r.kv = new KvStateMachine(this.options.kv);
-    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
     if (r.runner.status().quiescent) {
       this.quietRestarts += 1;
       if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
@@ -467,7 +471,7 @@ export class SimCluster {
   }
 
   /** Let the replica do what its Readies ask until it has nothing more. */
-  drain(r: SimReplica): void {
+  drain(r: SimProcess): void {
     const runner = r.runner;
     if (!runner) return;
     runner.drain((m) => this.network.send(m, this.now));

@@ -12,7 +12,7 @@ import {
 } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
-import type { CompactionPolicy } from '../src/host/runner.ts';
+import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';

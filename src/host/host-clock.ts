@@ -1,7 +1,7 @@
 /**
  * How a host turns the time that passed into core ticks, and when it forgives
  * a late wake-up. One rule, shared by the Durable Object host
- * (replica-host.ts) and the simulator (sim/cluster.ts), so that what the
+ * (clocked-host.ts) and the simulator (sim/cluster.ts), so that what the
  * simulator checks is what production does.
  *
  * A host asks to be woken when the core's earliest timer is due (`expectWake`)

@@ -7,14 +7,14 @@ import {
   type OperatorAction,
   type ReadOutcome,
   type ReconfigureOutcome,
-  ReplicaHost,
+  ClockedHost,
   type ReplicaMetrics,
   type ReplicaView,
   type WriteOutcome,
-} from './replica-host.ts';
+} from './clocked-host.ts';
 import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
-import { ReplicaRunner } from './runner.ts';
+import { ReadyRunner } from './ready-runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 import { timingWindows } from './timing-windows.ts';
 
@@ -82,7 +82,7 @@ const DOWN_UNTIL_META = 'chaos:down-until';
  */
 export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private readonly storage: SqliteStorage;
-  private host: ReplicaHost | null = null;
+  private host: ClockedHost | null = null;
   private identity: ReplicaIdentity | null = null;
   /** This replica's stream was deleted: its storage is destroyed and every call is refused. */
   private deleted = false;
@@ -167,7 +167,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
         return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not the stream's current one for replica ${to.replicaId} (it is in ${st.epoch}${st.fenced ? ', fenced' : ''})` };
       }
       host.retire(); // whatever the old replica still has in flight must not write into the new one
-      ReplicaRunner.rebuildBlank(this.storage, epoch, incarnation);
+      ReadyRunner.rebuildBlank(this.storage, epoch, incarnation);
       this.host = null;
       const fresh = this.ensureInitialized(to);
       if ('kind' in fresh) return fresh;
@@ -266,7 +266,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * bug that crashes this replica (`guard`). Only `destroy` stops at admission:
    * a replica about to be destroyed must not start.
    */
-  private enter<T>(to: ReplicaIdentity, fn: (host: ReplicaHost) => T, how: { readonly fromPeer?: boolean } = {}): T | RpcError {
+  private enter<T>(to: ReplicaIdentity, fn: (host: ClockedHost) => T, how: { readonly fromPeer?: boolean } = {}): T | RpcError {
     const host = this.ensureInitialized(to, how.fromPeer ?? false);
     if ('kind' in host) return host;
     return this.guard(() => fn(host));
@@ -311,7 +311,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * replica added by a membership change, which the bootstrap configuration
    * does not list).
    */
-  private ensureInitialized(to: ReplicaIdentity, fromPeer = false): ReplicaHost | RpcError {
+  private ensureInitialized(to: ReplicaIdentity, fromPeer = false): ClockedHost | RpcError {
     const refused = this.admit(to);
     if (refused) return refused;
     if (this.host) return this.host;
@@ -327,7 +327,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       this.identity = identity;
     }
     const config = stream;
-    this.host = new ReplicaHost({
+    this.host = new ClockedHost({
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,

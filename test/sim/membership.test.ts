@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Configuration, Member, ReplicaId } from '../../src/core/index.ts';
 import type { KvResult } from '../../src/kv/index.ts';
-import type { ProposalOutcome } from '../../src/host/runner.ts';
+import type { ProposalOutcome } from '../../src/host/ready-runner.ts';
 import { formatFailure } from './campaign-helpers.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { runSimulation } from '../../sim/simulation.ts';

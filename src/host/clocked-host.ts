@@ -17,7 +17,7 @@ import { Deadlines } from './deadlines.ts';
 import { HostClock } from './host-clock.ts';
 import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
 import { REGIONS, type Region, regionRttMs } from './regions.ts';
-import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
+import { type ProposalOutcome, ReadyRunner } from './ready-runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
 import { type KvItem, type KvResult, KvStateMachine } from '../kv/index.ts';
@@ -168,9 +168,12 @@ export type OperatorAction =
 const UNRELIABLE_META = 'chaos:unreliable';
 
 /**
- * A replica under a real clock: turns elapsed time into ticks, moves messages
- * over a transport, and lets callers wait for their proposals and reads. It
- * knows nothing of Durable Objects; `ReplicaObject` wires it to one.
+ * A replica under a wall clock (the middle of the host's three layers:
+ * `ReplicaObject`, the Durable Object, wires it to its runtime; `ReadyRunner`
+ * does each Ready; `Replica` is the protocol): turns elapsed time into ticks
+ * (host-clock.ts), moves messages over a transport (with injected faults:
+ * chaos-transport.ts), and lets callers wait for their proposals and reads.
+ * It knows nothing of Durable Objects.
  *
  * Replies to our own sends are stepped where they arrive, and whatever they
  * cause to be sent (the next accept round, once one is decided) goes out at
@@ -180,8 +183,8 @@ const UNRELIABLE_META = 'chaos:unreliable';
  * wake-up, scheduled at once. No single invocation can chain sends without end (Durable Objects
  * limit the calls one invocation may make).
  */
-export class ReplicaHost {
-  private readonly runner: ReplicaRunner<KvResult, KvStateMachine>;
+export class ClockedHost {
+  private readonly runner: ReadyRunner<KvResult, KvStateMachine>;
   private readonly deps: HostDeps;
   private readonly tickMs: number;
   /** Elapsed time into ticks, and the late-wake rule (host-clock.ts, shared with the simulator). */
@@ -213,7 +216,7 @@ export class ReplicaHost {
     this.clock = new HostClock({ tickMs: this.tickMs, ...timing }, deps.now());
     this.storage = new DeferredDecidedStorage(deps.storage);
     this.deadlines = new Deadlines(() => deps.now());
-    this.runner = new ReplicaRunner(
+    this.runner = new ReadyRunner(
       {
         id: deps.replicaId,
         configuration: streamConfiguration(deps.stream),

@@ -45,7 +45,7 @@ export interface CompactionPolicy {
 }
 
 /** Hooks for a host that watches every step (the simulator's safety checker). */
-export interface RunnerObserver<Result = unknown> {
+export interface ReadyObserver<Result = unknown> {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
   afterPersist?(delta: PersistDelta, messages: number): boolean;
   beforeSend?(m: Message): void;
@@ -55,8 +55,9 @@ export interface RunnerObserver<Result = unknown> {
 }
 
 /**
- * The synchronous duties of every host of a replica, in the order a Ready
- * demands: persist, send, apply, serve reads, answer dropped requests, advance.
+ * Runs a replica's Readies: the synchronous duties of every host of a
+ * replica, in the order a Ready demands: persist, send, apply, serve reads,
+ * answer dropped requests, advance.
  * The simulator and the Durable Object host both run replicas through this, so
  * what the simulator proves is what production does.
  *
@@ -65,14 +66,14 @@ export interface RunnerObserver<Result = unknown> {
  * application's state is read through `query`. Generic over the application's
  * state machine (`StateMachine<Result>`); the runner never looks inside it.
  */
-export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = StateMachine<Result>> {
+export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = StateMachine<Result>> {
   private readonly core: Replica;
   private readonly sm: SM;
   readonly storage: ReplicaStorage;
   private readonly waiters = new Map<string, (o: ProposalOutcome<Result>) => void>();
   private readonly reads = new Map<string, (r: ReadReadiness) => void>();
   private confirmed: ReadState[] = [];
-  private observer: RunnerObserver<Result>;
+  private observer: ReadyObserver<Result>;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
   private readonly compaction: CompactionPolicy | null;
@@ -85,7 +86,7 @@ export class ReplicaRunner<Result = unknown, SM extends StateMachine<Result> = S
     options: ReplicaOptions,
     storage: ReplicaStorage,
     stateMachine: SM,
-    observer: RunnerObserver<Result> = {},
+    observer: ReadyObserver<Result> = {},
     compaction: CompactionPolicy | null = null,
   ) {
     this.storage = storage;
