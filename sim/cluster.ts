@@ -220,7 +220,7 @@ export class SimCluster {
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
     checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
-    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
+    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedThrough));
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
     for (const id of survivors) {
       const r = this.replica(id);
@@ -283,7 +283,7 @@ export class SimCluster {
       const othersKnow = latest.configuration.members.every(
         (v) => {
           const b = this.replicas.get(v.id)?.backing;
-          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedIndex ?? 0) >= latest.slot;
+          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedThrough ?? 0) >= latest.slot;
         },
       );
       if (othersKnow) this.rebuild(m.id, epoch, m.incarnation ?? 1);
@@ -429,7 +429,7 @@ export class SimCluster {
     const r = this.replica(id);
     if (r.core) return;
     r.incarnation += 1;
-    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedIndex})`);
+    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedThrough})`);
     this.start(r);
   }
 
@@ -537,12 +537,12 @@ export class SimCluster {
     const leader = this.leaderId();
     if (leader === null) return false;
     const lst = this.replica(leader).core!.status();
-    if (lst.lastSlot !== lst.decidedIndex) return false;
+    if (lst.lastSlot !== lst.decidedThrough) return false;
     const snap = this.replica(leader).sm.snapshot();
     for (const id of this.memberIds()) {
       const r = this.replica(id);
       const st = r.core?.status();
-      if (!st || st.decidedIndex !== lst.decidedIndex || st.appliedIndex !== lst.decidedIndex) return false;
+      if (!st || st.decidedThrough !== lst.decidedThrough || st.appliedThrough !== lst.decidedThrough) return false;
       if (r.runner?.keepsData && r.sm.snapshot() !== snap) return false;
     }
     return true;
@@ -556,7 +556,7 @@ export class SimCluster {
         if (!st) return `r${id}: down`;
         const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'follower' ? '' : m.role[0]}`).join(',');
         const config = `config@${st.configurationSlot}=[${members(st.configuration)}]${st.pendingConfiguration ? ` pending [${members(st.pendingConfiguration)}]` : ''}`;
-        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedIndex} applied=${st.appliedIndex} last=${st.lastSlot} ${config}`;
+        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedThrough} applied=${st.appliedThrough} last=${st.lastSlot} ${config}`;
       })
       .join('; ');
   }

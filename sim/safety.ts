@@ -191,7 +191,7 @@ export class SafetyChecker {
     if (st.epoch < this.epoch) return; // a forked-off history: it can no longer act on the current one
     // Compacted slots were checked when they were decided (here or, for a snapshot, elsewhere).
     const from = Math.max((this.checkedThrough.get(r.id) ?? 0) + 1, st.firstSlot);
-    for (let s = from; s <= st.decidedIndex; s++) {
+    for (let s = from; s <= st.decidedThrough; s++) {
       const e = core.decidedEntry(s);
       if (!e) this.fail(`replica ${r.id} reports slot ${s} decided but holds no entry`);
       const key = commandKey(e.command);
@@ -205,7 +205,7 @@ export class SafetyChecker {
         this.fail(`slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
       }
     }
-    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedIndex));
+    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedThrough));
   }
 
   private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {

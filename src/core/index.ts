@@ -21,4 +21,4 @@ export * from './snapshot-shipping.ts';
 export * from './state-machine.ts';
 export * from './timeout.ts';
 export * from './transfer.ts';
-export * from './travelling-rounds.ts';
+export * from './travelling-batches.ts';

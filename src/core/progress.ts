@@ -5,9 +5,9 @@ import type { ReplicaId } from './ballot.ts';
 
 /** A leader's knowledge of one other acceptor. */
 export interface Progress {
-  /** The decided index it last reported. */
-  decidedIndex: number;
-  /** Every slot in (decidedIndex, ackedThrough] was acknowledged at our ballot: it can learn those decisions itself. */
+  /** Where its decided prefix ended, as it last reported. */
+  decidedThrough: number;
+  /** Every slot in (decidedThrough, ackedThrough] was acknowledged at our ballot: it can learn those decisions itself. */
   ackedThrough: number;
   /** It answered since the last check-quorum (reset by each check). */
   recentActive: boolean;
@@ -28,7 +28,7 @@ export interface Progress {
 export function freshProgress(incarnation: number, nowTicks: number): Progress {
   return {
     incarnation,
-    decidedIndex: 0,
+    decidedThrough: 0,
     ackedThrough: 0,
     recentActive: false,
     readSeqAcked: 0,
@@ -41,7 +41,7 @@ export function freshProgress(incarnation: number, nowTicks: number): Progress {
 
 /** Every slot through this one it holds, or will learn is decided on our next message (it acknowledged it at our ballot). */
 export function knownThrough(pr: Progress): number {
-  return Math.max(pr.decidedIndex, pr.ackedThrough);
+  return Math.max(pr.decidedThrough, pr.ackedThrough);
 }
 
 /**
@@ -114,18 +114,18 @@ export class ProgressTracker {
     return live;
   }
 
-  /** Live, and holds (or will learn) every slot through `decidedIndex`. */
-  caughtUp(id: ReplicaId, decidedIndex: number, nowTicks: number): boolean {
+  /** Live, and holds (or will learn) every slot through `decidedThrough`. */
+  caughtUp(id: ReplicaId, decidedThrough: number, nowTicks: number): boolean {
     const pr = this.byId.get(id);
-    return pr !== undefined && this.isLive(pr, nowTicks) && knownThrough(pr) >= decidedIndex;
+    return pr !== undefined && this.isLive(pr, nowTicks) && knownThrough(pr) >= decidedThrough;
   }
 
-  /** An answer at our ballot: it is active and live, and holds everything through the decided index it reports. */
-  recordReply(pr: Progress, decidedIndex: number, nowTicks: number): void {
+  /** An answer at our ballot: it is active and live, and holds everything through the decided prefix it reports. */
+  recordReply(pr: Progress, decidedThrough: number, nowTicks: number): void {
     pr.recentActive = true;
     pr.lastReplyTick = nowTicks;
-    pr.decidedIndex = Math.max(pr.decidedIndex, decidedIndex);
-    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
+    pr.decidedThrough = Math.max(pr.decidedThrough, decidedThrough);
+    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedThrough);
   }
 
   /** Check-quorum: `self` and every acceptor that answered since the last check; the window starts over. */

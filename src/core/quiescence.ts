@@ -89,7 +89,7 @@ export interface RestoreState {
   readonly electable: boolean;
   readonly epoch: number;
   readonly promised: Ballot;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
   readonly lastSlot: number;
 }
 
@@ -107,7 +107,7 @@ export type QuietRestore =
  * was answered), it is still in the epoch it went quiet in (a minority
  * force-start since changed the quorums that ballot's phase 1 was won under),
  * and every slot in its log is decided (nothing in flight, so a leader has no
- * round to resume).
+ * batch to resume).
  *
  * Why a leader may: its ballot's phase 1 is a fact about the acceptors, not
  * about its memory. Everything chosen below the ballot was learned then and is
@@ -121,7 +121,7 @@ export function quietRestore(q: QuietRecord, s: RestoreState): QuietRestore {
   if (!s.member) return { kind: 'refused', why: 'not a member of the configuration in effect' };
   if (q.epoch !== s.epoch) return { kind: 'refused', why: `went quiet in epoch ${q.epoch}, now in ${s.epoch}` };
   if (!ballotEquals(q.ballot, s.promised)) return { kind: 'refused', why: `went quiet at ${formatBallot(q.ballot)}, has promised ${formatBallot(s.promised)} since` };
-  if (s.decidedIndex !== s.lastSlot) return { kind: 'refused', why: `slots ${s.decidedIndex + 1}..${s.lastSlot} are not decided` };
+  if (s.decidedThrough !== s.lastSlot) return { kind: 'refused', why: `slots ${s.decidedThrough + 1}..${s.lastSlot} are not decided` };
   if (q.leaderId !== s.id) return { kind: 'follow', leaderId: q.leaderId };
   if (!s.electable) return { kind: 'refused', why: 'led before, but may no longer lead' };
   if (q.ballot.replicaId !== s.id) return { kind: 'refused', why: `led at ${formatBallot(q.ballot)}, a ballot of another replica` };

@@ -3,7 +3,7 @@ import type { ReadState } from './ready.ts';
 
 // Read-index (etcd-raft's read_only.go): a leader serves a linearizable read
 // once a quorum confirmed, after the read was asked, that it still leads; the
-// read may then be served from any state that has applied the decided index
+// read may then be served from any state that has applied the decided prefix
 // the leader had when the read was asked.
 
 /** Read nonces reserved per durable write: one extra stored field every this many confirmation broadcasts. */
@@ -11,8 +11,8 @@ export const READ_SEQ_BLOCK = 65_536;
 
 interface PendingRead {
   readonly readId: string;
-  /** The leader's decided index when the read was asked: serve once the state machine applied it. */
-  readonly readIndex: number;
+  /** Where the leader's decided prefix ended when the read was asked: serve once the state machine applied through it. */
+  readonly decidedThrough: number;
   /** The nonce of the first heartbeat broadcast sent after the read was asked: only answers echoing it (or later) confirm. */
   readonly seq: number;
 }
@@ -56,22 +56,22 @@ export class ReadIndex {
   }
 
   /**
-   * A read asked of the leader, whose decided index is `decidedIndex` and whose
+   * A read asked of the leader, whose decided prefix ends at `decidedThrough` and whose
    * opening slot is `openingSlot`. True if it now waits for a confirmation (the
    * caller confirms what it can, `confirm`).
    */
-  request(readId: string, decidedIndex: number, openingSlot: number): boolean {
-    if (decidedIndex < openingSlot) {
+  request(readId: string, decidedThrough: number, openingSlot: number): boolean {
+    if (decidedThrough < openingSlot) {
       this.waiting.push(readId);
       return false;
     }
-    this.pending.push({ readId, readIndex: decidedIndex, seq: this.seqBroadcast + 1 });
+    this.pending.push({ readId, decidedThrough, seq: this.seqBroadcast + 1 });
     return true;
   }
 
   /** Test-only broken behaviour (readWithoutConfirmation): serve at once, trusting that we still lead. */
-  serveUnconfirmed(readId: string, decidedIndex: number): void {
-    this.confirmed.push({ readId, readIndex: decidedIndex });
+  serveUnconfirmed(readId: string, decidedThrough: number): void {
+    this.confirmed.push({ readId, decidedThrough });
   }
 
   /**
@@ -82,7 +82,7 @@ export class ReadIndex {
     if (this.waiting.length === 0) return false;
     const waiting = this.waiting;
     this.waiting = [];
-    for (const readId of waiting) this.pending.push({ readId, readIndex: through, seq: this.seqBroadcast + 1 });
+    for (const readId of waiting) this.pending.push({ readId, decidedThrough: through, seq: this.seqBroadcast + 1 });
     return true;
   }
 
@@ -108,7 +108,7 @@ export class ReadIndex {
       const r = this.pending[0]!;
       if (!isQuorum(echoed(r.seq))) return;
       this.pending.shift();
-      this.confirmed.push({ readId: r.readId, readIndex: r.readIndex });
+      this.confirmed.push({ readId: r.readId, decidedThrough: r.decidedThrough });
     }
   }
 

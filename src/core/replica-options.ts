@@ -67,9 +67,9 @@ export interface ReplicaTiming {
   readonly heartbeatIntervalTicks: number;
   /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. At least two heartbeat intervals (`timingProblem`). */
   readonly electionTimeoutTicks: number;
-  /** Accept rounds (batches) a leader keeps in flight before it queues proposals. */
+  /** Accept batches a leader keeps in flight before it queues proposals. */
   readonly inflightMax: number;
-  /** Commands per accept round at most. */
+  /** Commands per accept batch at most. */
   readonly batchMax: number;
   /** Ticks after which an unacknowledged accept or catch-up is sent again. */
   readonly retransmitTicks: number;
@@ -191,7 +191,7 @@ export interface ReplicaStatus {
   readonly role: Role;
   /** The configured role: what this replica may do (`none`: not a member of the configuration it knows). */
   readonly memberRole: MemberRole | 'none';
-  /** The configuration in effect after the decided index, and the slot of the command that set it (0: bootstrap). */
+  /** The configuration in effect after the decided prefix, and the slot of the command that set it (0: bootstrap). */
   readonly configuration: Configuration;
   readonly configurationSlot: number;
   /** A configuration change proposed and not yet decided, if this replica knows of one. */
@@ -215,8 +215,8 @@ export interface ReplicaStatus {
   /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
   readonly ballot: Ballot;
   readonly promised: Ballot;
-  readonly decidedIndex: number;
-  readonly appliedIndex: number;
+  readonly decidedThrough: number;
+  readonly appliedThrough: number;
   readonly lastSlot: number;
   /** The first slot still held as an entry; earlier ones were compacted into a snapshot. */
   readonly firstSlot: number;

@@ -98,7 +98,7 @@ export class Replica {
   private readonly log: AcceptorLog;
   private promisedBallot: Ballot;
   private promisedDirty = false;
-  private appliedIndex: number;
+  private appliedThrough: number;
   /** The Ready handed out and not yet advanced past. */
   private outstanding: Ready | null = null;
 
@@ -113,7 +113,7 @@ export class Replica {
   /** When we started following the current leader (for the minimum tenure). */
   private leaderSinceTick = 0;
   /** Electable voters heard campaigning recently: who outranks a pre-candidate. */
-  private heardCampaigning = new Map<ReplicaId, { tick: number; decidedIndex: number }>();
+  private heardCampaigning = new Map<ReplicaId, { tick: number; decidedThrough: number }>();
 
   private readonly electionTimeout: Timeout;
   private readonly heartbeatTimeout: Timeout;
@@ -138,7 +138,7 @@ export class Replica {
   // leader
   /** What the leader knows of every other acceptor (progress.ts). */
   private readonly progress: ProgressTracker;
-  /** Phase 2: accept rounds, acknowledgements, retransmission, catch-up (replication.ts). */
+  /** Phase 2: accept batches, acknowledgements, retransmission, catch-up (replication.ts). */
   private readonly replication: Replication;
   /** Linearizable reads waiting for a quorum's confirmation (read-index.ts). */
   private readonly reads: ReadIndex;
@@ -169,7 +169,7 @@ export class Replica {
   private lastTransition: Transition | null = null;
   private lastRefusal: Refusal | null = null;
 
-  constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
+  constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedThrough = 0) {
     validateOptions(opts);
     this.opts = opts;
     this.id = opts.id;
@@ -215,14 +215,14 @@ export class Replica {
     this.configurationChanged();
     this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
-    if (appliedIndex > this.log.decidedIndex) {
-      throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
+    if (appliedThrough > this.log.decidedThrough) {
+      throw new Error(`replica ${opts.id}: appliedThrough ${appliedThrough} is beyond decidedThrough ${this.log.decidedThrough}`);
     }
-    if (appliedIndex < this.log.compactedThrough && !this.isLogger) {
-      throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedIndex}`);
+    if (appliedThrough < this.log.compactedThrough && !this.isLogger) {
+      throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedThrough}`);
     }
-    if (appliedIndex < this.log.compactedThrough) appliedIndex = this.log.compactedThrough; // a logger: nothing to apply there
-    this.appliedIndex = appliedIndex;
+    if (appliedThrough < this.log.compactedThrough) appliedThrough = this.log.compactedThrough; // a logger: nothing to apply there
+    this.appliedThrough = appliedThrough;
     this.electionTimeout = new Timeout('election', this.randomizedElectionTicks());
     this.heartbeatTimeout = new Timeout('heartbeat', opts.heartbeatIntervalTicks);
     this.checkQuorumTimeout = new Timeout('check-quorum', opts.electionTimeoutTicks);
@@ -239,7 +239,7 @@ export class Replica {
       electable: this.electable(),
       epoch: this.epoch,
       promised: this.promisedBallot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       lastSlot: this.log.lastSlot,
     });
     if (restore.kind === 'refused') {
@@ -253,7 +253,7 @@ export class Replica {
       this.ownBallot = restore.ballot;
       this.replication.begin();
       this.replication.reserveThrough(this.log.lastSlot);
-      this.openingSlot = this.log.decidedIndex; // decided long ago: reads need only their quorum confirmation
+      this.openingSlot = this.log.decidedThrough; // decided long ago: reads need only their quorum confirmation
       this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
     } else {
       this.transition('follower', restore.leaderId, `quiet restore: followed ${restore.leaderId} at ${formatBallot(q.ballot)} before going quiet`);
@@ -307,7 +307,7 @@ export class Replica {
   private askAgain(): void {
     if (this.role === 'pre-candidate') {
       for (const to of this.electionPeers) {
-        if (!this.preVotes.has(to)) this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+        if (!this.preVotes.has(to)) this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedThrough: this.log.decidedThrough });
       }
     } else if (this.role === 'candidate') {
       for (const to of this.preparedTo) {
@@ -373,7 +373,7 @@ export class Replica {
 
   /**
    * Queue a client command. Only the leader accepts; queued commands go out
-   * together as one accept round at the next `ready()`.
+   * together as one accept batch at the next `ready()`.
    */
   propose(command: ClientCommand): ProposeResult {
     if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
@@ -392,10 +392,10 @@ export class Replica {
     this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
     if (this.bugs.readWithoutConfirmation) {
-      this.reads.serveUnconfirmed(readId, this.log.decidedIndex);
+      this.reads.serveUnconfirmed(readId, this.log.decidedThrough);
       return { ok: true };
     }
-    if (this.reads.request(readId, this.log.decidedIndex, this.openingSlot)) this.confirmReads();
+    if (this.reads.request(readId, this.log.decidedThrough, this.openingSlot)) this.confirmReads();
     return { ok: true };
   }
 
@@ -487,7 +487,7 @@ export class Replica {
       bootstrap: this.opts.configuration,
       minorityMode: this.configs.override !== null,
       live: this.progress.liveSet(this.id, this.nowTicks),
-      caughtUp: (id) => this.progress.caughtUp(id, this.log.decidedIndex, this.nowTicks),
+      caughtUp: (id) => this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks),
       explainBlocked: (live) => this.configs.explainBlocked(live),
     });
     if (refusal) return this.refuseOperator('configuration change', { ok: false, ...refusal });
@@ -504,13 +504,13 @@ export class Replica {
     return this.replication.flow;
   }
 
-  /** What a flow controller samples: rounds in flight, commands queued behind them, the decided index. */
+  /** What a flow controller samples: batches in flight, commands queued behind them, the end of the decided prefix. */
   flowState(): FlowState {
     const leading = this.role === 'leader';
     return {
       inflight: leading ? this.replication.inflight : 0,
       queued: this.replication.queued,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       lastProposedSlot: leading ? this.replication.nextSlot - 1 : 0,
     };
   }
@@ -530,7 +530,7 @@ export class Replica {
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
       this.outbox.length > 0 ||
-      this.log.decidedIndex > this.appliedIndex ||
+      this.log.decidedThrough > this.appliedThrough ||
       this.droppedProposals.length > 0 ||
       this.droppedReads.length > 0
     );
@@ -546,10 +546,10 @@ export class Replica {
     const baseConfig = this.configs.takeDirtyBase();
     const quiet = this.quiescence.takeRecordToPersist();
     const readSeqReserved = this.reads.takeReservation();
-    if (this.promisedDirty || baseConfig || this.epochDirty || readSeqReserved !== undefined || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
+    if (this.promisedDirty || baseConfig || this.epochDirty || readSeqReserved !== undefined || dirty.entries.length > 0 || dirty.decidedThrough !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
-        ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
+        ...(dirty.decidedThrough !== undefined ? { decidedThrough: dirty.decidedThrough } : {}),
         entries: dirty.entries,
         ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
@@ -564,12 +564,12 @@ export class Replica {
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
     this.snapshotToInstall = null;
-    const applyFrom = Math.max(this.appliedIndex, install?.slot ?? 0) + 1;
+    const applyFrom = Math.max(this.appliedThrough, install?.slot ?? 0) + 1;
     const ready: Ready = {
       persist,
       messages: this.outbox,
       installSnapshot: install,
-      decided: this.log.range(applyFrom, this.log.decidedIndex),
+      decided: this.log.range(applyFrom, this.log.decidedThrough),
       readStates: this.reads.takeConfirmed(),
       dropped: { proposals: this.droppedProposals, reads: this.droppedReads },
     };
@@ -584,9 +584,9 @@ export class Replica {
   advance(ready: Ready): void {
     if (ready !== this.outstanding) throw new Error(`replica ${this.id}: advance() with a Ready that is not the outstanding one`);
     this.outstanding = null;
-    if (ready.installSnapshot) this.appliedIndex = Math.max(this.appliedIndex, ready.installSnapshot.slot);
+    if (ready.installSnapshot) this.appliedThrough = Math.max(this.appliedThrough, ready.installSnapshot.slot);
     const last = ready.decided.at(-1);
-    if (last) this.appliedIndex = last.slot;
+    if (last) this.appliedThrough = last.slot;
     const persisted = ready.persist;
     if (!persisted) return;
     // Our own promise and accepts count only now that they are durable.
@@ -625,8 +625,8 @@ export class Replica {
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
-      decidedIndex: this.log.decidedIndex,
-      appliedIndex: this.appliedIndex,
+      decidedThrough: this.log.decidedThrough,
+      appliedThrough: this.appliedThrough,
       lastSlot: this.log.lastSlot,
       firstSlot: this.log.firstSlot,
       lastTransition: this.lastTransition,
@@ -651,7 +651,7 @@ export class Replica {
 
   /** The decided command at `slot`, if this replica knows it. */
   decidedEntry(slot: number): Entry | undefined {
-    return slot <= this.log.decidedIndex ? this.log.get(slot) : undefined;
+    return slot <= this.log.decidedThrough ? this.log.get(slot) : undefined;
   }
 
   // ---------------------------------------------------------------- role transitions
@@ -702,7 +702,7 @@ export class Replica {
     this.configs.resetPromised();
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
-      this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+      this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedThrough: this.log.decidedThrough });
     }
     if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate('its own pre-vote is a quorum');
   }
@@ -715,7 +715,7 @@ export class Replica {
     this.maxRoundSeen = round;
     this.role = 'candidate';
     this.promise(this.ownBallot);
-    this.prepareFromSlot = this.log.decidedIndex + 1;
+    this.prepareFromSlot = this.log.decidedThrough + 1;
     this.promises = new Map();
     this.configs.resetPromised();
     this.preparedTo = new Set(this.electionPeers);
@@ -758,7 +758,7 @@ export class Replica {
     }
     const runStart = from;
     for (let s = from; s <= maxSlot; s++) {
-      if (s <= this.log.decidedIndex) continue;
+      if (s <= this.log.decidedThrough) continue;
       const chosen = best.get(s);
       let command: Command = chosen ? chosen.command : NOOP;
       if (this.bugs.skipReproposal && !(chosen && chosen.decided)) command = NOOP;
@@ -777,7 +777,7 @@ export class Replica {
     this.replication.reserveThrough(this.openingSlot);
     this.advanceLeaderDecided();
     if ((this.role as Role) !== 'leader') return; // a decided configuration change we re-proposed removed us
-    this.replication.openRounds(Math.max(runStart, this.log.decidedIndex + 1));
+    this.replication.openBatches(Math.max(runStart, this.log.decidedThrough + 1));
     this.promises = new Map();
     this.configs.resetPromised();
   }
@@ -872,11 +872,11 @@ export class Replica {
       quietAfterTicks: this.opts.quiesceAfterTicks ?? 0,
       idleTicks: this.quiescence.idleTicks(this.opts.heartbeatIntervalTicks),
       busy: this.replication.undecided > 0 || this.replication.queued > 0 || this.reads.inFlight || this.transfer.inProgress !== null,
-      allDecided: this.log.decidedIndex === this.replication.nextSlot - 1,
+      allDecided: this.log.decidedThrough === this.replication.nextSlot - 1,
       failBackDue: () => this.failBackTarget() !== null,
       everyoneCaughtUp: () => {
         for (const [id, pr] of this.progress) {
-          if (!this.progress.caughtUp(id, this.log.decidedIndex, this.nowTicks) || pr.decidedIndex < this.log.decidedIndex) return false;
+          if (!this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks) || pr.decidedThrough < this.log.decidedThrough) return false;
         }
         return true;
       },
@@ -886,7 +886,7 @@ export class Replica {
   /** Tell the followers we go quiet, then stop our timers: an idle stream costs nothing. */
   private goQuiet(): void {
     for (const to of this.peers) {
-      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.reads.seq, quiesce: true });
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq, quiesce: true });
     }
     this.quiescence.goQuiet({ leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch });
     this.heartbeatTimeout.stop();
@@ -929,8 +929,8 @@ export class Replica {
     // Someone is campaigning: a quiet leader resumes heartbeats (so a live one is not deposed), a quiet
     // follower watches its leader again (if it died while quiet, the follower times out and grants).
     this.wakeUp();
-    if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedIndex: m.decidedIndex });
-    if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.replication.informOutsider(m.from, m.decidedIndex, this.configs.incarnationOf(m.from));
+    if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedThrough: m.decidedThrough });
+    if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.replication.informOutsider(m.from, m.decidedThrough, this.configs.incarnationOf(m.from));
     const refusal = this.preVoteRefusal(m);
     if (refusal !== null) this.refuse(`pre-vote for ${m.from} at ${formatBallot(m.ballot)}`, refusal);
     this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted: refusal === null, promised: this.promisedBallot });
@@ -953,8 +953,8 @@ export class Replica {
     if (!this.tenureServed()) return `leader ${this.leaderId} is within its minimum tenure`;
     // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
     // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
-    if (m.decidedIndex < this.log.decidedIndex && this.electable()) return `it decided through ${this.log.decidedIndex}, the candidate only through ${m.decidedIndex}`;
-    const deferTo = this.defersToHigherPriority(m.from, m.decidedIndex);
+    if (m.decidedThrough < this.log.decidedThrough && this.electable()) return `it decided through ${this.log.decidedThrough}, the candidate only through ${m.decidedThrough}`;
+    const deferTo = this.defersToHigherPriority(m.from, m.decidedThrough);
     if (deferTo !== null) return `replica ${deferTo} has a higher priority and can lead`;
     return null;
   }
@@ -973,11 +973,11 @@ export class Replica {
     const theirs = this.membership.priorityOf(candidate);
     // Only to one that knows at least as much as the candidate: one that knows less could never win
     // against it (the candidate would refuse it), and deferring to it would leave nobody to lead.
-    if (this.self && this.electable() && this.self.priority > theirs && this.log.decidedIndex >= candidateDecided) return this.id;
+    if (this.self && this.electable() && this.self.priority > theirs && this.log.decidedThrough >= candidateDecided) return this.id;
     for (const [id, heard] of this.heardCampaigning) {
       if (id === candidate || this.nowTicks - heard.tick >= base) continue;
       const m = this.membership.get(id);
-      if (m && isElectable(m) && m.priority > theirs && heard.decidedIndex >= this.log.decidedIndex && heard.decidedIndex >= candidateDecided) return id;
+      if (m && isElectable(m) && m.priority > theirs && heard.decidedThrough >= this.log.decidedThrough && heard.decidedThrough >= candidateDecided) return id;
     }
     return null;
   }
@@ -1007,14 +1007,14 @@ export class Replica {
     this.electionTimeout.reset(); // give the candidate its chance
     const entries: PromisedEntry[] = this.log
       .range(m.fromSlot, this.log.lastSlot)
-      .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex }));
+      .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedThrough }));
     this.send({
       type: 'promise',
       from: this.id,
       to: m.from,
       ballot: m.ballot,
       fromSlot: m.fromSlot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       entries,
       compactedThrough: this.log.compactedThrough,
     });
@@ -1037,7 +1037,7 @@ export class Replica {
       return;
     }
     this.promises.set(m.from, m);
-    // Configuration changes above our decided index: phase 1 needs a quorum of each of them too, so ask their voters.
+    // Configuration changes above our decided prefix: phase 1 needs a quorum of each of them too, so ask their voters.
     for (const id of this.configs.learnFromPromise(m.entries)) {
       if (id === this.id || this.preparedTo.has(id)) continue;
       this.preparedTo.add(id);
@@ -1053,11 +1053,11 @@ export class Replica {
       to: this.id,
       ballot: this.ownBallot,
       fromSlot: this.prepareFromSlot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       compactedThrough: this.log.compactedThrough,
       entries: this.log
         .range(this.prepareFromSlot, this.log.lastSlot)
-        .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex })),
+        .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedThrough })),
     };
   }
 
@@ -1108,8 +1108,8 @@ export class Replica {
 
   private onAccept(m: AcceptMessage): void {
     if (!this.followLeader(m.from, m.ballot, m.type)) return;
-    storeAcceptedRun(m, this.log.decidedIndex, (e) => this.writeEntry(e));
-    this.learnDecided(m.ballot, m.decidedIndex);
+    storeAcceptedRun(m, this.log.decidedThrough, (e) => this.writeEntry(e));
+    this.learnDecided(m.ballot, m.decidedThrough);
     this.send({
       type: 'accepted',
       from: this.id,
@@ -1117,14 +1117,14 @@ export class Replica {
       ballot: m.ballot,
       firstSlot: m.firstSlot,
       lastSlot: m.firstSlot + m.commands.length - 1,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
     });
   }
 
   private onHeartbeat(m: HeartbeatMessage): void {
     if (!this.followLeader(m.from, m.ballot, m.type)) return;
-    this.learnDecided(m.ballot, m.decidedIndex);
-    if (m.quiesce && this.log.decidedIndex >= m.decidedIndex) {
+    this.learnDecided(m.ballot, m.decidedThrough);
+    if (m.quiesce && this.log.decidedThrough >= m.decidedThrough) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
       this.quiescence.goQuiet(this.quiescence.quiet ? null : { leaderId: m.from, ballot: m.ballot, epoch: this.epoch });
       this.electionTimeout.stop();
@@ -1134,7 +1134,7 @@ export class Replica {
       from: this.id,
       to: m.from,
       ballot: m.ballot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       readSeq: m.readSeq,
     });
   }
@@ -1149,7 +1149,7 @@ export class Replica {
     if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
     const pr = this.progress.get(m.from);
     if (!pr) return;
-    this.progress.recordReply(pr, m.decidedIndex, this.nowTicks);
+    this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
     if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
     for (let s = m.firstSlot; s <= m.lastSlot; s++) this.replication.ack(s, m.from);
     this.advanceLeaderDecided();
@@ -1162,7 +1162,7 @@ export class Replica {
     if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
     const pr = this.progress.get(m.from);
     if (!pr) return;
-    this.progress.recordReply(pr, m.decidedIndex, this.nowTicks);
+    this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
     pr.readSeqAcked = Math.max(pr.readSeqAcked, m.readSeq);
     this.confirmReads();
     this.replication.catchUp(m.from, pr);
@@ -1170,11 +1170,11 @@ export class Replica {
 
   // ---------------------------------------------------------------- leader machinery
 
-  /** Move the decided index over the contiguous decided prefix; reads and configurations follow it. */
+  /** Grow the decided prefix over the contiguous decided slots; reads and configurations follow it. */
   private advanceLeaderDecided(): void {
     for (;;) {
-      const through = this.replication.takeDecidedPrefix(this.log.decidedIndex);
-      if (through === this.log.decidedIndex) return;
+      const through = this.replication.takeDecidedPrefix(this.log.decidedThrough);
+      if (through === this.log.decidedThrough) return;
       this.log.markDecidedThrough(through);
       if (through >= this.openingSlot && this.reads.openingDecided(through)) this.confirmReads();
       const changed = this.refreshActive();
@@ -1184,7 +1184,7 @@ export class Replica {
     }
   }
 
-  /** Queued proposals go out as accept rounds (a leader's, unless a hand-over pauses writes). */
+  /** Queued proposals go out as accept batches (a leader's, unless a hand-over pauses writes). */
   private flushProposals(): void {
     if (this.role !== 'leader') return;
     this.replication.flush(this.transfer.inProgress !== null);
@@ -1192,7 +1192,7 @@ export class Replica {
 
   private broadcastHeartbeat(): void {
     for (const to of this.peers) {
-      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.reads.seq });
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq });
     }
   }
 
@@ -1201,13 +1201,13 @@ export class Replica {
     if (m.fromAcceptor) {
       if (this.role === 'leader') return; // a leader is never behind what an acceptor compacted
     } else if (!this.followLeader(m.from, m.ballot, m.type)) return;
-    if (m.slot > this.log.decidedIndex) {
+    if (m.slot > this.log.decidedThrough) {
       const snap = this.incoming.receive(m);
       if (!snap) return; // more pieces to come
       this.log.installSnapshot(m.slot);
       this.snapshotToPersist = snap;
       if (!this.isLogger) this.snapshotToInstall = snap;
-      else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
+      else this.appliedThrough = Math.max(this.appliedThrough, m.slot); // a logger has no state machine to load
       // The snapshot replaces the log that held the configuration in effect after it.
       this.configs.installSnapshot(m.slot, m.config);
       this.onNewConfiguration();
@@ -1216,7 +1216,7 @@ export class Replica {
     }
     if (m.fromAcceptor) return;
     // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
-    this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
+    this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedThrough: this.log.decidedThrough });
   }
 
   /**
@@ -1226,10 +1226,10 @@ export class Replica {
    * that sending the snapshot is cheaper.
    */
   compact(through: number, snapshot: Snapshot | null): void {
-    if (snapshot && snapshot.slot > this.appliedIndex) throw new Error(`replica ${this.id}: snapshot at ${snapshot.slot} is beyond applied ${this.appliedIndex}`);
-    let limit = Math.min(through, this.appliedIndex, this.log.decidedIndex, snapshot?.slot ?? Number.POSITIVE_INFINITY);
+    if (snapshot && snapshot.slot > this.appliedThrough) throw new Error(`replica ${this.id}: snapshot at ${snapshot.slot} is beyond applied ${this.appliedThrough}`);
+    let limit = Math.min(through, this.appliedThrough, this.log.decidedThrough, snapshot?.slot ?? Number.POSITIVE_INFINITY);
     if (this.role === 'leader') {
-      // An acceptor within a few catch-up rounds of `limit` gets entries, not a snapshot.
+      // An acceptor within a few catch-up messages' reach of `limit` gets entries, not a snapshot.
       const catchable = 4 * this.opts.inflightMax * this.opts.catchupBatchMax;
       for (const pr of this.progress.values()) {
         const known = knownThrough(pr);
@@ -1283,7 +1283,7 @@ export class Replica {
       this.membership.members,
       this.id,
       this.self?.priority ?? 0,
-      (id) => this.progress.caughtUp(id, this.log.decidedIndex, this.nowTicks),
+      (id) => this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks),
     );
   }
 
@@ -1313,7 +1313,7 @@ export class Replica {
     return this.configs.membership;
   }
 
-  /** The decided index moved: true if the configuration in effect or the chain changed. */
+  /** The decided prefix grew: true if the configuration in effect or the chain changed. */
   private refreshActive(): boolean {
     const changed = this.configs.refresh();
     if (changed === 'active') this.onNewConfiguration();
@@ -1341,7 +1341,7 @@ export class Replica {
     this.progress.sync(members, (id) => this.configs.incarnationOf(id), this.nowTicks);
   }
 
-  /** Store an entry in our log, tracking `config` commands above the decided index. */
+  /** Store an entry in our log, tracking `config` commands above the decided prefix. */
   private writeEntry(e: Entry): void {
     this.log.set(e);
     if (this.configs.noteWrite(e)) this.configurationChanged();

@@ -5,9 +5,9 @@ import type { AcceptorLog, Entry } from './log.ts';
 import type { AcceptMessage, Message } from './messages.ts';
 import { type Progress, freshProgress, knownThrough } from './progress.ts';
 import type { ReplicaTiming } from './replica-options.ts';
-import { TravellingRounds } from './travelling-rounds.ts';
+import { TravellingBatches } from './travelling-batches.ts';
 
-// Replication (phase 2): a leader's accept rounds, their acknowledgements and
+// Replication (phase 2): a leader's accept batches, their acknowledgements and
 // retransmission, and catching up acceptors that lag; on the acceptor's side,
 // storing an accepted run and learning which slots are decided.
 
@@ -42,11 +42,11 @@ interface PendingSlot {
 }
 
 /**
- * A leader's phase 2. Queued proposals go out as accept rounds (batches of
- * up to `batchMax` commands), up to the pipeline depth of rounds in flight
+ * A leader's phase 2. Queued proposals go out as accept batches (of up to
+ * `batchMax` commands each), up to the pipeline depth of batches in flight
  * (the flow limits); acceptors acknowledge runs of slots; a slot is decided
- * once a phase-2 quorum acknowledged it, and the decided index moves over the
- * contiguous decided prefix. Unacknowledged accepts are sent again; an
+ * once a phase-2 quorum acknowledged it, and the decided prefix grows over the
+ * contiguous decided slots. Unacknowledged accepts are sent again; an
  * acceptor that reports less than we decided is caught up from the log (or
  * sent a snapshot), skipping what is still travelling to it.
  */
@@ -57,12 +57,12 @@ export class Replication {
   /** The next free slot. */
   private next = 0;
   private pending = new Map<number, PendingSlot>();
-  /** Decided slots above the decided index (waiting for the slots before them). */
+  /** Decided slots above the decided prefix (waiting for the slots before them). */
   private decidedAbove = new Set<number>();
-  /** Accept rounds sent and not yet decided, oldest first. */
-  private rounds: { firstSlot: number; lastSlot: number }[] = [];
-  /** Per acceptor, the accept rounds sent to it at `ballot` and not yet acknowledged. */
-  private travelling = new Map<ReplicaId, { ballot: Ballot; rounds: TravellingRounds }>();
+  /** Accept batches sent and not yet decided, oldest first. */
+  private batches: { firstSlot: number; lastSlot: number }[] = [];
+  /** Per acceptor, the accept batches sent to it at `ballot` and not yet acknowledged. */
+  private travelling = new Map<ReplicaId, { ballot: Ballot; batches: TravellingBatches }>();
   /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
   flow: FlowLimits;
 
@@ -86,9 +86,9 @@ export class Replication {
     return this.pending.size;
   }
 
-  /** Accept rounds in flight. */
+  /** Accept batches in flight. */
   get inflight(): number {
-    return this.rounds.length;
+    return this.batches.length;
   }
 
   hasQueued(kind: ClientCommand['kind']): boolean {
@@ -101,7 +101,7 @@ export class Replication {
     this.proposals = [];
     this.pending = new Map();
     this.decidedAbove = new Set();
-    this.rounds = [];
+    this.batches = [];
   }
 
   /** Leadership ended: the ids of the commands that never got a slot (their callers may retry anywhere). */
@@ -110,7 +110,7 @@ export class Replication {
     this.proposals = [];
     this.pending = new Map();
     this.decidedAbove = new Set();
-    this.rounds = [];
+    this.batches = [];
     return dropped;
   }
 
@@ -133,27 +133,27 @@ export class Replication {
     this.decidedAbove.add(slot);
   }
 
-  /** A new leader's first rounds: every slot from `first` to the last one it wrote, in rounds of `batchMax`. */
-  openRounds(first: number): void {
+  /** A new leader's first batches: every slot from `first` to the last one it wrote, in batches of `batchMax`. */
+  openBatches(first: number): void {
     for (let f = first; f < this.next; f += this.ctx.timing.batchMax) {
       const last = Math.min(this.next - 1, f + this.ctx.timing.batchMax - 1);
-      this.rounds.push({ firstSlot: f, lastSlot: last });
+      this.batches.push({ firstSlot: f, lastSlot: last });
       this.broadcastAccept(f, last);
     }
   }
 
   /**
-   * Queued proposals go out as accept rounds, as many as the in-flight window
+   * Queued proposals go out as accept batches, as many as the in-flight window
    * allows (none while `paused`: a leadership hand-over).
    */
   flush(paused: boolean): void {
     if (paused) return; // writes wait while leadership is being handed over
     const ctx = this.ctx;
     const flow = this.flow;
-    while (this.proposals.length > 0 && this.rounds.length < flow.inflightMax) {
-      // Batch window: while a round is in flight, a short queue waits for more commands
-      // (the next decided round flushes again, so nothing waits forever).
-      if (this.rounds.length > 0 && this.proposals.length < flow.batchMin) break;
+    while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
+      // Batch window: while a batch is in flight, a short queue waits for more commands
+      // (the next decided batch flushes again, so nothing waits forever).
+      if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
       const batch = this.proposals.splice(0, flow.batchMax);
       const first = this.next;
       const ballot = ctx.ballot();
@@ -163,7 +163,7 @@ export class Replication {
         this.next += 1;
       }
       const last = this.next - 1;
-      this.rounds.push({ firstSlot: first, lastSlot: last });
+      this.batches.push({ firstSlot: first, lastSlot: last });
       this.broadcastAccept(first, last);
     }
   }
@@ -175,19 +175,19 @@ export class Replication {
     const ballot = ctx.ballot();
     for (const to of ctx.peers()) {
       if (this.throttled(to)) continue;
-      ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: first, commands, decidedIndex: ctx.log.decidedIndex });
+      ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: first, commands, decidedThrough: ctx.log.decidedThrough });
       this.travellingTo(to).sent(first, last, ctx.now());
     }
   }
 
-  /** The rounds on their way to `to` at our current ballot (travelling-rounds.ts). */
-  private travellingTo(to: ReplicaId): TravellingRounds {
+  /** The batches on their way to `to` at our current ballot (travelling-batches.ts). */
+  private travellingTo(to: ReplicaId): TravellingBatches {
     const ballot = this.ctx.ballot();
     const t = this.travelling.get(to);
-    if (t && ballotEquals(t.ballot, ballot)) return t.rounds;
-    const rounds = new TravellingRounds();
-    this.travelling.set(to, { ballot, rounds });
-    return rounds;
+    if (t && ballotEquals(t.ballot, ballot)) return t.batches;
+    const batches = new TravellingBatches();
+    this.travelling.set(to, { ballot, batches });
+    return batches;
   }
 
   /** `from` acknowledged `slot` (it persisted our value there); a phase-2 quorum of acknowledgements decides it. */
@@ -202,17 +202,17 @@ export class Replication {
   }
 
   /**
-   * How far the decided prefix reaches now, from `decidedIndex`: the slots
+   * How far the decided prefix reaches now, from `decidedThrough` on: the slots
    * after it that are decided, contiguously. Rounds wholly decided leave the
    * pipeline.
    */
-  takeDecidedPrefix(decidedIndex: number): number {
-    let through = decidedIndex;
+  takeDecidedPrefix(decidedThrough: number): number {
+    let through = decidedThrough;
     while (this.decidedAbove.has(through + 1)) {
       this.decidedAbove.delete(through + 1);
       through += 1;
     }
-    if (through > decidedIndex) while (this.rounds.length > 0 && this.rounds[0]!.lastSlot <= through) this.rounds.shift();
+    if (through > decidedThrough) while (this.batches.length > 0 && this.batches[0]!.lastSlot <= through) this.batches.shift();
     return through;
   }
 
@@ -247,7 +247,7 @@ export class Replication {
       const flush = (): void => {
         if (runStart < 0) return;
         const commands = ctx.log.range(runStart, runEnd).map((e) => e.command);
-        ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: runStart, commands, decidedIndex: ctx.log.decidedIndex });
+        ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: runStart, commands, decidedThrough: ctx.log.decidedThrough });
         runStart = -1;
       };
       for (const s of stale) {
@@ -268,7 +268,7 @@ export class Replication {
   }
 
   /**
-   * Send decided entries to an acceptor that reported a lower decided index
+   * Send decided entries to an acceptor that reported a shorter decided prefix
    * than ours: up to `inflightMax` catch-up messages in flight, restarting from
    * its reported position when nothing was sent for `retransmitTicks`.
    */
@@ -277,9 +277,9 @@ export class Replication {
     const ctx = this.ctx;
     const now = ctx.now();
     const timing = ctx.timing;
-    const decided = ctx.log.decidedIndex;
+    const decided = ctx.log.decidedThrough;
     // Slots it acknowledged at our ballot it will mark decided on our next message by itself;
-    // slots in rounds still on their way to it need no second copy (unless a round is overdue).
+    // slots in batches still on their way to it need no second copy (unless a batch is overdue).
     const known = this.travellingTo(to).travellingThrough(knownThrough(pr), now, timing.retransmitTicks);
     if (known >= decided) return;
     if (known + 1 < ctx.log.firstSlot) {
@@ -294,7 +294,7 @@ export class Replication {
       const last = Math.min(windowEnd, next + timing.catchupBatchMax - 1);
       const commands = ctx.log.range(next, last).map((e) => e.command);
       if (commands.length !== last - next + 1) throw new Error(`replica ${ctx.id}: decided run ${next}..${last} has holes`);
-      ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: next, commands, decidedIndex: decided });
+      ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: next, commands, decidedThrough: decided });
       pr.catchupThrough = last;
       pr.catchupTick = now;
       next = last + 1;
@@ -306,19 +306,19 @@ export class Replication {
    * while it could not hear about it. Send it the decided log it lacks (or a
    * snapshot) so it learns the configuration that removed it and goes quiet.
    */
-  informOutsider(to: ReplicaId, decidedIndex: number, incarnation: number): void {
+  informOutsider(to: ReplicaId, decidedThrough: number, incarnation: number): void {
     const ctx = this.ctx;
     const log = ctx.log;
-    const from = decidedIndex + 1;
-    if (from > log.decidedIndex) return;
-    if (ctx.snapshotAfter(decidedIndex) && (from < log.firstSlot || log.decidedIndex - decidedIndex > ctx.timing.catchupBatchMax)) {
+    const from = decidedThrough + 1;
+    if (from > log.decidedThrough) return;
+    if (ctx.snapshotAfter(decidedThrough) && (from < log.firstSlot || log.decidedThrough - decidedThrough > ctx.timing.catchupBatchMax)) {
       ctx.sendSnapshot(to, freshProgress(incarnation, ctx.now()));
       return;
     }
     if (from < log.firstSlot) return;
-    const last = Math.min(log.decidedIndex, from + ctx.timing.catchupBatchMax - 1);
+    const last = Math.min(log.decidedThrough, from + ctx.timing.catchupBatchMax - 1);
     const commands = log.range(from, last).map((e) => e.command);
-    ctx.send({ type: 'accept', from: ctx.id, to, ballot: ctx.ballot(), firstSlot: from, commands, decidedIndex: log.decidedIndex });
+    ctx.send({ type: 'accept', from: ctx.id, to, ballot: ctx.ballot(), firstSlot: from, commands, decidedThrough: log.decidedThrough });
   }
 
   /**
@@ -332,10 +332,10 @@ export class Replication {
 }
 
 /** An acceptor stores the run of an accept it follows: every slot it has not already seen decided. */
-export function storeAcceptedRun(m: AcceptMessage, decidedIndex: number, writeEntry: (e: Entry) => void): void {
+export function storeAcceptedRun(m: AcceptMessage, decidedThrough: number, writeEntry: (e: Entry) => void): void {
   m.commands.forEach((command, i) => {
     const slot = m.firstSlot + i;
-    if (slot <= decidedIndex) return; // already final here
+    if (slot <= decidedThrough) return; // already final here
     writeEntry({ slot, ballot: m.ballot, command });
   });
 }
@@ -348,7 +348,7 @@ export function storeAcceptedRun(m: AcceptMessage, decidedIndex: number, writeEn
  * test-only bug that skips that check.
  */
 export function learnedDecidedThrough(log: AcceptorLog, ballot: Ballot, leaderDecided: number, trustBlindly: boolean): number {
-  let through = log.decidedIndex;
+  let through = log.decidedThrough;
   while (through < leaderDecided) {
     const e = log.get(through + 1);
     if (!e) break;

@@ -121,8 +121,8 @@ export interface LogRecord {
 }
 
 /**
- * How many rounds of sends replies may cause within one invocation before the
- * rest waits for a fresh one (an alarm set for now). Each round is at most
+ * How many hops of sends replies may cause within one invocation before the
+ * rest waits for a fresh one (an alarm set for now). Each hop is at most
  * one RPC per peer (plus snapshot pieces), so an invocation makes at most
  * about this many times the number of peers calls.
  *
@@ -176,7 +176,7 @@ const UNRELIABLE_META = 'chaos:unreliable';
  * It knows nothing of Durable Objects.
  *
  * Replies to our own sends are stepped where they arrive, and whatever they
- * cause to be sent (the next accept round, once one is decided) goes out at
+ * cause to be sent (the next accept batch, once one is decided) goes out at
  * once only while the chain of sends caused by replies that started with
  * the fresh call (an incoming RPC or a wake-up) is shorter than
  * `MAX_REPLY_CHAIN` (1 for now: never); otherwise it waits for the next
@@ -200,7 +200,7 @@ export class ClockedHost {
   private readonly countedBefore: StoredCounters;
   /** The counters as last stored by this life, to skip a write when nothing changed. */
   private lastStoredCounters = '';
-  /** The replica's storage, holding a decided index alone until the next transaction (deferred-decided-storage.ts). */
+  /** The replica's storage, holding a decidedThrough alone until the next transaction (deferred-decided-storage.ts). */
   private readonly storage: DeferredDecidedStorage;
   private readonly heartbeatIntervalMs: number;
   /** The adaptive flow controller, when the stream's flow control is adaptive. */
@@ -360,7 +360,7 @@ export class ClockedHost {
   /** Decided opaque log records from slot `from` on, at most `limit`, skipping retried duplicates. */
   logLocal(from: number, limit: number): LogRecord[] {
     const out: LogRecord[] = [];
-    const decided = this.runner.status().decidedIndex;
+    const decided = this.runner.status().decidedThrough;
     for (let slot = Math.max(1, from); slot <= decided && out.length < limit; slot++) {
       const e = this.runner.decidedEntry(slot);
       if (e?.command.kind === 'opaque' && !this.runner.query((kv) => kv.isRetriedRecord(slot))) out.push({ index: slot, data: e.command.data });
@@ -383,8 +383,8 @@ export class ClockedHost {
       term: st.ballot.round,
       ballot: st.ballot,
       promised: st.promised,
-      commit_index: st.decidedIndex,
-      applied_index: this.runner.query((kv) => kv.appliedIndex),
+      commit_index: st.decidedThrough,
+      applied_index: this.runner.query((kv) => kv.appliedThrough),
       first_index: st.lastSlot >= st.firstSlot ? st.firstSlot : 0,
       last_index: st.lastSlot,
       partitioned_from: st.configuration.members.map((m) => m.id).filter((id) => id !== this.id && this.transport.isCut(id)),
@@ -533,7 +533,7 @@ export class ClockedHost {
     else this.outbox.set(m.to, [m]);
   }
 
-  /** One RPC per destination carrying everything queued for it; `chain`: how many reply-caused rounds led here. */
+  /** One RPC per destination carrying everything queued for it; `chain`: how many reply-caused hops led here. */
   private sendOutbox(chain = 0): void {
     if (this.outbox.size === 0) return;
     const batches = this.outbox;
@@ -575,7 +575,7 @@ export class ClockedHost {
   private rearm(): void {
     if (this.outbox.size > 0) return this.wakeAt(this.deps.now());
     const ticks = this.runner.ticksUntilNextTimer();
-    // A held decided index is written by the next wake-up: within a heartbeat interval at the latest.
+    // A held decidedThrough is written by the next wake-up: within a heartbeat interval at the latest.
     const flushBy = this.storage.holding ? this.deps.now() + this.heartbeatIntervalMs : null;
     if (ticks === null) {
       this.clock.expectWake(null);

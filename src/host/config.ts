@@ -58,7 +58,7 @@ const LogSchema = z
   .strict();
 
 /**
- * How the leader batches and pipelines accept rounds (flow-control.ts). `adaptive`:
+ * How the leader batches and pipelines accept batches (flow-control.ts). `adaptive`:
  * it measures its decided rate and commit latency and picks both by itself;
  * `fixed`: these limits, always.
  */
@@ -67,9 +67,9 @@ const FlowControlSchema = z.discriminatedUnion('mode', [
   z
     .object({
       mode: z.literal('fixed'),
-      /** Pipeline depth: accept rounds in flight at most. */
+      /** Pipeline depth: accept batches in flight at most. */
       inflight_max: z.number().int().min(1).max(64).default(8),
-      /** Batch window: while a round is in flight, a new one waits for this many commands (1 = send at once). */
+      /** Batch window: while a batch is in flight, a new one waits for this many commands (1 = send at once). */
       batch_min: z.number().int().min(1).max(256).default(1),
     })
     .strict(),

@@ -100,7 +100,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
-    this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
+    this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedThrough : 0);
     const mode = storage.readMeta(WORK_MODE_META);
     if (mode) this.core.setWorkMode(storedWorkMode(JSON.parse(mode) as QuorumOverride));
   }
@@ -252,15 +252,15 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   private maybeCompact(every: number): boolean {
     const retain = this.compaction?.retainSlots ?? 0;
     if (this.keepsData) {
-      const applied = this.sm.appliedIndex;
+      const applied = this.sm.appliedThrough;
       if (applied - (this.latest?.slot ?? 0) < every) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
       this.core.compact(applied - retain, snapshot);
       return true;
     }
     const st = this.core.status();
-    if (st.decidedIndex - (st.firstSlot - 1) < every + retain) return false;
-    this.core.compact(st.decidedIndex - retain, null); // a logger has no state machine to snapshot
+    if (st.decidedThrough - (st.firstSlot - 1) < every + retain) return false;
+    this.core.compact(st.decidedThrough - retain, null); // a logger has no state machine to snapshot
     return true;
   }
 
@@ -310,7 +310,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     if (this.confirmed.length === 0) return;
     const keep: ReadState[] = [];
     for (const rs of this.confirmed) {
-      if (this.sm.appliedIndex < rs.readIndex) keep.push(rs);
+      if (this.sm.appliedThrough < rs.decidedThrough) keep.push(rs);
       else this.settleRead(rs.readId, 'ready');
     }
     this.confirmed = keep;

@@ -45,7 +45,7 @@ export class SqliteStorage implements ReplicaStorage {
     const baseConfig = this.readMeta('base_config');
     return {
       promised: promised ? (JSON.parse(promised) as DurableState['promised']) : { round: 0, replicaId: 0 },
-      decidedIndex: decided ? Number(decided) : 0,
+      decidedThrough: decided ? Number(decided) : 0,
       entries,
       compactedThrough: Number(this.readMeta('compacted_through') ?? 0),
       snapshot: this.loadSnapshot(),
@@ -79,7 +79,7 @@ export class SqliteStorage implements ReplicaStorage {
           JSON.stringify(e.command),
         );
       }
-      if (delta.decidedIndex !== undefined) this.writeMeta('decided_index', String(delta.decidedIndex));
+      if (delta.decidedThrough !== undefined) this.writeMeta('decided_index', String(delta.decidedThrough));
       if (delta.snapshot) {
         this.sql.exec('DELETE FROM ep_snapshot_chunks');
         const data = delta.snapshot.data;

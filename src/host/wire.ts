@@ -52,7 +52,7 @@ const command = z.discriminatedUnion('kind', [
 const envelope = { from: id, to: id, epoch: z.number().int().min(0).optional(), toIncarnation: z.number().int().min(1).optional(), fromIncarnation: z.number().int().min(1).optional() };
 
 export const MessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: index }),
+  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedThrough: index }),
   z.object({ type: z.literal('pre-vote-reply'), ...envelope, ballot, granted: z.boolean(), promised: ballot }),
   z.object({ type: z.literal('prepare'), ...envelope, ballot, fromSlot: slot }),
   z.object({
@@ -60,14 +60,14 @@ export const MessageSchema = z.discriminatedUnion('type', [
     ...envelope,
     ballot,
     fromSlot: slot,
-    decidedIndex: index,
+    decidedThrough: index,
     entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
     compactedThrough: index,
   }),
-  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: index }),
-  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: index }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0), quiesce: z.boolean().optional() }),
-  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedThrough: index }),
+  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedThrough: index }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiesce: z.boolean().optional() }),
+  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
   z.object({ type: z.literal('fenced'), ...envelope }),

@@ -42,6 +42,7 @@ interface Session {
 
 interface KvSnapshot {
   readonly v: 1;
+  /** The last slot applied (named `appliedIndex` in the stored format: snapshots already stored keep being read). */
   readonly appliedIndex: number;
   readonly items: readonly [string, string, number][];
   readonly sessions: readonly [string, number, KvResult, string][];
@@ -74,7 +75,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
-  get appliedIndex(): number {
+  get appliedThrough(): number {
     return this.applied;
   }
 

@@ -23,14 +23,14 @@ describe('progress tracking', () => {
     expect([...t.liveSet(1, 100 + ELECTION)]).toEqual([1, 2]);
   });
 
-  it('knows an acceptor holds everything through its decided index or what it acknowledged at our ballot, whichever is higher', () => {
+  it('knows an acceptor holds everything through its decided prefix or what it acknowledged at our ballot, whichever is higher', () => {
     const pr = freshProgress(1, 0);
-    pr.decidedIndex = 4;
+    pr.decidedThrough = 4;
     pr.ackedThrough = 9;
     expect(knownThrough(pr)).toBe(9);
     const t = tracker();
     t.recordReply(t.get(2)!, 12, 1);
-    expect(t.get(2)!.ackedThrough).toBe(12); // a reported decided index also counts as acknowledged
+    expect(t.get(2)!.ackedThrough).toBe(12); // a reported decided prefix also counts as acknowledged
     expect(t.caughtUp(2, 12, 1)).toBe(true);
     expect(t.caughtUp(2, 13, 1)).toBe(false);
     expect(t.caughtUp(2, 12, 1 + ELECTION)).toBe(false); // caught up, but silent for an election timeout
@@ -48,12 +48,12 @@ describe('progress tracking', () => {
 
   it('follows the configurations: drops acceptors no longer in them, starts afresh on new and rebuilt ones, keeps the rest', () => {
     const t = tracker();
-    t.get(2)!.decidedIndex = 7;
-    t.get(3)!.decidedIndex = 7;
+    t.get(2)!.decidedThrough = 7;
+    t.get(3)!.decidedThrough = 7;
     t.sync([2, 3, 4], (id) => (id === 3 ? 2 : 1), 20);
-    expect(t.get(2)!.decidedIndex).toBe(7);
-    expect(t.get(3)).toMatchObject({ incarnation: 2, decidedIndex: 0, lastReplyTick: 20 });
-    expect(t.get(4)).toMatchObject({ incarnation: 1, decidedIndex: 0 });
+    expect(t.get(2)!.decidedThrough).toBe(7);
+    expect(t.get(3)).toMatchObject({ incarnation: 2, decidedThrough: 0, lastReplyTick: 20 });
+    expect(t.get(4)).toMatchObject({ incarnation: 1, decidedThrough: 0 });
     t.sync([4], () => 1, 21);
     expect([...t].map(([id]) => id)).toEqual([4]);
   });

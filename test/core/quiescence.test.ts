@@ -35,7 +35,7 @@ describe('quiescence', () => {
 
 describe('quiet restore', () => {
   const ballot = { round: 4, replicaId: 1 };
-  const state: RestoreState = { id: 1, fenced: false, member: true, electable: true, epoch: 0, promised: ballot, decidedIndex: 9, lastSlot: 9 };
+  const state: RestoreState = { id: 1, fenced: false, member: true, electable: true, epoch: 0, promised: ballot, decidedThrough: 9, lastSlot: 9 };
 
   it('a leader leads again at its ballot, a follower follows its leader', () => {
     expect(quietRestore({ leaderId: 1, ballot, epoch: 0 }, state)).toEqual({ kind: 'lead', ballot });

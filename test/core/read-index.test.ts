@@ -19,7 +19,7 @@ describe('read-index', () => {
     expect(r.takeConfirmed()).toEqual([]); // only the leader itself so far
     echoed.set(1, new Set([1, 3]));
     r.confirm((seq) => echoed.get(seq) ?? new Set([1]), majorityOf3);
-    expect(r.takeConfirmed()).toEqual([{ readId: 'a', readIndex: 5 }]);
+    expect(r.takeConfirmed()).toEqual([{ readId: 'a', decidedThrough: 5 }]);
   });
 
   it('never lets answers to an earlier broadcast confirm a later read', () => {

@@ -20,7 +20,7 @@ const TIMING = { heartbeatIntervalTicks: 2, electionTimeoutTicks: 10, inflightMa
 const put = (id: string): ClientCommand => ({ kind: 'put', id, key: 'k', value: id });
 
 function setup(opts: { passive?: number[]; durable?: Entry[]; decided?: number } = {}) {
-  const log = new AcceptorLog({ ...EMPTY_DURABLE_STATE, entries: opts.durable ?? [], decidedIndex: opts.decided ?? 0 });
+  const log = new AcceptorLog({ ...EMPTY_DURABLE_STATE, entries: opts.durable ?? [], decidedThrough: opts.decided ?? 0 });
   const sent: Message[] = [];
   const snapshots: number[] = [];
   let now = 0;
@@ -107,7 +107,7 @@ describe('replication', () => {
     r.begin();
     r.reserveThrough(9);
     const pr = freshProgress(1, 0);
-    pr.decidedIndex = 2;
+    pr.decidedThrough = 2;
     r.catchUp(2, pr);
     expect(summary(drain())).toEqual(['accept 3+2->2', 'accept 5+2->2']);
     r.catchUp(2, pr); // nothing new until those are answered or overdue
@@ -130,9 +130,9 @@ describe('replication', () => {
 
 describe('replication: the acceptor side', () => {
   it('stores an accepted run except slots it already knows decided', () => {
-    const log = new AcceptorLog({ ...EMPTY_DURABLE_STATE, entries: [{ slot: 1, ballot: BALLOT, command: put('x') }], decidedIndex: 1 });
+    const log = new AcceptorLog({ ...EMPTY_DURABLE_STATE, entries: [{ slot: 1, ballot: BALLOT, command: put('x') }], decidedThrough: 1 });
     const written: number[] = [];
-    storeAcceptedRun({ type: 'accept', from: 1, to: 2, ballot: BALLOT, firstSlot: 1, commands: [put('x'), put('y')], decidedIndex: 0 }, log.decidedIndex, (e) => written.push(e.slot));
+    storeAcceptedRun({ type: 'accept', from: 1, to: 2, ballot: BALLOT, firstSlot: 1, commands: [put('x'), put('y')], decidedThrough: 0 }, log.decidedThrough, (e) => written.push(e.slot));
     expect(written).toEqual([2]);
   });
 
@@ -145,7 +145,7 @@ describe('replication: the acceptor side', () => {
         { slot: 2, ballot: other, command: put('stale') },
         { slot: 3, ballot: BALLOT, command: put('c') },
       ],
-      decidedIndex: 0,
+      decidedThrough: 0,
     });
     expect(learnedDecidedThrough(log, BALLOT, 3, false)).toBe(1);
     expect(learnedDecidedThrough(log, BALLOT, 3, true)).toBe(3);

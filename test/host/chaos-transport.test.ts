@@ -5,7 +5,7 @@ import { ChaosTransport, type Transport } from '../../src/host/chaos-transport.t
 // The chaos endpoints' faults as a wrapper around the real transport: seeded,
 // so a fault pattern is reproducible from the seed.
 
-const hb = (to: number): Message => ({ type: 'heartbeat', from: 1, to, ballot: { round: 1, replicaId: 1 }, decidedIndex: 0, readSeq: 0 });
+const hb = (to: number): Message => ({ type: 'heartbeat', from: 1, to, ballot: { round: 1, replicaId: 1 }, decidedThrough: 0, readSeq: 0 });
 
 function recording(): Transport & { calls: number[] } {
   const calls: number[] = [];

@@ -52,7 +52,7 @@ describe('cluster: membership changes', () => {
     for (let i = 0; i < 20; i++) mustWrite(c, `k${i}`, `v${i}`);
     c.addReplica(member(4, { role: 'passive' }));
     expect(reconfigure(c, edited(c, (ms) => [...ms, member(4, { role: 'passive' })]))).toEqual({ kind: 'applied', result: expect.objectContaining({ kind: 'config' }) });
-    c.runUntil(() => c.replica(4).core!.status().appliedIndex === c.replica(1).core!.status().decidedIndex, 10 * ELECTION, 'the learner to catch up');
+    c.runUntil(() => c.replica(4).core!.status().appliedThrough === c.replica(1).core!.status().decidedThrough, 10 * ELECTION, 'the learner to catch up');
     expect(c.replica(4).sm.get('k19')?.value).toBe('v19');
     expect(c.replica(4).core!.status().memberRole).toBe('passive');
     c.runTicks(ELECTION); // the leader hears of it with the next heartbeat replies

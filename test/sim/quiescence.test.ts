@@ -125,7 +125,7 @@ describe('cluster: quiescence', () => {
     const old = c.leaderId()!;
     const ballot = c.replica(old).core!.status().ballot;
     const a = c.ids.find((id) => id !== old)!;
-    // A read wakes the leader; the answer of `a` to its read round is held back in the network (an adversarial delay).
+    // A read wakes the leader; the answer of `a` to its read broadcast is held back in the network (an adversarial delay).
     c.network.holding = (m) => m.type === 'heartbeat-reply' && m.from === a && m.to === old && m.readSeq > 0;
     expect(c.read(old, 'r1', 'k', () => {})).toMatchObject({ ok: true });
     c.flush();

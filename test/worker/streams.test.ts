@@ -226,7 +226,7 @@ describe('streams: durability and deletion under faults', () => {
     await crash(S, 1, incarnation);
     const bare = { stream: S, replicaId: 1, incarnation };
     expect(await replica(S, 1, incarnation).status(bare)).toMatchObject({ kind: 'ok', view: { node_id: 1 } });
-    // Its decided index may trail its log after a crash (it rides on the next storage transaction): the value is
+    // Its decided prefix may trail its log after a crash (it rides on the next storage transaction): the value is
     // there once it has re-decided its own log, without any call bringing the definition along.
     await eventually('the restarted replica serves its own data', async () => {
       const res = await replica(S, 1, incarnation).get(bare, 'k', 'stale', 0);
