@@ -56,8 +56,8 @@ export interface ClusterOptions {
   readonly compaction?: CompactionPolicy;
   /** Characters per install-snapshot message. */
   readonly snapshotChunkChars?: number;
-  /** Quiescence of idle streams after this many ticks (absent: never). */
-  readonly quiesceAfterTicks?: number;
+  /** Streams go quiet after this many ticks without a request (absent: never). */
+  readonly quietAfterTicks?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
@@ -440,7 +440,7 @@ export class SimCluster {
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
-      ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
+      ...(this.options.quietAfterTicks ? { quietAfterTicks: this.options.quietAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
       observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
@@ -461,7 +461,7 @@ export class SimCluster {
     r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
     r.kv = new KvStateMachine(this.options.kv);
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
-    if (r.runner.status().quiescent) {
+    if (r.runner.status().quiet) {
       this.quietRestarts += 1;
       if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
     }

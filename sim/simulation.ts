@@ -61,8 +61,8 @@ export interface Knobs {
    * adding it changed no existing seed's run.
    */
   readonly stallRate: number;
-  /** Quiescence after this many idle ticks (0: never), and client pauses that let the stream go idle. */
-  readonly quiesceAfterTicks: number;
+  /** Going quiet after this many ticks without a request (0: never), and client pauses that let the stream go quiet. */
+  readonly quietAfterTicks: number;
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
@@ -144,7 +144,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     membershipRate: chance(rng, 0.5) ? randomFloat(rng) * 0.006 : 0,
     compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
     snapshotChunkChars: randomInt(rng, 50, 5000),
-    quiesceAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
+    quietAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
     pauseRate: chance(rng, 0.5) ? randomFloat(rng) * 0.1 : 0,
     pauseTicksMax: randomInt(rng, 50, 400),
     stallRate: 0,
@@ -209,7 +209,7 @@ export function describeKnobs(k: Knobs): string {
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)}`,
-    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
+    `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -242,7 +242,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     tickMs: knobs.topology.tickMs,
     ...(knobs.compaction ? { compaction: knobs.compaction } : {}),
     snapshotChunkChars: knobs.snapshotChunkChars,
-    ...(knobs.quiesceAfterTicks ? { quiesceAfterTicks: knobs.quiesceAfterTicks } : {}),
+    ...(knobs.quietAfterTicks ? { quietAfterTicks: knobs.quietAfterTicks } : {}),
     rng,
     timing: knobs.timing,
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },

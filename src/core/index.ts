@@ -8,7 +8,7 @@ export * from './log.ts';
 export * from './membership.ts';
 export * from './messages.ts';
 export * from './progress.ts';
-export * from './quiescence.ts';
+export * from './quiet.ts';
 export * from './quorum.ts';
 export * from './read-index.ts';
 export * from './ready.ts';

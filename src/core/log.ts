@@ -50,8 +50,8 @@ export interface DurableState {
 }
 
 /**
- * Stored when a replica goes quiet (quiescence), so that one restarted
- * after an idle eviction can come back quiet instead of starting an
+ * Stored when a replica goes quiet, so that one restarted after an
+ * eviction while quiet can come back quiet instead of starting an
  * election: see `Replica`'s constructor for when it may.
  */
 export interface QuietRecord {

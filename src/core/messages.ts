@@ -120,7 +120,7 @@ export interface HeartbeatMessage extends Envelope {
   readonly decidedThrough: number;
   readonly readSeq: number;
   /** The leader goes quiet: a caught-up follower may stop its election timer until it hears from anyone again. */
-  readonly quiesce?: boolean;
+  readonly quiet?: boolean;
 }
 
 export interface HeartbeatReplyMessage extends Envelope {

@@ -50,7 +50,7 @@ export class ReadIndex {
     return this.seqNow;
   }
 
-  /** Reads asked and not yet confirmed or dropped (quiescence waits for them). */
+  /** Reads asked and not yet confirmed or dropped (going quiet waits for them). */
   get inFlight(): boolean {
     return this.pending.length > 0 || this.waiting.length > 0;
   }

@@ -114,11 +114,11 @@ export interface ReplicaOptions extends ReplicaTiming {
   /** Characters per install-snapshot message (default 1 000 000). */
   readonly snapshotChunkChars?: number;
   /**
-   * Quiescence: a leader with nothing in flight, every replica caught up and no
+   * Going quiet: a leader with nothing in flight, every replica caught up and no
    * client request for this many ticks stops heartbeating, and its followers
    * stop their election timers; the next request wakes the stream (0 = never).
    */
-  readonly quiesceAfterTicks?: number;
+  readonly quietAfterTicks?: number;
   readonly rng: Rng;
   /** Told of every transition and refusal as it happens (the simulator's trace); the latest of each is in the status anyway. */
   readonly observe?: (event: ReplicaEvent) => void;
@@ -209,8 +209,8 @@ export interface ReplicaStatus {
   readonly transferringTo: ReplicaId | null;
   /** Run mode: whether this replica starts elections by itself. */
   readonly autoElection: boolean;
-  /** Idle: a leader that stopped heartbeating, or a follower that stopped its election timer. */
-  readonly quiescent: boolean;
+  /** Quiet: a leader that stopped heartbeating, or a follower that stopped its election timer. */
+  readonly quiet: boolean;
   readonly leaderId: ReplicaId | null;
   /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
   readonly ballot: Ballot;

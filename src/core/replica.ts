@@ -29,7 +29,7 @@ import type {
   TimeoutNowMessage,
 } from './messages.ts';
 import { ProgressTracker, knownThrough } from './progress.ts';
-import { mayGoQuiet, Quiescence, quietRestore } from './quiescence.ts';
+import { Quiet, mayGoQuiet, quietRestore } from './quiet.ts';
 import { ReadIndex } from './read-index.ts';
 import type { PersistDelta, Ready } from './ready.ts';
 import { changeInProgress, compileChange, refuseConfigurationChange } from './reconfiguration.ts';
@@ -71,8 +71,8 @@ const ANSWERS: ReadonlySet<Message['type']> = new Set(['promise', 'accepted', 'h
  * `ready`/`advance`. The concepts it coordinates have modules of their own:
  * progress tracking (progress.ts), read-index (read-index.ts), replication
  * (replication.ts), leadership transfer and fail-back (transfer.ts), snapshot
- * shipping (snapshot-shipping.ts), quiescence and quiet restore
- * (quiescence.ts), and configuration-change refusals (reconfiguration.ts).
+ * shipping (snapshot-shipping.ts), going quiet and quiet restore
+ * (quiet.ts), and configuration-change refusals (reconfiguration.ts).
  */
 export class Replica {
   readonly id: ReplicaId;
@@ -150,8 +150,8 @@ export class Replica {
   private campaignIsManual = false;
   /** Run mode (DCF RUN_MODE): with automatic elections off, nobody campaigns by itself. */
   private autoElection: boolean;
-  /** Whether this replica is quiet, and what it stores when it goes quiet (quiescence.ts). */
-  private readonly quiescence = new Quiescence();
+  /** Whether this replica is quiet, and what it stores when it goes quiet (quiet.ts). */
+  private readonly quiet = new Quiet();
   /** Our snapshot, sent to acceptors that need compacted slots (snapshot-shipping.ts). */
   private readonly shipper: SnapshotShipper;
   /** Pieces of a snapshot being received. */
@@ -230,7 +230,7 @@ export class Replica {
     if (durable.quiet) this.restoreQuiet(durable.quiet);
   }
 
-  /** Come back as this replica went quiet, if that is still safe (quiescence.ts `quietRestore` says when and why). */
+  /** Come back as this replica went quiet, if that is still safe (quiet.ts `quietRestore` says when and why). */
   private restoreQuiet(q: QuietRecord): void {
     const restore = quietRestore(q, {
       id: this.id,
@@ -260,7 +260,7 @@ export class Replica {
       this.leaderId = restore.leaderId;
     }
     this.leaderSinceTick = this.nowTicks;
-    this.quiescence.quiet = true;
+    this.quiet.isQuiet = true;
     this.electionTimeout.stop();
   }
 
@@ -289,7 +289,7 @@ export class Replica {
    * wake-up was late, and how often to forgive one (src/host/host-clock.ts).
    */
   resume(): void {
-    if (this.fenced || this.quiescence.quiet) return;
+    if (this.fenced || this.quiet.isQuiet) return;
     if (this.role === 'leader') {
       this.checkQuorumTimeout.reset();
       this.heartbeatTimeout.reset();
@@ -526,7 +526,7 @@ export class Replica {
       this.epochDirty ||
       this.reads.hasReady ||
       this.snapshotToPersist !== null ||
-      this.quiescence.hasRecordToPersist ||
+      this.quiet.hasRecordToPersist ||
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
       this.outbox.length > 0 ||
@@ -544,7 +544,7 @@ export class Replica {
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
     const baseConfig = this.configs.takeDirtyBase();
-    const quiet = this.quiescence.takeRecordToPersist();
+    const quiet = this.quiet.takeRecordToPersist();
     const readSeqReserved = this.reads.takeReservation();
     if (this.promisedDirty || baseConfig || this.epochDirty || readSeqReserved !== undefined || dirty.entries.length > 0 || dirty.decidedThrough !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
       persist = {
@@ -621,7 +621,7 @@ export class Replica {
       writesBlocked: this.writesBlocked(),
       transferringTo: this.transfer.inProgress?.target ?? null,
       autoElection: this.autoElection,
-      quiescent: this.quiescence.quiet,
+      quiet: this.quiet.isQuiet,
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
@@ -678,7 +678,7 @@ export class Replica {
   private becomeFollower(leaderId: ReplicaId | null, why: string): void {
     this.transition('follower', leaderId, why);
     if (this.role === 'leader') this.abandonLeadership();
-    this.quiescence.quiet = false;
+    this.quiet.isQuiet = false;
     this.role = 'follower';
     if (leaderId === null && this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     if (leaderId !== null && leaderId !== this.leaderId) this.leaderSinceTick = this.nowTicks;
@@ -739,8 +739,8 @@ export class Replica {
     this.transfer.clear();
     this.transfer.failbackSuppressed = this.campaignIsManual;
     this.campaignIsManual = false;
-    this.quiescence.quiet = false;
-    this.quiescence.noteActivity();
+    this.quiet.isQuiet = false;
+    this.quiet.noteActivity();
     this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
 
     // Merge what the promise quorum reported: a value known decided wins, else
@@ -855,7 +855,7 @@ export class Replica {
     }
     if (this.heartbeatTimeout.fired()) {
       this.heartbeatTimeout.reset();
-      this.quiescence.noteIdleHeartbeat();
+      this.quiet.noteHeartbeatWithoutRequest();
       if (this.mayGoQuiet()) {
         this.goQuiet();
         return;
@@ -866,11 +866,11 @@ export class Replica {
     }
   }
 
-  /** An idle leader with nothing in flight whose followers all hold everything (quiescence.ts). */
+  /** A leader no client asked anything for a while, with nothing in flight, whose followers all hold everything (quiet.ts). */
   private mayGoQuiet(): boolean {
     return mayGoQuiet({
-      quietAfterTicks: this.opts.quiesceAfterTicks ?? 0,
-      idleTicks: this.quiescence.idleTicks(this.opts.heartbeatIntervalTicks),
+      quietAfterTicks: this.opts.quietAfterTicks ?? 0,
+      ticksSinceRequest: this.quiet.ticksSinceRequest(this.opts.heartbeatIntervalTicks),
       busy: this.replication.undecided > 0 || this.replication.queued > 0 || this.reads.inFlight || this.transfer.inProgress !== null,
       allDecided: this.log.decidedThrough === this.replication.nextSlot - 1,
       failBackDue: () => this.failBackTarget() !== null,
@@ -883,21 +883,21 @@ export class Replica {
     });
   }
 
-  /** Tell the followers we go quiet, then stop our timers: an idle stream costs nothing. */
+  /** Tell the followers we go quiet, then stop our timers: a quiet stream costs nothing. */
   private goQuiet(): void {
     for (const to of this.peers) {
-      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq, quiesce: true });
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq, quiet: true });
     }
-    this.quiescence.goQuiet({ leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch });
+    this.quiet.goQuiet({ leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch });
     this.heartbeatTimeout.stop();
     this.checkQuorumTimeout.stop();
   }
 
-  /** A client request (or any sign of life) ends quiescence: timers run again. */
+  /** A client request (or any sign of life) ends a quiet period: timers run again. */
   private wakeUp(): void {
-    this.quiescence.noteActivity();
-    if (!this.quiescence.quiet) return;
-    this.quiescence.quiet = false;
+    this.quiet.noteActivity();
+    if (!this.quiet.isQuiet) return;
+    this.quiet.isQuiet = false;
     if (this.role === 'leader') {
       // A fresh check-quorum window, as if everyone had just answered.
       this.progress.markAllActive(this.nowTicks);
@@ -1102,7 +1102,7 @@ export class Replica {
     } else {
       this.electionTimeout.start(); // restarts from zero, and resumes a quiet follower's timer
     }
-    this.quiescence.quiet = false;
+    this.quiet.isQuiet = false;
     return true;
   }
 
@@ -1124,9 +1124,9 @@ export class Replica {
   private onHeartbeat(m: HeartbeatMessage): void {
     if (!this.followLeader(m.from, m.ballot, m.type)) return;
     this.learnDecided(m.ballot, m.decidedThrough);
-    if (m.quiesce && this.log.decidedThrough >= m.decidedThrough) {
+    if (m.quiet && this.log.decidedThrough >= m.decidedThrough) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
-      this.quiescence.goQuiet(this.quiescence.quiet ? null : { leaderId: m.from, ballot: m.ballot, epoch: this.epoch });
+      this.quiet.goQuiet(this.quiet.isQuiet ? null : { leaderId: m.from, ballot: m.ballot, epoch: this.epoch });
       this.electionTimeout.stop();
     }
     this.send({

@@ -60,7 +60,7 @@ export interface ReplicaView {
   readonly writes_blocked: string | null;
   readonly transferring_to: ReplicaId | null;
   readonly run_mode: 'automatic' | 'manual';
-  /** Idle: no heartbeats (leader) or no election timer (follower) until the next request or message. */
+  /** Quiet (DCF-facing name: quiescent): no heartbeats (leader) or no election timer (follower) until the next request or message. */
   readonly quiescent: boolean;
   readonly leader_id: ReplicaId | null;
   readonly term: number;
@@ -96,7 +96,7 @@ export interface ReplicaView {
 /**
  * Cost counters (requests and transactions are what Durable Objects bill).
  * They live in memory and are stored each time the replica goes quiet, so
- * they survive an idle replica being evicted and started again; a replica
+ * they survive a quiet replica being evicted and started again; a replica
  * that restarts while busy loses what it counted since it last went quiet.
  */
 export interface ReplicaMetrics {
@@ -222,7 +222,7 @@ export class ClockedHost {
         configuration: streamConfiguration(deps.stream),
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
-        quiesceAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
+        quietAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -378,7 +378,7 @@ export class ClockedHost {
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
       run_mode: st.autoElection ? 'automatic' : 'manual',
-      quiescent: st.quiescent,
+      quiescent: st.quiet,
       leader_id: st.leaderId,
       term: st.ballot.round,
       ballot: st.ballot,
@@ -457,7 +457,7 @@ export class ClockedHost {
     };
   }
 
-  /** Going quiet: store the counters (one small write per idle period), since an idle replica may be evicted. */
+  /** Going quiet: store the counters (one small write per quiet period), since a quiet replica may be evicted. */
   private storeCounters(): void {
     const json = JSON.stringify(this.totalCounters());
     if (json === this.lastStoredCounters) return;
@@ -581,7 +581,7 @@ export class ClockedHost {
       this.clock.expectWake(null);
       if (flushBy !== null) return this.wakeAt(flushBy);
       this.storeCounters();
-      return; // quiescent: no alarm; the next message or request wakes us
+      return; // quiet: no alarm; the next message or request wakes us
     }
     const at = this.clock.timerDueAt(ticks);
     this.wakeAt(flushBy !== null ? Math.min(at, flushBy) : at);

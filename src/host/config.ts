@@ -92,7 +92,7 @@ const streamSettings = {
      * and the unit of every other wait (peer RPCs, client deadlines): timing-windows.ts names them all.
      */
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
-    /** An idle stream stops heartbeats after this long without requests (0 = never); the next request wakes it. */
+    /** A stream goes quiet (no heartbeats) after this long without requests (0 = never); the next request wakes it. */
     quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
 };
 

@@ -66,7 +66,7 @@ export const MessageSchema = z.discriminatedUnion('type', [
   }),
   z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedThrough: index }),
   z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedThrough: index }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiesce: z.boolean().optional() }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiet: z.boolean().optional() }),
   z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),

@@ -199,19 +199,19 @@ describe('replica: election', () => {
   it('restart: comes back quiet as it went quiet, only while its promise is that ballot and its whole log is decided', () => {
     const entry = { slot: 1, ballot: b(3, 1), command: put('a') };
     const quietLeader = { promised: b(3, 1), decidedThrough: 1, entries: [entry], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } };
-    expect(replica(1, quietLeader).status()).toMatchObject({ role: 'leader', quiescent: true, leaderId: 1, ballot: b(3, 1) });
+    expect(replica(1, quietLeader).status()).toMatchObject({ role: 'leader', quiet: true, leaderId: 1, ballot: b(3, 1) });
     expect(replica(1, quietLeader).ticksUntilNextTimer()).toBeNull(); // no timers until someone speaks
     // A follower comes back following its leader.
-    expect(replica(2, { ...quietLeader, promised: b(3, 1) }).status()).toMatchObject({ role: 'follower', quiescent: true, leaderId: 1 });
+    expect(replica(2, { ...quietLeader, promised: b(3, 1) }).status()).toMatchObject({ role: 'follower', quiet: true, leaderId: 1 });
     // It answered a later ballot since: it starts as any replica does (election timer running).
     const moved = replica(1, { ...quietLeader, promised: b(4, 2) });
-    expect(moved.status()).toMatchObject({ role: 'follower', quiescent: false, leaderId: null });
+    expect(moved.status()).toMatchObject({ role: 'follower', quiet: false, leaderId: null });
     expect(moved.ticksUntilNextTimer()).not.toBeNull();
     // A minority force-start began a later epoch since: the quorums changed, no restore.
-    expect(replica(1, { ...quietLeader, epoch: 1 }).status()).toMatchObject({ role: 'follower', quiescent: false });
+    expect(replica(1, { ...quietLeader, epoch: 1 }).status()).toMatchObject({ role: 'follower', quiet: false });
     // A slot in its log is not decided (a batch was in flight): no batch to resume, so no restore.
     const inFlight = replica(1, { ...quietLeader, entries: [entry, { slot: 2, ballot: b(3, 1), command: put('b') }] });
-    expect(inFlight.status()).toMatchObject({ role: 'follower', quiescent: false });
+    expect(inFlight.status()).toMatchObject({ role: 'follower', quiet: false });
   });
 
   it('restart: a restored quiet leader wakes on a proposal and sends it at its ballot in the next slot', () => {

@@ -1,15 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { type QuietCheck, type RestoreState, Quiescence, mayGoQuiet, quietRestore } from '../../src/core/index.ts';
+import { type QuietCheck, type RestoreState, Quiet, mayGoQuiet, quietRestore } from '../../src/core/index.ts';
 
-// Quiescence and quiet restore as pure decisions.
+// Going quiet and quiet restore as pure decisions.
 
-const IDLE: QuietCheck = { quietAfterTicks: 20, idleTicks: 20, busy: false, allDecided: true, failBackDue: () => false, everyoneCaughtUp: () => true };
+const IDLE: QuietCheck = { quietAfterTicks: 20, ticksSinceRequest: 20, busy: false, allDecided: true, failBackDue: () => false, everyoneCaughtUp: () => true };
 
 describe('quiescence', () => {
   it('an idle leader goes quiet only after the quiet period, with nothing in flight and everyone caught up', () => {
     expect(mayGoQuiet(IDLE)).toBe(true);
     expect(mayGoQuiet({ ...IDLE, quietAfterTicks: 0 })).toBe(false); // never
-    expect(mayGoQuiet({ ...IDLE, idleTicks: 19 })).toBe(false);
+    expect(mayGoQuiet({ ...IDLE, ticksSinceRequest: 19 })).toBe(false);
     expect(mayGoQuiet({ ...IDLE, busy: true })).toBe(false);
     expect(mayGoQuiet({ ...IDLE, allDecided: false })).toBe(false);
     expect(mayGoQuiet({ ...IDLE, everyoneCaughtUp: () => false })).toBe(false);
@@ -20,14 +20,14 @@ describe('quiescence', () => {
   });
 
   it('counts idle heartbeats until a request, and stores one record per quiet period', () => {
-    const q = new Quiescence();
-    q.noteIdleHeartbeat();
-    q.noteIdleHeartbeat();
-    expect(q.idleTicks(5)).toBe(10);
+    const q = new Quiet();
+    q.noteHeartbeatWithoutRequest();
+    q.noteHeartbeatWithoutRequest();
+    expect(q.ticksSinceRequest(5)).toBe(10);
     q.noteActivity();
-    expect(q.idleTicks(5)).toBe(0);
+    expect(q.ticksSinceRequest(5)).toBe(0);
     q.goQuiet({ leaderId: 1, ballot: { round: 2, replicaId: 1 }, epoch: 0 });
-    expect(q.quiet).toBe(true);
+    expect(q.isQuiet).toBe(true);
     expect(q.takeRecordToPersist()).toEqual({ leaderId: 1, ballot: { round: 2, replicaId: 1 }, epoch: 0 });
     expect(q.hasRecordToPersist).toBe(false);
   });

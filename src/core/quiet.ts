@@ -1,44 +1,44 @@
 import { type Ballot, type ReplicaId, ballotEquals, formatBallot } from './ballot.ts';
 import type { QuietRecord } from './log.ts';
 
-// Quiescence: an idle stream goes quiet (the leader stops heartbeating, the
-// followers stop their election timers) so that it costs nothing; the next
-// request or message wakes it. A replica restarted after going quiet (an idle
-// Durable Object evicted, then called again) comes back quiet when that is
-// still safe (quiet restore), so the first request after an idle period
-// needs no election.
+// Going quiet: a stream that no client asked anything for a while goes quiet
+// (the leader stops heartbeating, the followers stop their election timers)
+// so that it costs nothing; the next request or message wakes it. A replica
+// restarted after going quiet (a quiet Durable Object evicted, then called
+// again) comes back quiet when that is still safe (quiet restore), so the
+// first request after a quiet period needs no election.
 
 /**
  * Whether a replica is quiet, and what it must store when it goes quiet.
- * `idleHeartbeats` counts a leader's heartbeat intervals since the last
+ * `heartbeatsSinceRequest` counts a leader's heartbeat intervals since the last
  * client request.
  */
-export class Quiescence {
+export class Quiet {
   /** A leader that stopped heartbeating, or a follower that stopped its election timer. */
-  quiet = false;
-  private idleHeartbeats = 0;
+  isQuiet = false;
+  private heartbeatsSinceRequest = 0;
   /** We just went quiet: whom we follow at which ballot, to store with the next Ready. */
   private toPersist: QuietRecord | null = null;
 
-  /** A client request (or any sign of life): the idle period starts over. */
+  /** A client request (or any sign of life): the count of heartbeats without one starts over. */
   noteActivity(): void {
-    this.idleHeartbeats = 0;
+    this.heartbeatsSinceRequest = 0;
   }
 
   /** A leader's heartbeat interval passed without a client request. */
-  noteIdleHeartbeat(): void {
-    this.idleHeartbeats += 1;
+  noteHeartbeatWithoutRequest(): void {
+    this.heartbeatsSinceRequest += 1;
   }
 
   /** Ticks without a client request, counted in whole heartbeat intervals. */
-  idleTicks(heartbeatIntervalTicks: number): number {
-    return this.idleHeartbeats * heartbeatIntervalTicks;
+  ticksSinceRequest(heartbeatIntervalTicks: number): number {
+    return this.heartbeatsSinceRequest * heartbeatIntervalTicks;
   }
 
   /** Go quiet; `record` (if any) is stored with the next Ready so a restart can come back quiet. */
   goQuiet(record: QuietRecord | null): void {
     if (record) this.toPersist = record;
-    this.quiet = true;
+    this.isQuiet = true;
   }
 
   get hasRecordToPersist(): boolean {
@@ -52,11 +52,11 @@ export class Quiescence {
   }
 }
 
-/** What decides whether an idle leader may go quiet. */
+/** What decides whether a leader that no client asked anything for a while may go quiet. */
 export interface QuietCheck {
   /** Go quiet after this many ticks without a client request (0: never). */
   readonly quietAfterTicks: number;
-  readonly idleTicks: number;
+  readonly ticksSinceRequest: number;
   /** Anything proposed, queued or read and not finished, or a hand-over in progress. */
   readonly busy: boolean;
   /** Every slot the leader proposed is decided. */
@@ -68,12 +68,12 @@ export interface QuietCheck {
 }
 
 /**
- * An idle leader may go quiet when no client asked anything for the quiet
+ * A leader may go quiet when no client asked anything for the quiet
  * period, nothing is in flight or queued, and every other replica answered
  * recently and holds every decided slot (so none of them needs it).
  */
 export function mayGoQuiet(c: QuietCheck): boolean {
-  if (c.quietAfterTicks === 0 || c.idleTicks < c.quietAfterTicks) return false;
+  if (c.quietAfterTicks === 0 || c.ticksSinceRequest < c.quietAfterTicks) return false;
   if (c.busy || !c.allDecided) return false;
   if (c.failBackDue()) return false; // hand over first: the better leader should be the quiet one
   return c.everyoneCaughtUp();
@@ -100,7 +100,7 @@ export type QuietRestore =
 
 /**
  * A replica that restarts comes back as it went quiet (`q`), instead of
- * starting an election that would make the first request after an idle
+ * starting an election that would make the first request after a quiet
  * period wait an election timeout: a leader leads again at its ballot, a
  * follower follows its leader, both quiet. Only if nothing happened since
  * that could make it wrong: its promise is still that ballot (no later ballot
