@@ -17,27 +17,16 @@ import { Deadlines } from './deadlines.ts';
 import { ReadyRunner } from './ready-runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 import { timingWindows } from './timing-windows.ts';
+import { type ReplicaIdentity, parseStoredIdentity, replicaObjectName } from './identity.ts';
 
-/**
- * Which replica of which stream a Durable Object is. Every call names it; the
- * first one is stored. A stream created at run time also names its
- * `incarnation` (part of the object's name, so a deleted and recreated stream
- * gets fresh objects) and carries its `definition`: the replica has no other
- * way to learn its configuration, and stores it on its first call.
- */
-export interface ReplicaIdentity {
-  readonly stream: string;
-  readonly replicaId: ReplicaId;
-  readonly incarnation?: string;
-  readonly definition?: StreamConfig;
-}
+export { type ReplicaIdentity, replicaObjectName };
 
 /** Errors cross RPC as values, never as exceptions. */
 export type RpcError = {
   readonly kind: 'error';
   /**
    * `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one.
-   * `stream_deleted`: the stream (this incarnation of it) was deleted; this replica destroyed its storage and refuses every call.
+   * `stream_deleted`: the stream (this generation of it) was deleted; this replica destroyed its storage and refuses every call.
    * `refused`: the request does not apply to this replica (deleting a configured stream).
    */
   readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down' | 'stream_deleted' | 'refused';
@@ -46,24 +35,19 @@ export type RpcError = {
 
 export type Consistency = 'linearizable' | 'stale';
 
-/** The Durable Object name of a replica: `stream/id`, or `stream~incarnation/id` for a stream created at run time. */
-export function replicaObjectName(stream: string, replicaId: ReplicaId, incarnation?: string): string {
-  return incarnation === undefined ? `${stream}/${replicaId}` : `${stream}~${incarnation}/${replicaId}`;
-}
-
 /**
  * The stub of a replica, created in its region on first use (location hints
  * only count then). `region` names it for a replica added after bootstrap.
  */
-export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, incarnation?: string, region?: string): DurableObjectStub<ReplicaObject> {
+export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, generation?: string, region?: string): DurableObjectStub<ReplicaObject> {
   const hint = region ?? stream.replicas.find((r) => r.id === replicaId)?.region;
-  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId, incarnation));
+  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId, generation));
   return env.REPLICA.get(id, hint ? { locationHint: hint as DurableObjectLocationHint } : undefined);
 }
 
 /** How a replica of `stream` is addressed: its definition rides along for a stream created at run time. */
-export function replicaIdentity(stream: StreamConfig, replicaId: ReplicaId, incarnation?: string): ReplicaIdentity {
-  return incarnation === undefined ? { stream: stream.name, replicaId } : { stream: stream.name, replicaId, incarnation, definition: stream };
+export function replicaIdentity(stream: StreamConfig, replicaId: ReplicaId, generation?: string): ReplicaIdentity {
+  return generation === undefined ? { stream: stream.name, replicaId } : { stream: stream.name, replicaId, generation, definition: stream };
 }
 
 const IDENTITY_META = 'identity';
@@ -96,7 +80,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       const stored = this.storage.readMeta(IDENTITY_META);
-      if (stored) this.identity = JSON.parse(stored) as ReplicaIdentity;
+      if (stored) this.identity = parseStoredIdentity(stored);
       this.deleted = this.storage.readMeta(DELETED_META) !== undefined;
       this.downUntil = Number(this.storage.readMeta(DOWN_UNTIL_META) ?? 0);
     });
@@ -219,7 +203,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * Repeating it is harmless. Only streams created at run time can be deleted.
    */
   async destroy(to: ReplicaIdentity): Promise<{ kind: 'ok' } | RpcError> {
-    if (to.incarnation === undefined) {
+    if (to.generation === undefined) {
       return { kind: 'error', code: 'refused', message: `stream '${to.stream}' comes from the deployment's configuration and cannot be deleted at run time` };
     }
     // Admission only: a replica about to be destroyed is not started (and destroying one twice is harmless).
@@ -322,7 +306,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       return { kind: 'error', code: 'unknown_replica', message: `stream '${to.stream}' has no replica ${to.replicaId}` };
     }
     if (!this.identity) {
-      const identity: ReplicaIdentity = to.incarnation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, incarnation: to.incarnation };
+      const identity: ReplicaIdentity = to.generation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, generation: to.generation };
       this.storage.writeMeta(IDENTITY_META, JSON.stringify(identity));
       this.identity = identity;
     }
@@ -331,7 +315,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,
-      transport: new RpcTransport(this.env, config, to.replicaId, to.incarnation, () => this.onPeerDeleted(), (peer) => this.host?.regionOf(peer)),
+      transport: new RpcTransport(this.env, config, to.replicaId, to.generation, () => this.onPeerDeleted(), (peer) => this.host?.regionOf(peer)),
       now: () => Date.now(),
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
@@ -344,8 +328,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   /** A call addressed to another replica than this one (a bug in the caller), or null. */
   private misrouted(to: ReplicaIdentity): RpcError | null {
     const self = this.identity;
-    if (!self || (self.stream === to.stream && self.replicaId === to.replicaId && self.incarnation === to.incarnation)) return null;
-    const name = (i: ReplicaIdentity): string => `replica ${i.replicaId} of stream '${i.stream}'${i.incarnation === undefined ? '' : ` (incarnation ${i.incarnation})`}`;
+    if (!self || (self.stream === to.stream && self.replicaId === to.replicaId && self.generation === to.generation)) return null;
+    const name = (i: ReplicaIdentity): string => `replica ${i.replicaId} of stream '${i.stream}'${i.generation === undefined ? '' : ` (generation ${i.generation})`}`;
     return { kind: 'error', code: 'misrouted', message: `this is ${name(self)}, not ${name(to)}` };
   }
 
@@ -356,7 +340,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * one this call carries, validated here (it crossed RPC) and stored.
    */
   private streamOf(to: ReplicaIdentity): StreamConfig | RpcError {
-    if (to.incarnation === undefined) {
+    if (to.generation === undefined) {
       try {
         const stream = configuredStream(clusterConfig(this.env.EDGEPAXOS_CONFIG), to.stream);
         return stream ?? { kind: 'error', code: 'unknown_replica', message: `no stream '${to.stream}' is configured` };
@@ -385,14 +369,14 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   }
 
   /**
-   * A peer of this incarnation answered that the stream was deleted: a peer
+   * A peer of this generation answered that the stream was deleted: a peer
    * is only destroyed after the catalog recorded the deletion, so this replica
    * (which the deleting request may not have reached) destroys itself too.
    * Deferred, so the send that learned it finishes first.
    */
   private onPeerDeleted(): void {
     const self = this.identity;
-    if (this.deleted || !self || self.incarnation === undefined) return;
+    if (this.deleted || !self || self.generation === undefined) return;
     setTimeout(() => void this.destroyStorage(self), 0);
   }
 
@@ -413,7 +397,7 @@ class RpcTransport implements Transport {
   private readonly env: Cloudflare.Env;
   private readonly stream: StreamConfig;
   private readonly self: ReplicaId;
-  private readonly incarnation: string | undefined;
+  private readonly generation: string | undefined;
   private readonly onPeerDeleted: () => void;
   private readonly timeoutMs: number;
   private readonly regionOf: (peer: ReplicaId) => string | undefined;
@@ -425,14 +409,14 @@ class RpcTransport implements Transport {
     env: Cloudflare.Env,
     stream: StreamConfig,
     self: ReplicaId,
-    incarnation: string | undefined,
+    generation: string | undefined,
     onPeerDeleted: () => void,
     regionOf: (peer: ReplicaId) => string | undefined,
   ) {
     this.env = env;
     this.stream = stream;
     this.self = self;
-    this.incarnation = incarnation;
+    this.generation = generation;
     this.onPeerDeleted = onPeerDeleted;
     this.timeoutMs = timingWindows(stream).peerRpcTimeoutMs;
     this.regionOf = regionOf;
@@ -443,12 +427,12 @@ class RpcTransport implements Transport {
     const key = `${to}@${region ?? ''}`;
     let stub = this.stubs.get(key);
     if (!stub) {
-      stub = replicaStub(this.env, this.stream, to, this.incarnation, region);
+      stub = replicaStub(this.env, this.stream, to, this.generation, region);
       this.stubs.set(key, stub);
     }
     let cancel: (() => void) | undefined;
     try {
-      const call = stub.deliver(replicaIdentity(this.stream, to, this.incarnation), this.self, messages);
+      const call = stub.deliver(replicaIdentity(this.stream, to, this.generation), this.self, messages);
       const timeout = new Promise<null>((resolve) => (cancel = this.deadlines.add(this.timeoutMs, () => resolve(null))));
       const res = await Promise.race([call, timeout]);
       if (res && res.kind === 'error' && res.code === 'stream_deleted') this.onPeerDeleted();
