@@ -19,7 +19,7 @@ import {
   type TestOnlyBugs,
   compileConfiguration,
   describeChange,
-  follower,
+  electableMember,
   DEFAULT_TIMING,
   SeededRng,
   ballotGreater,
@@ -159,7 +159,7 @@ export class SimCluster {
       ...options.network,
     });
     this.members =
-      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...follower(i + 1), region: undefined })) : [...options.replicas];
+      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...electableMember(i + 1), region: undefined })) : [...options.replicas];
     this.ids = this.members.map((m) => m.id);
     this.configuration = { members: this.members, policy: options.policy ?? {} };
     this.bootstrap = compileConfiguration(this.configuration);
@@ -554,7 +554,7 @@ export class SimCluster {
       .map((id) => {
         const st = this.replica(id).core?.status();
         if (!st) return `r${id}: down`;
-        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'follower' ? '' : m.role[0]}`).join(',');
+        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'electable' ? '' : m.role[0]}`).join(',');
         const config = `config@${st.configurationSlot}=[${members(st.configuration)}]${st.pendingConfiguration ? ` pending [${members(st.pendingConfiguration)}]` : ''}`;
         return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedThrough} applied=${st.appliedThrough} last=${st.lastSlot} ${config}`;
       })

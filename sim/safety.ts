@@ -137,7 +137,7 @@ export class SafetyChecker {
   /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
   onSend(r: SimProcess, m: Message): void {
     const st = r.core?.status();
-    if (st && (m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'follower') {
+    if (st && (m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'electable') {
       this.fail(`replica ${r.id} (${st.memberRole}) campaigned (${m.type})`);
     }
     let committed: Ballot | null = null;
@@ -178,7 +178,7 @@ export class SafetyChecker {
     if (told && ballotGreater(told, st.promised)) {
       this.fail(`replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)} (tick ${now})`);
     }
-    if (st.role === 'leader' && st.memberRole !== 'follower') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
+    if (st.role === 'leader' && st.memberRole !== 'electable') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
     if (st.role === 'leader') {
       const key = `${st.epoch}/${formatBallot(st.ballot)}`;
       const prev = this.leaders.get(key);

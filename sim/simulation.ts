@@ -521,11 +521,11 @@ class FaultSchedule {
       }
       case 1: {
         const learner = pickOf(members.filter((m) => m.role === 'passive'));
-        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'follower' as const } : m));
+        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'electable' as const } : m));
         break;
       }
       case 2: {
-        const victim = pickOf(others.filter((m) => m.role === 'follower'));
+        const victim = pickOf(others.filter((m) => m.role === 'electable'));
         if (victim) next = members.map((m) => (m.id === victim.id ? { ...m, role: 'passive' as const } : m));
         break;
       }

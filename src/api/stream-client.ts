@@ -1,4 +1,5 @@
-import type { Configuration, Member, ReplicaId } from '../core/index.ts';
+import type { ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
 import type { KvResult } from '../kv/index.ts';
 import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
 import { timingWindows } from '../host/timing-windows.ts';

@@ -1,6 +1,6 @@
 import type { ReplicaId } from './ballot.ts';
 import { type CompiledConfiguration, type Configuration, compileConfiguration, configurationKey } from './configuration.ts';
-import { type Membership, isElectable, isVoter } from './membership.ts';
+import { type Membership, aRole, isElectable, isVoter } from './membership.ts';
 
 // Reconfiguration refusals: what makes a proposed configuration change unsafe,
 // or unable to decide now, as pure functions of what the leader knows. The
@@ -71,7 +71,7 @@ export function refuseConfigurationChange(next: CompiledConfiguration, c: Change
         return { code: 'invalid-change', message: `replica ${m.id} was a logger (it keeps no state machine) and can only come back as one: add a new replica instead` };
       }
       if (m.role !== 'passive') {
-        return { code: 'invalid-change', message: `replica ${m.id} is new: it joins as passive (a learner) and becomes a ${m.role} by a later change, once it has caught up` };
+        return { code: 'invalid-change', message: `replica ${m.id} is new: it joins as passive (a learner) and becomes ${aRole(m.role)} by a later change, once it has caught up` };
       }
       continue;
     }
@@ -80,14 +80,14 @@ export function refuseConfigurationChange(next: CompiledConfiguration, c: Change
         return { code: 'invalid-change', message: `replica ${m.id} is in incarnation ${old.incarnation ?? 1}; a rebuild only moves to a later one` };
       }
       if (m.role !== 'passive') {
-        return { code: 'invalid-change', message: `replica ${m.id} starts a new incarnation (a rebuild): it joins as passive and becomes a ${m.role} once it has caught up` };
+        return { code: 'invalid-change', message: `replica ${m.id} starts a new incarnation (a rebuild): it joins as passive and becomes ${aRole(m.role)} once it has caught up` };
       }
     }
     if ((old.role === 'logger') !== (m.role === 'logger')) {
-      return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
+      return { code: 'invalid-change', message: `replica ${m.id} cannot change between ${aRole('logger')} and ${aRole(old.role === 'logger' ? m.role : old.role)}: a logger keeps no state machine; remove it and add a new replica instead` };
     }
     if (isVoter(m) && !isVoter(old) && c.minorityMode) {
-      return { code: 'invalid-change', message: `in minority mode only the survivors vote: make replica ${m.id} a ${m.role} after returning to normal mode` };
+      return { code: 'invalid-change', message: `in minority mode only the survivors vote: make replica ${m.id} ${aRole(m.role)} after returning to normal mode` };
     }
     if (isVoter(m) && !isVoter(old) && !c.caughtUp(m.id)) {
       return { code: 'would-block', message: `replica ${m.id} has not caught up with the decided log (or is not answering); it becomes a voter once it has` };

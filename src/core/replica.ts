@@ -12,7 +12,7 @@ import { ConfigurationChain } from './configuration-chain.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type QuietRecord, type Snapshot } from './log.ts';
-import { type Member, type Membership, isElectable } from './membership.ts';
+import { type Member, type Membership, aRole, isElectable } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
@@ -429,7 +429,7 @@ export class Replica {
 
   /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
   campaignNow(): OperatorResult {
-    if (!this.electable()) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? `a ${this.self.role}` : 'not a member'} and cannot lead` });
+    if (!this.electable()) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? aRole(this.self.role) : 'not a member'} and cannot lead` });
     if (this.role === 'leader') return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` });
     this.campaignIsManual = true;
     this.electNow('an operator promoted this replica');
@@ -692,7 +692,7 @@ export class Replica {
 
   private becomePreCandidate(why: string): void {
     if (this.role === 'leader') throw new Error(`replica ${this.id}: a leader cannot become pre-candidate`);
-    if (!this.electable()) throw new Error(`replica ${this.id}: a ${this.self?.role ?? 'non-member'} never campaigns`);
+    if (!this.electable()) throw new Error(`replica ${this.id}: ${this.self ? aRole(this.self.role) : 'a non-member'} never campaigns`);
     this.transition('pre-candidate', null, why);
     if (this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     this.role = 'pre-candidate';
@@ -803,7 +803,7 @@ export class Replica {
     if (!this.electable()) {
       this.forgetSilentLeader(); // a logger or passive replica never leads, but stops vouching for a silent leader
       this.resetElectionTimeout();
-      this.refuse('campaign', `a ${this.self.role} never leads`);
+      this.refuse('campaign', `${aRole(this.self.role)} never leads`);
       return;
     }
     if (!this.tenureServed()) {
@@ -949,7 +949,7 @@ export class Replica {
     // Electable by the configuration in effect here (a candidate at least as up to date as we are knows at
     // least as much; changes still undecided in our log may never be decided).
     const candidate = this.membership.get(m.from) ?? this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 };
-    if (!isElectable(candidate)) return `replica ${m.from} is a ${candidate.role} here and cannot lead`;
+    if (!isElectable(candidate)) return `replica ${m.from} is ${aRole(candidate.role)} here and cannot lead`;
     if (!this.tenureServed()) return `leader ${this.leaderId} is within its minimum tenure`;
     // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
     // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).

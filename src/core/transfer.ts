@@ -1,5 +1,5 @@
 import type { ReplicaId } from './ballot.ts';
-import { type Member, isElectable } from './membership.ts';
+import { type Member, aRole, isElectable } from './membership.ts';
 
 // Leadership transfer (switchover, step-down) and fail-back (DCF priority
 // election): whom a leader hands over to, and the hand-over in progress.
@@ -57,7 +57,7 @@ export function stepDownTarget(members: readonly Member[], self: ReplicaId, isLi
 export function transferRefusal(target: ReplicaId, member: Member | undefined, self: ReplicaId): string | null {
   if (!member) return `replica ${target} is not a member of this stream`;
   if (target === self) return `replica ${target} already leads`;
-  if (!isElectable(member)) return `replica ${target} is a ${member.role} and can never lead`;
+  if (!isElectable(member)) return `replica ${target} is ${aRole(member.role)} and can never lead`;
   return null;
 }
 

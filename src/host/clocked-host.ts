@@ -11,7 +11,8 @@ import {
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
-import { type StreamConfig, streamConfiguration, streamPriority, streamTiming } from './config.ts';
+import { type StreamConfig, bootstrapConfiguration, streamPriority, streamTiming } from './config.ts';
+import { type DcfConfiguration, dcfRole, fromDcfConfiguration, toDcfConfiguration, toDcfRole } from './dcf.ts';
 import { ChaosTransport, type Transport, type Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
 import { HostClock } from './host-clock.ts';
@@ -74,10 +75,10 @@ export interface ReplicaView {
   readonly partitioned_from: readonly ReplicaId[];
   readonly unreliable: Unreliability | null;
   /** The configuration in effect after `configuration_index` (0: the bootstrap one from EDGEPAXOS_CONFIG). */
-  readonly configuration: Configuration;
+  readonly configuration: DcfConfiguration;
   readonly configuration_index: number;
   /** A change proposed and not yet decided, as far as this replica knows. */
-  readonly pending_configuration: Configuration | null;
+  readonly pending_configuration: DcfConfiguration | null;
   /** `minority` while an operator forced minority work mode here (with its survivors and vote_num). */
   readonly work_mode: 'normal' | 'minority';
   readonly vote_num: number | null;
@@ -219,7 +220,7 @@ export class ClockedHost {
     this.runner = new ReadyRunner(
       {
         id: deps.replicaId,
-        configuration: streamConfiguration(deps.stream),
+        configuration: bootstrapConfiguration(deps.stream),
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
         quietAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
@@ -297,8 +298,8 @@ export class ClockedHost {
   }
 
   /** Propose a configuration change here (the leader) and wait until its outcome is known, or `timeoutMs` passes. */
-  async reconfigure(configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
-    const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration };
+  async reconfigure(configuration: DcfConfiguration | Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
+    const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration: fromDcfConfiguration(configuration) };
     return this.proposeAndWait(command.id, timeoutMs, (settle) => {
       const res = this.runner.changeConfiguration(command, settle);
       return res.ok ? null : { kind: 'refused', result: res };
@@ -373,8 +374,8 @@ export class ClockedHost {
     const st = this.runner.status();
     return {
       node_id: st.id,
-      role: st.fenced ? 'fenced' : st.role === 'follower' ? (st.memberRole === 'none' ? 'non-member' : st.memberRole) : st.role,
-      member_role: st.memberRole,
+      role: dcfRole(st),
+      member_role: st.memberRole === 'none' ? 'none' : toDcfRole(st.memberRole),
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
       run_mode: st.autoElection ? 'automatic' : 'manual',
@@ -389,9 +390,9 @@ export class ClockedHost {
       last_index: st.lastSlot,
       partitioned_from: st.configuration.members.map((m) => m.id).filter((id) => id !== this.id && this.transport.isCut(id)),
       unreliable: this.transport.unreliable,
-      configuration: st.configuration,
+      configuration: toDcfConfiguration(st.configuration),
       configuration_index: st.configurationSlot,
-      pending_configuration: st.pendingConfiguration,
+      pending_configuration: st.pendingConfiguration ? toDcfConfiguration(st.pendingConfiguration) : null,
       work_mode: st.quorumOverride ? 'minority' : 'normal',
       vote_num: st.quorumOverride?.voteNum ?? null,
       minority_replicas: st.quorumOverride?.voters ?? null,

@@ -6,6 +6,7 @@ import {
   type PriorityOptions,
   compileConfiguration,
 } from '../core/index.ts';
+import { type DcfConfiguration, fromDcfConfiguration, fromDcfRole, toDcfConfiguration } from './dcf.ts';
 import { REGIONS, type Region } from './regions.ts';
 import { timingSettingsProblems, timingWindows } from './timing-windows.ts';
 
@@ -217,13 +218,18 @@ export function clusterConfig(raw: unknown): ClusterConfig {
   return hit;
 }
 
-/** The core's view of a stream's replicas. */
+/** The core's view of a stream's replicas (its member roles: dcf.ts). */
 export function streamMembers(s: Pick<StreamConfig, 'replicas'>): Member[] {
-  return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
+  return s.replicas.map((r) => ({ id: r.id, role: fromDcfRole(r.role), priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
+}
+
+/** The stream's bootstrap configuration in the API's names (DCF's member roles), as the API shows and edits it. */
+export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): DcfConfiguration {
+  return toDcfConfiguration(bootstrapConfiguration(s));
 }
 
 /** The stream's bootstrap configuration, as the core takes it (later changes live in the log). */
-export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): Configuration {
+export function bootstrapConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): Configuration {
   return {
     members: streamMembers(s),
     policy: {
@@ -237,12 +243,12 @@ export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>
 
 /** The stream's quorum policy; throws RangeError (with the reason) for one that is unsafe or can never decide. */
 export function streamQuorum(s: Pick<StreamConfig, 'replicas' | 'policy'>): ExplainingQuorumPolicy {
-  return compileConfiguration(streamConfiguration(s)).quorum;
+  return compileConfiguration(bootstrapConfiguration(s)).quorum;
 }
 
-/** One line for the status page: what a decision needs under `c`. */
-export function describeConfigurationPolicy(c: Configuration): string {
-  const q = compileConfiguration(c).quorum;
+/** One line for the status page: what a decision needs under `c` (in the API's names or the core's). */
+export function describeConfigurationPolicy(c: DcfConfiguration | Configuration): string {
+  const q = compileConfiguration(fromDcfConfiguration(c)).quorum;
   const parts = [`weight ${q.phase2Weight} of ${q.totalWeight} to decide, ${q.phase1Weight} to elect`];
   const groups = c.policy.requireGroups ?? [];
   const regions = c.policy.requireRegions ?? [];
@@ -253,7 +259,7 @@ export function describeConfigurationPolicy(c: Configuration): string {
 
 /** One line for the status page: what a decision needs under the bootstrap configuration. */
 export function describePolicy(s: StreamConfig): string {
-  return describeConfigurationPolicy(streamConfiguration(s));
+  return describeConfigurationPolicy(bootstrapConfiguration(s));
 }
 
 export function streamPriority(s: StreamConfig): PriorityOptions {

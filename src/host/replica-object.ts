@@ -1,5 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ClientCommand, Configuration, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { ClientCommand, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration } from './dcf.ts';
 import type { KvItem } from '../kv/index.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
@@ -129,7 +130,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   }
 
   /** Propose a configuration change (membership) at this replica, the leader, and wait for its outcome. */
-  async reconfigure(to: ReplicaIdentity, configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome | RpcError> {
+  async reconfigure(to: ReplicaIdentity, configuration: DcfConfiguration, timeoutMs: number): Promise<ReconfigureOutcome | RpcError> {
     return this.enter(to, (host) => host.reconfigure(configuration, timeoutMs));
   }
 

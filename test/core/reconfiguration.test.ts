@@ -12,7 +12,7 @@ import {
 
 // Configuration-change refusals as pure functions of what the leader knows.
 
-const m = (id: number, extra: Partial<Member> = {}): Member => ({ id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra });
+const m = (id: number, extra: Partial<Member> = {}): Member => ({ id, role: 'electable', priority: 0, weight: 1, group: 0, ...extra });
 const ACTIVE: Configuration = { members: [m(1), m(2), m(3), m(4, { role: 'passive' })], policy: {} };
 
 function context(extra: Partial<ChangeContext> = {}): ChangeContext {

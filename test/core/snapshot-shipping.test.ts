@@ -5,7 +5,7 @@ import { type InstallSnapshotMessage, type Message, type Snapshot, SnapshotAssem
 // election timeout to each acceptor, and its reassembly.
 
 const BALLOT = { round: 2, replicaId: 1 };
-const CONFIG = { slot: 0, configuration: { members: [{ id: 1, role: 'follower' as const, priority: 0, weight: 1, group: 0 }], policy: {} } };
+const CONFIG = { slot: 0, configuration: { members: [{ id: 1, role: 'electable' as const, priority: 0, weight: 1, group: 0 }], policy: {} } };
 
 function shipper(snap: Snapshot | null, firstSlot = 11) {
   const sent: Message[] = [];

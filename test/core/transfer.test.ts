@@ -4,7 +4,7 @@ import { type Member, LeadershipTransfer, failBackTarget, stepDownTarget, transf
 // Leadership transfer and fail-back: whom a leader hands over to, and a
 // hand-over's lifetime.
 
-const m = (id: number, priority: number, role: Member['role'] = 'follower'): Member => ({ id, role, priority, weight: 1, group: 0 });
+const m = (id: number, priority: number, role: Member['role'] = 'electable'): Member => ({ id, role, priority, weight: 1, group: 0 });
 const MEMBERS = [m(1, 1), m(2, 3), m(3, 2), m(4, 5, 'logger'), m(5, 9, 'passive')];
 const ON = { enabled: true, suppressed: false };
 

@@ -102,7 +102,7 @@ export function storageContract(name: string, withStorage: WithStorage): void {
 
     it('a configuration change stored with a compaction, the epoch and fencing survive a reopen', () =>
       withStorage((open) => {
-        const configuration = { members: [{ id: 1, role: 'follower' as const, priority: 2, weight: 1, group: 0, region: 'weur' }], policy: { requireRegions: ['weur'] } };
+        const configuration = { members: [{ id: 1, role: 'electable' as const, priority: 2, weight: 1, group: 0, region: 'weur' }], policy: { requireRegions: ['weur'] } };
         open().persist({ entries: [{ slot: 1, ballot: { round: 1, replicaId: 1 }, command: { kind: 'config', id: 'c1', configuration } }], decidedThrough: 1 });
         expect([...open().loadDurable().entries][0]?.command).toEqual({ kind: 'config', id: 'c1', configuration });
         open().persist({ entries: [], compactThrough: 1, baseConfig: { slot: 1, configuration }, epoch: 2, fenced: true });

@@ -57,8 +57,8 @@ describe('cluster: membership changes', () => {
     expect(c.replica(4).core!.status().memberRole).toBe('passive');
     c.runTicks(ELECTION); // the leader hears of it with the next heartbeat replies
     // Promoted: four voters, so a decision needs three of them.
-    expect(reconfigure(c, edited(c, (ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'follower' } : m)))).kind).toBe('applied');
-    c.runUntil(() => c.replica(4).core!.status().memberRole === 'follower', 5 * ELECTION, 'replica 4 to learn it votes');
+    expect(reconfigure(c, edited(c, (ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'electable' } : m)))).kind).toBe('applied');
+    c.runUntil(() => c.replica(4).core!.status().memberRole === 'electable', 5 * ELECTION, 'replica 4 to learn it votes');
     expect(voters(c, 1)).toEqual([1, 2, 3, 4]);
     c.crash(2);
     c.crash(4);
@@ -91,7 +91,7 @@ describe('cluster: membership changes', () => {
     c.addReplica(member(4, { role: 'passive' }));
     c.crash(4);
     expect(reconfigure(c, edited(c, (ms) => [...ms, member(4, { role: 'passive' })])).kind).toBe('applied');
-    expect(change((ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'follower' } : m)))).toMatchObject({ ok: false, code: 'would-block' });
+    expect(change((ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'electable' } : m)))).toMatchObject({ ok: false, code: 'would-block' });
     // One change at a time.
     expect(change((ms) => ms.map((m) => (m.id === 3 ? { ...m, priority: 5 } : m))).ok).toBe(true);
     expect(change((ms) => ms.map((m) => (m.id === 2 ? { ...m, priority: 5 } : m)))).toMatchObject({ ok: false, code: 'change-in-progress' });
