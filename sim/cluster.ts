@@ -570,5 +570,6 @@ export class SimCluster {
 /** One trace line for a replica's transition or refusal (Replica's `observe`): who, what, and why. */
 export function describeEvent(id: ReplicaId, e: ReplicaEvent): string {
   if (e.kind === 'refusal') return `r${id}: refused ${e.what}: ${e.why}`;
-  return `r${id}: ${e.from} -> ${e.to}: ${e.why}`;
+  const of = e.to === 'follower' ? (e.leaderId === null ? ' of nobody' : ` of ${e.leaderId}`) : '';
+  return `r${id}: ${e.from} -> ${e.to}${of}: ${e.why}`;
 }

@@ -56,6 +56,11 @@ import { DEFAULT_SNAPSHOT_CHUNK_CHARS, SnapshotAssembly, SnapshotShipper } from 
 import { Timeout } from './timeout.ts';
 import { LeadershipTransfer, failBackTarget, stepDownTarget, transferRefusal } from './transfer.ts';
 
+/** `n ticks`, or `1 tick`. */
+function ticks(n: number): string {
+  return n === 1 ? '1 tick' : `${n} ticks`;
+}
+
 /** An acceptor's answers to a proposer: they count only from the incarnation the configuration names. */
 const ANSWERS: ReadonlySet<Message['type']> = new Set(['promise', 'accepted', 'heartbeat-reply', 'pre-vote-reply', 'nack']);
 
@@ -808,7 +813,7 @@ export class Replica {
     }
     if (!this.tenureServed()) {
       this.resetElectionTimeout(); // the leader has not led long enough to be replaced
-      this.refuse('campaign', `leader ${this.leaderId} has led for ${this.nowTicks - this.leaderSinceTick} ticks, under its minimum tenure`);
+      this.refuse('campaign', `leader ${this.leaderId} has led for ${ticks(this.nowTicks - this.leaderSinceTick)}, under its minimum tenure`);
       return;
     }
     if (!this.autoElection) {
@@ -818,7 +823,7 @@ export class Replica {
       return;
     }
     this.becomePreCandidate(
-      this.leaderId === null ? `election timeout: no leader for ${waited} ticks` : `election timeout: leader ${this.leaderId} silent for ${waited} ticks`,
+      this.leaderId === null ? `election timeout: no leader for ${ticks(waited)}` : `election timeout: leader ${this.leaderId} silent for ${ticks(waited)}`,
     );
   }
 
@@ -943,7 +948,7 @@ export class Replica {
     // (A replica outside the configuration watches no leader - its timer is stopped - so it cannot vouch for one.)
     if (this.role === 'leader') return 'it leads';
     if (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks) {
-      return `it heard from leader ${this.leaderId} ${this.electionTimeout.elapsedTicks} ticks ago`;
+      return `it heard from leader ${this.leaderId} ${ticks(this.electionTimeout.elapsedTicks)} ago`;
     }
     if (!ballotGreater(m.ballot, this.promisedBallot)) return `it promised ${formatBallot(this.promisedBallot)}`;
     // Electable by the configuration in effect here (a candidate at least as up to date as we are knows at
@@ -955,7 +960,7 @@ export class Replica {
     // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
     if (m.decidedThrough < this.log.decidedThrough && this.electable()) return `it decided through ${this.log.decidedThrough}, the candidate only through ${m.decidedThrough}`;
     const deferTo = this.defersToHigherPriority(m.from, m.decidedThrough);
-    if (deferTo !== null) return `replica ${deferTo} has a higher priority and can lead`;
+    if (deferTo !== null) return deferTo === this.id ? 'it has a higher priority itself and can lead' : `replica ${deferTo} has a higher priority and can lead`;
     return null;
   }
 
@@ -1267,7 +1272,7 @@ export class Replica {
     const t = this.transfer.inProgress;
     if (t) {
       // It did not take over in time: resume writing.
-      if (this.transfer.expire(this.nowTicks)) this.refuse(`hand-over to ${t.target}`, `it did not take over within ${t.timeoutTicks} ticks: writes resume`);
+      if (this.transfer.expire(this.nowTicks)) this.refuse(`hand-over to ${t.target}`, `it did not take over within ${ticks(t.timeoutTicks)}: writes resume`);
       else this.completeTransfer();
       return;
     }
