@@ -381,9 +381,9 @@ export class Replica {
    * together as one accept batch at the next `ready()`.
    */
   propose(command: ClientCommand): ProposeResult {
-    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
+    if (this.fenced) return this.notLeader('proposal');
     this.wakeUp();
-    if (this.role !== 'leader') return this.notLeader();
+    if (this.role !== 'leader') return this.notLeader('proposal');
     this.replication.queue(command);
     return { ok: true };
   }
@@ -393,9 +393,9 @@ export class Replica {
    * after this call, a `ReadState` with this id appears in a Ready.
    */
   readIndex(readId: string): ReadIndexResult {
-    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
+    if (this.fenced) return this.notLeader('read');
     this.wakeUp();
-    if (this.role !== 'leader') return this.notLeader();
+    if (this.role !== 'leader') return this.notLeader('read');
     if (this.bugs.readWithoutConfirmation) {
       this.reads.serveUnconfirmed(readId, this.log.decidedThrough);
       return { ok: true };
@@ -1406,8 +1406,11 @@ export class Replica {
     this.send({ type: 'nack', from: this.id, to, ballot, promised: this.promisedBallot });
   }
 
-  private notLeader(): NotLeader {
-    return { ok: false, reason: 'not-leader', leaderHint: this.leaderId === this.id ? null : this.leaderId };
+  /** A client's request (`what`) refused: this replica does not lead; the answer names the leader it knows, if any. */
+  private notLeader(what: 'proposal' | 'read'): NotLeader {
+    const leaderHint = this.fenced || this.leaderId === this.id ? null : this.leaderId;
+    this.refuse(what, this.fenced ? 'fenced: it does nothing until rebuilt' : leaderHint === null ? 'not the leader, and it knows none' : `not the leader: ${leaderHint} leads`);
+    return { ok: false, reason: 'not-leader', leaderHint };
   }
 
   private send(m: Message): void {
