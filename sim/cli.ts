@@ -1,5 +1,5 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--pending-max N] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it.
  */
@@ -15,13 +15,14 @@ function main(): number {
       bug: { type: 'string' },
       'membership-rate': { type: 'string' },
       'stall-rate': { type: 'string' },
+      'pending-max': { type: 'string' },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--verbose]');
+    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--pending-max N] [--verbose]');
     console.log(`bugs: ${Object.keys(BUGS).join(', ')}`);
     return 0;
   }
@@ -43,6 +44,11 @@ function main(): number {
     console.error(`--stall-rate must be a probability per tick (0 to 1), got '${values['stall-rate']}'`);
     return 2;
   }
+  const pendingMax = values['pending-max'] !== undefined ? intArg('pending-max', values['pending-max']) : undefined;
+  if (pendingMax === 0) {
+    console.error('--pending-max must be at least 1');
+    return 2;
+  }
   const verbose = values.verbose || single;
   let failed = 0;
   let ops = 0;
@@ -50,6 +56,7 @@ function main(): number {
   for (let seed = first; seed < first + count; seed++) {
     const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}),
       ...(stallRate !== undefined ? { stallRate } : {}),
+      ...(pendingMax !== undefined ? { pendingMax } : {}),
     });
     if (r.ok) {
       ops += r.stats.operations;

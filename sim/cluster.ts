@@ -31,7 +31,7 @@ import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../s
 import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -66,6 +66,8 @@ export interface ClusterOptions {
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
   readonly bugs?: TestOnlyBugs;
+  /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
+  readonly pendingMax?: number;
 }
 
 /** The KV application's runner: every simulated replica runs the key-value state machine. */
@@ -461,6 +463,7 @@ export class SimCluster {
     r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
     r.kv = new KvStateMachine(this.options.kv);
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
     if (r.runner.status().quiet) {
       this.quietRestarts += 1;
       if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
@@ -481,7 +484,7 @@ export class SimCluster {
   // ---------------------------------------------------------------- client entry points
 
   /** Propose at replica `id`; `done` is called once its outcome is known there. */
-  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
+  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' }; // a stalled host answers nobody; the client tries elsewhere
@@ -489,11 +492,24 @@ export class SimCluster {
   }
 
   /** A linearizable read of `key` through replica `id`. */
-  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
+  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' };
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.query((kv) => kv.get(key)) ?? undefined } : { kind: 'dropped' }));
+  }
+
+  /**
+   * A caller stopped waiting for a proposal or read at replica `id` (as the
+   * Worker host does at its deadline). Only with back-pressure on, where a
+   * forgotten waiter would hold a place for ever; without it nothing depends
+   * on it, and forgetting would change the runs of existing seeds.
+   */
+  forget(id: ReplicaId, kind: 'proposal' | 'read', requestId: string): void {
+    if (this.options.pendingMax === undefined) return;
+    const runner = this.replica(id).runner;
+    if (kind === 'proposal') runner?.forgetProposal(requestId);
+    else runner?.forgetRead(requestId);
   }
 
   private writes = 0;

@@ -84,6 +84,11 @@ export interface SimulationOptions {
   readonly membershipRate?: number;
   /** A rate of host stalls per tick (default 0: see Knobs.stallRate). */
   readonly stallRate?: number;
+  /**
+   * Back-pressure: requests that may wait at a replica at once (default:
+   * unlimited). Not drawn from the seed, so adding it changed no existing seed's run.
+   */
+  readonly pendingMax?: number;
 }
 
 export interface SimulationStats {
@@ -94,6 +99,9 @@ export interface SimulationStats {
   readonly completed: number;
   readonly gaveUp: number;
   readonly retries: number;
+  /** Attempts refused by back-pressure, and operations dropped after such a refusal (never proposed). */
+  readonly overloaded: number;
+  readonly dropped: number;
   readonly decidedSlots: number;
   readonly crashes: number;
   readonly partitions: number;
@@ -196,6 +204,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   if (opts.bug) cmd += ` --bug ${opts.bug}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined && opts.stallRate > 0) cmd += ` --stall-rate ${opts.stallRate}`;
+  if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
   return cmd;
 }
 
@@ -248,6 +257,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
     ...(bugs ? { bugs } : {}),
+    ...(opts.pendingMax !== undefined ? { pendingMax: opts.pendingMax } : {}),
   });
   const operations = opts.operations ?? DEFAULT_OPERATIONS;
   const workload = new Workload(cluster, rng, {
@@ -319,8 +329,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     throw e;
   }
 
-  if (workload.completed + workload.gaveUp < operations) {
-    return fail('liveness', `only ${workload.completed + workload.gaveUp} of ${operations} operations finished`);
+  if (workload.completed + workload.gaveUp + workload.dropped < operations) {
+    return fail('liveness', `only ${workload.completed + workload.gaveUp + workload.dropped} of ${operations} operations finished`);
   }
   const verdict = checkLinearizability(kvModel, workload.history);
   if (!verdict.ok) {
@@ -338,6 +348,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       completed: workload.completed,
       gaveUp: workload.gaveUp,
       retries: workload.retries,
+      overloaded: workload.overloaded,
+      dropped: workload.dropped,
       decidedSlots: cluster.safety.decidedSlots,
       crashes: faults.crashes,
       partitions: faults.partitions,

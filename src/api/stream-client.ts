@@ -98,6 +98,7 @@ export class StreamClient {
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw this.failure(res);
+      if (res.kind === 'overloaded') throw this.overloaded(uncertain, request.idempotencyKey);
       if (res.kind === 'applied') {
         leaderCache.set(this.cacheKey, target);
         return res.result;
@@ -131,6 +132,7 @@ export class StreamClient {
       );
       const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;
       if (isRpcError(res)) throw this.failure(res);
+      if (res.kind === 'overloaded') throw this.overloaded(false, null);
       if (res.kind === 'ok') {
         leaderCache.set(this.cacheKey, target);
         return res.value;
@@ -233,6 +235,20 @@ export class StreamClient {
       return new ApiError(404, 'stream_not_found', `stream '${this.stream.name}' was deleted`);
     }
     return new ApiError(500, error.code, error.message);
+  }
+
+  /**
+   * The leader holds its limit of waiting requests (the stream's `queue_max`):
+   * answered at once, not retried, so the load falls. This attempt was not
+   * proposed; an earlier attempt of the same write that may have been is said.
+   */
+  private overloaded(uncertain: boolean, idempotencyKey: string | null): ApiError {
+    const retryAfterS = Math.max(1, Math.ceil((2 * this.stream.heartbeat_interval_ms) / 1000));
+    const message = `the leader of stream '${this.stream.name}' already holds ${this.stream.queue_max} requests waiting (queue_max); this one was not applied: retry after ${retryAfterS} s`;
+    if (uncertain && idempotencyKey !== null) {
+      return new ApiError(503, 'outcome_unknown', `an earlier attempt may have been applied, and the leader is now overloaded; retrying with the same Idempotency-Key is safe`, { idempotency_key: idempotencyKey }, { 'retry-after': String(retryAfterS) });
+    }
+    return new ApiError(429, 'overloaded', message, { retry_after_s: retryAfterS }, { 'retry-after': String(retryAfterS) });
   }
 
   private firstTarget(): ReplicaId {

@@ -14,6 +14,7 @@ import {
 import { type StreamConfig, bootstrapConfiguration, streamPriority, streamTiming } from './config.ts';
 import { type DcfConfiguration, dcfRole, fromDcfConfiguration, toDcfConfiguration, toDcfRole } from './dcf.ts';
 import { ChaosTransport, type Transport, type Unreliability } from './chaos-transport.ts';
+import { SkippedRecords } from './skipped-records.ts';
 import { Deadlines } from './deadlines.ts';
 import { HostClock } from './host-clock.ts';
 import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
@@ -40,7 +41,8 @@ export interface HostDeps {
   readonly simulateLatency?: boolean;
 }
 
-export type WriteOutcome = ProposalOutcome<KvResult> | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
+/** `overloaded`: too many requests wait at this replica already (the stream's `queue_max`); nothing was proposed. */
+export type WriteOutcome = ProposalOutcome<KvResult> | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null } | { readonly kind: 'overloaded' };
 
 /** A configuration change: refused here (with the core's reason), or proposed and then as any proposal. */
 export type ReconfigureOutcome = ProposalOutcome<KvResult> | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
@@ -49,7 +51,9 @@ export type ReadOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
   | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null }
   /** Leadership could not be confirmed in time, or was lost meanwhile. */
-  | { readonly kind: 'unavailable' };
+  | { readonly kind: 'unavailable' }
+  /** Too many requests wait at this replica already (the stream's `queue_max`). */
+  | { readonly kind: 'overloaded' };
 
 /** One replica's own view, for the status endpoint. */
 export interface ReplicaView {
@@ -88,6 +92,8 @@ export interface ReplicaView {
   readonly fenced: boolean;
   /** Which life of this replica this is (a rebuild in place starts a new one). */
   readonly incarnation: number;
+  /** Writes and linearizable reads waiting here for their outcome (back-pressure refuses more than the stream's `queue_max`). */
+  readonly pending_requests: number;
   /** Its latest role change and why (`leader -> follower: check-quorum: ...`), null if none since it started. */
   readonly last_transition: string | null;
   /** The latest thing it declined to do and why (`refused pre-vote for 3 at 4.3: ...`), null if none since it started. */
@@ -120,6 +126,9 @@ export interface LogRecord {
   readonly index: number;
   readonly data: string;
 }
+
+/** A log read: the records, or `compacted` when the slot asked for was truncated (the log starts at `firstIndex`). */
+export type LogRead = { readonly kind: 'records'; readonly records: LogRecord[] } | { readonly kind: 'compacted'; readonly firstIndex: number };
 
 /**
  * How many hops of sends replies may cause within one invocation before the
@@ -203,6 +212,8 @@ export class ClockedHost {
   private lastStoredCounters = '';
   /** The replica's storage, holding a decidedThrough alone until the next transaction (deferred-decided-storage.ts). */
   private readonly storage: DeferredDecidedStorage;
+  /** Record slots the log read skips (a retry's duplicate, a refused record). */
+  private readonly skipped: SkippedRecords;
   private readonly heartbeatIntervalMs: number;
   /** The adaptive flow controller, when the stream's flow control is adaptive. */
   private flow: AdaptiveFlowController | null = null;
@@ -216,6 +227,7 @@ export class ClockedHost {
     this.heartbeatIntervalMs = timing.heartbeatIntervalTicks * deps.stream.tick_ms;
     this.clock = new HostClock({ tickMs: this.tickMs, ...timing }, deps.now());
     this.storage = new DeferredDecidedStorage(deps.storage);
+    this.skipped = new SkippedRecords(this.storage);
     this.deadlines = new Deadlines(() => deps.now());
     this.runner = new ReadyRunner(
       {
@@ -230,9 +242,10 @@ export class ClockedHost {
       },
       this.storage,
       new KvStateMachine(),
-      {},
+      { afterApply: (e, result) => this.skipped.noteApplied(e, result), afterCompact: (first, snapshotSlot) => this.skipped.compacted(first, snapshotSlot) },
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
+    this.runner.pendingMax = deps.stream.queue_max;
     const flow = deps.stream.flow_control;
     if (flow.mode === 'fixed') {
       this.runner.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
@@ -291,9 +304,10 @@ export class ClockedHost {
 
   /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    return this.proposeAndWait(command.id, timeoutMs, (settle) => {
+    return this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
       const res = this.runner.propose(command, settle);
-      return res.ok ? null : { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (res.ok) return null;
+      return res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
   }
 
@@ -336,7 +350,7 @@ export class ClockedHost {
     let refused: ReadOutcome<T> | null = null;
     this.runInput(() => {
       const res = this.runner.readIndex(readId, (r) => settle(r === 'ready' ? { kind: 'ok', value: read() } : { kind: 'unavailable' }));
-      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (!res.ok) refused = res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
     if (refused) return refused;
     const cancel = this.deadlines.add(timeoutMs, () => {
@@ -353,20 +367,25 @@ export class ClockedHost {
     return this.runner.query((kv) => kv.get(key));
   }
 
-  /** Keys with `prefix` as applied here (see getLocal); null for a logger. */
-  listLocal(prefix: string, limit: number): KvItem[] | null {
-    return this.runner.query((kv) => kv.list(prefix, limit));
+  /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
+  listLocal(prefix: string, limit: number, after?: string): KvItem[] | null {
+    return this.runner.query((kv) => kv.list(prefix, limit, after));
   }
 
-  /** Decided opaque log records from slot `from` on, at most `limit`, skipping retried duplicates. */
-  logLocal(from: number, limit: number): LogRecord[] {
-    const out: LogRecord[] = [];
-    const decided = this.runner.status().decidedThrough;
-    for (let slot = Math.max(1, from); slot <= decided && out.length < limit; slot++) {
+  /**
+   * Appended log records from slot `from` on, at most `limit`: only records
+   * that were applied (a retry's duplicate and a refused record are skipped).
+   * A `from` below the log's first slot was truncated: `compacted`.
+   */
+  logLocal(from: number, limit: number): LogRead {
+    const st = this.runner.status();
+    if (from < st.firstSlot) return { kind: 'compacted', firstIndex: st.firstSlot };
+    const records: LogRecord[] = [];
+    for (let slot = Math.max(1, from); slot <= st.decidedThrough && records.length < limit; slot++) {
       const e = this.runner.decidedEntry(slot);
-      if (e?.command.kind === 'opaque' && !this.runner.query((kv) => kv.isRetriedRecord(slot))) out.push({ index: slot, data: e.command.data });
+      if (e?.command.kind === 'opaque' && !this.skipped.has(slot)) records.push({ index: slot, data: e.command.data });
     }
-    return out;
+    return { kind: 'records', records };
   }
 
   view(): ReplicaView {
@@ -399,6 +418,7 @@ export class ClockedHost {
       epoch: st.epoch,
       fenced: st.fenced,
       incarnation: st.incarnation,
+      pending_requests: this.runner.pending(),
       last_transition: st.lastTransition ? `${st.lastTransition.from} -> ${st.lastTransition.to} at tick ${st.lastTransition.tick}: ${st.lastTransition.why}` : null,
       last_refusal: st.lastRefusal ? `refused ${st.lastRefusal.what} at tick ${st.lastRefusal.tick}: ${st.lastRefusal.why}` : null,
     };

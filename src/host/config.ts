@@ -95,6 +95,11 @@ const streamSettings = {
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
     /** A stream goes quiet (no heartbeats) after this long without requests (0 = never); the next request wakes it. */
     quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
+    /**
+     * Back-pressure: writes and linearizable reads the leader holds waiting for
+     * their outcome at once; one more is answered 429 overloaded and never proposed.
+     */
+    queue_max: z.number().int().min(1).max(1_000_000).default(1000),
 };
 
 /** Stream names; names starting with `_` are reserved for edgepaxos's own streams (the catalog). */
@@ -121,7 +126,8 @@ function checkStream(s: StreamSettings, ctx: z.RefinementCtx): void {
     for (const p of timingSettingsProblems(s)) ctx.addIssue({ code: 'custom', path: [p.path], message: p.message });
 }
 
-const StreamConfigSchema = z
+/** One stream's definition (an entry of `streams`; the body of `POST /v1/streams`). */
+export const StreamConfigSchema = z
   .object({
     name: z.string().regex(STREAM_NAME, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
     ...streamSettings,

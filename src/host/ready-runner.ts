@@ -23,6 +23,12 @@ import type { ReplicaStorage } from './storage.ts';
 
 const WORK_MODE_META = 'work-mode';
 
+/** A request refused because this replica already holds `pendingMax` requests waiting for their outcome. */
+export interface Overloaded {
+  readonly ok: false;
+  readonly reason: 'overloaded';
+}
+
 /** How a proposal ended, as far as this replica can tell; `Result` is what the state machine's `apply` returned. */
 export type ProposalOutcome<Result = unknown> =
   | { readonly kind: 'applied'; readonly result: Result }
@@ -44,7 +50,7 @@ export interface CompactionPolicy {
   readonly retainSlots: number;
 }
 
-/** Hooks for a host that watches every step (the simulator's safety checker). */
+/** Hooks for a host that watches every step (the simulator's safety checker; the Durable Object host's log reads). */
 export interface ReadyObserver<Result = unknown> {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
   afterPersist?(delta: PersistDelta, messages: number): boolean;
@@ -52,6 +58,14 @@ export interface ReadyObserver<Result = unknown> {
   afterApply?(e: Entry, result: Result): void;
   afterInstall?(snapshot: Snapshot): void;
   afterReady?(): void;
+  /**
+   * A snapshot through `snapshotSlot` was taken and the log compacted so that
+   * it starts at `firstSlot`; the snapshot's transaction comes next. What a
+   * host keeps about the slots it applied before the snapshot (and still in
+   * the log) must be stored now: a restarted replica replays only what
+   * follows the snapshot.
+   */
+  afterCompact?(firstSlot: number, snapshotSlot: number): void;
 }
 
 /**
@@ -73,6 +87,12 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   private readonly waiters = new Map<string, (o: ProposalOutcome<Result>) => void>();
   private readonly reads = new Map<string, (r: ReadReadiness) => void>();
   private confirmed: ReadState[] = [];
+  /**
+   * Back-pressure: proposals and linearizable reads that may wait here for
+   * their outcome at once; one more is refused (`overloaded`) and never
+   * proposed, so nothing refused is applied.
+   */
+  pendingMax = Number.POSITIVE_INFINITY;
   private observer: ReadyObserver<Result>;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
@@ -155,7 +175,8 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   }
 
   /** Propose at this replica; `done` (if anyone waits) runs once when the outcome is known here. */
-  propose(command: ClientCommand, done?: (o: ProposalOutcome<Result>) => void): ProposeResult {
+  propose(command: ClientCommand, done?: (o: ProposalOutcome<Result>) => void): ProposeResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.propose(command);
     if (res.ok && done) this.waiters.set(command.id, done);
     return res;
@@ -169,10 +190,16 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   }
 
   /** Start a read-index read; `done('ready')` runs when the state machine may be read for it. */
-  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult {
+  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.readIndex(readId);
     if (res.ok) this.reads.set(readId, done);
     return res;
+  }
+
+  /** Proposals and reads waiting here for their outcome. */
+  pending(): number {
+    return this.waiters.size + this.reads.size;
   }
 
   /** Give up waiting for a proposal (a caller's timeout); it may still be decided. */
@@ -256,6 +283,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
       if (applied - (this.latest?.slot ?? 0) < every) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
       this.core.compact(applied - retain, snapshot);
+      this.observer.afterCompact?.(applied - retain + 1, applied);
       return true;
     }
     const st = this.core.status();

@@ -4,6 +4,7 @@ import type { DcfConfiguration } from './dcf.ts';
 import type { KvItem } from '../kv/index.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
+  type LogRead,
   type LogRecord,
   type OperatorAction,
   type ReadOutcome,
@@ -108,15 +109,16 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     });
   }
 
-  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem[]> | RpcError> {
+  /** `after`: only keys after it (a list continued from its last key). */
+  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number, after?: string): Promise<ReadOutcome<KvItem[]> | RpcError> {
     return this.enter(to, (host) => {
-      const read = (): KvItem[] => host.listLocal(prefix, limit) ?? [];
+      const read = (): KvItem[] => host.listLocal(prefix, limit, after) ?? [];
       if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
       return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
     });
   }
 
-  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
+  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRead> | RpcError> {
     return this.enter(to, (host) => host.readLinearizable(() => host.logLocal(from, limit), timeoutMs));
   }
 
@@ -456,4 +458,4 @@ export function isRpcError(x: unknown): x is RpcError {
 }
 
 export { ConfigError };
-export type { LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };
+export type { LogRead, LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };

@@ -61,12 +61,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private sessions = new Map<string, Session>();
   private applied = 0;
   private readonly options: KvOptions;
-  /**
-   * Slots holding an opaque record that repeated an earlier one's idempotency
-   * key (a retry): the log read skips them. Known for the slots this instance
-   * applied (not part of the snapshot).
-   */
-  private readonly retriedRecords = new Set<number>();
 
   constructor(options: KvOptions = DEFAULT_KV_OPTIONS) {
     this.options = options;
@@ -89,18 +83,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
         if (seen.request !== requestOf(command)) return { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
-        if (seen.result.kind === 'opaque') this.retriedRecords.add(slot);
         return seen.result;
       }
     }
     const result = this.execute(slot, command);
     this.remember(slot, command, result);
     return result;
-  }
-
-  /** A retried opaque record: its slot holds a copy of a record decided earlier. */
-  isRetriedRecord(slot: number): boolean {
-    return this.retriedRecords.has(slot);
   }
 
   private remember(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>, result: KvResult): void {
@@ -147,9 +135,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return item ? { key, value: item.value, revision: item.revision } : undefined;
   }
 
-  /** Keys starting with `prefix`, in ascending key order, at most `limit` of them. */
-  list(prefix: string, limit: number): KvItem[] {
-    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix)).sort();
+  /** Keys starting with `prefix` (and greater than `after`, when given), in ascending key order, at most `limit` of them. */
+  list(prefix: string, limit: number, after?: string): KvItem[] {
+    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || k > after)).sort();
     return keys.slice(0, Math.max(0, limit)).map((key) => this.get(key)!);
   }
 

@@ -83,16 +83,6 @@ describe('kv: state machine', () => {
     expect(sm.size).toBe(0);
   });
 
-  it('marks the slot of a retried opaque record (same idempotency key, same data) so the log read can skip it', () => {
-    const sm = new KvStateMachine();
-    sm.apply(1, { kind: 'opaque', id: 'a1', data: 'rec', idempotencyKey: 'r' });
-    expect(sm.apply(2, { kind: 'opaque', id: 'a2', data: 'rec', idempotencyKey: 'r' })).toEqual({ kind: 'opaque', index: 1 });
-    sm.apply(3, { kind: 'opaque', id: 'b', data: 'other' });
-    sm.apply(4, { kind: 'put', id: 'p1', key: 'x', value: '1', idempotencyKey: 'p' });
-    sm.apply(5, { kind: 'put', id: 'p2', key: 'x', value: '1', idempotencyKey: 'p' });
-    expect([1, 2, 3, 4, 5].map((s) => sm.isRetriedRecord(s))).toEqual([false, true, false, false, false]);
-  });
-
   it('restores exactly the state a snapshot captured, sessions included', () => {
     const sm = new KvStateMachine();
     sm.apply(1, { kind: 'put', id: 'a', key: 'x', value: '1', idempotencyKey: 'i1' });

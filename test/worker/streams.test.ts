@@ -2,7 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/api/app.ts';
-import { admin, api, crash, eventually, put, replica, sleep, stableLeader, status } from './helpers.ts';
+import { admin, api, crash, eventually, put, replica, sleep, stableLeader, status, writer } from './helpers.ts';
 
 /**
  * Streams created and deleted at run time (POST /v1/streams, DELETE
@@ -160,7 +160,7 @@ describe('streams: created at run time', () => {
 
   it('streams: creating and deleting need the admin token', async () => {
     const S = 'guarded';
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'test-admin-token' }] as Record<string, string>[]) {
+    for (const headers of [{ authorization: '' }, { authorization: 'Bearer wrong' }, { authorization: 'test-admin-token' }] as Record<string, string>[]) {
       const res = await api('POST', '/v1/streams', definition(S), headers);
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe('unauthorized');
@@ -170,11 +170,16 @@ describe('streams: created at run time', () => {
     await put(S, 'k', 'v');
     const refused = await api('DELETE', `/v1/streams/${S}`, undefined, { authorization: 'Bearer wrong' });
     expect(refused.status).toBe(401);
-    // A Worker with no admin token configured refuses both, even with a token.
-    const noToken = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined };
+    // A token with no admin grant (the tests' writer) is refused both.
+    for (const res of [await api('POST', '/v1/streams', definition('guarded-2'), writer), await api('DELETE', `/v1/streams/${S}`, undefined, writer)]) {
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    }
+    // A Worker with no token configured at all refuses both.
+    const noToken = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined, EDGEPAXOS_TOKENS: undefined };
     const disabled = [
-      await app.request('/v1/streams', { method: 'POST', body: JSON.stringify(definition('guarded-2')), headers: admin }, noToken),
-      await app.request(`/v1/streams/${S}`, { method: 'DELETE', headers: admin }, noToken),
+      await app.request('/v1/streams', { method: 'POST', body: JSON.stringify(definition('guarded-2')) }, noToken),
+      await app.request(`/v1/streams/${S}`, { method: 'DELETE' }, noToken),
     ];
     for (const res of disabled) {
       expect(res.status).toBe(403);
@@ -343,6 +348,9 @@ describe('streams: without the catalog', () => {
   // Last of all: it leaves two catalog replicas down for the rest of the file.
   it('streams: while the catalog has no quorum, creates are refused with 503, a cached stream keeps serving, and the list shows the configured streams and why', async () => {
     await create('survivor');
+    // The list test before this one woke every configured stream, and they heartbeat for the rest of
+    // the file: on a loaded machine the new stream's first election can outlast one write's deadline.
+    await stableLeader('survivor', 20_000);
     await put('survivor', 'k', '1'); // this Worker now has it cached
     const leader = await stableLeader('_catalog');
     for (const id of [leader, leader === 1 ? 2 : 1]) {
