@@ -27,7 +27,7 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['test/core/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts'],
+          include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts'],
           // The API's modules, loaded in Node for the OpenAPI validator, extend classes of the Workers runtime.
           alias: { 'cloudflare:workers': new URL('./test/openapi/cloudflare-workers-stub.ts', import.meta.url).pathname },
           testTimeout: 120_000,

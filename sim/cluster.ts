@@ -1,13 +1,8 @@
 import {
   type Ballot,
   type ClientCommand,
-  type KvItem,
-  type KvOptions,
-  type KvResult,
-  type KvStateMachine,
   type ProposeResult,
   type ReadIndexResult,
-  type Replica,
   type ReplicaTiming,
   type ReplicaId,
   type CompiledConfiguration,
@@ -20,10 +15,11 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
+  type ReplicaEvent,
   type TestOnlyBugs,
   compileConfiguration,
   describeChange,
-  follower,
+  electableMember,
   DEFAULT_TIMING,
   SeededRng,
   ballotGreater,
@@ -31,9 +27,11 @@ import {
   checkQuorumOverride,
   formatBallot,
 } from '../src/core/index.ts';
+import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
 import { type Region, regionRttMs } from '../src/host/regions.ts';
+import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type Overloaded, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -58,8 +56,8 @@ export interface ClusterOptions {
   readonly compaction?: CompactionPolicy;
   /** Characters per install-snapshot message. */
   readonly snapshotChunkChars?: number;
-  /** Quiescence of idle streams after this many ticks (absent: never). */
-  readonly quiesceAfterTicks?: number;
+  /** Streams go quiet after this many ticks without a request (absent: never). */
+  readonly quietAfterTicks?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
@@ -68,25 +66,31 @@ export interface ClusterOptions {
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
   readonly bugs?: TestOnlyBugs;
-  /** Back-pressure: requests that may wait at a replica at once (ReplicaRunner.pendingMax); unlimited when absent. */
+  /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
   readonly pendingMax?: number;
 }
 
-export type { ProposalOutcome };
+/** The KV application's runner: every simulated replica runs the key-value state machine. */
+export type SimRunner = ReadyRunner<KvResult, KvStateMachine>;
+export type ProposalOutcome = RunnerOutcome<KvResult>;
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
-/** One simulated replica process: the shared host runner over storage that survives its crashes. */
-export class SimReplica {
+/**
+ * One simulated replica process, across its lives: storage that survives its
+ * crashes, the runner of its current life (ReadyRunner, as in production) and
+ * its host's clock.
+ */
+export class SimProcess {
   readonly id: ReplicaId;
   /** What survives a crash: exactly what the replica's Readies asked to persist. */
   readonly backing = new MemoryBacking();
-  runner: ReplicaRunner | null = null;
+  runner: SimRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
   /** Stalled (its host not run: no ticks, messages held) from `since` until tick `until`; null when running. */
   stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
-  /** When this replica's host last forgave a stall (see SimCluster.unstall). */
-  lastForgivenAt = Number.NEGATIVE_INFINITY;
+  /** Its host's clock, counting in ticks: the late-wake rule of the Durable Object host (src/host/host-clock.ts). */
+  clock: HostClock | null = null;
 
   constructor(id: ReplicaId) {
     this.id = id;
@@ -96,15 +100,22 @@ export class SimReplica {
     return this.runner !== null;
   }
 
-  get core(): Replica | null {
-    return this.runner?.core ?? null;
+  /**
+   * The live process as its host sees it (null while down): the runner, the
+   * only road to the core (status, operator controls, inputs).
+   */
+  get core(): SimRunner | null {
+    return this.runner;
   }
 
-  /** The state machine of the live process (throws if down). */
+  /** The state machine the live process applies to (throws if down; a logger's stays empty). */
   get sm(): KvStateMachine {
-    if (!this.runner) throw new Error(`replica ${this.id} is down`);
-    return this.runner.sm;
+    if (!this.runner || !this.kv) throw new Error(`replica ${this.id} is down`);
+    return this.kv;
   }
+
+  /** The state machine this life of the replica was given (the simulator, like any host, owns it and reads it). */
+  kv: KvStateMachine | null = null;
 }
 
 /**
@@ -121,7 +132,7 @@ export class SimCluster {
   readonly configuration: Configuration;
   readonly bootstrap: CompiledConfiguration;
   readonly quorum: ExplainingQuorumPolicy;
-  readonly replicas = new Map<ReplicaId, SimReplica>();
+  readonly replicas = new Map<ReplicaId, SimProcess>();
   readonly network: SimNetwork;
   readonly safety: SafetyChecker;
   readonly timing: Timing;
@@ -150,7 +161,7 @@ export class SimCluster {
       ...options.network,
     });
     this.members =
-      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...follower(i + 1), region: undefined })) : [...options.replicas];
+      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...electableMember(i + 1), region: undefined })) : [...options.replicas];
     this.ids = this.members.map((m) => m.id);
     this.configuration = { members: this.members, policy: options.policy ?? {} };
     this.bootstrap = compileConfiguration(this.configuration);
@@ -165,7 +176,7 @@ export class SimCluster {
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
-      const r = new SimReplica(id);
+      const r = new SimProcess(id);
       this.replicas.set(id, r);
       this.start(r);
     }
@@ -174,11 +185,11 @@ export class SimCluster {
   private readonly regionOf = new Map<ReplicaId, string | undefined>();
 
   /** Start a new, empty replica (a membership change must still add it); it knows only the bootstrap configuration. */
-  addReplica(member: Member): SimReplica {
+  addReplica(member: Member): SimProcess {
     if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
     this.ids.push(member.id);
     this.regionOf.set(member.id, member.region);
-    const r = new SimReplica(member.id);
+    const r = new SimProcess(member.id);
     this.replicas.set(member.id, r);
     this.start(r);
     return r;
@@ -194,7 +205,7 @@ export class SimCluster {
     const runner = this.replica(id).runner;
     if (!runner) return { ok: false, code: 'not-leader', message: `replica ${id} is down` };
     const command: ConfigCommand = { kind: 'config', id: `cfg${++this.configChanges}`, configuration };
-    const change = describeChange(runner.core.status().configuration, configuration);
+    const change = describeChange(runner.status().configuration, configuration);
     const res = runner.changeConfiguration(command, done);
     this.trace(`operator: reconfigure at ${id} (${change}): ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
     return res;
@@ -211,7 +222,7 @@ export class SimCluster {
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
     checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
-    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
+    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedThrough));
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
     for (const id of survivors) {
       const r = this.replica(id);
@@ -226,18 +237,18 @@ export class SimCluster {
   /** Back to the configured quorums on every replica that is up (the epoch stays). */
   normalMode(): void {
     for (const r of this.replicas.values()) {
-      if (!r.runner || !r.runner.core.status().quorumOverride) continue;
+      if (!r.runner || !r.runner.status().quorumOverride) continue;
       r.runner.setWorkMode(null);
       this.drain(r);
     }
     this.trace('operator: normal mode');
   }
 
-  /** Rebuild: wipe a replica's storage and start it blank in `epoch` and `incarnation`. */
+  /** Rebuild: clear a replica's storage and start it blank in `epoch` and `incarnation`. */
   rebuild(id: ReplicaId, epoch: number, incarnation = 1): void {
     const r = this.replica(id);
     r.runner = null;
-    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch, incarnation);
+    ReadyRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
     r.incarnation += 1;
@@ -247,7 +258,7 @@ export class SimCluster {
   /**
    * Rebuild a member in place (DCF build, Patroni reinitialize), step one: a
    * configuration change makes it a learner in a new incarnation. Step two,
-   * the wipe, follows once the change is decided (`reconcileRebuilds`).
+   * the blank restart, follows once the change is decided (`reconcileRebuilds`).
    */
   startRebuild(leader: ReplicaId, id: ReplicaId): OperatorResult {
     const config = this.replica(leader).core!.status().configuration;
@@ -259,7 +270,7 @@ export class SimCluster {
   }
 
   /**
-   * Wipe every replica whose new incarnation the decided configuration names
+   * Rebuild blank every replica whose new incarnation the decided configuration names
    * but that still runs an older one - once every other voter of that
    * configuration knows it is decided (a voter that did not could still need the
    * old incarnation's vote to elect anyone, and would wait for it forever).
@@ -274,7 +285,7 @@ export class SimCluster {
       const othersKnow = latest.configuration.members.every(
         (v) => {
           const b = this.replicas.get(v.id)?.backing;
-          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedIndex ?? 0) >= latest.slot;
+          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedThrough ?? 0) >= latest.slot;
         },
       );
       if (othersKnow) this.rebuild(m.id, epoch, m.incarnation ?? 1);
@@ -285,7 +296,7 @@ export class SimCluster {
     return ++this.instant;
   }
 
-  replica(id: ReplicaId): SimReplica {
+  replica(id: ReplicaId): SimProcess {
     const r = this.replicas.get(id);
     if (!r) throw new Error(`no replica ${id}`);
     return r;
@@ -325,15 +336,22 @@ export class SimCluster {
         r.stall.held.push(m); // a stalled host gets it when it runs again
         continue;
       }
-      r.runner.core.step(m);
+      r.runner.step(m);
       this.drain(r);
     }
     for (const r of this.replicas.values()) {
       if (!r.runner || r.stall) continue;
-      r.runner.core.tick();
+      r.clock!.drive(this.now, r.runner);
       this.drain(r);
+      this.expectWake(r);
     }
     between?.();
+  }
+
+  /** As a host re-arms its wake-up after every input: when the replica's earliest timer is due (none while quiet). */
+  private expectWake(r: SimProcess): void {
+    const ticks = r.runner?.ticksUntilNextTimer() ?? null;
+    r.clock?.expectWake(ticks === null ? null : r.clock.timerDueAt(ticks));
   }
 
   // ---------------------------------------------------------------- stalls
@@ -347,36 +365,31 @@ export class SimCluster {
       const r = this.replica(id);
       if (!r.runner || r.stall) continue;
       r.stall = { since: this.now, until: this.now + ticks, held: [] };
+      this.expectWake(r); // the wake-up its host last asked for: running again after it is due is a late wake-up
     }
     this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
   }
 
   /**
-   * A stalled host runs again, as ReplicaHost does: a stall longer than a
-   * heartbeat interval is forgiven (the time is dropped and the core resumes:
-   * failure detectors start over), at most once per two election timeouts;
-   * otherwise the missed ticks are replayed. Then what arrived meanwhile is
-   * stepped.
+   * A stalled host runs again, by the host's own clock rule (HostClock): a
+   * wake-up that comes long after it was due is forgiven (the time is dropped
+   * and the core resumes: failure detectors start over), at most once per two
+   * election timeouts; otherwise the missed ticks are replayed. Then what
+   * arrived meanwhile is stepped.
    */
-  private unstall(r: SimReplica): void {
+  private unstall(r: SimProcess): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    const missed = this.now - stall.since;
-    if (missed > this.timing.heartbeatIntervalTicks && this.now - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
-      r.lastForgivenAt = this.now;
-      this.stallsForgiven += 1;
-      runner.core.resume();
-    } else {
-      for (let i = 0; i < Math.min(missed, 4 * this.timing.electionTimeoutTicks); i++) runner.core.tick();
-    }
+    if (r.clock!.drive(this.now, runner)) this.stallsForgiven += 1;
     this.drain(r);
     for (const m of stall.held) {
       if (!r.runner) return; // crashed between persist and send while catching up
-      r.runner.core.step(m);
+      r.runner.step(m);
       this.drain(r);
     }
+    this.expectWake(r);
   }
 
   /** End every stall now (before a liveness check). */
@@ -418,23 +431,24 @@ export class SimCluster {
     const r = this.replica(id);
     if (r.core) return;
     r.incarnation += 1;
-    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedIndex})`);
+    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedThrough})`);
     this.start(r);
   }
 
-  private start(r: SimReplica): void {
+  private start(r: SimProcess): void {
     const options = {
       id: r.id,
       configuration: this.configuration,
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
-      ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
+      ...(this.options.quietAfterTicks ? { quietAfterTicks: this.options.quietAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
+      observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
       ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
-    const observer: RunnerObserver = {
+    const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
@@ -446,18 +460,21 @@ export class SimCluster {
         this.snapshotsInstalled += 1;
       },
     };
-    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
+    r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
+    r.kv = new KvStateMachine(this.options.kv);
+    r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
-    if (r.runner.core.status().quiescent) {
+    if (r.runner.status().quiet) {
       this.quietRestarts += 1;
-      if (r.runner.core.status().role === 'leader') this.quietLeaderRestarts += 1;
+      if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
     }
     this.safety.onStart(r, this.now);
     this.drain(r);
+    this.expectWake(r);
   }
 
   /** Let the replica do what its Readies ask until it has nothing more. */
-  drain(r: SimReplica): void {
+  drain(r: SimProcess): void {
     const runner = r.runner;
     if (!runner) return;
     runner.drain((m) => this.network.send(m, this.now));
@@ -479,7 +496,7 @@ export class SimCluster {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall) return { ok: false, reason: 'down' };
-    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
+    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.query((kv) => kv.get(key)) ?? undefined } : { kind: 'dropped' }));
   }
 
   /**
@@ -536,12 +553,12 @@ export class SimCluster {
     const leader = this.leaderId();
     if (leader === null) return false;
     const lst = this.replica(leader).core!.status();
-    if (lst.lastSlot !== lst.decidedIndex) return false;
+    if (lst.lastSlot !== lst.decidedThrough) return false;
     const snap = this.replica(leader).sm.snapshot();
     for (const id of this.memberIds()) {
       const r = this.replica(id);
       const st = r.core?.status();
-      if (!st || st.decidedIndex !== lst.decidedIndex || st.appliedIndex !== lst.decidedIndex) return false;
+      if (!st || st.decidedThrough !== lst.decidedThrough || st.appliedThrough !== lst.decidedThrough) return false;
       if (r.runner?.keepsData && r.sm.snapshot() !== snap) return false;
     }
     return true;
@@ -553,9 +570,9 @@ export class SimCluster {
       .map((id) => {
         const st = this.replica(id).core?.status();
         if (!st) return `r${id}: down`;
-        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'follower' ? '' : m.role[0]}`).join(',');
+        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'electable' ? '' : m.role[0]}`).join(',');
         const config = `config@${st.configurationSlot}=[${members(st.configuration)}]${st.pendingConfiguration ? ` pending [${members(st.pendingConfiguration)}]` : ''}`;
-        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedIndex} applied=${st.appliedIndex} last=${st.lastSlot} ${config}`;
+        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedThrough} applied=${st.appliedThrough} last=${st.lastSlot} ${config}`;
       })
       .join('; ');
   }
@@ -564,4 +581,11 @@ export class SimCluster {
     this.log.push(`[t${this.now}] ${line}`);
     if (this.log.length > 200) this.log.shift();
   }
+}
+
+/** One trace line for a replica's transition or refusal (Replica's `observe`): who, what, and why. */
+export function describeEvent(id: ReplicaId, e: ReplicaEvent): string {
+  if (e.kind === 'refusal') return `r${id}: refused ${e.what}: ${e.why}`;
+  const of = e.to === 'follower' ? (e.leaderId === null ? ' of nobody' : ` of ${e.leaderId}`) : '';
+  return `r${id}: ${e.from} -> ${e.to}${of}: ${e.why}`;
 }

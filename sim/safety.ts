@@ -1,7 +1,6 @@
 import {
   type Ballot,
   type Entry,
-  type KvResult,
   type Message,
   type CompiledConfiguration,
   type Configuration,
@@ -12,7 +11,8 @@ import {
   commandKey,
   formatBallot,
 } from '../src/core/index.ts';
-import type { SimReplica } from './cluster.ts';
+import type { KvResult } from '../src/kv/index.ts';
+import type { SimProcess } from './cluster.ts';
 
 /** A broken safety property; the message says which and where. */
 export class SafetyViolation extends Error {
@@ -108,7 +108,7 @@ export class SafetyChecker {
   /** Full state snapshots are compared every this many slots (item digests at every slot). */
   readonly fullSnapshotEverySlots = 32;
 
-  onStart(r: SimReplica, now: number): void {
+  onStart(r: SimProcess, now: number): void {
     this.checkedThrough.set(r.id, 0);
     // A replica that comes back quiet may lead again at the ballot it led before it went down
     // (Replica.restoreQuiet); the same ballot from any later campaign is still two leaders.
@@ -117,7 +117,7 @@ export class SafetyChecker {
     this.onStep(r, now);
   }
 
-  onPersist(r: SimReplica, delta: PersistDelta): void {
+  onPersist(r: SimProcess, delta: PersistDelta): void {
     for (const e of delta.entries) {
       let bySlot = this.acceptedBy.get(e.slot);
       if (!bySlot) this.acceptedBy.set(e.slot, (bySlot = new Map()));
@@ -135,9 +135,9 @@ export class SafetyChecker {
   }
 
   /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
-  onSend(r: SimReplica, m: Message): void {
+  onSend(r: SimProcess, m: Message): void {
     const st = r.core?.status();
-    if (st && (m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'follower') {
+    if (st && (m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'electable') {
       this.fail(`replica ${r.id} (${st.memberRole}) campaigned (${m.type})`);
     }
     let committed: Ballot | null = null;
@@ -158,7 +158,7 @@ export class SafetyChecker {
     if (!prev || ballotGreater(committed, prev)) this.externalised.set(r.id, committed);
   }
 
-  onApply(r: SimReplica, e: Entry, result: KvResult): void {
+  onApply(r: SimProcess, e: Entry, result: KvResult): void {
     if ((r.core?.status().epoch ?? 0) < this.epoch) return; // a forked-off history, fenced on contact
     let digest = `${commandKey(e.command)}=>${JSON.stringify(result)}|${JSON.stringify(r.sm.list('', Number.MAX_SAFE_INTEGER))}|${r.sm.sessionCount}`;
     if (e.slot % this.fullSnapshotEverySlots === 0) digest += `|${r.sm.snapshot()}`;
@@ -170,7 +170,7 @@ export class SafetyChecker {
     }
   }
 
-  onStep(r: SimReplica, now: number): void {
+  onStep(r: SimProcess, now: number): void {
     const core = r.core;
     if (!core) return;
     const st = core.status();
@@ -178,7 +178,7 @@ export class SafetyChecker {
     if (told && ballotGreater(told, st.promised)) {
       this.fail(`replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)} (tick ${now})`);
     }
-    if (st.role === 'leader' && st.memberRole !== 'follower') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
+    if (st.role === 'leader' && st.memberRole !== 'electable') this.fail(`replica ${r.id}, a ${st.memberRole}, became leader`);
     if (st.role === 'leader') {
       const key = `${st.epoch}/${formatBallot(st.ballot)}`;
       const prev = this.leaders.get(key);
@@ -191,7 +191,7 @@ export class SafetyChecker {
     if (st.epoch < this.epoch) return; // a forked-off history: it can no longer act on the current one
     // Compacted slots were checked when they were decided (here or, for a snapshot, elsewhere).
     const from = Math.max((this.checkedThrough.get(r.id) ?? 0) + 1, st.firstSlot);
-    for (let s = from; s <= st.decidedIndex; s++) {
+    for (let s = from; s <= st.decidedThrough; s++) {
       const e = core.decidedEntry(s);
       if (!e) this.fail(`replica ${r.id} reports slot ${s} decided but holds no entry`);
       const key = commandKey(e.command);
@@ -205,7 +205,7 @@ export class SafetyChecker {
         this.fail(`slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
       }
     }
-    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedIndex));
+    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedThrough));
   }
 
   private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {

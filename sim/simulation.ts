@@ -12,7 +12,7 @@ import {
 } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
-import type { CompactionPolicy } from '../src/host/runner.ts';
+import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
@@ -61,8 +61,8 @@ export interface Knobs {
    * adding it changed no existing seed's run.
    */
   readonly stallRate: number;
-  /** Quiescence after this many idle ticks (0: never), and client pauses that let the stream go idle. */
-  readonly quiesceAfterTicks: number;
+  /** Going quiet after this many ticks without a request (0: never), and client pauses that let the stream go quiet. */
+  readonly quietAfterTicks: number;
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
@@ -152,7 +152,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     membershipRate: chance(rng, 0.5) ? randomFloat(rng) * 0.006 : 0,
     compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
     snapshotChunkChars: randomInt(rng, 50, 5000),
-    quiesceAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
+    quietAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
     pauseRate: chance(rng, 0.5) ? randomFloat(rng) * 0.1 : 0,
     pauseTicksMax: randomInt(rng, 50, 400),
     stallRate: 0,
@@ -218,7 +218,7 @@ export function describeKnobs(k: Knobs): string {
     `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)}`,
-    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
+    `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -251,7 +251,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     tickMs: knobs.topology.tickMs,
     ...(knobs.compaction ? { compaction: knobs.compaction } : {}),
     snapshotChunkChars: knobs.snapshotChunkChars,
-    ...(knobs.quiesceAfterTicks ? { quiesceAfterTicks: knobs.quiesceAfterTicks } : {}),
+    ...(knobs.quietAfterTicks ? { quietAfterTicks: knobs.quietAfterTicks } : {}),
     rng,
     timing: knobs.timing,
     network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
@@ -533,11 +533,11 @@ class FaultSchedule {
       }
       case 1: {
         const learner = pickOf(members.filter((m) => m.role === 'passive'));
-        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'follower' as const } : m));
+        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'electable' as const } : m));
         break;
       }
       case 2: {
-        const victim = pickOf(others.filter((m) => m.role === 'follower'));
+        const victim = pickOf(others.filter((m) => m.role === 'electable'));
         if (victim) next = members.map((m) => (m.id === victim.id ? { ...m, role: 'passive' as const } : m));
         break;
       }
@@ -547,7 +547,7 @@ class FaultSchedule {
         break;
       }
       case 5: {
-        // Rebuild a replica in place: a new incarnation as a learner; its storage is wiped once that is decided.
+        // Rebuild a replica in place: a new incarnation as a learner; it restarts blank once that is decided.
         const victim = pickOf(others.filter((m) => m.role !== 'logger'));
         if (victim) c.startRebuild(leader, victim.id);
         c.flush();

@@ -1,4 +1,5 @@
-import { type ClientCommand, type KvResult, type ReplicaId, type Rng, chance, randomBelow } from '../src/core/index.ts';
+import { type ClientCommand, type ReplicaId, type Rng, chance, randomBelow } from '../src/core/index.ts';
+import type { KvResult } from '../src/kv/index.ts';
 import type { KvInput, KvOutput } from './checker/kv-model.ts';
 import type { Operation } from './checker/linearizability.ts';
 import type { ProposalOutcome, ReadOutcome, SimCluster } from './cluster.ts';

@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Configuration, Member, ReplicaId } from '../core/index.ts';
+import type { ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
 import { configurationKey } from '../core/index.ts';
 import { REGIONS, describeConfigurationPolicy } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';

@@ -2,6 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { type OperatorResult, type ReplicaId, checkQuorumOverride } from '../core/index.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
 import { isRpcError } from '../host/replica-object.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import { ApiError } from './errors.ts';
 import { target } from './kv.ts';
 import { type App, group, json, register, stream } from './route.ts';
@@ -261,7 +262,7 @@ export function operationRoutes(): App {
     const id = replicaIdOf(client, params.id);
     const started = Date.now();
     await operate(client, id, { kind: 'campaign' });
-    const deadline = started + 10 * client.stream.election_timeout_ms;
+    const deadline = started + timingWindows(client.stream).promotionWaitMs;
     const now = await waitForLeader(client, (l) => l === id, deadline);
     return json(c, { leader_id: now, elected: now === id, took_ms: Date.now() - started });
   });

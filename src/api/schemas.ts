@@ -70,6 +70,8 @@ export const NodeStatus = z
     healthy: z.boolean(),
     quiescent: z.boolean().nullable(),
     partitioned_from: z.array(z.number().int()),
+    last_transition: z.string().nullable().openapi({ description: "The node's latest role change and its reason (null: none since it started, or it did not answer)" }),
+    last_refusal: z.string().nullable().openapi({ description: 'The latest thing the node declined to do and why (null: nothing since it started, or it did not answer)' }),
   })
   .openapi('NodeStatus');
 

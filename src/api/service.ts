@@ -1,4 +1,4 @@
-import type { KvItem, KvResult } from '../core/index.ts';
+import type { KvItem, KvResult } from '../kv/index.ts';
 import type { ClusterStatus, StreamOverview, StreamStatus } from '../client/types.ts';
 import { type VisibleStream, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';

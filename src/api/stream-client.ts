@@ -1,5 +1,8 @@
-import type { Configuration, KvResult, Member, ReplicaId } from '../core/index.ts';
+import type { ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
+import type { KvResult } from '../kv/index.ts';
 import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import {
   type ReadOutcome,
   type ReplicaIdentity,
@@ -78,7 +81,7 @@ export class StreamClient {
     this.placement = placement;
     this.incarnation = placement.kind === 'dynamic' ? placement.incarnation : undefined;
     this.cacheKey = this.incarnation === undefined ? stream.name : `${stream.name}~${this.incarnation}`;
-    this.deadlineMs = Math.max(5_000, 6 * stream.election_timeout_ms);
+    this.deadlineMs = timingWindows(stream).requestDeadlineMs;
     this.backoffMs = stream.heartbeat_interval_ms;
   }
 
@@ -91,7 +94,7 @@ export class StreamClient {
     while (Date.now() < deadline) {
       const command = { ...request, id: crypto.randomUUID() };
       const raw: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
-        .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
+        .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), timingWindows(this.stream).writeAttemptMs)))
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw this.failure(res);
@@ -124,7 +127,7 @@ export class StreamClient {
     let target = this.firstTarget();
     const pacer = new Pacer(this.backoffMs, this.members().length);
     while (Date.now() < deadline) {
-      const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
+      const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), timingWindows(this.stream).readAttemptMs))).catch(
         () => ({ kind: 'unavailable' as const }),
       );
       const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;

@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import type { ReplicaId } from '../core/index.ts';
 import { CATALOG_STREAM, DefinitionError, type StreamConfig, StreamConfigSchema, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import { type VersionedEntry, compareAndSet, dynamicClient, forgetEntry, isCreatableName, newIncarnation, readEntry, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { authorize } from './grants.ts';
@@ -190,7 +191,7 @@ function refuseConfigured(c: Context<AppEnv>, name: string): void {
 
 /** Tell every replica to wipe itself; the ids of those that did not confirm. */
 async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
-  const timeoutMs = Math.max(1000, 2 * client.stream.election_timeout_ms);
+  const timeoutMs = timingWindows(client.stream).destroyWaitMs;
   const notReached: ReplicaId[] = [];
   await Promise.all(
     // Every replica ever known: the bootstrap ones and any added by a membership change.

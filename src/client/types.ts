@@ -98,6 +98,10 @@ export interface NodeStatus {
   readonly healthy: boolean;
   readonly quiescent: boolean | null;
   readonly partitioned_from: readonly number[];
+  /** The node's latest role change and its reason (null: none since it started, or it did not answer). */
+  readonly last_transition: string | null;
+  /** The latest thing the node declined to do and why (null: nothing since it started, or it did not answer). */
+  readonly last_refusal: string | null;
 }
 
 /** DCF-style status of a stream (GET /v1/streams/{stream}/status). */

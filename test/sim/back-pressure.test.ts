@@ -4,7 +4,7 @@ import { formatFailure } from './campaign-helpers.ts';
 import { SimCluster } from '../../sim/cluster.ts';
 import { runSimulation } from '../../sim/simulation.ts';
 
-// Back-pressure (ReplicaRunner.pendingMax; a stream's `queue_max` in the
+// Back-pressure (ReadyRunner.pendingMax; a stream's `queue_max` in the
 // Worker): a replica that already holds that many requests waiting refuses
 // the next one as `overloaded` and never proposes it.
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, type TestOnlyBugs, SeededRng } from '../../src/core/index.ts';
+import { type TestOnlyBugs, SeededRng } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import { SimCluster } from '../../sim/cluster.ts';
 import { SafetyViolation } from '../../sim/safety.ts';
 

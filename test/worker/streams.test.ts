@@ -229,13 +229,31 @@ describe('streams: durability and deletion under faults', () => {
     const { incarnation } = await create(S, { replicas: [{ id: 1, region: 'weur' }] });
     await put(S, 'k', 'v');
     await crash(S, 1, incarnation);
-    const bare = { stream: S, replicaId: 1, incarnation };
+    const bare = { stream: S, replicaId: 1, generation: incarnation };
     expect(await replica(S, 1, incarnation).status(bare)).toMatchObject({ kind: 'ok', view: { node_id: 1 } });
-    // Its decided index may trail its log after a crash (it rides on the next storage transaction): the value is
+    // Its decided prefix may trail its log after a crash (it rides on the next storage transaction): the value is
     // there once it has re-decided its own log, without any call bringing the definition along.
     await eventually('the restarted replica serves its own data', async () => {
       const res = await replica(S, 1, incarnation).get(bare, 'k', 'stale', 0);
       return res.kind === 'ok' && (res as any).value?.value === 'v';
+    });
+  });
+
+  it('streams: a replica that stored its identity before the stream generation had that name (as incarnation) still knows which stream it is', async () => {
+    const S = 'legacy-identity';
+    const { incarnation } = await create(S, { replicas: [{ id: 1, region: 'weur' }] });
+    await put(S, 'k', 'v');
+    // Rewrite the stored identity as the earlier code stored it, then restart the replica from storage.
+    await runInDurableObject(replica(S, 1, incarnation), async (_instance, state) => {
+      state.storage.sql.exec("UPDATE ep_meta SET value = ? WHERE key = 'identity'", JSON.stringify({ stream: S, replicaId: 1, incarnation }));
+    });
+    await crash(S, 1, incarnation);
+    const bare = { stream: S, replicaId: 1, generation: incarnation };
+    // Not misrouted: the stored incarnation is read as the generation this call names.
+    expect(await replica(S, 1, incarnation).status(bare)).toMatchObject({ kind: 'ok', view: { node_id: 1 } });
+    await eventually('the restarted replica serves its own data', async () => {
+      const res = await replica(S, 1, incarnation).get(bare, 'k', 'stale', 0);
+      return res.kind === 'ok' && res.value?.value === 'v';
     });
   });
 
@@ -256,7 +274,7 @@ describe('streams: durability and deletion under faults', () => {
     await put(S, 'k', 'v');
     expect((await api('DELETE', `/v1/streams/${S}`, undefined, admin)).body.state).toBe('deleted');
     const def = (await api('POST', '/v1/streams', definition('tomb-probe'), admin)).body.definition; // a valid, normalised definition
-    const late = { stream: S, replicaId: 1, incarnation, definition: { ...def, name: S } };
+    const late = { stream: S, replicaId: 1, generation: incarnation, definition: { ...def, name: S } };
     await sleep(50); // the wiped instance ends itself; the next call meets a fresh one that reads the tombstone
     expect(await replica(S, 1, incarnation).write(late, { kind: 'put', id: 'x', key: 'k', value: 'resurrected' }, 500)).toMatchObject({ kind: 'error', code: 'stream_deleted' });
     expect(await replica(S, 1, incarnation).deliver(late, 2, [])).toMatchObject({ kind: 'error', code: 'stream_deleted' });
@@ -268,7 +286,7 @@ describe('streams: durability and deletion under faults', () => {
     const S = 'cached';
     const { incarnation } = await create(S);
     await put(S, 'k', 'v');
-    for (const id of [1, 2, 3]) expect(await replica(S, id, incarnation).destroy({ stream: S, replicaId: id, incarnation })).toEqual({ kind: 'ok' });
+    for (const id of [1, 2, 3]) expect(await replica(S, id, incarnation).destroy({ stream: S, replicaId: id, generation: incarnation })).toEqual({ kind: 'ok' });
     for (const [method, path, body] of [
       ['GET', `/v1/streams/${S}/kv/k`],
       ['PUT', `/v1/streams/${S}/kv/k`, { value: 'again' }],
