@@ -2,6 +2,7 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
+import { logEvent } from '../host/log.ts';
 import { dashboardRoutes } from './dashboard/index.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
@@ -90,6 +91,10 @@ app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for 
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
+    if (err.status === 401 || err.status === 403) {
+      // Who was refused what, and why (never the token): one line per refusal.
+      logEvent({ event: 'auth_refused', request_id: c.get('requestId'), method: c.req.method, path: new URL(c.req.url).pathname, status: err.status, code: err.code, why: err.message });
+    }
     for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
     return c.json(err.body(), err.status);
   }

@@ -113,7 +113,9 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
       while (args.length > 1 && args[args.length - 1] === undefined) args.pop();
       const parsed = parseInput(schema, args, 'argument');
       const stream = (parsed as unknown[])[0] as string;
-      return await op(parsed)(await service.openStream(this.env, BINDING, stream, access));
+      const target = await service.openStream(this.env, BINDING, stream, access);
+      target.client.requestId = `rpc-${crypto.randomUUID()}`; // ties the replicas' log lines of one call together
+      return await op(parsed)(target);
     } catch (e) {
       throw toEdgePaxosError(e);
     }

@@ -17,6 +17,7 @@ import {
 import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
 import { ReadyRunner } from './ready-runner.ts';
+import { logEvent } from './log.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 import { timingWindows } from './timing-windows.ts';
 import { type ReplicaIdentity, parseStoredIdentity, replicaObjectName } from './identity.ts';
@@ -256,7 +257,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private enter<T>(to: ReplicaIdentity, fn: (host: ClockedHost) => T, how: { readonly fromPeer?: boolean } = {}): T | RpcError {
     const host = this.ensureInitialized(to, how.fromPeer ?? false);
     if ('kind' in host) return host;
-    return this.guard(() => fn(host));
+    const requestId = typeof to.requestId === 'string' ? to.requestId.slice(0, 200) : undefined;
+    return this.guard(() => host.serving(requestId, () => fn(host)));
   }
 
   /**
@@ -324,6 +326,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       scheduleWake: (at) => this.scheduleWake(at),
       background: (p) => this.ctx.waitUntil(p),
       simulateLatency: this.env.EDGEPAXOS_LATENCY === 'on',
+      log: logEvent,
     });
     return this.host;
   }

@@ -33,6 +33,7 @@ describe('metrics: GET /metrics', () => {
     const leaderLabels = { stream: S, replica: String(leader) };
     const sentBefore = value(before, 'edgepaxos_replica_rpcs_sent_total', leaderLabels)!;
     const writesBefore = value(before, 'edgepaxos_replica_storage_transactions_total', leaderLabels)!;
+    const proposedBefore = value(before, 'edgepaxos_replica_proposals_total', leaderLabels)!;
     for (let i = 0; i < 5; i++) await put(S, `m/${i}`, 'v');
     const after = await scrape();
 
@@ -57,6 +58,10 @@ describe('metrics: GET /metrics', () => {
     }
     expect(value(after, 'edgepaxos_replica_rpcs_sent_total', leaderLabels)).toBeGreaterThan(sentBefore);
     expect(value(after, 'edgepaxos_replica_storage_transactions_total', leaderLabels)).toBeGreaterThanOrEqual(writesBefore + 5);
+    expect(value(after, 'edgepaxos_replica_proposals_total', leaderLabels)).toBe(proposedBefore + 5);
+    expect(value(after, 'edgepaxos_replica_proposals_failed_total', { ...leaderLabels, reason: 'overloaded' })).toBe(0);
+    expect(value(after, 'edgepaxos_replica_elections_won_total', leaderLabels)).toBeGreaterThanOrEqual(1);
+    expect(value(after, 'edgepaxos_replica_leader_changes_total', { stream: S, replica: '2' })).toBeGreaterThanOrEqual(1);
     expect(after.edgepaxos_replica_rpcs_sent_total!.type).toBe('counter');
     expect(after.edgepaxos_replica_lag_slots!.type).toBe('gauge');
   });

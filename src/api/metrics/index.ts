@@ -58,6 +58,10 @@ async function streamFamilies(streams: readonly VisibleStream[]): Promise<Family
     lag: family('edgepaxos_replica_lag_slots', 'gauge', "Slots the replica trails the leader's decided index by"),
     quiet: family('edgepaxos_replica_quiet', 'gauge', '1 while the replica is idle (no timers until the next request or message)'),
     queue: family('edgepaxos_replica_queue_depth', 'gauge', 'Writes and linearizable reads waiting at the replica for their outcome'),
+    proposals: family('edgepaxos_replica_proposals_total', 'counter', 'Client commands proposed at the replica as leader'),
+    proposalsFailed: family('edgepaxos_replica_proposals_failed_total', 'counter', 'Client commands refused (not_leader, overloaded) or proposed without a known outcome (dropped: leadership lost; outcome_unknown: deadline passed)'),
+    leaderChanges: family('edgepaxos_replica_leader_changes_total', 'counter', 'New leaders the replica followed or became (as etcd_server_leader_changes_seen_total)'),
+    electionsWon: family('edgepaxos_replica_elections_won_total', 'counter', 'Elections the replica won'),
     rpcsSent: family('edgepaxos_replica_rpcs_sent_total', 'counter', 'RPCs sent to peers (one per batch of messages)'),
     rpcsReceived: family('edgepaxos_replica_rpcs_received_total', 'counter', 'RPCs received from peers'),
     messagesSent: family('edgepaxos_replica_messages_sent_total', 'counter', 'Paxos messages sent to peers'),
@@ -96,6 +100,13 @@ async function streamFamilies(streams: readonly VisibleStream[]): Promise<Family
         const c = counters.find((x) => x.id === m.id)?.res;
         if (!c || isRpcError(c)) continue;
         const k = c.metrics;
+        sample(f.proposals, l, k.proposals);
+        sample(f.proposalsFailed, { ...l, reason: 'not_leader' }, k.proposals_failed_not_leader);
+        sample(f.proposalsFailed, { ...l, reason: 'overloaded' }, k.proposals_failed_overloaded);
+        sample(f.proposalsFailed, { ...l, reason: 'dropped' }, k.proposals_failed_dropped);
+        sample(f.proposalsFailed, { ...l, reason: 'outcome_unknown' }, k.proposals_failed_outcome_unknown);
+        sample(f.leaderChanges, l, k.leader_changes);
+        sample(f.electionsWon, l, k.elections_won);
         sample(f.rpcsSent, l, k.rpcs_sent);
         sample(f.rpcsReceived, l, k.rpcs_received);
         sample(f.messagesSent, l, k.messages_sent);
