@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
 import { logEvent } from '../host/log.ts';
+import { backupRoutes } from './backup.ts';
 import { dashboardRoutes } from './dashboard/index.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
@@ -53,6 +54,7 @@ app.route('/', logRoutes());
 app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());
+app.route('/', backupRoutes());
 app.route('/', dashboardRoutes());
 app.route('/', metricsRoutes());
 

@@ -25,7 +25,8 @@ export const CATALOG_CACHE_TTL_MS = 30_000;
 /** The most catalog entries `GET /v1/streams` reads (deleted names count too). */
 const LIST_MAX = 10_000;
 
-export type CatalogState = 'active' | 'deleting' | 'deleted';
+/** `restoring`: created by a restore whose replicas do not all hold the snapshot yet (it answers 503 until they do). */
+export type CatalogState = 'active' | 'restoring' | 'deleting' | 'deleted';
 
 /** One stream created at run time, as the catalog records it. */
 export interface CatalogEntry {
@@ -47,7 +48,7 @@ export interface VersionedEntry {
 
 const EntrySchema = z
   .object({
-    state: z.enum(['active', 'deleting', 'deleted']),
+    state: z.enum(['active', 'restoring', 'deleting', 'deleted']),
     incarnation: z.string().regex(/^[0-9a-f]{1,64}$/),
     created_at: z.string(),
     definition: z.unknown().optional(),
@@ -86,6 +87,9 @@ export async function activeEntry(env: Cloudflare.Env, name: string): Promise<Ve
     return read;
   }
   cache.delete(name);
+  if (read && read.entry.state === 'restoring') {
+    throw new ApiError(503, 'restoring', `stream '${name}' is being restored from a snapshot and not every replica holds it yet: repeat POST /v1/streams/${name}/restore with the same snapshot to finish`);
+  }
   return null;
 }
 
@@ -226,7 +230,8 @@ export async function visibleStreams(env: Cloudflare.Env, principal: Principal):
       if (e.entry.state === 'deleted' || !visible(e.name)) continue;
       const entry = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
       const replicas = e.entry.definition?.replicas.map((r) => r.id) ?? [];
-      streams.push({ name: e.name, kind: 'dynamic', client: e.entry.state === 'deleting' ? null : dynamicClient(env, e), replicas, entry });
+      // A stream being deleted or restored is not asked anything: its replicas are wiped, or wait for their seed.
+      streams.push({ name: e.name, kind: 'dynamic', client: e.entry.state === 'active' ? dynamicClient(env, e) : null, replicas, entry });
     }
   } catch (e) {
     if (!(e instanceof ApiError)) throw e;

@@ -16,8 +16,10 @@ import type {
   ReadOptions,
   ReadResult,
   ClusterStatus,
+  SnapshotDocument,
   StreamStatus,
 } from '../client/types.ts';
+import { snapshotDocument } from './backup.ts';
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
@@ -45,6 +47,7 @@ const ListArgs = z.tuple([
 const AppendArgs = z.tuple([Stream, z.string(), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const ReadArgs = z.tuple([Stream, z.object({ from: Slot.optional(), limit: Limit.optional() }).strict().optional()]);
 const StatusArgs = z.tuple([Stream]);
+const SnapshotArgs = z.tuple([Stream]);
 
 /**
  * edgepaxos for other Workers, over a service binding:
@@ -81,6 +84,11 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
 
   async status(stream: string): Promise<StreamStatus> {
     return this.run(StatusArgs, [stream], 'read', () => (t) => service.status(t) as Promise<StreamStatus>);
+  }
+
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; as GET /v1/streams/{stream}/snapshot). */
+  async snapshot(stream: string): Promise<SnapshotDocument> {
+    return this.run(SnapshotArgs, [stream], 'read', () => (t) => snapshotDocument(t));
   }
 
   /** The status of every stream (a binding may read them all). */

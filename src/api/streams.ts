@@ -117,7 +117,7 @@ export function streamRoutes(): App {
       const current = await readEntry(c.env, name);
       if (!current || current.entry.state === 'deleted') throw notFound(name);
       let deleting = current;
-      if (current.entry.state === 'active') {
+      if (current.entry.state === 'active' || current.entry.state === 'restoring') {
         // Step 1: from this catalog write on, the stream answers 404 and cannot be recreated until it is wiped.
         const entry = { ...current.entry, state: 'deleting' as const };
         const revision = await compareAndSet(c.env, name, entry, current.revision);
@@ -169,6 +169,9 @@ export function streamRoutes(): App {
 /** The definition in the request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
 function parseDefinition(body: unknown): StreamConfig {
   const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
+  if (typeof body === 'object' && body !== null && 'restore' in body) {
+    throw new ApiError(400, 'invalid_request', 'restore: set only by a restore (POST /v1/streams/{stream}/restore with a snapshot)');
+  }
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
   }

@@ -33,8 +33,10 @@ import type {
   LeadershipResult,
   MemberChange,
   MembersResult,
+  RestoreResult,
   RunMode,
   RunModeResult,
+  SnapshotDocument,
   StreamDefinition,
   StreamDeletion,
   StreamEntry,
@@ -202,6 +204,20 @@ export class EdgePaxosClient implements DataApi {
   /** Delete a stream created at run time, wiping its replicas. */
   async deleteStream(name: string): Promise<StreamDeletion> {
     return this.request('DELETE', streamPath(name), {});
+  }
+
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; an admin grant). */
+  async snapshot(stream: string): Promise<SnapshotDocument> {
+    return this.request('GET', `${streamPath(stream)}/snapshot`, {});
+  }
+
+  /**
+   * Restore `snapshot` into a new stream `name` (created by the restore, with
+   * the snapshot's definition). `state` is `active` once every replica holds
+   * it; `restoring` (with `not_reached`) if some do not yet: call it again.
+   */
+  async restore(name: string, snapshot: SnapshotDocument): Promise<RestoreResult> {
+    return this.request('POST', `${streamPath(name)}/restore`, {}, snapshot);
   }
 
   /** Prometheus metrics (text format) of the streams this client's token may read, and of the Worker's requests. */

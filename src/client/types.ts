@@ -162,6 +162,8 @@ export interface DataApi {
   statusAll(): Promise<ClusterStatus>;
   /** Prometheus metrics (text format): the streams the caller may read, and the Worker's requests. */
   metrics(): Promise<string>;
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (over HTTP: an admin grant). */
+  snapshot(stream: string): Promise<SnapshotDocument>;
 }
 
 // ---------------------------------------------------------------- operator controls (HTTP only, admin)
@@ -292,4 +294,44 @@ export interface StreamDeletion {
   /** `deleted`, or `deleting` while replicas in `not_reached` have not wiped themselves (repeat the call). */
   readonly state: 'deleted' | 'deleting';
   readonly not_reached: readonly number[];
+}
+
+/**
+ * A stream definition as a snapshot carries it: its name, replicas and
+ * settings (every default filled in), typed no further than the shapes the
+ * settings take (docs/configuration.md has their meaning).
+ */
+export interface StreamSettings {
+  readonly name: string;
+  readonly replicas: readonly ReplicaDefinition[];
+  readonly [setting: string]: string | number | boolean | null | readonly ReplicaDefinition[] | Readonly<Record<string, string | number | boolean | null | readonly (string | number)[]>>;
+}
+
+/** A backup: a stream's state machine at decided slot `slot`, with its checksum (GET /v1/streams/{stream}/snapshot). */
+export interface SnapshotDocument {
+  readonly format: 'edgepaxos-snapshot';
+  readonly version: 1;
+  /** The stream it was taken from. */
+  readonly stream: string;
+  /** The decided slot the state was applied through. */
+  readonly slot: number;
+  readonly created_at: string;
+  /** The definition of the stream it came from (docs/configuration.md); a restore creates the new stream with it (under the new name). */
+  readonly definition: StreamSettings;
+  /** Size of `state` in UTF-8 bytes. */
+  readonly bytes: number;
+  /** SHA-256 of `state` (UTF-8), in hex: a restore refuses a snapshot whose state does not match it. */
+  readonly sha256: string;
+  readonly state: string;
+}
+
+/** What a restore answers: `active` once every replica holds the snapshot, else `restoring` with those that do not (repeat it). */
+export interface RestoreResult {
+  readonly name: string;
+  readonly state: 'active' | 'restoring';
+  readonly incarnation: string;
+  readonly restored_slot: number;
+  readonly not_reached?: readonly number[];
+  readonly message?: string;
+  readonly definition?: StreamDefinition;
 }

@@ -459,6 +459,11 @@ export class ClockedHost {
     return this.runner.query((kv) => kv.get(key));
   }
 
+  /** The state machine's snapshot and the slot it was applied through, as here (null for a logger). */
+  stateSnapshot(): { slot: number; data: string } | null {
+    return this.runner.query((kv) => ({ slot: kv.appliedThrough, data: kv.snapshot() }));
+  }
+
   /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
   listLocal(prefix: string, limit: number, after?: string): KvItem[] | null {
     return this.runner.query((kv) => kv.list(prefix, limit, after));

@@ -39,6 +39,8 @@ describe('openapi', () => {
         'GET /v1/status',
         'GET /v1/status/events',
         'GET /metrics',
+        'GET /v1/streams/{stream}/snapshot',
+        'POST /v1/streams/{stream}/restore',
         'POST /v1/streams/{stream}/chaos',
         'POST /v1/streams/{stream}/switchover',
         'POST /v1/streams/{stream}/step-down',

@@ -193,6 +193,23 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     expect(gone.err).toMatch(/^edgepaxos: stream_not_found: /);
   });
 
+  it('cli: snapshot save writes a checksummed snapshot to a file and snapshot restore brings it back as a new stream', async () => {
+    await cli('put', 'snap/k', 'v', '-s', S);
+    const saved = await cli('snapshot', 'save', S, 'cli.snapshot.json');
+    expect(saved.code, saved.err).toBe(0);
+    expect(saved.out).toMatch(/^saved stream cli at slot \d+ to cli.snapshot.json \(\d+ bytes of state, sha256 [0-9a-f]{64}\)\n$/);
+    const doc = JSON.parse(files.get('cli.snapshot.json')!);
+    expect(doc).toMatchObject({ format: 'edgepaxos-snapshot', stream: S });
+    const restored = await cliJson('snapshot', 'restore', 'cli.snapshot.json', 'cli-restored');
+    expect(restored).toMatchObject({ name: 'cli-restored', state: 'active', restored_slot: doc.slot });
+    expect(await cli('get', 'snap/k', '-s', 'cli-restored')).toEqual({ code: 0, out: 'v\n', err: '' });
+    files.set('broken.json', JSON.stringify({ ...doc, state: `${doc.state} ` }));
+    const broken = await cli('snapshot', 'restore', 'broken.json', 'cli-broken');
+    expect(broken.code).toBe(1);
+    expect(broken.err).toMatch(/^edgepaxos: invalid_snapshot: the snapshot is corrupted/);
+    expect((await cliJson('streams', 'delete', 'cli-restored')).state).toBe('deleted');
+  });
+
   it('cli: bad usage exits 2 with a message; the API refusing a token exits 1 with its code', async () => {
     expect(await cli('bogus')).toMatchObject({ code: 2, out: '', err: expect.stringMatching(/^edgepaxos: usage: unknown command 'bogus'\n/) });
     expect(await cli('status')).toMatchObject({ code: 2, err: expect.stringMatching(/^edgepaxos: usage: missing STREAM\n/) });

@@ -30,6 +30,7 @@ describe('rpc: another Worker through a service binding', () => {
     expect(t.read).toEqual({ entries: [{ index: t.appended.index, data: `visited ${t.key}` }] });
     expect(t.status).toEqual({ stream: 'rpc', leader_id: expect.any(Number), nodes: 3 });
     expect(t.statusAll).toBe('rpc'); // every stream's status, the binding seeing them all
+    expect(t.snapshot).toEqual({ stream: 'rpc', slot: expect.any(Number), sha256: 64, bytes: true }); // a backup is a read
     expect(t.metrics).toBe('edgepaxos_stream_has_leader{stream="rpc"} 1');
     expect(t.unknownStream).toMatchObject({ name: 'EdgePaxosError', code: 'stream_not_found' });
     expect(t.unknownStream.message).toMatch(/^stream_not_found: /);

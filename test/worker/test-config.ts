@@ -26,7 +26,7 @@ export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'resta
  * quiet 300 ms after their last request, so that the stream list of streams.test.ts, which wakes
  * every configured stream, does not leave them heartbeating under the rest of that file.
  */
-export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'cli', 'dash', 'metrics'] as const;
+export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'cli', 'dash', 'metrics', 'backup'] as const;
 
 export const TEST_CONFIG = {
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only

@@ -5,6 +5,7 @@ import { list } from './list.ts';
 import { metrics } from './metrics.ts';
 import { membersAdd, membersList, membersRemove, membersUpdate, rebuild } from './members.ts';
 import { minority, normal, pause, resume } from './modes.ts';
+import { snapshotRestore, snapshotSave } from './snapshot.ts';
 import { status } from './status.ts';
 import { streamsCreate, streamsDelete, streamsGet } from './streams.ts';
 
@@ -35,4 +36,6 @@ export const COMMANDS: readonly Command[] = [
   streamsCreate,
   streamsGet,
   streamsDelete,
+  snapshotSave,
+  snapshotRestore,
 ];
