@@ -23,6 +23,12 @@ declare namespace Cloudflare {
     EDGEPAXOS_LATENCY?: string;
     /** The workers tests only: the example consumer Worker (examples/consumer), bound to this Worker's EdgePaxos entrypoint. */
     CONSUMER?: Fetcher;
+    /** Optional: an R2 bucket for scheduled backups (a cron trigger; docs/operations.md). */
+    BACKUPS?: R2Bucket;
+    /** Scheduled backups of these streams only (comma-separated names; default: every stream). */
+    EDGEPAXOS_BACKUP_STREAMS?: string;
+    /** Scheduled backups kept per stream (default 7). */
+    EDGEPAXOS_BACKUP_KEEP?: string;
     /** Largest value or log record in bytes (default 1 MiB). */
     EDGEPAXOS_MAX_VALUE_BYTES?: string;
   }

@@ -1,4 +1,6 @@
 import { env } from 'cloudflare:workers';
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
+import worker from '../../src/index.ts';
 import { describe, expect, it } from 'vitest';
 import { restoreStream } from '../../src/api/backup.ts';
 import { sha256Hex } from '../../src/host/seed.ts';
@@ -113,5 +115,28 @@ describe('backup and restore', () => {
       return n.healthy && n.applied_index === st.commit_index;
     });
     expect((await api('DELETE', '/v1/streams/backup-cut', undefined, admin)).body.state).toBe('deleted');
+  });
+
+  it('backup: the cron trigger saves each stream to the R2 bucket, keeps the newest few, and a saved backup restores', async () => {
+    await stableLeader(S);
+    await put(S, 'cron', 'nightly');
+    const nightly = { ...env, EDGEPAXOS_BACKUP_STREAMS: S, EDGEPAXOS_BACKUP_KEEP: '2' };
+    for (let i = 0; i < 3; i++) {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ cron: '0 3 * * *' }), nightly, ctx);
+      await waitOnExecutionContext(ctx);
+    }
+    const listed = await env.BACKUPS!.list({ prefix: `edgepaxos/${S}/` });
+    expect(listed.objects).toHaveLength(2); // the oldest of three was pruned
+    const newest = listed.objects.map((o) => o.key).sort().at(-1)!;
+    expect(newest).toMatch(new RegExp(`^edgepaxos/${S}/\\d{4}-\\d{2}-\\d{2}T[0-9-]+Z-slot\\d+\\.snapshot\\.json$`));
+    const object = await env.BACKUPS!.get(newest);
+    const doc = JSON.parse(await object!.text());
+    expect(object!.customMetadata).toEqual({ stream: S, slot: String(doc.slot), sha256: doc.sha256 });
+    expect(doc.sha256).toBe(await sha256Hex(doc.state));
+    const restored = await api('POST', '/v1/streams/backup-nightly/restore', doc, admin);
+    expect(restored.status, JSON.stringify(restored.body)).toBe(201);
+    expect((await api('GET', '/v1/streams/backup-nightly/kv/cron')).body).toMatchObject({ value: 'nightly' });
+    expect((await api('DELETE', '/v1/streams/backup-nightly', undefined, admin)).body.state).toBe('deleted');
   });
 });
