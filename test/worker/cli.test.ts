@@ -202,6 +202,7 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     expect(doc).toMatchObject({ format: 'edgepaxos-snapshot', stream: S });
     const restored = await cliJson('snapshot', 'restore', 'cli.snapshot.json', 'cli-restored');
     expect(restored).toMatchObject({ name: 'cli-restored', state: 'active', restored_slot: doc.slot });
+    await stableLeader('cli-restored'); // its replicas elect once seeded
     expect(await cli('get', 'snap/k', '-s', 'cli-restored')).toEqual({ code: 0, out: 'v\n', err: '' });
     files.set('broken.json', JSON.stringify({ ...doc, state: `${doc.state} ` }));
     const broken = await cli('snapshot', 'restore', 'broken.json', 'cli-broken');
