@@ -4,7 +4,7 @@
  * Every failure prints its seed and the exact command that reproduces it.
  */
 import { parseArgs } from 'node:util';
-import { BUGS, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
+import { BUGS, CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
 
 function main(): number {
   const { values } = parseArgs({
@@ -45,14 +45,14 @@ function main(): number {
   }
   const verbose = values.verbose || single;
   let failed = 0;
-  let ops = 0;
+  const totals = new CampaignTotals();
   const started = performance.now();
   for (let seed = first; seed < first + count; seed++) {
     const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}),
       ...(stallRate !== undefined ? { stallRate } : {}),
     });
+    totals.add(r);
     if (r.ok) {
-      ops += r.stats.operations;
       if (verbose) {
         console.log(`seed ${seed}: ok\n  ${describeKnobs(r.knobs)}`);
         console.log(`  ${JSON.stringify(r.stats)}`);
@@ -60,13 +60,14 @@ function main(): number {
       continue;
     }
     failed += 1;
-    console.log(`seed ${seed}: FAILED (${r.check}): ${r.message}`);
+    console.log(`seed ${seed}: FAILED (${r.check}${r.rule ? `: ${r.rule}` : ''}): ${r.message}`);
     console.log(`  knobs:\n  ${describeKnobs(r.knobs)}`);
     if (verbose) console.log(`  trace:\n    ${r.trace.join('\n    ')}`);
     console.log(`  reproduce: ${r.reproduce}`);
   }
   const secs = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`${count - failed} of ${count} seeds passed (${ops} client operations, ${secs}s); ${failed} failed`);
+  if (count > 1) console.log(totals.describe());
+  console.log(`${count - failed} of ${count} seeds passed (${totals.operations} client operations, ${secs}s); ${failed} failed`);
   return failed === 0 ? 0 : 1;
 }
 

@@ -34,6 +34,7 @@ import {
 import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
 import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
+import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -64,6 +65,8 @@ export interface ClusterOptions {
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
   readonly network?: Partial<NetworkFaults>;
+  /** How replicas' clocks stray from true time (default: lockstep, every replica ticks with true time). */
+  readonly clocks?: ClockModel;
   /** Probability that a replica crashes after persisting a Ready and before sending its messages. */
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
@@ -81,13 +84,18 @@ export class SimReplica {
   runner: ReplicaRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
-  /** Stalled (its host not run: no ticks, messages held) from `since` until tick `until`; null when running. */
+  /** Messages this process life has sent (an adversary waits for a restarted process to speak). */
+  sentThisLife = 0;
+  /** Stalled (its host not run: no ticks, messages held) from true time `since` until tick `until`; null when running. */
   stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
-  /** When this replica's host last forgave a stall (see SimCluster.unstall). */
+  /** When this replica's host last forgave a stall, on its own clock (see SimCluster.unstall). */
   lastForgivenAt = Number.NEGATIVE_INFINITY;
+  /** The host's clock: the core ticks each time it passes a whole tick. It survives crashes (it is the machine's). */
+  readonly clock: SimClock;
 
-  constructor(id: ReplicaId) {
+  constructor(id: ReplicaId, clock: SimClock) {
     this.id = id;
+    this.clock = clock;
   }
 
   get up(): boolean {
@@ -123,7 +131,13 @@ export class SimCluster {
   readonly network: SimNetwork;
   readonly safety: SafetyChecker;
   readonly timing: Timing;
+  /** True time in ticks: the end of the last tick run. */
   now = 0;
+  /** True time of the event being run (a delivery or a replica's tick inside the current tick; `now` between ticks). */
+  eventTime = 0;
+  readonly clocks: ClockModel;
+  /** Replicas clients cannot reach (an operator cut them off: a minority force-start's lost replicas until rebuilt). */
+  readonly cutOffFromClients = new Set<ReplicaId>();
   crashBetweenPersistAndSendRate: number;
   /** Snapshots installed by lagging replicas so far. */
   snapshotsInstalled = 0;
@@ -134,15 +148,16 @@ export class SimCluster {
   private readonly rng: Rng;
   private readonly options: ClusterOptions;
   readonly log: string[] = [];
+  /** Trace lines kept (the last ones); a debugging session may raise it. */
+  static traceLines = 200;
 
   constructor(options: ClusterOptions) {
     this.options = options;
     this.rng = options.rng;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.crashBetweenPersistAndSendRate = options.crashBetweenPersistAndSendRate ?? 0;
+    this.clocks = options.clocks ?? LOCKSTEP;
     this.network = new SimNetwork(this.rng, {
-      lossRate: 0,
-      duplicateRate: 0,
       minDelayTicks: 1,
       maxDelayTicks: 1,
       ...options.network,
@@ -163,7 +178,7 @@ export class SimCluster {
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
-      const r = new SimReplica(id);
+      const r = new SimReplica(id, new SimClock(this.clocks, this.rng, this.now));
       this.replicas.set(id, r);
       this.start(r);
     }
@@ -176,7 +191,7 @@ export class SimCluster {
     if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
     this.ids.push(member.id);
     this.regionOf.set(member.id, member.region);
-    const r = new SimReplica(member.id);
+    const r = new SimReplica(member.id, new SimClock(this.clocks, this.rng, this.now));
     this.replicas.set(member.id, r);
     this.start(r);
     return r;
@@ -199,6 +214,8 @@ export class SimCluster {
   }
 
   private configChanges = 0;
+  /** Replicas wiped into a new incarnation (rebuilt) so far. */
+  rebuilds = 0;
 
   /**
    * Minority force-start (DCF work_mode minority): the replicas `survivors`
@@ -238,7 +255,10 @@ export class SimCluster {
     ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
+    this.rebuilds += 1;
     r.incarnation += 1;
+    r.sentThisLife = 0;
+    this.cutOffFromClients.delete(id);
     this.start(r);
   }
 
@@ -312,26 +332,81 @@ export class SimCluster {
 
   // ---------------------------------------------------------------- time
 
-  /** One tick: deliver what is due, tick every live replica, then let `between` act (clients). */
+  /**
+   * One tick of true time, `(now, now + 1]`: what the network delivers and
+   * every replica's own ticks (each when its local clock passes a whole tick:
+   * not in lockstep unless the clocks are) run in the order of their true
+   * instants; then `between` acts (clients, faults). With lockstep clocks every
+   * delivery due by the end of the tick comes first, then each replica ticks once.
+   */
   tick(between?: () => void): void {
+    const from = this.now;
     this.now += 1;
-    for (const r of this.replicas.values()) if (r.stall && r.stall.until <= this.now) this.unstall(r);
-    for (const m of this.network.due(this.now)) {
-      const r = this.replica(m.to);
-      if (!r.runner) continue; // a down replica loses what reaches it
-      if (r.stall) {
-        r.stall.held.push(m); // a stalled host gets it when it runs again
-        continue;
+    const to = this.now;
+    this.eventTime = from;
+    for (const r of this.replicas.values()) if (r.stall && r.stall.until <= to) this.unstall(r);
+    if (this.clocks.rateChangeRate > 0) {
+      for (const r of this.replicas.values()) {
+        if (!chance(this.rng, this.clocks.rateChangeRate)) continue;
+        r.clock.changeRate(this.rng, from);
+        this.clockRateChanges += 1;
       }
-      r.runner.core.step(m);
-      this.drain(r);
     }
+    const events: { readonly at: number; readonly order: number; readonly message?: Message; readonly r?: SimReplica }[] = [];
+    let order = 0;
+    for (const d of this.network.due(to)) events.push({ at: d.at, order: order++, message: d.message });
     for (const r of this.replicas.values()) {
-      if (!r.runner || r.stall) continue;
-      r.runner.core.tick();
-      this.drain(r);
+      for (const at of r.clock.tickInstants(from, to)) events.push({ at, order: 1_000_000 + order++, r });
+    }
+    events.sort((a, b) => a.at - b.at || a.order - b.order);
+    for (const ev of events) {
+      this.eventTime = Math.max(from, ev.at);
+      if (ev.message) this.deliver(ev.message);
+      else this.tickReplica(ev.r!);
+    }
+    this.eventTime = to;
+    for (const r of this.replicas.values()) {
+      const broken = r.clock.check(to);
+      if (broken !== null) throw new Error(`clock of replica ${r.id}: ${broken}`); // a simulator bug, not the core's
     }
     between?.();
+  }
+
+  private deliver(m: Message): void {
+    const r = this.replica(m.to);
+    if (!r.runner) return; // a down replica loses what reaches it
+    if (r.stall) {
+      r.stall.held.push(m); // a stalled host gets it when it runs again
+      return;
+    }
+    r.runner.core.step(m);
+    this.drain(r);
+    this.checkAfterEvent(r);
+  }
+
+  private tickReplica(r: SimReplica): void {
+    if (!r.runner || r.stall) return;
+    r.runner.core.tick();
+    this.drain(r);
+    this.checkAfterEvent(r);
+  }
+
+  /** The invariants after an input that produced no Ready (those that did were checked after each one). */
+  private checkAfterEvent(r: SimReplica): void {
+    if (r.runner && this.readiesAtEvent === this.readies) this.safety.onStep(r, this.now);
+    this.readiesAtEvent = this.readies;
+  }
+
+  /** Clock rate changes so far. */
+  clockRateChanges = 0;
+
+  /** Readies processed so far (to tell whether an input produced one). */
+  private readies = 0;
+  private readiesAtEvent = 0;
+
+  /** The local time (its own clock's reading) of replica `id` now. */
+  localTime(id: ReplicaId): number {
+    return this.replica(id).clock.localAt(this.eventTime);
   }
 
   // ---------------------------------------------------------------- stalls
@@ -350,20 +425,21 @@ export class SimCluster {
   }
 
   /**
-   * A stalled host runs again, as ReplicaHost does: a stall longer than a
-   * heartbeat interval is forgiven (the time is dropped and the core resumes:
-   * failure detectors start over), at most once per two election timeouts;
-   * otherwise the missed ticks are replayed. Then what arrived meanwhile is
-   * stepped.
+   * A stalled host runs again, as ReplicaHost does, measuring on its own
+   * clock: a stall longer than a heartbeat interval is forgiven (the time is
+   * dropped and the core resumes: failure detectors start over), at most once
+   * per two election timeouts; otherwise the missed ticks are replayed. Then
+   * what arrived meanwhile is stepped.
    */
   private unstall(r: SimReplica): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    const missed = this.now - stall.since;
-    if (missed > this.timing.heartbeatIntervalTicks && this.now - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
-      r.lastForgivenAt = this.now;
+    const missed = r.clock.ticksBetween(stall.since, this.eventTime);
+    const localNow = r.clock.localAt(this.eventTime);
+    if (missed > this.timing.heartbeatIntervalTicks && localNow - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
+      r.lastForgivenAt = localNow;
       this.stallsForgiven += 1;
       runner.core.resume();
     } else {
@@ -375,6 +451,7 @@ export class SimCluster {
       r.runner.core.step(m);
       this.drain(r);
     }
+    this.checkAfterEvent(r);
   }
 
   /** End every stall now (before a liveness check). */
@@ -416,6 +493,7 @@ export class SimCluster {
     const r = this.replica(id);
     if (r.core) return;
     r.incarnation += 1;
+    r.sentThisLife = 0;
     this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedIndex})`);
     this.start(r);
   }
@@ -439,7 +517,11 @@ export class SimCluster {
       },
       beforeSend: (m) => this.safety.onSend(r, m),
       afterApply: (e, result) => this.safety.onApply(r, e, result),
-      afterReady: () => this.safety.onStep(r, this.now),
+      afterReady: (rd) => {
+        this.readies += 1;
+        this.safety.onReady(r, rd);
+        this.safety.onStep(r, this.now);
+      },
       afterInstall: () => {
         this.snapshotsInstalled += 1;
       },
@@ -457,9 +539,18 @@ export class SimCluster {
   drain(r: SimReplica): void {
     const runner = r.runner;
     if (!runner) return;
-    runner.drain((m) => this.network.send(m, this.now));
-    if (runner.crashed) this.crash(r.id, 'crash between persist and send');
+    runner.drain((m) => {
+      r.sentThisLife += 1;
+      this.network.send(m, this.eventTime);
+    });
+    if (runner.crashed) {
+      this.crashesBetweenPersistAndSend += 1;
+      this.crash(r.id, 'crash between persist and send');
+    }
   }
+
+  /** Crashes that fell between persisting a Ready and sending its messages. */
+  crashesBetweenPersistAndSend = 0;
 
   // ---------------------------------------------------------------- client entry points
 
@@ -467,7 +558,8 @@ export class SimCluster {
   propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
-    if (!runner || r.stall) return { ok: false, reason: 'down' }; // a stalled host answers nobody; the client tries elsewhere
+    // A stalled host answers nobody, nor does one cut off from clients; the client tries elsewhere.
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
     return runner.propose(command, done);
   }
 
@@ -475,7 +567,8 @@ export class SimCluster {
   read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
-    if (!runner || r.stall) return { ok: false, reason: 'down' };
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
+    this.safety.onReadRequest(r, readId);
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
   }
 
@@ -501,6 +594,19 @@ export class SimCluster {
       for (let i = 0; i < 3 * this.timing.electionTimeoutTicks && result === null && this.now < deadline; i++) this.tick();
     }
     return result;
+  }
+
+  /** An operator's snapshot and truncation at replica `id`, whatever the thresholds (DCF dcf_truncate). */
+  compactNow(id: ReplicaId): void {
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall) return;
+    runner.compactNow((m) => {
+      r.sentThisLife += 1;
+      this.network.send(m, this.eventTime);
+    });
+    if (runner.crashed) this.crash(id, 'crash between persist and send');
+    this.drain(r);
   }
 
   /** Let every replica with queued work produce its Ready (proposals made this tick go out as one batch). */
@@ -546,6 +652,6 @@ export class SimCluster {
 
   trace(line: string): void {
     this.log.push(`[t${this.now}] ${line}`);
-    if (this.log.length > 200) this.log.shift();
+    if (this.log.length > SimCluster.traceLines) this.log.shift();
   }
 }

@@ -340,8 +340,14 @@ export class Replica {
     if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count
     const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
     if (theirs > this.epoch) {
-      this.fence(); // a later epoch exists: our history was forked off
-      return;
+      if (!this.isBlank()) {
+        this.fence(); // a later epoch exists: our history was forked off
+        return;
+      }
+      // A replica with no history of its own (added after a force-start, and never used) has nothing to fork
+      // off: it joins the later epoch as a rebuild would, instead of waiting to be rebuilt from nothing.
+      this.epoch = theirs;
+      this.epochDirty = true;
     }
     if (theirs < this.epoch) {
       if (m.type !== 'fenced') this.send({ type: 'fenced', from: this.id, to: m.from });
@@ -1682,6 +1688,11 @@ export class Replica {
     this.fenced = true;
     this.epochDirty = true;
     this.electionTimeout.stop();
+  }
+
+  /** Nothing promised, accepted, decided or compacted, ever: this replica holds no history. */
+  private isBlank(): boolean {
+    return ballotEquals(this.promisedBallot, ZERO_BALLOT) && this.log.lastSlot === 0 && this.log.compactedThrough === 0;
   }
 
   /** May this replica lead: an electable voter in the configuration in effect. */

@@ -49,7 +49,8 @@ export interface RunnerObserver {
   beforeSend?(m: Message): void;
   afterApply?(e: Entry, result: KvResult): void;
   afterInstall?(snapshot: Snapshot): void;
-  afterReady?(): void;
+  /** After the host did everything `rd` asked and advanced the core. */
+  afterReady?(rd: Ready): void;
 }
 
 /**
@@ -207,7 +208,7 @@ export class ReplicaRunner {
       this.core.advance(rd);
       this.serveReads();
       if (wasLeader && this.core.status().role !== 'leader') this.abandonWaiters();
-      this.observer.afterReady?.();
+      this.observer.afterReady?.(rd);
     }
   }
 

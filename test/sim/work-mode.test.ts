@@ -87,6 +87,26 @@ describe('cluster: minority force-start', () => {
     expect(c.write('majority-again', 'z')).toMatchObject({ kind: 'put', ok: true });
   });
 
+  it('cluster: work mode: a replica added after a force-start joins the new epoch and catches up (it has no history to fence)', () => {
+    // Found by the random campaign (a membership change after a minority drill): a new replica starts blank in
+    // epoch 0, and the first message from the new epoch fenced it, so it never caught up and the stream never converged.
+    const { c, epoch } = lostMajority(false);
+    c.restart(1);
+    c.restart(2);
+    c.runUntil(() => c.replica(1).core!.status().fenced && c.replica(2).core!.status().fenced, 10 * ELECTION, 'the returning replicas to be fenced');
+    for (const id of [1, 2]) rebuildAsLearner(c, id);
+    c.normalMode();
+    for (const id of [1, 2]) promote(c, id);
+    const leader = c.leaderId()!;
+    const config = c.replica(leader).core!.status().configuration;
+    c.addReplica(member(4, { role: 'passive' }));
+    expect(c.reconfigure(leader, { members: [...config.members, member(4, { role: 'passive' })], policy: config.policy }).ok).toBe(true);
+    c.flush();
+    c.runUntil(() => c.converged() && c.replica(4).core!.status().appliedIndex === c.replica(leader).core!.status().decidedIndex, 20 * ELECTION, 'the new replica to catch up');
+    expect(c.replica(4).core!.status()).toMatchObject({ epoch, fenced: false, memberRole: 'passive' });
+    expect(c.replica(4).sm.get('forced')?.value).toBe('decided by 3 alone');
+  });
+
   it('cluster: work mode: without epochs, the returning majority would bring its forked history back', () => {
     const { c } = lostMajority(true);
     c.restart(1);
