@@ -76,6 +76,17 @@ export interface ClusterOptions {
 export type { ProposalOutcome };
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
+/**
+ * The highest slot a minority force-start cannot lose: survivors' decided
+ * indexes `decided`, any `voteNum` of whom may elect the first leader of the
+ * new epoch. The worst such group holds the `voteNum` least informed; the best
+ * of them decided through the (k − voteNum + 1)-th highest index.
+ */
+export function guaranteedThrough(decided: readonly number[], voteNum: number): number {
+  const sorted = [...decided].sort((a, b) => b - a);
+  return sorted[sorted.length - voteNum] ?? 0;
+}
+
 /** One simulated replica process: the shared host runner over storage that survives its crashes. */
 export class SimReplica {
   readonly id: ReplicaId;
@@ -219,14 +230,16 @@ export class SimCluster {
 
   /**
    * Minority force-start (DCF work_mode minority): the replicas `survivors`
-   * decide with `voteNum` of them, in a new epoch. Returns the epoch. What the
-   * lost replicas decided that no survivor holds is lost, by design: the safety
-   * checker forgets decisions above the highest slot a survivor has decided.
+   * decide with `voteNum` of them, in a new epoch. Returns the epoch. What can
+   * be lost, by design: a slot is kept only if every group of `voteNum`
+   * survivors includes one that had decided it (the first leader of the new
+   * epoch learns only from such a group), so the safety checker forgets
+   * decisions above `guaranteedThrough`.
    */
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
     checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
-    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedIndex));
+    const keep = guaranteedThrough([...new Set(survivors)].map((id) => this.replica(id).backing.decidedIndex), voteNum);
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
     for (const id of survivors) {
       const r = this.replica(id);

@@ -1,6 +1,7 @@
 import {
   type Member,
   type Message,
+  type Configuration,
   type PolicySpec,
   compileConfiguration,
   type ReplicaId,
@@ -12,7 +13,7 @@ import {
   randomBelow,
   randomInt,
 } from '../src/core/index.ts';
-import type { SimCluster } from './cluster.ts';
+import { type SimCluster, guaranteedThrough } from './cluster.ts';
 import type { Knobs } from './simulation.ts';
 import { topPriority } from './topology.ts';
 import type { Workload } from './workload.ts';
@@ -502,6 +503,9 @@ class MinorityDrill {
     const survivors = new Set<ReplicaId>([holders[randomBelow(this.rng, holders.length)]!.id]);
     for (const m of voters) if (usable(m.id) && chance(this.rng, 0.5)) survivors.add(m.id);
     const s = [...survivors].sort((a, b) => a - b);
+    // A change still pending in a survivor's log would be decided by the survivors alone (it may even remove them):
+    // the operator waits until no change is under way, as for any change.
+    if (s.some((id) => c.replica(id).core!.status().pendingConfiguration !== null)) return;
     const lost = config.members.filter((m) => !survivors.has(m.id));
     // The lost replicas are really down before the force-start (the operator's duty), and no client reaches them.
     for (const m of lost) {
@@ -526,9 +530,13 @@ class MinorityDrill {
       if (after.join() !== before.join()) c.safety.fail('work-mode-refusal', `a refused minority mode (vote_num ${voteNum}) changed a survivor's state`);
       this.counts['minority: unsafe vote_num refused']! += 1;
       c.trace(`operator: minority mode with vote_num ${voteNum} of [${named.join(', ')}] refused`);
-      voteNum = randomInt(this.rng, Math.floor(s.length / 2) + 1, s.length);
     }
-    if (Math.max(...s.map(decidedOf)) < c.safety.maxDecidedSlot) throw new Error('minority drill: the survivors lack a decided slot (a simulator bug)');
+    // A safe vote_num may still lose what only some survivors decided (docs/operations.md), or make the return to
+    // normal mode unsafe: the operator takes one that loses nothing acknowledged and lets the configured quorums
+    // (among the survivors, after the rebuilds) meet every group of vote_num survivors.
+    const least = this.leastLossFreeVoteNum(s, lost, config);
+    if (!safe(voteNum) || voteNum < least) voteNum = randomInt(this.rng, least, s.length);
+    if (guaranteedThrough(s.map(decidedOf), voteNum) < c.safety.maxDecidedSlot) throw new Error('minority drill: the survivors may lose a decided slot (a simulator bug)');
     let epoch: number;
     try {
       epoch = c.forceMinority(named, voteNum);
@@ -538,6 +546,31 @@ class MinorityDrill {
     }
     this.counts['minority: force-start']! += 1;
     this.state = { stage: 'forced', survivors: s, lost, epoch, since: c.now, nextTry: c.now, fenced: new Set() };
+  }
+
+  /**
+   * The smallest vote_num with which no acknowledged write can be lost and the
+   * configured quorums after the drill stay safe: enough survivors hold the
+   * highest decided slot that every group of vote_num includes one, and every
+   * phase-1 quorum of the configuration the drill will return to (survivors
+   * voting, lost ones learners or removed) meets every group of vote_num.
+   */
+  private leastLossFreeVoteNum(s: readonly ReplicaId[], lost: readonly Member[], config: Configuration): number {
+    const c = this.cluster;
+    const k = s.length;
+    const holders = s.filter((id) => c.replica(id).backing.decidedIndex >= c.safety.maxDecidedSlot).length;
+    let least = Math.max(Math.floor(k / 2) + 1, k - holders + 1);
+    const lostIds = new Set(lost.map((m) => m.id));
+    const members = config.members
+      .filter((m) => !(lostIds.has(m.id) && m.role === 'logger'))
+      .map((m) => (lostIds.has(m.id) ? { ...m, role: 'passive' as const } : m));
+    const after = compileConfiguration({ members, policy: fitPolicy(members, config.policy) });
+    // The smallest phase-1 quorum made of survivors: vote_num must exceed k minus its size.
+    for (let mask = 1; mask < 1 << k; mask++) {
+      const group = new Set(s.filter((_, i) => mask & (1 << i)));
+      if (after.quorum.isPhase1Quorum(group)) least = Math.max(least, k - group.size + 1);
+    }
+    return Math.min(least, k);
   }
 
   step(): void {

@@ -378,7 +378,7 @@ export class SafetyChecker {
     this.durable.set(r.id, { promised: r.backing.promised, decidedIndex: r.backing.decidedIndex });
     const told = this.externalised.get(r.id);
     if (told && ballotGreater(told, st.promised)) {
-      this.fail('promise-below-answer', `replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)} (tick ${now})`);
+      this.fail('promise-below-answer', `replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)}`);
     }
     if (st.role === 'leader' && st.memberRole !== 'follower') this.fail('not-electable', `replica ${r.id}, a ${st.memberRole}, became leader`);
     if ((st.role === 'leader' || st.role === 'candidate') && !ballotEquals(st.ballot, st.promised)) {

@@ -460,6 +460,7 @@ export class Replica {
 
   /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
   campaignNow(): OperatorResult {
+    if (this.fenced) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is fenced by a later epoch and does nothing until rebuilt` };
     if (!this.electable()) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? `a ${this.self.role}` : 'not a member'} and cannot lead` };
     if (this.role === 'leader') return { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` };
     this.campaignIsManual = true;

@@ -107,6 +107,18 @@ describe('cluster: minority force-start', () => {
     expect(c.replica(4).sm.get('forced')?.value).toBe('decided by 3 alone');
   });
 
+  it('cluster: work mode: a fenced replica refuses an operator\'s promote and stays silent', () => {
+    // Found by the random campaign: campaignNow made a fenced replica send pre-votes.
+    const { c } = lostMajority(false);
+    c.restart(1);
+    c.runUntil(() => c.replica(1).core!.status().fenced, 10 * ELECTION, 'the returning replica to be fenced');
+    const sent = c.network.sent;
+    expect(c.replica(1).core!.campaignNow()).toMatchObject({ ok: false, code: 'invalid-target', message: expect.stringMatching(/fenced/) });
+    c.flush();
+    expect(c.network.sent).toBe(sent);
+    expect(c.replica(1).core!.status()).toMatchObject({ role: 'follower', fenced: true });
+  });
+
   it('cluster: work mode: without epochs, the returning majority would bring its forked history back', () => {
     const { c } = lostMajority(true);
     c.restart(1);
