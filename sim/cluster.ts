@@ -20,7 +20,6 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
-  type TestOnlyBugs,
   compileConfiguration,
   describeChange,
   follower,
@@ -70,7 +69,6 @@ export interface ClusterOptions {
   /** Probability that a replica crashes after persisting a Ready and before sending its messages. */
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
-  readonly bugs?: TestOnlyBugs;
 }
 
 export type { ProposalOutcome };
@@ -521,7 +519,6 @@ export class SimCluster {
       ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
       ...this.timing,
-      ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
     const observer: RunnerObserver = {
       afterPersist: (delta, messages) => {

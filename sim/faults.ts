@@ -3,6 +3,7 @@ import {
   type Message,
   type Configuration,
   type PolicySpec,
+  checkQuorumOverride,
   compileConfiguration,
   type ReplicaId,
   type Rng,
@@ -517,6 +518,17 @@ class MinorityDrill {
     let voteNum = randomInt(this.rng, 0, s.length + 1);
     const safe = (v: number): boolean => v >= 1 && v <= s.length && 2 * v > s.length;
     if (!safe(voteNum)) {
+      // Every replica (and the API) refuses through checkQuorumOverride, before anything changes.
+      const refuses = (): boolean => {
+        try {
+          checkQuorumOverride({ voters: named, voteNum });
+          return false;
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          return true;
+        }
+      };
+      if (!refuses()) c.safety.fail('work-mode-refusal', `minority mode with vote_num ${voteNum} of survivors [${named.join(', ')}] is accepted: two groups of ${voteNum} could each elect a leader and decide`);
       const before = s.map((id) => JSON.stringify(c.replica(id).core!.status()));
       let refused = false;
       try {

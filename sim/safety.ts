@@ -1,5 +1,6 @@
 import {
   type Ballot,
+  type Command,
   type CompiledConfiguration,
   type Configuration,
   type Entry,
@@ -49,6 +50,10 @@ export class SafetyViolation extends Error {
  * - `decided-slot-rewritten` / `decided-index-regressed`: a decided slot is never written again,
  *   and the decided index never goes down (durably, or within a process life).
  * Leaders and candidates
+ * - `leader-without-promises`: a candidate becomes leader only once acceptors forming a phase-1
+ *   quorum (with itself) promised its ballot;
+ * - `proposal-contradicts-decided`: a leader never proposes, for a slot decided anywhere, a value
+ *   other than the decided one (once a value is chosen, every higher ballot proposes it);
  * - `leader-ballot-not-promise`: a leader's (and candidate's) ballot is its promise;
  * - `two-leaders`: at most one replica process leads with a given ballot (a replica restarted
  *   quiet may lead again at the ballot it led with, from its start: Replica.restoreQuiet);
@@ -71,7 +76,7 @@ export class SafetyChecker {
   /** Decided configuration changes: slot -> the configuration governing the slots after it. */
   private readonly decidedConfigs = new Map<number, CompiledConfiguration>();
   /** slot -> "ballot|value" -> acceptors that persisted that value at that ballot. */
-  private readonly acceptedBy = new Map<number, Map<string, Set<ReplicaId>>>();
+  private readonly acceptedBy = new Map<number, Map<string, { readonly ballot: Ballot; readonly who: Set<ReplicaId> }>>();
 
   constructor(bootstrap: Configuration) {
     this.bootstrap = compileConfiguration(bootstrap);
@@ -148,7 +153,8 @@ export class SafetyChecker {
     return best < 0 ? this.bootstrap : this.decidedConfigs.get(best)!;
   }
 
-  private readonly decided = new Map<number, { key: string; by: ReplicaId }>();
+  /** Decided slots: the value, who first reported it, and the lowest ballot at which a quorum accepted it (when it was chosen). */
+  private readonly decided = new Map<number, { key: string; by: ReplicaId; chosenAt: Ballot }>();
   private readonly checkedThrough = new Map<ReplicaId, number>();
   private readonly appliedDigest = new Map<number, { digest: string; by: ReplicaId }>();
   private readonly persistedPromise = new Map<ReplicaId, Ballot>();
@@ -167,6 +173,10 @@ export class SafetyChecker {
   private order = 0;
   /** Reads asked: `id#incarnation/readId` → when, at which ballot. */
   private readonly reads = new Map<string, { at: number; ballot: string }>();
+  /** Who promised which candidate's ballot: `to@epoch/ballot` → promisers. */
+  private readonly promisesTo = new Map<string, Set<ReplicaId>>();
+  /** Each replica's role after its last checked step, with its process life (a leader must come from a candidate). */
+  private readonly lastRole = new Map<ReplicaId, { role: string; incarnation: number }>();
   /** The latest answer of `from` to `to` at a ballot: `from>to@ballot` → when. */
   private readonly answers = new Map<string, number>();
   private readonly compiled = new Map<string, CompiledConfiguration>();
@@ -223,9 +233,9 @@ export class SafetyChecker {
       let bySlot = this.acceptedBy.get(e.slot);
       if (!bySlot) this.acceptedBy.set(e.slot, (bySlot = new Map()));
       const key = `${formatBallot(e.ballot)}|${commandKey(e.command)}`;
-      let who = bySlot.get(key);
-      if (!who) bySlot.set(key, (who = new Set()));
-      who.add(r.id);
+      let acc = bySlot.get(key);
+      if (!acc) bySlot.set(key, (acc = { ballot: e.ballot, who: new Set() }));
+      acc.who.add(r.id);
     }
     if (delta.decidedIndex !== undefined && delta.decidedIndex < before.decidedIndex) {
       this.fail('decided-index-regressed', `replica ${r.id} persisted decided index ${delta.decidedIndex} below its earlier ${before.decidedIndex}`);
@@ -249,9 +259,19 @@ export class SafetyChecker {
     }
     let committed: Ballot | null = null;
     switch (m.type) {
-      case 'promise':
+      case 'promise': {
+        committed = m.ballot;
+        const key = `${m.to}@${st.epoch}/${formatBallot(m.ballot)}`;
+        let who = this.promisesTo.get(key);
+        if (!who) this.promisesTo.set(key, (who = new Set()));
+        who.add(r.id);
+        break;
+      }
       case 'heartbeat-reply':
         committed = m.ballot;
+        break;
+      case 'accept':
+        if (st.epoch >= this.epoch) this.checkProposal(r, m.ballot, m.firstSlot, m.commands);
         break;
       case 'accepted': {
         committed = m.ballot;
@@ -274,6 +294,38 @@ export class SafetyChecker {
     if (!committed) return;
     const prev = this.externalised.get(r.id);
     if (!prev || ballotGreater(committed, prev)) this.externalised.set(r.id, committed);
+  }
+
+  /**
+   * Paxos P2b: once a value is chosen for a slot at a ballot, every proposal
+   * at that ballot or a higher one carries that value (a stale leader's
+   * retransmission at a lower ballot may still carry another; it can never
+   * be chosen).
+   */
+  private checkProposal(r: SimReplica, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
+    for (let i = 0; i < commands.length; i++) {
+      const decided = this.decided.get(firstSlot + i);
+      if (decided && ballotGreater(decided.chosenAt, ballot)) continue;
+      if (decided && decided.key !== commandKey(commands[i]!)) {
+        this.fail('proposal-contradicts-decided', `replica ${r.id} proposed ${commandKey(commands[i]!)} for slot ${firstSlot + i} at ${formatBallot(ballot)}, though ${decided.key} was chosen there at ${formatBallot(decided.chosenAt)} (replica ${decided.by} holds it decided)`);
+      }
+    }
+  }
+
+  /**
+   * A replica that just became leader (from candidate) must hold promises of
+   * its ballot from acceptors forming a phase-1 quorum with it, of the
+   * configuration in effect and of any change pending (or of the minority
+   * override).
+   */
+  private checkElected(r: SimReplica, st: ReplicaStatus): void {
+    const promised = new Set<ReplicaId>(this.promisesTo.get(`${r.id}@${st.epoch}/${formatBallot(st.ballot)}`) ?? []);
+    promised.add(r.id);
+    const o = st.quorumOverride;
+    const ok = o
+      ? o.voters.filter((id) => promised.has(id)).length >= o.voteNum
+      : [st.configuration, st.pendingConfiguration].every((c) => c === null || this.compile(c).quorum.isPhase1Quorum(promised));
+    if (!ok) this.fail('leader-without-promises', `replica ${r.id} leads at ${formatBallot(st.ballot)} with promises of that ballot from only [${[...promised].join(', ')}]`);
   }
 
   /**
@@ -385,6 +437,9 @@ export class SafetyChecker {
       this.fail('leader-ballot-not-promise', `replica ${r.id} is ${st.role} at ${formatBallot(st.ballot)} but promised ${formatBallot(st.promised)}`);
     }
     this.checkLife(r, st);
+    const was = this.lastRole.get(r.id);
+    if (st.role === 'leader' && was?.incarnation === r.incarnation && was.role !== 'leader') this.checkElected(r, st);
+    this.lastRole.set(r.id, { role: st.role, incarnation: r.incarnation });
     if (st.role === 'leader') {
       const key = `${st.epoch}/${formatBallot(st.ballot)}`;
       const prev = this.leaders.get(key);
@@ -403,8 +458,7 @@ export class SafetyChecker {
       const key = commandKey(e.command);
       const prev = this.decided.get(s);
       if (!prev) {
-        this.decided.set(s, { key, by: r.id });
-        this.checkDecidedByQuorum(s, key, r.id);
+        this.decided.set(s, { key, by: r.id, chosenAt: this.chosenAt(s, key, r.id) });
         if (e.command.kind === 'config') this.decidedConfigs.set(s, compileConfiguration(e.command.configuration));
       }
       else if (prev.key !== key) {
@@ -437,14 +491,17 @@ export class SafetyChecker {
     life.fenced = st.fenced;
   }
 
-  private checkDecidedByQuorum(slot: number, valueKey: string, by: ReplicaId): void {
+  /** The lowest ballot at which a phase-2 quorum persisted `valueKey` for `slot`; fails if there is none. */
+  private chosenAt(slot: number, valueKey: string, by: ReplicaId): Ballot {
     const forced = this.forced && slot <= this.forced.throughSlot ? this.forced : null;
-    for (const [k, who] of this.acceptedBy.get(slot) ?? []) {
+    let lowest: Ballot | null = null;
+    for (const [k, { ballot, who }] of this.acceptedBy.get(slot) ?? []) {
       if (k.slice(k.indexOf('|') + 1) !== valueKey) continue;
-      if (this.governing(slot).quorum.isPhase2Quorum(who)) return;
-      if (forced && [...who].filter((id) => forced.voters.has(id)).length >= forced.voteNum) return;
+      const quorum = this.governing(slot).quorum.isPhase2Quorum(who) || (forced !== null && [...who].filter((id) => forced.voters.has(id)).length >= forced.voteNum);
+      if (quorum && (!lowest || ballotGreater(lowest, ballot))) lowest = ballot;
     }
-    const seen = [...(this.acceptedBy.get(slot) ?? [])].map(([k, who]) => `${k.split('|')[0]} by [${[...who]}]`).join('; ');
+    if (lowest) return lowest;
+    const seen = [...(this.acceptedBy.get(slot) ?? [])].map(([k, { who }]) => `${k.split('|')[0]} by [${[...who]}]`).join('; ');
     this.fail('decided-without-quorum', `replica ${by} holds slot ${slot} as decided, but no phase-2 quorum ever persisted its value at one ballot (${seen || 'nobody'})`);
   }
 

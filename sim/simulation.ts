@@ -1,4 +1,4 @@
-import { type Rng, type TestOnlyBugs, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
+import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
 import type { CompactionPolicy } from '../src/host/runner.ts';
@@ -8,17 +8,6 @@ import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
 import { Workload } from './workload.ts';
-
-/** The deliberately broken cores the simulator must catch, by the name the CLI takes. */
-export const BUGS: Readonly<Record<string, TestOnlyBugs>> = Object.freeze({
-  'forget-promise-on-restart': { forgetPromiseOnRestart: true },
-  'skip-reproposal': { skipReproposal: true },
-  'promise-without-persist': { promiseWithoutPersist: true },
-  'trust-decided-index-blindly': { trustDecidedIndexBlindly: true },
-  'read-without-confirmation': { readWithoutConfirmation: true },
-  'ignore-phase2-policy': { ignorePhase2Policy: true },
-  'never-hand-over': { neverHandOver: true },
-});
 
 /**
  * The fault kinds and operations a seed may turn off entirely or up (swarm
@@ -103,8 +92,6 @@ export interface SimulationOptions {
   readonly seed: number;
   /** Client operations started during the safety phase (default 500). */
   readonly operations?: number;
-  /** A name from BUGS, to run a deliberately broken core. */
-  readonly bug?: string;
   /** A fixed topology instead of one drawn from the seed (scenario tests). */
   readonly topology?: Topology;
   /** A fixed rate of whole-region outages per tick instead of one drawn from the seed. */
@@ -140,7 +127,7 @@ export type SimulationResult =
       readonly knobs: Knobs;
       /** Which check failed: safety (an invariant, named by `rule`), linearizability, or liveness. */
       readonly check: 'safety' | 'linearizability' | 'liveness';
-      /** For a safety failure, the invariant (SafetyChecker's rule names). */
+      /** For a safety failure, the invariant (SafetyChecker's rule names; `assertion`: an exception crashed the run). */
       readonly rule?: string;
       readonly message: string;
       /** The one line that reproduces this run. */
@@ -242,7 +229,6 @@ export function prioritySettleTicks(k: Knobs): number {
 export function reproduceCommand(opts: SimulationOptions): string {
   let cmd = `npm run sim -- --seed ${opts.seed}`;
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
-  if (opts.bug) cmd += ` --bug ${opts.bug}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
   return cmd;
@@ -287,8 +273,6 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
     ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
   };
-  const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
-  if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
   const cluster = new SimCluster({
     replicas: knobs.topology.members,
     policy: knobs.topology.policy,
@@ -309,7 +293,6 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       tailMaxTicks: knobs.tailMaxTicks,
     },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
-    ...(bugs ? { bugs } : {}),
   });
   const operations = opts.operations ?? DEFAULT_OPERATIONS;
   const workload = new Workload(cluster, rng, {
@@ -381,6 +364,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     livenessTicks = cluster.now - start;
   } catch (e) {
     if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
+    // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
+    if (e instanceof Error) return fail('safety', `${e.message} (tick ${cluster.now}; ${e.stack?.split('\n')[1]?.trim() ?? 'no stack'})`, 'assertion');
     throw e;
   }
 

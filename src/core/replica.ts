@@ -43,7 +43,6 @@ import {
   type ReplicaOptions,
   type ReplicaStatus,
   type Role,
-  type TestOnlyBugs,
   checkQuorumOverride,
   validateOptions,
 } from './replica-options.ts';
@@ -95,7 +94,6 @@ export class Replica {
   readonly id: ReplicaId;
   private readonly opts: ReplicaOptions;
   private readonly priority: PriorityOptions;
-  private readonly bugs: TestOnlyBugs;
 
   /** Which configurations govern our slots (membership changes, minority work mode) and what their quorums need. */
   private readonly configs: ConfigurationChain;
@@ -211,7 +209,6 @@ export class Replica {
     this.opts = opts;
     this.flow = { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 };
     this.id = opts.id;
-    this.bugs = opts.testOnlyBugs ?? {};
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.autoElection = opts.autoElection ?? true;
     this.log = new AcceptorLog(durable);
@@ -221,10 +218,10 @@ export class Replica {
     this.readSeq = this.readSeqBroadcast = this.readSeqReserved = durable.readSeqReserved ?? 0;
     this.fenced = durable.fenced ?? false;
     this.incarnation = durable.incarnation ?? 1;
-    this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration }, this.bugs);
+    this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration });
     this.self = this.ownRecord();
     this.configurationChanged();
-    this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
+    this.promisedBallot = durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
     if (appliedIndex > this.log.decidedIndex) {
       throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
@@ -338,7 +335,7 @@ export class Replica {
     if (this.fenced) return;
     if ((m.toIncarnation ?? 1) !== this.incarnation) return; // meant for an earlier (or later) life of this replica
     if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count
-    const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
+    const theirs = m.epoch ?? 0;
     if (theirs > this.epoch) {
       if (!this.isBlank()) {
         this.fence(); // a later epoch exists: our history was forked off
@@ -412,10 +409,6 @@ export class Replica {
     if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
     this.wakeUp();
     if (this.role !== 'leader') return this.notLeader();
-    if (this.bugs.readWithoutConfirmation) {
-      this.readStates.push({ readId, readIndex: this.log.decidedIndex });
-      return { ok: true };
-    }
     if (this.log.decidedIndex < this.openingSlot) {
       this.waitingReads.push(readId);
     } else {
@@ -772,8 +765,7 @@ export class Replica {
     for (let s = from; s <= maxSlot; s++) {
       if (s <= this.log.decidedIndex) continue;
       const chosen = best.get(s);
-      let command: Command = chosen ? chosen.command : NOOP;
-      if (this.bugs.skipReproposal && !(chosen && chosen.decided)) command = NOOP;
+      const command: Command = chosen ? chosen.command : NOOP;
       this.writeEntry({ slot: s, ballot: this.ownBallot, command });
       if (chosen?.decided) {
         this.decidedAbove.add(s);
@@ -1016,7 +1008,7 @@ export class Replica {
     }
     if (ballotGreater(m.ballot, this.promisedBallot)) {
       if (this.role !== 'follower') this.becomeFollower(null, `prepare ${formatBallot(m.ballot)} outranks our ${this.role} ballot`);
-      this.promise(m.ballot, 'prepare');
+      this.promise(m.ballot);
       this.leaderId = null; // we no longer accept the old leader's proposals
     }
     this.electionTimeout.reset(); // give the candidate its chance
@@ -1049,7 +1041,7 @@ export class Replica {
   }
 
   private recordPromise(m: PromiseMessage): void {
-    if (m.compactedThrough >= this.prepareFromSlot && !this.bugs.ignoreCompactedPromises) {
+    if (m.compactedThrough >= this.prepareFromSlot) {
       // That acceptor dropped decided slots we do not have: we could fill them with
       // no-ops where values were chosen. Let a better-informed replica lead; it will
       // send us a snapshot.
@@ -1115,7 +1107,7 @@ export class Replica {
       this.nack(from, ballot);
       return false;
     }
-    if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot, 'leader');
+    if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot);
     if (this.role !== 'follower' || this.leaderId !== from) {
       this.becomeFollower(from, `leader ${from} at ${formatBallot(ballot)}`);
     } else {
@@ -1173,7 +1165,7 @@ export class Replica {
     while (through < leaderDecided) {
       const e = this.log.get(through + 1);
       if (!e) break;
-      if (!this.bugs.trustDecidedIndexBlindly && !ballotEquals(e.ballot, ballot)) break;
+      if (!ballotEquals(e.ballot, ballot)) break;
       through += 1;
     }
     this.log.markDecidedThrough(through);
@@ -1531,7 +1523,7 @@ export class Replica {
 
   /** The reachable, caught-up, electable replica of highest priority above ours, if fail-back is on. */
   private failBackTarget(): ReplicaId | null {
-    if (!this.priority.enabled || !this.priority.failback || this.bugs.neverHandOver || this.failbackSuppressed) return null;
+    if (!this.priority.enabled || !this.priority.failback || this.failbackSuppressed) return null;
     let best: Member | null = null;
     for (const m of this.membership.members) {
       if (m.id === this.id || !isElectable(m) || m.priority <= (this.self?.priority ?? 0)) continue;
@@ -1731,9 +1723,8 @@ export class Replica {
 
   // ---------------------------------------------------------------- helpers
 
-  private promise(ballot: Ballot, cause: 'own' | 'prepare' | 'leader' = 'own'): void {
+  private promise(ballot: Ballot): void {
     this.promisedBallot = ballot;
-    if (cause === 'prepare' && this.bugs.promiseWithoutPersist) return;
     this.promisedDirty = true;
   }
 

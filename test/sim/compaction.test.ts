@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, type TestOnlyBugs, SeededRng } from '../../src/core/index.ts';
+import { type KvResult, SeededRng } from '../../src/core/index.ts';
 import { SimCluster } from '../../sim/cluster.ts';
-import { SafetyViolation } from '../../sim/safety.ts';
 
 // Log truncation (DCF dcf_truncate) and snapshots, as stories checked by the
 // safety checker after every Ready.
@@ -9,13 +8,12 @@ import { SafetyViolation } from '../../sim/safety.ts';
 const ELECTION = 10;
 const COMPACTION = { snapshotEverySlots: 50, retainSlots: 10 };
 
-function cluster(seed: number, bugs?: TestOnlyBugs): SimCluster {
+function cluster(seed: number): SimCluster {
   return new SimCluster({
     replicas: 3,
     rng: new SeededRng(seed),
     compaction: COMPACTION,
     snapshotChunkChars: 300,
-    ...(bugs ? { bugs } : {}),
   });
 }
 
@@ -56,9 +54,10 @@ describe('cluster: log truncation and snapshots', () => {
     c.runUntil(() => c.converged(), 30 * ELECTION, 'convergence after restart');
   });
 
-  it('cluster: truncation: a candidate missing compacted decided slots does not lead (and the checker catches one that does)', () => {
-    const scenario = (bugs?: TestOnlyBugs): void => {
-      const c = cluster(3, bugs);
+  // (One that does lead - the mutant ignore-compacted-promises of sim/mutants.ts - is caught by the campaign.)
+  it('cluster: truncation: a candidate missing compacted decided slots does not lead', () => {
+    const scenario = (): void => {
+      const c = cluster(3);
       c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
       const lagging = c.ids.find((id) => id !== c.leaderId())!;
       c.crash(lagging);
@@ -72,6 +71,5 @@ describe('cluster: log truncation and snapshots', () => {
       c.runUntil(() => c.converged(), 30 * ELECTION, 'convergence');
     };
     expect(() => scenario()).not.toThrow();
-    expect(() => scenario({ ignoreCompactedPromises: true })).toThrow(SafetyViolation);
   });
 });
