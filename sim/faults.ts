@@ -112,6 +112,14 @@ export class FaultSchedule {
       if (now >= at) {
         this.restartAt.delete(id);
         c.restart(id);
+        // An operator promotes the replica just brought back (say, in the preferred region) before it caught up
+        // (with fail-back on, only a top-priority one: any other would lead until the next election, by design).
+        if (this.k.operatorRate > 0 && chance(this.rng, 0.2) && c.replica(id).up && this.promotable().includes(id)) {
+          const r = c.replica(id).core!.campaignNow();
+          if (r.ok) this.count('operator: promote');
+          c.trace(`operator: promote ${id} as it restarts: ${r.ok ? 'campaigning' : r.message}`);
+          c.flush();
+        }
       }
     }
     // A crash between persist and send happens inside the cluster; schedule its restart too.
@@ -286,6 +294,12 @@ export class FaultSchedule {
     }
   }
 
+  /** Whom an operator may move leadership to: with fail-back on, a top-priority replica; otherwise any electable one. */
+  private promotable(): ReplicaId[] {
+    const t = { ...this.k.topology, members: this.cluster.currentConfiguration().members };
+    return t.priority.enabled && t.priority.failback ? topPriority(t) : t.members.filter(isElectable).map((m) => m.id);
+  }
+
   /**
    * What an operator might do mid-run. With priorities and fail-back on, an
    * operator moves leadership only to a top-priority replica (anything else
@@ -293,10 +307,10 @@ export class FaultSchedule {
    */
   private operatorAction(): void {
     const c = this.cluster;
-    const t = { ...this.k.topology, members: c.currentConfiguration().members };
+    const t = this.k.topology;
     const leader = c.leaderId();
     const failback = t.priority.enabled && t.priority.failback;
-    const candidates = (failback ? topPriority(t) : t.members.filter(isElectable).map((m) => m.id)).filter((id) => c.replica(id).up);
+    const candidates = this.promotable().filter((id) => c.replica(id).up);
     const pick = candidates[randomBelow(this.rng, Math.max(1, candidates.length))];
     const kind = randomBelow(this.rng, 5);
     if (kind === 0 && leader !== null && pick !== undefined) {
@@ -318,14 +332,14 @@ export class FaultSchedule {
       this.count('operator: run mode manual');
       c.trace('operator: run mode manual');
     } else if (kind === 4) {
-      // Snapshot and truncate now (DCF dcf_truncate on demand), whatever the thresholds.
+      // Snapshot and truncate now (DCF dcf_truncate on demand), whatever the thresholds: at one replica, or at all.
       const up = c.upIds().filter((id) => !c.replica(id).stall);
-      const id = up[randomBelow(this.rng, Math.max(1, up.length))];
-      if (id !== undefined) {
+      const at = chance(this.rng, 0.5) ? up : up.slice(randomBelow(this.rng, Math.max(1, up.length))).slice(0, 1);
+      for (const id of at) {
         this.count('operator: snapshot now');
         c.compactNow(id);
-        c.trace(`operator: snapshot and truncate at ${id}`);
       }
+      if (at.length > 0) c.trace(`operator: snapshot and truncate at ${at.join(', ')}`);
     }
     c.flush();
   }

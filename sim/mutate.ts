@@ -51,7 +51,7 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
   const dir = plant(mutant);
   const started = performance.now();
   try {
-    const out = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json'], dir);
+    const out = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json'], dir, reproduceEnv(mutant));
     const seconds = (performance.now() - started) / 1000;
     const lines = out.stdout.split('\n').filter((l) => l.startsWith('{'));
     const failure = lines.map((l) => JSON.parse(l) as { failure?: { seed: number; check: string; rule: string | null; message: string; reproduce: string } }).find((x) => x.failure)?.failure;
@@ -68,16 +68,21 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
       seeds,
       seconds,
       message: failure?.message ?? null,
-      reproduce: failure ? `npm run mutate -- --mutant ${mutant.name} --seed ${failure.seed}` : null,
+      reproduce: failure?.reproduce ?? null,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function run(cmd: string, args: readonly string[], cwd: string, inherit = false): Promise<{ code: number; stdout: string; stderr: string }> {
+/** The campaign in the copy prints, as its reproduce line, how to plant this mutant again. */
+function reproduceEnv(m: Mutant): Record<string, string> {
+  return { EDGEPAXOS_REPRODUCE: `npm run mutate -- --mutant ${m.name}` };
+}
+
+function run(cmd: string, args: readonly string[], cwd: string, env: Record<string, string>, inherit = false): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(cmd, args, { cwd, stdio: inherit ? 'inherit' : ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { cwd, stdio: inherit ? 'inherit' : ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -135,7 +140,7 @@ async function main(): Promise<number> {
       const dir = plant(m);
       try {
         console.log(`== ${m.name}: ${m.bug}`);
-        const r = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seed', values.seed], dir, true);
+        const r = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seed', values.seed], dir, reproduceEnv(m), true);
         if (r.code !== 0) failed += 1;
       } finally {
         rmSync(dir, { recursive: true, force: true });

@@ -180,7 +180,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     operatorRate: rate('operator actions', [0, 0.003], [0.003, 0.015]),
     membershipRate: rate('membership changes', [0, 0.004], [0.004, 0.03]),
     minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
-    compaction: swarm.compaction === 'off' ? null : { snapshotEverySlots: swarm.compaction === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
+    compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
     snapshotChunkChars: randomInt(rng, 50, 5000),
     quiesceAfterTicks: !quiesce ? 0 : swarm.quiescence === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
     quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
@@ -227,7 +227,8 @@ export function prioritySettleTicks(k: Knobs): number {
 }
 
 export function reproduceCommand(opts: SimulationOptions): string {
-  let cmd = `npm run sim -- --seed ${opts.seed}`;
+  // A copy of the repository with a planted bug in it says how to plant it again (sim/mutate.ts sets this).
+  let cmd = `${process.env.EDGEPAXOS_REPRODUCE ?? 'npm run sim --'} --seed ${opts.seed}`;
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
