@@ -390,6 +390,7 @@ export class SimCluster {
       r.stall.held.push(m); // a stalled host gets it when it runs again
       return;
     }
+    this.safety.onDeliver(r, m);
     r.runner.core.step(m);
     this.drain(r);
     this.checkAfterEvent(r);
@@ -459,6 +460,7 @@ export class SimCluster {
     this.drain(r);
     for (const m of stall.held) {
       if (!r.runner) return; // crashed between persist and send while catching up
+      this.safety.onDeliver(r, m);
       r.runner.core.step(m);
       this.drain(r);
     }

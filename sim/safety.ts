@@ -7,6 +7,7 @@ import {
   type KvResult,
   type Message,
   type PersistDelta,
+  type PromiseMessage,
   type Ready,
   type ReplicaId,
   type ReplicaStatus,
@@ -54,6 +55,8 @@ export class SafetyViolation extends Error {
  *   quorum (with itself) promised its ballot;
  * - `proposal-contradicts-decided`: a leader never proposes, for a slot decided anywhere, a value
  *   other than the decided one (once a value is chosen, every higher ballot proposes it);
+ * - `recovery-not-highest-ballot`: a new leader proposes, for each slot the promises it had (and
+ *   its own log) reported, the value known decided, else the one accepted at the highest ballot;
  * - `leader-ballot-not-promise`: a leader's (and candidate's) ballot is its promise;
  * - `two-leaders`: at most one replica process leads with a given ballot (a replica restarted
  *   quiet may lead again at the ballot it led with, from its start: Replica.restoreQuiet);
@@ -77,6 +80,8 @@ export class SafetyChecker {
   private readonly decidedConfigs = new Map<number, CompiledConfiguration>();
   /** slot -> "ballot|value" -> acceptors that persisted that value at that ballot. */
   private readonly acceptedBy = new Map<number, Map<string, { readonly ballot: Ballot; readonly who: Set<ReplicaId> }>>();
+  /** Each replica's log as it persisted it, since its last wipe: slot -> every (ballot, value) it held there, oldest first. */
+  private readonly logs = new Map<ReplicaId, Map<number, { readonly ballot: Ballot; readonly value: string }[]>>();
 
   constructor(bootstrap: Configuration) {
     this.bootstrap = compileConfiguration(bootstrap);
@@ -122,6 +127,7 @@ export class SafetyChecker {
 
   /** A replica rebuilt from nothing: its earlier promises are gone with its old self. */
   forgetReplica(id: ReplicaId): void {
+    this.logs.delete(id);
     this.persistedPromise.delete(id);
     this.externalised.delete(id);
     this.durable.delete(id);
@@ -173,6 +179,10 @@ export class SafetyChecker {
   private order = 0;
   /** Reads asked: `id#incarnation/readId` → when, at which ballot. */
   private readonly reads = new Map<string, { at: number; ballot: string }>();
+  /** Promises delivered to a candidate process, by `id#incarnation@ballot`, until it first proposes at that ballot. */
+  private readonly promisesDelivered = new Map<string, PromiseMessage[]>();
+  /** Per leader process and ballot: the value phase-1 recovery owes each reported slot, and the slots checked. */
+  private readonly recovery = new Map<string, { best: Map<number, { ballot: Ballot; value: string; decided: boolean }>; checked: Set<number> }>();
   /** Who promised which candidate's ballot: `to@epoch/ballot` → promisers. */
   private readonly promisesTo = new Map<string, Set<ReplicaId>>();
   /** Each replica's role after its last checked step, with its process life (a leader must come from a candidate). */
@@ -229,6 +239,11 @@ export class SafetyChecker {
       if (e.slot <= before.decidedIndex) {
         this.fail('decided-slot-rewritten', `replica ${r.id} stored slot ${e.slot} again at ${formatBallot(e.ballot)}, though it had durably decided through ${before.decidedIndex}`);
       }
+      let log = this.logs.get(r.id);
+      if (!log) this.logs.set(r.id, (log = new Map()));
+      let held = log.get(e.slot);
+      if (!held) log.set(e.slot, (held = []));
+      if (!held.at(-1) || !ballotEquals(held.at(-1)!.ballot, e.ballot)) held.push({ ballot: e.ballot, value: commandKey(e.command) });
       if (oldEpoch) continue;
       let bySlot = this.acceptedBy.get(e.slot);
       if (!bySlot) this.acceptedBy.set(e.slot, (bySlot = new Map()));
@@ -236,6 +251,10 @@ export class SafetyChecker {
       let acc = bySlot.get(key);
       if (!acc) bySlot.set(key, (acc = { ballot: e.ballot, who: new Set() }));
       acc.who.add(r.id);
+    }
+    if (delta.compactThrough !== undefined) {
+      const log = this.logs.get(r.id);
+      if (log) for (const slot of log.keys()) if (slot <= delta.compactThrough) log.delete(slot);
     }
     if (delta.decidedIndex !== undefined && delta.decidedIndex < before.decidedIndex) {
       this.fail('decided-index-regressed', `replica ${r.id} persisted decided index ${delta.decidedIndex} below its earlier ${before.decidedIndex}`);
@@ -271,7 +290,10 @@ export class SafetyChecker {
         committed = m.ballot;
         break;
       case 'accept':
-        if (st.epoch >= this.epoch) this.checkProposal(r, m.ballot, m.firstSlot, m.commands);
+        if (st.epoch >= this.epoch) {
+          this.checkProposal(r, m.ballot, m.firstSlot, m.commands);
+          this.checkRecovery(r, m.ballot, m.firstSlot, m.commands);
+        }
         break;
       case 'accepted': {
         committed = m.ballot;
@@ -308,6 +330,61 @@ export class SafetyChecker {
       if (decided && ballotGreater(decided.chosenAt, ballot)) continue;
       if (decided && decided.key !== commandKey(commands[i]!)) {
         this.fail('proposal-contradicts-decided', `replica ${r.id} proposed ${commandKey(commands[i]!)} for slot ${firstSlot + i} at ${formatBallot(ballot)}, though ${decided.key} was chosen there at ${formatBallot(decided.chosenAt)} (replica ${decided.by} holds it decided)`);
+      }
+    }
+  }
+
+  /** A message is about to be stepped by `r` (phase-1 recovery checks what promises a new leader had). */
+  onDeliver(r: SimReplica, m: Message): void {
+    if (m.type !== 'promise') return;
+    const key = `${r.id}#${r.incarnation}@${formatBallot(m.ballot)}`;
+    let got = this.promisesDelivered.get(key);
+    if (!got) this.promisesDelivered.set(key, (got = []));
+    got.push(m);
+  }
+
+  /**
+   * Phase-1 recovery: the first time a leader proposes a slot at its ballot,
+   * the value must be the one its promises (delivered before it led) and its
+   * own log reported as decided, else the one accepted at the highest ballot
+   * (any value if none reported the slot).
+   */
+  private checkRecovery(r: SimReplica, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
+    if (ballot.replicaId !== r.id) return;
+    const key = `${r.id}#${r.incarnation}@${formatBallot(ballot)}`;
+    let rec = this.recovery.get(key);
+    if (!rec) {
+      // The first accept at this ballot: the election just happened, so the promises delivered so far are those it had.
+      const promises = this.promisesDelivered.get(key) ?? [];
+      this.promisesDelivered.delete(key);
+      const fromSlot = promises.reduce((m, p) => Math.max(m, p.fromSlot), 0);
+      const best = new Map<number, { ballot: Ballot; value: string; decided: boolean }>();
+      const offer = (slot: number, b: Ballot, value: string, decided: boolean): void => {
+        const cur = best.get(slot);
+        if (!cur || (!cur.decided && (decided || ballotGreater(b, cur.ballot)))) best.set(slot, { ballot: b, value, decided });
+      };
+      for (const p of promises) {
+        if (p.fromSlot !== fromSlot) continue;
+        for (const e of p.entries) if (e.slot >= fromSlot) offer(e.slot, e.ballot, commandKey(e.command), e.decided);
+      }
+      // Its own promise: what its log held below this ballot, from the same slot on.
+      if (fromSlot > 0) {
+        for (const [slot, held] of this.logs.get(r.id) ?? []) {
+          if (slot < fromSlot) continue;
+          const e = held.findLast((x) => ballotGreater(ballot, x.ballot));
+          if (e) offer(slot, e.ballot, e.value, false);
+        }
+      }
+      this.recovery.set(key, (rec = { best, checked: new Set() }));
+      if (this.recovery.size > 64) this.recovery.delete(this.recovery.keys().next().value!);
+    }
+    for (let i = 0; i < commands.length; i++) {
+      const slot = firstSlot + i;
+      if (rec.checked.has(slot)) continue;
+      rec.checked.add(slot);
+      const want = rec.best.get(slot);
+      if (want && want.value !== commandKey(commands[i]!)) {
+        this.fail('recovery-not-highest-ballot', `replica ${r.id} leads at ${formatBallot(ballot)} and proposed ${commandKey(commands[i]!)} for slot ${slot}, but its promises reported ${want.value} ${want.decided ? 'as decided' : `accepted at ${formatBallot(want.ballot)}, the highest ballot`}`);
       }
     }
   }
