@@ -337,12 +337,12 @@ export class Replica {
     if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count
     const theirs = m.epoch ?? 0;
     if (theirs > this.epoch) {
-      if (!this.isBlank()) {
-        this.fence(); // a later epoch exists: our history was forked off
+      if (!this.isBlank() || (this.self !== undefined && isVoter(this.self))) {
+        this.fence(); // a later epoch exists: our history was forked off (or, a voter, we would vote by the old quorums)
         return;
       }
-      // A replica with no history of its own (added after a force-start, and never used) has nothing to fork
-      // off: it joins the later epoch as a rebuild would, instead of waiting to be rebuilt from nothing.
+      // A replica with no history of its own that does not vote (added after a force-start, never used) has
+      // nothing to fork off: it joins the later epoch as a rebuild would, instead of waiting to be rebuilt.
       this.epoch = theirs;
       this.epochDirty = true;
     }

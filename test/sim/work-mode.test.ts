@@ -107,6 +107,23 @@ describe('cluster: minority force-start', () => {
     expect(c.replica(4).sm.get('forced')?.value).toBe('decided by 3 alone');
   });
 
+  it('cluster: work mode: a lost voter that never stored anything is still fenced (it must not join the new epoch with the configured quorums)', () => {
+    // Found by the random campaign (seed 1852): lost replicas that had not yet promised anything joined the new
+    // epoch as voters of the configured quorums while the survivor used vote_num 1: two quorum systems, one slot
+    // decided twice.
+    const c = storyCluster(three(), 25);
+    c.crash(1);
+    c.crash(2);
+    c.runTicks(ELECTION);
+    c.forceMinority([3], 1);
+    c.runUntil(() => c.leaderId() === 3, 10 * ELECTION, 'replica 3 leads alone');
+    expect(c.write('forced', 'x')).toMatchObject({ kind: 'put', ok: true });
+    c.restart(1);
+    expect(c.replica(1).core!.status()).toMatchObject({ promised: { round: 0 }, lastSlot: 0 }); // blank
+    c.runUntil(() => c.replica(1).core!.status().fenced, 10 * ELECTION, 'the blank lost voter to be fenced');
+    expect(c.replica(1).core!.status().epoch).toBe(0);
+  });
+
   it('cluster: work mode: a fenced replica refuses an operator\'s promote and stays silent', () => {
     // Found by the random campaign: campaignNow made a fenced replica send pre-votes.
     const { c } = lostMajority();
