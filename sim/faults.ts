@@ -221,14 +221,10 @@ export class FaultSchedule {
     const net = c.network;
     const E = this.k.timing.electionTimeoutTicks;
     if (net.captured.length > 0 || net.capturePending) {
-      const l = c.leaderId();
-      if (l !== null) {
-        const st = c.replica(l).core!.status();
-        const key = `${st.epoch}/${formatBallot(st.ballot)}`;
-        if (key !== this.lastLeadership) {
-          this.lastLeadership = key;
-          this.leaderChanges += 1;
-        }
+      const key = this.leadership();
+      if (key !== null && key !== this.lastLeadership) {
+        this.lastLeadership = key;
+        this.leaderChanges += 1;
       }
     }
     if (net.capturePending && c.now >= this.captureUntil) net.stopCapturing();
@@ -252,18 +248,26 @@ export class FaultSchedule {
         (t) => (r.incarnation > life && r.up && r.sentThisLife > 0) || t >= giveUpAt,
       );
     } else if (kind === 'leader-changes' && leader !== null) {
-      this.leaderChanges = 0;
-      this.lastLeadership = null;
+      this.lastLeadership = this.leadership();
+      const base = this.leaderChanges;
       net.capture(
         (m) => (m.to === leader || m.from === leader) && (captured(), true),
         'leader-changes',
-        (t) => this.leaderChanges >= 3 || t >= giveUpAt, // the leadership it was taken under, then two more
+        (t) => this.leaderChanges >= base + 2 || t >= giveUpAt,
       );
     } else {
       const until = now + randomInt(this.rng, 1, 10) * E;
       net.capture((_m) => (captured(), true), 'timeouts', (t) => t >= until);
     }
     this.captureUntil = now + E;
+  }
+
+  /** The leadership now (epoch and ballot of the leader with the highest ballot), or null without a leader. */
+  private leadership(): string | null {
+    const l = this.cluster.leaderId();
+    if (l === null) return null;
+    const st = this.cluster.replica(l).core!.status();
+    return `${st.epoch}/${formatBallot(st.ballot)}`;
   }
 
   private partition(): void {
