@@ -63,7 +63,7 @@ export class SimClock {
     return this.rateNow;
   }
 
-  /** The local reading at true time `t` (not before the current piece started). */
+  /** The local reading at true time `t` (valid from the start of the current piece: keep earlier readings, not times). */
   localAt(t: number): number {
     return this.localAtSince + this.rateNow * (t - this.since);
   }
@@ -85,11 +85,6 @@ export class SimClock {
     const out: number[] = [];
     for (let k = Math.floor(a) + 1; k <= b; k++) out.push(from + (k - a) / this.rateNow);
     return out;
-  }
-
-  /** Local ticks passed between true times `from` and `to` (whole ticks crossed). */
-  ticksBetween(from: number, to: number): number {
-    return Math.floor(this.localAt(to)) - Math.floor(this.localAt(from));
   }
 
   /** The stated bound, over the clock's whole life so far; a message saying how it broke, or null. */

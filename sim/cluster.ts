@@ -95,8 +95,8 @@ export class SimReplica {
   incarnation = 0;
   /** Messages this process life has sent (an adversary waits for a restarted process to speak). */
   sentThisLife = 0;
-  /** Stalled (its host not run: no ticks, messages held) from true time `since` until tick `until`; null when running. */
-  stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
+  /** Stalled (its host not run: no ticks, messages held) since its clock read `sinceLocal`, until true tick `until`; null when running. */
+  stall: { readonly sinceLocal: number; readonly until: number; readonly held: Message[] } | null = null;
   /** When this replica's host last forgave a stall, on its own clock (see SimCluster.unstall). */
   lastForgivenAt = Number.NEGATIVE_INFINITY;
   /** The host's clock: the core ticks each time it passes a whole tick. It survives crashes (it is the machine's). */
@@ -431,7 +431,7 @@ export class SimCluster {
     for (const id of ids) {
       const r = this.replica(id);
       if (!r.runner || r.stall) continue;
-      r.stall = { since: this.now, until: this.now + ticks, held: [] };
+      r.stall = { sinceLocal: r.clock.localAt(this.now), until: this.now + ticks, held: [] };
     }
     this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
   }
@@ -448,8 +448,8 @@ export class SimCluster {
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    const missed = r.clock.ticksBetween(stall.since, this.eventTime);
     const localNow = r.clock.localAt(this.eventTime);
+    const missed = Math.floor(localNow) - Math.floor(stall.sinceLocal);
     if (missed > this.timing.heartbeatIntervalTicks && localNow - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
       r.lastForgivenAt = localNow;
       this.stallsForgiven += 1;
