@@ -1,6 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { stripTypeScriptTypes } from 'node:module';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
-import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
+import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_GRANTS, TEST_MAX_VALUE_BYTES } from './test/worker/test-config.ts';
+
+/**
+ * The example consumer (examples/consumer) as a second Worker beside the one
+ * under test, bound to its EdgePaxos entrypoint exactly as its wrangler.toml
+ * says. It is one TypeScript file with type-only imports, so stripping the
+ * types is all the building it needs. The Worker under test runs as the
+ * plugin's runner, named after the project.
+ */
+const consumer = {
+  name: 'edgepaxos-consumer',
+  modules: [{ type: 'ESModule' as const, path: 'index.js', contents: stripTypeScriptTypes(readFileSync('examples/consumer/src/index.ts', 'utf8')) }],
+  compatibilityDate: '2026-11-01',
+  bindings: { STREAM: 'rpc' },
+  serviceBindings: { PAXOS: { name: 'vitest-plugin-runner-workers', entrypoint: 'EdgePaxos' } },
+};
 
 export default defineConfig({
   test: {
@@ -10,7 +27,9 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
-          include: ['test/core/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts'],
+          include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts'],
+          // The API's modules, loaded in Node for the OpenAPI validator, extend classes of the Workers runtime.
+          alias: { 'cloudflare:workers': new URL('./test/openapi/cloudflare-workers-stub.ts', import.meta.url).pathname },
           testTimeout: 120_000,
         },
       },
@@ -23,9 +42,13 @@ export default defineConfig({
               bindings: {
                 EDGEPAXOS_CONFIG: JSON.stringify(TEST_CONFIG),
                 EDGEPAXOS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                // Tokens on: every request of the workers tests is checked (closed and public modes: access-modes.test.ts).
+                EDGEPAXOS_TOKENS: JSON.stringify(TEST_GRANTS),
                 EDGEPAXOS_CHAOS: 'on',
                 EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
               },
+              serviceBindings: { CONSUMER: 'edgepaxos-consumer' },
+              workers: [consumer],
             },
           }),
         ],

@@ -3,7 +3,7 @@
  * concurrency 1 (about a minute). Two measurements:
  *
  * 1. edgepaxos's own work, without the runtime: the three replicas of a
- *    stream as ReplicaHosts in Node (in-memory storage, messages through a
+ *    stream as ClockedHosts in Node (in-memory storage, messages through a
  *    JSON round trip as over RPC), writes one after another; CPU time per
  *    write for all three replicas together.
  * 2. A CPU profile of workerd during a c=1 load on `bench3` (over DO RPC),

@@ -45,7 +45,7 @@ export interface LoadResult {
   readonly latenciesMs: number[];
 }
 
-/** Cost counters of one replica (ReplicaMetrics in src/host/replica-host.ts). */
+/** Cost counters of one replica (ReplicaMetrics in src/host/clocked-host.ts). */
 export interface ReplicaCounters {
   readonly rpcs_sent: number;
   readonly rpcs_received: number;

@@ -249,6 +249,9 @@ async function runLoad(env: BenchEnv, req: LoadRequest): Promise<LoadResult> {
   return { opsInWindow, opsTotal, errors, firstError, windowMs: req.durationMs, latenciesMs };
 }
 
+/** The bench's token (wrangler.bench.toml): edgepaxos's writes carry it, as a deployment's clients would. */
+const BENCH_AUTHORIZATION = { authorization: 'Bearer bench-token' };
+
 function writerFor(env: BenchEnv, req: LoadRequest): Writer {
   if (req.path === 'http') {
     // Through the Worker's own fetch handler, as a fresh request event (a loopback binding): routing,
@@ -258,7 +261,7 @@ function writerFor(env: BenchEnv, req: LoadRequest): Writer {
     if (target.kind === 'floor') throw new Error('bench: the floor is measured over DO RPC only');
     const base = target.kind === 'baseline' ? 'https://bench.local/baseline/kv/' : `https://bench.local/v1/streams/${target.stream}/kv/`;
     return async (key, value) => {
-      const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }) });
+      const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }), headers: BENCH_AUTHORIZATION });
       const text = await res.text();
       return res.ok ? null : `HTTP ${res.status}: ${text.slice(0, 300)}`;
     };

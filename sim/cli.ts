@@ -1,5 +1,5 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--first-failure] [--json] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it; a
  * campaign prints how often each fault and operation happened.
@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
 
-const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--first-failure] [--json] [--verbose]';
+const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]';
 
 function main(): number {
   const { values } = parseArgs({
@@ -17,6 +17,7 @@ function main(): number {
       ops: { type: 'string' },
       'membership-rate': { type: 'string' },
       'stall-rate': { type: 'string' },
+      'pending-max': { type: 'string' },
       'first-failure': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -36,13 +37,24 @@ function main(): number {
   const operations = values.ops !== undefined ? intArg('ops', values.ops) : DEFAULT_OPERATIONS;
   const membershipRate = rateArg('membership-rate', values['membership-rate']);
   const stallRate = rateArg('stall-rate', values['stall-rate']);
+  const pendingMax = values['pending-max'] !== undefined ? intArg('pending-max', values['pending-max']) : undefined;
+  if (pendingMax === 0) {
+    console.error('--pending-max must be at least 1');
+    return 2;
+  }
   const json = values.json;
   const verbose = !json && (values.verbose || single);
   let failed = 0;
   const totals = new CampaignTotals();
   const started = performance.now();
   for (let seed = first; seed < first + count; seed++) {
-    const r = runSimulation({ seed, operations, ...(membershipRate !== undefined ? { membershipRate } : {}), ...(stallRate !== undefined ? { stallRate } : {}) });
+    const r = runSimulation({
+      seed,
+      operations,
+      ...(membershipRate !== undefined ? { membershipRate } : {}),
+      ...(stallRate !== undefined ? { stallRate } : {}),
+      ...(pendingMax !== undefined ? { pendingMax } : {}),
+    });
     totals.add(r);
     if (r.ok) {
       if (verbose) {

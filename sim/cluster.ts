@@ -1,13 +1,8 @@
 import {
   type Ballot,
   type ClientCommand,
-  type KvItem,
-  type KvOptions,
-  type KvResult,
-  type KvStateMachine,
   type ProposeResult,
   type ReadIndexResult,
-  type Replica,
   type ReplicaTiming,
   type ReplicaId,
   type CompiledConfiguration,
@@ -20,9 +15,10 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
+  type ReplicaEvent,
   compileConfiguration,
   describeChange,
-  follower,
+  electableMember,
   DEFAULT_TIMING,
   SeededRng,
   ballotGreater,
@@ -30,9 +26,11 @@ import {
   checkQuorumOverride,
   formatBallot,
 } from '../src/core/index.ts';
+import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
 import { type Region, regionRttMs } from '../src/host/regions.ts';
+import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type ProposalOutcome, type RunnerObserver, ReplicaRunner } from '../src/host/runner.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
@@ -58,20 +56,24 @@ export interface ClusterOptions {
   readonly compaction?: CompactionPolicy;
   /** Characters per install-snapshot message. */
   readonly snapshotChunkChars?: number;
-  /** Quiescence of idle streams after this many ticks (absent: never). */
-  readonly quiesceAfterTicks?: number;
+  /** Streams go quiet after this many ticks without a request (absent: never). */
+  readonly quietAfterTicks?: number;
   /** The one PRNG of the run; the cluster draws per-replica seeds and network randomness from it. */
   readonly rng: Rng;
   readonly timing?: Partial<Timing>;
   readonly network?: Partial<NetworkFaults>;
-  /** How replicas' clocks stray from true time (default: lockstep, every replica ticks with true time). */
-  readonly clocks?: ClockModel;
   /** Probability that a replica crashes after persisting a Ready and before sending its messages. */
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
+  /** How replicas' clocks stray from true time (default: lockstep, every replica ticks with true time). */
+  readonly clocks?: ClockModel;
+  /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
+  readonly pendingMax?: number;
 }
 
-export type { ProposalOutcome };
+/** The KV application's runner: every simulated replica runs the key-value state machine. */
+export type SimRunner = ReadyRunner<KvResult, KvStateMachine>;
+export type ProposalOutcome = RunnerOutcome<KvResult>;
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
 
 /**
@@ -85,41 +87,56 @@ export function guaranteedThrough(decided: readonly number[], voteNum: number): 
   return sorted[sorted.length - voteNum] ?? 0;
 }
 
-/** One simulated replica process: the shared host runner over storage that survives its crashes. */
-export class SimReplica {
+/**
+ * One simulated replica process, across its lives: storage that survives its
+ * crashes, the runner of its current life (ReadyRunner, as in production) and
+ * its host's clock.
+ */
+export class SimProcess {
   readonly id: ReplicaId;
   /** What survives a crash: exactly what the replica's Readies asked to persist. */
   readonly backing = new MemoryBacking();
-  runner: ReplicaRunner | null = null;
+  runner: SimRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
   /** Messages this process life has sent (an adversary waits for a restarted process to speak). */
   sentThisLife = 0;
-  /** Stalled (its host not run: no ticks, messages held) since its clock read `sinceLocal`, until true tick `until`; null when running. */
-  stall: { readonly sinceLocal: number; readonly until: number; readonly held: Message[] } | null = null;
-  /** When this replica's host last forgave a stall, on its own clock (see SimCluster.unstall). */
-  lastForgivenAt = Number.NEGATIVE_INFINITY;
-  /** The host's clock: the core ticks each time it passes a whole tick. It survives crashes (it is the machine's). */
-  readonly clock: SimClock;
+  /** Stalled (its host not run: no ticks, messages held) until true tick `until`; null when running. */
+  stall: { readonly until: number; readonly held: Message[] } | null = null;
+  /**
+   * Its host's clock rule, per life, counting in local ticks: the late-wake
+   * rule of the Durable Object host (src/host/host-clock.ts), fed the machine
+   * clock's readings.
+   */
+  clock: HostClock | null = null;
+  /** The machine's clock (sim/clock.ts): it survives crashes; true time is the simulator's. */
+  readonly machineClock: SimClock;
 
-  constructor(id: ReplicaId, clock: SimClock) {
+  constructor(id: ReplicaId, machineClock: SimClock) {
     this.id = id;
-    this.clock = clock;
+    this.machineClock = machineClock;
   }
 
   get up(): boolean {
     return this.runner !== null;
   }
 
-  get core(): Replica | null {
-    return this.runner?.core ?? null;
+  /**
+   * The live process as its host sees it (null while down): the runner, the
+   * only road to the core (status, operator controls, inputs).
+   */
+  get core(): SimRunner | null {
+    return this.runner;
   }
 
-  /** The state machine of the live process (throws if down). */
+  /** The state machine the live process applies to (throws if down; a logger's stays empty). */
   get sm(): KvStateMachine {
-    if (!this.runner) throw new Error(`replica ${this.id} is down`);
-    return this.runner.sm;
+    if (!this.runner || !this.kv) throw new Error(`replica ${this.id} is down`);
+    return this.kv;
   }
+
+  /** The state machine this life of the replica was given (the simulator, like any host, owns it and reads it). */
+  kv: KvStateMachine | null = null;
 }
 
 /**
@@ -136,7 +153,7 @@ export class SimCluster {
   readonly configuration: Configuration;
   readonly bootstrap: CompiledConfiguration;
   readonly quorum: ExplainingQuorumPolicy;
-  readonly replicas = new Map<ReplicaId, SimReplica>();
+  readonly replicas = new Map<ReplicaId, SimProcess>();
   readonly network: SimNetwork;
   readonly safety: SafetyChecker;
   readonly timing: Timing;
@@ -172,7 +189,7 @@ export class SimCluster {
       ...options.network,
     });
     this.members =
-      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...follower(i + 1), region: undefined })) : [...options.replicas];
+      typeof options.replicas === 'number' ? Array.from({ length: options.replicas }, (_, i): SimMember => ({ ...electableMember(i + 1), region: undefined })) : [...options.replicas];
     this.ids = this.members.map((m) => m.id);
     this.configuration = { members: this.members, policy: options.policy ?? {} };
     this.bootstrap = compileConfiguration(this.configuration);
@@ -187,7 +204,7 @@ export class SimCluster {
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
-      const r = new SimReplica(id, new SimClock(this.clocks, this.rng, this.now));
+      const r = new SimProcess(id, new SimClock(this.clocks, this.rng, this.now));
       this.replicas.set(id, r);
       this.start(r);
     }
@@ -196,11 +213,11 @@ export class SimCluster {
   private readonly regionOf = new Map<ReplicaId, string | undefined>();
 
   /** Start a new, empty replica (a membership change must still add it); it knows only the bootstrap configuration. */
-  addReplica(member: Member): SimReplica {
+  addReplica(member: Member): SimProcess {
     if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
     this.ids.push(member.id);
     this.regionOf.set(member.id, member.region);
-    const r = new SimReplica(member.id, new SimClock(this.clocks, this.rng, this.now));
+    const r = new SimProcess(member.id, new SimClock(this.clocks, this.rng, this.now));
     this.replicas.set(member.id, r);
     this.start(r);
     return r;
@@ -216,14 +233,14 @@ export class SimCluster {
     const runner = this.replica(id).runner;
     if (!runner) return { ok: false, code: 'not-leader', message: `replica ${id} is down` };
     const command: ConfigCommand = { kind: 'config', id: `cfg${++this.configChanges}`, configuration };
-    const change = describeChange(runner.core.status().configuration, configuration);
+    const change = describeChange(runner.status().configuration, configuration);
     const res = runner.changeConfiguration(command, done);
     this.trace(`operator: reconfigure at ${id} (${change}): ${res.ok ? 'proposed' : `${res.code}: ${res.message}`}`);
     return res;
   }
 
   private configChanges = 0;
-  /** Replicas wiped into a new incarnation (rebuilt) so far. */
+  /** Replicas rebuilt blank into a new incarnation so far. */
   rebuilds = 0;
 
   /**
@@ -237,7 +254,7 @@ export class SimCluster {
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
     checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
-    const keep = guaranteedThrough([...new Set(survivors)].map((id) => this.replica(id).backing.decidedIndex), voteNum);
+    const keep = guaranteedThrough([...new Set(survivors)].map((id) => this.replica(id).backing.decidedThrough), voteNum);
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
     for (const id of survivors) {
       const r = this.replica(id);
@@ -252,23 +269,24 @@ export class SimCluster {
   /** Back to the configured quorums on every replica that is up (the epoch stays). */
   normalMode(): void {
     for (const r of this.replicas.values()) {
-      if (!r.runner || !r.runner.core.status().quorumOverride) continue;
+      if (!r.runner || !r.runner.status().quorumOverride) continue;
       r.runner.setWorkMode(null);
       this.drain(r);
     }
     this.trace('operator: normal mode');
   }
 
-  /** Rebuild: wipe a replica's storage and start it blank in `epoch` and `incarnation`. */
+  /** Rebuild: clear a replica's storage and start it blank in `epoch` and `incarnation`. */
   rebuild(id: ReplicaId, epoch: number, incarnation = 1): void {
     const r = this.replica(id);
     r.runner = null;
-    ReplicaRunner.wipe(new MemoryStorage(r.backing), epoch, incarnation);
+    ReadyRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
     this.rebuilds += 1;
     r.incarnation += 1;
     r.sentThisLife = 0;
+    r.stall = null;
     this.cutOffFromClients.delete(id);
     this.start(r);
   }
@@ -276,7 +294,7 @@ export class SimCluster {
   /**
    * Rebuild a member in place (DCF build, Patroni reinitialize), step one: a
    * configuration change makes it a learner in a new incarnation. Step two,
-   * the wipe, follows once the change is decided (`reconcileRebuilds`).
+   * the blank restart, follows once the change is decided (`reconcileRebuilds`).
    */
   startRebuild(leader: ReplicaId, id: ReplicaId): OperatorResult {
     const config = this.replica(leader).core!.status().configuration;
@@ -288,7 +306,7 @@ export class SimCluster {
   }
 
   /**
-   * Wipe every replica whose new incarnation the decided configuration names
+   * Rebuild blank every replica whose new incarnation the decided configuration names
    * but that still runs an older one - once every other voter of that
    * configuration knows it is decided (a voter that did not could still need the
    * old incarnation's vote to elect anyone, and would wait for it forever).
@@ -303,7 +321,7 @@ export class SimCluster {
       const othersKnow = latest.configuration.members.every(
         (v) => {
           const b = this.replicas.get(v.id)?.backing;
-          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedIndex ?? 0) >= latest.slot;
+          return v.id === m.id || v.role === 'passive' || b?.fenced === true || (b?.decidedThrough ?? 0) >= latest.slot;
         },
       );
       if (othersKnow) this.rebuild(m.id, epoch, m.incarnation ?? 1);
@@ -314,7 +332,7 @@ export class SimCluster {
     return ++this.instant;
   }
 
-  replica(id: ReplicaId): SimReplica {
+  replica(id: ReplicaId): SimProcess {
     const r = this.replicas.get(id);
     if (!r) throw new Error(`no replica ${id}`);
     return r;
@@ -345,10 +363,11 @@ export class SimCluster {
 
   /**
    * One tick of true time, `(now, now + 1]`: what the network delivers and
-   * every replica's own ticks (each when its local clock passes a whole tick:
-   * not in lockstep unless the clocks are) run in the order of their true
-   * instants; then `between` acts (clients, faults). With lockstep clocks every
-   * delivery due by the end of the tick comes first, then each replica ticks once.
+   * every replica's own ticks (each when its machine clock passes a whole
+   * tick, through its host's clock rule: not in lockstep unless the clocks
+   * are) run in the order of their true instants; then `between` acts
+   * (clients, faults). With lockstep clocks every delivery due by the end of
+   * the tick comes first, then each replica ticks once.
    */
   tick(between?: () => void): void {
     const from = this.now;
@@ -359,25 +378,26 @@ export class SimCluster {
     if (this.clocks.rateChangeRate > 0) {
       for (const r of this.replicas.values()) {
         if (!chance(this.rng, this.clocks.rateChangeRate)) continue;
-        r.clock.changeRate(this.rng, from);
+        r.machineClock.changeRate(this.rng, from);
         this.clockRateChanges += 1;
       }
     }
-    const events: { readonly at: number; readonly order: number; readonly message?: Message; readonly r?: SimReplica }[] = [];
+    const events: { readonly at: number; readonly order: number; readonly message?: Message; readonly r?: SimProcess; readonly local?: number }[] = [];
     let order = 0;
     for (const d of this.network.due(to)) events.push({ at: d.at, order: order++, message: d.message });
     for (const r of this.replicas.values()) {
-      for (const at of r.clock.tickInstants(from, to)) events.push({ at, order: 1_000_000 + order++, r });
+      const a = Math.floor(r.machineClock.localAt(from));
+      r.machineClock.tickInstants(from, to).forEach((at, i) => events.push({ at, order: 1_000_000 + order++, r, local: a + i + 1 }));
     }
-    events.sort((a, b) => a.at - b.at || a.order - b.order);
+    events.sort((x, y) => x.at - y.at || x.order - y.order);
     for (const ev of events) {
       this.eventTime = Math.max(from, ev.at);
       if (ev.message) this.deliver(ev.message);
-      else this.tickReplica(ev.r!);
+      else this.tickReplica(ev.r!, ev.local!);
     }
     this.eventTime = to;
     for (const r of this.replicas.values()) {
-      const broken = r.clock.check(to);
+      const broken = r.machineClock.check(to);
       if (broken !== null) throw new Error(`clock of replica ${r.id}: ${broken}`); // a simulator bug, not the core's
     }
     between?.();
@@ -391,34 +411,41 @@ export class SimCluster {
       return;
     }
     this.safety.onDeliver(r, m);
-    r.runner.core.step(m);
+    r.runner.step(m);
     this.drain(r);
     this.checkAfterEvent(r);
   }
 
-  private tickReplica(r: SimReplica): void {
+  /** Replica `r`'s machine clock reads the whole tick `local`: its host drives the core by its clock rule. */
+  private tickReplica(r: SimProcess, local: number): void {
     if (!r.runner || r.stall) return;
-    r.runner.core.tick();
+    r.clock!.drive(local, r.runner);
     this.drain(r);
+    this.expectWake(r);
     this.checkAfterEvent(r);
   }
 
   /** The invariants after an input that produced no Ready (those that did were checked after each one). */
-  private checkAfterEvent(r: SimReplica): void {
+  private checkAfterEvent(r: SimProcess): void {
     if (r.runner && this.readiesAtEvent === this.readies) this.safety.onStep(r, this.now);
     this.readiesAtEvent = this.readies;
   }
 
-  /** Clock rate changes so far. */
-  clockRateChanges = 0;
-
   /** Readies processed so far (to tell whether an input produced one). */
   private readies = 0;
   private readiesAtEvent = 0;
+  /** Clock rate changes so far. */
+  clockRateChanges = 0;
 
-  /** The local time (its own clock's reading) of replica `id` now. */
+  /** The local time (its machine clock's reading) of replica `id` now. */
   localTime(id: ReplicaId): number {
-    return this.replica(id).clock.localAt(this.eventTime);
+    return this.replica(id).machineClock.localAt(this.eventTime);
+  }
+
+  /** As a host re-arms its wake-up after every input: when the replica's earliest timer is due (none while quiet). */
+  private expectWake(r: SimProcess): void {
+    const ticks = r.runner?.ticksUntilNextTimer() ?? null;
+    r.clock?.expectWake(ticks === null ? null : r.clock.timerDueAt(ticks));
   }
 
   // ---------------------------------------------------------------- stalls
@@ -431,39 +458,33 @@ export class SimCluster {
     for (const id of ids) {
       const r = this.replica(id);
       if (!r.runner || r.stall) continue;
-      r.stall = { sinceLocal: r.clock.localAt(this.now), until: this.now + ticks, held: [] };
+      r.stall = { until: this.now + ticks, held: [] };
+      this.expectWake(r); // the wake-up its host last asked for: running again after it is due is a late wake-up
     }
     this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
   }
 
   /**
-   * A stalled host runs again, as ReplicaHost does, measuring on its own
-   * clock: a stall longer than a heartbeat interval is forgiven (the time is
-   * dropped and the core resumes: failure detectors start over), at most once
-   * per two election timeouts; otherwise the missed ticks are replayed. Then
-   * what arrived meanwhile is stepped.
+   * A stalled host runs again, by the host's own clock rule (HostClock, fed
+   * its machine clock's reading): a wake-up that comes long after it was due
+   * is forgiven (the time is dropped and the core resumes: failure detectors
+   * start over), at most once per two election timeouts; otherwise the missed
+   * ticks are replayed. Then what arrived meanwhile is stepped.
    */
-  private unstall(r: SimReplica): void {
+  private unstall(r: SimProcess): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    const localNow = r.clock.localAt(this.eventTime);
-    const missed = Math.floor(localNow) - Math.floor(stall.sinceLocal);
-    if (missed > this.timing.heartbeatIntervalTicks && localNow - r.lastForgivenAt >= 2 * this.timing.electionTimeoutTicks) {
-      r.lastForgivenAt = localNow;
-      this.stallsForgiven += 1;
-      runner.core.resume();
-    } else {
-      for (let i = 0; i < Math.min(missed, 4 * this.timing.electionTimeoutTicks); i++) runner.core.tick();
-    }
+    if (r.clock!.drive(r.machineClock.localAt(this.eventTime), runner)) this.stallsForgiven += 1;
     this.drain(r);
     for (const m of stall.held) {
       if (!r.runner) return; // crashed between persist and send while catching up
       this.safety.onDeliver(r, m);
-      r.runner.core.step(m);
+      r.runner.step(m);
       this.drain(r);
     }
+    this.expectWake(r);
     this.checkAfterEvent(r);
   }
 
@@ -507,22 +528,23 @@ export class SimCluster {
     if (r.core) return;
     r.incarnation += 1;
     r.sentThisLife = 0;
-    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedIndex})`);
+    this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedThrough})`);
     this.start(r);
   }
 
-  private start(r: SimReplica): void {
+  private start(r: SimProcess): void {
     const options = {
       id: r.id,
       configuration: this.configuration,
       ...(this.options.priority ? { priority: this.options.priority } : {}),
       autoElection: this.autoElection,
       ...(this.options.snapshotChunkChars ? { snapshotChunkChars: this.options.snapshotChunkChars } : {}),
-      ...(this.options.quiesceAfterTicks ? { quiesceAfterTicks: this.options.quiesceAfterTicks } : {}),
+      ...(this.options.quietAfterTicks ? { quietAfterTicks: this.options.quietAfterTicks } : {}),
       rng: new SeededRng(this.rng.nextU32()),
+      observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
     };
-    const observer: RunnerObserver = {
+    const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
@@ -538,17 +560,23 @@ export class SimCluster {
         this.snapshotsInstalled += 1;
       },
     };
-    r.runner = new ReplicaRunner(options, new MemoryStorage(r.backing), this.options.kv, observer, this.options.compaction ?? null);
-    if (r.runner.core.status().quiescent) {
+    // The host counts whole ticks of its machine clock from the one it starts in.
+    const startedAt = Math.floor(r.machineClock.localAt(this.eventTime));
+    r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, startedAt);
+    r.kv = new KvStateMachine(this.options.kv);
+    r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
+    if (r.runner.status().quiet) {
       this.quietRestarts += 1;
-      if (r.runner.core.status().role === 'leader') this.quietLeaderRestarts += 1;
+      if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
     }
     this.safety.onStart(r, this.now);
     this.drain(r);
+    this.expectWake(r);
   }
 
   /** Let the replica do what its Readies ask until it has nothing more. */
-  drain(r: SimReplica): void {
+  drain(r: SimProcess): void {
     const runner = r.runner;
     if (!runner) return;
     runner.drain((m) => {
@@ -564,10 +592,26 @@ export class SimCluster {
   /** Crashes that fell between persisting a Ready and sending its messages. */
   crashesBetweenPersistAndSend = 0;
 
+  /** An operator's snapshot and truncation at replica `id`, whatever the thresholds (DCF dcf_truncate). */
+  compactNow(id: ReplicaId): void {
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall) return;
+    runner.compactNow((m) => {
+      r.sentThisLife += 1;
+      this.network.send(m, this.eventTime);
+    });
+    if (runner.crashed) {
+      this.crashesBetweenPersistAndSend += 1;
+      this.crash(id, 'crash between persist and send');
+    }
+    this.drain(r);
+  }
+
   // ---------------------------------------------------------------- client entry points
 
   /** Propose at replica `id`; `done` is called once its outcome is known there. */
-  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | { ok: false; reason: 'down' } {
+  propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     // A stalled host answers nobody, nor does one cut off from clients; the client tries elsewhere.
@@ -576,12 +620,25 @@ export class SimCluster {
   }
 
   /** A linearizable read of `key` through replica `id`. */
-  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | { ok: false; reason: 'down' } {
+  read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
     if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
     this.safety.onReadRequest(r, readId);
-    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.sm.get(key) } : { kind: 'dropped' }));
+    return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.query((kv) => kv.get(key)) ?? undefined } : { kind: 'dropped' }));
+  }
+
+  /**
+   * A caller stopped waiting for a proposal or read at replica `id` (as the
+   * Worker host does at its deadline). Only with back-pressure on, where a
+   * forgotten waiter would hold a place for ever; without it nothing depends
+   * on it, and forgetting would change the runs of existing seeds.
+   */
+  forget(id: ReplicaId, kind: 'proposal' | 'read', requestId: string): void {
+    if (this.options.pendingMax === undefined) return;
+    const runner = this.replica(id).runner;
+    if (kind === 'proposal') runner?.forgetProposal(requestId);
+    else runner?.forgetRead(requestId);
   }
 
   private writes = 0;
@@ -608,19 +665,6 @@ export class SimCluster {
     return result;
   }
 
-  /** An operator's snapshot and truncation at replica `id`, whatever the thresholds (DCF dcf_truncate). */
-  compactNow(id: ReplicaId): void {
-    const r = this.replica(id);
-    const runner = r.runner;
-    if (!runner || r.stall) return;
-    runner.compactNow((m) => {
-      r.sentThisLife += 1;
-      this.network.send(m, this.eventTime);
-    });
-    if (runner.crashed) this.crash(id, 'crash between persist and send');
-    this.drain(r);
-  }
-
   /** Let every replica with queued work produce its Ready (proposals made this tick go out as one batch). */
   flush(): void {
     for (const r of this.replicas.values()) this.drain(r);
@@ -638,12 +682,12 @@ export class SimCluster {
     const leader = this.leaderId();
     if (leader === null) return false;
     const lst = this.replica(leader).core!.status();
-    if (lst.lastSlot !== lst.decidedIndex) return false;
+    if (lst.lastSlot !== lst.decidedThrough) return false;
     const snap = this.replica(leader).sm.snapshot();
     for (const id of this.memberIds()) {
       const r = this.replica(id);
       const st = r.core?.status();
-      if (!st || st.decidedIndex !== lst.decidedIndex || st.appliedIndex !== lst.decidedIndex) return false;
+      if (!st || st.decidedThrough !== lst.decidedThrough || st.appliedThrough !== lst.decidedThrough) return false;
       if (r.runner?.keepsData && r.sm.snapshot() !== snap) return false;
     }
     return true;
@@ -655,9 +699,9 @@ export class SimCluster {
       .map((id) => {
         const st = this.replica(id).core?.status();
         if (!st) return `r${id}: down`;
-        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'follower' ? '' : m.role[0]}`).join(',');
+        const members = (c: Configuration): string => c.members.map((m) => `${m.id}${m.role === 'electable' ? '' : m.role[0]}`).join(',');
         const config = `config@${st.configurationSlot}=[${members(st.configuration)}]${st.pendingConfiguration ? ` pending [${members(st.pendingConfiguration)}]` : ''}`;
-        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedIndex} applied=${st.appliedIndex} last=${st.lastSlot} ${config}`;
+        return `r${id}: ${st.role} b${st.ballot.round}.${st.ballot.replicaId} decided=${st.decidedThrough} applied=${st.appliedThrough} last=${st.lastSlot} ${config}`;
       })
       .join('; ');
   }
@@ -666,4 +710,11 @@ export class SimCluster {
     this.log.push(`[t${this.now}] ${line}`);
     if (this.log.length > SimCluster.traceLines) this.log.shift();
   }
+}
+
+/** One trace line for a replica's transition or refusal (Replica's `observe`): who, what, and why. */
+export function describeEvent(id: ReplicaId, e: ReplicaEvent): string {
+  if (e.kind === 'refusal') return `r${id}: refused ${e.what}: ${e.why}`;
+  const of = e.to === 'follower' ? (e.leaderId === null ? ' of nobody' : ` of ${e.leaderId}`) : '';
+  return `r${id}: ${e.from} -> ${e.to}${of}: ${e.why}`;
 }

@@ -52,6 +52,8 @@ export const COUNTERS = [
   'operator: run mode automatic',
   'operator: snapshot now',
   'snapshot installed',
+  'client: refused (overloaded)',
+  'client: dropped after a refusal',
   'membership: change proposed',
   'membership: change decided',
   'rebuild',
@@ -98,7 +100,7 @@ export class FaultSchedule {
     this.rng = rng;
     this.k = knobs;
     this.drill = new MinorityDrill(cluster, rng, knobs, this.counts);
-    for (const id of cluster.ids) if (cluster.replica(id).clock.rho > 0) this.counts['clock: drifting replica']! += 1;
+    for (const id of cluster.ids) if (cluster.replica(id).machineClock.rho > 0) this.counts['clock: drifting replica']! += 1;
   }
 
   private count(what: (typeof COUNTERS)[number], n = 1): void {
@@ -166,8 +168,8 @@ export class FaultSchedule {
     }
     if (chance(this.rng, this.k.evictionRate)) this.idleEviction();
     if (chance(this.rng, this.k.quietPeriodRate) && now >= this.workload.quietUntil) {
-      // Every client stops for a while: the stream goes idle (and quiet, if quiescence is on).
-      const ticks = this.k.quiesceAfterTicks + randomInt(this.rng, this.k.timing.electionTimeoutTicks, 10 * this.k.timing.electionTimeoutTicks);
+      // Every client stops for a while: the stream goes idle (and quiet, if its quiet period is set).
+      const ticks = this.k.quietAfterTicks + randomInt(this.rng, this.k.timing.electionTimeoutTicks, 10 * this.k.timing.electionTimeoutTicks);
       this.workload.quietPeriod(now + ticks);
       this.count('quiet period');
       c.trace(`quiet period: no new client operation for ${ticks} ticks`);
@@ -199,7 +201,7 @@ export class FaultSchedule {
    */
   private idleEviction(): void {
     const c = this.cluster;
-    const quiet = c.upIds().filter((id) => !c.replica(id).stall && c.replica(id).core!.status().quiescent);
+    const quiet = c.upIds().filter((id) => !c.replica(id).stall && c.replica(id).core!.status().quiet);
     if (quiet.length === 0) return;
     const victims = chance(this.rng, 0.3) ? quiet : [quiet[randomBelow(this.rng, quiet.length)]!];
     for (const id of victims) {
@@ -377,11 +379,11 @@ export class FaultSchedule {
       }
       case 1: {
         const learner = pickOf(members.filter((m) => m.role === 'passive'));
-        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'follower' as const } : m));
+        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'electable' as const } : m));
         break;
       }
       case 2: {
-        const victim = pickOf(others.filter((m) => m.role === 'follower'));
+        const victim = pickOf(others.filter((m) => m.role === 'electable'));
         if (victim) next = members.map((m) => (m.id === victim.id ? { ...m, role: 'passive' as const } : m));
         break;
       }
@@ -514,10 +516,10 @@ class MinorityDrill {
     };
     // The operator forces the most up-to-date replica that can lead (by its own configuration), with others it picks:
     // it holds every decided slot, so nothing acknowledged is lost, and it can lead the survivors.
-    const decidedOf = (id: ReplicaId): number => c.replica(id).backing.decidedIndex;
+    const decidedOf = (id: ReplicaId): number => c.replica(id).backing.decidedThrough;
     const highest = c.safety.maxDecidedSlot;
     const voters = config.members.filter(isVoter);
-    const holders = voters.filter((m) => decidedOf(m.id) >= highest && usable(m.id) && c.replica(m.id).core!.status().memberRole === 'follower');
+    const holders = voters.filter((m) => decidedOf(m.id) >= highest && usable(m.id) && c.replica(m.id).core!.status().memberRole === 'electable');
     if (holders.length === 0) return;
     const survivors = new Set<ReplicaId>([holders[randomBelow(this.rng, holders.length)]!.id]);
     for (const m of voters) if (usable(m.id) && chance(this.rng, 0.5)) survivors.add(m.id);
@@ -588,7 +590,7 @@ class MinorityDrill {
   private leastLossFreeVoteNum(s: readonly ReplicaId[], lost: readonly Member[], config: Configuration): number {
     const c = this.cluster;
     const k = s.length;
-    const holders = s.filter((id) => c.replica(id).backing.decidedIndex >= c.safety.maxDecidedSlot).length;
+    const holders = s.filter((id) => c.replica(id).backing.decidedThrough >= c.safety.maxDecidedSlot).length;
     let least = Math.max(Math.floor(k / 2) + 1, k - holders + 1);
     const lostIds = new Set(lost.map((m) => m.id));
     const members = config.members

@@ -77,7 +77,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'never-hand-over',
     area: 'elections',
     bug: 'a leader never hands over to a higher-priority replica (fail-back)',
-    patches: [{ file: REPLICA, search: '    if (!this.priority.enabled || !this.priority.failback || this.failbackSuppressed) return null;', replace: '    return null;' }],
+    patches: [{ file: 'src/core/transfer.ts', search: '  if (!policy.enabled || policy.suppressed) return null;', replace: '  return null;' }],
   },
   {
     name: 'skip-reproposal',
@@ -110,10 +110,10 @@ export const MUTANTS: readonly Mutant[] = [
     ],
   },
   {
-    name: 'trust-decided-index-blindly',
+    name: 'learn-decided-blindly',
     area: 'acceptance',
-    bug: "a follower marks slots decided up to the leader's index without checking it holds the leader's value",
-    patches: [{ file: REPLICA, search: '      if (!ballotEquals(e.ballot, ballot)) break;', replace: '' }],
+    bug: "a follower takes slots as decided through the leader's decided prefix without checking it holds the leader's value",
+    patches: [{ file: 'src/core/replication.ts', search: '    if (!ballotEquals(e.ballot, ballot)) break;\n', replace: '' }],
   },
   {
     name: 'ignore-phase2-policy',
@@ -133,21 +133,21 @@ export const MUTANTS: readonly Mutant[] = [
     bug: 'a leader serves read-index reads at once, without confirming with a quorum that it still leads',
     patches: [
       {
-        file: REPLICA,
-        search: '    if (this.log.decidedIndex < this.openingSlot) {\n      this.waitingReads.push(readId);',
-        replace: '    this.readStates.push({ readId, readIndex: this.log.decidedIndex });\n    if (this.role === \'leader\') return { ok: true };\n    if (this.log.decidedIndex < this.openingSlot) {\n      this.waitingReads.push(readId);',
+        file: 'src/core/read-index.ts',
+        search: '  request(readId: string, decidedThrough: number, openingSlot: number): boolean {\n',
+        replace: '  request(readId: string, decidedThrough: number, openingSlot: number): boolean {\n    this.confirmed.push({ readId, decidedThrough });\n    if (openingSlot >= 0) return false;\n',
       },
     ],
   },
   {
-    name: 'read-older-round',
+    name: 'read-older-broadcast',
     area: 'reads',
-    bug: 'a read is confirmed by answers to the heartbeat round sent before it was asked',
+    bug: 'a read is confirmed by answers to the heartbeat broadcast sent before it was asked',
     patches: [
       {
-        file: REPLICA,
-        search: '      this.pendingReads.push({ readId, readIndex: this.log.decidedIndex, seq: this.readSeqBroadcast + 1 });',
-        replace: '      this.pendingReads.push({ readId, readIndex: this.log.decidedIndex, seq: this.readSeqBroadcast });',
+        file: 'src/core/read-index.ts',
+        search: '    this.pending.push({ readId, decidedThrough, seq: this.seqBroadcast + 1 });',
+        replace: '    this.pending.push({ readId, decidedThrough, seq: this.seqBroadcast });',
       },
     ],
   },
@@ -158,8 +158,8 @@ export const MUTANTS: readonly Mutant[] = [
     patches: [
       {
         file: REPLICA,
-        search: '    this.readSeq = this.readSeqBroadcast = this.readSeqReserved = durable.readSeqReserved ?? 0;',
-        replace: '    this.readSeq = this.readSeqBroadcast = this.readSeqReserved = 0;',
+        search: '    this.reads = new ReadIndex(durable.readSeqReserved ?? 0);',
+        replace: '    this.reads = new ReadIndex(0);',
       },
     ],
   },
@@ -169,9 +169,9 @@ export const MUTANTS: readonly Mutant[] = [
     bug: 'a replica restarts quiet (a leader leads again at its old ballot) although it promised a higher ballot since it went quiet',
     patches: [
       {
-        file: REPLICA,
-        search: 'if (this.fenced || !this.self || q.epoch !== this.epoch || !ballotEquals(q.ballot, this.promisedBallot)) return;',
-        replace: 'if (this.fenced || !this.self || q.epoch !== this.epoch) return;',
+        file: 'src/core/quiet.ts',
+        search: "  if (!ballotEquals(q.ballot, s.promised)) return { kind: 'refused', why: `went quiet at ${formatBallot(q.ballot)}, has promised ${formatBallot(s.promised)} since` };\n",
+        replace: '',
       },
     ],
   },
@@ -185,7 +185,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'snapshot-over-newer-state',
     area: 'snapshots',
     bug: 'an acceptor installs a snapshot older than what it already decided, rolling its state machine back',
-    patches: [{ file: REPLICA, search: '    if (m.slot > this.log.decidedIndex) {', replace: '    if (m.slot > this.log.compactedThrough) {' }],
+    patches: [{ file: REPLICA, search: '    if (m.slot > this.log.decidedThrough) {', replace: '    if (m.slot > this.log.compactedThrough) {' }],
   },
   {
     name: 'elect-with-newest-configuration-only',
@@ -226,10 +226,10 @@ export const MUTANTS: readonly Mutant[] = [
   {
     name: 'travelling-forever',
     area: 'flow control',
-    bug: 'catch-up treats an unacknowledged accept round as still on its way however overdue it is, so a lost round is never sent again',
+    bug: 'catch-up treats an unacknowledged accept batch as still on its way however overdue it is, so a lost batch is never sent again',
     patches: [
       {
-        file: 'src/core/travelling-rounds.ts',
+        file: 'src/core/travelling-batches.ts',
         search: '    if (!oldest || oldest.firstSlot > ackedThrough + 1 || nowTicks - oldest.tick >= freshTicks) return ackedThrough;',
         replace: '    if (!oldest || oldest.firstSlot > ackedThrough + 1) return ackedThrough;',
       },

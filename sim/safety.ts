@@ -4,7 +4,6 @@ import {
   type CompiledConfiguration,
   type Configuration,
   type Entry,
-  type KvResult,
   type Message,
   type PersistDelta,
   type PromiseMessage,
@@ -18,7 +17,8 @@ import {
   configurationKey,
   formatBallot,
 } from '../src/core/index.ts';
-import type { SimReplica } from './cluster.ts';
+import type { KvResult } from '../src/kv/index.ts';
+import type { SimProcess } from './cluster.ts';
 
 /** A broken safety property or invariant; `rule` names which (see SafetyChecker), the message says where. */
 export class SafetyViolation extends Error {
@@ -48,8 +48,8 @@ export class SafetyViolation extends Error {
  * - `promise-below-answer`: a promise never falls below a ballot it answered at, across crashes too;
  * - `accept-below-promise`: an acceptor never stores (or acknowledges) an accept below the promise
  *   it had durably made before;
- * - `decided-slot-rewritten` / `decided-index-regressed`: a decided slot is never written again,
- *   and the decided index never goes down (durably, or within a process life).
+ * - `decided-slot-rewritten` / `decided-prefix-regressed`: a decided slot is never written again,
+ *   and the decided prefix never shrinks (durably, or within a process life).
  * Leaders and candidates
  * - `leader-without-promises`: a candidate becomes leader only once acceptors forming a phase-1
  *   quorum (with itself) promised its ballot;
@@ -168,8 +168,8 @@ export class SafetyChecker {
   private readonly leaders = new Map<string, { id: ReplicaId; incarnation: number }>();
   /** Replica processes that started as leader (restored quiet), with the ballot they restored: `id#incarnation` → `epoch/ballot`. */
   private readonly restoredLeaders = new Map<string, string>();
-  /** What each replica had durably stored before the Ready being processed (promise, decided index). */
-  private readonly durable = new Map<ReplicaId, { promised: Ballot; decidedIndex: number }>();
+  /** What each replica had durably stored before the Ready being processed (promise, decided prefix). */
+  private readonly durable = new Map<ReplicaId, { promised: Ballot; decidedThrough: number }>();
   /** Per process life: the decided and applied indexes last seen, and whether it was fenced. */
   private readonly life = new Map<ReplicaId, { incarnation: number; decided: number; applied: number; fenced: boolean }>();
   private readonly lastEpoch = new Map<ReplicaId, number>();
@@ -195,7 +195,7 @@ export class SafetyChecker {
   /** Full state snapshots are compared every this many slots (item digests at every slot). */
   readonly fullSnapshotEverySlots = 32;
 
-  private statusOf(r: SimReplica): ReplicaStatus | null {
+  private statusOf(r: SimProcess): ReplicaStatus | null {
     const core = r.core;
     if (!core) return null;
     let st = this.statusCache.get(r.id);
@@ -203,20 +203,20 @@ export class SafetyChecker {
     return st;
   }
 
-  onStart(r: SimReplica, now: number): void {
+  onStart(r: SimProcess, now: number): void {
     this.statusCache.delete(r.id);
     this.checkedThrough.set(r.id, 0);
-    this.durable.set(r.id, { promised: r.backing.promised, decidedIndex: r.backing.decidedIndex });
+    this.durable.set(r.id, { promised: r.backing.promised, decidedThrough: r.backing.decidedThrough });
     const st = r.core!.status();
-    this.life.set(r.id, { incarnation: r.incarnation, decided: st.decidedIndex, applied: st.appliedIndex, fenced: st.fenced });
-    if (st.quiescent) {
+    this.life.set(r.id, { incarnation: r.incarnation, decided: st.decidedThrough, applied: st.appliedThrough, fenced: st.fenced });
+    if (st.quiet) {
       // Came back quiet (Replica.restoreQuiet): only as the record it stored when it went quiet allows.
       const q = r.backing.quiet;
       const why =
         !q ? 'it stored no quiet record'
         : !ballotEquals(q.ballot, st.promised) ? `its promise ${formatBallot(st.promised)} is not the quiet ballot ${formatBallot(q.ballot)}`
         : q.epoch !== st.epoch ? `it went quiet in epoch ${q.epoch}, not ${st.epoch}`
-        : st.decidedIndex !== st.lastSlot ? `its log is decided through ${st.decidedIndex} of ${st.lastSlot}`
+        : st.decidedThrough !== st.lastSlot ? `its log is decided through ${st.decidedThrough} of ${st.lastSlot}`
         : st.role === 'leader' && (q.leaderId !== r.id || !ballotEquals(st.ballot, q.ballot)) ? `it leads at ${formatBallot(st.ballot)} but went quiet following ${q.leaderId} at ${formatBallot(q.ballot)}`
         : st.role !== 'leader' && st.leaderId !== q.leaderId ? `it follows ${st.leaderId} but went quiet following ${q.leaderId}`
         : null;
@@ -228,16 +228,16 @@ export class SafetyChecker {
     this.onStep(r, now);
   }
 
-  onPersist(r: SimReplica, delta: PersistDelta): void {
-    const before = this.durable.get(r.id) ?? { promised: r.backing.promised, decidedIndex: 0 };
+  onPersist(r: SimProcess, delta: PersistDelta): void {
+    const before = this.durable.get(r.id) ?? { promised: r.backing.promised, decidedThrough: 0 };
     const st = this.statusOf(r);
     const oldEpoch = st !== null && st.epoch < this.epoch; // a forked-off history: its accepts decide nothing here
     for (const e of delta.entries) {
       if (ballotGreater(before.promised, e.ballot)) {
         this.fail('accept-below-promise', `replica ${r.id} stored slot ${e.slot} at ${formatBallot(e.ballot)}, below its durable promise ${formatBallot(before.promised)}`);
       }
-      if (e.slot <= before.decidedIndex) {
-        this.fail('decided-slot-rewritten', `replica ${r.id} stored slot ${e.slot} again at ${formatBallot(e.ballot)}, though it had durably decided through ${before.decidedIndex}`);
+      if (e.slot <= before.decidedThrough) {
+        this.fail('decided-slot-rewritten', `replica ${r.id} stored slot ${e.slot} again at ${formatBallot(e.ballot)}, though it had durably decided through ${before.decidedThrough}`);
       }
       let log = this.logs.get(r.id);
       if (!log) this.logs.set(r.id, (log = new Map()));
@@ -256,8 +256,8 @@ export class SafetyChecker {
       const log = this.logs.get(r.id);
       if (log) for (const slot of log.keys()) if (slot <= delta.compactThrough) log.delete(slot);
     }
-    if (delta.decidedIndex !== undefined && delta.decidedIndex < before.decidedIndex) {
-      this.fail('decided-index-regressed', `replica ${r.id} persisted decided index ${delta.decidedIndex} below its earlier ${before.decidedIndex}`);
+    if (delta.decidedThrough !== undefined && delta.decidedThrough < before.decidedThrough) {
+      this.fail('decided-prefix-regressed', `replica ${r.id} persisted its decided prefix through ${delta.decidedThrough}, below its earlier ${before.decidedThrough}`);
     }
     const earlier = this.persistedPromise.get(r.id);
     const now = r.backing.promised;
@@ -268,12 +268,12 @@ export class SafetyChecker {
   }
 
   /** Ballots in an acceptor's replies are commitments: it must never again promise less. */
-  onSend(r: SimReplica, m: Message): void {
+  onSend(r: SimProcess, m: Message): void {
     this.order += 1;
     const st = this.statusOf(r);
     if (!st) return;
     if (this.life.get(r.id)?.fenced) this.fail('fenced-replica-acts', `replica ${r.id} is fenced but sent ${m.type} to ${m.to}`);
-    if ((m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'follower') {
+    if ((m.type === 'pre-vote' || m.type === 'prepare') && st.memberRole !== 'electable') {
       this.fail('not-electable', `replica ${r.id} (${st.memberRole}) campaigned (${m.type})`);
     }
     let committed: Ballot | null = null;
@@ -324,7 +324,7 @@ export class SafetyChecker {
    * retransmission at a lower ballot may still carry another; it can never
    * be chosen).
    */
-  private checkProposal(r: SimReplica, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
+  private checkProposal(r: SimProcess, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
     for (let i = 0; i < commands.length; i++) {
       const decided = this.decided.get(firstSlot + i);
       if (decided && ballotGreater(decided.chosenAt, ballot)) continue;
@@ -335,7 +335,7 @@ export class SafetyChecker {
   }
 
   /** A message is about to be stepped by `r` (phase-1 recovery checks what promises a new leader had). */
-  onDeliver(r: SimReplica, m: Message): void {
+  onDeliver(r: SimProcess, m: Message): void {
     if (m.type !== 'promise') return;
     const key = `${r.id}#${r.incarnation}@${formatBallot(m.ballot)}`;
     let got = this.promisesDelivered.get(key);
@@ -349,7 +349,7 @@ export class SafetyChecker {
    * own log reported as decided, else the one accepted at the highest ballot
    * (any value if none reported the slot).
    */
-  private checkRecovery(r: SimReplica, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
+  private checkRecovery(r: SimProcess, ballot: Ballot, firstSlot: number, commands: readonly Command[]): void {
     if (ballot.replicaId !== r.id) return;
     const key = `${r.id}#${r.incarnation}@${formatBallot(ballot)}`;
     let rec = this.recovery.get(key);
@@ -395,7 +395,7 @@ export class SafetyChecker {
    * configuration in effect and of any change pending (or of the minority
    * override).
    */
-  private checkElected(r: SimReplica, st: ReplicaStatus): void {
+  private checkElected(r: SimProcess, st: ReplicaStatus): void {
     const promised = new Set<ReplicaId>(this.promisesTo.get(`${r.id}@${st.epoch}/${formatBallot(st.ballot)}`) ?? []);
     promised.add(r.id);
     const o = st.quorumOverride;
@@ -411,7 +411,7 @@ export class SafetyChecker {
    * life sent and introduces only nonces above them: an answer meant for an
    * earlier life can then never confirm a read of this one.
    */
-  private checkNonce(r: SimReplica, st: ReplicaStatus, ballot: Ballot, seq: number): void {
+  private checkNonce(r: SimProcess, st: ReplicaStatus, ballot: Ballot, seq: number): void {
     const key = `${r.id}/${st.epoch}/${formatBallot(ballot)}`;
     let n = this.nonces.get(key);
     if (!n) this.nonces.set(key, (n = { earlierMax: -1, life: r.incarnation, first: seq, max: seq }));
@@ -429,7 +429,7 @@ export class SafetyChecker {
   }
 
   /** A client asked replica `r` for a read-index read. */
-  onReadRequest(r: SimReplica, readId: string): void {
+  onReadRequest(r: SimProcess, readId: string): void {
     this.order += 1;
     const st = r.core?.status();
     if (st?.role !== 'leader') return; // refused: not the leader
@@ -437,7 +437,7 @@ export class SafetyChecker {
   }
 
   /** After the host did everything a Ready asked. */
-  onReady(r: SimReplica, rd: Ready): void {
+  onReady(r: SimProcess, rd: Ready): void {
     this.statusCache.delete(r.id);
     if (rd.readStates.length > 0) this.checkReadConfirmations(r, rd);
     for (const id of rd.dropped.reads) this.reads.delete(`${r.id}#${r.incarnation}/${id}`);
@@ -449,7 +449,7 @@ export class SafetyChecker {
    * that acceptor had promised no higher ballot when it sent it, so no other
    * leader could have decided anything the read would miss.
    */
-  private checkReadConfirmations(r: SimReplica, rd: Ready): void {
+  private checkReadConfirmations(r: SimProcess, rd: Ready): void {
     const st = r.core!.status();
     for (const rs of rd.readStates) {
       const key = `${r.id}#${r.incarnation}/${rs.readId}`;
@@ -486,7 +486,7 @@ export class SafetyChecker {
     return compiled;
   }
 
-  onApply(r: SimReplica, e: Entry, result: KvResult): void {
+  onApply(r: SimProcess, e: Entry, result: KvResult): void {
     if ((this.statusOf(r)?.epoch ?? 0) < this.epoch) return; // a forked-off history, fenced on contact
     let digest = `${commandKey(e.command)}=>${JSON.stringify(result)}|${JSON.stringify(r.sm.list('', Number.MAX_SAFE_INTEGER))}|${r.sm.sessionCount}`;
     if (e.slot % this.fullSnapshotEverySlots === 0) digest += `|${r.sm.snapshot()}`;
@@ -499,17 +499,17 @@ export class SafetyChecker {
   }
 
   /** After every Ready, and after every input that produced none. */
-  onStep(r: SimReplica, now: number): void {
+  onStep(r: SimProcess, now: number): void {
     this.statusCache.delete(r.id);
     const core = r.core;
     if (!core) return;
     const st = core.status();
-    this.durable.set(r.id, { promised: r.backing.promised, decidedIndex: r.backing.decidedIndex });
+    this.durable.set(r.id, { promised: r.backing.promised, decidedThrough: r.backing.decidedThrough });
     const told = this.externalised.get(r.id);
     if (told && ballotGreater(told, st.promised)) {
       this.fail('promise-below-answer', `replica ${r.id} promised ${formatBallot(st.promised)} after having answered at ${formatBallot(told)}`);
     }
-    if (st.role === 'leader' && st.memberRole !== 'follower') this.fail('not-electable', `replica ${r.id}, a ${st.memberRole}, became leader`);
+    if (st.role === 'leader' && st.memberRole !== 'electable') this.fail('not-electable', `replica ${r.id}, a ${st.memberRole}, became leader`);
     if ((st.role === 'leader' || st.role === 'candidate') && !ballotEquals(st.ballot, st.promised)) {
       this.fail('leader-ballot-not-promise', `replica ${r.id} is ${st.role} at ${formatBallot(st.ballot)} but promised ${formatBallot(st.promised)}`);
     }
@@ -529,7 +529,7 @@ export class SafetyChecker {
     if (st.epoch < this.epoch) return; // a forked-off history: it can no longer act on the current one
     // Compacted slots were checked when they were decided (here or, for a snapshot, elsewhere).
     const from = Math.max((this.checkedThrough.get(r.id) ?? 0) + 1, st.firstSlot);
-    for (let s = from; s <= st.decidedIndex; s++) {
+    for (let s = from; s <= st.decidedThrough; s++) {
       const e = core.decidedEntry(s);
       if (!e) this.fail('decided-entry-missing', `replica ${r.id} reports slot ${s} decided but holds no entry`);
       const key = commandKey(e.command);
@@ -542,29 +542,29 @@ export class SafetyChecker {
         this.fail('decided-twice', `slot ${s} decided twice with different values: replica ${prev.by} has ${prev.key}, replica ${r.id} has ${key}`);
       }
     }
-    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedIndex));
+    this.checkedThrough.set(r.id, Math.max(from - 1, st.decidedThrough));
   }
 
   /** Indexes within one process life: applied ≤ decided, neither goes down; compaction, epochs, fencing. */
-  private checkLife(r: SimReplica, st: ReplicaStatus): void {
+  private checkLife(r: SimProcess, st: ReplicaStatus): void {
     let life = this.life.get(r.id);
     if (!life || life.incarnation !== r.incarnation) {
-      this.life.set(r.id, (life = { incarnation: r.incarnation, decided: st.decidedIndex, applied: st.appliedIndex, fenced: st.fenced }));
+      this.life.set(r.id, (life = { incarnation: r.incarnation, decided: st.decidedThrough, applied: st.appliedThrough, fenced: st.fenced }));
     }
-    if (st.appliedIndex > st.decidedIndex) this.fail('applied-beyond-decided', `replica ${r.id} applied ${st.appliedIndex} but decided only ${st.decidedIndex}`);
-    const smApplied = r.runner?.keepsData ? r.runner.sm.appliedIndex : 0;
-    if (smApplied > st.decidedIndex) this.fail('applied-beyond-decided', `replica ${r.id}'s state machine applied ${smApplied} but it decided only ${st.decidedIndex}`);
-    if (st.decidedIndex < life.decided) this.fail('decided-index-regressed', `replica ${r.id}'s decided index went from ${life.decided} to ${st.decidedIndex}`);
-    if (st.appliedIndex < life.applied) this.fail('applied-regressed', `replica ${r.id}'s applied index went from ${life.applied} to ${st.appliedIndex}`);
-    if (r.runner?.keepsData && st.firstSlot - 1 > st.appliedIndex) {
-      this.fail('compacted-beyond-applied', `replica ${r.id} compacted through ${st.firstSlot - 1} but applied only ${st.appliedIndex}`);
+    if (st.appliedThrough > st.decidedThrough) this.fail('applied-beyond-decided', `replica ${r.id} applied ${st.appliedThrough} but decided only ${st.decidedThrough}`);
+    const smApplied = r.runner?.keepsData ? r.sm.appliedThrough : 0;
+    if (smApplied > st.decidedThrough) this.fail('applied-beyond-decided', `replica ${r.id}'s state machine applied ${smApplied} but it decided only ${st.decidedThrough}`);
+    if (st.decidedThrough < life.decided) this.fail('decided-prefix-regressed', `replica ${r.id}'s decided prefix went from ${life.decided} to ${st.decidedThrough}`);
+    if (st.appliedThrough < life.applied) this.fail('applied-regressed', `replica ${r.id}'s applied index went from ${life.applied} to ${st.appliedThrough}`);
+    if (r.runner?.keepsData && st.firstSlot - 1 > st.appliedThrough) {
+      this.fail('compacted-beyond-applied', `replica ${r.id} compacted through ${st.firstSlot - 1} but applied only ${st.appliedThrough}`);
     }
     if (life.fenced && !st.fenced) this.fail('fenced-replica-acts', `replica ${r.id} was fenced and is no longer, without a rebuild`);
     const epoch = this.lastEpoch.get(r.id) ?? 0;
     if (st.epoch < epoch) this.fail('epoch-regressed', `replica ${r.id}'s epoch went from ${epoch} to ${st.epoch}`);
     this.lastEpoch.set(r.id, st.epoch);
-    life.decided = st.decidedIndex;
-    life.applied = st.appliedIndex;
+    life.decided = st.decidedThrough;
+    life.applied = st.appliedThrough;
     life.fenced = st.fenced;
   }
 

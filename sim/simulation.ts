@@ -1,7 +1,7 @@
 import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
-import type { CompactionPolicy } from '../src/host/runner.ts';
+import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type ClockModel, LOCKSTEP } from './clock.ts';
 import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
@@ -29,10 +29,11 @@ export const FAULT_KINDS = [
   'membership changes',
   'minority force-start',
   'compaction',
-  'quiescence',
+  'going quiet',
   'quiet periods',
   'idle evictions',
   'client pauses',
+  'back-pressure',
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -74,12 +75,14 @@ export interface Knobs {
   readonly compaction: CompactionPolicy | null;
   /** Per tick: probability that replica hosts stall (not run for up to three election timeouts: one replica, or all together). */
   readonly stallRate: number;
-  /** Quiescence after this many idle ticks (0: never). */
-  readonly quiesceAfterTicks: number;
+  /** A stream goes quiet after this many ticks without a request (0: never). */
+  readonly quietAfterTicks: number;
   /** Per tick: probability that every client stops for a while (the stream goes idle). */
   readonly quietPeriodRate: number;
   /** Per tick: probability that a quiet replica (sometimes every one) is evicted and restarted. */
   readonly evictionRate: number;
+  /** Back-pressure: requests that may wait at a replica at once (null: unlimited). */
+  readonly pendingMax: number | null;
   /** Client think time: probability of a pause after an operation, up to this many ticks. */
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
@@ -100,6 +103,8 @@ export interface SimulationOptions {
   readonly membershipRate?: number;
   /** A fixed rate of host stalls per tick instead of one drawn from the seed. */
   readonly stallRate?: number;
+  /** Back-pressure: requests that may wait at a replica at once (default: unlimited). */
+  readonly pendingMax?: number;
 }
 
 export interface SimulationStats {
@@ -110,6 +115,9 @@ export interface SimulationStats {
   readonly completed: number;
   readonly gaveUp: number;
   readonly retries: number;
+  /** Attempts refused by back-pressure, and operations dropped after such a refusal (never proposed). */
+  readonly overloaded: number;
+  readonly dropped: number;
   readonly decidedSlots: number;
   readonly messagesSent: number;
   readonly messagesDropped: number;
@@ -157,7 +165,7 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
   const slowest = maxBaseDelayTicks(topology) + maxDelayTicks;
   const electionTimeoutTicks = 10 + 2 * slowest;
   const rho = rate('clock drift', [0.01, 0.1], [0.1, 0.3]);
-  const quiesce = swarm.quiescence !== 'off';
+  const quiet = swarm['going quiet'] !== 'off';
   const hasGroups = new Set(topology.members.map((m) => m.group)).size > 1;
   return {
     replicas: topology.members.length,
@@ -182,10 +190,11 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
     compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
     snapshotChunkChars: randomInt(rng, 50, 5000),
-    quiesceAfterTicks: !quiesce ? 0 : swarm.quiescence === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
+    quietAfterTicks: !quiet ? 0 : swarm['going quiet'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
     quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
-    evictionRate: quiesce ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
+    evictionRate: quiet ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
     pauseRate: rate('client pauses', [0, 0.1], [0.1, 0.3]),
+    pendingMax: swarm['back-pressure'] === 'off' ? null : swarm['back-pressure'] === 'up' ? 1 : randomInt(rng, 2, 4),
     pauseTicksMax: randomInt(rng, 50, 400),
     clients: randomInt(rng, 2, 6),
     keys: randomInt(rng, 2, 5),
@@ -232,6 +241,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
+  if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
   return cmd;
 }
 
@@ -246,10 +256,10 @@ export function describeKnobs(k: Knobs): string {
     `clocks: rho=${k.clocks.rho.toFixed(3)} offsets<${k.clocks.offsetMaxTicks} rate-changes/tick=${pct(k.clocks.rateChangeRate)}; host stalls/tick=${pct(k.stallRate)}`,
     `crash/tick=${pct(k.crashRate)} down<=${k.downTicksMax} crash-between-persist-and-send=${pct(k.crashBetweenPersistAndSendRate)}`,
     `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax} region-outage/tick=${pct(k.regionOutageRate)}`,
-    `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)} pauses=${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks`,
+    `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)} pauses=${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; waiting requests per replica<=${k.pendingMax ?? 'unlimited'}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
-    `quiesce after ${k.quiesceAfterTicks || 'never'} idle ticks; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
+    `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -273,6 +283,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
     ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
+    ...(opts.pendingMax !== undefined ? { pendingMax: opts.pendingMax } : {}),
   };
   const cluster = new SimCluster({
     replicas: knobs.topology.members,
@@ -281,7 +292,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     tickMs: knobs.topology.tickMs,
     ...(knobs.compaction ? { compaction: knobs.compaction } : {}),
     snapshotChunkChars: knobs.snapshotChunkChars,
-    ...(knobs.quiesceAfterTicks ? { quiesceAfterTicks: knobs.quiesceAfterTicks } : {}),
+    ...(knobs.quietAfterTicks ? { quietAfterTicks: knobs.quietAfterTicks } : {}),
     rng,
     timing: knobs.timing,
     clocks: knobs.clocks,
@@ -294,6 +305,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       tailMaxTicks: knobs.tailMaxTicks,
     },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
+    ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
   });
   const operations = opts.operations ?? DEFAULT_OPERATIONS;
   const workload = new Workload(cluster, rng, {
@@ -370,8 +382,8 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     throw e;
   }
 
-  if (workload.completed + workload.gaveUp < operations) {
-    return fail('liveness', `only ${workload.completed + workload.gaveUp} of ${operations} operations finished`);
+  if (workload.completed + workload.gaveUp + workload.dropped < operations) {
+    return fail('liveness', `only ${workload.completed + workload.gaveUp + workload.dropped} of ${operations} operations finished`);
   }
   const verdict = checkLinearizability(kvModel, workload.history);
   if (!verdict.ok) {
@@ -389,10 +401,12 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       completed: workload.completed,
       gaveUp: workload.gaveUp,
       retries: workload.retries,
+      overloaded: workload.overloaded,
+      dropped: workload.dropped,
       decidedSlots: cluster.safety.decidedSlots,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      counts: faults.collect(),
+      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };

@@ -8,9 +8,9 @@ export const ELECTION = 10;
 
 export const PRIORITY: PriorityOptions = { enabled: true, failback: true, minLeaderTenureTicks: 0 };
 
-/** A voting follower with defaults, adjusted by `extra`. */
+/** An electable voter with defaults, adjusted by `extra`. */
 export function member(id: ReplicaId, extra: Partial<SimMember> = {}): SimMember {
-  return { id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra };
+  return { id, role: 'electable', priority: 0, weight: 1, group: 0, ...extra };
 }
 
 /** A cluster of `members` with priority election and fail-back on. */

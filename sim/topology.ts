@@ -47,7 +47,7 @@ export function drawTopology(rng: Rng, replicas: 3 | 5, plain: boolean, tenureTi
   const regions: Region[] = ids.map(() => REGIONS[randomBelow(rng, REGIONS.length)]!);
   const groupCount = randomInt(rng, 1, 3);
   const members: SimMember[] = ids.map((id, i) => {
-    const role = plain || i < 2 ? 'follower' : (['follower', 'logger', 'passive'] as const)[randomBelow(rng, 3)]!;
+    const role = plain || i < 2 ? 'electable' : (['electable', 'logger', 'passive'] as const)[randomBelow(rng, 3)]!;
     return {
       id,
       role,

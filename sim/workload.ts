@@ -1,4 +1,5 @@
-import { type ClientCommand, type KvResult, type ReplicaId, type Rng, chance, randomBelow } from '../src/core/index.ts';
+import { type ClientCommand, type ReplicaId, type Rng, chance, randomBelow } from '../src/core/index.ts';
+import type { KvResult } from '../src/kv/index.ts';
 import type { KvInput, KvOutput } from './checker/kv-model.ts';
 import type { Operation } from './checker/linearizability.ts';
 import type { ProposalOutcome, ReadOutcome, SimCluster } from './cluster.ts';
@@ -29,6 +30,10 @@ type Pending = {
   deadline: number;
   /** Tick at which to (re)send; Infinity while an attempt is in flight. */
   sendAt: number;
+  /** Some attempt was proposed (so it may take effect even if a later attempt is refused). */
+  proposed: boolean;
+  /** The attempt in flight, to forget at its replica when it times out (as the Worker host does). */
+  inFlight: { readonly at: ReplicaId; readonly kind: 'proposal' | 'read'; readonly id: string } | null;
 };
 
 /**
@@ -45,6 +50,9 @@ export class Workload {
   completed = 0;
   gaveUp = 0;
   retries = 0;
+  /** Attempts refused by back-pressure (`overloaded`), and operations dropped after one (never proposed, so not in the history). */
+  overloaded = 0;
+  dropped = 0;
   /** When false (liveness phase), clients never give up. */
   allowGiveUp = true;
   /** A quiet period: no client starts an operation before this tick (the stream goes idle, and may go quiet). */
@@ -110,6 +118,8 @@ class Client {
     const p = this.pending!;
     if (p.sendAt === Number.POSITIVE_INFINITY && now >= p.deadline) {
       // The attempt is lost, or too slow: give up, or retry elsewhere.
+      if (p.inFlight) this.w.cluster.forget(p.inFlight.at, p.inFlight.kind, p.inFlight.id);
+      p.inFlight = null;
       if (this.w.allowGiveUp && chance(this.w.rng, this.w.options.giveUpRate)) {
         this.finishUnknown(p);
         return;
@@ -144,6 +154,8 @@ class Client {
       attempt: 0,
       deadline: 0,
       sendAt: this.w.cluster.now,
+      proposed: false,
+      inFlight: null,
     };
   }
 
@@ -158,9 +170,23 @@ class Client {
     if (p.input.kind === 'get') {
       const readId = `c${this.id}.${opNo}.${p.attempt}`;
       res = cluster.read(target, readId, p.input.key, (o) => this.onRead(opNo, o));
+      if (res.ok) p.inFlight = { at: target, kind: 'read', id: readId };
     } else {
       const command = this.command(p);
       res = cluster.propose(target, command, (o) => this.onProposal(opNo, o));
+      if (res.ok) p.inFlight = { at: target, kind: 'proposal', id: command.id };
+    }
+    if (res.ok && p.input.kind !== 'get') p.proposed = true;
+    if (!res.ok && res.reason === 'overloaded') {
+      // Refused, so not applied: a client may drop it (it must then never show up as applied) or try again later.
+      this.w.overloaded += 1;
+      if (this.w.allowGiveUp && chance(this.w.rng, this.w.options.giveUpRate)) {
+        if (p.proposed) this.finishUnknown(p);
+        else this.drop();
+        return;
+      }
+      p.sendAt = cluster.now + 1 + randomBelow(this.w.rng, 3);
+      return;
     }
     if (!res.ok) {
       if (res.reason === 'not-leader' && res.leaderHint !== null) this.leaderGuess = res.leaderHint;
@@ -237,6 +263,13 @@ class Client {
     if (output.kind === 'put' && !output.ok) this.lastRevision.set(key, output.currentRevision);
     if (output.kind === 'get') this.lastRevision.set(key, output.found ? output.revision : 0);
     if (output.kind === 'delete') this.lastRevision.set(key, 0);
+    this.pending = null;
+  }
+
+  /** Give up an operation no attempt of which was proposed: it has no effect, so it is not recorded at all. */
+  private drop(): void {
+    this.maybePause();
+    this.w.dropped += 1;
     this.pending = null;
   }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { KvItem } from '../core/index.ts';
+import type { KvItem } from '../kv/index.ts';
 import { CATALOG_STREAM, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { StreamClient } from './stream-client.ts';

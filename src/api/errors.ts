@@ -10,12 +10,15 @@ export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   readonly code: string;
   readonly details: Readonly<Record<string, unknown>>;
+  /** HTTP headers to send with it (Retry-After). */
+  readonly headers: Readonly<Record<string, string>>;
 
-  constructor(status: ContentfulStatusCode, code: string, message: string, details: Record<string, unknown> = {}) {
+  constructor(status: ContentfulStatusCode, code: string, message: string, details: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.headers = headers;
   }
 
   body(): { error: Record<string, unknown> } {

@@ -1,17 +1,15 @@
-import type { Hono } from 'hono';
-import { z } from 'zod';
-import type { Configuration, Member, ReplicaId } from '../core/index.ts';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
 import { configurationKey } from '../core/index.ts';
 import { REGIONS, describeConfigurationPolicy } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
-import { requireAdmin } from './admin.ts';
 import { ApiError } from './errors.ts';
 import { pickLeader, viewOf } from './operations.ts';
+import { type App, group, json, register, stream } from './route.ts';
+import { ReplicaParams, StreamParams, body, errors, loose, ok } from './schemas.ts';
 import type { StreamClient } from './stream-client.ts';
-import { readJson, readQuery } from './validation.ts';
-
-type AppEnv = { Bindings: Cloudflare.Env };
-type ClientOf = (env: Cloudflare.Env, stream: string) => Promise<StreamClient>;
+import { decimal } from './validation.ts';
 
 const waitMs = z.number().int().min(0).max(120_000).default(30_000);
 
@@ -43,7 +41,81 @@ const ChangeBody = z
     message: 'name at least one of role, priority, weight, group, region',
   });
 
-const WaitQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_000).default(30_000) }).strict();
+const WaitQuery = z
+  .object({ wait_ms: decimal(0, 120_000).default(30_000).openapi({ description: 'How long to wait for the change, in milliseconds (default 30 000)' }) })
+  .strict();
+
+const ADMIN = {
+  400: ['invalid_json', 'invalid_request'],
+  404: ['stream_not_found', 'member_not_found'],
+  409: ['member_exists', 'change_in_progress', 'would_block', 'not_caught_up', 'no_target', 'not_rebuildable'],
+  422: ['invalid_change'],
+  503: ['unavailable', 'outcome_unknown', 'catalog_unavailable'],
+  504: ['switchover_timeout'],
+} as const;
+const ADMIN_COMMON = { 401: ['unauthorized'], 403: ['forbidden', 'admin_disabled'], 500: ['invalid_configuration'] } as const;
+const tags = ['membership'];
+const Members = loose('Members', 'The configuration in effect: its slot, policy and members', {
+  stream: z.string(),
+  leader_id: z.number().int(),
+  configuration_index: z.number().int(),
+  policy: z.string(),
+  members: z.array(z.looseObject({ node_id: z.number().int(), role: z.string() })),
+});
+
+const listMembersRoute = createRoute({
+  method: 'get',
+  path: '/v1/streams/{stream}/members',
+  tags,
+  summary: 'The members of the configuration in effect',
+  middleware: [stream('read')],
+  request: { params: StreamParams },
+  responses: { 200: ok(Members, 'The members'), ...errors({ 404: ['stream_not_found'], 503: ['unavailable', 'catalog_unavailable'] }) },
+});
+
+const addMemberRoute = createRoute({
+  method: 'post',
+  path: '/v1/streams/{stream}/members',
+  tags,
+  summary: 'Add a replica: it joins as a learner and is promoted once caught up',
+  middleware: [stream('admin')],
+  request: { params: StreamParams, body: body(AddBody) },
+  responses: {
+    201: ok(Members, 'Added (and promoted)'),
+    202: ok(Members, 'Joined as a learner, not caught up yet: promote it later with PATCH'),
+    ...errors(ADMIN, ADMIN_COMMON),
+  },
+});
+
+const changeMemberRoute = createRoute({
+  method: 'patch',
+  path: '/v1/streams/{stream}/members/{id}',
+  tags,
+  summary: "Change a member's role, priority, weight, group or region",
+  middleware: [stream('admin')],
+  request: { params: ReplicaParams, body: body(ChangeBody) },
+  responses: { 200: ok(Members, 'Changed'), ...errors(ADMIN, ADMIN_COMMON) },
+});
+
+const rebuildRoute = createRoute({
+  method: 'post',
+  path: '/v1/streams/{stream}/replicas/{id}/rebuild',
+  tags,
+  summary: 'Rebuild a replica in place: wipe it into a new incarnation and catch it up',
+  middleware: [stream('admin')],
+  request: { params: ReplicaParams, query: WaitQuery },
+  responses: { 200: ok(Members, 'Rebuilt'), 202: ok(Members, 'Rebuilt, not caught up yet'), ...errors(ADMIN, ADMIN_COMMON) },
+});
+
+const removeMemberRoute = createRoute({
+  method: 'delete',
+  path: '/v1/streams/{stream}/members/{id}',
+  tags,
+  summary: 'Remove a member (a leader hands over first)',
+  middleware: [stream('admin')],
+  request: { params: ReplicaParams, query: WaitQuery },
+  responses: { 200: ok(Members, 'Removed'), ...errors(ADMIN, ADMIN_COMMON) },
+});
 
 /**
  * Online membership changes (DCF add/remove member, change role, priority,
@@ -53,18 +125,17 @@ const WaitQuery = z.object({ wait_ms: z.coerce.number().int().min(0).max(120_000
  * promoted once it has caught up, and the leader hands over before it is
  * removed or demoted.
  */
-export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void {
-  app.get('/v1/streams/:stream/members', async (c) => {
-    const client = await clientOf(c.env, c.req.param('stream'));
+export function membershipRoutes(): App {
+  const app = group();
+  register(app, listMembersRoute, async (c, { params, query, body }) => {
+    const client = c.var.stream;
     const { leader } = await current(client);
     const { index, configuration } = client.configuration();
-    return c.json(describe(index, configuration, leader, client));
+    return json(c, describe(index, configuration, leader, client));
   });
 
-  app.post('/v1/streams/:stream/members', async (c) => {
-    requireAdmin(c);
-    const client = await clientOf(c.env, c.req.param('stream'));
-    const body = await readJson(c, AddBody, 1024);
+  register(app, addMemberRoute, async (c, { params, query, body }) => {
+    const client = c.var.stream;
     const deadline = Date.now() + body.wait_ms;
     const { configuration } = await current(client);
     if (configuration.members.some((m) => m.id === body.id)) {
@@ -72,11 +143,11 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     }
     const joining: Member = { id: body.id, role: 'passive', priority: body.priority, weight: body.weight, group: body.group, region: body.region };
     await change(client, (ms) => [...ms, joining], deadline + 10_000);
-    if (body.role === 'passive') return c.json({ ...(await summary(client)), member: body.id, role: 'passive' }, 201);
+    if (body.role === 'passive') return json(c, { ...(await summary(client)), member: body.id, role: 'passive' }, 201);
     // A learner becomes a voter once it holds the decided log; until then the core refuses (would-block).
     const promoted = await changeWhenCaughtUp(client, (ms) => ms.map((m) => (m.id === body.id ? { ...m, role: body.role } : m)), deadline);
     if (!promoted) {
-      return c.json(
+      return json(c, 
         {
           ...(await summary(client)),
           member: body.id,
@@ -86,34 +157,30 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
         202,
       );
     }
-    return c.json({ ...(await summary(client)), member: body.id, role: body.role }, 201);
+    return json(c, { ...(await summary(client)), member: body.id, role: body.role }, 201);
   });
 
-  app.patch('/v1/streams/:stream/members/:id', async (c) => {
-    requireAdmin(c);
-    const client = await clientOf(c.env, c.req.param('stream'));
-    const body = await readJson(c, ChangeBody, 1024);
+  register(app, changeMemberRoute, async (c, { params, query, body }) => {
+    const client = c.var.stream;
     const deadline = Date.now() + body.wait_ms;
-    const id = await memberIdOf(client, c.req.param('id'));
+    const id = await memberIdOf(client, params.id);
     const { wait_ms: _, ...fields } = body;
     const edit = (ms: Member[]): Member[] => ms.map((m) => (m.id === id ? { ...m, ...fields } : m));
     if (fields.role !== undefined && fields.role !== 'follower') await handOverIfLeader(client, id, deadline);
     const becomesVoter = fields.role !== undefined && fields.role !== 'passive';
     const done = becomesVoter ? await changeWhenCaughtUp(client, edit, deadline) : (await change(client, edit, deadline), true);
     if (!done) throw new ApiError(409, 'not_caught_up', `replica ${id} had not caught up with the log within ${body.wait_ms} ms; it becomes a voter once it has`);
-    return c.json({ ...(await summary(client)), member: id });
+    return json(c, { ...(await summary(client)), member: id });
   });
 
-  app.post('/v1/streams/:stream/replicas/:id/rebuild', async (c) => {
-    requireAdmin(c);
-    const client = await clientOf(c.env, c.req.param('stream'));
-    const q = readQuery(c, WaitQuery);
+  register(app, rebuildRoute, async (c, { params, query }) => {
+    const client = c.var.stream;
+    const q = query;
     const deadline = Date.now() + q.wait_ms;
-    const raw = c.req.param('id');
     const views = await client.views(1000);
     // A replica fenced by a minority force-start comes back in the stream's current epoch.
     const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0));
-    const memberId = await memberIdOf(client, raw);
+    const memberId = await memberIdOf(client, params.id);
     const view = viewOf(views, memberId);
     if (!view) throw new ApiError(503, 'unavailable', `replica ${memberId} does not answer; it is rebuilt where it runs`);
     const { configuration } = await current(client);
@@ -129,10 +196,10 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     await untilEveryVoterKnows(client, memberId, deadline + 10_000);
     await rebuildAt(client, memberId, epoch, incarnation);
     // 3. Once caught up, it takes its role back (in minority mode only the survivors vote: later, in normal mode).
-    if (before.role === 'passive') return c.json({ ...(await summary(client)), rebuilt: memberId, incarnation, role: 'passive' });
+    if (before.role === 'passive') return json(c, { ...(await summary(client)), rebuilt: memberId, incarnation, role: 'passive' });
     const minority = views.some((v) => v.view?.work_mode === 'minority');
     if (minority) {
-      return c.json({
+      return json(c, {
         ...(await summary(client)),
         rebuilt: memberId,
         incarnation,
@@ -145,16 +212,16 @@ export function registerMembership(app: Hono<AppEnv>, clientOf: ClientOf): void 
     return back ? c.json(body) : c.json({ ...body, message: `replica ${memberId} was rebuilt but had not caught up within ${q.wait_ms} ms; PATCH it to {"role":"${before.role}"} later` }, 202);
   });
 
-  app.delete('/v1/streams/:stream/members/:id', async (c) => {
-    requireAdmin(c);
-    const client = await clientOf(c.env, c.req.param('stream'));
-    const q = readQuery(c, WaitQuery);
+  register(app, removeMemberRoute, async (c, { params, query, body }) => {
+    const client = c.var.stream;
+    const q = query;
     const deadline = Date.now() + q.wait_ms;
-    const id = await memberIdOf(client, c.req.param('id'));
+    const id = await memberIdOf(client, params.id);
     await handOverIfLeader(client, id, deadline);
     await change(client, (ms) => ms.filter((m) => m.id !== id), deadline);
-    return c.json({ ...(await summary(client)), removed: id });
+    return json(c, { ...(await summary(client)), removed: id });
   });
+  return app;
 }
 
 /** Wait until every voter but `except` reports the configuration this isolate knows (or a later one) in effect. */
@@ -196,11 +263,10 @@ async function current(client: StreamClient): Promise<{ leader: ReplicaId; confi
   return { leader, configuration: view.configuration };
 }
 
-async function memberIdOf(client: StreamClient, raw: string | undefined): Promise<ReplicaId> {
-  const id = Number(raw);
+async function memberIdOf(client: StreamClient, id: number): Promise<ReplicaId> {
   const { configuration } = await current(client);
-  if (!Number.isInteger(id) || !configuration.members.some((m) => m.id === id)) {
-    throw new ApiError(404, 'member_not_found', `stream '${client.stream.name}' has no member '${raw}'`);
+  if (!configuration.members.some((m) => m.id === id)) {
+    throw new ApiError(404, 'member_not_found', `stream '${client.stream.name}' has no member '${id}'`);
   }
   return id;
 }

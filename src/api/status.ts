@@ -21,6 +21,10 @@ export interface NodeStatus {
   readonly healthy: boolean;
   readonly quiescent: boolean | null;
   readonly partitioned_from: readonly number[];
+  /** Its latest role change and why, as the replica reports it (null: none, or it did not answer). */
+  readonly last_transition: string | null;
+  /** The latest thing it declined to do and why (null: nothing, or it did not answer). */
+  readonly last_refusal: string | null;
 }
 
 /**
@@ -54,6 +58,8 @@ export async function streamStatus(client: StreamClient) {
       healthy,
       quiescent: v?.quiescent ?? null,
       partitioned_from: v?.partitioned_from ?? [],
+      last_transition: v?.last_transition ?? null,
+      last_refusal: v?.last_refusal ?? null,
     };
   });
   return {

@@ -1,5 +1,8 @@
-import type { Configuration, KvResult, Member, ReplicaId } from '../core/index.ts';
+import type { ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
+import type { KvResult } from '../kv/index.ts';
 import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import {
   type ReadOutcome,
   type ReplicaIdentity,
@@ -78,7 +81,7 @@ export class StreamClient {
     this.placement = placement;
     this.incarnation = placement.kind === 'dynamic' ? placement.incarnation : undefined;
     this.cacheKey = this.incarnation === undefined ? stream.name : `${stream.name}~${this.incarnation}`;
-    this.deadlineMs = Math.max(5_000, 6 * stream.election_timeout_ms);
+    this.deadlineMs = timingWindows(stream).requestDeadlineMs;
     this.backoffMs = stream.heartbeat_interval_ms;
   }
 
@@ -91,10 +94,11 @@ export class StreamClient {
     while (Date.now() < deadline) {
       const command = { ...request, id: crypto.randomUUID() };
       const raw: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
-        .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), 4 * this.stream.election_timeout_ms)))
+        .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), timingWindows(this.stream).writeAttemptMs)))
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw this.failure(res);
+      if (res.kind === 'overloaded') throw this.overloaded(uncertain, request.idempotencyKey);
       if (res.kind === 'applied') {
         leaderCache.set(this.cacheKey, target);
         return res.result;
@@ -123,11 +127,12 @@ export class StreamClient {
     let target = this.firstTarget();
     const pacer = new Pacer(this.backoffMs, this.members().length);
     while (Date.now() < deadline) {
-      const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), 2 * this.stream.election_timeout_ms))).catch(
+      const raw = await call(this.stub(target), this.identity(target), Math.max(1, Math.min(deadline - Date.now(), timingWindows(this.stream).readAttemptMs))).catch(
         () => ({ kind: 'unavailable' as const }),
       );
       const res = isDown(raw) ? ({ kind: 'unavailable' } as const) : raw;
       if (isRpcError(res)) throw this.failure(res);
+      if (res.kind === 'overloaded') throw this.overloaded(false, null);
       if (res.kind === 'ok') {
         leaderCache.set(this.cacheKey, target);
         return res.value;
@@ -230,6 +235,20 @@ export class StreamClient {
       return new ApiError(404, 'stream_not_found', `stream '${this.stream.name}' was deleted`);
     }
     return new ApiError(500, error.code, error.message);
+  }
+
+  /**
+   * The leader holds its limit of waiting requests (the stream's `queue_max`):
+   * answered at once, not retried, so the load falls. This attempt was not
+   * proposed; an earlier attempt of the same write that may have been is said.
+   */
+  private overloaded(uncertain: boolean, idempotencyKey: string | null): ApiError {
+    const retryAfterS = Math.max(1, Math.ceil((2 * this.stream.heartbeat_interval_ms) / 1000));
+    const message = `the leader of stream '${this.stream.name}' already holds ${this.stream.queue_max} requests waiting (queue_max); this one was not applied: retry after ${retryAfterS} s`;
+    if (uncertain && idempotencyKey !== null) {
+      return new ApiError(503, 'outcome_unknown', `an earlier attempt may have been applied, and the leader is now overloaded; retrying with the same Idempotency-Key is safe`, { idempotency_key: idempotencyKey }, { 'retry-after': String(retryAfterS) });
+    }
+    return new ApiError(429, 'overloaded', message, { retry_after_s: retryAfterS }, { 'retry-after': String(retryAfterS) });
   }
 
   private firstTarget(): ReplicaId {

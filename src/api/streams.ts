@@ -1,21 +1,83 @@
-import type { Context, Hono } from 'hono';
-import { z } from 'zod';
+import { createRoute, z } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import type { ReplicaId } from '../core/index.ts';
-import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
+import { CATALOG_STREAM, DefinitionError, type StreamConfig, StreamConfigSchema, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
-import { requireAdmin } from './admin.ts';
+import { timingWindows } from '../host/timing-windows.ts';
 import { type VersionedEntry, compareAndSet, isCreatableName, dynamicClient, forgetEntry, listEntries, newIncarnation, readEntry } from './catalog.ts';
 import { ApiError } from './errors.ts';
+import { authorize, mayRead } from './grants.ts';
 import { pickLeader } from './operations.ts';
+import { type App, type AppEnv, adminCaller, group, json, register, requireAdmin } from './route.ts';
+import { StreamParams, body, errors, loose, ok } from './schemas.ts';
 import { StreamClient } from './stream-client.ts';
-import { readJson } from './validation.ts';
-
-type AppEnv = { Bindings: Cloudflare.Env };
 
 /** A stream definition is small: its JSON may be up to this many bytes (plus the usual overhead). */
 const DEFINITION_BYTES_MAX = 16 * 1024;
 /** Attempts of a delete whose catalog entry keeps changing under it. */
 const DELETE_ATTEMPTS = 5;
+
+const tags = ['streams'];
+const ADMIN_COMMON = { 401: ['unauthorized'], 403: ['forbidden', 'admin_disabled'], 500: ['invalid_configuration'] } as const;
+const StreamEntry = loose('StreamEntry', 'A stream: where it comes from and its definition, every default filled in', {
+  name: z.string(),
+  kind: z.enum(['configured', 'system', 'dynamic']),
+  definition: z.unknown().optional(),
+});
+const StreamList = z
+  .object({
+    streams: z.array(z.looseObject({ name: z.string(), kind: z.string(), replicas: z.array(z.number().int()), leader_id: z.number().int().nullable(), leader_region: z.string().nullable() })),
+    catalog_error: z.string().nullable(),
+  })
+  .openapi('StreamList');
+
+const createStreamRoute = createRoute({
+  method: 'post',
+  path: '/v1/streams',
+  tags,
+  summary: 'Create a stream at run time (recorded in the catalog)',
+  middleware: [adminCaller],
+  bodyLimit: () => DEFINITION_BYTES_MAX,
+  parseBody: (json: unknown) => parseDefinition(json),
+  request: { body: body(StreamConfigSchema, "One entry of EDGEPAXOS_CONFIG's `streams`; names starting with `_` are reserved") },
+  responses: {
+    201: ok(StreamEntry, 'Created'),
+    ...errors(
+      { 400: ['invalid_json', 'invalid_request'], 409: ['stream_exists'], 413: ['payload_too_large'], 503: ['catalog_unavailable', 'outcome_unknown'] },
+      ADMIN_COMMON,
+    ),
+  },
+});
+
+const deleteStreamRoute = createRoute({
+  method: 'delete',
+  path: '/v1/streams/{stream}',
+  tags,
+  summary: 'Delete a stream created at run time, wiping its replicas',
+  middleware: [adminCaller],
+  request: { params: StreamParams },
+  responses: {
+    200: ok(loose('StreamDeletion', '`deleted`, or `deleting` with the replicas not reached (repeat the call)'), 'Deleted or being deleted'),
+    ...errors({ 404: ['stream_not_found'], 409: ['configured_stream', 'conflict'], 503: ['catalog_unavailable', 'outcome_unknown'] }, ADMIN_COMMON),
+  },
+});
+
+const describeStreamRoute = createRoute({
+  method: 'get',
+  path: '/v1/streams/{stream}',
+  tags,
+  summary: "A stream's definition",
+  request: { params: StreamParams },
+  responses: { 200: ok(StreamEntry, 'The stream'), ...errors({ 404: ['stream_not_found'], 503: ['catalog_unavailable'] }) },
+});
+
+const listStreamsRoute = createRoute({
+  method: 'get',
+  path: '/v1/streams',
+  tags,
+  summary: 'Every stream the caller may read, with its leader',
+  responses: { 200: ok(StreamList, 'Configured streams, the catalog, and streams created at run time'), ...errors({}) },
+});
 
 /**
  * The stream collection: list every stream (`GET /v1/streams`), describe one
@@ -24,11 +86,12 @@ const DELETE_ATTEMPTS = 5;
  * Created streams are recorded in the catalog (see catalog.ts); streams of
  * EDGEPAXOS_CONFIG belong to the deployment and are changed by redeploying.
  */
-export function registerStreams(app: Hono<AppEnv>): void {
-  app.post('/v1/streams', async (c) => {
-    requireAdmin(c);
-    const definition = parseDefinition(await readJson(c, z.unknown(), DEFINITION_BYTES_MAX));
+export function streamRoutes(): App {
+  const app = group();
+  register(app, createStreamRoute, async (c, input) => {
+    const definition = input.body as StreamConfig;
     const name = definition.name;
+    requireAdmin(c, name);
     if (findStream(clusterConfig(c.env.EDGEPAXOS_CONFIG), name)) {
       throw new ApiError(409, 'stream_exists', `stream '${name}' is configured in EDGEPAXOS_CONFIG`);
     }
@@ -42,12 +105,12 @@ export function registerStreams(app: Hono<AppEnv>): void {
     const created: VersionedEntry = { name, entry, revision };
     // Wake the replicas now (each stores its definition and starts its timers), so the first request finds a leader sooner.
     await dynamicClient(c.env, created).views(1000);
-    return c.json(describeEntry(created), 201);
+    return json(c, describeEntry(created), 201);
   });
 
-  app.delete('/v1/streams/:stream', async (c) => {
-    requireAdmin(c);
-    const name = c.req.param('stream');
+  register(app, deleteStreamRoute, async (c, { params }) => {
+    const name = params.stream;
+    requireAdmin(c, name);
     refuseConfigured(c, name);
     if (!isCreatableName(name)) throw notFound(name);
     for (let attempt = 0; attempt < DELETE_ATTEMPTS; attempt++) {
@@ -69,33 +132,38 @@ export function registerStreams(app: Hono<AppEnv>): void {
         const { definition: _definition, ...kept } = deleting.entry;
         await compareAndSet(c.env, name, { ...kept, state: 'deleted', deleted_at: new Date().toISOString() }, deleting.revision);
       }
-      return c.json({ name, incarnation: deleting.entry.incarnation, state: notReached.length === 0 ? 'deleted' : 'deleting', not_reached: notReached });
+      return json(c, { name, incarnation: deleting.entry.incarnation, state: notReached.length === 0 ? 'deleted' : 'deleting', not_reached: notReached });
     }
     throw new ApiError(409, 'conflict', `stream '${name}' kept changing while it was being deleted; try again`);
   });
 
-  app.get('/v1/streams/:stream', async (c) => {
-    const name = c.req.param('stream');
+  register(app, describeStreamRoute, async (c, { params }) => {
+    const name = params.stream;
+    authorize(c.var.principal, { stream: name, access: 'read' });
     const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
     const configured = findStream(config, name);
-    if (configured) return c.json({ name, kind: 'configured', definition: configured });
-    if (name === CATALOG_STREAM) return c.json({ name, kind: 'system', definition: catalogStream(config) });
+    if (configured) return json(c, { name, kind: 'configured', definition: configured });
+    if (name === CATALOG_STREAM) return json(c, { name, kind: 'system', definition: catalogStream(config) });
     if (!isCreatableName(name)) throw notFound(name);
     const current = await readEntry(c.env, name);
     if (!current || current.entry.state === 'deleted') throw notFound(name);
-    return c.json(describeEntry(current));
+    return json(c, describeEntry(current));
   });
 
-  app.get('/v1/streams', async (c) => {
+  register(app, listStreamsRoute, async (c) => {
+    const principal = c.var.principal;
+    // Anonymous callers are refused here unless the data plane is public; a token sees the streams it may read.
+    if (principal.kind === 'anonymous') authorize(principal, { stream: CATALOG_STREAM, access: 'read' });
+    const visible = (name: string): boolean => mayRead(principal, name);
     const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
     const fixed = [
-      ...config.streams.map((s) => withLeader(new StreamClient(c.env, s), 'configured')),
-      withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), 'system'),
+      ...config.streams.filter((s) => visible(s.name)).map((s) => withLeader(new StreamClient(c.env, s), 'configured')),
+      ...(visible(CATALOG_STREAM) ? [withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), 'system')] : []),
     ];
     let catalogError: string | null = null;
     let entries: VersionedEntry[] = [];
     try {
-      entries = (await listEntries(c.env)).filter((e) => e.entry.state !== 'deleted');
+      entries = (await listEntries(c.env)).filter((e) => e.entry.state !== 'deleted' && visible(e.name));
     } catch (e) {
       if (!(e instanceof ApiError)) throw e;
       catalogError = e.message; // the configured streams can still be listed
@@ -112,8 +180,9 @@ export function registerStreams(app: Hono<AppEnv>): void {
       });
     });
     const streams = (await Promise.all([...fixed, ...dynamic])).filter((s) => s !== null);
-    return c.json({ streams, catalog_error: catalogError });
+    return json(c, { streams, catalog_error: catalogError });
   });
+  return app;
 }
 
 /** The definition in the request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
@@ -141,7 +210,7 @@ function refuseConfigured(c: Context<AppEnv>, name: string): void {
 
 /** Tell every replica to wipe itself; the ids of those that did not confirm. */
 async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
-  const timeoutMs = Math.max(1000, 2 * client.stream.election_timeout_ms);
+  const timeoutMs = timingWindows(client.stream).destroyWaitMs;
   const notReached: ReplicaId[] = [];
   await Promise.all(
     // Every replica ever known: the bootstrap ones and any added by a membership change.

@@ -33,9 +33,9 @@ export class ConfigurationChain {
   private baseAt: ConfigurationAt;
   private baseDirty = false;
   private activeConfig: ChainLink;
-  /** The decided index `activeConfig` was computed for. */
+  /** The end of the decided prefix `activeConfig` was computed for. */
   private activeThrough: number;
-  /** Slots above the decided index whose entry in the log is a `config` command. */
+  /** Slots above the decided prefix whose entry in the log is a `config` command. */
   private readonly configSlots = new Set<number>();
   private cache: ChainLink[] | null = null;
   /** Configurations a candidate's promises revealed (by canonical key). */
@@ -48,13 +48,13 @@ export class ConfigurationChain {
     this.baseAt = base;
     this.activeConfig = { slot: base.slot, config: compileConfiguration(base.configuration) };
     this.activeThrough = log.compactedThrough;
-    for (const e of log.range(log.decidedIndex + 1, log.lastSlot)) {
+    for (const e of log.range(log.decidedThrough + 1, log.lastSlot)) {
       if (e.command.kind === 'config') this.configSlots.add(e.slot);
     }
     this.refresh();
   }
 
-  /** The configuration in effect after the decided index. */
+  /** The configuration in effect after the decided prefix. */
   get active(): ChainLink {
     return this.activeConfig;
   }
@@ -124,12 +124,12 @@ export class ConfigurationChain {
   }
 
   /**
-   * The decided index moved: the configuration in effect is the last decided
+   * The decided prefix grew: the configuration in effect is the last decided
    * `config` command's. 'active' if a new one took effect, 'chain' if only
    * the chain got shorter, null if nothing changed.
    */
   refresh(): 'active' | 'chain' | null {
-    const d = this.log.decidedIndex;
+    const d = this.log.decidedThrough;
     if (d <= this.activeThrough) return null;
     let latest: ConfigurationAt | null = null;
     for (let s = Math.max(this.activeThrough, this.log.compactedThrough) + 1; s <= d; s++) {
@@ -171,7 +171,7 @@ export class ConfigurationChain {
     this.baseDirty = true;
   }
 
-  /** The configuration in effect after `slot` (between the compacted prefix and the decided index). */
+  /** The configuration in effect after `slot` (between the compacted prefix and the decided prefix). */
   configurationAt(slot: number): ConfigurationAt {
     let at = this.baseAt;
     for (let s = this.log.compactedThrough + 1; s <= slot; s++) {

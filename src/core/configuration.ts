@@ -53,7 +53,7 @@ export function compileConfiguration(configuration: Configuration): CompiledConf
     names.push(`region ${region}`);
   }
   const voters = members.filter(isVoter);
-  if (!voters.some(isElectable)) throw new RangeError('membership: no voting member can lead (at least one follower is needed)');
+  if (!voters.some(isElectable)) throw new RangeError('membership: no voting member can lead (at least one electable member, DCF follower, is needed)');
   const p = configuration.policy;
   const quorum = weightedQuorum({
     voters: voters.map((m) => ({ id: m.id, weight: m.weight })),
@@ -65,13 +65,13 @@ export function compileConfiguration(configuration: Configuration): CompiledConf
   return { configuration, membership, quorum };
 }
 
-/** Equal voting followers deciding by plain majority. */
+/** Equal electable voters deciding by plain majority. */
 export function majorityConfiguration(ids: readonly ReplicaId[]): Configuration {
-  return { members: ids.map((id) => ({ id, role: 'follower', priority: 0, weight: 1, group: 0 })), policy: {} };
+  return { members: ids.map((id) => ({ id, role: 'electable', priority: 0, weight: 1, group: 0 })), policy: {} };
 }
 
-/** A canonical string for a configuration: equal configurations give equal keys. */
-export function configurationKey(c: Configuration): string {
+/** A canonical string for a configuration: equal configurations give equal keys (whatever names its roles carry). */
+export function configurationKey(c: { readonly members: readonly (Omit<Member, 'role'> & { readonly role: string })[]; readonly policy: PolicySpec }): string {
   const members = [...c.members]
     .sort((a, b) => a.id - b.id)
     .map((m) => [m.id, m.role, m.priority, m.weight, m.group, m.region ?? null, m.incarnation ?? 1]);

@@ -1,30 +1,30 @@
-// Flow control (DCF's adaptive batching and pipelining): how many accept rounds
-// a leader keeps in flight and how many commands each round carries.
+// Flow control (DCF's adaptive batching and pipelining): how many accept batches
+// a leader keeps in flight and how many commands each batch carries.
 // Pure: the host feeds it samples with its own clock; it never reads one.
 
 /** The limits a leader batches proposals by. */
 export interface FlowLimits {
-  /** Pipeline depth: accept rounds in flight at most. */
+  /** Pipeline depth: accept batches in flight at most. */
   readonly inflightMax: number;
-  /** Commands per accept round at most. */
+  /** Commands per accept batch at most. */
   readonly batchMax: number;
   /**
-   * Batch window, in commands: while a round is in flight, a new round waits
-   * until this many commands are queued (1 = send at once). A decided round
+   * Batch window, in commands: while a batch is in flight, a new batch waits
+   * until this many commands are queued (1 = send at once). A decided batch
    * always flushes the queue again, so a command never waits for more than
-   * the round ahead of it.
+   * the batch ahead of it.
    */
   readonly batchMin: number;
 }
 
 /** What the leader reports to a flow controller (Replica.flowState()). */
 export interface FlowState {
-  /** Accept rounds sent and not yet decided (0 unless leading). */
+  /** Accept batches sent and not yet decided (0 unless leading). */
   readonly inflight: number;
   /** Commands waiting for room in the pipeline or for the batch window. */
   readonly queued: number;
-  readonly decidedIndex: number;
-  /** The last slot the leader has put in an accept round (0 unless leading). */
+  readonly decidedThrough: number;
+  /** The last slot the leader has put in an accept batch (0 unless leading). */
   readonly lastProposedSlot: number;
 }
 
@@ -39,28 +39,28 @@ export function checkFlowLimits(l: FlowLimits): FlowLimits {
 
 /** Tuning of the adaptive controller; the defaults suit both a single machine and a WAN. */
 export interface AdaptiveFlowOptions {
-  /** Commands per accept round at most. */
+  /** Commands per accept batch at most. */
   readonly batchMax: number;
   /** Pipeline depth bounds, and where it starts. */
   readonly minInflight: number;
   readonly maxInflight: number;
   readonly initialInflight: number;
-  /** An epoch (one decision) lasts at least this long and sees at least `epochRounds` rounds decided. */
-  readonly epochMs: number;
-  readonly epochRounds: number;
-  /** Epochs over which the floor of the round latency is remembered (so it can rise again if the network gets slower). */
-  readonly floorEpochs: number;
+  /** A period (one decision) lasts at least this long and sees at least `periodBatches` batches decided. */
+  readonly periodMs: number;
+  readonly periodBatches: number;
+  /** Periods over which the floor of the batch latency is remembered (so it can rise again if the network gets slower). */
+  readonly floorPeriods: number;
   /**
-   * Every this many epochs, one epoch runs at `minInflight` (of at least `probeRounds` rounds) to
+   * Every this many periods, one period runs at `minInflight` (of at least `probeBatches` batches) to
    * measure the floor afresh: a deep pipeline that is already queueing never sees it otherwise.
    */
-  readonly probeEveryEpochs: number;
-  readonly probeRounds: number;
-  /** Below this many rounds queued in the pipeline (Vegas's alpha) a backlogged leader deepens it; above `shrinkAbove` (beta) it makes it shallower. */
+  readonly probeEveryPeriods: number;
+  readonly probeBatches: number;
+  /** Below this many batches queued in the pipeline (Vegas's alpha) a backlogged leader deepens it; above `shrinkAbove` (beta) it makes it shallower. */
   readonly growBelow: number;
   readonly shrinkAbove: number;
-  /** After making the pipeline shallower, do not make it deeper again for this many epochs (no flapping between two depths). */
-  readonly holdEpochs: number;
+  /** After making the pipeline shallower, do not make it deeper again for this many periods (no flapping between two depths). */
+  readonly holdPeriods: number;
   /** The clock's resolution: latencies are counted as at least this (workerd's clock moves in whole milliseconds). */
   readonly clockResolutionMs: number;
 }
@@ -70,81 +70,81 @@ export const DEFAULT_ADAPTIVE_FLOW: AdaptiveFlowOptions = Object.freeze({
   minInflight: 1,
   maxInflight: 16,
   initialInflight: 1,
-  epochMs: 100,
-  epochRounds: 8,
-  floorEpochs: 50,
-  probeEveryEpochs: 40,
-  probeRounds: 2,
+  periodMs: 100,
+  periodBatches: 8,
+  floorPeriods: 50,
+  probeEveryPeriods: 40,
+  probeBatches: 2,
   growBelow: 0.25,
   shrinkAbove: 1,
-  holdEpochs: 10,
+  holdPeriods: 10,
   clockResolutionMs: 1,
 });
 
-/** What the controller decided at the end of an epoch, and from what (for metrics and tests). */
-export interface FlowEpoch {
+/** What the controller decided at the end of a period, and from what (for metrics and tests). */
+export interface FlowPeriod {
   readonly inflightMax: number;
-  /** Mean latency of the rounds decided in the epoch, from sent to decided. */
-  readonly roundLatencyMs: number;
-  /** The lowest round latency seen over the last `floorEpochs` epochs: a round that waited for nothing but the quorum. */
+  /** Mean latency of the batches decided in the period, from sent to decided. */
+  readonly batchLatencyMs: number;
+  /** The lowest batch latency seen over the last `floorPeriods` periods: a batch that waited for nothing but the quorum. */
   readonly floorLatencyMs: number;
-  /** Rounds that waited in the pipeline rather than on the quorum: depth x (1 - floor / latency) (TCP Vegas's "diff"). */
-  readonly queuedRounds: number;
-  /** Fraction of the epoch's observations at which the pipeline was full and commands waited behind it. */
+  /** Batches that waited in the pipeline rather than on the quorum: depth x (1 - floor / latency) (TCP Vegas's "diff"). */
+  readonly queuedBatches: number;
+  /** Fraction of the period's observations at which the pipeline was full and commands waited behind it. */
   readonly backlog: number;
-  /** Commands decided per second during the epoch. */
+  /** Commands decided per second during the period. */
   readonly decidedPerSec: number;
   readonly change: 'deeper' | 'shallower' | 'same' | 'probe' | 'probed';
 }
 
 /**
  * Adaptive flow control (DCF's adaptive batching), in the manner of TCP Vegas:
- * the leader samples how long each accept round takes from sent to decided,
- * remembers the lowest such latency (a round that waited for nothing but its
- * quorum's round trip), and estimates how many of its in-flight rounds are
+ * the leader samples how long each accept batch takes from sent to decided,
+ * remembers the lowest such latency (a batch that waited for nothing but its
+ * quorum's round trip), and estimates how many of its in-flight batches are
  * really queued behind one another — in the replicas' CPUs, storage or
  * mailboxes — rather than travelling: `depth x (1 - floor / latency)`.
  *
- * - Above `shrinkAbove` queued rounds, a deeper pipeline only splits the same
- *   work into more, smaller rounds (more RPCs and transactions per command):
- *   one round fewer.
+ * - Above `shrinkAbove` queued batches, a deeper pipeline only splits the same
+ *   work into more, smaller batches (more RPCs and transactions per command):
+ *   one batch fewer.
  * - Below `growBelow`, while commands wait behind a full pipeline (the decided
  *   rate is limited by the depth, not by the replicas: a long round trip), one
- *   round more, unless it was made shallower in the last `holdEpochs` epochs
+ *   batch more, unless it was made shallower in the last `holdPeriods` periods
  *   (a depth that queued a moment ago is not retried at once).
  *
- * Batches size themselves: everything queued goes out in the next round (up
+ * Batches size themselves: everything queued goes out in the next batch (up
  * to `batchMax`), so a shallow pipeline under load means large batches, and
- * the time a command waits for its batch is at most the round ahead of it
- * (the batch window is that round; no timer). Under light load a round goes
+ * the time a command waits for its batch is at most the batch ahead of it
+ * (the batch window is that batch; no timer). Under light load a batch goes
  * out as soon as a command arrives and depth does not matter.
  *
- * The floor is the lowest latency of the last `floorEpochs` epochs; every
- * `probeEveryEpochs` epochs (and first of all) one short epoch runs at the
+ * The floor is the lowest latency of the last `floorPeriods` periods; every
+ * `probeEveryPeriods` periods (and first of all) one short period runs at the
  * minimum depth to measure it afresh, as TCP BBR's ProbeRTT does: a pipeline
- * that is already queueing never sees an unqueued round otherwise.
+ * that is already queueing never sees an unqueued batch otherwise.
  *
- * Only the quorum's latency counts (a round is decided by the fastest quorum),
+ * Only the quorum's latency counts (a batch is decided by the fastest quorum),
  * so a slow follower changes nothing here. The host calls `observe` after
  * every input with its clock; the controller itself reads none.
  */
 export class AdaptiveFlowController {
   private readonly opts: AdaptiveFlowOptions;
   private inflightMax: number;
-  /** Rounds sent and not yet decided: the last slot each covers, and when it left. */
+  /** Batches sent and not yet decided: the last slot each covers, and when it left. */
   private sent: { lastSlot: number; atMs: number }[] = [];
   private lastProposedSlot = -1;
-  private epochStartMs: number | null = null;
-  private epochStartDecided = 0;
+  private periodStartMs: number | null = null;
+  private periodStartDecided = 0;
   private latencies: number[] = [];
   private observations = 0;
   private backlogged = 0;
   private floors: number[] = [];
-  private lastEpoch: FlowEpoch | null = null;
+  private lastPeriod: FlowPeriod | null = null;
   /** While probing the floor at the minimum depth: the depth to return to. */
   private probingFrom: number | null = null;
-  private epochsSinceProbe = 0;
-  private epochsSinceShrink = Infinity;
+  private periodsSinceProbe = 0;
+  private periodsSinceShrink = Infinity;
 
   constructor(opts: Partial<AdaptiveFlowOptions> = {}) {
     this.opts = { ...DEFAULT_ADAPTIVE_FLOW, ...opts };
@@ -159,16 +159,16 @@ export class AdaptiveFlowController {
   private startProbe(): void {
     this.probingFrom = this.inflightMax;
     this.inflightMax = this.opts.minInflight;
-    this.epochsSinceProbe = 0;
+    this.periodsSinceProbe = 0;
   }
 
   limits(): FlowLimits {
     return { inflightMax: this.inflightMax, batchMax: this.opts.batchMax, batchMin: 1 };
   }
 
-  /** The latest epoch's decision, or null before the first. */
-  epoch(): FlowEpoch | null {
-    return this.lastEpoch;
+  /** The latest period's decision, or null before the first. */
+  period(): FlowPeriod | null {
+    return this.lastPeriod;
   }
 
   /**
@@ -177,74 +177,74 @@ export class AdaptiveFlowController {
    */
   observe(nowMs: number, state: FlowState): FlowLimits | null {
     if (state.inflight === 0 && state.queued === 0 && this.sent.length === 0) {
-      // Idle (or not leading): nothing to learn; the next epoch starts with the next round.
-      this.epochStartMs = null;
+      // Idle (or not leading): nothing to learn; the next period starts with the next batch.
+      this.periodStartMs = null;
       this.lastProposedSlot = state.lastProposedSlot;
       return null;
     }
     if (this.lastProposedSlot < 0 || state.lastProposedSlot < this.lastProposedSlot) this.sent = []; // a new leadership
     if (state.lastProposedSlot > this.lastProposedSlot && this.lastProposedSlot >= 0) this.sent.push({ lastSlot: state.lastProposedSlot, atMs: nowMs });
     this.lastProposedSlot = state.lastProposedSlot;
-    while (this.sent.length > 0 && this.sent[0]!.lastSlot <= state.decidedIndex) {
+    while (this.sent.length > 0 && this.sent[0]!.lastSlot <= state.decidedThrough) {
       const r = this.sent.shift()!;
       this.latencies.push(Math.max(this.opts.clockResolutionMs, nowMs - r.atMs));
     }
-    if (state.inflight === 0) this.sent = []; // nothing outstanding (or leadership lost): no round left to time
-    if (this.epochStartMs === null) {
-      this.epochStartMs = nowMs;
-      this.epochStartDecided = state.decidedIndex;
+    if (state.inflight === 0) this.sent = []; // nothing outstanding (or leadership lost): no batch left to time
+    if (this.periodStartMs === null) {
+      this.periodStartMs = nowMs;
+      this.periodStartDecided = state.decidedThrough;
       this.latencies = [];
       this.observations = 0;
       this.backlogged = 0;
     }
     this.observations += 1;
     if (state.queued > 0 && state.inflight >= this.inflightMax) this.backlogged += 1;
-    const elapsedMs = nowMs - this.epochStartMs;
-    const rounds = this.probingFrom === null ? this.opts.epochRounds : this.opts.probeRounds;
-    if (elapsedMs < this.opts.epochMs || this.latencies.length < rounds) return null;
-    return this.endEpoch(nowMs, elapsedMs, state.decidedIndex);
+    const elapsedMs = nowMs - this.periodStartMs;
+    const batches = this.probingFrom === null ? this.opts.periodBatches : this.opts.probeBatches;
+    if (elapsedMs < this.opts.periodMs || this.latencies.length < batches) return null;
+    return this.endPeriod(nowMs, elapsedMs, state.decidedThrough);
   }
 
-  private endEpoch(nowMs: number, elapsedMs: number, decidedIndex: number): FlowLimits | null {
+  private endPeriod(nowMs: number, elapsedMs: number, decidedThrough: number): FlowLimits | null {
     const o = this.opts;
     const latency = this.latencies.reduce((a, b) => a + b, 0) / this.latencies.length;
     this.floors.push(Math.min(...this.latencies));
-    if (this.floors.length > o.floorEpochs) this.floors.shift();
+    if (this.floors.length > o.floorPeriods) this.floors.shift();
     const floor = Math.min(...this.floors);
-    const queuedRounds = this.inflightMax * (1 - floor / latency);
+    const queuedBatches = this.inflightMax * (1 - floor / latency);
     const backlog = this.backlogged / this.observations;
     const before = this.inflightMax;
-    let change: FlowEpoch['change'];
+    let change: FlowPeriod['change'];
     if (this.probingFrom !== null) {
       this.inflightMax = this.probingFrom; // the floor is measured: back to where we were
       this.probingFrom = null;
       change = 'probed';
     } else {
-      this.epochsSinceShrink += 1;
-      if (queuedRounds > o.shrinkAbove && this.inflightMax > o.minInflight) {
+      this.periodsSinceShrink += 1;
+      if (queuedBatches > o.shrinkAbove && this.inflightMax > o.minInflight) {
         this.inflightMax -= 1;
-        this.epochsSinceShrink = 0;
-      } else if (queuedRounds < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight && this.epochsSinceShrink > o.holdEpochs) {
+        this.periodsSinceShrink = 0;
+      } else if (queuedBatches < o.growBelow && backlog >= 0.5 && this.inflightMax < o.maxInflight && this.periodsSinceShrink > o.holdPeriods) {
         this.inflightMax += 1;
       }
       change = this.inflightMax > before ? 'deeper' : this.inflightMax < before ? 'shallower' : 'same';
-      this.epochsSinceProbe += 1;
-      if (this.epochsSinceProbe >= o.probeEveryEpochs && this.inflightMax > o.minInflight) {
+      this.periodsSinceProbe += 1;
+      if (this.periodsSinceProbe >= o.probeEveryPeriods && this.inflightMax > o.minInflight) {
         this.startProbe();
         change = 'probe';
       }
     }
-    this.lastEpoch = {
+    this.lastPeriod = {
       inflightMax: this.inflightMax,
-      roundLatencyMs: latency,
+      batchLatencyMs: latency,
       floorLatencyMs: floor,
-      queuedRounds,
+      queuedBatches,
       backlog,
-      decidedPerSec: ((decidedIndex - this.epochStartDecided) * 1000) / Math.max(1, elapsedMs),
+      decidedPerSec: ((decidedThrough - this.periodStartDecided) * 1000) / Math.max(1, elapsedMs),
       change,
     };
-    this.epochStartMs = nowMs;
-    this.epochStartDecided = decidedIndex;
+    this.periodStartMs = nowMs;
+    this.periodStartDecided = decidedThrough;
     this.latencies = [];
     this.observations = 0;
     this.backlogged = 0;

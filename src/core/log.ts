@@ -24,7 +24,7 @@ export interface Snapshot {
  */
 export interface DurableState {
   readonly promised: Ballot;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
   readonly entries: Iterable<Entry>;
   /** Entries through this slot were dropped (all decided); 0 when nothing was. */
   readonly compactedThrough?: number;
@@ -50,8 +50,8 @@ export interface DurableState {
 }
 
 /**
- * Stored when a replica goes quiet (quiescence), so that one restarted
- * after an idle eviction can come back quiet instead of starting an
+ * Stored when a replica goes quiet, so that one restarted after an
+ * eviction while quiet can come back quiet instead of starting an
  * election: see `Replica`'s constructor for when it may.
  */
 export interface QuietRecord {
@@ -63,7 +63,7 @@ export interface QuietRecord {
 
 export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({
   promised: ZERO_BALLOT,
-  decidedIndex: 0,
+  decidedThrough: 0,
   entries: [],
   compactedThrough: 0,
   snapshot: null,
@@ -71,7 +71,7 @@ export const EMPTY_DURABLE_STATE: DurableState = Object.freeze({
 });
 
 /**
- * An acceptor's log: slots start at 1; every slot up to `decidedIndex` is
+ * An acceptor's log: slots start at 1; every slot up to `decidedThrough` is
  * decided and present. Writes are remembered until the host takes them to
  * persist (`takeDirty`).
  */
@@ -92,10 +92,10 @@ export class AcceptorLog {
       this.entries.set(e.slot, e);
       if (e.slot > this.last) this.last = e.slot;
     }
-    this.decided = state.decidedIndex;
-    if (this.decided < this.compacted) throw new Error(`log: restored decidedIndex ${this.decided} is below the compacted prefix ${this.compacted}`);
+    this.decided = state.decidedThrough;
+    if (this.decided < this.compacted) throw new Error(`log: restored decidedThrough ${this.decided} is below the compacted prefix ${this.compacted}`);
     for (let s = this.compacted + 1; s <= this.decided; s++) {
-      if (!this.entries.has(s)) throw new Error(`log: restored decidedIndex ${this.decided} but slot ${s} is missing`);
+      if (!this.entries.has(s)) throw new Error(`log: restored decidedThrough ${this.decided} but slot ${s} is missing`);
     }
   }
 
@@ -138,7 +138,7 @@ export class AcceptorLog {
     if (slot > this.last) this.last = slot;
   }
 
-  get decidedIndex(): number {
+  get decidedThrough(): number {
     return this.decided;
   }
 
@@ -153,7 +153,7 @@ export class AcceptorLog {
 
   set(entry: Entry): void {
     if (entry.slot <= this.decided) {
-      throw new Error(`log: slot ${entry.slot} is decided (decidedIndex ${this.decided}) and cannot be rewritten`);
+      throw new Error(`log: slot ${entry.slot} is decided (decidedThrough ${this.decided}) and cannot be rewritten`);
     }
     if (!(entry.slot >= 1 && Number.isInteger(entry.slot))) throw new Error(`log: bad slot ${entry.slot}`);
     this.entries.set(entry.slot, entry);
@@ -185,13 +185,13 @@ export class AcceptorLog {
   }
 
   /** Hands the writes since the last call to the host and forgets them. */
-  takeDirty(): { entries: Entry[]; decidedIndex: number | undefined; compactThrough: number | undefined } {
+  takeDirty(): { entries: Entry[]; decidedThrough: number | undefined; compactThrough: number | undefined } {
     const entries = [...this.dirty.values()].sort((a, b) => a.slot - b.slot);
-    const decidedIndex = this.decidedDirty ? this.decided : undefined;
+    const decidedThrough = this.decidedDirty ? this.decided : undefined;
     const compactThrough = this.compactedDirty ? this.compacted : undefined;
     this.dirty = new Map();
     this.decidedDirty = false;
     this.compactedDirty = false;
-    return { entries, decidedIndex, compactThrough };
+    return { entries, decidedThrough, compactThrough };
   }
 }

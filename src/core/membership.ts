@@ -1,12 +1,20 @@
 import type { ReplicaId } from './ballot.ts';
 
 /**
- * What a replica is allowed to do (DCF roles):
- * - `follower`: votes, stores the log, applies it, and may lead;
+ * What a member is allowed to do (its configured role; DCF calls these
+ * roles FOLLOWER, LOGGER and PASSIVE):
+ * - `electable`: votes, stores the log, applies it, and may lead (DCF FOLLOWER;
+ *   not to be confused with a replica's runtime role `follower`, what it is
+ *   doing now: following a leader);
  * - `logger`: votes and stores the log, but keeps no state machine and never leads;
  * - `passive`: stores and applies the log, but never votes and never leads (a read replica).
  */
-export type MemberRole = 'follower' | 'logger' | 'passive';
+export type MemberRole = 'electable' | 'logger' | 'passive';
+
+/** The role with its article, for messages: `an electable member`, `a logger`, `a passive replica`. */
+export function aRole(role: MemberRole): string {
+  return role === 'electable' ? 'an electable member' : role === 'logger' ? 'a logger' : 'a passive replica';
+}
 
 /** One replica of a stream as configured. */
 export interface Member {
@@ -33,12 +41,12 @@ export function isVoter(m: Member): boolean {
 }
 
 export function isElectable(m: Member): boolean {
-  return m.role === 'follower';
+  return m.role === 'electable';
 }
 
-/** A member with defaults for everything but its id: a plain voting follower. */
-export function follower(id: ReplicaId, priority = 0): Member {
-  return { id, role: 'follower', priority, weight: 1, group: 0 };
+/** A member with defaults for everything but its id: an electable voter. */
+export function electableMember(id: ReplicaId, priority = 0): Member {
+  return { id, role: 'electable', priority, weight: 1, group: 0 };
 }
 
 /** The configured members of a stream, with the lookups the protocol needs. */
@@ -53,7 +61,7 @@ export class Membership {
       if (!Number.isInteger(m.id) || m.id < 1) throw new RangeError(`membership: bad replica id ${m.id}`);
       byId.set(m.id, m);
     }
-    if (![...byId.values()].some(isElectable)) throw new RangeError('membership: no member can lead (at least one follower is needed)');
+    if (![...byId.values()].some(isElectable)) throw new RangeError('membership: no member can lead (at least one electable member, DCF follower, is needed)');
     this.members = [...members];
     this.byId = byId;
   }

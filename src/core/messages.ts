@@ -49,7 +49,7 @@ export interface FencedMessage extends Envelope {
 export interface PreVoteMessage extends Envelope {
   readonly type: 'pre-vote';
   readonly ballot: Ballot;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
 }
 
 export interface PreVoteReplyMessage extends Envelope {
@@ -82,7 +82,7 @@ export interface PromiseMessage extends Envelope {
   readonly type: 'promise';
   readonly ballot: Ballot;
   readonly fromSlot: number;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
   readonly entries: readonly PromisedEntry[];
   /** Entries through this slot were compacted away (all decided): a candidate that needs them cannot lead. */
   readonly compactedThrough: number;
@@ -90,7 +90,7 @@ export interface PromiseMessage extends Envelope {
 
 /**
  * Phase 2a for the run of slots `firstSlot .. firstSlot + commands.length - 1`,
- * also used to catch a lagging acceptor up. `decidedIndex` is the leader's: every
+ * also used to catch a lagging acceptor up. `decidedThrough` is the leader's: every
  * slot up to it is decided.
  */
 export interface AcceptMessage extends Envelope {
@@ -98,7 +98,7 @@ export interface AcceptMessage extends Envelope {
   readonly ballot: Ballot;
   readonly firstSlot: number;
   readonly commands: readonly Command[];
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
 }
 
 /** Phase 2b: the acceptor accepted (and persisted) `firstSlot .. lastSlot` at `ballot`. */
@@ -107,26 +107,26 @@ export interface AcceptedMessage extends Envelope {
   readonly ballot: Ballot;
   readonly firstSlot: number;
   readonly lastSlot: number;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
 }
 
 /**
- * The leader's liveness signal, carrier of its decided index, and the
- * round that confirms leadership for read-index reads (`readSeq`).
+ * The leader's liveness signal, carrier of its decided prefix, and the
+ * broadcast that confirms leadership for read-index reads (`readSeq`).
  */
 export interface HeartbeatMessage extends Envelope {
   readonly type: 'heartbeat';
   readonly ballot: Ballot;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
   readonly readSeq: number;
   /** The leader goes quiet: a caught-up follower may stop its election timer until it hears from anyone again. */
-  readonly quiesce?: boolean;
+  readonly quiet?: boolean;
 }
 
 export interface HeartbeatReplyMessage extends Envelope {
   readonly type: 'heartbeat-reply';
   readonly ballot: Ballot;
-  readonly decidedIndex: number;
+  readonly decidedThrough: number;
   readonly readSeq: number;
 }
 

@@ -13,7 +13,7 @@ import type { Message } from './messages.ts';
  * 3. `installSnapshot`: if set, replace the state machine's state with it;
  *    then `decided`: apply them to the state machine in slot order.
  * 4. `readStates`: each read may be served once the state machine has applied
- *    at least `readIndex`.
+ *    at least `decidedThrough`.
  * 5. `dropped`: answer those callers; their requests were never proposed (or a
  *    read was never confirmed), so retrying elsewhere is safe.
  */
@@ -29,7 +29,7 @@ export interface Ready {
 /** Changes to the durable state since the last Ready; absent fields did not change. */
 export interface PersistDelta {
   readonly promised?: Ballot;
-  readonly decidedIndex?: number;
+  readonly decidedThrough?: number;
   /** Entries to insert or overwrite, by slot. */
   readonly entries: readonly Entry[];
   /** Delete every entry through this slot (after inserting `entries`). */
@@ -47,10 +47,10 @@ export interface PersistDelta {
   readonly readSeqReserved?: number;
 }
 
-/** A linearizable read may be served from the state machine once it has applied `readIndex`. */
+/** A linearizable read may be served from the state machine once it has applied through `decidedThrough` (the leader's decided slot when the read was asked). */
 export interface ReadState {
   readonly readId: string;
-  readonly readIndex: number;
+  readonly decidedThrough: number;
 }
 
 export interface DroppedRequests {

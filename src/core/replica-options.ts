@@ -9,15 +9,36 @@ import type { Rng } from './rng.ts';
 
 export type Role = 'follower' | 'pre-candidate' | 'candidate' | 'leader';
 
+/** A role change (`becomeX`), and why it happened. `from` equals `to` when a follower starts following another leader (or none). */
+export interface Transition {
+  readonly tick: number;
+  readonly from: Role;
+  readonly to: Role;
+  /** The leader followed after the change (null: none known). */
+  readonly leaderId: ReplicaId | null;
+  readonly why: string;
+}
+
+/** Something a replica declined to do (grant a pre-vote, accept a stale ballot, campaign, an operator's request), and why. */
+export interface Refusal {
+  readonly tick: number;
+  /** What was declined, in a few words: `pre-vote for 3`, `accept from 2 at 4.2`, `campaign`, `switchover`. */
+  readonly what: string;
+  readonly why: string;
+}
+
+/** What a replica reports as it happens, for the simulator's trace and other observers (`ReplicaOptions.observe`). */
+export type ReplicaEvent = ({ readonly kind: 'transition' } & Transition) | ({ readonly kind: 'refusal' } & Refusal);
+
 /** A replica's timers and flow-control limits, all in ticks or counts. */
 export interface ReplicaTiming {
   /** Ticks between a leader's heartbeats. */
   readonly heartbeatIntervalTicks: number;
-  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. */
+  /** Base election timeout; each follower draws its own from `[base, 2*base)`. Also the check-quorum window. At least two heartbeat intervals (`timingProblem`). */
   readonly electionTimeoutTicks: number;
-  /** Accept rounds (batches) a leader keeps in flight before it queues proposals. */
+  /** Accept batches a leader keeps in flight before it queues proposals. */
   readonly inflightMax: number;
-  /** Commands per accept round at most. */
+  /** Commands per accept batch at most. */
   readonly batchMax: number;
   /** Ticks after which an unacknowledged accept or catch-up is sent again. */
   readonly retransmitTicks: number;
@@ -62,12 +83,14 @@ export interface ReplicaOptions extends ReplicaTiming {
   /** Characters per install-snapshot message (default 1 000 000). */
   readonly snapshotChunkChars?: number;
   /**
-   * Quiescence: a leader with nothing in flight, every replica caught up and no
+   * Going quiet: a leader with nothing in flight, every replica caught up and no
    * client request for this many ticks stops heartbeating, and its followers
    * stop their election timers; the next request wakes the stream (0 = never).
    */
-  readonly quiesceAfterTicks?: number;
+  readonly quietAfterTicks?: number;
   readonly rng: Rng;
+  /** Told of every transition and refusal as it happens (the simulator's trace); the latest of each is in the status anyway. */
+  readonly observe?: (event: ReplicaEvent) => void;
 }
 
 export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
@@ -136,7 +159,7 @@ export interface ReplicaStatus {
   readonly role: Role;
   /** The configured role: what this replica may do (`none`: not a member of the configuration it knows). */
   readonly memberRole: MemberRole | 'none';
-  /** The configuration in effect after the decided index, and the slot of the command that set it (0: bootstrap). */
+  /** The configuration in effect after the decided prefix, and the slot of the command that set it (0: bootstrap). */
   readonly configuration: Configuration;
   readonly configurationSlot: number;
   /** A configuration change proposed and not yet decided, if this replica knows of one. */
@@ -154,17 +177,21 @@ export interface ReplicaStatus {
   readonly transferringTo: ReplicaId | null;
   /** Run mode: whether this replica starts elections by itself. */
   readonly autoElection: boolean;
-  /** Idle: a leader that stopped heartbeating, or a follower that stopped its election timer. */
-  readonly quiescent: boolean;
+  /** Quiet: a leader that stopped heartbeating, or a follower that stopped its election timer. */
+  readonly quiet: boolean;
   readonly leaderId: ReplicaId | null;
   /** The ballot this replica leads or campaigns with; for a follower, the ballot it promised. */
   readonly ballot: Ballot;
   readonly promised: Ballot;
-  readonly decidedIndex: number;
-  readonly appliedIndex: number;
+  readonly decidedThrough: number;
+  readonly appliedThrough: number;
   readonly lastSlot: number;
   /** The first slot still held as an entry; earlier ones were compacted into a snapshot. */
   readonly firstSlot: number;
+  /** The latest role change and why (null: none since this replica started). */
+  readonly lastTransition: Transition | null;
+  /** The latest thing it declined to do and why (null: nothing since it started). */
+  readonly lastRefusal: Refusal | null;
 }
 
 /** Refuse options that cannot work, naming the option. */
@@ -181,9 +208,18 @@ export function validateOptions(o: ReplicaOptions): void {
     const v = o[k];
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new RangeError(`replica options: ${k} must be a positive integer, got ${String(v)}`);
   }
-  if (o.heartbeatIntervalTicks >= o.electionTimeoutTicks) {
-    throw new RangeError(
-      `replica options: heartbeatIntervalTicks (${o.heartbeatIntervalTicks}) must be below electionTimeoutTicks (${o.electionTimeoutTicks})`,
-    );
-  }
+  const problem = timingProblem(o);
+  if (problem) throw new RangeError(`replica options: ${problem}`);
+}
+
+/**
+ * The one rule tying a replica's timeouts together, checked here for the core
+ * and, on the ticks a stream's milliseconds round to, by the host's
+ * configuration (src/host/config.ts): the election timeout is at least two
+ * heartbeat intervals, so a follower hears from a live leader within it even
+ * when a heartbeat is lost. Null when the timing is fine, else what is wrong.
+ */
+export function timingProblem(t: Pick<ReplicaTiming, 'heartbeatIntervalTicks' | 'electionTimeoutTicks'>): string | null {
+  if (t.electionTimeoutTicks >= 2 * t.heartbeatIntervalTicks) return null;
+  return `electionTimeoutTicks (${t.electionTimeoutTicks}) must be at least twice heartbeatIntervalTicks (${t.heartbeatIntervalTicks}), or followers time out between heartbeats`;
 }

@@ -8,13 +8,11 @@ import {
   formatBallot,
 } from './ballot.ts';
 import { type ClientCommand, type Command, type ConfigCommand, NOOP, unreachable } from './command.ts';
-import { type CompiledConfiguration, compileConfiguration, configurationKey } from './configuration.ts';
 import { ConfigurationChain } from './configuration-chain.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
-import { TravellingRounds } from './travelling-rounds.ts';
 import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type QuietRecord, type Snapshot } from './log.ts';
-import { type Member, type Membership, isElectable, isVoter } from './membership.ts';
+import { type Member, type Membership, aRole, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
@@ -30,7 +28,12 @@ import type {
   PromisedEntry,
   TimeoutNowMessage,
 } from './messages.ts';
-import type { PersistDelta, ReadState, Ready } from './ready.ts';
+import { ProgressTracker, knownThrough } from './progress.ts';
+import { Quiet, mayGoQuiet, quietRestore } from './quiet.ts';
+import { ReadIndex } from './read-index.ts';
+import type { PersistDelta, Ready } from './ready.ts';
+import { changeInProgress, compileChange, refuseConfigurationChange } from './reconfiguration.ts';
+import { Replication, learnedDecidedThrough, storeAcceptedRun } from './replication.ts';
 import { randomBelow } from './rng.ts';
 import {
   DEFAULT_PRIORITY,
@@ -40,48 +43,25 @@ import {
   type ProposeResult,
   type QuorumOverride,
   type ReadIndexResult,
+  type Refusal,
   type ReplicaOptions,
   type ReplicaStatus,
   type Role,
+  type Transition,
   checkQuorumOverride,
   validateOptions,
 } from './replica-options.ts';
+import { DEFAULT_SNAPSHOT_CHUNK_CHARS, SnapshotAssembly, SnapshotShipper } from './snapshot-shipping.ts';
 import { Timeout } from './timeout.ts';
+import { LeadershipTransfer, failBackTarget, stepDownTarget, transferRefusal } from './transfer.ts';
 
-/** Read nonces reserved per durable write: one extra stored field every this many read rounds. */
-const READ_SEQ_BLOCK = 65_536;
+/** `n ticks`, or `1 tick`. */
+function ticks(n: number): string {
+  return n === 1 ? '1 tick' : `${n} ticks`;
+}
 
 /** An acceptor's answers to a proposer: they count only from the incarnation the configuration names. */
 const ANSWERS: ReadonlySet<Message['type']> = new Set(['promise', 'accepted', 'heartbeat-reply', 'pre-vote-reply', 'nack']);
-
-/** Per-slot bookkeeping of a leader for a slot it proposed and has not yet seen decided. */
-interface PendingSlot {
-  readonly acks: Set<ReplicaId>;
-  sentTick: number;
-}
-
-/** A leader's knowledge of one other acceptor. */
-interface Progress {
-  decidedIndex: number;
-  /** Every slot in (decidedIndex, ackedThrough] was acknowledged at our ballot: it can learn those decisions itself. */
-  ackedThrough: number;
-  recentActive: boolean;
-  readSeqAcked: number;
-  catchupThrough: number;
-  catchupTick: number;
-  /** The last tick it answered us. */
-  lastReplyTick: number;
-  /** When we last sent it a snapshot (-1: never). */
-  snapshotTick: number;
-  /** The incarnation this knowledge is about: a rebuilt replica starts from nothing. */
-  incarnation: number;
-}
-
-interface PendingRead {
-  readonly readId: string;
-  readonly readIndex: number;
-  readonly seq: number;
-}
 
 /**
  * One replica of one stream: proposer, acceptor and learner of Multi-Paxos as a
@@ -89,6 +69,14 @@ interface PendingRead {
  * `tick`, `step`, `propose` and `readIndex`, then takes a `Ready`, does what it
  * says (persist, send, apply) and calls `advance`. It does no I/O and reads no
  * clock; its only randomness is the injected `rng`.
+ *
+ * This class keeps dispatch (`step` and the handlers, named after the
+ * message), the role transitions (`becomeX`, each saying why) and
+ * `ready`/`advance`. The concepts it coordinates have modules of their own:
+ * progress tracking (progress.ts), read-index (read-index.ts), replication
+ * (replication.ts), leadership transfer and fail-back (transfer.ts), snapshot
+ * shipping (snapshot-shipping.ts), going quiet and quiet restore
+ * (quiet.ts), and configuration-change refusals (reconfiguration.ts).
  */
 export class Replica {
   readonly id: ReplicaId;
@@ -113,8 +101,8 @@ export class Replica {
   private readonly log: AcceptorLog;
   private promisedBallot: Ballot;
   private promisedDirty = false;
-  private appliedIndex: number;
-  /** The highest slot handed out in a Ready's `decided` and not yet advanced past. */
+  private appliedThrough: number;
+  /** The Ready handed out and not yet advanced past. */
   private outstanding: Ready | null = null;
 
   private role: Role = 'follower';
@@ -128,7 +116,7 @@ export class Replica {
   /** When we started following the current leader (for the minimum tenure). */
   private leaderSinceTick = 0;
   /** Electable voters heard campaigning recently: who outranks a pre-candidate. */
-  private heardCampaigning = new Map<ReplicaId, { tick: number; decidedIndex: number }>();
+  private heardCampaigning = new Map<ReplicaId, { tick: number; decidedThrough: number }>();
 
   private readonly electionTimeout: Timeout;
   private readonly heartbeatTimeout: Timeout;
@@ -137,15 +125,8 @@ export class Replica {
   private outbox: Message[] = [];
   /** A snapshot to persist with the next Ready (from compaction or installation). */
   private snapshotToPersist: Snapshot | null = null;
-  /** We just went quiet: store whom we follow at which ballot (restoreQuiet reads it after a restart). */
-  private quietToPersist: QuietRecord | null = null;
-  /** Candidates we sent our snapshot to as an acceptor (at most once per election timeout each). */
-  private snapshotOffers = new Map<ReplicaId, Progress>();
   /** A snapshot the host must load into its state machine with the next Ready. */
   private snapshotToInstall: Snapshot | null = null;
-  /** Pieces of a snapshot being received, keyed by sender ballot and slot. */
-  private incoming: { key: string; chunks: (string | undefined)[]; received: number } | null = null;
-  private readStates: ReadState[] = [];
   private droppedProposals: string[] = [];
   private droppedReads: string[] = [];
 
@@ -158,42 +139,26 @@ export class Replica {
   /** Replicas we sent our prepare to. */
   private preparedTo = new Set<ReplicaId>();
   // leader
-  private proposals: ClientCommand[] = [];
-  private nextSlot = 0;
-  private pending = new Map<number, PendingSlot>();
-  private decidedAbove = new Set<number>();
-  private batches: { firstSlot: number; lastSlot: number }[] = [];
-  /** Per acceptor, the accept rounds sent to it at `ballot` and not yet acknowledged. */
-  private travelling = new Map<ReplicaId, { ballot: Ballot; rounds: TravellingRounds }>();
-  /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
-  private flow: FlowLimits;
-  private progress = new Map<ReplicaId, Progress>();
+  /** What the leader knows of every other acceptor (progress.ts). */
+  private readonly progress: ProgressTracker;
+  /** Phase 2: accept batches, acknowledgements, retransmission, catch-up (replication.ts). */
+  private readonly replication: Replication;
+  /** Linearizable reads waiting for a quorum's confirmation (read-index.ts). */
+  private readonly reads: ReadIndex;
   /** Reads wait until the leader has decided a slot of its own ballot (its opening no-op). */
   private openingSlot = 0;
-  private waitingReads: string[] = [];
-  private pendingReads: PendingRead[] = [];
-  /**
-   * The read nonce: a heartbeat round carries it and answers echo it, so a
-   * read is confirmed only by answers to a round sent after it was asked.
-   * Unique across the lives of this replica (see `reserveReadSeq`).
-   */
-  private readSeq: number;
-  private readSeqBroadcast: number;
-  /** Nonces through this one are durably reserved; none above it has been sent. */
-  private readSeqReserved: number;
-  private readSeqDirty = false;
-  /** Leadership hand-over in progress: proposals wait until it completes or is abandoned. */
-  private transfer: { target: ReplicaId; sinceTick: number; sent: boolean; manual: boolean; timeoutTicks: number } | null = null;
-  /** An operator put this leader in place: automatic fail-back waits for the next election (or configuration change). */
-  private failbackSuppressed = false;
+  /** Leadership hand-over in progress, and whether fail-back is held off (transfer.ts). */
+  private readonly transfer = new LeadershipTransfer();
   /** We are campaigning because an operator (or a leader's hand-over ordered by one) asked. */
   private campaignIsManual = false;
   /** Run mode (DCF RUN_MODE): with automatic elections off, nobody campaigns by itself. */
   private autoElection: boolean;
-  /** Leader: heartbeat intervals since the last client request (for quiescence). */
-  private idleHeartbeats = 0;
-  /** Leader that stopped heartbeating, or follower that stopped its election timer. */
-  private quiescent = false;
+  /** Whether this replica is quiet, and what it stores when it goes quiet (quiet.ts). */
+  private readonly quiet = new Quiet();
+  /** Our snapshot, sent to acceptors that need compacted slots (snapshot-shipping.ts). */
+  private readonly shipper: SnapshotShipper;
+  /** Pieces of a snapshot being received. */
+  private readonly incoming = new SnapshotAssembly();
   /** Which epoch we belong to (a minority force-start begins a new one); durable. */
   private epoch: number;
   private epochDirty = false;
@@ -203,34 +168,63 @@ export class Replica {
   private readonly incarnation: number;
   /** While a message is stepped: its sender and the incarnation it came from (answers go back to that one). */
   private answering: { readonly to: ReplicaId; readonly incarnation: number } | null = null;
+  /** The latest role change and the latest refusal, with their reasons (status). */
+  private lastTransition: Transition | null = null;
+  private lastRefusal: Refusal | null = null;
 
-  constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedIndex = 0) {
+  constructor(opts: ReplicaOptions, durable: DurableState = EMPTY_DURABLE_STATE, appliedThrough = 0) {
     validateOptions(opts);
     this.opts = opts;
-    this.flow = { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 };
     this.id = opts.id;
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.autoElection = opts.autoElection ?? true;
     this.log = new AcceptorLog(durable);
     this.isLogger = opts.configuration.members.find((m) => m.id === this.id)?.role === 'logger';
     this.epoch = durable.epoch ?? 0;
-    // A new life starts above every nonce an earlier one may have sent.
-    this.readSeq = this.readSeqBroadcast = this.readSeqReserved = durable.readSeqReserved ?? 0;
+    this.reads = new ReadIndex(durable.readSeqReserved ?? 0);
     this.fenced = durable.fenced ?? false;
     this.incarnation = durable.incarnation ?? 1;
+    this.progress = new ProgressTracker(opts.electionTimeoutTicks);
+    this.replication = new Replication(
+      {
+        id: this.id,
+        log: this.log,
+        timing: opts,
+        now: () => this.nowTicks,
+        ballot: () => this.ownBallot,
+        peers: () => this.peers,
+        isDecisionQuorum: (slot, acks) => this.configs.isDecisionQuorum(slot, acks),
+        isPassive: (id) => this.membership.get(id)?.role === 'passive',
+        writeEntry: (e) => this.writeEntry(e),
+        send: (m) => this.send(m),
+        sendSnapshot: (to, pr) => this.shipper.send(to, pr, this.ownBallot),
+        snapshotAfter: (after) => this.shipper.hasSnapshotAfter(after),
+      },
+      { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 },
+    );
+    this.shipper = new SnapshotShipper({
+      id: this.id,
+      snapshots: opts.snapshots,
+      chunkChars: opts.snapshotChunkChars ?? DEFAULT_SNAPSHOT_CHUNK_CHARS,
+      electionTimeoutTicks: opts.electionTimeoutTicks,
+      now: () => this.nowTicks,
+      firstSlot: () => this.log.firstSlot,
+      configurationAt: (slot) => this.configs.configurationAt(slot),
+      send: (m) => this.send(m),
+    });
     this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration });
     this.self = this.ownRecord();
     this.configurationChanged();
     this.promisedBallot = durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
-    if (appliedIndex > this.log.decidedIndex) {
-      throw new Error(`replica ${opts.id}: appliedIndex ${appliedIndex} is beyond decidedIndex ${this.log.decidedIndex}`);
+    if (appliedThrough > this.log.decidedThrough) {
+      throw new Error(`replica ${opts.id}: appliedThrough ${appliedThrough} is beyond decidedThrough ${this.log.decidedThrough}`);
     }
-    if (appliedIndex < this.log.compactedThrough && !this.isLogger) {
-      throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedIndex}`);
+    if (appliedThrough < this.log.compactedThrough && !this.isLogger) {
+      throw new Error(`replica ${opts.id}: entries through ${this.log.compactedThrough} were compacted, but its state machine starts at ${appliedThrough}`);
     }
-    if (appliedIndex < this.log.compactedThrough) appliedIndex = this.log.compactedThrough; // a logger: nothing to apply there
-    this.appliedIndex = appliedIndex;
+    if (appliedThrough < this.log.compactedThrough) appliedThrough = this.log.compactedThrough; // a logger: nothing to apply there
+    this.appliedThrough = appliedThrough;
     this.electionTimeout = new Timeout('election', this.randomizedElectionTicks());
     this.heartbeatTimeout = new Timeout('heartbeat', opts.heartbeatIntervalTicks);
     this.checkQuorumTimeout = new Timeout('check-quorum', opts.electionTimeoutTicks);
@@ -238,41 +232,37 @@ export class Replica {
     if (durable.quiet) this.restoreQuiet(durable.quiet);
   }
 
-  /**
-   * A replica that restarts (an idle Durable Object evicted, then called
-   * again) comes back as it went quiet, instead of starting an election that
-   * would make the first request after an idle period wait an election
-   * timeout: a leader leads again at its ballot, a follower follows its
-   * leader, both quiet (no timers until a request or a message). Only if
-   * nothing happened here since that could make it wrong: its promise is
-   * still that ballot (no later ballot was answered), it is still in the
-   * epoch it went quiet in (a minority force-start since changed the quorums
-   * that ballot's phase 1 was won under), and every slot in its log is
-   * decided (nothing in flight, so a leader has no round to resume).
-   *
-   * Why a leader may: its ballot's phase 1 is a fact about the acceptors, not
-   * about its memory. Everything chosen below the ballot was learned then and
-   * is in its (durable, fully decided) log, and it persisted every slot before
-   * proposing it, so the next slot is free. If another replica was elected
-   * meanwhile, the acceptors promised a higher ballot: the first accept or
-   * read confirmation is refused and it steps down, as any deposed leader.
-   */
+  /** Come back as this replica went quiet, if that is still safe (quiet.ts `quietRestore` says when and why). */
   private restoreQuiet(q: QuietRecord): void {
-    if (this.fenced || !this.self || q.epoch !== this.epoch || !ballotEquals(q.ballot, this.promisedBallot)) return;
-    if (this.log.decidedIndex !== this.log.lastSlot) return;
-    if (q.leaderId === this.id) {
-      if (!this.electable() || q.ballot.replicaId !== this.id) return;
+    const restore = quietRestore(q, {
+      id: this.id,
+      fenced: this.fenced,
+      member: this.self !== undefined,
+      electable: this.electable(),
+      epoch: this.epoch,
+      promised: this.promisedBallot,
+      decidedThrough: this.log.decidedThrough,
+      lastSlot: this.log.lastSlot,
+    });
+    if (restore.kind === 'refused') {
+      this.refuse('quiet restore', restore.why);
+      return;
+    }
+    if (restore.kind === 'lead') {
+      this.transition('leader', this.id, `quiet restore: led at ${formatBallot(restore.ballot)} before going quiet, and nothing answered since`);
       this.role = 'leader';
       this.leaderId = this.id;
-      this.ownBallot = q.ballot;
-      this.nextSlot = this.log.lastSlot + 1;
-      this.openingSlot = this.log.decidedIndex; // decided long ago: reads need only their quorum confirmation
-      for (const p of this.peers) this.progress.set(p, this.freshProgress(p));
+      this.ownBallot = restore.ballot;
+      this.replication.begin();
+      this.replication.reserveThrough(this.log.lastSlot);
+      this.openingSlot = this.log.decidedThrough; // decided long ago: reads need only their quorum confirmation
+      this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
     } else {
-      this.leaderId = q.leaderId;
+      this.transition('follower', restore.leaderId, `quiet restore: followed ${restore.leaderId} at ${formatBallot(q.ballot)} before going quiet`);
+      this.leaderId = restore.leaderId;
     }
     this.leaderSinceTick = this.nowTicks;
-    this.quiescent = true;
+    this.quiet.isQuiet = true;
     this.electionTimeout.stop();
   }
 
@@ -298,10 +288,10 @@ export class Replica {
    * rather than act on a silence it could not have heard: a follower (or
    * candidate) restarts its election timeout, a leader restarts its
    * check-quorum window and sends heartbeats at once. The host decides when a
-   * wake-up was late, and how often to forgive one (runner.ts / replica-host.ts).
+   * wake-up was late, and how often to forgive one (src/host/host-clock.ts).
    */
   resume(): void {
-    if (this.fenced || this.quiescent) return;
+    if (this.fenced || this.quiet.isQuiet) return;
     if (this.role === 'leader') {
       this.checkQuorumTimeout.reset();
       this.heartbeatTimeout.reset();
@@ -319,7 +309,7 @@ export class Replica {
   private askAgain(): void {
     if (this.role === 'pre-candidate') {
       for (const to of this.electionPeers) {
-        if (!this.preVotes.has(to)) this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+        if (!this.preVotes.has(to)) this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedThrough: this.log.decidedThrough });
       }
     } else if (this.role === 'candidate') {
       for (const to of this.preparedTo) {
@@ -338,7 +328,8 @@ export class Replica {
     const theirs = m.epoch ?? 0;
     if (theirs > this.epoch) {
       if (!this.isBlank() || (this.self !== undefined && isVoter(this.self))) {
-        this.fence(); // a later epoch exists: our history was forked off (or, a voter, we would vote by the old quorums)
+        // A later epoch exists: our history was forked off (or, a voter, we would vote by the old quorums).
+        this.fence(`${m.type} from ${m.from} of epoch ${theirs}`);
         return;
       }
       // A replica with no history of its own that does not vote (added after a force-start, never used) has
@@ -391,13 +382,13 @@ export class Replica {
 
   /**
    * Queue a client command. Only the leader accepts; queued commands go out
-   * together as one accept round at the next `ready()`.
+   * together as one accept batch at the next `ready()`.
    */
   propose(command: ClientCommand): ProposeResult {
-    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
+    if (this.fenced) return this.notLeader('proposal');
     this.wakeUp();
-    if (this.role !== 'leader') return this.notLeader();
-    this.proposals.push(command);
+    if (this.role !== 'leader') return this.notLeader('proposal');
+    this.replication.queue(command);
     return { ok: true };
   }
 
@@ -406,15 +397,10 @@ export class Replica {
    * after this call, a `ReadState` with this id appears in a Ready.
    */
   readIndex(readId: string): ReadIndexResult {
-    if (this.fenced) return { ok: false, reason: 'not-leader', leaderHint: null };
+    if (this.fenced) return this.notLeader('read');
     this.wakeUp();
-    if (this.role !== 'leader') return this.notLeader();
-    if (this.log.decidedIndex < this.openingSlot) {
-      this.waitingReads.push(readId);
-    } else {
-      this.pendingReads.push({ readId, readIndex: this.log.decidedIndex, seq: this.readSeqBroadcast + 1 });
-      this.confirmReads();
-    }
+    if (this.role !== 'leader') return this.notLeader('read');
+    if (this.reads.request(readId, this.log.decidedThrough, this.openingSlot)) this.confirmReads();
     return { ok: true };
   }
 
@@ -428,43 +414,38 @@ export class Replica {
    */
   transferLeadership(target: ReplicaId, timeoutTicks = 2 * this.opts.electionTimeoutTicks): OperatorResult {
     this.wakeUp();
-    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can hand over leadership', leaderHint: this.leaderId };
-    const m = this.membership.get(target);
-    if (!m) return { ok: false, code: 'invalid-target', message: `replica ${target} is not a member of this stream` };
-    if (target === this.id) return { ok: false, code: 'invalid-target', message: `replica ${target} already leads` };
-    if (!isElectable(m)) return { ok: false, code: 'invalid-target', message: `replica ${target} is a ${m.role} and can never lead` };
+    if (this.role !== 'leader') return this.refuseOperator('switchover', { ok: false, code: 'not-leader', message: 'only the leader can hand over leadership', leaderHint: this.leaderId });
+    const refusal = transferRefusal(target, this.membership.get(target), this.id);
+    if (refusal) return this.refuseOperator('switchover', { ok: false, code: 'invalid-target', message: refusal });
     this.startTransfer(target, true, timeoutTicks);
     return { ok: true, target };
   }
 
   /** The leader steps down in favour of the best other replica (highest priority, caught up, reachable). */
   stepDown(timeoutTicks = 2 * this.opts.electionTimeoutTicks): OperatorResult {
-    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can step down', leaderHint: this.leaderId };
-    let best: Member | null = null;
-    for (const m of this.membership.members) {
-      if (m.id === this.id || !isElectable(m)) continue;
-      const pr = this.progress.get(m.id);
-      if (!pr || this.nowTicks - pr.lastReplyTick >= this.opts.electionTimeoutTicks) continue;
-      if (!best || m.priority > best.priority) best = m;
-    }
-    if (!best) return { ok: false, code: 'no-target', message: 'no other replica that can lead is reachable' };
-    return this.transferLeadership(best.id, timeoutTicks);
+    if (this.role !== 'leader') return this.refuseOperator('step-down', { ok: false, code: 'not-leader', message: 'only the leader can step down', leaderHint: this.leaderId });
+    const best = stepDownTarget(this.membership.members, this.id, (id) => {
+      const pr = this.progress.get(id);
+      return pr !== undefined && this.progress.isLive(pr, this.nowTicks);
+    });
+    if (best === null) return this.refuseOperator('step-down', { ok: false, code: 'no-target', message: 'no other replica that can lead is reachable' });
+    return this.transferLeadership(best, timeoutTicks);
   }
 
   /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
   campaignNow(): OperatorResult {
-    if (this.fenced) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is fenced by a later epoch and does nothing until rebuilt` };
-    if (!this.electable()) return { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? `a ${this.self.role}` : 'not a member'} and cannot lead` };
-    if (this.role === 'leader') return { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` };
+    if (this.fenced) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is fenced by a later epoch and does nothing until rebuilt` });
+    if (!this.electable()) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? aRole(this.self.role) : 'not a member'} and cannot lead` });
+    if (this.role === 'leader') return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` });
     this.campaignIsManual = true;
-    this.electNow();
+    this.electNow('an operator promoted this replica');
     return { ok: true, target: this.id };
   }
 
   /** Run mode: with automatic elections off, no replica starts an election by itself. */
   setAutoElection(on: boolean): void {
     // Back to automatic: an operator's earlier choice of leader no longer holds off fail-back.
-    if (on && !this.autoElection) this.failbackSuppressed = false;
+    if (on && !this.autoElection) this.transfer.failbackSuppressed = false;
     this.autoElection = on;
   }
 
@@ -494,50 +475,49 @@ export class Replica {
   /**
    * Membership change (DCF add/remove member, change role, priority, group,
    * weight): propose `command.configuration` as the stream's next
-   * configuration. One change at a time; a new replica joins as `passive` (a
-   * learner) and becomes a voter by a later change once it has caught up; the
-   * leader itself is never removed or demoted here (hand over first); a change
-   * the replicas answering now could not decide under is refused. The change
-   * takes effect for the slots after its own once decided; the host learns
-   * that the way it learns any proposal's outcome.
+   * configuration. One change at a time; the refusals are in reconfiguration.ts.
+   * The change takes effect for the slots after its own once decided; the host
+   * learns that the way it learns any proposal's outcome.
    */
   changeConfiguration(command: ConfigCommand): OperatorResult {
     this.wakeUp();
-    if (this.role !== 'leader') return { ok: false, code: 'not-leader', message: 'only the leader can change the configuration', leaderHint: this.leaderId };
-    if (this.configs.pending() !== null || this.proposals.some((c) => c.kind === 'config')) {
-      return { ok: false, code: 'change-in-progress', message: 'another configuration change is not decided yet; one change at a time' };
-    }
-    if (this.transfer) return { ok: false, code: 'change-in-progress', message: 'a leadership hand-over is in progress' };
-    let next: CompiledConfiguration;
-    try {
-      next = compileConfiguration(command.configuration);
-    } catch (e) {
-      if (e instanceof RangeError) return { ok: false, code: 'invalid-change', message: e.message.replace(/^(quorum|membership): /, '') };
-      throw e;
-    }
-    const refusal = this.refuseChange(next);
-    if (refusal) return { ok: false, ...refusal };
-    this.proposals.push(command);
+    if (this.role !== 'leader') return this.refuseOperator('configuration change', { ok: false, code: 'not-leader', message: 'only the leader can change the configuration', leaderHint: this.leaderId });
+    const busy = changeInProgress(this.configs.pending() !== null || this.replication.hasQueued('config'), this.transfer.inProgress !== null);
+    if (busy) return this.refuseOperator('configuration change', { ok: false, ...busy });
+    const next = compileChange(command.configuration);
+    if ('code' in next) return this.refuseOperator('configuration change', { ok: false, ...next });
+    const refusal = refuseConfigurationChange(next, {
+      self: this.id,
+      active: this.configs.active.config.configuration,
+      membership: this.membership,
+      bootstrap: this.opts.configuration,
+      minorityMode: this.configs.override !== null,
+      live: this.progress.liveSet(this.id, this.nowTicks),
+      caughtUp: (id) => this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks),
+      explainBlocked: (live) => this.configs.explainBlocked(live),
+    });
+    if (refusal) return this.refuseOperator('configuration change', { ok: false, ...refusal });
+    this.replication.queue(command);
     return { ok: true, target: this.id };
   }
 
   /** Change how the leader batches proposals from now on (a flow controller's decision). */
   setFlowLimits(limits: FlowLimits): void {
-    this.flow = checkFlowLimits(limits);
+    this.replication.flow = checkFlowLimits(limits);
   }
 
   flowLimits(): FlowLimits {
-    return this.flow;
+    return this.replication.flow;
   }
 
-  /** What a flow controller samples: rounds in flight, commands queued behind them, the decided index. */
+  /** What a flow controller samples: batches in flight, commands queued behind them, the end of the decided prefix. */
   flowState(): FlowState {
     const leading = this.role === 'leader';
     return {
-      inflight: leading ? this.batches.length : 0,
-      queued: this.proposals.length,
-      decidedIndex: this.log.decidedIndex,
-      lastProposedSlot: leading ? this.nextSlot - 1 : 0,
+      inflight: leading ? this.replication.inflight : 0,
+      queued: this.replication.queued,
+      decidedThrough: this.log.decidedThrough,
+      lastProposedSlot: leading ? this.replication.nextSlot - 1 : 0,
     };
   }
 
@@ -550,14 +530,13 @@ export class Replica {
       this.promisedDirty ||
       this.configs.hasDirtyBase() ||
       this.epochDirty ||
-      this.readSeqDirty ||
+      this.reads.hasReady ||
       this.snapshotToPersist !== null ||
-      this.quietToPersist !== null ||
+      this.quiet.hasRecordToPersist ||
       this.snapshotToInstall !== null ||
       this.log.hasDirty() ||
       this.outbox.length > 0 ||
-      this.log.decidedIndex > this.appliedIndex ||
-      this.readStates.length > 0 ||
+      this.log.decidedThrough > this.appliedThrough ||
       this.droppedProposals.length > 0 ||
       this.droppedReads.length > 0
     );
@@ -571,38 +550,36 @@ export class Replica {
     const dirty = this.log.takeDirty();
     let persist: PersistDelta | null = null;
     const baseConfig = this.configs.takeDirtyBase();
-    const quiet = this.quietToPersist;
-    this.quietToPersist = null;
-    if (this.promisedDirty || baseConfig || this.epochDirty || this.readSeqDirty || dirty.entries.length > 0 || dirty.decidedIndex !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
+    const quiet = this.quiet.takeRecordToPersist();
+    const readSeqReserved = this.reads.takeReservation();
+    if (this.promisedDirty || baseConfig || this.epochDirty || readSeqReserved !== undefined || dirty.entries.length > 0 || dirty.decidedThrough !== undefined || dirty.compactThrough !== undefined || this.snapshotToPersist || quiet) {
       persist = {
         ...(this.promisedDirty ? { promised: this.promisedBallot } : {}),
-        ...(dirty.decidedIndex !== undefined ? { decidedIndex: dirty.decidedIndex } : {}),
+        ...(dirty.decidedThrough !== undefined ? { decidedThrough: dirty.decidedThrough } : {}),
         entries: dirty.entries,
         ...(dirty.compactThrough !== undefined ? { compactThrough: dirty.compactThrough } : {}),
         ...(this.snapshotToPersist ? { snapshot: this.snapshotToPersist } : {}),
         ...(baseConfig ? { baseConfig } : {}),
         ...(this.epochDirty ? { epoch: this.epoch, fenced: this.fenced } : {}),
         ...(quiet ? { quiet } : {}),
-        ...(this.readSeqDirty ? { readSeqReserved: this.readSeqReserved } : {}),
+        ...(readSeqReserved !== undefined ? { readSeqReserved } : {}),
       };
     }
     this.promisedDirty = false;
-    this.readSeqDirty = false;
     this.epochDirty = false;
     this.snapshotToPersist = null;
     const install = this.snapshotToInstall;
     this.snapshotToInstall = null;
-    const applyFrom = Math.max(this.appliedIndex, install?.slot ?? 0) + 1;
+    const applyFrom = Math.max(this.appliedThrough, install?.slot ?? 0) + 1;
     const ready: Ready = {
       persist,
       messages: this.outbox,
       installSnapshot: install,
-      decided: this.log.range(applyFrom, this.log.decidedIndex),
-      readStates: this.readStates,
+      decided: this.log.range(applyFrom, this.log.decidedThrough),
+      readStates: this.reads.takeConfirmed(),
       dropped: { proposals: this.droppedProposals, reads: this.droppedReads },
     };
     this.outbox = [];
-    this.readStates = [];
     this.droppedProposals = [];
     this.droppedReads = [];
     this.outstanding = ready;
@@ -613,9 +590,9 @@ export class Replica {
   advance(ready: Ready): void {
     if (ready !== this.outstanding) throw new Error(`replica ${this.id}: advance() with a Ready that is not the outstanding one`);
     this.outstanding = null;
-    if (ready.installSnapshot) this.appliedIndex = Math.max(this.appliedIndex, ready.installSnapshot.slot);
+    if (ready.installSnapshot) this.appliedThrough = Math.max(this.appliedThrough, ready.installSnapshot.slot);
     const last = ready.decided.at(-1);
-    if (last) this.appliedIndex = last.slot;
+    if (last) this.appliedThrough = last.slot;
     const persisted = ready.persist;
     if (!persisted) return;
     // Our own promise and accepts count only now that they are durable.
@@ -624,10 +601,15 @@ export class Replica {
     }
     if (this.role === 'leader') {
       for (const e of persisted.entries) {
-        if (ballotEquals(e.ballot, this.ownBallot)) this.ackSlot(e.slot, this.id);
+        if (ballotEquals(e.ballot, this.ownBallot)) this.replication.ack(e.slot, this.id);
       }
       this.advanceLeaderDecided();
     }
+  }
+
+  /** The role this replica has now (a cheaper `status().role`). */
+  get currentRole(): Role {
+    return this.role;
   }
 
   status(): ReplicaStatus {
@@ -643,23 +625,25 @@ export class Replica {
       fenced: this.fenced,
       incarnation: this.incarnation,
       writesBlocked: this.writesBlocked(),
-      transferringTo: this.transfer?.target ?? null,
+      transferringTo: this.transfer.inProgress?.target ?? null,
       autoElection: this.autoElection,
-      quiescent: this.quiescent,
+      quiet: this.quiet.isQuiet,
       leaderId: this.leaderId,
       ballot: this.role === 'leader' || this.role === 'candidate' ? this.ownBallot : this.promisedBallot,
       promised: this.promisedBallot,
-      decidedIndex: this.log.decidedIndex,
-      appliedIndex: this.appliedIndex,
+      decidedThrough: this.log.decidedThrough,
+      appliedThrough: this.appliedThrough,
       lastSlot: this.log.lastSlot,
       firstSlot: this.log.firstSlot,
+      lastTransition: this.lastTransition,
+      lastRefusal: this.lastRefusal,
     };
   }
 
   /**
    * Ticks until the earliest running timer fires (heartbeat, check-quorum or
    * election): a host with nothing else to do may sleep that long; null when no
-   * timer runs (a quiescent replica sleeps until a message or request arrives).
+   * timer runs (a quiet replica sleeps until a message or request arrives).
    */
   ticksUntilNextTimer(): number | null {
     if (this.fenced) return null;
@@ -668,20 +652,39 @@ export class Replica {
       const r = t.remainingTicks;
       if (r !== null && r < min) min = r;
     }
-    return min === Number.POSITIVE_INFINITY ? null : Math.max(1, min); // null: quiescent, nothing to wake for
+    return min === Number.POSITIVE_INFINITY ? null : Math.max(1, min); // null: quiet, nothing to wake for
   }
 
   /** The decided command at `slot`, if this replica knows it. */
   decidedEntry(slot: number): Entry | undefined {
-    return slot <= this.log.decidedIndex ? this.log.get(slot) : undefined;
+    return slot <= this.log.decidedThrough ? this.log.get(slot) : undefined;
   }
 
   // ---------------------------------------------------------------- role transitions
 
+  /** Record a role change and its reason (status, and the observer: the simulator's trace). */
+  private transition(to: Role, leaderId: ReplicaId | null, why: string): void {
+    const t: Transition = { tick: this.nowTicks, from: this.role, to, leaderId, why };
+    this.lastTransition = t;
+    this.opts.observe?.({ kind: 'transition', ...t });
+  }
+
+  /** Record something this replica declined to do, and why. */
+  private refuse(what: string, why: string): void {
+    const r: Refusal = { tick: this.nowTicks, what, why };
+    this.lastRefusal = r;
+    this.opts.observe?.({ kind: 'refusal', ...r });
+  }
+
+  private refuseOperator(what: string, result: Extract<OperatorResult, { ok: false }>): OperatorResult {
+    this.refuse(what, `${result.code}: ${result.message}`);
+    return result;
+  }
+
   private becomeFollower(leaderId: ReplicaId | null, why: string): void {
-    void why; // kept at call sites so every transition says why it happens
+    this.transition('follower', leaderId, why);
     if (this.role === 'leader') this.abandonLeadership();
-    this.quiescent = false;
+    this.quiet.isQuiet = false;
     this.role = 'follower';
     if (leaderId === null && this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     if (leaderId !== null && leaderId !== this.leaderId) this.leaderSinceTick = this.nowTicks;
@@ -693,9 +696,10 @@ export class Replica {
     this.resetElectionTimeout();
   }
 
-  private becomePreCandidate(): void {
+  private becomePreCandidate(why: string): void {
     if (this.role === 'leader') throw new Error(`replica ${this.id}: a leader cannot become pre-candidate`);
-    if (!this.electable()) throw new Error(`replica ${this.id}: a ${this.self?.role ?? 'non-member'} never campaigns`);
+    if (!this.electable()) throw new Error(`replica ${this.id}: ${this.self ? aRole(this.self.role) : 'a non-member'} never campaigns`);
+    this.transition('pre-candidate', null, why);
     if (this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     this.role = 'pre-candidate';
     this.leaderId = null;
@@ -704,19 +708,20 @@ export class Replica {
     this.configs.resetPromised();
     this.resetElectionTimeout();
     for (const to of this.electionPeers) {
-      this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedIndex: this.log.decidedIndex });
+      this.send({ type: 'pre-vote', from: this.id, to, ballot: this.preVoteBallot, decidedThrough: this.log.decidedThrough });
     }
-    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate();
+    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate('its own pre-vote is a quorum');
   }
 
-  private becomeCandidate(): void {
+  private becomeCandidate(why: string): void {
     if (this.role !== 'pre-candidate') throw new Error(`replica ${this.id}: only a pre-candidate becomes candidate (was ${this.role})`);
+    this.transition('candidate', null, why);
     const round = Math.max(this.promisedBallot.round, this.maxRoundSeen, this.preVoteBallot.round - 1) + 1;
     this.ownBallot = { round, replicaId: this.id };
     this.maxRoundSeen = round;
     this.role = 'candidate';
     this.promise(this.ownBallot);
-    this.prepareFromSlot = this.log.decidedIndex + 1;
+    this.prepareFromSlot = this.log.decidedThrough + 1;
     this.promises = new Map();
     this.configs.resetPromised();
     this.preparedTo = new Set(this.electionPeers);
@@ -727,26 +732,22 @@ export class Replica {
     // Our own promise is counted in advance(), once it is durable.
   }
 
-  private becomeLeader(): void {
+  private becomeLeader(why: string): void {
     if (this.role !== 'candidate') throw new Error(`replica ${this.id}: only a candidate becomes leader (was ${this.role})`);
+    this.transition('leader', this.id, why);
     this.role = 'leader';
     this.leaderId = this.id;
     this.electionTimeout.stop();
     this.heartbeatTimeout.start();
     this.checkQuorumTimeout.start();
-    this.pending = new Map();
-    this.decidedAbove = new Set();
-    this.batches = [];
-    this.proposals = [];
-    this.pendingReads = [];
-    this.waitingReads = [];
-    this.progress = new Map();
-    this.transfer = null;
-    this.failbackSuppressed = this.campaignIsManual;
+    this.replication.begin();
+    this.reads.abandon(); // a candidate has none; a new leadership starts with none
+    this.transfer.clear();
+    this.transfer.failbackSuppressed = this.campaignIsManual;
     this.campaignIsManual = false;
-    this.quiescent = false;
-    this.idleHeartbeats = 0;
-    for (const p of this.peers) this.progress.set(p, this.freshProgress(p));
+    this.quiet.isQuiet = false;
+    this.quiet.noteActivity();
+    this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
 
     // Merge what the promise quorum reported: a value known decided wins, else
     // the value accepted at the highest ballot, else a no-op fills the hole.
@@ -763,71 +764,67 @@ export class Replica {
     }
     const runStart = from;
     for (let s = from; s <= maxSlot; s++) {
-      if (s <= this.log.decidedIndex) continue;
+      if (s <= this.log.decidedThrough) continue;
       const chosen = best.get(s);
       const command: Command = chosen ? chosen.command : NOOP;
       this.writeEntry({ slot: s, ballot: this.ownBallot, command });
       if (chosen?.decided) {
-        this.decidedAbove.add(s);
+        this.replication.markDecided(s);
       } else {
-        this.pending.set(s, { acks: new Set(), sentTick: this.nowTicks });
+        this.replication.track(s);
       }
     }
     // The opening no-op: once it is decided, every slot before it is decided too,
     // and reads through this leader become safe.
     this.openingSlot = maxSlot + 1;
     this.writeEntry({ slot: this.openingSlot, ballot: this.ownBallot, command: NOOP });
-    this.pending.set(this.openingSlot, { acks: new Set(), sentTick: this.nowTicks });
-    this.nextSlot = this.openingSlot + 1;
+    this.replication.track(this.openingSlot);
+    this.replication.reserveThrough(this.openingSlot);
     this.advanceLeaderDecided();
     if ((this.role as Role) !== 'leader') return; // a decided configuration change we re-proposed removed us
-    const start = Math.max(runStart, this.log.decidedIndex + 1);
-    for (let first = start; first < this.nextSlot; first += this.opts.batchMax) {
-      const last = Math.min(this.nextSlot - 1, first + this.opts.batchMax - 1);
-      this.batches.push({ firstSlot: first, lastSlot: last });
-      this.broadcastAccept(first, last);
-    }
+    this.replication.openBatches(Math.max(runStart, this.log.decidedThrough + 1));
     this.promises = new Map();
     this.configs.resetPromised();
   }
 
   /** Leadership ends: callers of queued work learn it was never proposed. */
   private abandonLeadership(): void {
-    for (const c of this.proposals) this.droppedProposals.push(c.id);
-    for (const r of this.waitingReads) this.droppedReads.push(r);
-    for (const r of this.pendingReads) this.droppedReads.push(r.readId);
-    this.proposals = [];
-    this.waitingReads = [];
-    this.pendingReads = [];
-    this.pending = new Map();
-    this.decidedAbove = new Set();
-    this.batches = [];
-    this.progress = new Map();
-    this.transfer = null;
+    for (const id of this.replication.abandon()) this.droppedProposals.push(id);
+    for (const id of this.reads.abandon()) this.droppedReads.push(id);
+    this.progress.clear();
+    this.transfer.clear();
   }
 
   // ---------------------------------------------------------------- timers
 
+  /** The election timeout fired. */
   private campaign(): void {
+    const waited = this.electionTimeout.elapsedTicks;
     if (!this.self) {
       this.electionTimeout.stop(); // not a member (removed, or not yet told it joined): nothing to watch until a leader speaks
+      this.refuse('campaign', 'not a member of the configuration it knows: it waits for a leader to speak');
       return;
     }
     if (!this.electable()) {
       this.forgetSilentLeader(); // a logger or passive replica never leads, but stops vouching for a silent leader
       this.resetElectionTimeout();
+      this.refuse('campaign', `${aRole(this.self.role)} never leads`);
       return;
     }
     if (!this.tenureServed()) {
       this.resetElectionTimeout(); // the leader has not led long enough to be replaced
+      this.refuse('campaign', `leader ${this.leaderId} has led for ${ticks(this.nowTicks - this.leaderSinceTick)}, under its minimum tenure`);
       return;
     }
     if (!this.autoElection) {
       this.forgetSilentLeader();
       this.resetElectionTimeout(); // manual run mode: an operator promotes a replica explicitly
+      this.refuse('campaign', 'manual run mode: an operator promotes a replica');
       return;
     }
-    this.becomePreCandidate();
+    this.becomePreCandidate(
+      this.leaderId === null ? `election timeout: no leader for ${ticks(waited)}` : `election timeout: leader ${this.leaderId} silent for ${ticks(waited)}`,
+    );
   }
 
   /**
@@ -851,72 +848,64 @@ export class Replica {
     this.heartbeatTimeout.tick();
     this.checkQuorumTimeout.tick();
     if (this.checkQuorumTimeout.fired()) {
-      const active = new Set<ReplicaId>([this.id]);
-      for (const [id, p] of this.progress) {
-        if (p.recentActive) active.add(id);
-        p.recentActive = false;
-      }
+      const active = this.progress.takeRecentlyActive(this.id);
       // A leader that can still gather promises or accepts keeps leading (writes
       // may be blocked by a policy, and the status says why); one that can do
       // neither would only block a better-connected replica from leading.
       if (!this.isConfirmationQuorum(active) && !this.isElectionQuorum(active)) {
-        this.becomeFollower(null, 'check-quorum: no quorum heard from within an election timeout');
+        this.becomeFollower(null, `check-quorum: only ${[...active].join(', ')} answered within an election timeout`);
         return;
       }
       this.checkQuorumTimeout.reset();
     }
     if (this.heartbeatTimeout.fired()) {
       this.heartbeatTimeout.reset();
-      this.idleHeartbeats += 1;
-      if (this.mayQuiesce()) {
-        this.quiesce();
+      this.quiet.noteHeartbeatWithoutRequest();
+      if (this.mayGoQuiet()) {
+        this.goQuiet();
         return;
       }
       this.broadcastHeartbeat();
-      this.retransmit();
+      this.replication.retransmit();
       this.tickTransfer();
     }
   }
 
-  /**
-   * An idle leader may go quiet when no client asked anything for the quiesce
-   * period, nothing is in flight or queued, and every other replica answered
-   * recently and holds every decided slot.
-   */
-  private mayQuiesce(): boolean {
-    const after = this.opts.quiesceAfterTicks ?? 0;
-    if (after === 0 || this.idleHeartbeats * this.opts.heartbeatIntervalTicks < after) return false;
-    if (this.pending.size > 0 || this.proposals.length > 0 || this.pendingReads.length > 0 || this.waitingReads.length > 0 || this.transfer) return false;
-    if (this.log.decidedIndex !== this.nextSlot - 1) return false;
-    if (this.failBackTarget() !== null) return false; // hand over first: the better leader should be the quiet one
-    for (const [id, pr] of this.progress) {
-      if (!this.reachableAndCaughtUp(id) || pr.decidedIndex < this.log.decidedIndex) return false;
-    }
-    return true;
+  /** A leader no client asked anything for a while, with nothing in flight, whose followers all hold everything (quiet.ts). */
+  private mayGoQuiet(): boolean {
+    return mayGoQuiet({
+      quietAfterTicks: this.opts.quietAfterTicks ?? 0,
+      ticksSinceRequest: this.quiet.ticksSinceRequest(this.opts.heartbeatIntervalTicks),
+      busy: this.replication.undecided > 0 || this.replication.queued > 0 || this.reads.inFlight || this.transfer.inProgress !== null,
+      allDecided: this.log.decidedThrough === this.replication.nextSlot - 1,
+      failBackDue: () => this.failBackTarget() !== null,
+      everyoneCaughtUp: () => {
+        for (const [id, pr] of this.progress) {
+          if (!this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks) || pr.decidedThrough < this.log.decidedThrough) return false;
+        }
+        return true;
+      },
+    });
   }
 
-  /** Tell the followers we go quiet, then stop our timers: an idle stream costs nothing. */
-  private quiesce(): void {
+  /** Tell the followers we go quiet, then stop our timers: a quiet stream costs nothing. */
+  private goQuiet(): void {
     for (const to of this.peers) {
-      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.readSeq, quiesce: true });
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq, quiet: true });
     }
-    this.quiescent = true;
+    this.quiet.goQuiet({ leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch });
     this.heartbeatTimeout.stop();
     this.checkQuorumTimeout.stop();
-    this.quietToPersist = { leaderId: this.id, ballot: this.ownBallot, epoch: this.epoch };
   }
 
-  /** A client request (or any sign of life) ends quiescence: timers run again. */
+  /** A client request (or any sign of life) ends a quiet period: timers run again. */
   private wakeUp(): void {
-    this.idleHeartbeats = 0;
-    if (!this.quiescent) return;
-    this.quiescent = false;
+    this.quiet.noteActivity();
+    if (!this.quiet.isQuiet) return;
+    this.quiet.isQuiet = false;
     if (this.role === 'leader') {
       // A fresh check-quorum window, as if everyone had just answered.
-      for (const p of this.progress.values()) {
-        p.recentActive = true;
-        p.lastReplyTick = this.nowTicks;
-      }
+      this.progress.markAllActive(this.nowTicks);
       this.heartbeatTimeout.start();
       this.checkQuorumTimeout.start();
       this.broadcastHeartbeat();
@@ -945,49 +934,57 @@ export class Replica {
     // Someone is campaigning: a quiet leader resumes heartbeats (so a live one is not deposed), a quiet
     // follower watches its leader again (if it died while quiet, the follower times out and grants).
     this.wakeUp();
-    if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedIndex: m.decidedIndex });
-    if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.informOutsider(m.from, m.decidedIndex);
+    if (this.membership.has(m.from)) this.heardCampaigning.set(m.from, { tick: this.nowTicks, decidedThrough: m.decidedThrough });
+    if (this.role === 'leader' && this.memberInChain(m.from) === undefined) this.replication.informOutsider(m.from, m.decidedThrough, this.configs.incarnationOf(m.from));
+    const refusal = this.preVoteRefusal(m);
+    if (refusal !== null) this.refuse(`pre-vote for ${m.from} at ${formatBallot(m.ballot)}`, refusal);
+    this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted: refusal === null, promised: this.promisedBallot });
+  }
+
+  /** Why this replica does not grant `m`'s pre-vote, or null if it does. */
+  private preVoteRefusal(m: PreVoteMessage): string | null {
     // A live leader, or a follower that heard from one within the base timeout,
     // refuses: a replica cut off from the leader cannot depose it.
     // (A replica outside the configuration watches no leader - its timer is stopped - so it cannot vouch for one.)
-    const leaderAlive =
-      this.role === 'leader' ||
-      (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks);
-    const granted =
-      !leaderAlive &&
-      ballotGreater(m.ballot, this.promisedBallot) &&
-      // Electable by the configuration in effect here (a candidate at least as up to date as we are knows at
-      // least as much; changes still undecided in our log may never be decided).
-      isElectable(this.membership.get(m.from) ?? this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 }) &&
-      this.tenureServed() &&
-      // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
-      // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
-      (m.decidedIndex >= this.log.decidedIndex || !this.electable()) &&
-      !this.defersToHigherPriority(m.from, m.decidedIndex);
-    this.send({ type: 'pre-vote-reply', from: this.id, to: m.from, ballot: m.ballot, granted, promised: this.promisedBallot });
+    if (this.role === 'leader') return 'it leads';
+    if (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks) {
+      return `it heard from leader ${this.leaderId} ${ticks(this.electionTimeout.elapsedTicks)} ago`;
+    }
+    if (!ballotGreater(m.ballot, this.promisedBallot)) return `it promised ${formatBallot(this.promisedBallot)}`;
+    // Electable by the configuration in effect here (a candidate at least as up to date as we are knows at
+    // least as much; changes still undecided in our log may never be decided).
+    const candidate = this.membership.get(m.from) ?? this.memberInChain(m.from) ?? { id: m.from, role: 'passive', priority: 0, weight: 0, group: 0 };
+    if (!isElectable(candidate)) return `replica ${m.from} is ${aRole(candidate.role)} here and cannot lead`;
+    if (!this.tenureServed()) return `leader ${this.leaderId} is within its minimum tenure`;
+    // Among equals, the more up-to-date wins: never help a replica that knows less than we do,
+    // unless we cannot lead ourselves (a logger, a passive or a removed replica would block it forever).
+    if (m.decidedThrough < this.log.decidedThrough && this.electable()) return `it decided through ${this.log.decidedThrough}, the candidate only through ${m.decidedThrough}`;
+    const deferTo = this.defersToHigherPriority(m.from, m.decidedThrough);
+    if (deferTo !== null) return deferTo === this.id ? 'it has a higher priority itself and can lead' : `replica ${deferTo} has a higher priority and can lead`;
+    return null;
   }
 
   /**
-   * True if a live, caught-up, electable replica of higher priority than
-   * `candidate` (ourselves included) is campaigning, so `candidate` should not
-   * win now. Bounded: after three election timeouts without a leader we stop
-   * deferring, so a higher-priority replica that cannot win cannot block
-   * everybody else forever.
+   * The live, caught-up, electable replica of higher priority than
+   * `candidate` (ourselves included) that is campaigning, so `candidate`
+   * should not win now; null if none. Bounded: after three election timeouts
+   * without a leader we stop deferring, so a higher-priority replica that
+   * cannot win cannot block everybody else forever.
    */
-  private defersToHigherPriority(candidate: ReplicaId, candidateDecided: number): boolean {
-    if (!this.priority.enabled) return false;
+  private defersToHigherPriority(candidate: ReplicaId, candidateDecided: number): ReplicaId | null {
+    if (!this.priority.enabled) return null;
     const base = this.opts.electionTimeoutTicks;
-    if (this.leaderId === null && this.nowTicks - this.leaderlessSinceTick >= 3 * base) return false;
+    if (this.leaderId === null && this.nowTicks - this.leaderlessSinceTick >= 3 * base) return null;
     const theirs = this.membership.priorityOf(candidate);
     // Only to one that knows at least as much as the candidate: one that knows less could never win
     // against it (the candidate would refuse it), and deferring to it would leave nobody to lead.
-    if (this.self && this.electable() && this.self.priority > theirs && this.log.decidedIndex >= candidateDecided) return true;
+    if (this.self && this.electable() && this.self.priority > theirs && this.log.decidedThrough >= candidateDecided) return this.id;
     for (const [id, heard] of this.heardCampaigning) {
       if (id === candidate || this.nowTicks - heard.tick >= base) continue;
       const m = this.membership.get(id);
-      if (m && isElectable(m) && m.priority > theirs && heard.decidedIndex >= this.log.decidedIndex && heard.decidedIndex >= candidateDecided) return true;
+      if (m && isElectable(m) && m.priority > theirs && heard.decidedThrough >= this.log.decidedThrough && heard.decidedThrough >= candidateDecided) return id;
     }
-    return false;
+    return null;
   }
 
   private onPreVoteReply(m: PreVoteReplyMessage): void {
@@ -995,7 +992,7 @@ export class Replica {
     if (this.role !== 'pre-candidate' || !ballotEquals(m.ballot, this.preVoteBallot)) return; // stale
     if (!m.granted) return;
     this.preVotes.add(m.from);
-    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate();
+    if (this.isElectionQuorum(this.preVotes)) this.becomeCandidate(`pre-votes of ${[...this.preVotes].join(', ')} are a quorum`);
   }
 
   private onPrepare(m: PrepareMessage): void {
@@ -1003,35 +1000,31 @@ export class Replica {
     // learned of the removal needs it); a candidate counts only its voters.
     this.observeRound(m.ballot.round);
     if (ballotGreater(this.promisedBallot, m.ballot)) {
+      this.refuse(`prepare from ${m.from} at ${formatBallot(m.ballot)}`, `it promised ${formatBallot(this.promisedBallot)}`);
       this.nack(m.from, m.ballot);
       return;
     }
     if (ballotGreater(m.ballot, this.promisedBallot)) {
-      if (this.role !== 'follower') this.becomeFollower(null, `prepare ${formatBallot(m.ballot)} outranks our ${this.role} ballot`);
+      if (this.role !== 'follower') this.becomeFollower(null, `prepare ${formatBallot(m.ballot)} from ${m.from} outranks our ${this.role} ballot`);
       this.promise(m.ballot);
       this.leaderId = null; // we no longer accept the old leader's proposals
     }
     this.electionTimeout.reset(); // give the candidate its chance
     const entries: PromisedEntry[] = this.log
       .range(m.fromSlot, this.log.lastSlot)
-      .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex }));
+      .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedThrough }));
     this.send({
       type: 'promise',
       from: this.id,
       to: m.from,
       ballot: m.ballot,
       fromSlot: m.fromSlot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       entries,
       compactedThrough: this.log.compactedThrough,
     });
-    // The candidate asks for slots we compacted: it will step back; send it our snapshot so that it (or
-    // anyone it then follows) can go on - we may be the only one that has those slots, and unable to lead.
-    if (m.fromSlot <= this.log.compactedThrough) {
-      let pr = this.snapshotOffers.get(m.from);
-      if (!pr) this.snapshotOffers.set(m.from, (pr = this.freshProgress(m.from)));
-      this.sendSnapshot(m.from, pr, m.ballot);
-    }
+    // The candidate asks for slots we compacted: it will step back; send it our snapshot (snapshot-shipping.ts).
+    if (m.fromSlot <= this.log.compactedThrough) this.shipper.offerToCandidate(m.from, m.ballot);
   }
 
   private onPromise(m: PromiseMessage): void {
@@ -1049,13 +1042,13 @@ export class Replica {
       return;
     }
     this.promises.set(m.from, m);
-    // Configuration changes above our decided index: phase 1 needs a quorum of each of them too, so ask their voters.
+    // Configuration changes above our decided prefix: phase 1 needs a quorum of each of them too, so ask their voters.
     for (const id of this.configs.learnFromPromise(m.entries)) {
       if (id === this.id || this.preparedTo.has(id)) continue;
       this.preparedTo.add(id);
       this.send({ type: 'prepare', from: this.id, to: id, ballot: this.ownBallot, fromSlot: this.prepareFromSlot });
     }
-    if (this.isElectionQuorum(new Set(this.promises.keys()))) this.becomeLeader();
+    if (this.isElectionQuorum(new Set(this.promises.keys()))) this.becomeLeader(`promises of ${[...this.promises.keys()].join(', ')} at ${formatBallot(this.ownBallot)} are a quorum`);
   }
 
   private selfPromise(): PromiseMessage {
@@ -1065,11 +1058,11 @@ export class Replica {
       to: this.id,
       ballot: this.ownBallot,
       fromSlot: this.prepareFromSlot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       compactedThrough: this.log.compactedThrough,
       entries: this.log
         .range(this.prepareFromSlot, this.log.lastSlot)
-        .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedIndex })),
+        .map((e) => ({ slot: e.slot, ballot: e.ballot, command: e.command, decided: e.slot <= this.log.decidedThrough })),
     };
   }
 
@@ -1086,13 +1079,13 @@ export class Replica {
     if (this.role !== 'follower' || this.leaderId !== m.from || !ballotEquals(m.ballot, this.promisedBallot)) return; // stale
     if (!this.electable()) return;
     this.campaignIsManual = m.manual;
-    this.electNow();
+    this.electNow(`leader ${m.from} hands over leadership${m.manual ? ' (switchover)' : ' (fail-back)'}`);
   }
 
   /** Campaign at once, skipping pre-vote. */
-  private electNow(): void {
-    this.becomePreCandidate();
-    if ((this.role as Role) === 'pre-candidate') this.becomeCandidate(); // unless it already won alone
+  private electNow(why: string): void {
+    this.becomePreCandidate(why);
+    if ((this.role as Role) === 'pre-candidate') this.becomeCandidate(`${why}: no pre-vote needed`); // unless it already won alone
   }
 
   // ---------------------------------------------------------------- phase 2 handlers
@@ -1101,30 +1094,27 @@ export class Replica {
    * A message from a leader at `ballot`: true if we follow it (promising it if it
    * is new to us), false if it is stale and was refused.
    */
-  private followLeader(from: ReplicaId, ballot: Ballot): boolean {
+  private followLeader(from: ReplicaId, ballot: Ballot, what: Message['type']): boolean {
     this.observeRound(ballot.round);
     if (ballotGreater(this.promisedBallot, ballot)) {
+      this.refuse(`${what} from ${from} at ${formatBallot(ballot)}`, `it promised ${formatBallot(this.promisedBallot)}`);
       this.nack(from, ballot);
       return false;
     }
     if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot);
     if (this.role !== 'follower' || this.leaderId !== from) {
-      this.becomeFollower(from, `leader ${from} at ${formatBallot(ballot)}`);
+      this.becomeFollower(from, `${what} from leader ${from} at ${formatBallot(ballot)}`);
     } else {
-      this.electionTimeout.start(); // restarts from zero, and resumes a quiescent follower's timer
+      this.electionTimeout.start(); // restarts from zero, and resumes a quiet follower's timer
     }
-    this.quiescent = false;
+    this.quiet.isQuiet = false;
     return true;
   }
 
   private onAccept(m: AcceptMessage): void {
-    if (!this.followLeader(m.from, m.ballot)) return;
-    m.commands.forEach((command, i) => {
-      const slot = m.firstSlot + i;
-      if (slot <= this.log.decidedIndex) return; // already final here
-      this.writeEntry({ slot, ballot: m.ballot, command });
-    });
-    this.learnDecided(m.ballot, m.decidedIndex);
+    if (!this.followLeader(m.from, m.ballot, m.type)) return;
+    storeAcceptedRun(m, this.log.decidedThrough, (e) => this.writeEntry(e));
+    this.learnDecided(m.ballot, m.decidedThrough);
     this.send({
       type: 'accepted',
       from: this.id,
@@ -1132,17 +1122,16 @@ export class Replica {
       ballot: m.ballot,
       firstSlot: m.firstSlot,
       lastSlot: m.firstSlot + m.commands.length - 1,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
     });
   }
 
   private onHeartbeat(m: HeartbeatMessage): void {
-    if (!this.followLeader(m.from, m.ballot)) return;
-    this.learnDecided(m.ballot, m.decidedIndex);
-    if (m.quiesce && this.log.decidedIndex >= m.decidedIndex) {
+    if (!this.followLeader(m.from, m.ballot, m.type)) return;
+    this.learnDecided(m.ballot, m.decidedThrough);
+    if (m.quiet && this.log.decidedThrough >= m.decidedThrough) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
-      if (!this.quiescent) this.quietToPersist = { leaderId: m.from, ballot: m.ballot, epoch: this.epoch };
-      this.quiescent = true;
+      this.quiet.goQuiet(this.quiet.isQuiet ? null : { leaderId: m.from, ballot: m.ballot, epoch: this.epoch });
       this.electionTimeout.stop();
     }
     this.send({
@@ -1150,269 +1139,80 @@ export class Replica {
       from: this.id,
       to: m.from,
       ballot: m.ballot,
-      decidedIndex: this.log.decidedIndex,
+      decidedThrough: this.log.decidedThrough,
       readSeq: m.readSeq,
     });
   }
 
-  /**
-   * The leader at `ballot` says everything through `leaderDecided` is decided. A
-   * slot is decided here only if we hold the leader's own value for it (accepted
-   * at `ballot`); otherwise we wait for the leader to catch us up.
-   */
+  /** The leader at `ballot` says everything through `leaderDecided` is decided (replication.ts `learnedDecidedThrough`). */
   private learnDecided(ballot: Ballot, leaderDecided: number): void {
-    let through = this.log.decidedIndex;
-    while (through < leaderDecided) {
-      const e = this.log.get(through + 1);
-      if (!e) break;
-      if (!ballotEquals(e.ballot, ballot)) break;
-      through += 1;
-    }
-    this.log.markDecidedThrough(through);
+    this.log.markDecidedThrough(learnedDecidedThrough(this.log, ballot, leaderDecided));
     this.refreshActive();
   }
 
   private onAccepted(m: AcceptedMessage): void {
     if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
-    const pr = this.progressOf(m.from);
+    const pr = this.progress.get(m.from);
     if (!pr) return;
-    pr.recentActive = true;
-    pr.lastReplyTick = this.nowTicks;
-    pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
-    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
+    this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
     if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
-    for (let s = m.firstSlot; s <= m.lastSlot; s++) this.ackSlot(s, m.from);
+    for (let s = m.firstSlot; s <= m.lastSlot; s++) this.replication.ack(s, m.from);
     this.advanceLeaderDecided();
     if (this.role !== 'leader') return; // the decided configuration removed us
-    this.catchUp(m.from, pr);
-    if (this.transfer?.target === m.from) this.completeTransfer();
+    this.replication.catchUp(m.from, pr);
+    if (this.transfer.inProgress?.target === m.from) this.completeTransfer();
   }
 
   private onHeartbeatReply(m: HeartbeatReplyMessage): void {
     if (this.role !== 'leader' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale
-    const pr = this.progressOf(m.from);
+    const pr = this.progress.get(m.from);
     if (!pr) return;
-    pr.recentActive = true;
-    pr.lastReplyTick = this.nowTicks;
-    pr.decidedIndex = Math.max(pr.decidedIndex, m.decidedIndex);
-    pr.ackedThrough = Math.max(pr.ackedThrough, pr.decidedIndex);
+    this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
     pr.readSeqAcked = Math.max(pr.readSeqAcked, m.readSeq);
     this.confirmReads();
-    this.catchUp(m.from, pr);
+    this.replication.catchUp(m.from, pr);
   }
 
   // ---------------------------------------------------------------- leader machinery
 
-  private ackSlot(slot: number, from: ReplicaId): void {
-    const p = this.pending.get(slot);
-    if (!p) return; // decided already, or not ours
-    p.acks.add(from);
-    if (this.isDecisionQuorum(slot, p.acks)) {
-      this.pending.delete(slot);
-      this.decidedAbove.add(slot);
-    }
-  }
-
+  /** Grow the decided prefix over the contiguous decided slots; reads and configurations follow it. */
   private advanceLeaderDecided(): void {
     for (;;) {
-      let through = this.log.decidedIndex;
-      while (this.decidedAbove.has(through + 1)) {
-        this.decidedAbove.delete(through + 1);
-        through += 1;
-      }
-      if (through === this.log.decidedIndex) return;
+      const through = this.replication.takeDecidedPrefix(this.log.decidedThrough);
+      if (through === this.log.decidedThrough) return;
       this.log.markDecidedThrough(through);
-      while (this.batches.length > 0 && this.batches[0]!.lastSlot <= through) this.batches.shift();
-      if (through >= this.openingSlot && this.waitingReads.length > 0) {
-        const waiting = this.waitingReads;
-        this.waitingReads = [];
-        for (const readId of waiting) {
-          this.pendingReads.push({ readId, readIndex: through, seq: this.readSeqBroadcast + 1 });
-        }
-        this.confirmReads();
-      }
+      if (through >= this.openingSlot && this.reads.openingDecided(through)) this.confirmReads();
       const changed = this.refreshActive();
       if (this.role !== 'leader' || !changed) return;
       // A configuration change was decided: later slots may now need fewer quorums.
-      for (const [slot, p] of this.pending) {
-        if (this.isDecisionQuorum(slot, p.acks)) {
-          this.pending.delete(slot);
-          this.decidedAbove.add(slot);
-        }
-      }
+      this.replication.recountPending();
     }
   }
 
-  /** Queued proposals go out as accept rounds, as many as the in-flight window allows. */
+  /** Queued proposals go out as accept batches (a leader's, unless a hand-over pauses writes). */
   private flushProposals(): void {
     if (this.role !== 'leader') return;
-    if (this.transfer) return; // writes wait while leadership is being handed over
-    const flow = this.flow;
-    while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
-      // Batch window: while a round is in flight, a short queue waits for more commands
-      // (the next decided round flushes again, so nothing waits forever).
-      if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
-      const batch = this.proposals.splice(0, flow.batchMax);
-      const first = this.nextSlot;
-      for (const command of batch) {
-        this.writeEntry({ slot: this.nextSlot, ballot: this.ownBallot, command });
-        this.pending.set(this.nextSlot, { acks: new Set(), sentTick: this.nowTicks });
-        this.nextSlot += 1;
-      }
-      const last = this.nextSlot - 1;
-      this.batches.push({ firstSlot: first, lastSlot: last });
-      this.broadcastAccept(first, last);
-    }
-  }
-
-  private broadcastAccept(first: number, last: number): void {
-    const commands = this.log.range(first, last).map((e) => e.command);
-    if (commands.length !== last - first + 1) throw new Error(`replica ${this.id}: accept run ${first}..${last} has holes`);
-    for (const to of this.peers) {
-      if (this.throttled(to)) continue;
-      this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: first, commands, decidedIndex: this.log.decidedIndex });
-      this.travellingTo(to).sent(first, last, this.nowTicks);
-    }
-  }
-
-  /** The rounds on their way to `to` at our current ballot (travelling-rounds.ts). */
-  private travellingTo(to: ReplicaId): TravellingRounds {
-    const t = this.travelling.get(to);
-    if (t && ballotEquals(t.ballot, this.ownBallot)) return t.rounds;
-    const rounds = new TravellingRounds();
-    this.travelling.set(to, { ballot: this.ownBallot, rounds });
-    return rounds;
+    this.replication.flush(this.transfer.inProgress !== null);
   }
 
   private broadcastHeartbeat(): void {
     for (const to of this.peers) {
-      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedIndex: this.log.decidedIndex, readSeq: this.readSeq });
+      this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq });
     }
   }
 
-  /** Accepts not acknowledged within `retransmitTicks` go again, to the acceptors that did not answer. */
-  private retransmit(): void {
-    const stale: number[] = [];
-    for (const [slot, p] of this.pending) {
-      if (this.nowTicks - p.sentTick >= this.opts.retransmitTicks) {
-        stale.push(slot);
-        p.sentTick = this.nowTicks;
-      }
-    }
-    if (stale.length === 0) return;
-    stale.sort((a, b) => a - b);
-    for (const to of this.peers) {
-      if (this.throttled(to)) continue;
-      let runStart = -1;
-      let runEnd = -1;
-      const flush = (): void => {
-        if (runStart < 0) return;
-        const commands = this.log.range(runStart, runEnd).map((e) => e.command);
-        this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: runStart, commands, decidedIndex: this.log.decidedIndex });
-        runStart = -1;
-      };
-      for (const s of stale) {
-        if (this.pending.get(s)!.acks.has(to)) {
-          flush();
-          continue;
-        }
-        if (runStart >= 0 && s === runEnd + 1 && s - runStart < this.opts.batchMax) {
-          runEnd = s;
-        } else {
-          flush();
-          runStart = s;
-          runEnd = s;
-        }
-      }
-      flush();
-    }
-  }
-
-  /**
-   * Send decided entries to an acceptor that reported a lower decided index
-   * than ours: up to `inflightMax` catch-up messages in flight, restarting from
-   * its reported position when nothing was sent for `retransmitTicks`.
-   */
-  private catchUp(to: ReplicaId, pr: Progress): void {
-    if (this.throttled(to)) return;
-    // Slots it acknowledged at our ballot it will mark decided on our next message by itself;
-    // slots in rounds still on their way to it need no second copy (unless a round is overdue).
-    const acked = Math.max(pr.decidedIndex, pr.ackedThrough);
-    const known = this.travellingTo(to).travellingThrough(acked, this.nowTicks, this.opts.retransmitTicks);
-    if (known >= this.log.decidedIndex) return;
-    if (known + 1 < this.log.firstSlot) {
-      this.sendSnapshot(to, pr);
-      return;
-    }
-    const quiet = this.nowTicks - pr.catchupTick >= this.opts.retransmitTicks;
-    let next = quiet || pr.catchupThrough <= known ? known + 1 : pr.catchupThrough + 1;
-    const windowEnd = Math.min(this.log.decidedIndex, known + this.opts.inflightMax * this.opts.catchupBatchMax);
-    while (next <= windowEnd) {
-      const last = Math.min(windowEnd, next + this.opts.catchupBatchMax - 1);
-      const commands = this.log.range(next, last).map((e) => e.command);
-      if (commands.length !== last - next + 1) throw new Error(`replica ${this.id}: decided run ${next}..${last} has holes`);
-      this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: next, commands, decidedIndex: this.log.decidedIndex });
-      pr.catchupThrough = last;
-      pr.catchupTick = this.nowTicks;
-      next = last + 1;
-    }
-  }
-
-  /**
-   * A replica outside every configuration we know campaigns: it was removed
-   * while it could not hear about it. Send it the decided log it lacks (or a
-   * snapshot) so it learns the configuration that removed it and goes quiet.
-   */
-  private informOutsider(to: ReplicaId, decidedIndex: number): void {
-    const from = decidedIndex + 1;
-    if (from > this.log.decidedIndex) return;
-    const snap = this.opts.snapshots?.latest();
-    if (snap && snap.slot > decidedIndex && (from < this.log.firstSlot || this.log.decidedIndex - decidedIndex > this.opts.catchupBatchMax)) {
-      this.sendSnapshot(to, this.freshProgress(to));
-      return;
-    }
-    if (from < this.log.firstSlot) return;
-    const last = Math.min(this.log.decidedIndex, from + this.opts.catchupBatchMax - 1);
-    const commands = this.log.range(from, last).map((e) => e.command);
-    this.send({ type: 'accept', from: this.id, to, ballot: this.ownBallot, firstSlot: from, commands, decidedIndex: this.log.decidedIndex });
-  }
-
-  /** The slots it needs are compacted: send our latest snapshot, in pieces, at most once per election timeout. */
-  private sendSnapshot(to: ReplicaId, pr: Progress, asAcceptor: Ballot | null = null): void {
-    if (pr.snapshotTick >= 0 && this.nowTicks - pr.snapshotTick < this.opts.electionTimeoutTicks) return;
-    const snap = this.opts.snapshots?.latest() ?? null;
-    if (!snap || snap.slot < this.log.firstSlot - 1) return; // nothing to send yet (a host bug would show up as a stuck acceptor)
-    pr.snapshotTick = this.nowTicks;
-    const config = this.configs.configurationAt(snap.slot);
-    const size = this.opts.snapshotChunkChars ?? 1_000_000;
-    const chunks = Math.max(1, Math.ceil(snap.data.length / size));
-    for (let i = 0; i < chunks; i++) {
-      const piece = { type: 'install-snapshot' as const, from: this.id, to, slot: snap.slot, chunk: i, chunks, data: snap.data.slice(i * size, (i + 1) * size), config };
-      this.send(asAcceptor ? { ...piece, ballot: asAcceptor, fromAcceptor: true } : { ...piece, ballot: this.ownBallot });
-    }
-  }
-
-  /** A piece of the leader's snapshot; once all have arrived, it replaces our prefix and state machine. */
+  /** A piece of a snapshot; once all have arrived, it replaces our prefix and state machine. */
   private onInstallSnapshot(m: InstallSnapshotMessage): void {
     if (m.fromAcceptor) {
       if (this.role === 'leader') return; // a leader is never behind what an acceptor compacted
-    } else if (!this.followLeader(m.from, m.ballot)) return;
-    if (m.slot > this.log.decidedIndex) {
-      const key = `${formatBallot(m.ballot)}/${m.slot}/${m.chunks}`;
-      if (this.incoming?.key !== key) this.incoming = { key, chunks: new Array<string | undefined>(m.chunks).fill(undefined), received: 0 };
-      const inc = this.incoming;
-      if (m.chunk < 0 || m.chunk >= m.chunks) return;
-      if (inc.chunks[m.chunk] === undefined) {
-        inc.chunks[m.chunk] = m.data;
-        inc.received += 1;
-      }
-      if (inc.received < m.chunks) return;
-      this.incoming = null;
-      const snap: Snapshot = { slot: m.slot, data: inc.chunks.join('') };
+    } else if (!this.followLeader(m.from, m.ballot, m.type)) return;
+    if (m.slot > this.log.decidedThrough) {
+      const snap = this.incoming.receive(m);
+      if (!snap) return; // more pieces to come
       this.log.installSnapshot(m.slot);
       this.snapshotToPersist = snap;
       if (!this.isLogger) this.snapshotToInstall = snap;
-      else this.appliedIndex = Math.max(this.appliedIndex, m.slot); // a logger has no state machine to load
+      else this.appliedThrough = Math.max(this.appliedThrough, m.slot); // a logger has no state machine to load
       // The snapshot replaces the log that held the configuration in effect after it.
       this.configs.installSnapshot(m.slot, m.config);
       this.onNewConfiguration();
@@ -1421,7 +1221,7 @@ export class Replica {
     }
     if (m.fromAcceptor) return;
     // Tell the leader where we are now (after the snapshot is durable: this rides in the same Ready).
-    this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedIndex: this.log.decidedIndex });
+    this.send({ type: 'accepted', from: this.id, to: m.from, ballot: m.ballot, firstSlot: m.slot, lastSlot: m.slot, decidedThrough: this.log.decidedThrough });
   }
 
   /**
@@ -1431,15 +1231,14 @@ export class Replica {
    * that sending the snapshot is cheaper.
    */
   compact(through: number, snapshot: Snapshot | null): void {
-    if (snapshot && snapshot.slot > this.appliedIndex) throw new Error(`replica ${this.id}: snapshot at ${snapshot.slot} is beyond applied ${this.appliedIndex}`);
-    let limit = Math.min(through, this.appliedIndex, this.log.decidedIndex, snapshot?.slot ?? Number.POSITIVE_INFINITY);
+    if (snapshot && snapshot.slot > this.appliedThrough) throw new Error(`replica ${this.id}: snapshot at ${snapshot.slot} is beyond applied ${this.appliedThrough}`);
+    let limit = Math.min(through, this.appliedThrough, this.log.decidedThrough, snapshot?.slot ?? Number.POSITIVE_INFINITY);
     if (this.role === 'leader') {
-      // An acceptor within a few catch-up rounds of `limit` gets entries, not a snapshot.
+      // An acceptor within a few catch-up messages' reach of `limit` gets entries, not a snapshot.
       const catchable = 4 * this.opts.inflightMax * this.opts.catchupBatchMax;
       for (const pr of this.progress.values()) {
-        const known = Math.max(pr.decidedIndex, pr.ackedThrough);
-        const live = this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks;
-        if (live && known < limit && limit - known <= catchable) limit = known;
+        const known = knownThrough(pr);
+        if (this.progress.isLive(pr, this.nowTicks) && known < limit && limit - known <= catchable) limit = known;
       }
     }
     if (snapshot) this.snapshotToPersist = snapshot;
@@ -1449,121 +1248,68 @@ export class Replica {
     }
   }
 
-  /** Reads requested since the last broadcast get a heartbeat round of their own. */
+  /** Reads requested since the last broadcast get a heartbeat broadcast of their own (read-index.ts). */
   private flushReads(): void {
     if (this.role !== 'leader') return;
-    const last = this.pendingReads.at(-1);
-    if (!last || last.seq <= this.readSeqBroadcast) return;
-    this.reserveReadSeq(last.seq);
-    this.readSeq = last.seq;
-    this.readSeqBroadcast = last.seq;
-    this.broadcastHeartbeat();
-  }
-
-  /**
-   * Nonces are reserved durably, a block at a time, before one is sent (the
-   * reservation rides in the same Ready, persisted before its messages leave).
-   * A replica restarted quiet leads again at its old ballot: answers still on
-   * their way to its previous life carry that ballot, and only a nonce above
-   * all of that life's keeps them from confirming this life's reads.
-   */
-  private reserveReadSeq(seq: number): void {
-    if (seq <= this.readSeqReserved) return;
-    this.readSeqReserved = seq + READ_SEQ_BLOCK - 1;
-    this.readSeqDirty = true;
+    if (this.reads.takeBroadcast()) this.broadcastHeartbeat();
   }
 
   private confirmReads(): void {
-    while (this.pendingReads.length > 0) {
-      const r = this.pendingReads[0]!;
-      const acks = new Set<ReplicaId>([this.id]);
-      for (const [id, p] of this.progress) if (p.readSeqAcked >= r.seq) acks.add(id);
-      if (!this.isConfirmationQuorum(acks)) return;
-      this.pendingReads.shift();
-      this.readStates.push({ readId: r.readId, readIndex: r.readIndex });
-    }
-  }
-
-  /**
-   * A passive replica is served after the voters: while proposals queue up
-   * behind a full pipeline, it gets no fresh accepts and no catch-up (it
-   * catches up once the backlog is gone).
-   */
-  private throttled(to: ReplicaId): boolean {
-    return this.proposals.length > 0 && this.membership.get(to)?.role === 'passive';
+    this.reads.confirm(
+      (seq) => this.progress.echoed(this.id, seq),
+      (acks) => this.isConfirmationQuorum(acks),
+    );
   }
 
   /** For a leader: what its quorum policy lacks among the acceptors heard from recently, or null. */
   private writesBlocked(): string | null {
     if (this.role !== 'leader') return null;
-    const active = new Set<ReplicaId>([this.id]);
-    for (const [id, p] of this.progress) if (this.nowTicks - p.lastReplyTick < this.opts.electionTimeoutTicks) active.add(id);
-    return this.configs.explainBlocked(active);
+    return this.configs.explainBlocked(this.progress.liveSet(this.id, this.nowTicks));
   }
 
   /** A hand-over in progress goes on or times out; otherwise fail-back may start one. */
   private tickTransfer(): void {
-    const t = this.transfer;
+    const t = this.transfer.inProgress;
     if (t) {
-      if (this.nowTicks - t.sinceTick >= t.timeoutTicks) this.transfer = null; // it did not take over: resume writing
+      // It did not take over in time: resume writing.
+      if (this.transfer.expire(this.nowTicks)) this.refuse(`hand-over to ${t.target}`, `it did not take over within ${ticks(t.timeoutTicks)}: writes resume`);
       else this.completeTransfer();
       return;
     }
-    this.maybeFailBack();
-  }
-
-  /**
-   * Fail-back (DCF priority election): when an electable replica of higher
-   * priority answers us and has every decided entry, hand leadership to it.
-   */
-  private maybeFailBack(): void {
+    // Fail-back (DCF priority election): a reachable, caught-up replica of higher priority leads instead.
     const target = this.failBackTarget();
     if (target !== null) this.startTransfer(target, false, this.opts.electionTimeoutTicks);
   }
 
-  /** The reachable, caught-up, electable replica of highest priority above ours, if fail-back is on. */
+  /** The replica fail-back would hand leadership to now, or null (transfer.ts). */
   private failBackTarget(): ReplicaId | null {
-    if (!this.priority.enabled || !this.priority.failback || this.failbackSuppressed) return null;
-    let best: Member | null = null;
-    for (const m of this.membership.members) {
-      if (m.id === this.id || !isElectable(m) || m.priority <= (this.self?.priority ?? 0)) continue;
-      if (!this.reachableAndCaughtUp(m.id)) continue;
-      if (!best || m.priority > best.priority) best = m;
-    }
-    return best?.id ?? null;
+    return failBackTarget(
+      { enabled: this.priority.enabled && this.priority.failback, suppressed: this.transfer.failbackSuppressed },
+      this.membership.members,
+      this.id,
+      this.self?.priority ?? 0,
+      (id) => this.progress.caughtUp(id, this.log.decidedThrough, this.nowTicks),
+    );
   }
 
-  private reachableAndCaughtUp(id: ReplicaId): boolean {
-    const pr = this.progress.get(id);
-    if (!pr || this.nowTicks - pr.lastReplyTick >= this.opts.electionTimeoutTicks) return false;
-    return Math.max(pr.decidedIndex, pr.ackedThrough) >= this.log.decidedIndex;
-  }
-
-  /**
-   * Hand leadership to `target`: stop taking new writes, wait until nothing is
-   * in flight and it holds everything we proposed, then tell it to campaign at
-   * once. Abandoned (writes resume) after `timeoutTicks`.
-   */
+  /** Hand leadership to `target`: writes pause until it takes over or `timeoutTicks` pass (transfer.ts). */
   private startTransfer(target: ReplicaId, manual: boolean, timeoutTicks: number): void {
-    this.transfer = { target, sinceTick: this.nowTicks, sent: false, manual, timeoutTicks };
+    this.transfer.start(target, manual, timeoutTicks, this.nowTicks);
     this.completeTransfer();
   }
 
+  /** Once nothing is in flight and the target holds everything we proposed, tell it to campaign at once. */
   private completeTransfer(): void {
-    const t = this.transfer;
+    const t = this.transfer.inProgress;
     if (!t || t.sent) return;
     const pr = this.progress.get(t.target);
-    const last = this.nextSlot - 1;
-    if (this.pending.size > 0 || !pr || Math.max(pr.decidedIndex, pr.ackedThrough) < last) {
-      if (pr) this.catchUp(t.target, pr);
+    const last = this.replication.nextSlot - 1;
+    if (this.replication.undecided > 0 || !pr || knownThrough(pr) < last) {
+      if (pr) this.replication.catchUp(t.target, pr);
       return;
     }
     t.sent = true;
     this.send({ type: 'timeout-now', from: this.id, to: t.target, ballot: this.ownBallot, manual: t.manual });
-  }
-
-  private progressOf(id: ReplicaId): Progress | undefined {
-    return this.progress.get(id);
   }
 
   // ---------------------------------------------------------------- configuration
@@ -1572,58 +1318,7 @@ export class Replica {
     return this.configs.membership;
   }
 
-  /** What makes a proposed configuration unsafe or unable to decide now, or null. */
-  private refuseChange(next: CompiledConfiguration): { code: 'invalid-change' | 'would-block'; message: string } | null {
-    if (configurationKey(next.configuration) === configurationKey(this.configs.active.config.configuration)) {
-      return { code: 'invalid-change', message: 'the configuration would not change' };
-    }
-    const me = next.membership.get(this.id);
-    if (!me || !isElectable(me)) {
-      return { code: 'invalid-change', message: `replica ${this.id} leads and would no longer be an electable voter: hand leadership over first (switchover or step-down)` };
-    }
-    for (const m of next.membership.members) {
-      const old = this.membership.get(m.id);
-      if (!old) {
-        if (this.opts.configuration.members.some((b) => b.id === m.id && b.role === 'logger')) {
-          return { code: 'invalid-change', message: `replica ${m.id} was a logger (it keeps no state machine) and can only come back as one: add a new replica instead` };
-        }
-        if (m.role !== 'passive') {
-          return { code: 'invalid-change', message: `replica ${m.id} is new: it joins as passive (a learner) and becomes a ${m.role} by a later change, once it has caught up` };
-        }
-        continue;
-      }
-      if ((m.incarnation ?? 1) !== (old.incarnation ?? 1)) {
-        if ((m.incarnation ?? 1) < (old.incarnation ?? 1)) {
-          return { code: 'invalid-change', message: `replica ${m.id} is in incarnation ${old.incarnation ?? 1}; a rebuild only moves to a later one` };
-        }
-        if (m.role !== 'passive') {
-          return { code: 'invalid-change', message: `replica ${m.id} starts a new incarnation (a rebuild): it joins as passive and becomes a ${m.role} once it has caught up` };
-        }
-      }
-      if ((old.role === 'logger') !== (m.role === 'logger')) {
-        return { code: 'invalid-change', message: `replica ${m.id} cannot change between logger and ${old.role === 'logger' ? m.role : old.role}: a logger keeps no state machine; remove it and add a new replica instead` };
-      }
-      if (isVoter(m) && !isVoter(old) && this.configs.override) {
-        return { code: 'invalid-change', message: `in minority mode only the survivors vote: make replica ${m.id} a ${m.role} after returning to normal mode` };
-      }
-      if (isVoter(m) && !isVoter(old) && !this.reachableAndCaughtUp(m.id)) {
-        return { code: 'would-block', message: `replica ${m.id} has not caught up with the decided log (or is not answering); it becomes a voter once it has` };
-      }
-    }
-    const live = new Set<ReplicaId>([this.id]);
-    for (const [id, pr] of this.progress) if (this.nowTicks - pr.lastReplyTick < this.opts.electionTimeoutTicks) live.add(id);
-    // In minority mode the survivors decide (typically to rebuild or remove the lost replicas): that is what must work now.
-    if (this.configs.override) {
-      const blocked = this.configs.explainBlocked(live);
-      return blocked === null ? null : { code: 'would-block', message: blocked };
-    }
-    const missing = next.quorum.explainPhase2(live);
-    if (missing !== null) return { code: 'would-block', message: `the replicas answering now could not decide under the new configuration: ${missing}` };
-    if (!next.quorum.isPhase1Quorum(live)) return { code: 'would-block', message: 'the replicas answering now could not elect a leader under the new configuration' };
-    return null;
-  }
-
-  /** The decided index moved: true if the configuration in effect or the chain changed. */
+  /** The decided prefix grew: true if the configuration in effect or the chain changed. */
   private refreshActive(): boolean {
     const changed = this.configs.refresh();
     if (changed === 'active') this.onNewConfiguration();
@@ -1634,7 +1329,7 @@ export class Replica {
   /** A new configuration took effect. */
   private onNewConfiguration(): void {
     // An operator's newer instruction (priorities, roles) supersedes an earlier choice of leader.
-    this.failbackSuppressed = false;
+    this.transfer.failbackSuppressed = false;
     this.self = this.ownRecord();
     this.configurationChanged();
     if ((this.role === 'leader' || this.role === 'candidate' || this.role === 'pre-candidate') && !this.electable()) {
@@ -1648,22 +1343,13 @@ export class Replica {
     this.peers = members;
     this.electionPeers = voters;
     if (this.role !== 'leader') return;
-    const ids = new Set(members);
-    for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
-    for (const id of this.peers) {
-      const pr = this.progress.get(id);
-      if (!pr || pr.incarnation !== this.configs.incarnationOf(id)) this.progress.set(id, this.freshProgress(id));
-    }
+    this.progress.sync(members, (id) => this.configs.incarnationOf(id), this.nowTicks);
   }
 
-  /** Store an entry in our log, tracking `config` commands above the decided index. */
+  /** Store an entry in our log, tracking `config` commands above the decided prefix. */
   private writeEntry(e: Entry): void {
     this.log.set(e);
     if (this.configs.noteWrite(e)) this.configurationChanged();
-  }
-
-  private isDecisionQuorum(slot: number, acks: ReadonlySet<ReplicaId>): boolean {
-    return this.configs.isDecisionQuorum(slot, acks);
   }
 
   private isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
@@ -1675,20 +1361,22 @@ export class Replica {
   }
 
   /** A later epoch exists: stop everything, durably, until an operator rebuilds this replica. */
-  private fence(): void {
-    if (this.role !== 'follower') this.becomeFollower(null, 'fenced by a later epoch');
+  private fence(cause: string): void {
+    const why = `fenced by a later epoch (${cause}): it does nothing until rebuilt`;
+    if (this.role !== 'follower') this.becomeFollower(null, why);
+    else this.transition('follower', null, why);
     this.leaderId = null;
     this.fenced = true;
     this.epochDirty = true;
     this.electionTimeout.stop();
   }
 
+  /** May this replica lead: an electable voter in the configuration in effect. */
   /** Nothing promised, accepted, decided or compacted, ever: this replica holds no history. */
   private isBlank(): boolean {
     return ballotEquals(this.promisedBallot, ZERO_BALLOT) && this.log.lastSlot === 0 && this.log.compactedThrough === 0;
   }
 
-  /** May this replica lead: an electable voter in the configuration in effect. */
   private electable(): boolean {
     return this.self !== undefined && isElectable(this.self);
   }
@@ -1707,20 +1395,6 @@ export class Replica {
     return m && (m.incarnation ?? 1) === this.incarnation ? m : undefined;
   }
 
-  private freshProgress(id: ReplicaId): Progress {
-    return {
-      incarnation: this.configs.incarnationOf(id),
-      decidedIndex: 0,
-      ackedThrough: 0,
-      recentActive: false,
-      readSeqAcked: 0,
-      catchupThrough: 0,
-      catchupTick: 0,
-      lastReplyTick: this.nowTicks,
-      snapshotTick: -1,
-    };
-  }
-
   // ---------------------------------------------------------------- helpers
 
   private promise(ballot: Ballot): void {
@@ -1736,8 +1410,11 @@ export class Replica {
     this.send({ type: 'nack', from: this.id, to, ballot, promised: this.promisedBallot });
   }
 
-  private notLeader(): NotLeader {
-    return { ok: false, reason: 'not-leader', leaderHint: this.leaderId === this.id ? null : this.leaderId };
+  /** A client's request (`what`) refused: this replica does not lead; the answer names the leader it knows, if any. */
+  private notLeader(what: 'proposal' | 'read'): NotLeader {
+    const leaderHint = this.fenced || this.leaderId === this.id ? null : this.leaderId;
+    this.refuse(what, this.fenced ? 'fenced: it does nothing until rebuilt' : leaderHint === null ? 'not the leader, and it knows none' : `not the leader: ${leaderHint} leads`);
+    return { ok: false, reason: 'not-leader', leaderHint };
   }
 
   private send(m: Message): void {

@@ -9,8 +9,8 @@ export interface StateMachine<Result> {
   /** Apply the command decided at `slot`; the result goes to the proposer, if it waits. */
   apply(slot: number, command: Command): Result;
   /** The last slot applied (0 before any). */
-  readonly appliedIndex: number;
-  /** A self-contained serialisation of the whole state, including `appliedIndex`. */
+  readonly appliedThrough: number;
+  /** A self-contained serialisation of the whole state, including `appliedThrough`. */
   snapshot(): string;
   /** Replace the whole state with one taken by `snapshot`. */
   restore(snapshot: string): void;

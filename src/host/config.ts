@@ -6,7 +6,9 @@ import {
   type PriorityOptions,
   compileConfiguration,
 } from '../core/index.ts';
+import { type DcfConfiguration, fromDcfConfiguration, fromDcfRole, toDcfConfiguration } from './dcf.ts';
 import { REGIONS, type Region } from './regions.ts';
+import { timingSettingsProblems, timingWindows } from './timing-windows.ts';
 
 export { REGIONS, type Region };
 
@@ -57,7 +59,7 @@ const LogSchema = z
   .strict();
 
 /**
- * How the leader batches and pipelines accept rounds (flow-control.ts). `adaptive`:
+ * How the leader batches and pipelines accept batches (flow-control.ts). `adaptive`:
  * it measures its decided rate and commit latency and picks both by itself;
  * `fixed`: these limits, always.
  */
@@ -66,9 +68,9 @@ const FlowControlSchema = z.discriminatedUnion('mode', [
   z
     .object({
       mode: z.literal('fixed'),
-      /** Pipeline depth: accept rounds in flight at most. */
+      /** Pipeline depth: accept batches in flight at most. */
       inflight_max: z.number().int().min(1).max(64).default(8),
-      /** Batch window: while a round is in flight, a new one waits for this many commands (1 = send at once). */
+      /** Batch window: while a batch is in flight, a new one waits for this many commands (1 = send at once). */
       batch_min: z.number().int().min(1).max(256).default(1),
     })
     .strict(),
@@ -86,10 +88,18 @@ const streamSettings = {
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),
-    /** Base election timeout; each replica draws its own from [base, 2 x base). Also the check-quorum window. */
+    /**
+     * Base election timeout; each replica draws its own from [base, 2 x base). Also the check-quorum window,
+     * and the unit of every other wait (peer RPCs, client deadlines): timing-windows.ts names them all.
+     */
     election_timeout_ms: z.number().int().min(1).max(600_000).default(1000),
-    /** An idle stream stops heartbeats after this long without requests (0 = never); the next request wakes it. */
+    /** A stream goes quiet (no heartbeats) after this long without requests (0 = never); the next request wakes it. */
     quiesce_after_ms: z.number().int().min(0).max(86_400_000).default(3000),
+    /**
+     * Back-pressure: writes and linearizable reads the leader holds waiting for
+     * their outcome at once; one more is answered 429 overloaded and never proposed.
+     */
+    queue_max: z.number().int().min(1).max(1_000_000).default(1000),
 };
 
 /** Stream names; names starting with `_` are reserved for edgepaxos's own streams (the catalog). */
@@ -113,19 +123,11 @@ function checkStream(s: StreamSettings, ctx: z.RefinementCtx): void {
         ctx.addIssue({ code: 'custom', path: ['policy'], message: e.message.replace(/^(quorum|membership): /, '') });
       }
     }
-    if (s.heartbeat_interval_ms < s.tick_ms) {
-      ctx.addIssue({ code: 'custom', path: ['heartbeat_interval_ms'], message: `must be at least tick_ms (${s.tick_ms})` });
-    }
-    if (s.election_timeout_ms < 2 * s.heartbeat_interval_ms) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['election_timeout_ms'],
-        message: `must be at least twice heartbeat_interval_ms (${s.heartbeat_interval_ms}), or followers time out between heartbeats`,
-      });
-    }
+    for (const p of timingSettingsProblems(s)) ctx.addIssue({ code: 'custom', path: [p.path], message: p.message });
 }
 
-const StreamConfigSchema = z
+/** One stream's definition (an entry of `streams`; the body of `POST /v1/streams`). */
+export const StreamConfigSchema = z
   .object({
     name: z.string().regex(STREAM_NAME, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
     ...streamSettings,
@@ -222,13 +224,18 @@ export function clusterConfig(raw: unknown): ClusterConfig {
   return hit;
 }
 
-/** The core's view of a stream's replicas. */
+/** The core's view of a stream's replicas (its member roles: dcf.ts). */
 export function streamMembers(s: Pick<StreamConfig, 'replicas'>): Member[] {
-  return s.replicas.map((r) => ({ id: r.id, role: r.role, priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
+  return s.replicas.map((r) => ({ id: r.id, role: fromDcfRole(r.role), priority: r.priority, weight: r.weight, group: r.group, region: r.region }));
+}
+
+/** The stream's bootstrap configuration in the API's names (DCF's member roles), as the API shows and edits it. */
+export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): DcfConfiguration {
+  return toDcfConfiguration(bootstrapConfiguration(s));
 }
 
 /** The stream's bootstrap configuration, as the core takes it (later changes live in the log). */
-export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): Configuration {
+export function bootstrapConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>): Configuration {
   return {
     members: streamMembers(s),
     policy: {
@@ -242,12 +249,12 @@ export function streamConfiguration(s: Pick<StreamConfig, 'replicas' | 'policy'>
 
 /** The stream's quorum policy; throws RangeError (with the reason) for one that is unsafe or can never decide. */
 export function streamQuorum(s: Pick<StreamConfig, 'replicas' | 'policy'>): ExplainingQuorumPolicy {
-  return compileConfiguration(streamConfiguration(s)).quorum;
+  return compileConfiguration(bootstrapConfiguration(s)).quorum;
 }
 
-/** One line for the status page: what a decision needs under `c`. */
-export function describeConfigurationPolicy(c: Configuration): string {
-  const q = compileConfiguration(c).quorum;
+/** One line for the status page: what a decision needs under `c` (in the API's names or the core's). */
+export function describeConfigurationPolicy(c: DcfConfiguration | Configuration): string {
+  const q = compileConfiguration(fromDcfConfiguration(c)).quorum;
   const parts = [`weight ${q.phase2Weight} of ${q.totalWeight} to decide, ${q.phase1Weight} to elect`];
   const groups = c.policy.requireGroups ?? [];
   const regions = c.policy.requireRegions ?? [];
@@ -258,7 +265,7 @@ export function describeConfigurationPolicy(c: Configuration): string {
 
 /** One line for the status page: what a decision needs under the bootstrap configuration. */
 export function describePolicy(s: StreamConfig): string {
-  return describeConfigurationPolicy(streamConfiguration(s));
+  return describeConfigurationPolicy(bootstrapConfiguration(s));
 }
 
 export function streamPriority(s: StreamConfig): PriorityOptions {
@@ -319,9 +326,8 @@ export function parseStreamDefinition(raw: unknown): StreamConfig {
   return parsed.data;
 }
 
-/** Core timing in ticks from a stream's millisecond settings. */
+/** Core timing in ticks from a stream's millisecond settings (timing-windows.ts). */
 export function streamTiming(s: StreamConfig): { heartbeatIntervalTicks: number; electionTimeoutTicks: number; retransmitTicks: number } {
-  const heartbeatIntervalTicks = Math.max(1, Math.round(s.heartbeat_interval_ms / s.tick_ms));
-  const electionTimeoutTicks = Math.max(heartbeatIntervalTicks + 1, Math.round(s.election_timeout_ms / s.tick_ms));
-  return { heartbeatIntervalTicks, electionTimeoutTicks, retransmitTicks: Math.max(2, heartbeatIntervalTicks * 2) };
+  const w = timingWindows(s);
+  return { heartbeatIntervalTicks: w.heartbeatIntervalTicks, electionTimeoutTicks: w.electionTimeoutTicks, retransmitTicks: w.retransmitTicks };
 }

@@ -2,15 +2,15 @@ import type { DurableState, PersistDelta } from '../core/index.ts';
 import type { ReplicaStorage } from './storage.ts';
 
 /**
- * A replica's storage that does not spend a transaction on a decided index
+ * A replica's storage that does not spend a transaction on a decidedThrough
  * alone: such a delta is held and written with the next transaction that
  * stores anything else (the next accepted entries, a promise, a compaction),
  * or by `flush()` (the host calls it on its next wake-up).
  *
- * Why this is safe: the stored decided index is a lower bound the replica
+ * Why this is safe: the stored decidedThrough is a lower bound the replica
  * starts from after a crash, never a promise to anyone. Every slot it covers
  * was decided by a quorum of acceptors that stored it, so a replica that
- * restarts with an older decided index only replays fewer entries into its
+ * restarts with an older decidedThrough only replays fewer entries into its
  * state machine and learns the rest again from the leader (a new leader's
  * phase 1 finds the same values). What it must never do is store a decided
  * index for slots it does not hold, or below a compacted prefix: a held index
@@ -26,7 +26,7 @@ export class DeferredDecidedStorage implements ReplicaStorage {
     this.inner = inner;
   }
 
-  /** Whether a decided index waits for a transaction. */
+  /** Whether a decidedThrough waits for a transaction. */
   get holding(): boolean {
     return this.held !== undefined;
   }
@@ -37,7 +37,7 @@ export class DeferredDecidedStorage implements ReplicaStorage {
 
   persist(delta: PersistDelta): void {
     const onlyDecided =
-      delta.decidedIndex !== undefined &&
+      delta.decidedThrough !== undefined &&
       delta.entries.length === 0 &&
       delta.promised === undefined &&
       delta.snapshot === undefined &&
@@ -49,29 +49,29 @@ export class DeferredDecidedStorage implements ReplicaStorage {
       delta.quiet === undefined &&
       delta.readSeqReserved === undefined;
     if (onlyDecided) {
-      this.held = Math.max(this.held ?? 0, delta.decidedIndex!);
+      this.held = Math.max(this.held ?? 0, delta.decidedThrough!);
       return;
     }
     if (this.held !== undefined) {
-      const decidedIndex = Math.max(this.held, delta.decidedIndex ?? 0);
+      const decidedThrough = Math.max(this.held, delta.decidedThrough ?? 0);
       this.held = undefined;
-      this.inner.persist({ ...delta, decidedIndex });
+      this.inner.persist({ ...delta, decidedThrough });
       return;
     }
     this.inner.persist(delta);
   }
 
-  /** Write a held decided index now (one transaction), if there is one. */
+  /** Write a held decidedThrough now (one transaction), if there is one. */
   flush(): void {
     if (this.held === undefined) return;
-    const decidedIndex = this.held;
+    const decidedThrough = this.held;
     this.held = undefined;
-    this.inner.persist({ entries: [], decidedIndex });
+    this.inner.persist({ entries: [], decidedThrough });
   }
 
-  wipe(): void {
+  clear(): void {
     this.held = undefined;
-    this.inner.wipe();
+    this.inner.clear();
   }
 
   readMeta(key: string): string | undefined {

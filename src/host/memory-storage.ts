@@ -4,7 +4,7 @@ import { type ReplicaStorage, validateDelta } from './storage.ts';
 /** What survives a simulated crash; several MemoryStorage handles may share one. */
 export class MemoryBacking {
   promised: Ballot = ZERO_BALLOT;
-  decidedIndex = 0;
+  decidedThrough = 0;
   compactedThrough = 0;
   snapshot: Snapshot | null = null;
   baseConfig: ConfigurationAt | null = null;
@@ -30,7 +30,7 @@ export class MemoryStorage implements ReplicaStorage {
     const b = this.backing;
     return {
       promised: b.promised,
-      decidedIndex: b.decidedIndex,
+      decidedThrough: b.decidedThrough,
       entries: [...b.entries.values()].sort((x, y) => x.slot - y.slot),
       compactedThrough: b.compactedThrough,
       snapshot: b.snapshot,
@@ -49,7 +49,7 @@ export class MemoryStorage implements ReplicaStorage {
     const b = this.backing;
     if (delta.promised) b.promised = delta.promised;
     for (const e of delta.entries) b.entries.set(e.slot, e);
-    if (delta.decidedIndex !== undefined) b.decidedIndex = delta.decidedIndex;
+    if (delta.decidedThrough !== undefined) b.decidedThrough = delta.decidedThrough;
     if (delta.snapshot) b.snapshot = delta.snapshot;
     if (delta.baseConfig) b.baseConfig = delta.baseConfig;
     if (delta.epoch !== undefined) b.epoch = delta.epoch;
@@ -63,11 +63,11 @@ export class MemoryStorage implements ReplicaStorage {
     }
   }
 
-  wipe(): void {
+  clear(): void {
     const b = this.backing;
     const identity = b.meta.get('identity');
     b.promised = ZERO_BALLOT;
-    b.decidedIndex = 0;
+    b.decidedThrough = 0;
     b.compactedThrough = 0;
     b.snapshot = null;
     b.baseConfig = null;

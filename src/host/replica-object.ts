@@ -1,42 +1,34 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { ClientCommand, Configuration, KvItem, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { ClientCommand, Message, OperatorResult, ReplicaId } from '../core/index.ts';
+import type { DcfConfiguration } from './dcf.ts';
+import type { KvItem } from '../kv/index.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
+  type LogRead,
   type LogRecord,
   type OperatorAction,
   type ReadOutcome,
   type ReconfigureOutcome,
-  ReplicaHost,
+  ClockedHost,
   type ReplicaMetrics,
   type ReplicaView,
-  type Transport,
-  type Unreliability,
   type WriteOutcome,
-} from './replica-host.ts';
+} from './clocked-host.ts';
+import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
-import { ReplicaRunner } from './runner.ts';
+import { ReadyRunner } from './ready-runner.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
+import { timingWindows } from './timing-windows.ts';
+import { type ReplicaIdentity, parseStoredIdentity, replicaObjectName } from './identity.ts';
 
-/**
- * Which replica of which stream a Durable Object is. Every call names it; the
- * first one is stored. A stream created at run time also names its
- * `incarnation` (part of the object's name, so a deleted and recreated stream
- * gets fresh objects) and carries its `definition`: the replica has no other
- * way to learn its configuration, and stores it on its first call.
- */
-export interface ReplicaIdentity {
-  readonly stream: string;
-  readonly replicaId: ReplicaId;
-  readonly incarnation?: string;
-  readonly definition?: StreamConfig;
-}
+export { type ReplicaIdentity, replicaObjectName };
 
 /** Errors cross RPC as values, never as exceptions. */
 export type RpcError = {
   readonly kind: 'error';
   /**
    * `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one.
-   * `stream_deleted`: the stream (this incarnation of it) was deleted; this replica wiped its storage and refuses every call.
+   * `stream_deleted`: the stream (this generation of it) was deleted; this replica destroyed its storage and refuses every call.
    * `refused`: the request does not apply to this replica (deleting a configured stream).
    */
   readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down' | 'stream_deleted' | 'refused';
@@ -45,24 +37,19 @@ export type RpcError = {
 
 export type Consistency = 'linearizable' | 'stale';
 
-/** The Durable Object name of a replica: `stream/id`, or `stream~incarnation/id` for a stream created at run time. */
-export function replicaObjectName(stream: string, replicaId: ReplicaId, incarnation?: string): string {
-  return incarnation === undefined ? `${stream}/${replicaId}` : `${stream}~${incarnation}/${replicaId}`;
-}
-
 /**
  * The stub of a replica, created in its region on first use (location hints
  * only count then). `region` names it for a replica added after bootstrap.
  */
-export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, incarnation?: string, region?: string): DurableObjectStub<ReplicaObject> {
+export function replicaStub(env: Cloudflare.Env, stream: StreamConfig, replicaId: ReplicaId, generation?: string, region?: string): DurableObjectStub<ReplicaObject> {
   const hint = region ?? stream.replicas.find((r) => r.id === replicaId)?.region;
-  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId, incarnation));
+  const id = env.REPLICA.idFromName(replicaObjectName(stream.name, replicaId, generation));
   return env.REPLICA.get(id, hint ? { locationHint: hint as DurableObjectLocationHint } : undefined);
 }
 
 /** How a replica of `stream` is addressed: its definition rides along for a stream created at run time. */
-export function replicaIdentity(stream: StreamConfig, replicaId: ReplicaId, incarnation?: string): ReplicaIdentity {
-  return incarnation === undefined ? { stream: stream.name, replicaId } : { stream: stream.name, replicaId, incarnation, definition: stream };
+export function replicaIdentity(stream: StreamConfig, replicaId: ReplicaId, generation?: string): ReplicaIdentity {
+  return generation === undefined ? { stream: stream.name, replicaId } : { stream: stream.name, replicaId, generation, definition: stream };
 }
 
 const IDENTITY_META = 'identity';
@@ -74,15 +61,16 @@ const DOWN_UNTIL_META = 'chaos:down-until';
 
 /**
  * One replica of one stream as a Durable Object with SQLite storage. Every
- * entry point (RPC or alarm) goes through `ensureHost`, which checks the
- * identity, loads the configuration and recovers the replica from storage once
- * per instance. The alarm is the durable wake-up for the replica's timers.
+ * entry point (RPC or alarm) goes through `enter`, which admits the call,
+ * starts the host once per instance (`ensureInitialized`: identity,
+ * configuration, recovery from storage) and guards it. The alarm is the
+ * durable wake-up for the replica's timers.
  */
 export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private readonly storage: SqliteStorage;
-  private host: ReplicaHost | null = null;
+  private host: ClockedHost | null = null;
   private identity: ReplicaIdentity | null = null;
-  /** This replica's stream was deleted: its storage is wiped and every call is refused. */
+  /** This replica's stream was deleted: its storage is destroyed and every call is refused. */
   private deleted = false;
   private alarmAt: number | null = null;
   /** Fault injection: until then this replica acts as if its machine were off. */
@@ -94,7 +82,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
       const stored = this.storage.readMeta(IDENTITY_META);
-      if (stored) this.identity = JSON.parse(stored) as ReplicaIdentity;
+      if (stored) this.identity = parseStoredIdentity(stored);
       this.deleted = this.storage.readMeta(DELETED_META) !== undefined;
       this.downUntil = Number(this.storage.readMeta(DOWN_UNTIL_META) ?? 0);
     });
@@ -104,59 +92,48 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
 
   /** Paxos messages from a peer; the answer carries our replies to it. */
   async deliver(to: ReplicaIdentity, from: ReplicaId, messages: unknown): Promise<{ kind: 'ok'; messages: Message[] } | RpcError> {
-    const host = this.ensureHost(to, true);
-    if ('kind' in host) return host;
-    return this.guard(() => ({ kind: 'ok' as const, messages: host.deliver(from, messages) }));
+    return this.enter(to, (host) => ({ kind: 'ok' as const, messages: host.deliver(from, messages) }), { fromPeer: true });
   }
 
   // ---------------------------------------------------------------- RPC: the Worker
 
   async write(to: ReplicaIdentity, command: ClientCommand, timeoutMs: number): Promise<WriteOutcome | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return this.guard(() => host.write(command, timeoutMs));
+    return this.enter(to, (host) => host.write(command, timeoutMs));
   }
 
   async get(to: ReplicaIdentity, key: string, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem | null> | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    const read = (): KvItem | null => host.getLocal(key) ?? null;
-    if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
-    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' }; // a logger has no data to read
+    return this.enter(to, (host) => {
+      const read = (): KvItem | null => host.getLocal(key) ?? null;
+      if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+      return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const }; // a logger has no data to read
+    });
   }
 
-  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<KvItem[]> | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    const read = (): KvItem[] => host.listLocal(prefix, limit);
-    if (consistency === 'linearizable') return this.guard(() => host.readLinearizable(read, timeoutMs));
-    return host.runner.keepsData ? { kind: 'ok', value: read() } : { kind: 'unavailable' };
+  /** `after`: only keys after it (a list continued from its last key). */
+  async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number, after?: string): Promise<ReadOutcome<KvItem[]> | RpcError> {
+    return this.enter(to, (host) => {
+      const read = (): KvItem[] => host.listLocal(prefix, limit, after) ?? [];
+      if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+      return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
+    });
   }
 
-  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRecord[]> | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return this.guard(() => host.readLinearizable(() => host.logLocal(from, limit), timeoutMs));
+  async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRead> | RpcError> {
+    return this.enter(to, (host) => host.readLinearizable(() => host.logLocal(from, limit), timeoutMs));
   }
 
   async status(to: ReplicaIdentity): Promise<{ kind: 'ok'; view: ReplicaView } | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return this.guard(() => ({ kind: 'ok' as const, view: host.view() }));
+    return this.enter(to, (host) => ({ kind: 'ok' as const, view: host.view() }));
   }
 
   /** An operator control (switchover, step-down, promote, run mode), answered with a result value. */
   async operate(to: ReplicaIdentity, action: OperatorAction): Promise<OperatorResult | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return this.guard(() => host.operate(action));
+    return this.enter(to, (host) => host.operate(action));
   }
 
   /** Propose a configuration change (membership) at this replica, the leader, and wait for its outcome. */
-  async reconfigure(to: ReplicaIdentity, configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return this.guard(() => host.reconfigure(configuration, timeoutMs));
+  async reconfigure(to: ReplicaIdentity, configuration: DcfConfiguration, timeoutMs: number): Promise<ReconfigureOutcome | RpcError> {
+    return this.enter(to, (host) => host.reconfigure(configuration, timeoutMs));
   }
 
   /**
@@ -168,78 +145,74 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * and the blank replica counts in no quorum until it has caught up.
    */
   async rebuild(to: ReplicaIdentity, epoch: number, incarnation: number): Promise<OperatorResult | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    const st = host.runner.core.status();
-    if (incarnation <= st.incarnation) {
-      return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} runs incarnation ${st.incarnation}; a rebuild starts a later one (named by the configuration first)` };
-    }
-    if (epoch < st.epoch || (st.fenced && epoch === st.epoch)) {
-      return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not the stream's current one for replica ${to.replicaId} (it is in ${st.epoch}${st.fenced ? ', fenced' : ''})` };
-    }
-    host.retire(); // whatever the old replica still has in flight must not write into the new one
-    ReplicaRunner.wipe(this.storage, epoch, incarnation);
-    this.host = null;
-    const fresh = this.ensureHost(to);
-    if ('kind' in fresh) return fresh;
-    return { ok: true, target: to.replicaId };
+    return this.enter(to, (host): OperatorResult | RpcError => {
+      const st = host.status();
+      if (incarnation <= st.incarnation) {
+        return { ok: false, code: 'invalid-target', message: `replica ${to.replicaId} runs incarnation ${st.incarnation}; a rebuild starts a later one (named by the configuration first)` };
+      }
+      if (epoch < st.epoch || (st.fenced && epoch === st.epoch)) {
+        return { ok: false, code: 'invalid-target', message: `epoch ${epoch} is not the stream's current one for replica ${to.replicaId} (it is in ${st.epoch}${st.fenced ? ', fenced' : ''})` };
+      }
+      host.retire(); // whatever the old replica still has in flight must not write into the new one
+      ReadyRunner.rebuildBlank(this.storage, epoch, incarnation);
+      this.host = null;
+      const fresh = this.ensureInitialized(to);
+      if ('kind' in fresh) return fresh;
+      return { ok: true, target: to.replicaId };
+    });
   }
 
   /** Cost counters of this replica process (benchmarks, cost accounting). */
   async metrics(to: ReplicaIdentity): Promise<{ kind: 'ok'; metrics: ReplicaMetrics } | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    return { kind: 'ok', metrics: host.metrics() };
+    return this.enter(to, (host) => ({ kind: 'ok' as const, metrics: host.metrics() }));
   }
 
   // ---------------------------------------------------------------- RPC: fault injection
 
   /** Crash this replica: it restarts from storage on its next call or alarm, `downMs` from now at the earliest. */
   async crash(to: ReplicaIdentity, downMs = 0): Promise<{ kind: 'ok' } | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    if (downMs > 0) {
-      const until = Date.now() + downMs;
-      this.downUntil = until; // down from now on, even before the abort lands
-      this.storage.writeMeta(DOWN_UNTIL_META, String(until));
-      await this.ctx.storage.setAlarm(until);
-    }
-    // Answer first, then abort: the caller learns the crash was ordered.
-    setTimeout(() => this.ctx.abort('edgepaxos chaos: crash'), 1);
-    return { kind: 'ok' };
+    return this.enter(to, async () => {
+      if (downMs > 0) {
+        const until = Date.now() + downMs;
+        this.downUntil = until; // down from now on, even before the abort lands
+        this.storage.writeMeta(DOWN_UNTIL_META, String(until));
+        await this.ctx.storage.setAlarm(until);
+      }
+      // Answer first, then abort: the caller learns the crash was ordered.
+      setTimeout(() => this.ctx.abort('edgepaxos chaos: crash'), 1);
+      return { kind: 'ok' as const };
+    });
   }
 
   async partition(to: ReplicaIdentity, groups: ReplicaId[][] | null): Promise<{ kind: 'ok' } | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    host.setPartition(groups);
-    return { kind: 'ok' };
+    return this.enter(to, (host) => {
+      host.setPartition(groups);
+      return { kind: 'ok' as const };
+    });
   }
 
   async unreliable(to: ReplicaIdentity, u: Unreliability | null): Promise<{ kind: 'ok' } | RpcError> {
-    const host = this.ensureHost(to);
-    if ('kind' in host) return host;
-    host.setUnreliable(u);
-    return { kind: 'ok' };
+    return this.enter(to, (host) => {
+      host.setUnreliable(u);
+      return { kind: 'ok' as const };
+    });
   }
 
   // ---------------------------------------------------------------- RPC: deleting a stream
 
   /**
-   * The stream was deleted (the catalog already says so): wipe this replica's
+   * The stream was deleted (the catalog already says so): destroy this replica's
    * storage and alarm, keep only a tombstone, and refuse every later call.
    * Repeating it is harmless. Only streams created at run time can be deleted.
    */
   async destroy(to: ReplicaIdentity): Promise<{ kind: 'ok' } | RpcError> {
-    if (to.incarnation === undefined) {
+    if (to.generation === undefined) {
       return { kind: 'error', code: 'refused', message: `stream '${to.stream}' comes from the deployment's configuration and cannot be deleted at run time` };
     }
-    if (Date.now() < this.downUntil) {
-      return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
-    }
-    const misrouted = this.misrouted(to);
-    if (misrouted) return misrouted;
-    if (!this.deleted) await this.wipe(to);
+    // Admission only: a replica about to be destroyed is not started (and destroying one twice is harmless).
+    const refused = this.admit(to);
+    if (refused && refused.code !== 'stream_deleted') return refused;
+    if (!this.deleted) await this.destroyStorage(to);
     return { kind: 'ok' };
   }
 
@@ -248,7 +221,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * transaction; then end this instance so that nothing still in flight in
    * it (a send, a waiting write) can touch storage again.
    */
-  private async wipe(identity: ReplicaIdentity): Promise<void> {
+  private async destroyStorage(identity: ReplicaIdentity): Promise<void> {
     this.deleted = true;
     this.host = null;
     const { definition: _definition, ...name } = identity;
@@ -267,12 +240,23 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       this.scheduleWake(this.downUntil); // still "off": wake when it comes back
       return;
     }
-    const host = this.ensureHost(this.identity);
-    if ('kind' in host) {
-      console.error(`edgepaxos: replica ${this.identity.stream}/${this.identity.replicaId} cannot start: ${host.message}`);
-      return;
-    }
-    this.guard(() => host.wake());
+    const woken = this.enter(this.identity, (host) => host.wake());
+    if (woken !== undefined) console.error(`edgepaxos: replica ${this.identity.stream}/${this.identity.replicaId} cannot start: ${woken.message}`);
+  }
+
+  /**
+   * The one way in (partyserver's `ensureInitialized`): every RPC method and
+   * the alarm run `fn` through here. It admits the call (not for a deleted
+   * stream, a replica that is down by fault injection, or another replica),
+   * starts the host once per instance (identity, configuration, recovery from
+   * storage: `ensureInitialized`), and runs `fn` guarded: a thrown error is a
+   * bug that crashes this replica (`guard`). Only `destroy` stops at admission:
+   * a replica about to be destroyed must not start.
+   */
+  private enter<T>(to: ReplicaIdentity, fn: (host: ClockedHost) => T, how: { readonly fromPeer?: boolean } = {}): T | RpcError {
+    const host = this.ensureInitialized(to, how.fromPeer ?? false);
+    if ('kind' in host) return host;
+    return this.guard(() => fn(host));
   }
 
   /**
@@ -299,17 +283,24 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
 
   // ---------------------------------------------------------------- setup
 
-  /**
-   * `fromPeer`: a replica of the stream calls (a leader reaching a replica
-   * added by a membership change, which the bootstrap configuration does not list).
-   */
-  private ensureHost(to: ReplicaIdentity, fromPeer = false): ReplicaHost | RpcError {
+  /** Whether this object takes a call for `to` now: not once its stream was deleted, while it is down, or for another replica. */
+  private admit(to: ReplicaIdentity): RpcError | null {
     if (this.deleted) return { kind: 'error', code: 'stream_deleted', message: `stream '${to.stream}' was deleted` };
     if (Date.now() < this.downUntil) {
       return { kind: 'error', code: 'down', message: `replica ${to.replicaId} is down (fault injection) for ${this.downUntil - Date.now()} ms more` };
     }
-    const misrouted = this.misrouted(to);
-    if (misrouted) return misrouted;
+    return this.misrouted(to);
+  }
+
+  /**
+   * The host of this replica, started on the first admitted call of this
+   * instance. `fromPeer`: a replica of the stream calls (a leader reaching a
+   * replica added by a membership change, which the bootstrap configuration
+   * does not list).
+   */
+  private ensureInitialized(to: ReplicaIdentity, fromPeer = false): ClockedHost | RpcError {
+    const refused = this.admit(to);
+    if (refused) return refused;
     if (this.host) return this.host;
     const stream = this.streamOf(to);
     if ('kind' in stream) return stream;
@@ -318,16 +309,16 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       return { kind: 'error', code: 'unknown_replica', message: `stream '${to.stream}' has no replica ${to.replicaId}` };
     }
     if (!this.identity) {
-      const identity: ReplicaIdentity = to.incarnation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, incarnation: to.incarnation };
+      const identity: ReplicaIdentity = to.generation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, generation: to.generation };
       this.storage.writeMeta(IDENTITY_META, JSON.stringify(identity));
       this.identity = identity;
     }
     const config = stream;
-    this.host = new ReplicaHost({
+    this.host = new ClockedHost({
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,
-      transport: new RpcTransport(this.env, config, to.replicaId, to.incarnation, () => this.onPeerDeleted(), (peer) => this.host?.regionOf(peer)),
+      transport: new RpcTransport(this.env, config, to.replicaId, to.generation, () => this.onPeerDeleted(), (peer) => this.host?.regionOf(peer)),
       now: () => Date.now(),
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
@@ -340,8 +331,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   /** A call addressed to another replica than this one (a bug in the caller), or null. */
   private misrouted(to: ReplicaIdentity): RpcError | null {
     const self = this.identity;
-    if (!self || (self.stream === to.stream && self.replicaId === to.replicaId && self.incarnation === to.incarnation)) return null;
-    const name = (i: ReplicaIdentity): string => `replica ${i.replicaId} of stream '${i.stream}'${i.incarnation === undefined ? '' : ` (incarnation ${i.incarnation})`}`;
+    if (!self || (self.stream === to.stream && self.replicaId === to.replicaId && self.generation === to.generation)) return null;
+    const name = (i: ReplicaIdentity): string => `replica ${i.replicaId} of stream '${i.stream}'${i.generation === undefined ? '' : ` (generation ${i.generation})`}`;
     return { kind: 'error', code: 'misrouted', message: `this is ${name(self)}, not ${name(to)}` };
   }
 
@@ -352,7 +343,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    * one this call carries, validated here (it crossed RPC) and stored.
    */
   private streamOf(to: ReplicaIdentity): StreamConfig | RpcError {
-    if (to.incarnation === undefined) {
+    if (to.generation === undefined) {
       try {
         const stream = configuredStream(clusterConfig(this.env.EDGEPAXOS_CONFIG), to.stream);
         return stream ?? { kind: 'error', code: 'unknown_replica', message: `no stream '${to.stream}' is configured` };
@@ -381,15 +372,15 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   }
 
   /**
-   * A peer of this incarnation answered that the stream was deleted: a peer
-   * is only wiped after the catalog recorded the deletion, so this replica
-   * (which the deleting request may not have reached) wipes itself too.
+   * A peer of this generation answered that the stream was deleted: a peer
+   * is only destroyed after the catalog recorded the deletion, so this replica
+   * (which the deleting request may not have reached) destroys itself too.
    * Deferred, so the send that learned it finishes first.
    */
   private onPeerDeleted(): void {
     const self = this.identity;
-    if (this.deleted || !self || self.incarnation === undefined) return;
-    setTimeout(() => void this.wipe(self), 0);
+    if (this.deleted || !self || self.generation === undefined) return;
+    setTimeout(() => void this.destroyStorage(self), 0);
   }
 
   /** One alarm per object: move it earlier when needed, never later than what is already set. */
@@ -409,7 +400,7 @@ class RpcTransport implements Transport {
   private readonly env: Cloudflare.Env;
   private readonly stream: StreamConfig;
   private readonly self: ReplicaId;
-  private readonly incarnation: string | undefined;
+  private readonly generation: string | undefined;
   private readonly onPeerDeleted: () => void;
   private readonly timeoutMs: number;
   private readonly regionOf: (peer: ReplicaId) => string | undefined;
@@ -421,16 +412,16 @@ class RpcTransport implements Transport {
     env: Cloudflare.Env,
     stream: StreamConfig,
     self: ReplicaId,
-    incarnation: string | undefined,
+    generation: string | undefined,
     onPeerDeleted: () => void,
     regionOf: (peer: ReplicaId) => string | undefined,
   ) {
     this.env = env;
     this.stream = stream;
     this.self = self;
-    this.incarnation = incarnation;
+    this.generation = generation;
     this.onPeerDeleted = onPeerDeleted;
-    this.timeoutMs = stream.election_timeout_ms;
+    this.timeoutMs = timingWindows(stream).peerRpcTimeoutMs;
     this.regionOf = regionOf;
   }
 
@@ -439,12 +430,12 @@ class RpcTransport implements Transport {
     const key = `${to}@${region ?? ''}`;
     let stub = this.stubs.get(key);
     if (!stub) {
-      stub = replicaStub(this.env, this.stream, to, this.incarnation, region);
+      stub = replicaStub(this.env, this.stream, to, this.generation, region);
       this.stubs.set(key, stub);
     }
     let cancel: (() => void) | undefined;
     try {
-      const call = stub.deliver(replicaIdentity(this.stream, to, this.incarnation), this.self, messages);
+      const call = stub.deliver(replicaIdentity(this.stream, to, this.generation), this.self, messages);
       const timeout = new Promise<null>((resolve) => (cancel = this.deadlines.add(this.timeoutMs, () => resolve(null))));
       const res = await Promise.race([call, timeout]);
       if (res && res.kind === 'error' && res.code === 'stream_deleted') this.onPeerDeleted();
@@ -467,4 +458,4 @@ export function isRpcError(x: unknown): x is RpcError {
 }
 
 export { ConfigError };
-export type { LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };
+export type { LogRead, LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };

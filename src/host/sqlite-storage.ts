@@ -1,4 +1,5 @@
 import type { Command, ConfigurationAt, DurableState, Entry, PersistDelta, QuietRecord, Snapshot } from '../core/index.ts';
+import { fromDcfConfiguration } from './dcf.ts';
 
 /** SQLite values in a Durable Object are limited to 2 MB: snapshots are stored in pieces below that. */
 const SNAPSHOT_CHUNK_CHARS = 512 * 1024;
@@ -39,17 +40,17 @@ export class SqliteStorage implements ReplicaStorage {
       entries.push({
         slot: row.slot,
         ballot: { round: row.ballot_round, replicaId: row.ballot_replica },
-        command: JSON.parse(row.command) as Command,
+        command: storedCommand(row.command),
       });
     }
     const baseConfig = this.readMeta('base_config');
     return {
       promised: promised ? (JSON.parse(promised) as DurableState['promised']) : { round: 0, replicaId: 0 },
-      decidedIndex: decided ? Number(decided) : 0,
+      decidedThrough: decided ? Number(decided) : 0,
       entries,
       compactedThrough: Number(this.readMeta('compacted_through') ?? 0),
       snapshot: this.loadSnapshot(),
-      baseConfig: baseConfig ? (JSON.parse(baseConfig) as ConfigurationAt) : null,
+      baseConfig: baseConfig ? storedConfigurationAt(baseConfig) : null,
       epoch: Number(this.readMeta('epoch') ?? 0),
       fenced: this.readMeta('fenced') === 'true',
       incarnation: Number(this.readMeta('incarnation') ?? 1),
@@ -79,7 +80,7 @@ export class SqliteStorage implements ReplicaStorage {
           JSON.stringify(e.command),
         );
       }
-      if (delta.decidedIndex !== undefined) this.writeMeta('decided_index', String(delta.decidedIndex));
+      if (delta.decidedThrough !== undefined) this.writeMeta('decided_index', String(delta.decidedThrough));
       if (delta.snapshot) {
         this.sql.exec('DELETE FROM ep_snapshot_chunks');
         const data = delta.snapshot.data;
@@ -101,7 +102,7 @@ export class SqliteStorage implements ReplicaStorage {
     });
   }
 
-  wipe(): void {
+  clear(): void {
     this.transactions += 1;
     this.storage.transactionSync(() => {
       this.sql.exec('DELETE FROM ep_entries');
@@ -133,6 +134,20 @@ export class SqliteStorage implements ReplicaStorage {
   writeMeta(key: string, value: string): void {
     this.sql.exec('INSERT OR REPLACE INTO ep_meta (key, value) VALUES (?, ?)', key, value);
   }
+}
+
+/**
+ * A stored command. Configurations stored before the core had its own word
+ * for the member role DCF calls follower (`electable`) are read in today's.
+ */
+function storedCommand(raw: string): Command {
+  const c = JSON.parse(raw) as Command;
+  return c.kind === 'config' ? { ...c, configuration: fromDcfConfiguration(c.configuration) } : c;
+}
+
+function storedConfigurationAt(raw: string): ConfigurationAt {
+  const at = JSON.parse(raw) as ConfigurationAt;
+  return { slot: at.slot, configuration: fromDcfConfiguration(at.configuration) };
 }
 
 /** A stored quiet record, or null if there is none or it is not one (it only spares an election: never worth failing over). */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Message } from '../core/index.ts';
+import { fromDcfRole } from './dcf.ts';
 
 /**
  * Schemas for what crosses Durable Object RPC between replicas. Peers are our
@@ -17,7 +18,8 @@ const str = z.string();
 
 const member = z.object({
   id: z.number().int().min(1),
-  role: z.enum(['follower', 'logger', 'passive']),
+  // 'follower': a peer running the code from before the core called that role 'electable' (dcf.ts).
+  role: z.enum(['electable', 'logger', 'passive', 'follower']).transform(fromDcfRole),
   priority: z.number().int().min(0),
   weight: z.number().int().min(1),
   group: z.number().int().min(0),
@@ -52,7 +54,7 @@ const command = z.discriminatedUnion('kind', [
 const envelope = { from: id, to: id, epoch: z.number().int().min(0).optional(), toIncarnation: z.number().int().min(1).optional(), fromIncarnation: z.number().int().min(1).optional() };
 
 export const MessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedIndex: index }),
+  z.object({ type: z.literal('pre-vote'), ...envelope, ballot, decidedThrough: index }),
   z.object({ type: z.literal('pre-vote-reply'), ...envelope, ballot, granted: z.boolean(), promised: ballot }),
   z.object({ type: z.literal('prepare'), ...envelope, ballot, fromSlot: slot }),
   z.object({
@@ -60,14 +62,14 @@ export const MessageSchema = z.discriminatedUnion('type', [
     ...envelope,
     ballot,
     fromSlot: slot,
-    decidedIndex: index,
+    decidedThrough: index,
     entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
     compactedThrough: index,
   }),
-  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedIndex: index }),
-  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedIndex: index }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0), quiesce: z.boolean().optional() }),
-  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedIndex: index, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedThrough: index }),
+  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedThrough: index }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiet: z.boolean().optional() }),
+  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0) }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
   z.object({ type: z.literal('fenced'), ...envelope }),
@@ -84,12 +86,30 @@ export const MessageSchema = z.discriminatedUnion('type', [
   }).refine((m) => m.chunk < m.chunks, 'chunk must be below chunks'),
 ]);
 
+/**
+ * A message from a peer still running the code from before the vocabulary
+ * change, with its field names of then (`decidedIndex`, `quiesce`) renamed to
+ * today's; any other message as it is. Messages the other way are not
+ * understood by such a peer until it runs this code too: a deploy replaces
+ * every replica's code, and meanwhile they are lost messages, which the
+ * protocol retransmits.
+ */
+function withCurrentNames(m: unknown): unknown {
+  if (typeof m !== 'object' || m === null || !('decidedIndex' in m || 'quiesce' in m)) return m;
+  const { decidedIndex, quiesce, ...rest } = m as Record<string, unknown>;
+  return {
+    ...rest,
+    ...(decidedIndex !== undefined && !('decidedThrough' in rest) ? { decidedThrough: decidedIndex } : {}),
+    ...(quiesce !== undefined && !('quiet' in rest) ? { quiet: quiesce } : {}),
+  };
+}
+
 /** The messages of a batch that are well-formed and addressed from `from` to `to`; the rest are dropped. */
 export function validMessages(raw: unknown, from: number, to: number): Message[] {
   if (!Array.isArray(raw)) return [];
   const out: Message[] = [];
   for (const m of raw) {
-    const parsed = MessageSchema.safeParse(m);
+    const parsed = MessageSchema.safeParse(withCurrentNames(m));
     if (parsed.success && parsed.data.from === from && parsed.data.to === to) out.push(parsed.data as Message);
   }
   return out;

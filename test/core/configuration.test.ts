@@ -11,7 +11,7 @@ import {
   majorityConfiguration,
 } from '../../src/core/index.ts';
 
-const m = (id: number, extra: Partial<Member> = {}): Member => ({ id, role: 'follower', priority: 0, weight: 1, group: 0, ...extra });
+const m = (id: number, extra: Partial<Member> = {}): Member => ({ id, role: 'electable', priority: 0, weight: 1, group: 0, ...extra });
 
 describe('configuration: what travels in the log', () => {
   it('compiles members and policy into the quorum the host would build, and refuses unusable ones with the reason', () => {
@@ -44,7 +44,7 @@ describe('configuration: what travels in the log', () => {
 describe('configuration: quorums across a change always intersect', () => {
   const ids = [1, 2, 3, 4, 5, 6];
   const member = fc.record({
-    role: fc.constantFrom('follower', 'follower', 'logger', 'passive'),
+    role: fc.constantFrom('electable', 'electable', 'logger', 'passive'),
     weight: fc.integer({ min: 1, max: 3 }),
     group: fc.integer({ min: 0, max: 2 }),
     present: fc.boolean(),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Member, SeededRng, priorityElectionTicks } from '../../src/core/index.ts';
 
-const member = (id: number, priority: number, role: Member['role'] = 'follower'): Member => ({ id, role, priority, weight: 1, group: 0 });
+const member = (id: number, priority: number, role: Member['role'] = 'electable'): Member => ({ id, role, priority, weight: 1, group: 0 });
 
 /** Every value priorityElectionTicks gives over many draws: [min, max]. */
 function range(base: number, members: Member[], self: number, leader: number | null): [number, number] {

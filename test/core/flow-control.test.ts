@@ -6,7 +6,7 @@ import {
   AdaptiveFlowController,
   Replica,
   SeededRng,
-  TravellingRounds,
+  TravellingBatches,
   checkFlowLimits,
   majorityConfiguration,
 } from '../../src/core/index.ts';
@@ -44,9 +44,9 @@ function idleLeader(): Replica {
   r.step({ type: 'pre-vote-reply', from: 2, to: 1, ballot: pv.ballot, granted: true, promised: { round: 0, replicaId: 0 } });
   const prepare = drain(r).messages.find((m) => m.type === 'prepare');
   if (prepare?.type !== 'prepare') throw new Error('no prepare');
-  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [], compactedThrough: 0 });
+  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
   drain(r);
-  r.step({ type: 'accepted', from: 2, to: 1, ballot: r.status().ballot, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+  r.step({ type: 'accepted', from: 2, to: 1, ballot: r.status().ballot, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
   drain(r);
   if (r.flowState().inflight !== 0) throw new Error('opening no-op still in flight');
   return r;
@@ -64,7 +64,7 @@ describe('flow control: the leader obeys its limits', () => {
     expect(checkFlowLimits({ inflightMax: 1, batchMax: 10, batchMin: 10 })).toEqual({ inflightMax: 1, batchMax: 10, batchMin: 10 });
   });
 
-  it('with depth 1, commands that arrive while a round is in flight go out together once it is decided', () => {
+  it('with depth 1, commands that arrive while a batch is in flight go out together once it is decided', () => {
     const r = idleLeader();
     r.setFlowLimits({ inflightMax: 1, batchMax: 100, batchMin: 1 });
     r.propose(put('a'));
@@ -72,29 +72,29 @@ describe('flow control: the leader obeys its limits', () => {
     for (const id of ['b', 'c', 'd']) r.propose(put(id));
     expect(accepts(drain(r))).toEqual([]); // the pipeline is full
     expect(r.flowState()).toMatchObject({ inflight: 1, queued: 3, lastProposedSlot: 2 });
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: r.status().ballot, firstSlot: 2, lastSlot: 2, decidedIndex: 1 });
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: r.status().ballot, firstSlot: 2, lastSlot: 2, decidedThrough: 1 });
     expect(accepts(drain(r))).toEqual([{ firstSlot: 3, size: 3 }]);
-    expect(r.flowState()).toMatchObject({ inflight: 1, queued: 0, decidedIndex: 2, lastProposedSlot: 5 });
+    expect(r.flowState()).toMatchObject({ inflight: 1, queued: 0, decidedThrough: 2, lastProposedSlot: 5 });
   });
 
-  it('a batch window holds a short queue while a round is in flight, never while none is', () => {
+  it('a batch window holds a short queue while a batch is in flight, never while none is', () => {
     const r = idleLeader();
     r.setFlowLimits({ inflightMax: 4, batchMax: 100, batchMin: 3 });
     r.propose(put('a'));
     expect(accepts(drain(r))).toEqual([{ firstSlot: 2, size: 1 }]); // nothing in flight: at once
     r.propose(put('b'));
     r.propose(put('c'));
-    expect(accepts(drain(r))).toEqual([]); // 2 < 3 while a round is in flight: wait
+    expect(accepts(drain(r))).toEqual([]); // 2 < 3 while a batch is in flight: wait
     r.propose(put('d'));
     expect(accepts(drain(r))).toEqual([{ firstSlot: 3, size: 3 }]); // the window is full
     r.propose(put('e'));
     expect(accepts(drain(r))).toEqual([]);
     const own = r.status().ballot;
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 5, decidedIndex: 1 });
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 5, decidedThrough: 1 });
     expect(accepts(drain(r))).toEqual([{ firstSlot: 6, size: 1 }]); // nothing in flight again: the straggler goes
   });
 
-  it('splits a long queue into rounds of at most batchMax commands', () => {
+  it('splits a long queue into batches of at most batchMax commands', () => {
     const r = idleLeader();
     r.setFlowLimits({ inflightMax: 3, batchMax: 2, batchMin: 1 });
     for (const id of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) r.propose(put(id));
@@ -108,7 +108,7 @@ describe('flow control: the leader obeys its limits', () => {
 });
 
 /**
- * A leader under a synthetic load, observed the way the host does: each round
+ * A leader under a synthetic load, observed the way the host does: each batch
  * takes `latencyMs(depth)` from sent to decided, and (when `backlogged`) the
  * queue never empties. Returns the depth after `ms` of it.
  */
@@ -123,30 +123,30 @@ function run(c: AdaptiveFlowController, ms: number, latencyMs: (depth: number) =
     while (inFlight.length < depth) {
       slot += 10;
       inFlight.push({ last: slot, doneAt: nowMs + latencyMs(depth) });
-      // The host observes after every input: here, after each round it sends.
-      const state: FlowState = { inflight: inFlight.length, queued: backlogged ? 5 : 0, decidedIndex: decided, lastProposedSlot: slot };
+      // The host observes after every input: here, after each batch it sends.
+      const state: FlowState = { inflight: inFlight.length, queued: backlogged ? 5 : 0, decidedThrough: decided, lastProposedSlot: slot };
       c.observe(nowMs, state);
     }
     nowMs += 1;
-    c.observe(nowMs, { inflight: inFlight.length, queued: backlogged ? 5 : 0, decidedIndex: decided, lastProposedSlot: slot });
+    c.observe(nowMs, { inflight: inFlight.length, queued: backlogged ? 5 : 0, decidedThrough: decided, lastProposedSlot: slot });
   }
   return { nowMs, slot, depth: c.limits().inflightMax };
 }
 
 describe('flow control: the adaptive controller', () => {
-  it('starts shallow, sends every round at once, and changes nothing while idle', () => {
+  it('starts shallow, sends every batch at once, and changes nothing while idle', () => {
     const c = new AdaptiveFlowController();
     expect(c.limits()).toEqual({ inflightMax: 1, batchMax: 256, batchMin: 1 });
-    for (let t = 0; t < 10_000; t += 10) expect(c.observe(t, { inflight: 0, queued: 0, decidedIndex: 5, lastProposedSlot: 5 })).toBeNull();
-    expect(c.epoch()).toBeNull();
+    for (let t = 0; t < 10_000; t += 10) expect(c.observe(t, { inflight: 0, queued: 0, decidedThrough: 5, lastProposedSlot: 5 })).toBeNull();
+    expect(c.period()).toBeNull();
   });
 
-  it('deepens the pipeline when rounds take a long round trip and commands wait behind it (a WAN)', () => {
+  it('deepens the pipeline when batches take a long round trip and commands wait behind it (a WAN)', () => {
     const c = new AdaptiveFlowController();
     const after = run(c, 10_000, () => 100, true);
     expect(after.depth).toBeGreaterThanOrEqual(8);
     expect(after.depth).toBeLessThanOrEqual(16);
-    expect(c.epoch()?.queuedRounds).toBeLessThan(0.25);
+    expect(c.period()?.queuedBatches).toBeLessThan(0.25);
   });
 
   it('does not deepen a pipeline that nothing waits behind (light load)', () => {
@@ -154,16 +154,16 @@ describe('flow control: the adaptive controller', () => {
     expect(run(c, 10_000, () => 100, false).depth).toBe(1);
   });
 
-  it('makes the pipeline shallower when deeper ones only queue rounds behind each other (a saturated replica)', () => {
-    // Every round costs the replicas 2 ms of work on top of a 1 ms round trip, one after another.
+  it('makes the pipeline shallower when deeper ones only queue batches behind each other (a saturated replica)', () => {
+    // Every batch costs the replicas 2 ms of work on top of a 1 ms round trip, one after another.
     const saturated = (depth: number): number => 1 + 2 * depth;
     const c = new AdaptiveFlowController({ initialInflight: 8 });
     const after = run(c, 5_000, saturated, true);
     expect(after.depth).toBeLessThanOrEqual(2);
-    expect(['same', 'probe', 'probed']).toContain(c.epoch()?.change);
+    expect(['same', 'probe', 'probed']).toContain(c.period()?.change);
   });
 
-  it('remembers the floor latency, so a WAN-deepened pipeline shrinks again once rounds start to queue', () => {
+  it('remembers the floor latency, so a WAN-deepened pipeline shrinks again once batches start to queue', () => {
     const c = new AdaptiveFlowController();
     const wan = run(c, 10_000, () => 100, true);
     expect(wan.depth).toBeGreaterThan(4);
@@ -178,31 +178,31 @@ describe('flow control: the adaptive controller', () => {
     expect(() => new AdaptiveFlowController({ growBelow: 2, shrinkAbove: 1 })).toThrow(/invalid adaptive options/);
   });
 
-  it('does not flap: a depth it just left for queueing is not retried for holdEpochs epochs', () => {
-    // Rounds queue at depth 2 and not at depth 1; at depth 1 the latency is near the floor and commands wait.
+  it('does not flap: a depth it just left for queueing is not retried for holdPeriods periods', () => {
+    // Batches queue at depth 2 and not at depth 1; at depth 1 the latency is near the floor and commands wait.
     const twoQueues = (depth: number): number => (depth >= 2 ? 12 : 4);
-    const c = new AdaptiveFlowController({ initialInflight: 2, holdEpochs: 10 });
+    const c = new AdaptiveFlowController({ initialInflight: 2, holdPeriods: 10 });
     const changes: string[] = [];
     let at = { nowMs: 0, slot: 0 };
     for (let i = 0; i < 40; i++) {
       const r = run(c, 100, twoQueues, true, at);
       at = r;
-      const e = c.epoch();
+      const e = c.period();
       if (e && e.change !== 'same') changes.push(e.change);
     }
     const deeper = changes.filter((x) => x === 'deeper').length;
-    expect(deeper).toBeLessThanOrEqual(4); // at most once per hold period, not every other epoch
+    expect(deeper).toBeLessThanOrEqual(4); // at most once per hold period, not every other period
   });
 });
 
 describe('catch-up: a slow acceptor gets each slot once', () => {
-  it('tracks the rounds on their way and forgets them once acknowledged, non-contiguous or overdue', () => {
-    const t = new TravellingRounds();
+  it('tracks the batches on their way and forgets them once acknowledged, non-contiguous or overdue', () => {
+    const t = new TravellingBatches();
     expect(t.travellingThrough(0, 0, 4)).toBe(0);
     t.sent(1, 10, 0);
     t.sent(11, 20, 1);
     expect(t.travellingThrough(0, 2, 4)).toBe(20);
-    expect(t.travellingThrough(10, 2, 4)).toBe(20); // the first round was acknowledged
+    expect(t.travellingThrough(10, 2, 4)).toBe(20); // the first batch was acknowledged
     expect(t.travellingThrough(10, 5, 4)).toBe(10); // the second is overdue: catch-up covers it
     t.sent(30, 31, 6); // a gap: what came before is not known to be travelling
     expect(t.travellingThrough(10, 6, 4)).toBe(10);
@@ -216,16 +216,16 @@ describe('catch-up: a slow acceptor gets each slot once', () => {
     r.propose(put('a'));
     r.propose(put('b'));
     drain(r); // slots 2-3 to replicas 2 and 3
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 3, decidedIndex: 1 }); // decided by {1, 2}
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 3, decidedThrough: 1 }); // decided by {1, 2}
     r.propose(put('c'));
     drain(r); // slot 4
     // Replica 3 is slow: it answers an old heartbeat, knowing slot 1 only.
-    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: 0 });
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedThrough: 1, readSeq: 0 });
     const toThree = drain(r).messages.filter((m) => m.to === 3 && m.type === 'accept');
     expect(toThree).toEqual([]); // slots 2-4 are on their way to it
     for (let i = 0; i < 4; i++) r.tick(); // retransmitTicks pass without an answer from replica 3
     drain(r);
-    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: 0 });
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedThrough: 1, readSeq: 0 });
     const resent = drain(r).messages.filter((m) => m.to === 3 && m.type === 'accept');
     expect(resent.map((m) => (m.type === 'accept' ? [m.firstSlot, m.commands.length] : []))).toContainEqual([2, 2]); // the decided slots, again
   });

@@ -5,6 +5,7 @@ import {
   type DurableState,
   type Message,
   type Ready,
+  type ReplicaEvent,
   type ReplicaOptions,
   NOOP,
   Replica,
@@ -59,7 +60,7 @@ function campaign(r: Replica, granters: number[] = [2]): Extract<Message, { type
 function electedLeader(): Replica {
   const r = replica(1);
   const prepare = campaign(r);
-  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedIndex: 0, entries: [], compactedThrough: 0 });
+  r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
   if (r.status().role !== 'leader') throw new Error(`not leader: ${r.status().role}`);
   return r;
 }
@@ -70,11 +71,11 @@ describe('replica: acceptor', () => {
     r.step({ type: 'prepare', from: 1, to: 2, ballot: b(1, 1), fromSlot: 1 });
     const rd = drain(r);
     expect(rd.persist?.promised).toEqual(b(1, 1));
-    expect(rd.messages).toEqual([{ type: 'promise', from: 2, to: 1, ballot: b(1, 1), fromSlot: 1, decidedIndex: 0, entries: [], compactedThrough: 0 }]);
+    expect(rd.messages).toEqual([{ type: 'promise', from: 2, to: 1, ballot: b(1, 1), fromSlot: 1, decidedThrough: 0, entries: [], compactedThrough: 0 }]);
   });
 
   it('refuses a prepare below its promise with a nack naming the promise, and persists nothing', () => {
-    const r = replica(2, { promised: b(5, 3), decidedIndex: 0, entries: [] });
+    const r = replica(2, { promised: b(5, 3), decidedThrough: 0, entries: [] });
     r.step({ type: 'prepare', from: 1, to: 2, ballot: b(4, 1), fromSlot: 1 });
     const rd = drain(r);
     expect(rd.persist).toBeNull();
@@ -87,12 +88,12 @@ describe('replica: acceptor', () => {
       { slot: 2, ballot: b(1, 1), command: put('b') },
       { slot: 3, ballot: b(2, 3), command: put('c') },
     ];
-    const r = replica(2, { promised: b(2, 3), decidedIndex: 2, entries });
+    const r = replica(2, { promised: b(2, 3), decidedThrough: 2, entries });
     r.step({ type: 'prepare', from: 1, to: 2, ballot: b(3, 1), fromSlot: 2 });
     const promise = drain(r).messages[0];
     expect(promise).toMatchObject({
       type: 'promise',
-      decidedIndex: 2,
+      decidedThrough: 2,
       entries: [
         { slot: 2, ballot: b(1, 1), command: put('b'), decided: true },
         { slot: 3, ballot: b(2, 3), command: put('c'), decided: false },
@@ -102,22 +103,22 @@ describe('replica: acceptor', () => {
 
   it('accepts a run of slots at the leader ballot, persists them, and acknowledges the run', () => {
     const r = replica(2);
-    r.step({ type: 'accept', from: 1, to: 2, ballot: b(1, 1), firstSlot: 1, commands: [put('a'), put('b')], decidedIndex: 0 });
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(1, 1), firstSlot: 1, commands: [put('a'), put('b')], decidedThrough: 0 });
     const rd = drain(r);
     expect(rd.persist?.entries.map((e) => e.slot)).toEqual([1, 2]);
     expect(rd.persist?.promised).toEqual(b(1, 1));
-    expect(rd.messages).toEqual([{ type: 'accepted', from: 2, to: 1, ballot: b(1, 1), firstSlot: 1, lastSlot: 2, decidedIndex: 0 }]);
+    expect(rd.messages).toEqual([{ type: 'accepted', from: 2, to: 1, ballot: b(1, 1), firstSlot: 1, lastSlot: 2, decidedThrough: 0 }]);
   });
 
   it('does not take a slot as decided when it holds a value from another ballot there', () => {
-    const r = replica(2, { promised: b(1, 3), decidedIndex: 0, entries: [{ slot: 1, ballot: b(1, 3), command: put('old') }] });
-    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(2, 1), decidedIndex: 1, readSeq: 0 });
+    const r = replica(2, { promised: b(1, 3), decidedThrough: 0, entries: [{ slot: 1, ballot: b(1, 3), command: put('old') }] });
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(2, 1), decidedThrough: 1, readSeq: 0 });
     const rd = drain(r);
     expect(rd.decided).toEqual([]);
-    expect(r.status().decidedIndex).toBe(0);
-    expect(rd.messages).toEqual([{ type: 'heartbeat-reply', from: 2, to: 1, ballot: b(2, 1), decidedIndex: 0, readSeq: 0 }]);
+    expect(r.status().decidedThrough).toBe(0);
+    expect(rd.messages).toEqual([{ type: 'heartbeat-reply', from: 2, to: 1, ballot: b(2, 1), decidedThrough: 0, readSeq: 0 }]);
     // Once the leader sends its own value for the slot, it is decided.
-    r.step({ type: 'accept', from: 1, to: 2, ballot: b(2, 1), firstSlot: 1, commands: [put('new')], decidedIndex: 1 });
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(2, 1), firstSlot: 1, commands: [put('new')], decidedThrough: 1 });
     const rd2 = drain(r);
     expect(rd2.decided.map((e) => e.command)).toEqual([put('new')]);
   });
@@ -126,7 +127,7 @@ describe('replica: acceptor', () => {
     const r = replica(2);
     r.step({ type: 'prepare', from: 1, to: 2, ballot: b(7, 1), fromSlot: 1 });
     const rd = drain(r);
-    const restarted = replica(2, { promised: rd.persist!.promised!, decidedIndex: 0, entries: [] });
+    const restarted = replica(2, { promised: rd.persist!.promised!, decidedThrough: 0, entries: [] });
     restarted.step({ type: 'prepare', from: 3, to: 2, ballot: b(6, 3), fromSlot: 1 });
     expect(drain(restarted).messages).toEqual([{ type: 'nack', from: 2, to: 3, ballot: b(6, 3), promised: b(7, 1) }]);
   });
@@ -144,13 +145,13 @@ describe('replica: election', () => {
 
   it('a follower that heard from its leader recently refuses a pre-vote', () => {
     const r = replica(2);
-    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedThrough: 0, readSeq: 0 });
     drain(r);
-    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedIndex: 0 });
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedThrough: 0 });
     expect(drain(r).messages).toEqual([{ type: 'pre-vote-reply', from: 2, to: 3, ballot: b(2, 3), granted: false, promised: b(1, 1) }]);
     // After an election timeout of silence it grants.
     for (let i = 0; i < TIMING.electionTimeoutTicks; i++) r.tick();
-    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedIndex: 0 });
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedThrough: 0 });
     expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
   });
 
@@ -158,18 +159,18 @@ describe('replica: election', () => {
     const cfg = majorityConfiguration([1, 2, 3]);
     const members = cfg.members.map((m) => (m.id === 3 ? { ...m, role: 'logger' as const } : m));
     const r = replica(3, undefined, { configuration: { ...cfg, members } });
-    r.step({ type: 'heartbeat', from: 1, to: 3, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'heartbeat', from: 1, to: 3, ballot: b(1, 1), decidedThrough: 0, readSeq: 0 });
     drain(r);
     // Its timer fires (a logger never campaigns: it restarts), then a little more time passes.
     for (let i = 0; i < 3 * TIMING.electionTimeoutTicks; i++) r.tick();
     expect(r.status().leaderId).toBeNull();
-    r.step({ type: 'pre-vote', from: 2, to: 3, ballot: b(2, 2), decidedIndex: 0 });
+    r.step({ type: 'pre-vote', from: 2, to: 3, ballot: b(2, 2), decidedThrough: 0 });
     expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
   });
 
   it('resume: a follower that could not run for a while listens for a whole election timeout again', () => {
     const r = replica(2);
-    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedThrough: 0, readSeq: 0 });
     drain(r);
     const before = r.ticksUntilNextTimer()!;
     for (let i = 0; i < before - 1; i++) r.tick();
@@ -197,24 +198,24 @@ describe('replica: election', () => {
 
   it('restart: comes back quiet as it went quiet, only while its promise is that ballot and its whole log is decided', () => {
     const entry = { slot: 1, ballot: b(3, 1), command: put('a') };
-    const quietLeader = { promised: b(3, 1), decidedIndex: 1, entries: [entry], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } };
-    expect(replica(1, quietLeader).status()).toMatchObject({ role: 'leader', quiescent: true, leaderId: 1, ballot: b(3, 1) });
+    const quietLeader = { promised: b(3, 1), decidedThrough: 1, entries: [entry], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } };
+    expect(replica(1, quietLeader).status()).toMatchObject({ role: 'leader', quiet: true, leaderId: 1, ballot: b(3, 1) });
     expect(replica(1, quietLeader).ticksUntilNextTimer()).toBeNull(); // no timers until someone speaks
     // A follower comes back following its leader.
-    expect(replica(2, { ...quietLeader, promised: b(3, 1) }).status()).toMatchObject({ role: 'follower', quiescent: true, leaderId: 1 });
+    expect(replica(2, { ...quietLeader, promised: b(3, 1) }).status()).toMatchObject({ role: 'follower', quiet: true, leaderId: 1 });
     // It answered a later ballot since: it starts as any replica does (election timer running).
     const moved = replica(1, { ...quietLeader, promised: b(4, 2) });
-    expect(moved.status()).toMatchObject({ role: 'follower', quiescent: false, leaderId: null });
+    expect(moved.status()).toMatchObject({ role: 'follower', quiet: false, leaderId: null });
     expect(moved.ticksUntilNextTimer()).not.toBeNull();
     // A minority force-start began a later epoch since: the quorums changed, no restore.
-    expect(replica(1, { ...quietLeader, epoch: 1 }).status()).toMatchObject({ role: 'follower', quiescent: false });
-    // A slot in its log is not decided (a round was in flight): no round to resume, so no restore.
+    expect(replica(1, { ...quietLeader, epoch: 1 }).status()).toMatchObject({ role: 'follower', quiet: false });
+    // A slot in its log is not decided (a batch was in flight): no batch to resume, so no restore.
     const inFlight = replica(1, { ...quietLeader, entries: [entry, { slot: 2, ballot: b(3, 1), command: put('b') }] });
-    expect(inFlight.status()).toMatchObject({ role: 'follower', quiescent: false });
+    expect(inFlight.status()).toMatchObject({ role: 'follower', quiet: false });
   });
 
   it('restart: a restored quiet leader wakes on a proposal and sends it at its ballot in the next slot', () => {
-    const r = replica(1, { promised: b(3, 1), decidedIndex: 1, entries: [{ slot: 1, ballot: b(3, 1), command: put('a') }], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } });
+    const r = replica(1, { promised: b(3, 1), decidedThrough: 1, entries: [{ slot: 1, ballot: b(3, 1), command: put('a') }], quiet: { leaderId: 1, ballot: b(3, 1), epoch: 0 } });
     expect(r.propose(put('next'))).toMatchObject({ ok: true });
     const accepts = drain(r).messages.filter((m) => m.type === 'accept');
     expect(accepts.map((m) => m.to)).toEqual([2, 3]);
@@ -231,7 +232,7 @@ describe('replica: election', () => {
       to: 1,
       ballot: prepare.ballot,
       fromSlot: 1,
-      decidedIndex: 0,
+      decidedThrough: 0,
       compactedThrough: 0,
       entries: [
         { slot: 1, ballot: b(1, 3), command: put('low'), decided: false },
@@ -245,7 +246,7 @@ describe('replica: election', () => {
       to: 1,
       ballot: prepare.ballot,
       fromSlot: 1,
-      decidedIndex: 0,
+      decidedThrough: 0,
       compactedThrough: 0,
       entries: [{ slot: 1, ballot: b(2, 2), command: put('high'), decided: false }],
     });
@@ -277,7 +278,7 @@ describe('replica: election', () => {
 });
 
 describe('replica: leader', () => {
-  it('sends every proposal pending at once as one accept round per acceptor', () => {
+  it('sends every proposal pending at once as one accept batch per acceptor', () => {
     const r = electedLeader();
     drain(r);
     for (const id of ['a', 'b', 'c']) expect(r.propose(put(id)).ok).toBe(true);
@@ -288,15 +289,15 @@ describe('replica: leader', () => {
     expect(rd.persist?.entries.map((e) => e.slot)).toEqual([2, 3, 4]);
   });
 
-  it('keeps up to inflightMax accept rounds in flight and queues the rest', () => {
-    const r = electedLeader(); // slot 1 (opening no-op) is one round in flight
+  it('keeps up to inflightMax accept batches in flight and queues the rest', () => {
+    const r = electedLeader(); // slot 1 (opening no-op) is one batch in flight
     drain(r);
     r.propose(put('a'));
-    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // second round
+    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // second batch
     r.propose(put('b'));
     expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(0); // window of 2 is full
     const own = r.status().ballot;
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
     const rd = drain(r);
     expect(rd.decided.map((e) => e.slot)).toEqual([1]);
     expect(rd.messages.filter((m) => m.type === 'accept')).toHaveLength(2); // 'b' goes out as the window opens
@@ -306,63 +307,63 @@ describe('replica: leader', () => {
     const r = electedLeader();
     const own = r.status().ballot;
     drain(r);
-    expect(r.status().decidedIndex).toBe(0);
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
-    expect(r.status().decidedIndex).toBe(1);
+    expect(r.status().decidedThrough).toBe(0);
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
+    expect(r.status().decidedThrough).toBe(1);
   });
 
   it('does not count its own accept before the host has persisted it', () => {
     const r = electedLeader();
     const own = r.status().ballot;
     const rd = r.ready(); // the opening no-op is not yet durable here
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
-    expect(r.status().decidedIndex).toBe(0);
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
+    expect(r.status().decidedThrough).toBe(0);
     r.advance(rd);
-    expect(r.status().decidedIndex).toBe(1);
+    expect(r.status().decidedThrough).toBe(1);
   });
 
-  it('catches a lagging acceptor up from the decided index it reports', () => {
+  it('catches a lagging acceptor up from the decided prefix it reports', () => {
     const r = electedLeader();
     drain(r);
     const own = r.status().ballot;
     r.propose(put('a'));
     drain(r);
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 2, decidedIndex: 0 });
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 2, decidedThrough: 0 });
     drain(r);
-    expect(r.status().decidedIndex).toBe(2);
-    // The rounds that carried slots 1-2 to replica 3 are overdue (lost): catch-up sends them again.
+    expect(r.status().decidedThrough).toBe(2);
+    // The batches that carried slots 1-2 to replica 3 are overdue (lost): catch-up sends them again.
     for (let i = 0; i < TIMING.retransmitTicks; i++) r.tick();
     drain(r);
-    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedThrough: 0, readSeq: 0 });
     const catchUp = drain(r).messages.filter((m) => m.type === 'accept' && m.to === 3);
     expect(catchUp).toEqual([
-      { type: 'accept', from: 1, to: 3, ballot: own, firstSlot: 1, commands: [NOOP, put('a')], decidedIndex: 2 },
+      { type: 'accept', from: 1, to: 3, ballot: own, firstSlot: 1, commands: [NOOP, put('a')], decidedThrough: 2 },
     ]);
   });
 
   it('refuses proposals and reads when not the leader, naming the leader it knows', () => {
     const r = replica(2);
-    r.step({ type: 'heartbeat', from: 3, to: 2, ballot: b(1, 3), decidedIndex: 0, readSeq: 0 });
+    r.step({ type: 'heartbeat', from: 3, to: 2, ballot: b(1, 3), decidedThrough: 0, readSeq: 0 });
     expect(r.propose(put('x'))).toEqual({ ok: false, reason: 'not-leader', leaderHint: 3 });
     expect(r.readIndex('r1')).toEqual({ ok: false, reason: 'not-leader', leaderHint: 3 });
   });
 
-  it('confirms a read only after a quorum answered a heartbeat round sent after the read', () => {
+  it('confirms a read only after a quorum answered a heartbeat broadcast sent after the read', () => {
     const r = electedLeader();
     drain(r);
     const own = r.status().ballot;
-    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedIndex: 0 });
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
     drain(r);
     expect(r.readIndex('r1').ok).toBe(true);
     const rd = drain(r);
     expect(rd.readStates).toEqual([]);
     const hb = rd.messages.find((m) => m.type === 'heartbeat');
-    if (hb?.type !== 'heartbeat') throw new Error('no heartbeat round for the read');
-    // An answer to an older round does not confirm it.
-    r.step({ type: 'heartbeat-reply', from: 2, to: 1, ballot: own, decidedIndex: 1, readSeq: hb.readSeq - 1 });
+    if (hb?.type !== 'heartbeat') throw new Error('no heartbeat broadcast for the read');
+    // An answer to an older broadcast does not confirm it.
+    r.step({ type: 'heartbeat-reply', from: 2, to: 1, ballot: own, decidedThrough: 1, readSeq: hb.readSeq - 1 });
     expect(drain(r).readStates).toEqual([]);
-    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedIndex: 1, readSeq: hb.readSeq });
-    expect(drain(r).readStates).toEqual([{ readId: 'r1', readIndex: 1 }]);
+    r.step({ type: 'heartbeat-reply', from: 3, to: 1, ballot: own, decidedThrough: 1, readSeq: hb.readSeq });
+    expect(drain(r).readStates).toEqual([{ readId: 'r1', decidedThrough: 1 }]);
   });
 
   it('drops queued proposals and unconfirmed reads when it steps down', () => {
@@ -406,5 +407,46 @@ describe('replica: host contract', () => {
       return JSON.stringify(out);
     };
     expect(run()).toBe(run());
+  });
+});
+
+describe('replica: every transition and refusal says why', () => {
+  it('a follower that times out becomes pre-candidate, then candidate, then leader, each with its reason, in the status and to the observer', () => {
+    const events: ReplicaEvent[] = [];
+    const r = replica(1, undefined, { observe: (e) => events.push(e) });
+    const prepare = campaign(r);
+    r.step({ type: 'promise', from: 2, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
+    expect(events.map((e) => (e.kind === 'transition' ? `${e.from} -> ${e.to}: ${e.why}` : `refused ${e.what}: ${e.why}`))).toEqual([
+      expect.stringMatching(/^follower -> pre-candidate: election timeout: no leader for \d+ ticks?$/),
+      'pre-candidate -> candidate: pre-votes of 1, 2 are a quorum',
+      'candidate -> leader: promises of 1, 2 at 1.1 are a quorum',
+    ]);
+    expect(r.status().lastTransition).toMatchObject({ from: 'candidate', to: 'leader', leaderId: 1 });
+  });
+
+  it('a refused pre-vote records whose leader it still hears', () => {
+    const r = replica(2);
+    r.step({ type: 'heartbeat', from: 1, to: 2, ballot: b(1, 1), decidedThrough: 0, readSeq: 0 });
+    r.step({ type: 'pre-vote', from: 3, to: 2, ballot: b(2, 3), decidedThrough: 0 });
+    expect(r.status().lastRefusal).toEqual({ tick: 0, what: 'pre-vote for 3 at 2.3', why: 'it heard from leader 1 0 ticks ago' });
+    expect(r.status().lastTransition).toMatchObject({ from: 'follower', to: 'follower', leaderId: 1, why: 'heartbeat from leader 1 at 1.1' });
+  });
+
+  it('a leader that hears from no quorum steps down saying who answered', () => {
+    const r = electedLeader();
+    for (let i = 0; i < TIMING.electionTimeoutTicks; i++) r.tick();
+    expect(r.status().lastTransition).toMatchObject({ from: 'leader', to: 'follower', why: 'check-quorum: only 1 answered within an election timeout' });
+  });
+
+  it('a refused operator control records its code and message', () => {
+    const r = replica(2);
+    expect(r.transferLeadership(3)).toMatchObject({ ok: false, code: 'not-leader' });
+    expect(r.status().lastRefusal).toMatchObject({ what: 'switchover', why: 'not-leader: only the leader can hand over leadership' });
+  });
+
+  it('a stale leader’s accept is refused with the promise that outranks it', () => {
+    const r = replica(2, { promised: b(5, 3), decidedThrough: 0, entries: [] });
+    r.step({ type: 'accept', from: 1, to: 2, ballot: b(4, 1), firstSlot: 1, commands: [put('a')], decidedThrough: 0 });
+    expect(r.status().lastRefusal).toMatchObject({ what: 'accept from 1 at 4.1', why: 'it promised 5.3' });
   });
 });

@@ -1,11 +1,11 @@
 import type { Message, ReplicaId } from '../../src/core/index.ts';
 import { type StreamConfig, parseStreamDefinition } from '../../src/host/config.ts';
 import { MemoryStorage } from '../../src/host/memory-storage.ts';
-import { ReplicaHost } from '../../src/host/replica-host.ts';
+import { ClockedHost } from '../../src/host/clocked-host.ts';
 
 /**
- * The replicas of one stream as ReplicaHosts in one Node process, under a
- * clock the caller moves (test/host/replica-host.test.ts; bench/profile.ts
+ * The replicas of one stream as ClockedHosts in one Node process, under a
+ * clock the caller moves (test/host/clocked-host.test.ts; bench/profile.ts
  * times the host's own work per write with it): each
  * has one alarm (moved earlier, never later, as ReplicaObject does), messages
  * go through a JSON round trip as over RPC, and a replica can be made
@@ -14,7 +14,7 @@ import { ReplicaHost } from '../../src/host/replica-host.ts';
  */
 export class HostCluster {
   now = 1_000_000;
-  readonly hosts = new Map<ReplicaId, ReplicaHost>();
+  readonly hosts = new Map<ReplicaId, ClockedHost>();
   readonly alarms = new Map<ReplicaId, number | null>();
   readonly down = new Set<ReplicaId>();
   readonly storages = new Map<ReplicaId, MemoryStorage>();
@@ -27,7 +27,7 @@ export class HostCluster {
       const id = r.id;
       this.alarms.set(id, null);
       this.storages.set(id, new MemoryStorage());
-      const host = new ReplicaHost({
+      const host = new ClockedHost({
         stream: this.stream,
         replicaId: id,
         storage: this.storages.get(id)!,

@@ -18,7 +18,7 @@ export function storageContract(name: string, withStorage: WithStorage): void {
       withStorage((open) => {
         const d = open().loadDurable();
         expect(d.promised).toEqual({ round: 0, replicaId: 0 });
-        expect(d.decidedIndex).toBe(0);
+        expect(d.decidedThrough).toBe(0);
         expect([...d.entries]).toEqual([]);
       }));
 
@@ -26,10 +26,10 @@ export function storageContract(name: string, withStorage: WithStorage): void {
       withStorage((open) => {
         const s = open();
         s.persist({ promised: { round: 3, replicaId: 2 }, entries: [{ slot: 2, ballot: { round: 3, replicaId: 2 }, command: put('b') }] });
-        s.persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: { kind: 'noop' } }], decidedIndex: 2 });
+        s.persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: { kind: 'noop' } }], decidedThrough: 2 });
         const d = open().loadDurable();
         expect(d.promised).toEqual({ round: 3, replicaId: 2 });
-        expect(d.decidedIndex).toBe(2);
+        expect(d.decidedThrough).toBe(2);
         expect([...d.entries]).toEqual([
           { slot: 1, ballot: { round: 3, replicaId: 2 }, command: { kind: 'noop' } },
           { slot: 2, ballot: { round: 3, replicaId: 2 }, command: put('b') },
@@ -79,13 +79,13 @@ export function storageContract(name: string, withStorage: WithStorage): void {
       withStorage((open) => {
         const s = open();
         const b = { round: 1, replicaId: 1 };
-        s.persist({ entries: [1, 2, 3, 4].map((slot) => ({ slot, ballot: b, command: put(`c${slot}`) })), decidedIndex: 4 });
+        s.persist({ entries: [1, 2, 3, 4].map((slot) => ({ slot, ballot: b, command: put(`c${slot}`) })), decidedThrough: 4 });
         s.persist({ entries: [], compactThrough: 2, snapshot: { slot: 3, data: '{"state":3}' } });
         const d = open().loadDurable();
         expect([...d.entries].map((e) => e.slot)).toEqual([3, 4]);
         expect(d.compactedThrough).toBe(2);
         expect(d.snapshot).toEqual({ slot: 3, data: '{"state":3}' });
-        expect(d.decidedIndex).toBe(4);
+        expect(d.decidedThrough).toBe(4);
       }));
 
     it('a snapshot larger than one stored value (3 MB) comes back whole', () =>
@@ -102,8 +102,8 @@ export function storageContract(name: string, withStorage: WithStorage): void {
 
     it('a configuration change stored with a compaction, the epoch and fencing survive a reopen', () =>
       withStorage((open) => {
-        const configuration = { members: [{ id: 1, role: 'follower' as const, priority: 2, weight: 1, group: 0, region: 'weur' }], policy: { requireRegions: ['weur'] } };
-        open().persist({ entries: [{ slot: 1, ballot: { round: 1, replicaId: 1 }, command: { kind: 'config', id: 'c1', configuration } }], decidedIndex: 1 });
+        const configuration = { members: [{ id: 1, role: 'electable' as const, priority: 2, weight: 1, group: 0, region: 'weur' }], policy: { requireRegions: ['weur'] } };
+        open().persist({ entries: [{ slot: 1, ballot: { round: 1, replicaId: 1 }, command: { kind: 'config', id: 'c1', configuration } }], decidedThrough: 1 });
         expect([...open().loadDurable().entries][0]?.command).toEqual({ kind: 'config', id: 'c1', configuration });
         open().persist({ entries: [], compactThrough: 1, baseConfig: { slot: 1, configuration }, epoch: 2, fenced: true });
         const d = open().loadDurable();
@@ -112,14 +112,14 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect(d.fenced).toBe(true);
       }));
 
-    it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and a wipe forgets it', () =>
+    it('the quiet record (whom a replica followed when it went quiet) survives a reopen, and clearing forgets it', () =>
       withStorage((open) => {
         expect(open().loadDurable().quiet ?? null).toBeNull();
         open().persist({ entries: [], quiet: { leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 } });
         expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 });
         open().persist({ entries: [{ slot: 1, ballot: { round: 3, replicaId: 2 }, command: put('x') }] });
         expect(open().loadDurable().quiet).toEqual({ leaderId: 2, ballot: { round: 3, replicaId: 2 }, epoch: 1 }); // kept until the next quiet
-        open().wipe();
+        open().clear();
         expect(open().loadDurable().quiet ?? null).toBeNull();
       }));
 
@@ -127,21 +127,21 @@ export function storageContract(name: string, withStorage: WithStorage): void {
       withStorage((open) => {
         expect(open().loadDurable().readSeqReserved ?? 0).toBe(0);
         open().persist({ entries: [], readSeqReserved: 65_536 });
-        open().persist({ entries: [], decidedIndex: 0 });
+        open().persist({ entries: [], decidedThrough: 0 });
         expect(open().loadDurable().readSeqReserved).toBe(65_536);
       }));
 
-    it('a wipe forgets the durable state and metadata but keeps the identity', () =>
+    it('clearing (a rebuild) forgets the durable state and metadata but keeps the identity', () =>
       withStorage((open) => {
         const s = open();
         s.writeMeta('identity', '{"stream":"s","replicaId":1}');
         s.writeMeta('run-mode', 'manual');
-        s.persist({ promised: { round: 4, replicaId: 2 }, entries: [{ slot: 1, ballot: { round: 4, replicaId: 2 }, command: put('x') }], decidedIndex: 1, epoch: 1, fenced: true });
+        s.persist({ promised: { round: 4, replicaId: 2 }, entries: [{ slot: 1, ballot: { round: 4, replicaId: 2 }, command: put('x') }], decidedThrough: 1, epoch: 1, fenced: true });
         s.persist({ entries: [], snapshot: { slot: 1, data: 'snap' }, compactThrough: 1 });
-        open().wipe();
+        open().clear();
         const d = open().loadDurable();
         expect(d.promised).toEqual({ round: 0, replicaId: 0 });
-        expect(d.decidedIndex).toBe(0);
+        expect(d.decidedThrough).toBe(0);
         expect([...d.entries]).toEqual([]);
         expect(d.compactedThrough ?? 0).toBe(0);
         expect(d.snapshot ?? null).toBeNull();

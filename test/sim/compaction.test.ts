@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvResult, SeededRng } from '../../src/core/index.ts';
+import { SeededRng } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import { SimCluster } from '../../sim/cluster.ts';
 
 // Log truncation (DCF dcf_truncate) and snapshots, as stories checked by the
@@ -54,7 +55,7 @@ describe('cluster: log truncation and snapshots', () => {
     c.runUntil(() => c.converged(), 30 * ELECTION, 'convergence after restart');
   });
 
-  // (One that does lead - the mutant ignore-compacted-promises of sim/mutants.ts - is caught by the campaign.)
+  // (One that does lead - the planted bug ignore-compacted-promises of sim/mutants.ts - is caught by the campaign.)
   it('cluster: truncation: a candidate missing compacted decided slots does not lead', () => {
     const scenario = (): void => {
       const c = cluster(3);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Configuration, KvResult, Member, ReplicaId } from '../../src/core/index.ts';
-import type { ProposalOutcome } from '../../src/host/runner.ts';
+import type { Configuration, Member, ReplicaId } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
+import type { ProposalOutcome } from '../../src/host/ready-runner.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
@@ -49,13 +50,13 @@ describe('cluster: membership changes', () => {
     for (let i = 0; i < 20; i++) mustWrite(c, `k${i}`, `v${i}`);
     c.addReplica(member(4, { role: 'passive' }));
     expect(reconfigure(c, edited(c, (ms) => [...ms, member(4, { role: 'passive' })]))).toEqual({ kind: 'applied', result: expect.objectContaining({ kind: 'config' }) });
-    c.runUntil(() => c.replica(4).core!.status().appliedIndex === c.replica(1).core!.status().decidedIndex, 10 * ELECTION, 'the learner to catch up');
+    c.runUntil(() => c.replica(4).core!.status().appliedThrough === c.replica(1).core!.status().decidedThrough, 10 * ELECTION, 'the learner to catch up');
     expect(c.replica(4).sm.get('k19')?.value).toBe('v19');
     expect(c.replica(4).core!.status().memberRole).toBe('passive');
     c.runTicks(ELECTION); // the leader hears of it with the next heartbeat replies
     // Promoted: four voters, so a decision needs three of them.
-    expect(reconfigure(c, edited(c, (ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'follower' } : m)))).kind).toBe('applied');
-    c.runUntil(() => c.replica(4).core!.status().memberRole === 'follower', 5 * ELECTION, 'replica 4 to learn it votes');
+    expect(reconfigure(c, edited(c, (ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'electable' } : m)))).kind).toBe('applied');
+    c.runUntil(() => c.replica(4).core!.status().memberRole === 'electable', 5 * ELECTION, 'replica 4 to learn it votes');
     expect(voters(c, 1)).toEqual([1, 2, 3, 4]);
     c.crash(2);
     c.crash(4);
@@ -88,7 +89,7 @@ describe('cluster: membership changes', () => {
     c.addReplica(member(4, { role: 'passive' }));
     c.crash(4);
     expect(reconfigure(c, edited(c, (ms) => [...ms, member(4, { role: 'passive' })])).kind).toBe('applied');
-    expect(change((ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'follower' } : m)))).toMatchObject({ ok: false, code: 'would-block' });
+    expect(change((ms) => ms.map((m) => (m.id === 4 ? { ...m, role: 'electable' } : m)))).toMatchObject({ ok: false, code: 'would-block' });
     // One change at a time.
     expect(change((ms) => ms.map((m) => (m.id === 3 ? { ...m, priority: 5 } : m))).ok).toBe(true);
     expect(change((ms) => ms.map((m) => (m.id === 2 ? { ...m, priority: 5 } : m)))).toMatchObject({ ok: false, code: 'change-in-progress' });
@@ -156,7 +157,7 @@ describe('cluster: membership changes', () => {
   // with the undecided change in its log and hears nothing from 2: counting only
   // the newest configuration it knows, it would elect itself alone and overwrite
   // what 2 and 3 decided.
-  // (With the old rule - the mutant elect-with-newest-configuration-only of sim/mutants.ts - safety breaks.)
+  // (With the old rule - the planted bug elect-with-newest-configuration-only of sim/mutants.ts - safety breaks.)
   const story = (): SimCluster => {
     const c = cluster(three(), 7);
     c.runUntil(() => c.leaderId() === 1 && c.converged(), 10 * ELECTION, 'replica 1 leads');

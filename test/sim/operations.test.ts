@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { KvResult } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { ELECTION, member, storyCluster } from '../../sim/stories.ts';
 
@@ -39,7 +39,7 @@ describe('cluster: switchover', () => {
     const c = cluster([member(1, { priority: 1 }), member(2), member(3, { role: 'logger' }), member(4, { role: 'passive' })], 2);
     c.runUntil(() => c.leaderId() === 1 && c.converged(), 10 * ELECTION, 'replica 1 leads and everyone knows');
     expect(c.replica(1).core!.transferLeadership(3)).toMatchObject({ ok: false, code: 'invalid-target', message: 'replica 3 is a logger and can never lead' });
-    expect(c.replica(1).core!.transferLeadership(4)).toMatchObject({ ok: false, message: 'replica 4 is a passive and can never lead' });
+    expect(c.replica(1).core!.transferLeadership(4)).toMatchObject({ ok: false, message: 'replica 4 is a passive replica and can never lead' });
     expect(c.replica(1).core!.transferLeadership(9)).toMatchObject({ ok: false, message: 'replica 9 is not a member of this stream' });
     expect(c.replica(2).core!.transferLeadership(1)).toMatchObject({ ok: false, code: 'not-leader', leaderHint: 1 });
   });

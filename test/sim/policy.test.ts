@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { KvResult, ReplicaId } from '../../src/core/index.ts';
+import type { ReplicaId } from '../../src/core/index.ts';
+import type { KvResult } from '../../src/kv/index.ts';
 import type { SimCluster, SimMember } from '../../sim/cluster.ts';
 import { ELECTION, PRIORITY, member, storyCluster } from '../../sim/stories.ts';
 import { runSimulation } from '../../sim/simulation.ts';
@@ -156,7 +157,7 @@ describe('cluster: roles', () => {
     for (let i = 0; i < 5; i++) expect(write(c, `k${i}`, `v${i}`)).not.toBeNull();
     c.runUntil(() => c.converged(), 10 * ELECTION, 'convergence');
     // Loggers hold the log but no data; the passive replica applies it.
-    expect(c.replica(2).core!.status().decidedIndex).toBe(c.replica(1).core!.status().decidedIndex);
+    expect(c.replica(2).core!.status().decidedThrough).toBe(c.replica(1).core!.status().decidedThrough);
     expect(c.replica(2).sm.size).toBe(0);
     expect(c.replica(4).sm.get('k4')?.value).toBe('v4');
     // Without replica 1 nobody may lead, however long we wait (the checker would fail a logger or passive leader).
@@ -181,14 +182,14 @@ describe('cluster: roles', () => {
       timing: { inflightMax: 1, batchMax: 1 },
     });
     c.runUntil(() => c.leaderId() === 1 && c.converged(), 10 * ELECTION, 'replica 1 leads');
-    // Flood the leader: one command per round, one round in flight, so a backlog builds.
+    // Flood the leader: one command per batch, one batch in flight, so a backlog builds.
     for (let i = 0; i < 40; i++) c.propose(1, { kind: 'put', id: `flood${i}`, key: `f${i}`, value: 'x' }, () => {});
     c.flush();
     let passiveBehind = 0;
     c.runUntil(
       () => {
-        const voter = c.replica(2).core!.status().decidedIndex;
-        const passive = c.replica(4).core!.status().decidedIndex;
+        const voter = c.replica(2).core!.status().decidedThrough;
+        const passive = c.replica(4).core!.status().decidedThrough;
         if (passive < voter) passiveBehind += 1;
         return c.converged();
       },

@@ -2,17 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { SeededRng } from '../../src/core/index.ts';
 import { SimCluster } from '../../sim/cluster.ts';
 
-// Quiescence: an idle stream stops all traffic, and the next request wakes it.
+// Going quiet: a stream no client asks anything for a while stops all traffic, and the next request wakes it.
 
 const ELECTION = 10;
 const QUIESCE = 3 * ELECTION;
 
 function cluster(seed: number): SimCluster {
-  return new SimCluster({ replicas: 3, rng: new SeededRng(seed), quiesceAfterTicks: QUIESCE });
+  return new SimCluster({ replicas: 3, rng: new SeededRng(seed), quietAfterTicks: QUIESCE });
 }
 
 function untilQuiet(c: SimCluster): void {
-  c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiescent), QUIESCE + 10 * ELECTION, 'every replica quiet');
+  c.runUntil(() => c.ids.every((id) => c.replica(id).core!.status().quiet), QUIESCE + 10 * ELECTION, 'every replica quiet');
 }
 
 /** A settled stream gone quiet, and how many ticks a write took while it was busy. */
@@ -107,7 +107,7 @@ describe('cluster: quiescence', () => {
     expect(c.write('k', 'v2')).toMatchObject({ kind: 'put', ok: true });
     c.restart(old);
     // Its promise is still the old ballot (it heard nothing): it comes back as a quiet leader there.
-    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiescent: true, ballot: oldBallot });
+    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiet: true, ballot: oldBallot });
     // A client asks it first: its accepts are refused (the acceptors promised higher), it steps down, the write goes to the real leader.
     c.replica(old).core!.propose({ kind: 'put', id: 'to-old', key: 'k', value: 'v3' });
     c.flush();
@@ -125,7 +125,7 @@ describe('cluster: quiescence', () => {
     const old = c.leaderId()!;
     const ballot = c.replica(old).core!.status().ballot;
     const a = c.ids.find((id) => id !== old)!;
-    // A read wakes the leader; the answer of `a` to its read round is held back in the network (an adversarial delay).
+    // A read wakes the leader; the answer of `a` to its read broadcast is held back in the network (an adversarial delay).
     c.network.holding = (m) => m.type === 'heartbeat-reply' && m.from === a && m.to === old && m.readSeq > 0;
     expect(c.read(old, 'r1', 'k', () => {})).toMatchObject({ ok: true });
     c.flush();
@@ -137,7 +137,7 @@ describe('cluster: quiescence', () => {
     expect(c.write('k', 'new')).toMatchObject({ kind: 'put', ok: true });
     // Restarted, it heard nothing newer: its promise is still its ballot, its log decided, so it comes back a quiet leader there.
     c.restart(old);
-    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiescent: true, ballot });
+    expect(c.replica(old).core!.status()).toMatchObject({ role: 'leader', quiet: true, ballot });
     // A read of this life; then the held answer (same ballot, a nonce of the previous life) arrives.
     let seen: string | undefined | null = null;
     expect(c.read(old, 'r2', 'k', (o) => (seen = o.kind === 'value' ? (o.item?.value ?? undefined) : 'dropped'))).toMatchObject({ ok: true });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { type KvItem, type KvResult, type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import { type ReplicaId, SeededRng } from '../../src/core/index.ts';
+import type { KvItem, KvResult } from '../../src/kv/index.ts';
 import { type ClusterOptions, SimCluster } from '../../sim/cluster.ts';
 
 // Hand-written stories about a cluster, each checked by the same safety checker
@@ -102,7 +103,7 @@ describe('cluster: partition', () => {
     const buddy = c.ids.find((id) => id !== old)!;
     const majority = c.ids.filter((id) => id !== old && id !== buddy);
     c.network.partition([[old, buddy], majority]);
-    const minorityDecided = c.replica(old).core!.status().decidedIndex;
+    const minorityDecided = c.replica(old).core!.status().decidedThrough;
     let minorityApplied = false;
     c.propose(old, { kind: 'put', id: 'lost-write', key: 'minority', value: 'x' }, () => (minorityApplied = true));
     c.flush();
@@ -111,8 +112,8 @@ describe('cluster: partition', () => {
     expect(after).toMatchObject({ kind: 'put', ok: true });
     c.runTicks(5 * ELECTION);
     expect(minorityApplied).toBe(false);
-    expect(c.replica(old).core!.status().decidedIndex).toBe(minorityDecided);
-    expect(c.replica(buddy).core!.status().decidedIndex).toBeLessThanOrEqual(minorityDecided);
+    expect(c.replica(old).core!.status().decidedThrough).toBe(minorityDecided);
+    expect(c.replica(buddy).core!.status().decidedThrough).toBeLessThanOrEqual(minorityDecided);
     c.network.heal();
     c.runUntil(() => c.converged(), 10 * ELECTION, 'convergence after healing');
     expect(read(c, 'majority')?.value).toBe('y');
@@ -123,7 +124,7 @@ describe('cluster: crash', () => {
   it('cluster: crash: a value accepted by a quorum survives the leader crashing before it learns so', () => {
     const c = cluster(3, 21);
     const leader = elect(c);
-    c.runUntil(() => c.replica(leader).core!.status().decidedIndex >= 1, 4 * ELECTION, 'the opening no-op decided');
+    c.runUntil(() => c.replica(leader).core!.status().decidedThrough >= 1, 4 * ELECTION, 'the opening no-op decided');
     let learned = false;
     c.propose(leader, { kind: 'put', id: 'orphan', key: 'k', value: 'accepted-by-quorum' }, () => (learned = true));
     c.flush(); // accepts leave now and arrive next tick
@@ -158,9 +159,9 @@ describe('cluster: crash', () => {
     const down = c.ids.find((id) => id !== leader)!;
     c.crash(down);
     for (let i = 0; i < 100; i++) put(c, `k${i % 7}`, `v${i}`);
-    const target = c.replica(leader).core!.status().decidedIndex;
+    const target = c.replica(leader).core!.status().decidedThrough;
     c.restart(down);
-    c.runUntil(() => c.replica(down).core!.status().appliedIndex >= target, 10 * ELECTION, 'the restarted replica catches up');
+    c.runUntil(() => c.replica(down).core!.status().appliedThrough >= target, 10 * ELECTION, 'the restarted replica catches up');
     expect(c.replica(down).sm.snapshot()).toBe(c.replica(leader).sm.snapshot());
   });
 });

@@ -6,7 +6,7 @@ import { SimCluster } from '../../sim/cluster.ts';
 // local workerd holding alarms back while another object is busy). What
 // reaches it waits; when it runs again, a stall longer than a heartbeat
 // interval is forgiven (Replica.resume: its failure detectors start over),
-// at most once per two election timeouts, as ReplicaHost does.
+// at most once per two election timeouts, as ClockedHost does.
 
 const ELECTION = 10; // DEFAULT_TIMING's election timeout, in ticks
 

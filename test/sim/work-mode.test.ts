@@ -44,8 +44,8 @@ function promote(c: SimCluster, id: number): void {
       const leader = c.leaderId();
       if (leader === null) return false;
       const config = c.replica(leader).core!.status().configuration;
-      if (config.members.find((m) => m.id === id)?.role === 'follower') return true;
-      c.reconfigure(leader, { members: config.members.map((m) => (m.id === id ? { ...m, role: 'follower' as const } : m)), policy: config.policy });
+      if (config.members.find((m) => m.id === id)?.role === 'electable') return true;
+      c.reconfigure(leader, { members: config.members.map((m) => (m.id === id ? { ...m, role: 'electable' as const } : m)), policy: config.policy });
       return false;
     },
     20 * ELECTION,
@@ -73,7 +73,7 @@ describe('cluster: minority force-start', () => {
     for (const id of [1, 2]) rebuildAsLearner(c, id);
     const leader = c.leaderId()!;
     const config = c.replica(leader).core!.status().configuration;
-    const promoteNow = c.reconfigure(leader, { members: config.members.map((m) => (m.id === 1 ? { ...m, role: 'follower' as const } : m)), policy: config.policy });
+    const promoteNow = c.reconfigure(leader, { members: config.members.map((m) => (m.id === 1 ? { ...m, role: 'electable' as const } : m)), policy: config.policy });
     expect(promoteNow).toMatchObject({ ok: false, code: 'invalid-change', message: expect.stringMatching(/after returning to normal mode/) });
     c.normalMode();
     for (const id of [1, 2]) promote(c, id);
@@ -81,7 +81,7 @@ describe('cluster: minority force-start', () => {
     for (const id of [1, 2, 3]) {
       expect(c.replica(id).sm.get('forced')?.value).toBe('decided by 3 alone');
       expect(c.replica(id).sm.get('lost')).toBeUndefined();
-      expect(c.replica(id).core!.status()).toMatchObject({ epoch, fenced: false, quorumOverride: null, memberRole: 'follower' });
+      expect(c.replica(id).core!.status()).toMatchObject({ epoch, fenced: false, quorumOverride: null, memberRole: 'electable' });
     }
     c.crash(3);
     expect(c.write('majority-again', 'z')).toMatchObject({ kind: 'put', ok: true });
@@ -102,7 +102,7 @@ describe('cluster: minority force-start', () => {
     c.addReplica(member(4, { role: 'passive' }));
     expect(c.reconfigure(leader, { members: [...config.members, member(4, { role: 'passive' })], policy: config.policy }).ok).toBe(true);
     c.flush();
-    c.runUntil(() => c.converged() && c.replica(4).core!.status().appliedIndex === c.replica(leader).core!.status().decidedIndex, 20 * ELECTION, 'the new replica to catch up');
+    c.runUntil(() => c.converged() && c.replica(4).core!.status().appliedThrough === c.replica(leader).core!.status().decidedThrough, 20 * ELECTION, 'the new replica to catch up');
     expect(c.replica(4).core!.status()).toMatchObject({ epoch, fenced: false, memberRole: 'passive' });
     expect(c.replica(4).sm.get('forced')?.value).toBe('decided by 3 alone');
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/api/app.ts';
-import { env } from 'cloudflare:workers';
-import { admin, api, status } from './helpers.ts';
+import { env, exports } from 'cloudflare:workers';
+import { admin, api, status, writer } from './helpers.ts';
 import { TEST_MAX_VALUE_BYTES } from './test-config.ts';
 
 const S = 'api';
@@ -84,7 +84,8 @@ describe('api: bad input gets a clear error and reaches nothing', () => {
     ['an empty key', 'PUT', `/v1/streams/${S}/kv/`, { value: 'v' }, {}, 400, 'invalid_key'],
     ['an over-long key', 'PUT', `/v1/streams/${S}/kv/${'k'.repeat(1025)}`, { value: 'v' }, {}, 400, 'invalid_key'],
     ['a value over the size limit', 'PUT', `/v1/streams/${S}/kv/k`, { value: 'x'.repeat(TEST_MAX_VALUE_BYTES + 1) }, {}, 413, 'value_too_large'],
-    ['a body far over the size limit', 'PUT', `/v1/streams/${S}/kv/k`, { value: 'x'.repeat(TEST_MAX_VALUE_BYTES + 20_000) }, {}, 413, 'payload_too_large'],
+    // A body may be six times the value limit (JSON escaping); one larger cannot hold a value within it.
+    ['a body far over the size limit', 'PUT', `/v1/streams/${S}/kv/k`, { value: 'x'.repeat(6 * TEST_MAX_VALUE_BYTES + 20_000) }, {}, 413, 'payload_too_large'],
     ['a log record over the size limit', 'POST', `/v1/streams/${S}/log`, { data: 'x'.repeat(TEST_MAX_VALUE_BYTES + 1) }, {}, 413, 'value_too_large'],
     ['a log body without data', 'POST', `/v1/streams/${S}/log`, {}, {}, 400, 'invalid_request'],
     ['an over-long Idempotency-Key', 'PUT', `/v1/streams/${S}/kv/k`, { value: 'v' }, { 'idempotency-key': 'i'.repeat(257) }, 400, 'invalid_idempotency_key'],
@@ -111,7 +112,7 @@ describe('api: bad input gets a clear error and reaches nothing', () => {
 
 describe('api: admin endpoints', () => {
   it('refuse a missing or wrong bearer token', async () => {
-    const none = await api('POST', `/v1/streams/${S}/chaos`, { action: 'heal' });
+    const none = await api('POST', `/v1/streams/${S}/chaos`, { action: 'heal' }, { authorization: '' });
     expect(none.status).toBe(401);
     expect(none.body.error.code).toBe('unauthorized');
     const wrong = await api('POST', `/v1/streams/${S}/chaos`, { action: 'heal' }, { authorization: 'Bearer nope' });
@@ -120,13 +121,16 @@ describe('api: admin endpoints', () => {
   });
 
   it('a Worker with no admin token set refuses every admin call', async () => {
-    const res = await app.request(
-      `/v1/streams/${S}/chaos`,
-      { method: 'POST', body: JSON.stringify({ action: 'heal' }), headers: { ...admin, 'content-type': 'application/json' } },
-      { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined },
-    );
-    expect(res.status).toBe(403);
-    expect(((await res.json()) as any).error.code).toBe('admin_disabled');
+    const noTokens = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined, EDGEPAXOS_TOKENS: undefined };
+    const call = (headers: Record<string, string>) =>
+      app.request(`/v1/streams/${S}/chaos`, { method: 'POST', body: JSON.stringify({ action: 'heal' }), headers: { ...headers, 'content-type': 'application/json' } }, noTokens);
+    const anonymous = await call({});
+    expect(anonymous.status).toBe(403);
+    expect(((await anonymous.json()) as any).error.code).toBe('admin_disabled');
+    // The old admin token is now a token nobody knows.
+    const stale = await call(admin);
+    expect(stale.status).toBe(401);
+    expect(((await stale.json()) as any).error.code).toBe('unauthorized');
   });
 
   it('fault injection is refused unless EDGEPAXOS_CHAOS is on', async () => {
@@ -141,7 +145,7 @@ describe('api: admin endpoints', () => {
 
   it('an invalid configuration is refused with a message naming the problem', async () => {
     const bad = { streams: [{ name: 'x', replicas: [{ id: 1, region: 'mars' }] }] };
-    const res = await app.request('/v1/streams/x/status', {}, { ...env, EDGEPAXOS_CONFIG: JSON.stringify(bad) });
+    const res = await app.request('/v1/streams/x/status', { headers: writer }, { ...env, EDGEPAXOS_CONFIG: JSON.stringify(bad) });
     expect(res.status).toBe(500);
     const body = (await res.json()) as any;
     expect(body.error.code).toBe('invalid_configuration');
@@ -174,5 +178,15 @@ describe('api: status', () => {
       );
     }
     expect(s.nodes.filter((n: any) => n.role === 'leader').map((n: any) => n.node_id)).toEqual([s.leader_id]);
+  });
+});
+
+describe('api: request ids', () => {
+  it('every answer carries an X-Request-Id: the one the request sent, or a new one', async () => {
+    const given = await exports.default.fetch('https://edgepaxos.test/', { headers: { 'x-request-id': 'trace-42' } });
+    expect(given.headers.get('x-request-id')).toBe('trace-42');
+    const made = await exports.default.fetch('https://edgepaxos.test/v1/streams/nope/kv/k', { headers: writer });
+    expect(made.status).toBe(404);
+    expect(made.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });

@@ -2,16 +2,25 @@ import { env, exports } from 'cloudflare:workers';
 import { evictDurableObject } from 'cloudflare:test';
 import type { ReplicaId } from '../../src/core/index.ts';
 import { replicaObjectName } from '../../src/host/replica-object.ts';
-import { TEST_ADMIN_TOKEN, TEST_CONFIG } from './test-config.ts';
+import { TEST_ADMIN_TOKEN, TEST_CONFIG, TEST_TOKENS } from './test-config.ts';
 
 export interface ApiResponse {
   readonly status: number;
   readonly body: any;
 }
 
-/** One HTTP request to the Worker, answered with its status and parsed JSON body. */
+/** The token the tests send unless they say otherwise: it may write every stream (tokens are on in the workers tests). */
+export const writer = { authorization: `Bearer ${TEST_TOKENS.writer}` };
+
+/**
+ * One HTTP request to the Worker, answered with its status and parsed JSON
+ * body. It carries the writer token unless `headers` has an authorization
+ * (an empty one sends none).
+ */
 export async function api(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
-  const init: RequestInit = { method, headers: { ...headers } };
+  const withAuth: Record<string, string> = 'authorization' in headers ? { ...headers } : { ...writer, ...headers };
+  if (withAuth.authorization === '') delete withAuth.authorization;
+  const init: RequestInit = { method, headers: withAuth };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)['content-type'] = 'application/json';

@@ -39,15 +39,17 @@ describe('membership: online changes through the HTTP API', () => {
       ['PATCH', `/v1/streams/${S}/members/2`, {}, 400, 'invalid_request'],
       ['PATCH', `/v1/streams/${S}/members/2`, { role: 'logger' }, 422, 'invalid_change'],
       ['PATCH', `/v1/streams/${S}/members/2`, { weight: 0 }, 400, 'invalid_request'],
-      ['DELETE', `/v1/streams/${S}/members/x`, undefined, 404, 'member_not_found'],
+      ['DELETE', `/v1/streams/${S}/members/x`, undefined, 400, 'invalid_request'], // ids are plain decimal digits
+      ['DELETE', `/v1/streams/${S}/members/0x1`, undefined, 400, 'invalid_request'], // not read as 1
+      ['DELETE', `/v1/streams/${S}/members/9`, undefined, 404, 'member_not_found'],
     ];
     for (const [method, path, body, code, error] of cases) {
       const res = await api(method, path, body, admin);
       expect(res.status, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(res.body)}`).toBe(code);
       expect(res.body.error.code).toBe(error);
     }
-    expect((await api('POST', `/v1/streams/${S}/members`, { id: 5, region: 'weur' })).status).toBe(401);
-    expect((await api('DELETE', `/v1/streams/${S}/members/2`)).status).toBe(401);
+    expect((await api('POST', `/v1/streams/${S}/members`, { id: 5, region: 'weur' }, { authorization: '' })).status).toBe(401);
+    expect((await api('DELETE', `/v1/streams/${S}/members/2`, undefined, { authorization: '' })).status).toBe(401);
     expect(await members()).toEqual(before);
   });
 

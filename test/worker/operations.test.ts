@@ -16,7 +16,8 @@ describe('operations: switchover, step-down, run mode, promote (HTTP API)', () =
   });
 
   it('operations: a switchover to an unknown replica, with a malformed body, or without the token is refused', async () => {
-    expect((await api('POST', `/v1/streams/${S}/switchover`, { target: 3 })).status).toBe(401);
+    expect((await api('POST', `/v1/streams/${S}/switchover`, { target: 3 }, { authorization: '' })).status).toBe(401);
+    expect((await api('POST', `/v1/streams/${S}/switchover`, { target: 3 })).status).toBe(403); // the tests' writer token: no admin grant
     const unknown = await api('POST', `/v1/streams/${S}/switchover`, { target: 9 }, admin);
     expect(unknown.status).toBe(400);
     expect(unknown.body.error).toMatchObject({ code: 'invalid_target', message: 'replica 9 is not a member of this stream' });

@@ -62,6 +62,13 @@ describe('cluster: crash', () => {
     );
     const tookMs = Date.now() - start;
     expect(tookMs).toBeLessThan(20 * election);
+    // Every node reports its latest role change with its reason; the leader says why it leads (asked until one
+    // leads at the moment of the status call: under load a fail-back to the restarted replica may be under way).
+    const why = /^candidate -> leader at tick \d+: promises of [\d, ]+ at \d+\.\d+ are a quorum$/;
+    await eventually('the leader reports why it leads', async () => {
+      const nodes = (await status(S)).nodes as { role: string; last_transition: string | null }[];
+      return nodes.some((n) => n.role === 'leader' && why.test(n.last_transition ?? ''));
+    });
     for (let i = 0; i < 4; i++) written.set(`after${i}`, await put(S, `after${i}`, `a${i}`));
     for (const [key, revision] of written) {
       const res = await api('GET', `/v1/streams/${S}/kv/${key}`);

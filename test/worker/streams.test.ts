@@ -2,7 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/api/app.ts';
-import { admin, api, crash, eventually, put, replica, sleep, stableLeader, status } from './helpers.ts';
+import { admin, api, crash, eventually, put, replica, sleep, stableLeader, status, writer } from './helpers.ts';
 
 /**
  * Streams created and deleted at run time (POST /v1/streams, DELETE
@@ -160,7 +160,7 @@ describe('streams: created at run time', () => {
 
   it('streams: creating and deleting need the admin token', async () => {
     const S = 'guarded';
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'test-admin-token' }] as Record<string, string>[]) {
+    for (const headers of [{ authorization: '' }, { authorization: 'Bearer wrong' }, { authorization: 'test-admin-token' }] as Record<string, string>[]) {
       const res = await api('POST', '/v1/streams', definition(S), headers);
       expect(res.status).toBe(401);
       expect(res.body.error.code).toBe('unauthorized');
@@ -170,11 +170,16 @@ describe('streams: created at run time', () => {
     await put(S, 'k', 'v');
     const refused = await api('DELETE', `/v1/streams/${S}`, undefined, { authorization: 'Bearer wrong' });
     expect(refused.status).toBe(401);
-    // A Worker with no admin token configured refuses both, even with a token.
-    const noToken = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined };
+    // A token with no admin grant (the tests' writer) is refused both.
+    for (const res of [await api('POST', '/v1/streams', definition('guarded-2'), writer), await api('DELETE', `/v1/streams/${S}`, undefined, writer)]) {
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('forbidden');
+    }
+    // A Worker with no token configured at all refuses both.
+    const noToken = { ...env, EDGEPAXOS_ADMIN_TOKEN: undefined, EDGEPAXOS_TOKENS: undefined };
     const disabled = [
-      await app.request('/v1/streams', { method: 'POST', body: JSON.stringify(definition('guarded-2')), headers: admin }, noToken),
-      await app.request(`/v1/streams/${S}`, { method: 'DELETE', headers: admin }, noToken),
+      await app.request('/v1/streams', { method: 'POST', body: JSON.stringify(definition('guarded-2')) }, noToken),
+      await app.request(`/v1/streams/${S}`, { method: 'DELETE' }, noToken),
     ];
     for (const res of disabled) {
       expect(res.status).toBe(403);
@@ -224,13 +229,31 @@ describe('streams: durability and deletion under faults', () => {
     const { incarnation } = await create(S, { replicas: [{ id: 1, region: 'weur' }] });
     await put(S, 'k', 'v');
     await crash(S, 1, incarnation);
-    const bare = { stream: S, replicaId: 1, incarnation };
+    const bare = { stream: S, replicaId: 1, generation: incarnation };
     expect(await replica(S, 1, incarnation).status(bare)).toMatchObject({ kind: 'ok', view: { node_id: 1 } });
-    // Its decided index may trail its log after a crash (it rides on the next storage transaction): the value is
+    // Its decided prefix may trail its log after a crash (it rides on the next storage transaction): the value is
     // there once it has re-decided its own log, without any call bringing the definition along.
     await eventually('the restarted replica serves its own data', async () => {
       const res = await replica(S, 1, incarnation).get(bare, 'k', 'stale', 0);
       return res.kind === 'ok' && (res as any).value?.value === 'v';
+    });
+  });
+
+  it('streams: a replica that stored its identity before the stream generation had that name (as incarnation) still knows which stream it is', async () => {
+    const S = 'legacy-identity';
+    const { incarnation } = await create(S, { replicas: [{ id: 1, region: 'weur' }] });
+    await put(S, 'k', 'v');
+    // Rewrite the stored identity as the earlier code stored it, then restart the replica from storage.
+    await runInDurableObject(replica(S, 1, incarnation), async (_instance, state) => {
+      state.storage.sql.exec("UPDATE ep_meta SET value = ? WHERE key = 'identity'", JSON.stringify({ stream: S, replicaId: 1, incarnation }));
+    });
+    await crash(S, 1, incarnation);
+    const bare = { stream: S, replicaId: 1, generation: incarnation };
+    // Not misrouted: the stored incarnation is read as the generation this call names.
+    expect(await replica(S, 1, incarnation).status(bare)).toMatchObject({ kind: 'ok', view: { node_id: 1 } });
+    await eventually('the restarted replica serves its own data', async () => {
+      const res = await replica(S, 1, incarnation).get(bare, 'k', 'stale', 0);
+      return res.kind === 'ok' && res.value?.value === 'v';
     });
   });
 
@@ -251,7 +274,7 @@ describe('streams: durability and deletion under faults', () => {
     await put(S, 'k', 'v');
     expect((await api('DELETE', `/v1/streams/${S}`, undefined, admin)).body.state).toBe('deleted');
     const def = (await api('POST', '/v1/streams', definition('tomb-probe'), admin)).body.definition; // a valid, normalised definition
-    const late = { stream: S, replicaId: 1, incarnation, definition: { ...def, name: S } };
+    const late = { stream: S, replicaId: 1, generation: incarnation, definition: { ...def, name: S } };
     await sleep(50); // the wiped instance ends itself; the next call meets a fresh one that reads the tombstone
     expect(await replica(S, 1, incarnation).write(late, { kind: 'put', id: 'x', key: 'k', value: 'resurrected' }, 500)).toMatchObject({ kind: 'error', code: 'stream_deleted' });
     expect(await replica(S, 1, incarnation).deliver(late, 2, [])).toMatchObject({ kind: 'error', code: 'stream_deleted' });
@@ -263,7 +286,7 @@ describe('streams: durability and deletion under faults', () => {
     const S = 'cached';
     const { incarnation } = await create(S);
     await put(S, 'k', 'v');
-    for (const id of [1, 2, 3]) expect(await replica(S, id, incarnation).destroy({ stream: S, replicaId: id, incarnation })).toEqual({ kind: 'ok' });
+    for (const id of [1, 2, 3]) expect(await replica(S, id, incarnation).destroy({ stream: S, replicaId: id, generation: incarnation })).toEqual({ kind: 'ok' });
     for (const [method, path, body] of [
       ['GET', `/v1/streams/${S}/kv/k`],
       ['PUT', `/v1/streams/${S}/kv/k`, { value: 'again' }],
@@ -325,6 +348,9 @@ describe('streams: without the catalog', () => {
   // Last of all: it leaves two catalog replicas down for the rest of the file.
   it('streams: while the catalog has no quorum, creates are refused with 503, a cached stream keeps serving, and the list shows the configured streams and why', async () => {
     await create('survivor');
+    // The list test before this one woke every configured stream, and they heartbeat for the rest of
+    // the file: on a loaded machine the new stream's first election can outlast one write's deadline.
+    await stableLeader('survivor', 20_000);
     await put('survivor', 'k', '1'); // this Worker now has it cached
     const leader = await stableLeader('_catalog');
     for (const id of [leader, leader === 1 ? 2 : 1]) {

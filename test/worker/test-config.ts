@@ -21,6 +21,13 @@ function stream(name: string) {
 
 export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode'] as const;
 
+/**
+ * Streams whose tests never wait for an election by polling (their first request elects): they go
+ * quiet 300 ms after their last request, so that the stream list of streams.test.ts, which wakes
+ * every configured stream, does not leave them heartbeating under the rest of that file.
+ */
+export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input'] as const;
+
 export const TEST_CONFIG = {
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only
   // touch it when they ask for an unknown stream, and it should not heartbeat under them.
@@ -35,6 +42,7 @@ export const TEST_CONFIG = {
   },
   streams: [
     ...TEST_STREAMS.map(stream),
+    ...QUIET_TEST_STREAMS.map((name) => ({ ...stream(name), quiesce_after_ms: 300 })),
     {
       // Every role: a follower that leads, a stand-in, a logger (votes, no data) and a passive read replica.
       name: 'roles',
@@ -57,6 +65,14 @@ export const TEST_CONFIG = {
       log: { snapshot_every_slots: 20, retain_slots: 5 },
     },
     {
+      // Back-pressure: the leader holds at most one request waiting; elections are slow, so a cut-off
+      // leader keeps leading (with its one write waiting) long enough to refuse the next.
+      ...stream('limits'),
+      heartbeat_interval_ms: 200,
+      election_timeout_ms: 3000,
+      queue_max: 1,
+    },
+    {
       // A decision needs an acceptor in weur (replica 2 only).
       name: 'policy',
       ...FAST,
@@ -71,4 +87,26 @@ export const TEST_CONFIG = {
 };
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token';
+
+/**
+ * The workers tests run with tokens configured, so every request is checked:
+ * the tests' default token writes every stream; the others are for the
+ * authorisation tests (stream 'auth').
+ */
+export const TEST_TOKENS = {
+  writer: 'test-writer-token',
+  reader: 'test-reader-token',
+  teamA: 'test-team-a-token',
+  streamAdmin: 'test-stream-admin-token',
+} as const;
+
+/** SHA-256 of TEST_TOKENS.teamA (checked in auth.test.ts): a grant may name its token by digest instead. */
+export const TEAM_A_DIGEST = 'sha256:b3c109d8db2a79715d567524490a831fc2647f18b6a5680c581ccb774beef6c7';
+
+export const TEST_GRANTS = [
+  { token: TEST_TOKENS.writer, streams: '*', access: 'write' },
+  { token: TEST_TOKENS.reader, streams: ['auth', 'api'], access: 'read' },
+  { token: TEAM_A_DIGEST, streams: ['auth'], prefix: 'team-a/', access: 'write' },
+  { token: TEST_TOKENS.streamAdmin, streams: ['auth'], access: 'admin' },
+];
 export const TEST_MAX_VALUE_BYTES = 4096;

@@ -1,6 +1,6 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { admin, api, eventually, put, replica, stableLeader, status } from './helpers.ts';
+import { admin, api, crash, eventually, put, replica, stableLeader, status } from './helpers.ts';
 
 const S = 'truncation';
 
@@ -40,6 +40,32 @@ describe('cluster: log truncation, snapshots and rebuild (HTTP API)', () => {
     expect(res.status).toBe(200);
     expect(res.body.not_reached).toEqual([]);
     expect(Object.keys(res.body.first_index)).toEqual(['1', '2', '3']);
-    expect((await api('POST', `/v1/streams/${S}/snapshot`, {})).status).toBe(401);
+    expect((await api('POST', `/v1/streams/${S}/snapshot`, {}, { authorization: '' })).status).toBe(401);
+  });
+
+  it('truncation: a log read from a truncated slot is 410 compacted with first_index, and refused records stay unreadable in the retained log after a restart', async () => {
+    await eventually('replica 1 leads', async () => (await stableLeader(S)) === 1);
+    const gone = await api('GET', `/v1/streams/${S}/log?from=1`);
+    expect(gone.status).toBe(410);
+    expect(gone.body.error).toMatchObject({ code: 'compacted', first_index: expect.any(Number) });
+    const first = gone.body.error.first_index as number;
+    expect(first).toBeGreaterThan(1);
+    expect((await api('GET', `/v1/streams/${S}/log?from=${first}`)).status).toBe(200);
+
+    // A record and a refused one (its key was used for a put), then a snapshot: both slots are in the retained log.
+    const kept = await api('POST', `/v1/streams/${S}/log`, { data: 'kept' });
+    await api('PUT', `/v1/streams/${S}/kv/claimed`, { value: 'v' }, { 'idempotency-key': 'claimed' });
+    expect((await api('POST', `/v1/streams/${S}/log`, { data: 'refused' }, { 'idempotency-key': 'claimed' })).status).toBe(422);
+    await put(S, 'after', 'x');
+    expect((await api('POST', `/v1/streams/${S}/snapshot`, {}, admin)).status).toBe(200);
+    const expected = [{ index: kept.body.index, data: 'kept' }];
+    expect((await api('GET', `/v1/streams/${S}/log?from=${kept.body.index}`)).body.entries).toEqual(expected);
+    // Restarted, every replica replays only what follows its snapshot: the refusal must come from storage.
+    for (const id of [1, 2, 3]) await crash(S, id);
+    const after = await eventually('the log answers after the restart', async () => {
+      const res = await api('GET', `/v1/streams/${S}/log?from=${kept.body.index}`);
+      return res.status === 200 && res.body;
+    });
+    expect(after.entries).toEqual(expected);
   });
 });

@@ -2,8 +2,8 @@ import {
   type ClientCommand,
   type ConfigCommand,
   type Entry,
-  type KvOptions,
-  type KvResult,
+  type FlowLimits,
+  type FlowState,
   type Message,
   type OperatorResult,
   type PersistDelta,
@@ -12,18 +12,26 @@ import {
   type ReadIndexResult,
   type ReadState,
   type Ready,
+  type ReplicaId,
   type ReplicaOptions,
+  type ReplicaStatus,
   type Snapshot,
-  KvStateMachine,
+  type StateMachine,
   Replica,
 } from '../core/index.ts';
 import type { ReplicaStorage } from './storage.ts';
 
 const WORK_MODE_META = 'work-mode';
 
-/** How a proposal ended, as far as this replica can tell. */
-export type ProposalOutcome =
-  | { readonly kind: 'applied'; readonly result: KvResult }
+/** A request refused because this replica already holds `pendingMax` requests waiting for their outcome. */
+export interface Overloaded {
+  readonly ok: false;
+  readonly reason: 'overloaded';
+}
+
+/** How a proposal ended, as far as this replica can tell; `Result` is what the state machine's `apply` returned. */
+export type ProposalOutcome<Result = unknown> =
+  | { readonly kind: 'applied'; readonly result: Result }
   /** Never given a slot: it cannot take effect, so retrying anywhere is safe. */
   | { readonly kind: 'dropped' }
   /** Given a slot, then leadership was lost: it may or may not take effect. */
@@ -42,33 +50,51 @@ export interface CompactionPolicy {
   readonly retainSlots: number;
 }
 
-/** Hooks for a host that watches every step (the simulator's safety checker). */
-export interface RunnerObserver {
+/** Hooks for a host that watches every step (the simulator's safety checker; the Durable Object host's log reads). */
+export interface ReadyObserver<Result = unknown> {
   /** After a Ready's state is durable, with the number of messages about to leave. Return true to crash here, before they do. */
   afterPersist?(delta: PersistDelta, messages: number): boolean;
   beforeSend?(m: Message): void;
-  afterApply?(e: Entry, result: KvResult): void;
+  afterApply?(e: Entry, result: Result): void;
   afterInstall?(snapshot: Snapshot): void;
   /** After the host did everything `rd` asked and advanced the core. */
   afterReady?(rd: Ready): void;
+  /**
+   * A snapshot through `snapshotSlot` was taken and the log compacted so that
+   * it starts at `firstSlot`; the snapshot's transaction comes next. What a
+   * host keeps about the slots it applied before the snapshot (and still in
+   * the log) must be stored now: a restarted replica replays only what
+   * follows the snapshot.
+   */
+  afterCompact?(firstSlot: number, snapshotSlot: number): void;
 }
 
 /**
- * The synchronous duties of every host of a replica, in the order a Ready
- * demands: persist, send, apply, serve reads, answer dropped requests, advance.
+ * Runs a replica's Readies: the synchronous duties of every host of a
+ * replica, in the order a Ready demands: persist, send, apply, serve reads,
+ * answer dropped requests, advance.
  * The simulator and the Durable Object host both run replicas through this, so
  * what the simulator proves is what production does.
+ *
+ * It is a host's only road to the core: everything a host asks of the replica
+ * (inputs, operator controls, status) goes through a method here, and the
+ * application's state is read through `query`. Generic over the application's
+ * state machine (`StateMachine<Result>`); the runner never looks inside it.
  */
-export class ReplicaRunner {
-  readonly core: Replica;
-  readonly sm: KvStateMachine;
+export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = StateMachine<Result>> {
+  private readonly core: Replica;
+  private readonly sm: SM;
   readonly storage: ReplicaStorage;
-  private readonly waiters = new Map<string, (o: ProposalOutcome) => void>();
+  private readonly waiters = new Map<string, (o: ProposalOutcome<Result>) => void>();
   private readonly reads = new Map<string, (r: ReadReadiness) => void>();
   private confirmed: ReadState[] = [];
-  /** Slots holding an opaque record that repeated an earlier one's idempotency key. */
-  readonly duplicateSlots = new Set<number>();
-  private observer: RunnerObserver;
+  /**
+   * Back-pressure: proposals and linearizable reads that may wait here for
+   * their outcome at once; one more is refused (`overloaded`) and never
+   * proposed, so nothing refused is applied.
+   */
+  pendingMax = Number.POSITIVE_INFINITY;
+  private observer: ReadyObserver<Result>;
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
   private readonly compaction: CompactionPolicy | null;
@@ -76,15 +102,16 @@ export class ReplicaRunner {
   private latest: Snapshot | null;
   crashed = false;
 
+  /** `stateMachine`: a fresh, empty one (it is restored from the latest snapshot here). */
   constructor(
     options: ReplicaOptions,
     storage: ReplicaStorage,
-    kv?: KvOptions,
-    observer: RunnerObserver = {},
+    stateMachine: SM,
+    observer: ReadyObserver<Result> = {},
     compaction: CompactionPolicy | null = null,
   ) {
     this.storage = storage;
-    this.sm = new KvStateMachine(kv);
+    this.sm = stateMachine;
     this.observer = observer;
     this.compaction = compaction;
     const durable = storage.loadDurable();
@@ -94,7 +121,7 @@ export class ReplicaRunner {
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
-    this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedIndex : 0);
+    this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedThrough : 0);
     const mode = storage.readMeta(WORK_MODE_META);
     if (mode) this.core.setWorkMode(storedWorkMode(JSON.parse(mode) as QuorumOverride));
   }
@@ -117,8 +144,8 @@ export class ReplicaRunner {
    * names (messages meant for the old one are ignored). The leader then sends
    * it a snapshot and the log.
    */
-  static wipe(storage: ReplicaStorage, epoch: number, incarnation = 1): void {
-    storage.wipe();
+  static rebuildBlank(storage: ReplicaStorage, epoch: number, incarnation = 1): void {
+    storage.clear();
     storage.persist({ entries: [], epoch, fenced: false, incarnation });
   }
 
@@ -126,25 +153,54 @@ export class ReplicaRunner {
     return this.core.id;
   }
 
-  /** Propose at this replica; `done` runs once when the outcome is known here. */
-  propose(command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult {
+  // ---------------------------------------------------------------- inputs (then `drain`)
+
+  /** A message from another replica of the stream. */
+  step(m: Message): void {
+    this.core.step(m);
+  }
+
+  /** One unit of logical time has passed. */
+  tick(): void {
+    this.core.tick();
+  }
+
+  /** The host could not run this replica for a while: its failure detectors start over (Replica.resume). */
+  resume(): void {
+    this.core.resume();
+  }
+
+  /** Ticks until the core's earliest timer fires; null when none runs (quiet, or fenced). */
+  ticksUntilNextTimer(): number | null {
+    return this.core.ticksUntilNextTimer();
+  }
+
+  /** Propose at this replica; `done` (if anyone waits) runs once when the outcome is known here. */
+  propose(command: ClientCommand, done?: (o: ProposalOutcome<Result>) => void): ProposeResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.propose(command);
-    if (res.ok) this.waiters.set(command.id, done);
+    if (res.ok && done) this.waiters.set(command.id, done);
     return res;
   }
 
   /** Propose a configuration change at this replica (the leader); `done` runs once when the outcome is known here. */
-  changeConfiguration(command: ConfigCommand, done: (o: ProposalOutcome) => void): OperatorResult {
+  changeConfiguration(command: ConfigCommand, done: (o: ProposalOutcome<Result>) => void): OperatorResult {
     const res = this.core.changeConfiguration(command);
     if (res.ok) this.waiters.set(command.id, done);
     return res;
   }
 
   /** Start a read-index read; `done('ready')` runs when the state machine may be read for it. */
-  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult {
+  readIndex(readId: string, done: (r: ReadReadiness) => void): ReadIndexResult | Overloaded {
+    if (this.pending() >= this.pendingMax) return { ok: false, reason: 'overloaded' };
     const res = this.core.readIndex(readId);
     if (res.ok) this.reads.set(readId, done);
     return res;
+  }
+
+  /** Proposals and reads waiting here for their outcome. */
+  pending(): number {
+    return this.waiters.size + this.reads.size;
   }
 
   /** Give up waiting for a proposal (a caller's timeout); it may still be decided. */
@@ -154,6 +210,59 @@ export class ReplicaRunner {
 
   forgetRead(readId: string): void {
     this.reads.delete(readId);
+  }
+
+  // ---------------------------------------------------------------- operator controls
+
+  /** Switchover to `target` (Replica.transferLeadership). */
+  transferLeadership(target: ReplicaId, timeoutTicks?: number): OperatorResult {
+    return this.core.transferLeadership(target, timeoutTicks);
+  }
+
+  /** The leader hands over to the best other replica (Replica.stepDown). */
+  stepDown(timeoutTicks?: number): OperatorResult {
+    return this.core.stepDown(timeoutTicks);
+  }
+
+  /** Campaign now, skipping pre-vote (Replica.campaignNow). */
+  campaignNow(): OperatorResult {
+    return this.core.campaignNow();
+  }
+
+  /** Run mode: automatic elections on or off. */
+  setAutoElection(on: boolean): void {
+    this.core.setAutoElection(on);
+  }
+
+  setFlowLimits(limits: FlowLimits): void {
+    this.core.setFlowLimits(limits);
+  }
+
+  flowLimits(): FlowLimits {
+    return this.core.flowLimits();
+  }
+
+  flowState(): FlowState {
+    return this.core.flowState();
+  }
+
+  // ---------------------------------------------------------------- views
+
+  status(): ReplicaStatus {
+    return this.core.status();
+  }
+
+  /** The decided command at `slot`, if this replica still holds it. */
+  decidedEntry(slot: number): Entry | undefined {
+    return this.core.decidedEntry(slot);
+  }
+
+  /**
+   * Read the application's state as applied so far; null for a logger, which
+   * keeps no state machine. `read` must not change it (only decided commands do).
+   */
+  query<T>(read: (sm: SM) => T): T | null {
+    return this.keepsData ? read(this.sm) : null;
   }
 
   /** Do everything the core asks until it has nothing more; `send` gets each outgoing message after persistence. */
@@ -171,15 +280,16 @@ export class ReplicaRunner {
   private maybeCompact(every: number): boolean {
     const retain = this.compaction?.retainSlots ?? 0;
     if (this.keepsData) {
-      const applied = this.sm.appliedIndex;
+      const applied = this.sm.appliedThrough;
       if (applied - (this.latest?.slot ?? 0) < every) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
       this.core.compact(applied - retain, snapshot);
+      this.observer.afterCompact?.(applied - retain + 1, applied);
       return true;
     }
     const st = this.core.status();
-    if (st.decidedIndex - (st.firstSlot - 1) < every + retain) return false;
-    this.core.compact(st.decidedIndex - retain, null); // a logger has no state machine to snapshot
+    if (st.decidedThrough - (st.firstSlot - 1) < every + retain) return false;
+    this.core.compact(st.decidedThrough - retain, null); // a logger has no state machine to snapshot
     return true;
   }
 
@@ -187,7 +297,7 @@ export class ReplicaRunner {
     // Each Ready is finite work; a core that never runs out of them has a bug. Fail loudly, not forever.
     for (let rounds = 0; !this.crashed && this.core.hasReady(); rounds++) {
       if (rounds >= 100_000) throw new Error(`replica ${this.id}: the core keeps producing Readies (${JSON.stringify(this.core.status())})`);
-      const wasLeader = this.core.status().role === 'leader';
+      const wasLeader = this.core.currentRole === 'leader';
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
@@ -207,7 +317,7 @@ export class ReplicaRunner {
       for (const id of rd.dropped.reads) this.settleRead(id, 'dropped');
       this.core.advance(rd);
       this.serveReads();
-      if (wasLeader && this.core.status().role !== 'leader') this.abandonWaiters();
+      if (wasLeader && this.core.currentRole !== 'leader') this.abandonWaiters();
       this.observer.afterReady?.(rd);
     }
   }
@@ -220,7 +330,6 @@ export class ReplicaRunner {
     }
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
-      if (result.kind === 'opaque' && result.index !== e.slot) this.duplicateSlots.add(e.slot);
       this.observer.afterApply?.(e, result);
       if (e.command.kind !== 'noop') this.settle(e.command.id, { kind: 'applied', result });
     }
@@ -230,7 +339,7 @@ export class ReplicaRunner {
     if (this.confirmed.length === 0) return;
     const keep: ReadState[] = [];
     for (const rs of this.confirmed) {
-      if (this.sm.appliedIndex < rs.readIndex) keep.push(rs);
+      if (this.sm.appliedThrough < rs.decidedThrough) keep.push(rs);
       else this.settleRead(rs.readId, 'ready');
     }
     this.confirmed = keep;
@@ -245,7 +354,7 @@ export class ReplicaRunner {
     this.confirmed = [];
   }
 
-  private settle(id: string, o: ProposalOutcome): void {
+  private settle(id: string, o: ProposalOutcome<Result>): void {
     const w = this.waiters.get(id);
     if (!w) return;
     this.waiters.delete(id);

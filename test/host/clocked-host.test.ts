@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/host/memory-storage.ts';
-import { ReplicaHost } from '../../src/host/replica-host.ts';
+import { ClockedHost } from '../../src/host/clocked-host.ts';
 import { HostCluster } from './host-cluster.ts';
 
 const STREAM = {
@@ -71,7 +71,7 @@ describe('host: cost counters', () => {
     expect(before.storage_transactions).toBeGreaterThan(0);
 
     // The same storage under a new host: what workerd does after evicting an idle object.
-    const again = new ReplicaHost({
+    const again = new ClockedHost({
       stream: c.stream,
       replicaId: 2,
       storage: new MemoryStorage(c.storages.get(2)!.backing),

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type Command, KvStateMachine, NOOP } from '../../src/core/index.ts';
+import { type Command, NOOP } from '../../src/core/index.ts';
+import { KvStateMachine } from '../../src/kv/index.ts';
 
 function applyAll(sm: KvStateMachine, commands: Command[]): unknown[] {
-  return commands.map((c) => sm.apply(sm.appliedIndex + 1, c));
+  return commands.map((c) => sm.apply(sm.appliedThrough + 1, c));
 }
 
 describe('kv: state machine', () => {
@@ -89,7 +90,7 @@ describe('kv: state machine', () => {
     const copy = new KvStateMachine();
     copy.restore(sm.snapshot());
     expect(copy.snapshot()).toBe(sm.snapshot());
-    expect(copy.appliedIndex).toBe(2);
+    expect(copy.appliedThrough).toBe(2);
     expect(copy.apply(3, { kind: 'put', id: 'a2', key: 'x', value: '1', idempotencyKey: 'i1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
   });
 

@@ -1,5 +1,5 @@
-import { type Command, unreachable } from './command.ts';
-import type { StateMachine } from './state-machine.ts';
+import { type Command, unreachable } from '../core/command.ts';
+import type { StateMachine } from '../core/state-machine.ts';
 
 /** A key's current value; `revision` is the slot that last changed it. */
 export interface KvItem {
@@ -42,6 +42,7 @@ interface Session {
 
 interface KvSnapshot {
   readonly v: 1;
+  /** The last slot applied (named `appliedIndex` in the stored format: snapshots already stored keep being read). */
   readonly appliedIndex: number;
   readonly items: readonly [string, string, number][];
   readonly sessions: readonly [string, number, KvResult, string][];
@@ -68,7 +69,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
-  get appliedIndex(): number {
+  get appliedThrough(): number {
     return this.applied;
   }
 
@@ -81,10 +82,16 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
-        return seen.request === requestOf(command) ? seen.result : { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+        if (seen.request !== requestOf(command)) return { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+        return seen.result;
       }
     }
     const result = this.execute(slot, command);
+    this.remember(slot, command, result);
+    return result;
+  }
+
+  private remember(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>, result: KvResult): void {
     if (command.idempotencyKey !== undefined) {
       this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
@@ -92,7 +99,6 @@ export class KvStateMachine implements StateMachine<KvResult> {
         this.sessions.delete(oldest);
       }
     }
-    return result;
   }
 
   private execute(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>): KvResult {
@@ -129,9 +135,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return item ? { key, value: item.value, revision: item.revision } : undefined;
   }
 
-  /** Keys starting with `prefix`, in ascending key order, at most `limit` of them. */
-  list(prefix: string, limit: number): KvItem[] {
-    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix)).sort();
+  /** Keys starting with `prefix` (and greater than `after`, when given), in ascending key order, at most `limit` of them. */
+  list(prefix: string, limit: number, after?: string): KvItem[] {
+    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || k > after)).sort();
     return keys.slice(0, Math.max(0, limit)).map((key) => this.get(key)!);
   }
 

@@ -2,28 +2,27 @@ import {
   type Ballot,
   type ClientCommand,
   type Configuration,
-  type KvItem,
-  type KvResult,
   type Message,
   type OperatorResult,
   type QuorumOverride,
   type ReplicaId,
+  type ReplicaStatus,
   AdaptiveFlowController,
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
-import { type StreamConfig, streamConfiguration, streamPriority, streamTiming } from './config.ts';
+import { type StreamConfig, bootstrapConfiguration, streamPriority, streamTiming } from './config.ts';
+import { type DcfConfiguration, dcfRole, fromDcfConfiguration, toDcfConfiguration, toDcfRole } from './dcf.ts';
+import { ChaosTransport, type Transport, type Unreliability } from './chaos-transport.ts';
+import { SkippedRecords } from './skipped-records.ts';
 import { Deadlines } from './deadlines.ts';
+import { HostClock } from './host-clock.ts';
 import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
 import { REGIONS, type Region, regionRttMs } from './regions.ts';
-import { type ProposalOutcome, ReplicaRunner } from './runner.ts';
+import { type ProposalOutcome, ReadyRunner } from './ready-runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
-
-/** Sends one batch to a peer and resolves with the messages the peer returned for us. Never rejects. */
-export interface Transport {
-  send(to: ReplicaId, messages: Message[]): Promise<Message[]>;
-}
+import { type KvItem, type KvResult, KvStateMachine } from '../kv/index.ts';
 
 /** What a host needs from its runtime. The Durable Object supplies the real ones. */
 export interface HostDeps {
@@ -42,16 +41,19 @@ export interface HostDeps {
   readonly simulateLatency?: boolean;
 }
 
-export type WriteOutcome = ProposalOutcome | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null };
+/** `overloaded`: too many requests wait at this replica already (the stream's `queue_max`); nothing was proposed. */
+export type WriteOutcome = ProposalOutcome<KvResult> | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null } | { readonly kind: 'overloaded' };
 
 /** A configuration change: refused here (with the core's reason), or proposed and then as any proposal. */
-export type ReconfigureOutcome = ProposalOutcome | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
+export type ReconfigureOutcome = ProposalOutcome<KvResult> | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
 
 export type ReadOutcome<T> =
   | { readonly kind: 'ok'; readonly value: T }
   | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null }
   /** Leadership could not be confirmed in time, or was lost meanwhile. */
-  | { readonly kind: 'unavailable' };
+  | { readonly kind: 'unavailable' }
+  /** Too many requests wait at this replica already (the stream's `queue_max`). */
+  | { readonly kind: 'overloaded' };
 
 /** One replica's own view, for the status endpoint. */
 export interface ReplicaView {
@@ -63,7 +65,7 @@ export interface ReplicaView {
   readonly writes_blocked: string | null;
   readonly transferring_to: ReplicaId | null;
   readonly run_mode: 'automatic' | 'manual';
-  /** Idle: no heartbeats (leader) or no election timer (follower) until the next request or message. */
+  /** Quiet (DCF-facing name: quiescent): no heartbeats (leader) or no election timer (follower) until the next request or message. */
   readonly quiescent: boolean;
   readonly leader_id: ReplicaId | null;
   readonly term: number;
@@ -77,10 +79,10 @@ export interface ReplicaView {
   readonly partitioned_from: readonly ReplicaId[];
   readonly unreliable: Unreliability | null;
   /** The configuration in effect after `configuration_index` (0: the bootstrap one from EDGEPAXOS_CONFIG). */
-  readonly configuration: Configuration;
+  readonly configuration: DcfConfiguration;
   readonly configuration_index: number;
   /** A change proposed and not yet decided, as far as this replica knows. */
-  readonly pending_configuration: Configuration | null;
+  readonly pending_configuration: DcfConfiguration | null;
   /** `minority` while an operator forced minority work mode here (with its survivors and vote_num). */
   readonly work_mode: 'normal' | 'minority';
   readonly vote_num: number | null;
@@ -90,12 +92,18 @@ export interface ReplicaView {
   readonly fenced: boolean;
   /** Which life of this replica this is (a rebuild in place starts a new one). */
   readonly incarnation: number;
+  /** Writes and linearizable reads waiting here for their outcome (back-pressure refuses more than the stream's `queue_max`). */
+  readonly pending_requests: number;
+  /** Its latest role change and why (`leader -> follower: check-quorum: ...`), null if none since it started. */
+  readonly last_transition: string | null;
+  /** The latest thing it declined to do and why (`refused pre-vote for 3 at 4.3: ...`), null if none since it started. */
+  readonly last_refusal: string | null;
 }
 
 /**
  * Cost counters (requests and transactions are what Durable Objects bill).
  * They live in memory and are stored each time the replica goes quiet, so
- * they survive an idle replica being evicted and started again; a replica
+ * they survive a quiet replica being evicted and started again; a replica
  * that restarts while busy loses what it counted since it last went quiet.
  */
 export interface ReplicaMetrics {
@@ -119,9 +127,12 @@ export interface LogRecord {
   readonly data: string;
 }
 
+/** A log read: the records, or `compacted` when the slot asked for was truncated (the log starts at `firstIndex`). */
+export type LogRead = { readonly kind: 'records'; readonly records: LogRecord[] } | { readonly kind: 'compacted'; readonly firstIndex: number };
+
 /**
- * How many rounds of sends replies may cause within one invocation before the
- * rest waits for a fresh one (an alarm set for now). Each round is at most
+ * How many hops of sends replies may cause within one invocation before the
+ * rest waits for a fresh one (an alarm set for now). Each hop is at most
  * one RPC per peer (plus snapshot pieces), so an invocation makes at most
  * about this many times the number of peers calls.
  *
@@ -134,6 +145,8 @@ export interface LogRecord {
 export const MAX_REPLY_CHAIN = 1;
 
 const PARTITION_META = 'chaos:partition';
+/** The chaos transport draws from its own stream of the host's seed, apart from the core's. */
+const CHAOS_SEED_SALT = 0x5bd1e995;
 const METRICS_META = 'metrics';
 
 type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max'>;
@@ -164,57 +177,46 @@ export type OperatorAction =
   | { readonly kind: 'work-mode'; readonly override: QuorumOverride | null; readonly epoch?: number };
 const UNRELIABLE_META = 'chaos:unreliable';
 
-/** Fault injection on this replica's outgoing batches: duplicate some, delay all by a random amount (so they reorder). */
-export interface Unreliability {
-  readonly duplicateRate: number;
-  readonly delayMsMax: number;
-  /** A slow link: extra milliseconds each way on every batch to these peers (and on their replies), by replica id. */
-  readonly peerDelayMs?: Readonly<Record<number, number>>;
-}
-
 /**
- * A replica under a real clock: turns elapsed time into ticks, moves messages
- * over a transport, and lets callers wait for their proposals and reads. It
- * knows nothing of Durable Objects; `ReplicaObject` wires it to one.
+ * A replica under a wall clock (the middle of the host's three layers:
+ * `ReplicaObject`, the Durable Object, wires it to its runtime; `ReadyRunner`
+ * does each Ready; `Replica` is the protocol): turns elapsed time into ticks
+ * (host-clock.ts), moves messages over a transport (with injected faults:
+ * chaos-transport.ts), and lets callers wait for their proposals and reads.
+ * It knows nothing of Durable Objects.
  *
  * Replies to our own sends are stepped where they arrive, and whatever they
- * cause to be sent (the next accept round, once one is decided) goes out at
+ * cause to be sent (the next accept batch, once one is decided) goes out at
  * once only while the chain of sends caused by replies that started with
  * the fresh call (an incoming RPC or a wake-up) is shorter than
  * `MAX_REPLY_CHAIN` (1 for now: never); otherwise it waits for the next
  * wake-up, scheduled at once. No single invocation can chain sends without end (Durable Objects
  * limit the calls one invocation may make).
  */
-export class ReplicaHost {
-  readonly runner: ReplicaRunner;
+export class ClockedHost {
+  private readonly runner: ReadyRunner<KvResult, KvStateMachine>;
   private readonly deps: HostDeps;
   private readonly tickMs: number;
-  private lastTickAt: number;
+  /** Elapsed time into ticks, and the late-wake rule (host-clock.ts, shared with the simulator). */
+  private readonly clock: HostClock;
   private outbox = new Map<ReplicaId, Message[]>();
   private replyTo: ReplicaId | null = null;
   private replyBuffer: Message[] = [];
-  private partition: ReplicaId[][] | null;
-  private unreliable: Unreliability | null;
+  /** The transport to peers, with the injected faults and the latency model around it (chaos-transport.ts). */
+  private readonly transport: ChaosTransport;
   private sequence = 0;
   private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0 };
   /** What earlier lives of this replica counted, as last stored (see ReplicaMetrics). */
   private readonly countedBefore: StoredCounters;
   /** The counters as last stored by this life, to skip a write when nothing changed. */
   private lastStoredCounters = '';
-  /** The replica's storage, holding a decided index alone until the next transaction (deferred-decided-storage.ts). */
+  /** The replica's storage, holding a decidedThrough alone until the next transaction (deferred-decided-storage.ts). */
   private readonly storage: DeferredDecidedStorage;
+  /** Record slots the log read skips (a retry's duplicate, a refused record). */
+  private readonly skipped: SkippedRecords;
   private readonly heartbeatIntervalMs: number;
   /** The adaptive flow controller, when the stream's flow control is adaptive. */
   private flow: AdaptiveFlowController | null = null;
-  /** Cap on ticks replayed at once after a long sleep: beyond it, every timer has fired anyway. */
-  private readonly maxCatchUpTicks: number;
-  /** When the wake-up last asked for was due (null: none asked, e.g. quiescent). */
-  private wakeDueAt: number | null = null;
-  /** A wake-up later than this past its due time means this replica was not run meanwhile (see advanceClock). */
-  private readonly lateWakeMs: number;
-  /** At most one late wake-up is forgiven per this many milliseconds (two election timeouts). */
-  private readonly forgiveEveryMs: number;
-  private lastForgivenAt = Number.NEGATIVE_INFINITY;
   /** The timeouts of writes and reads waiting here, on one timer. */
   private readonly deadlines: Deadlines;
 
@@ -222,41 +224,48 @@ export class ReplicaHost {
     this.deps = deps;
     this.tickMs = deps.stream.tick_ms;
     const timing = streamTiming(deps.stream);
-    this.maxCatchUpTicks = 4 * timing.electionTimeoutTicks;
     this.heartbeatIntervalMs = timing.heartbeatIntervalTicks * deps.stream.tick_ms;
-    this.lateWakeMs = Math.max(this.heartbeatIntervalMs, 2 * deps.stream.tick_ms);
-    this.forgiveEveryMs = 2 * timing.electionTimeoutTicks * deps.stream.tick_ms;
+    this.clock = new HostClock({ tickMs: this.tickMs, ...timing }, deps.now());
     this.storage = new DeferredDecidedStorage(deps.storage);
+    this.skipped = new SkippedRecords(this.storage);
     this.deadlines = new Deadlines(() => deps.now());
-    this.runner = new ReplicaRunner(
+    this.runner = new ReadyRunner(
       {
         id: deps.replicaId,
-        configuration: streamConfiguration(deps.stream),
+        configuration: bootstrapConfiguration(deps.stream),
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
-        quiesceAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
+        quietAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
       },
       this.storage,
-      undefined,
-      {},
+      new KvStateMachine(),
+      { afterApply: (e, result) => this.skipped.noteApplied(e, result), afterCompact: (first, snapshotSlot) => this.skipped.compacted(first, snapshotSlot) },
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
+    this.runner.pendingMax = deps.stream.queue_max;
     const flow = deps.stream.flow_control;
     if (flow.mode === 'fixed') {
-      this.runner.core.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
+      this.runner.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
     } else {
       this.flow = new AdaptiveFlowController({ batchMax: DEFAULT_TIMING.batchMax });
-      this.runner.core.setFlowLimits(this.flow.limits());
+      this.runner.setFlowLimits(this.flow.limits());
     }
     this.countedBefore = parseCounters(deps.storage.readMeta(METRICS_META));
     const partition = deps.storage.readMeta(PARTITION_META);
-    this.partition = partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null;
     const unreliable = deps.storage.readMeta(UNRELIABLE_META);
-    this.unreliable = unreliable ? (JSON.parse(unreliable) as Unreliability | null) : null;
-    this.lastTickAt = deps.now();
+    this.transport = new ChaosTransport(
+      deps.transport,
+      deps.replicaId,
+      new SeededRng(deps.seed ^ CHAOS_SEED_SALT),
+      {
+        partition: partition ? (JSON.parse(partition) as ReplicaId[][] | null) : null,
+        unreliable: unreliable ? (JSON.parse(unreliable) as Unreliability | null) : null,
+      },
+      (peer) => this.oneWayMs(peer),
+    );
     this.runInput(() => {}); // replays the decided log into the state machine and arms the first wake-up
   }
 
@@ -269,13 +278,13 @@ export class ReplicaHost {
   /** Messages from a peer; returns our replies to it (they ride on the RPC's return value). */
   deliver(from: ReplicaId, raw: unknown): Message[] {
     this.counters.rpcs_received += 1;
-    if (this.isCut(from)) return [];
+    if (this.transport.isCut(from)) return [];
     const messages = validMessages(raw, from, this.id);
     this.replyTo = from;
     this.replyBuffer = [];
     try {
       this.runInput(() => {
-        for (const m of messages) this.runner.core.step(m);
+        for (const m of messages) this.runner.step(m);
       });
       this.counters.messages_sent += this.replyBuffer.length;
       return this.replyBuffer;
@@ -295,15 +304,16 @@ export class ReplicaHost {
 
   /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    return this.proposeAndWait(command.id, timeoutMs, (settle) => {
+    return this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
       const res = this.runner.propose(command, settle);
-      return res.ok ? null : { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (res.ok) return null;
+      return res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
   }
 
   /** Propose a configuration change here (the leader) and wait until its outcome is known, or `timeoutMs` passes. */
-  async reconfigure(configuration: Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
-    const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration };
+  async reconfigure(configuration: DcfConfiguration | Configuration, timeoutMs: number): Promise<ReconfigureOutcome> {
+    const command = { kind: 'config' as const, id: `config-${crypto.randomUUID()}`, configuration: fromDcfConfiguration(configuration) };
     return this.proposeAndWait(command.id, timeoutMs, (settle) => {
       const res = this.runner.changeConfiguration(command, settle);
       return res.ok ? null : { kind: 'refused', result: res };
@@ -315,9 +325,9 @@ export class ReplicaHost {
    * returns why it was refused), then wait for the outcome; `outcome-unknown`
    * after `timeoutMs`.
    */
-  private async proposeAndWait<R>(id: string, timeoutMs: number, propose: (settle: (o: ProposalOutcome) => void) => R | null): Promise<ProposalOutcome | R> {
-    let settle!: (o: ProposalOutcome) => void;
-    const outcome = new Promise<ProposalOutcome>((resolve) => (settle = resolve));
+  private async proposeAndWait<R>(id: string, timeoutMs: number, propose: (settle: (o: ProposalOutcome<KvResult>) => void) => R | null): Promise<ProposalOutcome<KvResult> | R> {
+    let settle!: (o: ProposalOutcome<KvResult>) => void;
+    const outcome = new Promise<ProposalOutcome<KvResult>>((resolve) => (settle = resolve));
     let refused: R | null = null;
     this.runInput(() => {
       refused = propose(settle);
@@ -340,7 +350,7 @@ export class ReplicaHost {
     let refused: ReadOutcome<T> | null = null;
     this.runInput(() => {
       const res = this.runner.readIndex(readId, (r) => settle(r === 'ready' ? { kind: 'ok', value: read() } : { kind: 'unavailable' }));
-      if (!res.ok) refused = { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (!res.ok) refused = res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
     if (refused) return refused;
     const cancel = this.deadlines.add(timeoutMs, () => {
@@ -352,55 +362,65 @@ export class ReplicaHost {
     return o;
   }
 
-  getLocal(key: string): KvItem | undefined {
-    return this.runner.sm.get(key);
+  /** The item at `key` as applied here (no leadership check: a stale read, unless read-index confirmed it); null for a logger, which keeps no data. */
+  getLocal(key: string): KvItem | null | undefined {
+    return this.runner.query((kv) => kv.get(key));
   }
 
-  listLocal(prefix: string, limit: number): KvItem[] {
-    return this.runner.sm.list(prefix, limit);
+  /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
+  listLocal(prefix: string, limit: number, after?: string): KvItem[] | null {
+    return this.runner.query((kv) => kv.list(prefix, limit, after));
   }
 
-  /** Decided opaque log records from slot `from` on, at most `limit`, skipping retried duplicates. */
-  logLocal(from: number, limit: number): LogRecord[] {
-    const out: LogRecord[] = [];
-    const decided = this.runner.core.status().decidedIndex;
-    for (let slot = Math.max(1, from); slot <= decided && out.length < limit; slot++) {
-      const e = this.runner.core.decidedEntry(slot);
-      if (e?.command.kind === 'opaque' && !this.runner.duplicateSlots.has(slot)) out.push({ index: slot, data: e.command.data });
+  /**
+   * Appended log records from slot `from` on, at most `limit`: only records
+   * that were applied (a retry's duplicate and a refused record are skipped).
+   * A `from` below the log's first slot was truncated: `compacted`.
+   */
+  logLocal(from: number, limit: number): LogRead {
+    const st = this.runner.status();
+    if (from < st.firstSlot) return { kind: 'compacted', firstIndex: st.firstSlot };
+    const records: LogRecord[] = [];
+    for (let slot = Math.max(1, from); slot <= st.decidedThrough && records.length < limit; slot++) {
+      const e = this.runner.decidedEntry(slot);
+      if (e?.command.kind === 'opaque' && !this.skipped.has(slot)) records.push({ index: slot, data: e.command.data });
     }
-    return out;
+    return { kind: 'records', records };
   }
 
   view(): ReplicaView {
     this.runInput(() => {});
-    const st = this.runner.core.status();
+    const st = this.runner.status();
     return {
       node_id: st.id,
-      role: st.fenced ? 'fenced' : st.role === 'follower' ? (st.memberRole === 'none' ? 'non-member' : st.memberRole) : st.role,
-      member_role: st.memberRole,
+      role: dcfRole(st),
+      member_role: st.memberRole === 'none' ? 'none' : toDcfRole(st.memberRole),
       writes_blocked: st.writesBlocked,
       transferring_to: st.transferringTo,
       run_mode: st.autoElection ? 'automatic' : 'manual',
-      quiescent: st.quiescent,
+      quiescent: st.quiet,
       leader_id: st.leaderId,
       term: st.ballot.round,
       ballot: st.ballot,
       promised: st.promised,
-      commit_index: st.decidedIndex,
-      applied_index: this.runner.keepsData ? this.runner.sm.appliedIndex : null,
+      commit_index: st.decidedThrough,
+      applied_index: this.runner.query((kv) => kv.appliedThrough),
       first_index: st.lastSlot >= st.firstSlot ? st.firstSlot : 0,
       last_index: st.lastSlot,
-      partitioned_from: st.configuration.members.map((m) => m.id).filter((id) => id !== this.id && this.isCut(id)),
-      unreliable: this.unreliable,
-      configuration: st.configuration,
+      partitioned_from: st.configuration.members.map((m) => m.id).filter((id) => id !== this.id && this.transport.isCut(id)),
+      unreliable: this.transport.unreliable,
+      configuration: toDcfConfiguration(st.configuration),
       configuration_index: st.configurationSlot,
-      pending_configuration: st.pendingConfiguration,
+      pending_configuration: st.pendingConfiguration ? toDcfConfiguration(st.pendingConfiguration) : null,
       work_mode: st.quorumOverride ? 'minority' : 'normal',
       vote_num: st.quorumOverride?.voteNum ?? null,
       minority_replicas: st.quorumOverride?.voters ?? null,
       epoch: st.epoch,
       fenced: st.fenced,
       incarnation: st.incarnation,
+      pending_requests: this.runner.pending(),
+      last_transition: st.lastTransition ? `${st.lastTransition.from} -> ${st.lastTransition.to} at tick ${st.lastTransition.tick}: ${st.lastTransition.why}` : null,
+      last_refusal: st.lastRefusal ? `refused ${st.lastRefusal.what} at tick ${st.lastRefusal.tick}: ${st.lastRefusal.why}` : null,
     };
   }
 
@@ -408,17 +428,17 @@ export class ReplicaHost {
   operate(action: OperatorAction): OperatorResult {
     let result: OperatorResult = { ok: true, target: this.id };
     this.runInput(() => {
-      const core = this.runner.core;
+      const runner = this.runner;
       const ticks = (ms: number): number => Math.max(1, Math.ceil(ms / this.tickMs));
       switch (action.kind) {
         case 'switchover':
-          result = core.transferLeadership(action.target, ticks(action.timeoutMs));
+          result = runner.transferLeadership(action.target, ticks(action.timeoutMs));
           break;
         case 'step-down':
-          result = core.stepDown(ticks(action.timeoutMs));
+          result = runner.stepDown(ticks(action.timeoutMs));
           break;
         case 'campaign':
-          result = core.campaignNow();
+          result = runner.campaignNow();
           break;
         case 'snapshot':
           this.runner.compactNow((m) => this.route(m));
@@ -434,7 +454,7 @@ export class ReplicaHost {
         case 'run-mode':
           // Durable, so a replica that restarts keeps the mode the operator chose.
           this.deps.storage.writeMeta(RUN_MODE_META, action.automatic ? 'automatic' : 'manual');
-          core.setAutoElection(action.automatic);
+          runner.setAutoElection(action.automatic);
           break;
       }
     });
@@ -442,7 +462,7 @@ export class ReplicaHost {
   }
 
   metrics(): ReplicaMetrics {
-    return { ...this.totalCounters(), flow_inflight_max: this.runner.core.flowLimits().inflightMax };
+    return { ...this.totalCounters(), flow_inflight_max: this.runner.flowLimits().inflightMax };
   }
 
   private totalCounters(): StoredCounters {
@@ -458,7 +478,7 @@ export class ReplicaHost {
     };
   }
 
-  /** Going quiet: store the counters (one small write per idle period), since an idle replica may be evicted. */
+  /** Going quiet: store the counters (one small write per quiet period), since a quiet replica may be evicted. */
   private storeCounters(): void {
     const json = JSON.stringify(this.totalCounters());
     if (json === this.lastStoredCounters) return;
@@ -468,19 +488,18 @@ export class ReplicaHost {
 
   /** Fault injection: drop every message between replicas of different groups (null heals). */
   setPartition(groups: ReplicaId[][] | null): void {
-    this.partition = groups;
+    this.transport.setPartition(groups);
     this.deps.storage.writeMeta(PARTITION_META, JSON.stringify(groups));
   }
 
   /** Fault injection: duplicate and reorder outgoing batches (null heals). */
   setUnreliable(u: Unreliability | null): void {
-    this.unreliable = u;
+    this.transport.setUnreliable(u);
     this.deps.storage.writeMeta(UNRELIABLE_META, JSON.stringify(u));
   }
 
   // ---------------------------------------------------------------- machinery
 
-  /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */
   /**
    * This replica's storage is about to be replaced (a rebuild): from now on
    * this host writes nothing and sends nothing, whatever is still in flight.
@@ -490,8 +509,19 @@ export class ReplicaHost {
     this.runner.crashed = true;
   }
 
+  /** This replica's own status as the core reports it (role, ballot, epoch, incarnation, ...). */
+  status(): ReplicaStatus {
+    return this.runner.status();
+  }
+
+  /** False for a logger: it stores and votes on the log but keeps no state machine (no data to read). */
+  get keepsData(): boolean {
+    return this.runner.keepsData;
+  }
+
   private retired = false;
 
+  /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */
   private runInput(input: () => void): void {
     if (this.retired) return;
     this.advanceClock();
@@ -505,38 +535,13 @@ export class ReplicaHost {
   /** Let the adaptive flow controller see what the last input did; new limits take effect with the next flush. */
   private adjustFlow(): void {
     if (!this.flow) return;
-    const limits = this.flow.observe(this.deps.now(), this.runner.core.flowState());
-    if (limits) this.runner.core.setFlowLimits(limits);
+    const limits = this.flow.observe(this.deps.now(), this.runner.flowState());
+    if (limits) this.runner.setFlowLimits(limits);
   }
 
-  /**
-   * Turn the time passed since the last input into ticks. If this input comes
-   * well after the wake-up we asked for was due (an alarm held back because
-   * the machine was busy: local workerd holds alarms back while another
-   * object is under load, for seconds), this replica was not run meanwhile and
-   * heard nothing; neither, most likely, did its peers. Replaying that time
-   * would fire election and check-quorum timers on a silence nobody could
-   * observe and depose a healthy leader. So the lost time is dropped and the
-   * failure detectors start over (`resume`): one extra election timeout at
-   * most before a real failure is acted on. Forgiven at most once per two
-   * election timeouts, so a replica whose wake-ups are always late still
-   * detects a dead leader.
-   */
+  /** Turn the time passed since the last input into ticks, or forgive a late wake-up (host-clock.ts says when and why). */
   private advanceClock(): void {
-    const now = this.deps.now();
-    const due = this.wakeDueAt;
-    if (due !== null && now - due > this.lateWakeMs && now - this.lastForgivenAt >= this.forgiveEveryMs) {
-      this.lastForgivenAt = now;
-      this.lastTickAt = now;
-      this.wakeDueAt = null;
-      this.counters.late_wakeups += 1;
-      this.runner.core.resume();
-      return;
-    }
-    const ticks = Math.floor((now - this.lastTickAt) / this.tickMs);
-    if (ticks <= 0) return;
-    for (let i = 0; i < Math.min(ticks, this.maxCatchUpTicks); i++) this.runner.core.tick();
-    this.lastTickAt = ticks > this.maxCatchUpTicks ? now : this.lastTickAt + ticks * this.tickMs;
+    if (this.clock.drive(this.deps.now(), this.runner)) this.counters.late_wakeups += 1;
   }
 
   private route(m: Message): void {
@@ -549,13 +554,13 @@ export class ReplicaHost {
     else this.outbox.set(m.to, [m]);
   }
 
-  /** One RPC per destination carrying everything queued for it; `chain`: how many reply-caused rounds led here. */
+  /** One RPC per destination carrying everything queued for it; `chain`: how many reply-caused hops led here. */
   private sendOutbox(chain = 0): void {
     if (this.outbox.size === 0) return;
     const batches = this.outbox;
     this.outbox = new Map();
     for (const [to, all] of batches) {
-      if (this.isCut(to)) continue;
+      if (this.transport.isCut(to)) continue; // a partition: nothing leaves for it (and no RPC is counted)
       // A snapshot piece can be large: each goes in an RPC of its own, the rest share one.
       const pieces = all.filter((m) => m.type === 'install-snapshot');
       const rest = all.filter((m) => m.type !== 'install-snapshot');
@@ -565,19 +570,11 @@ export class ReplicaHost {
     }
   }
 
-  /** One RPC (or two, when fault injection duplicates it), delayed by the latency model if it is on. */
+  /** One RPC; the transport adds the injected faults and the latency model, if any. */
   private sendBatch(to: ReplicaId, messages: Message[], chain: number): void {
-    const u = this.unreliable;
-    const copies = u && Math.random() < u.duplicateRate ? 2 : 1;
-    const wanMs = this.oneWayMs(to) + (u?.peerDelayMs?.[to] ?? 0);
-    this.counters.rpcs_sent += copies;
-    this.counters.messages_sent += copies * messages.length;
-    for (let i = 0; i < copies; i++) {
-      const delayMs = wanMs + (u ? Math.floor(Math.random() * (u.delayMsMax + 1)) : 0);
-      const sent = delayMs > 0 ? sleep(delayMs).then(() => this.deps.transport.send(to, messages)) : this.deps.transport.send(to, messages);
-      const answered = wanMs > 0 ? sent.then(async (replies) => (await sleep(wanMs), replies)) : sent;
-      this.deps.background(answered.then((replies) => this.onReplies(to, replies, chain)));
-    }
+    this.counters.rpcs_sent += 1;
+    this.counters.messages_sent += messages.length;
+    this.deps.background(this.transport.send(to, messages).then((replies) => this.onReplies(to, replies, chain)));
   }
 
 
@@ -586,10 +583,10 @@ export class ReplicaHost {
    * once while the chain is short, else with the next wake-up.
    */
   private onReplies(from: ReplicaId, raw: Message[], chain: number): void {
-    if (this.retired || raw.length === 0 || this.isCut(from)) return;
+    if (this.retired || raw.length === 0 || this.transport.isCut(from)) return;
     const replies = validMessages(raw, from, this.id);
     this.advanceClock();
-    for (const m of replies) this.runner.core.step(m);
+    for (const m of replies) this.runner.step(m);
     this.runner.drain((m) => this.route(m));
     this.adjustFlow();
     if (this.outbox.size > 0 && chain + 1 < MAX_REPLY_CHAIN) this.sendOutbox(chain + 1);
@@ -598,21 +595,21 @@ export class ReplicaHost {
 
   private rearm(): void {
     if (this.outbox.size > 0) return this.wakeAt(this.deps.now());
-    const ticks = this.runner.core.ticksUntilNextTimer();
-    // A held decided index is written by the next wake-up: within a heartbeat interval at the latest.
+    const ticks = this.runner.ticksUntilNextTimer();
+    // A held decidedThrough is written by the next wake-up: within a heartbeat interval at the latest.
     const flushBy = this.storage.holding ? this.deps.now() + this.heartbeatIntervalMs : null;
     if (ticks === null) {
-      this.wakeDueAt = null;
+      this.clock.expectWake(null);
       if (flushBy !== null) return this.wakeAt(flushBy);
       this.storeCounters();
-      return; // quiescent: no alarm; the next message or request wakes us
+      return; // quiet: no alarm; the next message or request wakes us
     }
-    const at = this.lastTickAt + ticks * this.tickMs;
+    const at = this.clock.timerDueAt(ticks);
     this.wakeAt(flushBy !== null ? Math.min(at, flushBy) : at);
   }
 
   private wakeAt(at: number): void {
-    this.wakeDueAt = at;
+    this.clock.expectWake(at);
     this.deps.scheduleWake(at);
   }
 
@@ -626,22 +623,10 @@ export class ReplicaHost {
 
   /** Where a replica runs, by the configuration in effect (or the bootstrap one, for a replica it no longer lists). */
   regionOf(id: ReplicaId): Region | undefined {
-    const m = this.runner.core.status().configuration.members.find((x) => x.id === id);
+    const m = this.runner.status().configuration.members.find((x) => x.id === id);
     const region = m?.region ?? this.deps.stream.replicas.find((r) => r.id === id)?.region;
     return region !== undefined && (REGIONS as readonly string[]).includes(region) ? (region as Region) : undefined;
   }
-
-  private isCut(peer: ReplicaId): boolean {
-    const p = this.partition;
-    if (!p) return false;
-    const mine = p.findIndex((g) => g.includes(this.id));
-    const theirs = p.findIndex((g) => g.includes(peer));
-    return mine >= 0 && theirs >= 0 && mine !== theirs;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 export type { KvResult };

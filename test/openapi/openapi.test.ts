@@ -1,0 +1,85 @@
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { describe, expect, it } from 'vitest';
+import { app } from '../../src/api/app.ts';
+
+// Runs in the Node project (the validator compiles JSON schemas at run time,
+// which workerd forbids), on the document the app itself serves.
+
+async function served(): Promise<any> {
+  const res = await app.request('/openapi.json');
+  expect(res.status).toBe(200);
+  return res.json();
+}
+
+describe('openapi', () => {
+  it('openapi: the served document is valid OpenAPI 3.1', async () => {
+    const doc = await served();
+    expect(doc.openapi).toBe('3.1.0');
+    const result = await new Validator().validate(doc);
+    expect(result.errors ?? []).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
+
+  it('openapi: every route of the API is in the document, with its parameters, body and error codes', async () => {
+    const doc = await served();
+    const operations = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    expect(operations.sort()).toEqual(
+      [
+        'GET /',
+        'PUT /v1/streams/{stream}/kv/{key}',
+        'GET /v1/streams/{stream}/kv/{key}',
+        'DELETE /v1/streams/{stream}/kv/{key}',
+        'GET /v1/streams/{stream}/kv',
+        'PUT /v1/streams/{stream}/key',
+        'GET /v1/streams/{stream}/key',
+        'DELETE /v1/streams/{stream}/key',
+        'POST /v1/streams/{stream}/log',
+        'GET /v1/streams/{stream}/log',
+        'GET /v1/streams/{stream}/status',
+        'POST /v1/streams/{stream}/chaos',
+        'POST /v1/streams/{stream}/switchover',
+        'POST /v1/streams/{stream}/step-down',
+        'POST /v1/streams/{stream}/replicas/{id}/campaign',
+        'PUT /v1/streams/{stream}/run-mode',
+        'PUT /v1/streams/{stream}/work-mode',
+        'POST /v1/streams/{stream}/snapshot',
+        'GET /v1/streams/{stream}/replicas/{id}/health',
+        'GET /v1/streams/{stream}/replicas/{id}/leader',
+        'GET /v1/streams/{stream}/replicas/{id}/replica',
+        'GET /v1/streams/{stream}/members',
+        'POST /v1/streams/{stream}/members',
+        'PATCH /v1/streams/{stream}/members/{id}',
+        'DELETE /v1/streams/{stream}/members/{id}',
+        'POST /v1/streams/{stream}/replicas/{id}/rebuild',
+        'POST /v1/streams',
+        'GET /v1/streams',
+        'GET /v1/streams/{stream}',
+        'DELETE /v1/streams/{stream}',
+      ].sort(),
+    );
+    const put = doc.paths['/v1/streams/{stream}/kv/{key}'].put;
+    expect(put.parameters.map((p: any) => `${p.in}:${p.name}`)).toEqual(expect.arrayContaining(['path:stream', 'path:key', 'header:idempotency-key']));
+    const body = put.requestBody.content['application/json'].schema;
+    const bodySchema = body.$ref ? doc.components.schemas[body.$ref.split('/').pop()] : body;
+    expect(bodySchema.required).toEqual(['value']);
+    expect(bodySchema.additionalProperties).toBe(false);
+    expect(put.responses['409'].description).toContain('revision_mismatch');
+    expect(put.responses['429'].description).toContain('overloaded');
+    expect(doc.paths['/v1/streams/{stream}/log'].get.responses['410'].description).toContain('compacted');
+    const list = doc.paths['/v1/streams/{stream}/kv'].get.parameters.map((p: any) => p.name);
+    expect(list).toEqual(expect.arrayContaining(['prefix', 'limit', 'cursor', 'start_after', 'consistency']));
+    expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+  });
+
+  it('openapi: /docs renders every operation of the document into one self-contained page that may load nothing', async () => {
+    const doc = await served();
+    const res = await app.request('/docs');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const html = await res.text();
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, unknown>>)) {
+      for (const method of Object.keys(ops)) expect(html, `${method} ${path}`).toContain(`<span class="m ${method}">${method.toUpperCase()}</span> <code>${path}</code>`);
+    }
+    expect(html).not.toMatch(/<script|<link|src=/);
+  });
+});
