@@ -158,7 +158,7 @@ describe('watch stream and the client\'s reconnecting reader', () => {
     };
     const got: string[] = [];
     for await (const e of watchForever(api, 's', { prefix: '', signal: stop.signal, onReconnect })) {
-      got.push(e.type === 'progress' ? `progress@${e.revision}` : `${e.type} ${'key' in e ? e.key : ''}@${e.revision}`);
+      got.push(e.type === 'progress' ? `progress@${e.revision}` : e.type === 'compacted' ? 'compacted' : `${e.type} ${e.key}@${e.revision}`);
     }
     expect(got).toEqual(['progress@3', 'put a@4', 'delete a@5', 'delete b@5', 'progress@7']);
     expect(asked).toEqual([undefined, 5]);
