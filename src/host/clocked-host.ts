@@ -558,7 +558,6 @@ export class ClockedHost {
 
   // ---------------------------------------------------------------- machinery
 
-  /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */
   /**
    * This replica's storage is about to be replaced (a rebuild): from now on
    * this host writes nothing and sends nothing, whatever is still in flight.
@@ -581,6 +580,7 @@ export class ClockedHost {
 
   private retired = false;
 
+  /** Every fresh input: catch the clock up, run `input`, do what the core asks, send, re-arm the wake-up. */
   private runInput(input: () => void): void {
     if (this.retired) return;
     this.advanceClock();
