@@ -122,7 +122,7 @@ describe('cli: coordination commands against a running cluster', () => {
     expect(await cli(['watch', '-s', S])).toMatchObject({ code: 2, err: expect.stringMatching(/give KEY or --prefix/) });
   });
 
-  it('cli: lock holds the lock while its command runs, with the fencing token in its environment; two holders never overlap and tokens increase', async () => {
+  it('cli: lock holds the lock while its command runs, with the fencing token in its environment; two holders never overlap, tokens increase, and a waiter keeps its lease alive while it waits', async () => {
     const turns: { token: number; start: number; end: number; keyHeld: boolean }[] = [];
     let clock = 0;
     const exec = async (argv: readonly string[], env: Readonly<Record<string, string>>): Promise<number> => {
@@ -130,11 +130,11 @@ describe('cli: coordination commands against a running cluster', () => {
       // While the command runs its key is in the store, created at the fencing token.
       const item = await paxos.txn(S, { success: [{ get: { key: env.EDGEPAXOS_LOCK_KEY! } }] });
       const seen = item.results[0] as { create_revision?: number };
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, 1_300)); // longer than the TTL: the waiter's lease must be kept alive while it waits
       turns.push({ token: Number(env.EDGEPAXOS_FENCING_TOKEN), start, end: ++clock, keyHeld: seen.create_revision === Number(env.EDGEPAXOS_FENCING_TOKEN) });
       return argv[0] === 'fail' ? 3 : 0;
     };
-    const [a, b] = await Promise.all([cli(['lock', 'jobs', '--ttl-ms', '3000', '-s', S, '--', 'ok'], { exec }), cli(['lock', 'jobs', '--ttl-ms', '3000', '-s', S, '--', 'fail'], { exec })]);
+    const [a, b] = await Promise.all([cli(['lock', 'jobs', '--ttl-ms', '1000', '-s', S, '--', 'ok'], { exec }), cli(['lock', 'jobs', '--ttl-ms', '1000', '-s', S, '--', 'fail'], { exec })]);
     expect(a).toEqual({ code: 0, out: '', err: '' });
     expect(b).toEqual({ code: 3, out: '', err: '' }); // the command's exit status passes through
     expect(turns).toHaveLength(2);

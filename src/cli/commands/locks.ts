@@ -54,15 +54,17 @@ async function hold(ctx: Context, kind: 'lock' | 'election', name: string, value
   const waitMs = intOption(ctx, 'wait-ms');
   if (ctx.rest.length > 0 && !ctx.io.exec) throw new UsageError('this CLI cannot run programs here');
   const lease = await ctx.client.leaseGrant(stream, ttlMs);
+  // Kept alive from the start: waiting in line can take longer than the TTL, and a waiter whose lease ends leaves the line.
+  const keeper = keepAlive(ctx, stream, lease.id, ttlMs);
   let held: LockResult;
   try {
     const wait = waitMs !== undefined ? { waitMs } : {};
     held = kind === 'lock' ? await ctx.client.lock(stream, name, { lease: lease.id, ...wait }) : await ctx.client.campaign(stream, name, { lease: lease.id, value, ...wait });
   } catch (e) {
+    await keeper.stop();
     await ctx.client.leaseRevoke(stream, lease.id).catch(() => null);
     throw e;
   }
-  const keeper = keepAlive(ctx, stream, lease.id, ttlMs);
   let lost: string | null = null;
   void keeper.lost.then((why) => (lost = why));
   let exitCode: number | null = null;
