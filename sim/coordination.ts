@@ -616,6 +616,13 @@ export class CoordinationWorkload implements ApplyListener {
   readonly lockRule: LockRule;
   /** Leases whose grant some client learned (only their expiries can be placed in the history). */
   readonly knownLeases = new Set<string>();
+  /** The cluster's expiries, as operations at the instant the first replica applied each. */
+  private readonly expiries = new Map<string, CoordOperation>();
+
+  /** The clients' operations and the expiries of every lease a client learned of: what the coordination model checks. */
+  checkedHistory(): CoordOperation[] {
+    return [...this.history, ...[...this.expiries].filter(([lease]) => this.knownLeases.has(lease)).map(([, op]) => op)];
+  }
   /** Slot -> the changes applied there (from the first replica that applied it); every slot applied anywhere is in `appliedSlots`. */
   private readonly changes = new Map<number, readonly KvChange[]>();
   private appliedMax = 0;
@@ -689,10 +696,9 @@ export class CoordinationWorkload implements ApplyListener {
     if (e.slot > this.appliedMax) this.appliedMax = e.slot;
     if (result.kind === 'lease-ended' && result.how === 'expired' && !this.leaseRule.expiredAt.has(result.lease)) {
       this.leaseRule.expired(result.lease, this.cluster.eventTime);
-      if (this.knownLeases.has(result.lease)) {
-        const instant = this.cluster.clock();
-        this.history.push({ clientId: 0, input: { kind: 'lease-expire', lease: result.lease }, call: instant, return: this.cluster.clock(), output: { kind: 'lease-ended', keys: result.keys, revision: result.revision } });
-      }
+      // Kept for every lease: a grant's answer may reach its client only after the lease expired (it was retried past the TTL).
+      const instant = this.cluster.clock();
+      this.expiries.set(result.lease, { clientId: 0, input: { kind: 'lease-expire', lease: result.lease }, call: instant, return: this.cluster.clock(), output: { kind: 'lease-ended', keys: result.keys, revision: result.revision } });
     }
     void r;
   }

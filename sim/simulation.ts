@@ -444,7 +444,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     return fail('linearizability', `${verdict.reason}: ${verdict.explanation}`);
   }
   if (coordination) {
-    const coord = checkLinearizability(coordinationModel, coordination.history);
+    const coord = checkLinearizability(coordinationModel, coordination.checkedHistory());
     if (!coord.ok) return fail('linearizability', `coordination: ${coord.reason}: ${coord.explanation}`);
     const watch = coordination.checkWatches();
     if (watch !== null) return fail('watch', watch);

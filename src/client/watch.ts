@@ -26,7 +26,7 @@ async function* readSse(stream: ReadableStream<Uint8Array>, signal?: AbortSignal
   let buffer = '';
   try {
     for (;;) {
-      let chunk: ReadableStreamReadResult<Uint8Array>;
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {
         chunk = await reader.read();
       } catch (e) {
