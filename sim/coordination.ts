@@ -211,20 +211,15 @@ class Channel {
     this.leaderGuess = ids[randomBelow(this.w.rng, ids.length)]!;
   }
 
-  get sentAt(): number {
-    return this.pending?.sentAt ?? this.w.cluster.now;
-  }
 }
 
 function toCoordOutput(input: CoordInput, r: KvResult): CoordOutput {
   switch (r.kind) {
     case 'txn': {
       if (input.kind !== 'txn') break;
-      const ops = r.succeeded ? input.success : input.failure;
-      const results: CoordTxnResult[] = r.results.map((x, i) => {
+      const results: CoordTxnResult[] = r.results.map((x) => {
         if (x.kind === 'get') return { kind: 'get', key: x.key, item: x.item ? { value: x.item.value, revision: x.item.revision, createRevision: x.item.createRevision } : null };
         if (x.kind === 'put') return { kind: 'put', revision: x.revision };
-        void ops[i];
         return { kind: 'delete', deleted: x.deleted };
       });
       return { kind: 'txn', succeeded: r.succeeded, revision: r.revision, results };
@@ -321,7 +316,7 @@ class LockRule {
 
   private compare(a: Holding, b: Holding): void {
     const [first, second] = a.start <= b.start ? [a, b] : [b, a];
-    if (second.token <= first.token && second.token !== first.token) {
+    if (second.token < first.token) {
       throw new SafetyViolation('lock-holders-overlap', `fencing token ${second.token} (client ${second.clientId}, turn from ${second.start.toFixed(2)}) came after token ${first.token} (client ${first.clientId}, from ${first.start.toFixed(2)})`);
     }
     if (second.token === first.token && second.clientId === first.clientId) return; // the same turn seen twice
