@@ -15,6 +15,7 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
+  type Entry,
   type ReplicaEvent,
   compileConfiguration,
   describeChange,
@@ -26,9 +27,11 @@ import {
   checkQuorumOverride,
   formatBallot,
 } from '../src/core/index.ts';
-import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
+import { type KvChange, type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
 import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
+import { WatchHub } from '../src/host/watch-hub.ts';
+import { LeaseKeeper } from '../src/kv/lease-keeper.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
 import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type SeedSpec, needsSeed, seedDelta } from '../src/host/seed.ts';
@@ -147,6 +150,17 @@ export class SimProcess {
 
   /** The state machine this life of the replica was given (the simulator, like any host, owns it and reads it). */
   kv: KvStateMachine | null = null;
+  /** This life's watch history and watchers (as the Durable Object host keeps them: gone with the process). */
+  watches: WatchHub | null = null;
+  /** This life's lease deadlines, run as the runner's leader duties (as the Durable Object host does). */
+  leases: LeaseKeeper | null = null;
+}
+
+/** What a coordination workload hears of every entry applied anywhere (sim/coordination.ts). */
+export interface ApplyListener {
+  afterApply(r: SimProcess, e: Entry, result: KvResult): void;
+  /** The changes the entry at `revision` made, told before its afterApply (none: not called). */
+  changed(r: SimProcess, revision: number, changes: readonly KvChange[]): void;
 }
 
 /**
@@ -554,6 +568,7 @@ export class SimCluster {
     if (!r.core) return;
     this.trace(`${why}: replica ${id} crashes (leader=${this.leaderId()})`);
     r.runner = null;
+    r.watches = null; // its watchers' connections end with the process (clients notice and reconnect)
     r.stall = null; // what it held is lost with it
   }
 
@@ -585,7 +600,11 @@ export class SimCluster {
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
       },
       beforeSend: (m) => this.safety.onSend(r, m),
-      afterApply: (e, result) => this.safety.onApply(r, e, result),
+      afterApply: (e, result) => {
+        this.safety.onApply(r, e, result);
+        r.watches?.advance(e.slot);
+        this.applyListener?.afterApply(r, e, result);
+      },
       afterReady: (rd) => {
         this.readies += 1;
         this.safety.onReady(r, rd);
@@ -599,7 +618,20 @@ export class SimCluster {
     const startedAt = Math.floor(r.machineClock.localAt(this.eventTime));
     r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, startedAt);
     r.kv = new KvStateMachine(this.options.kv);
+    // As the Durable Object host: the watch history is filled at apply time, and restored with the state.
+    const hub = new WatchHub(0);
+    r.watches = hub;
+    r.kv.listen({
+      changed: (revision, changes) => {
+        hub.changed(revision, changes);
+        this.applyListener?.changed(r, revision, changes);
+      },
+      restored: (appliedThrough) => hub.restored(appliedThrough),
+    });
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    // The leader's lease expiry, on this process's own clock (its core's ticks). Without leases it does nothing and draws nothing.
+    r.leases = new LeaseKeeper(r.kv, this.options.tickMs ?? 10, this.timing.electionTimeoutTicks, `r${r.id}.${r.incarnation}`);
+    r.runner.setLeaderDuties(r.leases);
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
     if (r.runner.status().quiet) {
       this.quietRestarts += 1;
@@ -652,6 +684,18 @@ export class SimCluster {
     // A stalled host answers nobody, nor does one cut off from clients; the client tries elsewhere.
     if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
     return runner.propose(command, done);
+  }
+
+  /** Hears of every entry applied at any replica (the coordination workload's checks); at most one. */
+  applyListener: ApplyListener | null = null;
+
+  /** A linearizable read through replica `id` of whatever `query` takes from the state machine (a lock's queue). */
+  readQuery<T>(id: ReplicaId, readId: string, query: (kv: KvStateMachine) => T, done: (o: { readonly kind: 'value'; readonly value: T } | { readonly kind: 'dropped' }) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
+    this.safety.onReadRequest(r, readId);
+    return runner.readIndex(readId, (o) => done(o === 'ready' ? { kind: 'value', value: runner.query(query) as T } : { kind: 'dropped' }));
   }
 
   /** A linearizable read of `key` through replica `id`. */

@@ -23,12 +23,19 @@ export interface Mutant {
   readonly patches: readonly Patch[];
   /** Seeds the campaign gets (from seed 1) to catch it; default DEFAULT_MUTANT_SEEDS. */
   readonly seeds?: number;
+  /** The campaign it runs against: the plain one (default) or the coordination campaign (`npm run sim -- --coordination`). */
+  readonly campaign?: 'kv' | 'coordination';
 }
+
+/** The budget for the coordination campaign's planted bugs (its seeds cost several plain ones). */
+export const COORDINATION_MUTANT_SEEDS = 60;
 
 /** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */
 export const DEFAULT_MUTANT_SEEDS = 400;
 
 const REPLICA = 'src/core/replica.ts';
+const LEASE_KEEPER = 'src/kv/lease-keeper.ts';
+const KV = 'src/kv/kv-state-machine.ts';
 
 export const MUTANTS: readonly Mutant[] = [
   {
@@ -234,6 +241,60 @@ export const MUTANTS: readonly Mutant[] = [
         replace: '    if (!oldest || oldest.firstSlot > ackedThrough + 1) return ackedThrough;',
       },
     ],
+  },
+  {
+    name: 'new-leader-keeps-no-ttl',
+    area: 'leases',
+    bug: 'a new leader does not restart the TTL of the leases it finds: it expires at once every lease it has no deadline for',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: '        deadline = now + this.ttlTicks(lease.ttlMs);\n        this.deadlines.set(lease.id, deadline);', replace: '        deadline = now;\n        this.deadlines.set(lease.id, deadline);' }],
+  },
+  {
+    name: 'deadlines-outlive-leadership',
+    area: 'leases',
+    bug: "a replica that leads again keeps the deadlines of its earlier leadership, missing the keep-alives another leader applied meanwhile",
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: '    this.leading = leading;\n    this.deadlines.clear();', replace: '    this.leading = leading;' }],
+  },
+  {
+    name: 'keepalive-keeps-grant-deadline',
+    area: 'leases',
+    bug: "the leader's deadline counts from the grant only: a keep-alive does not restart the TTL",
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: "(e.command.kind === 'lease-grant' || e.command.kind === 'lease-keepalive')", replace: "e.command.kind === 'lease-grant'" }],
+  },
+  {
+    name: 'expiry-ignores-keepalive',
+    area: 'leases',
+    bug: 'an expiry applies even if a keep-alive was decided after the leader proposed it (it ignores refreshedAt)',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: KV, search: '        if (!l || l.refreshedAt !== command.refreshedAt) return', replace: '        if (!l) return' }],
+  },
+  {
+    name: 'txn-applied-partially',
+    area: 'transactions',
+    bug: 'a transaction commits only the first key it writes; the rest of its writes are lost',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [
+      {
+        file: KV,
+        search: '        changes.push(this.write(slot, key, after.value, after.lease));\n      }\n    }',
+        replace: '        changes.push(this.write(slot, key, after.value, after.lease));\n      }\n      break;\n    }',
+      },
+    ],
+  },
+  {
+    name: 'watch-skips-event',
+    area: 'watches',
+    bug: 'a watch is sent only the first change of a revision that changed several keys (a transaction, a delete_prefix, a lease end)',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: 'src/host/watch-hub.ts', search: '    for (const c of r.changes) {\n      if (!w.covers(c.key)) continue;', replace: '    for (const c of r.changes.slice(0, 1)) {\n      if (!w.covers(c.key)) continue;' }],
   },
 ];
 

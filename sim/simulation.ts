@@ -1,6 +1,8 @@
 import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
+import { coordinationModel } from './checker/coordination-model.ts';
+import { CoordinationWorkload } from './coordination.ts';
 import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type ClockModel, LOCKSTEP } from './clock.ts';
@@ -105,7 +107,33 @@ export interface SimulationOptions {
   readonly stallRate?: number;
   /** Back-pressure: requests that may wait at a replica at once (default: unlimited). */
   readonly pendingMax?: number;
+  /**
+   * The coordination campaign (sim/coordination.ts): beside the KV clients,
+   * transactions, leases, a contended lock and watches, with the lease and
+   * lock rules checked as they happen, the coordination model and the watch
+   * checker at the end. Same faults and knobs; the KV clients start
+   * `COORDINATION_KV_OPERATIONS` operations unless `operations` says otherwise.
+   */
+  readonly coordination?: boolean;
+  /** Operations the coordination clients start (default COORDINATION_OPERATIONS). */
+  readonly coordinationOperations?: number;
 }
+
+export const COORDINATION_OPERATIONS = 300;
+export const COORDINATION_KV_OPERATIONS = 200;
+
+/** What the coordination campaign counts (only its runs have them; a campaign of it fails if one never moved). */
+export const COORDINATION_COUNTERS = [
+  'coordination: transaction',
+  'coordination: lease granted',
+  'coordination: lease expired',
+  'coordination: lock turn',
+  'coordination: holder died holding the lock',
+  'coordination: fenced write',
+  'coordination: watch event delivered',
+  'coordination: watch reconnected',
+  'coordination: watch compacted',
+] as const;
 
 export interface SimulationStats {
   readonly safetyTicks: number;
@@ -128,13 +156,14 @@ export interface SimulationStats {
 }
 
 export type SimulationResult =
-  | { readonly ok: true; readonly seed: number; readonly knobs: Knobs; readonly stats: SimulationStats }
+  | { readonly ok: true; readonly seed: number; readonly coordination: boolean; readonly knobs: Knobs; readonly stats: SimulationStats }
   | {
       readonly ok: false;
       readonly seed: number;
+      readonly coordination: boolean;
       readonly knobs: Knobs;
-      /** Which check failed: safety (an invariant, named by `rule`), linearizability, or liveness. */
-      readonly check: 'safety' | 'linearizability' | 'liveness';
+      /** Which check failed: safety (an invariant, named by `rule`), linearizability, liveness, or a watch's delivery (coordination). */
+      readonly check: 'safety' | 'linearizability' | 'liveness' | 'watch';
       /** For a safety failure, the invariant (SafetyChecker's rule names; `assertion`: an exception crashed the run). */
       readonly rule?: string;
       readonly message: string;
@@ -238,10 +267,13 @@ export function prioritySettleTicks(k: Knobs): number {
 export function reproduceCommand(opts: SimulationOptions): string {
   // A copy of the repository with a planted bug in it says how to plant it again (sim/mutate.ts sets this).
   let cmd = `${process.env.EDGEPAXOS_REPRODUCE ?? 'npm run sim --'} --seed ${opts.seed}`;
-  if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
+  if (opts.operations !== undefined && opts.operations !== (opts.coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS)) cmd += ` --ops ${opts.operations}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
   if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
+  // A planted bug's reproduce line (sim/mutate.ts) implies its campaign.
+  if (opts.coordination && !process.env.EDGEPAXOS_REPRODUCE_CAMPAIGN_IMPLIED) cmd += ' --coordination';
+  if (opts.coordinationOperations !== undefined && opts.coordinationOperations !== COORDINATION_OPERATIONS) cmd += ` --coordination-ops ${opts.coordinationOperations}`;
   return cmd;
 }
 
@@ -307,7 +339,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
     ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
   });
-  const operations = opts.operations ?? DEFAULT_OPERATIONS;
+  const operations = opts.operations ?? (opts.coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS);
   const workload = new Workload(cluster, rng, {
     clients: knobs.clients,
     keys: knobs.keys,
@@ -319,10 +351,28 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     stickyRate: 0.5,
   });
   const faults = new FaultSchedule(cluster, workload, rng, knobs);
+  // Drawn after everything else, so a coordination run has the faults a plain run of its seed has (until the clients' draws interleave).
+  const coordination = opts.coordination
+    ? new CoordinationWorkload(cluster, rng, {
+        bankClients: randomInt(rng, 1, 3),
+        lockClients: randomInt(rng, 2, 4),
+        watchers: randomInt(rng, 1, 3),
+        operations: opts.coordinationOperations ?? COORDINATION_OPERATIONS,
+        timeoutTicks: knobs.clientTimeoutTicks,
+        giveUpRate: knobs.giveUpRate,
+        ttlTicks: randomInt(rng, 3, 8) * knobs.timing.electionTimeoutTicks,
+        tickMs: knobs.topology.tickMs ?? 10,
+        rho: knobs.clocks.rho,
+        dieRate: between(rng, 0.1, 0.4),
+        watchTicksMax: randomInt(rng, 20, 300),
+        progressEveryTicks: randomInt(rng, 5, 30),
+      })
+    : null;
   let bound = 0;
-  const fail = (check: 'safety' | 'linearizability' | 'liveness', message: string, rule?: string): SimulationResult => ({
+  const fail = (check: 'safety' | 'linearizability' | 'liveness' | 'watch', message: string, rule?: string): SimulationResult => ({
     ok: false,
     seed: opts.seed,
+    coordination: opts.coordination === true,
     knobs,
     check,
     ...(rule !== undefined ? { rule } : {}),
@@ -335,31 +385,34 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   let livenessTicks = 0;
   try {
     // Safety phase: faults on, clients start their operations.
-    const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * operations;
-    while (!workload.exhausted) {
+    const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * (operations + (coordination?.options.operations ?? 0));
+    while (!workload.exhausted || (coordination !== null && !coordination.exhausted)) {
       if (cluster.now >= safetyTicksMax) {
-        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${safetyTicksMax} ticks (${cluster.describe()})`);
+        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations${coordination ? ` and ${coordination.started} of ${coordination.options.operations} coordination operations` : ''} started in ${safetyTicksMax} ticks (${cluster.describe()})`);
       }
       cluster.tick(() => {
         faults.step();
         workload.step();
+        coordination?.step();
       });
     }
     safetyTicks = cluster.now;
     // Liveness phase: heal everything; what an operator started finishes; every pending operation completes and replicas converge.
     faults.healAll();
     workload.allowGiveUp = false;
+    if (coordination) coordination.allowGiveUp = false;
     bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)) + knobs.clients);
     const start = cluster.now;
-    while (!(workload.idle && !faults.busy && cluster.converged())) {
+    while (!(workload.idle && (coordination?.idle ?? true) && !faults.busy && cluster.converged())) {
       if (cluster.now - start >= bound) {
-        const pending = workload.idle ? 'no operation pending' : 'operations still pending';
+        const pending = workload.idle && (coordination?.idle ?? true) ? 'no operation pending' : 'operations still pending';
         return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}${faults.busy ? '; minority drill unfinished' : ''}; ${cluster.describe()})`);
       }
       cluster.tick(() => {
         faults.settle();
         cluster.reconcileRebuilds();
         workload.step();
+        coordination?.step();
       });
     }
     // With priorities and fail-back on, a healthy stream settles on a top-priority leader (of the configuration in effect).
@@ -375,6 +428,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       }
     }
     livenessTicks = cluster.now - start;
+    coordination?.checkTurns();
   } catch (e) {
     if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
     // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
@@ -389,9 +443,16 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   if (!verdict.ok) {
     return fail('linearizability', `${verdict.reason}: ${verdict.explanation}`);
   }
+  if (coordination) {
+    const coord = checkLinearizability(coordinationModel, coordination.checkedHistory());
+    if (!coord.ok) return fail('linearizability', `coordination: ${coord.reason}: ${coord.explanation}`);
+    const watch = coordination.checkWatches();
+    if (watch !== null) return fail('watch', watch);
+  }
   return {
     ok: true,
     seed: opts.seed,
+    coordination: opts.coordination === true,
     knobs,
     stats: {
       safetyTicks,
@@ -406,7 +467,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       decidedSlots: cluster.safety.decidedSlots,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
+      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped, ...(coordination ? coordination.counts() : {}) },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
@@ -418,12 +479,15 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
  */
 export class CampaignTotals {
   seeds = 0;
+  /** Runs of the coordination campaign among them (their counters must move too). */
+  coordinationSeeds = 0;
   operations = 0;
   readonly counts: Counts = Object.fromEntries(COUNTERS.map((k) => [k, 0]));
   readonly swarm = Object.fromEntries(FAULT_KINDS.map((k) => [k, { off: 0, on: 0, up: 0 }])) as Record<FaultKind, { off: number; on: number; up: number }>;
 
   add(r: SimulationResult): void {
     this.seeds += 1;
+    if (r.coordination) this.coordinationSeeds += 1;
     for (const kind of FAULT_KINDS) this.swarm[kind][r.knobs.swarm[kind]] += 1;
     if (!r.ok) return;
     this.operations += r.stats.operations;
@@ -432,13 +496,14 @@ export class CampaignTotals {
 
   /** Counters that never moved: a campaign that claims to exercise them and did not. */
   missing(): string[] {
-    return COUNTERS.filter((k) => (this.counts[k] ?? 0) === 0);
+    const counters: readonly string[] = this.coordinationSeeds > 0 ? [...COUNTERS, ...COORDINATION_COUNTERS] : COUNTERS;
+    return counters.filter((k) => (this.counts[k] ?? 0) === 0);
   }
 
   /** A printable summary, a few counters per line. */
   describe(): string {
     const lines: string[] = [];
-    const counts = COUNTERS.map((k) => `${k} ${this.counts[k] ?? 0}`);
+    const counts = (this.coordinationSeeds > 0 ? [...COUNTERS, ...COORDINATION_COUNTERS] : COUNTERS).map((k) => `${k} ${this.counts[k] ?? 0}`);
     for (let i = 0; i < counts.length; i += 4) lines.push(`  ${counts.slice(i, i + 4).join(' · ')}`);
     const swarm = FAULT_KINDS.map((k) => `${k} ${this.swarm[k].off}/${this.swarm[k].on}/${this.swarm[k].up}`);
     lines.push('  swarm (runs with each kind off/on/up):');

@@ -8,6 +8,8 @@ import { dashboardRoutes } from './dashboard/index.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
 import { kvRoutes } from './kv.ts';
+import { leaseRoutes } from './leases.ts';
+import { lockRoutes } from './locks.ts';
 import { logRoutes } from './log.ts';
 import { membershipRoutes } from './membership.ts';
 import { measureRequests } from './metrics/requests.ts';
@@ -16,6 +18,8 @@ import { operationRoutes } from './operations.ts';
 import { type AppEnv, authenticate, json, register } from './route.ts';
 import { ok } from './schemas.ts';
 import { streamRoutes } from './streams.ts';
+import { txnRoutes } from './txn.ts';
+import { watchRoutes } from './watch.ts';
 
 /**
  * The Worker's HTTP API: route groups (key-value, log, operations,
@@ -51,6 +55,10 @@ register(
 app.use('/v1/*', authenticate);
 app.route('/', kvRoutes());
 app.route('/', logRoutes());
+app.route('/', txnRoutes());
+app.route('/', leaseRoutes());
+app.route('/', watchRoutes());
+app.route('/', lockRoutes());
 app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());

@@ -196,6 +196,19 @@ export function authorize(principal: Principal, need: Need): void {
   }
 }
 
+/**
+ * The key prefixes `principal` may act on with `access` in `stream`, or null
+ * when every key is covered (a binding, public data, a grant without a
+ * prefix). For what the state machine checks itself at apply time (a lease's
+ * attached keys, known only then).
+ */
+export function keyPrefixesOf(principal: Principal, stream: string, access: 'read' | 'write'): string[] | null {
+  if (principal.kind !== 'token') return null;
+  const grants = principal.grants.filter((g) => (g.streams === '*' || g.streams.includes(stream)) && RANK[g.access] >= RANK[access]);
+  if (grants.some((g) => g.prefix === '')) return null;
+  return [...new Set(grants.map((g) => g.prefix))];
+}
+
 /** Whether `principal` may read `stream` at all (the stream list shows only those). */
 export function mayRead(principal: Principal, stream: string): boolean {
   try {

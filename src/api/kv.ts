@@ -19,12 +19,16 @@ const KeyParams = z
 
 /** The key form: any key at all, as a query parameter (etcd's JSON gateway takes keys in the body, base64-encoded). */
 const KeyQuery = z.object({ key: z.string().openapi({ description: 'The key, percent-encoded: any bytes, `.` and `..` segments included', example: 'x/../y' }) }).strict();
+const IfRevision = decimal(0, Number.MAX_SAFE_INTEGER).optional().openapi({ description: "Compare-and-delete: delete only if the key's revision is this" });
+const DeleteQuery = z.object({ if_revision: IfRevision }).strict();
+const DeleteByQueryQuery = z.object({ key: KeyQuery.shape.key, if_revision: IfRevision }).strict();
 const KeyReadQuery = z.object({ key: KeyQuery.shape.key, consistency: z.enum(['linearizable', 'stale']).default('linearizable') }).strict();
 
 const PutBody = z
   .object({
     value: z.string({ error: 'value must be a string' }).openapi({ description: 'Up to EDGEPAXOS_MAX_VALUE_BYTES (1 MiB) of UTF-8' }),
     if_revision: z.number().int().min(0, 'if_revision must be 0 or more').optional().openapi({ description: "Compare-and-set: write only if the key's revision is this (0: only if absent)" }),
+    lease: z.string().optional().openapi({ description: 'Attach the key to this lease (a grant\'s id): it is deleted when the lease ends. Without it the key is attached to none' }),
   })
   .strict()
   .openapi('PutBody');
@@ -62,7 +66,7 @@ const putRoute = createRoute({
   middleware: [stream('write')],
   bodyLimit: (env: Cloudflare.Env) => bodyLimitFor(maxValueBytes(env)),
   request: { params: KeyParams, headers: IdempotencyHeader, body: body(PutBody) },
-  responses: { 200: ok(PutResult, 'Decided and applied'), ...errors({ ...WRITE_ERRORS, 409: ['revision_mismatch'] }) },
+  responses: { 200: ok(PutResult, 'Decided and applied'), ...errors({ ...WRITE_ERRORS, 404: ['stream_not_found', 'lease_not_found'], 409: ['revision_mismatch'] }) },
 });
 
 const getRoute = createRoute({
@@ -81,8 +85,8 @@ const deleteRoute = createRoute({
   tags,
   summary: 'Delete a key',
   middleware: [stream('write')],
-  request: { params: KeyParams, headers: IdempotencyHeader },
-  responses: { 200: ok(DeleteResult, '`deleted` is false if the key did not exist'), ...errors(WRITE_ERRORS) },
+  request: { params: KeyParams, query: DeleteQuery, headers: IdempotencyHeader },
+  responses: { 200: ok(DeleteResult, '`deleted` is false if the key did not exist'), ...errors({ ...WRITE_ERRORS, 409: ['revision_mismatch'] }) },
 });
 
 const listRoute = createRoute({
@@ -103,7 +107,7 @@ const putByQueryRoute = createRoute({
   middleware: [stream('write')],
   bodyLimit: (env: Cloudflare.Env) => bodyLimitFor(maxValueBytes(env)),
   request: { params: StreamParams, query: KeyQuery, headers: IdempotencyHeader, body: body(PutBody) },
-  responses: { 200: ok(PutResult, 'Decided and applied'), ...errors({ ...WRITE_ERRORS, 409: ['revision_mismatch'] }) },
+  responses: { 200: ok(PutResult, 'Decided and applied'), ...errors({ ...WRITE_ERRORS, 404: ['stream_not_found', 'lease_not_found'], 409: ['revision_mismatch'] }) },
 });
 
 const getByQueryRoute = createRoute({
@@ -122,16 +126,16 @@ const deleteByQueryRoute = createRoute({
   tags,
   summary: 'Delete a key given as a query parameter',
   middleware: [stream('write')],
-  request: { params: StreamParams, query: KeyQuery, headers: IdempotencyHeader },
-  responses: { 200: ok(DeleteResult, '`deleted` is false if the key did not exist'), ...errors(WRITE_ERRORS) },
+  request: { params: StreamParams, query: DeleteByQueryQuery, headers: IdempotencyHeader },
+  responses: { 200: ok(DeleteResult, '`deleted` is false if the key did not exist'), ...errors({ ...WRITE_ERRORS, 409: ['revision_mismatch'] }) },
 });
 
 /** The key-value routes: keys in the path (`/kv/{key}`) or, for any key at all, in the query (`/key?key=`). */
 export function kvRoutes(): App {
   const app = group();
-  register(app, putRoute, async (c, { params, body }) => json(c, await service.put(target(c), params.key, body.value, putOptions(c, body.if_revision))));
+  register(app, putRoute, async (c, { params, body }) => json(c, await service.put(target(c), params.key, body.value, putOptions(c, body.if_revision, body.lease))));
   register(app, getRoute, async (c, { params, query }) => json(c, await getOr404(c, params.key, query.consistency)));
-  register(app, deleteRoute, async (c, { params }) => json(c, await service.del(target(c), params.key, idempotency(c))));
+  register(app, deleteRoute, async (c, { params, query }) => json(c, await service.del(target(c), params.key, deleteOptions(c, query.if_revision))));
   // `/kv/` with nothing after it: a key was meant, and it is empty.
   app.on(['GET', 'PUT', 'DELETE'], '/v1/streams/:stream/kv/', stream('read'), () => {
     throw new ApiError(400, 'invalid_key', 'the key must not be empty');
@@ -149,9 +153,9 @@ export function kvRoutes(): App {
       }),
     ),
   );
-  register(app, putByQueryRoute, async (c, { query, body }) => json(c, await service.put(target(c), query.key, body.value, putOptions(c, body.if_revision))));
+  register(app, putByQueryRoute, async (c, { query, body }) => json(c, await service.put(target(c), query.key, body.value, putOptions(c, body.if_revision, body.lease))));
   register(app, getByQueryRoute, async (c, { query }) => json(c, await getOr404(c, query.key, query.consistency)));
-  register(app, deleteByQueryRoute, async (c, { query }) => json(c, await service.del(target(c), query.key, idempotency(c))));
+  register(app, deleteByQueryRoute, async (c, { query }) => json(c, await service.del(target(c), query.key, deleteOptions(c, query.if_revision))));
   return app;
 }
 
@@ -171,7 +175,11 @@ export function idempotency(c: Context<AppEnv>): { idempotencyKey?: string } {
   return key === undefined ? {} : { idempotencyKey: key };
 }
 
-function putOptions(c: Context<AppEnv>, ifRevision: number | undefined): service.PutOptions {
+function putOptions(c: Context<AppEnv>, ifRevision: number | undefined, lease: string | undefined): service.PutOptions {
+  return { ...(ifRevision !== undefined ? { ifRevision } : {}), ...(lease !== undefined ? { lease } : {}), ...idempotency(c) };
+}
+
+function deleteOptions(c: Context<AppEnv>, ifRevision: number | undefined): service.DeleteOptions {
   return { ...(ifRevision !== undefined ? { ifRevision } : {}), ...idempotency(c) };
 }
 

@@ -4,27 +4,48 @@ import { EdgePaxosError } from '../client/error.ts';
 import type {
   AppendOptions,
   AppendResult,
+  CampaignOptions,
   DataApi,
   DeleteOptions,
   DeleteResult,
+  ElectionLeader,
   GetOptions,
   KvItem,
+  LeaseGrantOptions,
+  LeaseGrantResult,
+  LeaseInfo,
+  LeaseKeepAliveResult,
+  LeaseRevokeOptions,
+  LeaseRevokeResult,
   ListOptions,
   ListResult,
+  LockOptions,
+  LockResult,
+  ProclaimResult,
   PutOptions,
   PutResult,
   ReadOptions,
   ReadResult,
+  ResignResult,
   ClusterStatus,
   SnapshotDocument,
   StreamStatus,
+  TxnOptions,
+  TxnRequest,
+  TxnResult,
+  UnlockOptions,
+  UnlockResult,
+  WatchOptions,
 } from '../client/types.ts';
+import { LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS } from '../kv/index.ts';
 import { snapshotDocument } from './backup.ts';
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
+import * as locks from './lock-service.ts';
 import { metricsText } from './metrics/index.ts';
 import * as service from './service.ts';
+import { TxnBody } from './txn.ts';
 import { LIST_LIMIT_MAX, MAX_IDEMPOTENCY_KEY_CHARS, parseInput } from './validation.ts';
 
 const Stream = z.string().min(1);
@@ -34,9 +55,16 @@ const Slot = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const Limit = z.number().int().min(1).max(LIST_LIMIT_MAX);
 
 // What crosses the binding is validated as an HTTP body is: once, here, with a schema.
-const PutArgs = z.tuple([Stream, z.string(), z.string(), z.object({ ifRevision: z.number().int().min(0).optional(), idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
+const Revision = z.number().int().min(0);
+const LeaseId = z.string();
+const PutArgs = z.tuple([
+  Stream,
+  z.string(),
+  z.string(),
+  z.object({ ifRevision: Revision.optional(), lease: LeaseId.optional(), idempotencyKey: IdempotencyKey.optional() }).strict().optional(),
+]);
 const GetArgs = z.tuple([Stream, z.string(), z.object({ consistency: Consistency.optional() }).strict().optional()]);
-const DeleteArgs = z.tuple([Stream, z.string(), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
+const DeleteArgs = z.tuple([Stream, z.string(), z.object({ ifRevision: Revision.optional(), idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const ListArgs = z.tuple([
   Stream,
   z
@@ -47,6 +75,30 @@ const ListArgs = z.tuple([
 const AppendArgs = z.tuple([Stream, z.string(), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const ReadArgs = z.tuple([Stream, z.object({ from: Slot.optional(), limit: Limit.optional() }).strict().optional()]);
 const StatusArgs = z.tuple([Stream]);
+const TxnArgs = z.tuple([Stream, TxnBody, z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
+const LeaseGrantArgs = z.tuple([Stream, z.number().int().min(LEASE_TTL_MIN_MS).max(LEASE_TTL_MAX_MS), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
+const LeaseArgs = z.tuple([Stream, LeaseId]);
+const LeaseRevokeArgs = z.tuple([Stream, LeaseId, z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
+const WatchArgs = z.tuple([
+  Stream,
+  z
+    .object({
+      key: z.string().optional(),
+      prefix: z.string().optional(),
+      fromRevision: Slot.optional(),
+      maxDurationMs: z.number().int().min(1000).max(service.WATCH_MAX_DURATION_MS).optional(),
+      progressMs: z.number().int().min(1000).max(60_000).optional(),
+    })
+    .strict(),
+]);
+const Name = z.string().min(1);
+const WaitMs = z.number().int().min(0).max(locks.WAIT_MS_MAX);
+const LockArgs = z.tuple([Stream, Name, z.object({ lease: LeaseId, waitMs: WaitMs.optional() }).strict()]);
+const UnlockArgs = z.tuple([Stream, Name, z.string(), z.object({ revision: Slot.optional() }).strict().optional()]);
+const CampaignArgs = z.tuple([Stream, Name, z.object({ lease: LeaseId, value: z.string(), waitMs: WaitMs.optional() }).strict()]);
+const LeaderArgs = z.tuple([Stream, Name]);
+const ProclaimArgs = z.tuple([Stream, Name, z.string(), Slot, z.string()]);
+const ResignArgs = z.tuple([Stream, Name, z.string(), Slot]);
 const SnapshotArgs = z.tuple([Stream]);
 
 /**
@@ -84,6 +136,56 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
 
   async status(stream: string): Promise<StreamStatus> {
     return this.run(StatusArgs, [stream], 'read', () => (t) => service.status(t) as Promise<StreamStatus>);
+  }
+
+  /** etcd's Txn; the request has the HTTP body's shape (`{compare, success, failure}`). */
+  async txn(stream: string, request: TxnRequest, opts?: TxnOptions): Promise<TxnResult> {
+    return this.run(TxnArgs, [stream, request, opts], 'read', ([, r, o]) => (t) => service.txn(t, r, o ?? {}));
+  }
+
+  async leaseGrant(stream: string, ttlMs: number, opts?: LeaseGrantOptions): Promise<LeaseGrantResult> {
+    return this.run(LeaseGrantArgs, [stream, ttlMs, opts], 'write', ([, ttl, o]) => (t) => service.leaseGrant(t, ttl, o ?? {}));
+  }
+
+  async leaseKeepAlive(stream: string, id: string): Promise<LeaseKeepAliveResult> {
+    return this.run(LeaseArgs, [stream, id], 'write', ([, l]) => (t) => service.leaseKeepAlive(t, l));
+  }
+
+  async leaseGet(stream: string, id: string): Promise<LeaseInfo> {
+    return this.run(LeaseArgs, [stream, id], 'read', ([, l]) => (t) => service.leaseGet(t, l));
+  }
+
+  async leaseRevoke(stream: string, id: string, opts?: LeaseRevokeOptions): Promise<LeaseRevokeResult> {
+    return this.run(LeaseRevokeArgs, [stream, id, opts], 'write', ([, l, o]) => (t) => service.leaseRevoke(t, l, o ?? {}));
+  }
+
+  /** A watch as Server-Sent Events (a byte stream: parse it with `watchEvents`, or let `watchForever` reconnect). */
+  async watch(stream: string, opts: WatchOptions): Promise<ReadableStream<Uint8Array>> {
+    return this.run(WatchArgs, [stream, opts], 'read', ([, o]) => (t) => service.watch(t, o));
+  }
+
+  async lock(stream: string, name: string, opts: LockOptions): Promise<LockResult> {
+    return this.run(LockArgs, [stream, name, opts], 'write', ([, n, o]) => (t) => locks.lock(t, n, o));
+  }
+
+  async unlock(stream: string, name: string, key: string, opts?: UnlockOptions): Promise<UnlockResult> {
+    return this.run(UnlockArgs, [stream, name, key, opts], 'write', ([, n, k, o]) => (t) => locks.unlock(t, n, k, o ?? {}));
+  }
+
+  async campaign(stream: string, name: string, opts: CampaignOptions): Promise<LockResult> {
+    return this.run(CampaignArgs, [stream, name, opts], 'write', ([, n, o]) => (t) => locks.campaign(t, n, o));
+  }
+
+  async leader(stream: string, name: string): Promise<ElectionLeader | null> {
+    return this.run(LeaderArgs, [stream, name], 'read', ([, n]) => (t) => locks.leader(t, n));
+  }
+
+  async proclaim(stream: string, name: string, key: string, revision: number, value: string): Promise<ProclaimResult> {
+    return this.run(ProclaimArgs, [stream, name, key, revision, value], 'write', ([, n, k, r, v]) => (t) => locks.proclaim(t, n, k, r, v));
+  }
+
+  async resign(stream: string, name: string, key: string, revision: number): Promise<ResignResult> {
+    return this.run(ResignArgs, [stream, name, key, revision], 'write', ([, n, k, r]) => (t) => locks.resign(t, n, k, r));
   }
 
   /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; as GET /v1/streams/{stream}/snapshot). */

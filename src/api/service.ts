@@ -1,11 +1,14 @@
-import type { KvItem, KvResult } from '../kv/index.ts';
-import type { ClusterStatus, StreamOverview, StreamStatus } from '../client/types.ts';
+import type { TxnCompare as CoreCompare, TxnOp as CoreOp } from '../core/index.ts';
+import { type KvItem as StoredItem, type KvResult, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, TXN_COMPARES_MAX, TXN_OPS_MAX, TXN_READ_BYTES_MAX, txnProblem } from '../kv/index.ts';
+import type { ClusterStatus, KvItem, LeaseGrantResult, LeaseInfo, LeaseKeepAliveResult, LeaseRevokeResult, StreamOverview, StreamStatus, TxnOpResult, TxnRequest, TxnResult, WatchOptions } from '../client/types.ts';
+import type { DcfMember as Member } from '../host/dcf.ts';
+import { isRpcError } from '../host/replica-object.ts';
 import { type VisibleStream, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
-import { type Access, type Principal, authorize } from './grants.ts';
+import { type Access, type Principal, authorize, keyPrefixesOf } from './grants.ts';
 import { streamStatus } from './status.ts';
 import type { StreamClient } from './stream-client.ts';
-import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, byteLength, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
 
 /**
  * The data operations, one code path behind the HTTP routes and the RPC
@@ -36,6 +39,8 @@ export async function openStream(env: Cloudflare.Env, principal: Principal, name
 
 export interface PutOptions {
   readonly ifRevision?: number;
+  /** Attach the key to this lease (deleted when it ends). */
+  readonly lease?: string;
   readonly idempotencyKey?: string;
 }
 
@@ -44,14 +49,16 @@ export async function put(t: Target, key: string, value: string, opts: PutOption
   authorize(t.principal, { stream: t.client.stream.name, access: 'write', key });
   refuseSystemWrite(t.client);
   checkValueSize(value, maxValueBytes(t.env), 'value');
+  if (opts.lease !== undefined) checkLeaseId(opts.lease);
   const result = await t.client.write({
     kind: 'put',
     key,
     value,
     ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}),
+    ...(opts.lease !== undefined ? { lease: opts.lease } : {}),
     idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID(),
   });
-  refuseReusedKey(result);
+  refuseRejected(result);
   if (result.kind !== 'put') throw unexpected(result);
   if (!result.ok) {
     throw new ApiError(409, 'revision_mismatch', `the key's revision is ${result.currentRevision}, not ${opts.ifRevision}`, { current_revision: result.currentRevision });
@@ -76,12 +83,23 @@ export async function get(t: Target, key: string, opts: GetOptions = {}): Promis
   return item ? { key: item.key, value: item.value, revision: item.revision } : null;
 }
 
-export async function del(t: Target, key: string, opts: { readonly idempotencyKey?: string } = {}): Promise<{ deleted: boolean; revision: number }> {
+export interface DeleteOptions {
+  /** Compare-and-delete: only if the key's revision is this. */
+  readonly ifRevision?: number;
+  readonly idempotencyKey?: string;
+}
+
+export async function del(t: Target, key: string, opts: DeleteOptions = {}): Promise<{ deleted: boolean; revision: number }> {
   checkKey(key);
   authorize(t.principal, { stream: t.client.stream.name, access: 'write', key });
   refuseSystemWrite(t.client);
-  const result = await t.client.write({ kind: 'delete', key, idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
-  refuseReusedKey(result);
+  const result = await t.client.write({
+    kind: 'delete',
+    key,
+    ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}),
+    idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID(),
+  });
+  refuseRejected(result, opts.ifRevision);
   if (result.kind !== 'delete') throw unexpected(result);
   return { deleted: result.deleted, revision: result.revision };
 }
@@ -108,7 +126,7 @@ export async function list(t: Target, opts: ListOptions = {}): Promise<{ items: 
   const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : opts.startAfter;
   // One more than asked, to know whether another page follows.
   const ask = limit + 1;
-  const items: KvItem[] =
+  const items: StoredItem[] =
     opts.consistency === 'stale'
       ? await t.client.readStale(opts.continent, (stub, id) => stub.list(id, prefix, ask, 'stale', 0, after))
       : await t.client.readLinearizable((stub, id, timeoutMs) => stub.list(id, prefix, ask, 'linearizable', timeoutMs, after));
@@ -121,7 +139,7 @@ export async function append(t: Target, data: string, opts: { readonly idempoten
   refuseSystemWrite(t.client);
   checkValueSize(data, maxValueBytes(t.env), 'data');
   const result = await t.client.write({ kind: 'opaque', data, idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
-  refuseReusedKey(result);
+  refuseRejected(result);
   if (result.kind !== 'opaque') throw unexpected(result);
   return { index: result.index };
 }
@@ -180,22 +198,241 @@ export async function statusOf(streams: readonly VisibleStream[], catalogError: 
 }
 
 /** The catalog is written only through the stream endpoints (compare-and-set on its entries); it can be read and operated. */
-function refuseSystemWrite(client: StreamClient): void {
+export function refuseSystemWrite(client: StreamClient): void {
   if (client.placement.kind === 'system') {
     throw new ApiError(403, 'reserved_stream', `stream '${client.stream.name}' is edgepaxos's stream catalog; create and delete streams with POST /v1/streams and DELETE /v1/streams/{name}`);
   }
 }
 
-/** An Idempotency-Key already used for a different request: 422, and nothing was applied. */
-function refuseReusedKey(result: KvResult): void {
-  if (result.kind === 'rejected') {
-    throw new ApiError(422, 'idempotency_key_reused', `this Idempotency-Key was first used for a different request (at slot ${result.firstSlot}); nothing was applied`, {
-      first_slot: result.firstSlot,
-    });
+/** A command the state machine refused, applying nothing: the error that says why. */
+export function refuseRejected(result: KvResult, expectedRevision?: number): void {
+  if (result.kind !== 'rejected') return;
+  switch (result.code) {
+    case 'idempotency_key_reused':
+      throw new ApiError(422, 'idempotency_key_reused', `this Idempotency-Key was first used for a different request (at slot ${result.firstSlot}); nothing was applied`, {
+        first_slot: result.firstSlot,
+      });
+    case 'revision_mismatch':
+      throw new ApiError(409, 'revision_mismatch', `the key's revision is ${result.currentRevision}, not ${expectedRevision}`, { current_revision: result.currentRevision });
+    case 'lease_not_found':
+      throw leaseNotFound(result.lease);
+    case 'forbidden':
+      throw new ApiError(403, 'forbidden', `lease ${result.lease} holds key '${result.key}', which is outside this token's write grant; nothing was applied`);
+    case 'txn_too_large':
+      throw new ApiError(413, 'txn_too_large', `the transaction's gets would read ${result.readBytes} characters of keys and values, over ${TXN_READ_BYTES_MAX}; nothing was applied`);
+    case 'invalid_command':
+      throw new ApiError(400, 'invalid_request', result.message);
   }
 }
 
-function unexpected(result: KvResult): Error {
+export function leaseNotFound(id: string): ApiError {
+  return new ApiError(404, 'lease_not_found', `no lease '${id}' (never granted, or it expired or was revoked)`, { lease: id });
+}
+
+/** Lease ids are what a grant answered: 16 hex digits. */
+export function checkLeaseId(id: string): void {
+  if (!/^[0-9a-f]{16}$/.test(id)) throw new ApiError(400, 'invalid_request', `'${id}' is not a lease id (16 hex digits, as a grant answers)`);
+}
+
+// ---------------------------------------------------------------- transactions
+
+/** A transaction as the API takes it (the client's TxnRequest, validated by the route's or the RPC method's schema). */
+export function toCoreTxn(request: TxnRequest): { compare: CoreCompare[]; success: CoreOp[]; failure: CoreOp[] } {
+  const op = (o: TxnRequest['success'] extends readonly (infer X)[] | undefined ? X : never): CoreOp => {
+    if ('put' in o) {
+      const { key, value, lease, ignore_lease } = o.put;
+      return { put: { key, value, ...(lease !== undefined ? { lease } : {}), ...(ignore_lease ? { ignoreLease: true } : {}) } };
+    }
+    if ('delete' in o) return { delete: { key: o.delete.key } };
+    if ('delete_prefix' in o) return { deletePrefix: { prefix: o.delete_prefix.prefix } };
+    return { get: { key: o.get.key } };
+  };
+  return {
+    compare: (request.compare ?? []).map((c) => ({ key: c.key, target: c.target, op: c.op, value: c.value })),
+    success: (request.success ?? []).map(op),
+    failure: (request.failure ?? []).map(op),
+  };
+}
+
+/**
+ * etcd's Txn as one decided command. Checked here, once: the limits, every
+ * key (and its grant: compares and gets need read, puts and deletes write,
+ * a delete_prefix write on its whole prefix), the values' sizes (all of
+ * them together within the value limit) and the structural rules
+ * (txnProblem); the state machine refuses only what depends on the state
+ * then (an unknown lease, too much read).
+ */
+export async function txn(t: Target, request: TxnRequest, opts: { readonly idempotencyKey?: string } = {}): Promise<TxnResult> {
+  const stream = t.client.stream.name;
+  const core = toCoreTxn(request);
+  if (core.compare.length > TXN_COMPARES_MAX) throw new ApiError(400, 'invalid_request', `a transaction has at most ${TXN_COMPARES_MAX} compares`);
+  if (core.success.length + core.failure.length > TXN_OPS_MAX) throw new ApiError(400, 'invalid_request', `a transaction has at most ${TXN_OPS_MAX} operations (success and failure together)`);
+  let bytes = 0;
+  for (const c of core.compare) {
+    checkKey(c.key);
+    authorize(t.principal, { stream, access: 'read', key: c.key });
+    if (typeof c.value === 'string') bytes += byteLength(c.value);
+  }
+  let writes = false;
+  for (const o of [...core.success, ...core.failure]) {
+    if ('put' in o) {
+      checkKey(o.put.key);
+      authorize(t.principal, { stream, access: 'write', key: o.put.key });
+      if (o.put.lease !== undefined) checkLeaseId(o.put.lease);
+      bytes += byteLength(o.put.value);
+      writes = true;
+    } else if ('delete' in o) {
+      checkKey(o.delete.key);
+      authorize(t.principal, { stream, access: 'write', key: o.delete.key });
+      writes = true;
+    } else if ('deletePrefix' in o) {
+      if (byteLength(o.deletePrefix.prefix) > 1024) throw new ApiError(400, 'invalid_key', 'a delete_prefix prefix is at most 1024 bytes');
+      authorize(t.principal, { stream, access: 'write', listPrefix: o.deletePrefix.prefix });
+      writes = true;
+    } else {
+      checkKey(o.get.key);
+      authorize(t.principal, { stream, access: 'read', key: o.get.key });
+    }
+  }
+  if (writes) refuseSystemWrite(t.client);
+  const max = maxValueBytes(t.env);
+  if (bytes > max) throw new ApiError(413, 'value_too_large', `the transaction's values are ${bytes} bytes together; the limit is ${max} bytes`);
+  const problem = txnProblem(core.compare, core.success, core.failure);
+  if (problem !== null) throw new ApiError(400, 'invalid_request', problem);
+  const result = await t.client.write({ kind: 'txn', ...core, idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
+  refuseRejected(result);
+  if (result.kind !== 'txn') throw unexpected(result);
+  return { succeeded: result.succeeded, revision: result.revision, results: result.results.map(toTxnOpResult) };
+}
+
+function toTxnOpResult(r: import('../kv/index.ts').TxnOpResult): TxnOpResult {
+  switch (r.kind) {
+    case 'put':
+      return { revision: r.revision };
+    case 'delete':
+      return { deleted: r.deleted };
+    case 'get':
+      return r.item ? { key: r.key, value: r.item.value, revision: r.item.revision, create_revision: r.item.createRevision } : { key: r.key, found: false };
+  }
+}
+
+// ---------------------------------------------------------------- leases
+
+export async function leaseGrant(t: Target, ttlMs: number, opts: { readonly idempotencyKey?: string } = {}): Promise<LeaseGrantResult> {
+  authorize(t.principal, { stream: t.client.stream.name, access: 'write' });
+  refuseSystemWrite(t.client);
+  if (!Number.isSafeInteger(ttlMs) || ttlMs < LEASE_TTL_MIN_MS || ttlMs > LEASE_TTL_MAX_MS) {
+    throw new ApiError(400, 'invalid_request', `ttl_ms must be ${LEASE_TTL_MIN_MS} to ${LEASE_TTL_MAX_MS}`);
+  }
+  const result = await t.client.write({ kind: 'lease-grant', ttlMs, idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
+  refuseRejected(result);
+  if (result.kind !== 'lease') throw unexpected(result);
+  return { id: result.lease, ttl_ms: result.ttlMs };
+}
+
+/**
+ * Keep a lease alive. No idempotency key: applying a keep-alive twice is
+ * harmless, and a retry must not be answered with an earlier attempt's result
+ * (the client relies on the lease from the time it sent this request).
+ */
+export async function leaseKeepAlive(t: Target, id: string): Promise<LeaseKeepAliveResult> {
+  const stream = t.client.stream.name;
+  authorize(t.principal, { stream, access: 'write' });
+  refuseSystemWrite(t.client);
+  checkLeaseId(id);
+  const prefixes = keyPrefixesOf(t.principal, stream, 'write');
+  const result = await t.client.write({ kind: 'lease-keepalive', lease: id, ...(prefixes ? { keyPrefixes: prefixes } : {}) });
+  refuseRejected(result);
+  if (result.kind !== 'lease') throw unexpected(result);
+  return { id: result.lease, ttl_ms: result.ttlMs };
+}
+
+/** A lease through the leader: its TTL, the leader's estimate of the time left, and the attached keys the caller may read. */
+export async function leaseGet(t: Target, id: string): Promise<LeaseInfo> {
+  const stream = t.client.stream.name;
+  authorize(t.principal, { stream, access: 'read' });
+  checkLeaseId(id);
+  const view = await t.client.readLinearizable((stub, rid, timeoutMs) => stub.lease(rid, id, timeoutMs));
+  if (!view) throw leaseNotFound(id);
+  const prefixes = keyPrefixesOf(t.principal, stream, 'read');
+  const keys = prefixes === null ? view.lease.keys : view.lease.keys.filter((k) => prefixes.some((p) => k.startsWith(p)));
+  return { id, ttl_ms: view.lease.ttlMs, remaining_ms: view.remainingMs, keys: [...keys] };
+}
+
+export async function leaseRevoke(t: Target, id: string, opts: { readonly idempotencyKey?: string } = {}): Promise<LeaseRevokeResult> {
+  const stream = t.client.stream.name;
+  authorize(t.principal, { stream, access: 'write' });
+  refuseSystemWrite(t.client);
+  checkLeaseId(id);
+  const prefixes = keyPrefixesOf(t.principal, stream, 'write');
+  const result = await t.client.write({ kind: 'lease-revoke', lease: id, ...(prefixes ? { keyPrefixes: prefixes } : {}), idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
+  refuseRejected(result);
+  if (result.kind !== 'lease-ended') throw unexpected(result);
+  return { revoked: true, keys: [...result.keys], revision: result.revision };
+}
+
+// ---------------------------------------------------------------- watches
+
+export const WATCH_MAX_DURATION_MS = 300_000;
+export const WATCH_PROGRESS_MS = 10_000;
+/** A watcher whose reader falls this far behind is cut off (it reconnects from where it was). */
+const WATCH_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+
+/**
+ * A watch: the SSE byte stream of one replica. Replicas are asked in this
+ * order: followers, nearest first, then the leader (a follower that follows
+ * a leader is current enough, and the leader's single thread is spared);
+ * one that does not know it is current (no leader) declines, and if every
+ * replica declines, the first that answers is used anyway.
+ */
+export async function watch(t: Target, opts: WatchOptions & { readonly continent?: string }): Promise<ReadableStream<Uint8Array>> {
+  const stream = t.client.stream.name;
+  if ((opts.key === undefined) === (opts.prefix === undefined)) throw new ApiError(400, 'invalid_request', 'give key or prefix (one of them)');
+  if (opts.key !== undefined) {
+    checkKey(opts.key);
+    authorize(t.principal, { stream, access: 'read', key: opts.key });
+  } else {
+    if (byteLength(opts.prefix!) > 1024) throw new ApiError(400, 'invalid_key', 'a prefix is at most 1024 bytes');
+    authorize(t.principal, { stream, access: 'read', listPrefix: opts.prefix! });
+  }
+  const maxDurationMs = opts.maxDurationMs ?? WATCH_MAX_DURATION_MS;
+  const progressMs = opts.progressMs ?? WATCH_PROGRESS_MS;
+  if (!Number.isInteger(maxDurationMs) || maxDurationMs < 1000 || maxDurationMs > WATCH_MAX_DURATION_MS) throw new ApiError(400, 'invalid_request', `max_duration_ms must be 1000 to ${WATCH_MAX_DURATION_MS}`);
+  if (!Number.isInteger(progressMs) || progressMs < 1000 || progressMs > 60_000) throw new ApiError(400, 'invalid_request', 'progress_ms must be 1000 to 60000');
+  if (opts.fromRevision !== undefined && (!Number.isSafeInteger(opts.fromRevision) || opts.fromRevision < 1)) throw new ApiError(400, 'invalid_request', 'from_revision must be 1 or more');
+  const filter = opts.key !== undefined ? { key: opts.key } : { prefix: opts.prefix! };
+  const order = watchOrder(t.client, opts.continent);
+  for (const force of [false, true]) {
+    for (const id of order) {
+      const res = await t.client
+        .stub(id)
+        .watch(t.client.identity(id), filter, opts.fromRevision, { maxDurationMs, progressMs, queueBytesMax: WATCH_QUEUE_BYTES_MAX, force })
+        .catch(() => null);
+      if (res === null) continue;
+      if (isRpcError(res)) {
+        if (res.code === 'down') continue;
+        throw t.client.failure(res);
+      }
+      if (res.kind === 'ok') return res.stream;
+      if (res.kind === 'compacted') {
+        throw new ApiError(410, 'compacted', `revisions before ${res.firstRevision} are no longer in the watch history; read the current state and watch from its revision + 1`, {
+          first_revision: res.firstRevision,
+        });
+      }
+    }
+  }
+  throw new ApiError(503, 'unavailable', 'no replica could take the watch');
+}
+
+/** Data replicas for a watch: followers by nearness, then whichever the isolate last saw leading. */
+function watchOrder(client: StreamClient, continent: string | undefined): number[] {
+  const data = client.nearest(continent).filter((m: Member) => m.role !== 'logger');
+  const leader = client.cachedLeader();
+  const ids = data.map((m) => m.id);
+  return leader === null ? ids : [...ids.filter((id) => id !== leader), ...ids.filter((id) => id === leader)];
+}
+
+export function unexpected(result: KvResult): Error {
   return new Error(`unexpected result for this request: ${JSON.stringify(result)}`);
 }
 

@@ -1,4 +1,4 @@
-import type { ReplicaId } from '../core/index.ts';
+import type { ClientCommand, ConfigCommand, ReplicaId } from '../core/index.ts';
 import type { DcfConfiguration as Configuration, DcfMember as Member } from '../host/dcf.ts';
 import type { KvResult } from '../kv/index.ts';
 import { type Region, type StreamConfig, streamConfiguration } from '../host/config.ts';
@@ -16,11 +16,14 @@ import {
 } from '../host/replica-object.ts';
 import { ApiError } from './errors.ts';
 
-/** A write as the API asks for it; the client adds a fresh command id per attempt. */
-export type WriteRequest =
-  | { readonly kind: 'put'; readonly key: string; readonly value: string; readonly ifRevision?: number; readonly idempotencyKey: string }
-  | { readonly kind: 'delete'; readonly key: string; readonly idempotencyKey: string }
-  | { readonly kind: 'opaque'; readonly data: string; readonly idempotencyKey: string };
+type WithoutId<C> = C extends unknown ? Omit<C, 'id'> : never;
+
+/**
+ * A write as the API asks for it; the client adds a fresh command id per
+ * attempt. Every write carries an idempotency key except a keep-alive, which
+ * may apply twice harmlessly (and must not be answered with an older result).
+ */
+export type WriteRequest = WithoutId<Exclude<ClientCommand, ConfigCommand | { kind: 'lease-expire' }>>;
 
 type Stub = DurableObjectStub<ReplicaObject>;
 
@@ -94,7 +97,7 @@ export class StreamClient {
     let uncertain = false;
     const pacer = new Pacer(this.backoffMs, this.members().length);
     while (Date.now() < deadline) {
-      const command = { ...request, id: crypto.randomUUID() };
+      const command = { ...request, id: crypto.randomUUID() } as Exclude<ClientCommand, ConfigCommand>;
       const raw: WriteOutcome | RpcError | { kind: 'unreachable' } = await this.stub(target)
         .write(this.identity(target), command, Math.max(1, Math.min(deadline - Date.now(), timingWindows(this.stream).writeAttemptMs)))
         .catch(() => ({ kind: 'unreachable' as const }));
@@ -113,6 +116,9 @@ export class StreamClient {
       await pacer.next(hint !== null);
     }
     if (uncertain) {
+      if (request.idempotencyKey === undefined) {
+        throw new ApiError(503, 'outcome_unknown', 'the request may or may not have been applied (the leader was lost while it was in flight); repeating it is safe');
+      }
       throw new ApiError(
         503,
         'outcome_unknown',
@@ -245,13 +251,28 @@ export class StreamClient {
    * answered at once, not retried, so the load falls. This attempt was not
    * proposed; an earlier attempt of the same write that may have been is said.
    */
-  private overloaded(uncertain: boolean, idempotencyKey: string | null): ApiError {
+  private overloaded(uncertain: boolean, idempotencyKey: string | null | undefined): ApiError {
     const retryAfterS = Math.max(1, Math.ceil((2 * this.stream.heartbeat_interval_ms) / 1000));
     const message = `the leader of stream '${this.stream.name}' already holds ${this.stream.queue_max} requests waiting (queue_max); this one was not applied: retry after ${retryAfterS} s`;
-    if (uncertain && idempotencyKey !== null) {
+    if (uncertain && idempotencyKey !== null && idempotencyKey !== undefined) {
       return new ApiError(503, 'outcome_unknown', `an earlier attempt may have been applied, and the leader is now overloaded; retrying with the same Idempotency-Key is safe`, { idempotency_key: idempotencyKey }, { 'retry-after': String(retryAfterS) });
     }
     return new ApiError(429, 'overloaded', message, { retry_after_s: retryAfterS }, { 'retry-after': String(retryAfterS) });
+  }
+
+  /** Every member, nearest to `continent` first (the order of stale reads; loggers included). */
+  nearest(continent: string | undefined): Member[] {
+    const near: readonly string[] = (continent && NEAR[continent]) || [];
+    const rank = (r: Member): number => {
+      const i = r.region === undefined ? -1 : near.indexOf(r.region);
+      return i < 0 ? near.length : i;
+    };
+    return this.byPriority().sort((a, b) => rank(a) - rank(b));
+  }
+
+  /** The replica this isolate last saw leading the stream, if any. */
+  cachedLeader(): ReplicaId | null {
+    return leaderCache.get(this.cacheKey) ?? null;
   }
 
   private firstTarget(): ReplicaId {
@@ -274,15 +295,8 @@ export class StreamClient {
   }
 
   private byNearness(continent: string | undefined): Member[] {
-    const near: readonly string[] = (continent && NEAR[continent]) || [];
-    const rank = (r: Member): number => {
-      const i = r.region === undefined ? -1 : near.indexOf(r.region);
-      return i < 0 ? near.length : i;
-    };
     // Loggers keep no data: stale reads go to followers and passive replicas only.
-    return this.byPriority()
-      .filter((r) => r.role !== 'logger')
-      .sort((a, b) => rank(a) - rank(b));
+    return this.nearest(continent).filter((r) => r.role !== 'logger');
   }
 }
 

@@ -17,18 +17,36 @@ import type {
   AddMemberOptions,
   AppendOptions,
   AppendResult,
+  CampaignOptions,
   DataApi,
   DeleteOptions,
   DeleteResult,
+  ElectionLeader,
   GetOptions,
   KvItem,
+  LeaseGrantOptions,
+  LeaseGrantResult,
+  LeaseInfo,
+  LeaseKeepAliveResult,
+  LeaseRevokeOptions,
+  LeaseRevokeResult,
   ListOptions,
   ListResult,
+  LockOptions,
+  LockResult,
+  ProclaimResult,
   PutOptions,
   PutResult,
   ReadOptions,
   ReadResult,
+  ResignResult,
   StreamStatus,
+  TxnOptions,
+  TxnRequest,
+  TxnResult,
+  UnlockOptions,
+  UnlockResult,
+  WatchOptions,
   ClusterStatus,
   LeadershipResult,
   MemberChange,
@@ -56,6 +74,7 @@ import type {
 } from './types.ts';
 
 export { EdgePaxosError, isEdgePaxosError } from './error.ts';
+export { type WatchForeverOptions, watchEvents, watchForever } from './watch.ts';
 export type * from './types.ts';
 
 export interface ClientOptions {
@@ -83,7 +102,7 @@ export class EdgePaxosClient implements DataApi, AdminApi {
   // Keys travel as the `key` query parameter (`/key?key=`), so any key works, `.` and `..` segments included.
 
   async put(stream: string, key: string, value: string, opts: PutOptions = {}): Promise<PutResult> {
-    const body = { value, ...(opts.ifRevision !== undefined ? { if_revision: opts.ifRevision } : {}) };
+    const body = { value, ...(opts.ifRevision !== undefined ? { if_revision: opts.ifRevision } : {}), ...(opts.lease !== undefined ? { lease: opts.lease } : {}) };
     return this.request('PUT', `${streamPath(stream)}/key`, { key }, body, opts.idempotencyKey);
   }
 
@@ -97,7 +116,7 @@ export class EdgePaxosClient implements DataApi, AdminApi {
   }
 
   async delete(stream: string, key: string, opts: DeleteOptions = {}): Promise<DeleteResult> {
-    return this.request('DELETE', `${streamPath(stream)}/key`, { key }, undefined, opts.idempotencyKey);
+    return this.request('DELETE', `${streamPath(stream)}/key`, { key, if_revision: opts.ifRevision }, undefined, opts.idempotencyKey);
   }
 
   async list(stream: string, opts: ListOptions = {}): Promise<ListResult> {
@@ -120,6 +139,69 @@ export class EdgePaxosClient implements DataApi, AdminApi {
 
   async status(stream: string): Promise<StreamStatus> {
     return this.request('GET', `${streamPath(stream)}/status`, {});
+  }
+
+  async txn(stream: string, request: TxnRequest, opts: TxnOptions = {}): Promise<TxnResult> {
+    return this.request('POST', `${streamPath(stream)}/txn`, {}, request, opts.idempotencyKey);
+  }
+
+  async leaseGrant(stream: string, ttlMs: number, opts: LeaseGrantOptions = {}): Promise<LeaseGrantResult> {
+    return this.request('POST', `${streamPath(stream)}/leases`, {}, { ttl_ms: ttlMs }, opts.idempotencyKey);
+  }
+
+  async leaseKeepAlive(stream: string, id: string): Promise<LeaseKeepAliveResult> {
+    return this.request('POST', `${streamPath(stream)}/leases/${encodeURIComponent(id)}/keepalive`, {});
+  }
+
+  async leaseGet(stream: string, id: string): Promise<LeaseInfo> {
+    return this.request('GET', `${streamPath(stream)}/leases/${encodeURIComponent(id)}`, {});
+  }
+
+  async leaseRevoke(stream: string, id: string, opts: LeaseRevokeOptions = {}): Promise<LeaseRevokeResult> {
+    return this.request('DELETE', `${streamPath(stream)}/leases/${encodeURIComponent(id)}`, {}, undefined, opts.idempotencyKey);
+  }
+
+  /** The SSE byte stream of a watch (one connection): read it with `watchEvents`, or use `watchForever`, which reconnects. */
+  async watch(stream: string, opts: WatchOptions): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.send('GET', `${streamPath(stream)}/watch`, {
+      key: opts.key,
+      prefix: opts.prefix,
+      from_revision: opts.fromRevision,
+      max_duration_ms: opts.maxDurationMs,
+      progress_ms: opts.progressMs,
+    });
+    if (!res.ok || !res.body) return this.fail(res, await res.text());
+    return res.body;
+  }
+
+  async lock(stream: string, name: string, opts: LockOptions): Promise<LockResult> {
+    return this.request('POST', `${streamPath(stream)}/locks/${encodeURIComponent(name)}`, {}, { lease: opts.lease, ...(opts.waitMs !== undefined ? { wait_ms: opts.waitMs } : {}) });
+  }
+
+  async unlock(stream: string, name: string, key: string, opts: UnlockOptions = {}): Promise<UnlockResult> {
+    return this.request('DELETE', `${streamPath(stream)}/locks/${encodeURIComponent(name)}`, {}, { key, ...(opts.revision !== undefined ? { revision: opts.revision } : {}) });
+  }
+
+  async campaign(stream: string, name: string, opts: CampaignOptions): Promise<LockResult> {
+    const body = { lease: opts.lease, value: opts.value, ...(opts.waitMs !== undefined ? { wait_ms: opts.waitMs } : {}) };
+    return this.request('POST', `${electionPath(stream, name)}/campaign`, {}, body);
+  }
+
+  async leader(stream: string, name: string): Promise<ElectionLeader | null> {
+    try {
+      return await this.request<ElectionLeader>('GET', electionPath(stream, name), {});
+    } catch (e) {
+      if (e instanceof EdgePaxosError && e.code === 'not_found') return null;
+      throw e;
+    }
+  }
+
+  async proclaim(stream: string, name: string, key: string, revision: number, value: string): Promise<ProclaimResult> {
+    return this.request('POST', `${electionPath(stream, name)}/proclaim`, {}, { key, revision, value });
+  }
+
+  async resign(stream: string, name: string, key: string, revision: number): Promise<ResignResult> {
+    return this.request('POST', `${electionPath(stream, name)}/resign`, {}, { key, revision });
   }
 
   /** The status of every stream this client's token may read, in one request. */
@@ -255,6 +337,18 @@ export class EdgePaxosClient implements DataApi, AdminApi {
    * A 2xx answer is parsed as JSON, or returned as it is (`as: 'text'`).
    */
   private async request<T>(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string, as: 'json' | 'text' = 'json'): Promise<T> {
+    const res = await this.send(method, path, query, body, idempotencyKey);
+    const text = await res.text();
+    if (!res.ok) return this.fail(res, text);
+    if (as === 'text') return text as T;
+    try {
+      return (text === '' ? undefined : JSON.parse(text)) as T;
+    } catch {
+      return undefined as T;
+    }
+  }
+
+  private async send(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string): Promise<Response> {
     const search = new URLSearchParams();
     for (const [name, value] of Object.entries(query)) if (value !== undefined) search.set(name, String(value));
     const qs = search.toString();
@@ -262,20 +356,21 @@ export class EdgePaxosClient implements DataApi, AdminApi {
     if (this.token !== undefined) headers.authorization = `Bearer ${this.token}`;
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     if (body !== undefined) headers['content-type'] = 'application/json';
-    const res = await this.doFetch(`${this.base}${path}${qs ? `?${qs}` : ''}`, {
+    return this.doFetch(`${this.base}${path}${qs ? `?${qs}` : ''}`, {
       method,
       headers,
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    const text = await res.text();
-    if (res.ok && as === 'text') return text as T;
+  }
+
+  /** An answer that is not 2xx, as an EdgePaxosError with the API's code (or `http_<status>` when it is not the API's JSON). */
+  private fail(res: Response, text: string): never {
     let json: unknown;
     try {
       json = text === '' ? undefined : JSON.parse(text);
     } catch {
       json = undefined;
     }
-    if (res.ok) return json as T;
     const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
     if (error && typeof error.code === 'string' && typeof error.message === 'string') {
       const { code, message, ...details } = error as Record<string, unknown> & { code: string; message: string };
@@ -287,4 +382,8 @@ export class EdgePaxosClient implements DataApi, AdminApi {
 
 function streamPath(stream: string): string {
   return `/v1/streams/${encodeURIComponent(stream)}`;
+}
+
+function electionPath(stream: string, name: string): string {
+  return `${streamPath(stream)}/elections/${encodeURIComponent(name)}`;
 }

@@ -16,6 +16,8 @@ export interface KvItem {
 export interface PutOptions {
   /** Compare-and-set: write only if the key's revision is this (0: only if the key is absent). */
   readonly ifRevision?: number;
+  /** Attach the key to this lease: it is deleted when the lease ends (without: attached to none). */
+  readonly lease?: string;
   /** Apply at most once: a retry with the same key gets the first result (1-256 characters). */
   readonly idempotencyKey?: string;
 }
@@ -26,6 +28,8 @@ export interface GetOptions {
 }
 
 export interface DeleteOptions {
+  /** Compare-and-delete: delete only if the key's revision is this. */
+  readonly ifRevision?: number;
   readonly idempotencyKey?: string;
 }
 
@@ -128,6 +132,162 @@ export interface StreamStatus {
   readonly nodes: readonly NodeStatus[];
 }
 
+// ---------------------------------------------------------------- transactions
+
+/** A condition on one key: `revision` (0: absent), `create_revision` or `value`; `<` and `>` on revisions only. */
+export interface TxnCompare {
+  readonly key: string;
+  readonly target: 'revision' | 'create_revision' | 'value';
+  readonly op: '==' | '!=' | '<' | '>';
+  readonly value: number | string;
+}
+
+/** One operation of a branch. `ignore_lease`: keep the key's current lease (etcd's ignore_lease). */
+export type TxnOp =
+  | { readonly put: { readonly key: string; readonly value: string; readonly lease?: string; readonly ignore_lease?: boolean } }
+  | { readonly delete: { readonly key: string } }
+  | { readonly delete_prefix: { readonly prefix: string } }
+  | { readonly get: { readonly key: string } };
+
+/** etcd's Txn: if every compare holds, `success` applies, else `failure`; one decided command, all at one revision. */
+export interface TxnRequest {
+  readonly compare?: readonly TxnCompare[];
+  readonly success?: readonly TxnOp[];
+  readonly failure?: readonly TxnOp[];
+}
+
+/** Per operation, in order: a put's revision, a delete's count of keys removed, or what a get saw. */
+export type TxnOpResult =
+  | { readonly revision: number }
+  | { readonly deleted: number }
+  | { readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
+  | { readonly key: string; readonly found: false };
+
+export interface TxnResult {
+  readonly succeeded: boolean;
+  /** The slot the transaction was decided at: the revision of everything it changed. */
+  readonly revision: number;
+  readonly results: readonly TxnOpResult[];
+}
+
+export interface TxnOptions {
+  readonly idempotencyKey?: string;
+}
+
+// ---------------------------------------------------------------- leases
+
+export interface LeaseGrantOptions {
+  readonly idempotencyKey?: string;
+}
+
+export interface LeaseGrantResult {
+  /** 16 hex digits (the slot of the grant). */
+  readonly id: string;
+  readonly ttl_ms: number;
+}
+
+export interface LeaseKeepAliveResult {
+  readonly id: string;
+  readonly ttl_ms: number;
+}
+
+export interface LeaseInfo {
+  readonly id: string;
+  readonly ttl_ms: number;
+  /** The leader's estimate of the time left (do not rely on it: rely on your keep-alives, docs/coordination.md). */
+  readonly remaining_ms: number;
+  /** The attached keys (those the caller may read). */
+  readonly keys: readonly string[];
+}
+
+export interface LeaseRevokeOptions {
+  readonly idempotencyKey?: string;
+}
+
+export interface LeaseRevokeResult {
+  readonly revoked: true;
+  /** The keys deleted with it. */
+  readonly keys: readonly string[];
+  readonly revision: number;
+}
+
+// ---------------------------------------------------------------- watches
+
+export interface WatchOptions {
+  /** Watch one key ... */
+  readonly key?: string;
+  /** ... or every key under a prefix ('' for all). Give exactly one. */
+  readonly prefix?: string;
+  /** Replay from this revision (default: only changes after the watch starts). */
+  readonly fromRevision?: number;
+  /** Close the connection after this long (1 s to 5 min, default 5 min); reconnect with from_revision. */
+  readonly maxDurationMs?: number;
+  /** A progress event this often (1 s to 60 s, default 10 s). */
+  readonly progressMs?: number;
+}
+
+/** One event of a watch (one SSE `data:` line). */
+export type WatchEvent =
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number }
+  /** Every event at or below `revision` was sent; none follows. */
+  | { readonly type: 'progress'; readonly revision: number }
+  /** The revisions asked for were truncated: read the current state, then watch from its revision + 1. */
+  | { readonly type: 'compacted'; readonly first_revision: number };
+
+// ---------------------------------------------------------------- locks and elections
+
+export interface LockOptions {
+  /** The lease that holds the lock: it is released when the lease ends. */
+  readonly lease: string;
+  /** How long to wait in line before giving up (0 to 300 000, default 60 000). */
+  readonly waitMs?: number;
+}
+
+export interface LockResult {
+  /** The holder's key (`<name>/<lease>`): give it to unlock. */
+  readonly key: string;
+  /** The fencing token: the key's create revision, strictly increasing per lock name. */
+  readonly revision: number;
+}
+
+export interface UnlockOptions {
+  /** Release only if the key still has this create revision (the fencing token the lock returned). */
+  readonly revision?: number;
+}
+
+export interface UnlockResult {
+  /** False when the key was gone already (its lease ended, or it was released). */
+  readonly released: boolean;
+  readonly revision: number;
+}
+
+export interface CampaignOptions {
+  readonly lease: string;
+  /** What the leader proclaims (its address, say). */
+  readonly value: string;
+  /** How long to wait to be elected (0 to 300 000, default 60 000). */
+  readonly waitMs?: number;
+}
+
+export interface ElectionLeader {
+  readonly key: string;
+  readonly value: string;
+  /** The leadership's fencing token: the leader key's create revision (what campaign returned). */
+  readonly revision: number;
+  /** The revision of the latest proclaim (or of the campaign). */
+  readonly mod_revision: number;
+}
+
+export interface ProclaimResult {
+  readonly revision: number;
+}
+
+export interface ResignResult {
+  readonly resigned: boolean;
+  readonly revision: number;
+}
+
 /** One stream of `statusAll`: its status, or why it could not be had. */
 export interface StreamOverview {
   readonly name: string;
@@ -147,8 +307,7 @@ export interface ClusterStatus {
 
 /**
  * The data operations, as both the RPC entrypoint and the HTTP client offer
- * them. Later operations (transactions, leases, watches) are added here, so
- * every operation has the same shape on both.
+ * them, so every operation has the same shape on both.
  */
 export interface DataApi {
   put(stream: string, key: string, value: string, opts?: PutOptions): Promise<PutResult>;
@@ -159,6 +318,20 @@ export interface DataApi {
   append(stream: string, data: string, opts?: AppendOptions): Promise<AppendResult>;
   read(stream: string, opts?: ReadOptions): Promise<ReadResult>;
   status(stream: string): Promise<StreamStatus>;
+  txn(stream: string, request: TxnRequest, opts?: TxnOptions): Promise<TxnResult>;
+  leaseGrant(stream: string, ttlMs: number, opts?: LeaseGrantOptions): Promise<LeaseGrantResult>;
+  leaseKeepAlive(stream: string, id: string): Promise<LeaseKeepAliveResult>;
+  leaseGet(stream: string, id: string): Promise<LeaseInfo>;
+  leaseRevoke(stream: string, id: string, opts?: LeaseRevokeOptions): Promise<LeaseRevokeResult>;
+  /** Server-Sent Events: parse with `watchEvents`, or let `watchForever` reconnect for you (src/client/watch.ts). */
+  watch(stream: string, opts: WatchOptions): Promise<ReadableStream<Uint8Array>>;
+  lock(stream: string, name: string, opts: LockOptions): Promise<LockResult>;
+  unlock(stream: string, name: string, key: string, opts?: UnlockOptions): Promise<UnlockResult>;
+  campaign(stream: string, name: string, opts: CampaignOptions): Promise<LockResult>;
+  /** The current leader, or null when there is none. */
+  leader(stream: string, name: string): Promise<ElectionLeader | null>;
+  proclaim(stream: string, name: string, key: string, revision: number, value: string): Promise<ProclaimResult>;
+  resign(stream: string, name: string, key: string, revision: number): Promise<ResignResult>;
   /** The status of every stream the caller may read. */
   statusAll(): Promise<ClusterStatus>;
   /** Prometheus metrics (text format): the streams the caller may read, and the Worker's requests. */

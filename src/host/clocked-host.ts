@@ -23,7 +23,9 @@ import { REGIONS, type Region, regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReadyRunner } from './ready-runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
-import { type KvItem, type KvResult, KvStateMachine } from '../kv/index.ts';
+import { type KvItem, type KvLease, type KvResult, KvStateMachine, LeaseKeeper, type LockView } from '../kv/index.ts';
+import { WatchHub, type WatchFilter } from './watch-hub.ts';
+import { type WatchStreamOpen, type WatchStreamOptions, openWatchStream } from './watch-stream.ts';
 
 /** What a host needs from its runtime. The Durable Object supplies the real ones. */
 export interface HostDeps {
@@ -156,6 +158,20 @@ export interface ReplicaMetrics {
   readonly flow_inflight_max: number;
 }
 
+/** A lease as the leader sees it: the replicated lease and the leader's estimate of its remaining time. */
+export interface LeaseView {
+  readonly lease: KvLease;
+  readonly remainingMs: number;
+}
+
+/**
+ * A watch opened here: the SSE byte stream, or `compacted` (the revisions
+ * asked for are not in this replica's history), `behind` (this follower does
+ * not know it is current: it follows no leader; another replica is asked), or
+ * `unavailable` (a logger keeps no data).
+ */
+export type WatchOutcome = WatchStreamOpen | { readonly kind: 'behind' } | { readonly kind: 'unavailable' };
+
 export interface LogRecord {
   readonly index: number;
   readonly data: string;
@@ -253,6 +269,10 @@ const UNRELIABLE_META = 'chaos:unreliable';
  */
 export class ClockedHost {
   private readonly runner: ReadyRunner<KvResult, KvStateMachine>;
+  /** The leader's lease deadlines (lease-keeper.ts): the runner runs it as its leader duties. */
+  private readonly leases: LeaseKeeper;
+  /** This replica's watches and the history of changes they replay (watch-hub.ts). */
+  private readonly watches: WatchHub;
   private readonly deps: HostDeps;
   private readonly tickMs: number;
   /** Elapsed time into ticks, and the late-wake rule (host-clock.ts, shared with the simulator). */
@@ -295,6 +315,9 @@ export class ClockedHost {
     this.storage = new DeferredDecidedStorage(deps.storage);
     this.skipped = new SkippedRecords(this.storage);
     this.deadlines = new Deadlines(() => deps.now());
+    const kv = new KvStateMachine();
+    this.watches = new WatchHub(0);
+    kv.listen(this.watches);
     // Before the runner: recovery may already report the leader (a quiet restore), which is no change if it was the last one seen.
     this.lastLeader = storedLastLeader(deps.storage.readMeta(METRICS_META));
     this.runner = new ReadyRunner(
@@ -310,7 +333,7 @@ export class ClockedHost {
         observe: (e) => this.onReplicaEvent(e),
       },
       this.storage,
-      new KvStateMachine(),
+      kv,
       {
         afterApply: (e, result) => {
           this.skipped.noteApplied(e, result);
@@ -325,6 +348,8 @@ export class ClockedHost {
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
     this.runner.pendingMax = deps.stream.queue_max;
+    this.leases = new LeaseKeeper(kv, this.tickMs, timing.electionTimeoutTicks, `${deps.replicaId}.${deps.seed.toString(36)}`);
+    this.runner.setLeaderDuties(this.leases);
     const flow = deps.stream.flow_control;
     if (flow.mode === 'fixed') {
       this.runner.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
@@ -467,6 +492,39 @@ export class ClockedHost {
   /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
   listLocal(prefix: string, limit: number, after?: string): KvItem[] | null {
     return this.runner.query((kv) => kv.list(prefix, limit, after));
+  }
+
+  /** A lease as applied here, with the leader's estimate of its remaining time (meaningful only on the leader, after a read-index). */
+  leaseLocal(id: string): LeaseView | null {
+    return this.runner.query((kv) => {
+      const lease = kv.lease(id);
+      if (!lease) return null;
+      return { lease, remainingMs: this.leases.remainingMs(id, this.runner.tickCount) ?? lease.ttlMs };
+    });
+  }
+
+  /** The queue under a lock's or election's prefix as applied here (see KvStateMachine.lockView); null for a logger. */
+  lockViewLocal(prefix: string, key: string | null): LockView | null {
+    return this.runner.query((kv) => kv.lockView(prefix, key));
+  }
+
+  /**
+   * Open a watch on this replica (watch-hub.ts). Unless `force`, only a
+   * replica that knows it is current takes it: the leader, or a follower
+   * that follows one (else `behind`, and the Worker asks another).
+   */
+  watch(filter: WatchFilter, fromRevision: number | undefined, options: WatchStreamOptions & { readonly force: boolean }): WatchOutcome {
+    if (!this.runner.keepsData) return { kind: 'unavailable' };
+    this.runInput(() => {});
+    const st = this.runner.status();
+    const current = st.role === 'leader' || (st.role === 'follower' && st.leaderId !== null && !st.fenced);
+    if (!current && !options.force) return { kind: 'behind' };
+    return openWatchStream(this.watches, filter, fromRevision, this.runner.query((kv) => kv.appliedThrough) ?? 0, options);
+  }
+
+  /** Open watches here (status, tests). */
+  get watchCount(): number {
+    return this.watches.watcherCount;
   }
 
   /**
@@ -666,6 +724,7 @@ export class ClockedHost {
   retire(): void {
     this.retired = true;
     this.runner.crashed = true;
+    this.watches.closeAll();
   }
 
   /** This replica's own status as the core reports it (role, ballot, epoch, incarnation, ...). */
@@ -686,6 +745,7 @@ export class ClockedHost {
     this.advanceClock();
     input();
     this.runner.drain((m) => this.route(m));
+    this.watches.advance(this.runner.query((kv) => kv.appliedThrough) ?? 0);
     this.adjustFlow();
     this.sendOutbox();
     this.rearm();
@@ -747,6 +807,7 @@ export class ClockedHost {
     this.advanceClock();
     for (const m of replies) this.runner.step(m);
     this.runner.drain((m) => this.route(m));
+    this.watches.advance(this.runner.query((kv) => kv.appliedThrough) ?? 0);
     this.adjustFlow();
     if (this.outbox.size > 0 && chain + 1 < MAX_REPLY_CHAIN) this.sendOutbox(chain + 1);
     this.rearm();

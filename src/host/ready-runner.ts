@@ -70,6 +70,25 @@ export interface ReadyObserver<Result = unknown> {
 }
 
 /**
+ * Work an application does only while its replica leads, on the leader's own
+ * clock (the KV application's lease expiry: src/kv/lease-keeper.ts). The
+ * runner counts the ticks of this life, tells the duties when leadership
+ * begins or ends and what was applied, and proposes, as the leader, the
+ * commands they say are due. Followers' duties do nothing: no follower reads
+ * a clock for them.
+ */
+export interface LeaderDuties<Result> {
+  /** This replica began or stopped leading (in this life: a restarted replica starts not leading). */
+  leadership(leading: boolean): void;
+  /** An entry was applied at tick `now` (of this life). */
+  applied(e: Entry, result: Result, now: number): void;
+  /** Commands to propose at tick `now` (called only while leading). */
+  due(now: number): ClientCommand[];
+  /** Ticks until something falls due (0: now), or null when nothing will. */
+  ticksUntilDue(now: number): number | null;
+}
+
+/**
  * Runs a replica's Readies: the synchronous duties of every host of a
  * replica, in the order a Ready demands: persist, send, apply, serve reads,
  * answer dropped requests, advance.
@@ -98,6 +117,13 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   /** False for a logger: it stores and votes on the log but keeps no state machine. */
   readonly keepsData: boolean;
   private readonly compaction: CompactionPolicy | null;
+  /** Ticks of this life (the leader duties' clock). */
+  private ticks = 0;
+  private duties: LeaderDuties<Result> | null = null;
+  /** Whether the duties were last told this replica leads. */
+  private dutiesLeading = false;
+  /** A leader with duties wakes at least this often: the host clock replays at most four election timeouts at once. */
+  private readonly dutiesWakeTicksMax: number;
   /** The latest durable snapshot: what a leader sends to an acceptor that needs compacted slots. */
   private latest: Snapshot | null;
   crashed = false;
@@ -121,6 +147,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.sm = stateMachine;
     this.observer = observer;
     this.compaction = compaction;
+    this.dutiesWakeTicksMax = 2 * options.electionTimeoutTicks;
     const durable = storage.loadDurable();
     this.latest = durable.snapshot ?? null;
     // Whether a replica is a logger never changes (the core refuses such changes); new replicas are never loggers.
@@ -171,6 +198,19 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   /** One unit of logical time has passed. */
   tick(): void {
     this.core.tick();
+    this.ticks += 1;
+  }
+
+  /** Ticks counted in this life (resumes after a forgiven late wake-up count none). */
+  get tickCount(): number {
+    return this.ticks;
+  }
+
+  /** Let `duties` act while this replica leads (see LeaderDuties); at most one, set before the first input. */
+  setLeaderDuties(duties: LeaderDuties<Result>): void {
+    this.duties = duties;
+    this.dutiesLeading = false;
+    this.syncLeadership();
   }
 
   /** The host could not run this replica for a while: its failure detectors start over (Replica.resume). */
@@ -178,9 +218,13 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.core.resume();
   }
 
-  /** Ticks until the core's earliest timer fires; null when none runs (quiet, or fenced). */
+  /** Ticks until the core's earliest timer fires, or a leader duty falls due; null when none runs (quiet, or fenced, and no duty). */
   ticksUntilNextTimer(): number | null {
-    return this.core.ticksUntilNextTimer();
+    const core = this.core.ticksUntilNextTimer();
+    const due = this.duties && this.dutiesLeading ? this.duties.ticksUntilDue(this.ticks) : null;
+    if (due === null) return core;
+    const duty = Math.max(1, Math.min(due, this.dutiesWakeTicksMax));
+    return core === null ? duty : Math.min(core, duty);
   }
 
   /** Propose at this replica; `done` (if anyone waits) runs once when the outcome is known here. */
@@ -276,7 +320,27 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   /** Do everything the core asks until it has nothing more; `send` gets each outgoing message after persistence. */
   drain(send: (m: Message) => void): void {
     this.drainReadies(send);
+    if (!this.crashed && this.proposeDuties()) this.drainReadies(send);
     if (!this.crashed && this.compaction && this.maybeCompact(this.compaction.snapshotEverySlots)) this.drainReadies(send);
+  }
+
+  /** Tell the duties whether this replica leads, when that changed. */
+  private syncLeadership(): void {
+    if (!this.duties) return;
+    const leading = this.core.currentRole === 'leader';
+    if (leading === this.dutiesLeading) return;
+    this.dutiesLeading = leading;
+    this.duties.leadership(leading);
+  }
+
+  /** Propose what the leader's duties say is due; true if anything was proposed. */
+  private proposeDuties(): boolean {
+    this.syncLeadership();
+    if (!this.duties || !this.dutiesLeading) return false;
+    let proposed = false;
+    // Not subject to pendingMax: nobody waits for these, and a lease must end even under load.
+    for (const command of this.duties.due(this.ticks)) proposed = this.core.propose(command).ok || proposed;
+    return proposed;
   }
 
   /** Snapshot and compact now, whatever the thresholds (an operator's request). */
@@ -305,6 +369,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     // Each Ready is finite work; a core that never runs out of them has a bug. Fail loudly, not forever.
     for (let rounds = 0; !this.crashed && this.core.hasReady(); rounds++) {
       if (rounds >= 100_000) throw new Error(`replica ${this.id}: the core keeps producing Readies (${JSON.stringify(this.core.status())})`);
+      this.syncLeadership();
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
@@ -325,9 +390,13 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
       this.core.advance(rd);
       this.serveReads();
       this.noticeLeadership();
+      this.syncLeadership();
       this.observer.afterReady?.(rd);
     }
-    if (!this.crashed) this.noticeLeadership();
+    if (!this.crashed) {
+      this.noticeLeadership();
+      this.syncLeadership();
+    }
   }
 
   /** Leadership is gone since the runner last looked: answer everyone still waiting here. */
@@ -345,6 +414,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     }
     for (const e of rd.decided) {
       const result = this.sm.apply(e.slot, e.command);
+      this.duties?.applied(e, result, this.ticks);
       this.observer.afterApply?.(e, result);
       if (e.command.kind !== 'noop') this.settle(e.command.id, { kind: 'applied', result });
     }

@@ -1,7 +1,9 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ClientCommand, Message, OperatorResult, ReplicaId } from '../core/index.ts';
 import type { DcfConfiguration } from './dcf.ts';
-import type { KvItem } from '../kv/index.ts';
+import type { KvItem, LockView } from '../kv/index.ts';
+import type { WatchFilter } from './watch-hub.ts';
+import type { WatchStreamOptions } from './watch-stream.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
 import {
   type LogRead,
@@ -12,6 +14,8 @@ import {
   ClockedHost,
   type ReplicaMetrics,
   type ReplicaView,
+  type LeaseView,
+  type WatchOutcome,
   type WriteOutcome,
 } from './clocked-host.ts';
 import type { Transport, Unreliability } from './chaos-transport.ts';
@@ -119,6 +123,25 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
       return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
     });
+  }
+
+  /** A lease, read through the leader (read-index), with the leader's estimate of its remaining time; null when it does not exist. */
+  async lease(to: ReplicaIdentity, id: string, timeoutMs: number): Promise<ReadOutcome<LeaseView | null> | RpcError> {
+    return this.enter(to, (host) => host.readLinearizable(() => host.leaseLocal(id), timeoutMs));
+  }
+
+  /** The queue of a lock or election under `prefix` (its oldest key, `key`, and `key`'s predecessor), read through the leader. */
+  async lockView(to: ReplicaIdentity, prefix: string, key: string | null, timeoutMs: number): Promise<ReadOutcome<LockView | null> | RpcError> {
+    return this.enter(to, (host) => host.readLinearizable(() => host.lockViewLocal(prefix, key), timeoutMs));
+  }
+
+  /**
+   * A watch from this replica: an SSE byte stream of the changes it applies
+   * (watch-hub.ts, watch-stream.ts), pushed as they are applied. The stream
+   * ends after `options.maxDurationMs`, or when this replica stops.
+   */
+  async watch(to: ReplicaIdentity, filter: WatchFilter, fromRevision: number | undefined, options: WatchStreamOptions & { readonly force: boolean }): Promise<WatchOutcome | RpcError> {
+    return this.enter(to, (host) => host.watch(filter, fromRevision, options));
   }
 
   async readLog(to: ReplicaIdentity, from: number, limit: number, timeoutMs: number): Promise<ReadOutcome<LogRead> | RpcError> {
@@ -524,4 +547,4 @@ export function isRpcError(x: unknown): x is RpcError {
 }
 
 export { ConfigError };
-export type { LogRead, LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WriteOutcome };
+export type { LeaseView, LogRead, LogRecord, ReadOutcome, ReconfigureOutcome, ReplicaView, WatchOutcome, WriteOutcome };

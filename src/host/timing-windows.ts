@@ -30,6 +30,12 @@ export interface TimingWindows {
   readonly promotionWaitMs: number;
   /** Deleting a stream waits this long for each replica to confirm it destroyed its storage: two election timeouts (at least 1 s). */
   readonly destroyWaitMs: number;
+  /**
+   * A lock or election waiter reads its queue again at least this often, even
+   * if its watch said nothing (the replica it watches may have fallen behind):
+   * three election timeouts, at least 1 s.
+   */
+  readonly lockRecheckMs: number;
 }
 
 /** The windows of a stream whose settings passed `timingSettingsProblems` (the configuration schema checks that). */
@@ -47,6 +53,7 @@ export function timingWindows(s: TimingSettings): TimingWindows {
     requestDeadlineMs: Math.max(5_000, 6 * e),
     promotionWaitMs: 10 * e,
     destroyWaitMs: Math.max(1_000, 2 * e),
+    lockRecheckMs: Math.max(1_000, 3 * e),
   };
 }
 

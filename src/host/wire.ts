@@ -36,6 +36,20 @@ const configuration = z.object({
   }),
 });
 
+const revision = z.number().int().min(0);
+const txnOp = z.union([
+  z.object({ put: z.object({ key: str, value: str, lease: str.optional(), ignoreLease: z.boolean().optional() }) }),
+  z.object({ delete: z.object({ key: str }) }),
+  z.object({ deletePrefix: z.object({ prefix: str }) }),
+  z.object({ get: z.object({ key: str }) }),
+]);
+const txnCompare = z.object({
+  key: str,
+  target: z.enum(['revision', 'create_revision', 'value']),
+  op: z.enum(['==', '!=', '<', '>']),
+  value: z.union([z.number(), str]),
+});
+
 const command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('noop') }),
   z.object({
@@ -43,10 +57,16 @@ const command = z.discriminatedUnion('kind', [
     id: str,
     key: str,
     value: str,
-    ifRevision: z.number().int().min(0).optional(),
+    ifRevision: revision.optional(),
+    lease: str.optional(),
     idempotencyKey: str.optional(),
   }),
-  z.object({ kind: z.literal('delete'), id: str, key: str, idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('lease-grant'), id: str, ttlMs: z.number().int().min(1), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('lease-keepalive'), id: str, lease: str, keyPrefixes: z.array(str).optional(), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('lease-revoke'), id: str, lease: str, keyPrefixes: z.array(str).optional(), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('lease-expire'), id: str, lease: str, refreshedAt: z.number().int().min(1) }),
   z.object({ kind: z.literal('opaque'), id: str, data: str, idempotencyKey: str.optional() }),
   z.object({ kind: z.literal('config'), id: str, configuration }),
 ]);

@@ -4,3 +4,4 @@
  * from src/core and touches no clock, I/O or ambient randomness.
  */
 export * from './kv-state-machine.ts';
+export * from './lease-keeper.ts';

@@ -1,12 +1,41 @@
-import { type Command, unreachable } from '../core/command.ts';
+import { type Command, type TxnCompare, type TxnOp, compareKey, txnOpKey, unreachable } from '../core/command.ts';
 import type { StateMachine } from '../core/state-machine.ts';
 
-/** A key's current value; `revision` is the slot that last changed it. */
+/**
+ * A key's current value. `revision` is the slot that last changed it (etcd's
+ * mod_revision), `createRevision` the slot that created it since it was last
+ * absent; `lease` the lease it is attached to, if any.
+ */
 export interface KvItem {
   readonly key: string;
   readonly value: string;
   readonly revision: number;
+  readonly createRevision: number;
+  readonly lease?: string;
 }
+
+/** The outcome of one operation of a transaction, in the order of its branch. */
+export type TxnOpResult =
+  | { readonly kind: 'put'; readonly revision: number }
+  /** Keys removed (0 when there was none). */
+  | { readonly kind: 'delete'; readonly deleted: number }
+  /** The key as the transaction saw it (earlier operations of the same transaction included); null when absent. */
+  | { readonly kind: 'get'; readonly key: string; readonly item: KvItem | null };
+
+/** Why a command applied nothing (every replica refuses it alike). */
+export type KvRejection =
+  /** The idempotency key was first used, at `firstSlot`, for a different request. */
+  | { readonly kind: 'rejected'; readonly code: 'idempotency_key_reused'; readonly firstSlot: number }
+  /** A delete's compare failed (a put's has its own result, which predates this one). */
+  | { readonly kind: 'rejected'; readonly code: 'revision_mismatch'; readonly currentRevision: number }
+  /** A put (or a transaction's put), keep-alive or revoke named a lease that does not exist (never granted, expired or revoked). */
+  | { readonly kind: 'rejected'; readonly code: 'lease_not_found'; readonly lease: string }
+  /** A keep-alive or revoke of a lease with a key outside the caller's key prefixes. */
+  | { readonly kind: 'rejected'; readonly code: 'forbidden'; readonly lease: string; readonly key: string }
+  /** A transaction whose gets would read more than TXN_READ_BYTES_MAX. */
+  | { readonly kind: 'rejected'; readonly code: 'txn_too_large'; readonly readBytes: number }
+  /** Malformed (the API validates first; this only keeps a bad command from throwing on every replica). */
+  | { readonly kind: 'rejected'; readonly code: 'invalid_command'; readonly message: string };
 
 /**
  * The outcome of applying a command. `revision` of a put or delete is the slot
@@ -21,8 +50,49 @@ export type KvResult =
   | { readonly kind: 'noop' }
   /** A configuration change took effect after this slot. */
   | { readonly kind: 'config'; readonly slot: number }
-  /** The idempotency key was first used, at `firstSlot`, for a different request: nothing was applied. */
-  | { readonly kind: 'rejected'; readonly code: 'idempotency_key_reused'; readonly firstSlot: number };
+  | { readonly kind: 'txn'; readonly succeeded: boolean; readonly revision: number; readonly results: readonly TxnOpResult[] }
+  /** A lease granted or kept alive. */
+  | { readonly kind: 'lease'; readonly lease: string; readonly ttlMs: number }
+  /** A lease revoked or expired at `revision`, with the keys that were deleted with it. */
+  | { readonly kind: 'lease-ended'; readonly lease: string; readonly how: 'revoked' | 'expired'; readonly keys: readonly string[]; readonly revision: number }
+  /** An expiry that came too late: the lease was kept alive (or ended) since the leader decided its time was up. */
+  | { readonly kind: 'lease-kept'; readonly lease: string }
+  | KvRejection;
+
+/** One change to the key space, as watches report it; every change of one command has its slot as revision. */
+export type KvChange =
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly createRevision: number; readonly lease?: string }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+
+/** Who hears of every change as it is applied (the host's watch history). */
+export interface KvListener {
+  /** The changes of the command applied at `revision`, in order (called only when there are some). */
+  changed(revision: number, changes: readonly KvChange[]): void;
+  /** The whole state was replaced by a snapshot through `appliedThrough`: changes before it are not known here. */
+  restored(appliedThrough: number): void;
+}
+
+/** A lease as the replicated state holds it: nothing about wall time (the leader alone keeps deadlines). */
+export interface KvLease {
+  readonly id: string;
+  readonly ttlMs: number;
+  /** The slot of its grant or latest keep-alive. */
+  readonly refreshedAt: number;
+  /** Attached keys, in key order. */
+  readonly keys: readonly string[];
+}
+
+/** What a lock or election sees under its prefix: the oldest key (the holder), a given key, and the key created just before it. */
+export interface LockView {
+  /** The key with the lowest create revision under the prefix, or null when there is none. */
+  readonly owner: KvItem | null;
+  /** The key asked about, or null when absent. */
+  readonly mine: KvItem | null;
+  /** The key with the highest create revision below `mine`'s, or null (mine is the owner, or absent). */
+  readonly predecessor: KvItem | null;
+  /** The last slot applied when this was read. */
+  readonly revision: number;
+}
 
 export interface KvOptions {
   /** Idempotency keys remembered at most; the oldest are forgotten first. */
@@ -33,6 +103,33 @@ export interface KvOptions {
 
 export const DEFAULT_KV_OPTIONS: KvOptions = Object.freeze({ sessionsMax: 100_000, sessionTtlSlots: 1_000_000 });
 
+/** Limits of one transaction (the API states them; the state machine refuses beyond them too). */
+export const TXN_OPS_MAX = 128;
+export const TXN_COMPARES_MAX = 64;
+/** The values a transaction's gets read, in all (UTF-16 code units, counted alike on every replica). */
+export const TXN_READ_BYTES_MAX = 1_048_576;
+/** A lease's TTL: 1 s to 1 h. */
+export const LEASE_TTL_MIN_MS = 1_000;
+export const LEASE_TTL_MAX_MS = 3_600_000;
+
+/** A lease's id: its grant's slot as 16 hex digits, so ids sort in grant order and a retried grant gets the same one. */
+export function leaseIdOf(slot: number): string {
+  return slot.toString(16).padStart(16, '0');
+}
+
+interface Item {
+  value: string;
+  revision: number;
+  createRevision: number;
+  lease: string | undefined;
+}
+
+interface Lease {
+  readonly ttlMs: number;
+  refreshedAt: number;
+  readonly keys: Set<string>;
+}
+
 interface Session {
   readonly slot: number;
   readonly result: KvResult;
@@ -40,33 +137,59 @@ interface Session {
   readonly request: string;
 }
 
-interface KvSnapshot {
+interface KvSnapshotV1 {
   readonly v: 1;
-  /** The last slot applied (named `appliedIndex` in the stored format: snapshots already stored keep being read). */
   readonly appliedIndex: number;
   readonly items: readonly [string, string, number][];
   readonly sessions: readonly [string, number, KvResult, string][];
 }
 
+interface KvSnapshotV2 {
+  readonly v: 2;
+  /** The last slot applied (named `appliedIndex` in the stored format: snapshots already stored keep being read). */
+  readonly appliedIndex: number;
+  /** key, value, revision, create revision, lease (or null). */
+  readonly items: readonly [string, string, number, number, string | null][];
+  /** id, TTL in ms, refreshed at (attached keys are in `items`). */
+  readonly leases: readonly [string, number, number][];
+  readonly sessions: readonly [string, number, KvResult, string][];
+}
+
+type SessionCommand = Exclude<Command, { kind: 'noop' | 'config' | 'lease-expire' }>;
+type Executable = Exclude<Command, { kind: 'noop' | 'config' }>;
+
 /**
- * A key-value store with per-key revisions, compare-and-set, and client
- * sessions: a command with an idempotency key is applied once and every retry
- * gets the first result (a key reused for a different request is rejected). Session memory is bounded by count and by age in
+ * A key-value store with per-key revisions, compare-and-set, transactions,
+ * leases and client sessions: a command with an idempotency key is applied
+ * once and every retry gets the first result (a key reused for a different
+ * request is rejected). Session memory is bounded by count and by age in
  * slots, so expiry is the same on every replica (no clocks involved). Opaque
  * log records are remembered for their sessions and otherwise ignored.
+ *
+ * Leases hold no time: a lease ends only by a decided `lease-revoke` or
+ * `lease-expire` (the leader's LeaseKeeper proposes the latter). A command
+ * that cannot apply (a failed delete compare, an unknown lease, a malformed
+ * transaction) applies nothing and says why in its result, never by throwing.
  */
 export class KvStateMachine implements StateMachine<KvResult> {
-  private items = new Map<string, { value: string; revision: number }>();
+  private items = new Map<string, Item>();
+  private leaseTable = new Map<string, Lease>();
   /** In slot order: the oldest session is first. */
   private sessions = new Map<string, Session>();
   private applied = 0;
   private readonly options: KvOptions;
+  private listener: KvListener | null = null;
 
   constructor(options: KvOptions = DEFAULT_KV_OPTIONS) {
     this.options = options;
     if (!(options.sessionsMax >= 1 && options.sessionTtlSlots >= 1)) {
       throw new RangeError('kv: sessionsMax and sessionTtlSlots must be at least 1');
     }
+  }
+
+  /** Hear of every change as it is applied, and of every restore (one listener; null stops). */
+  listen(listener: KvListener | null): void {
+    this.listener = listener;
   }
 
   get appliedThrough(): number {
@@ -79,6 +202,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.expireSessions(slot);
     if (command.kind === 'noop') return { kind: 'noop' };
     if (command.kind === 'config') return { kind: 'config', slot };
+    if (command.kind === 'lease-expire') return this.execute(slot, command);
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
@@ -91,7 +215,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return result;
   }
 
-  private remember(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>, result: KvResult): void {
+  private remember(slot: number, command: SessionCommand, result: KvResult): void {
     if (command.idempotencyKey !== undefined) {
       this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
@@ -101,7 +225,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
-  private execute(slot: number, command: Exclude<Command, { kind: 'noop' | 'config' }>): KvResult {
+  private execute(slot: number, command: Executable): KvResult {
     switch (command.kind) {
       case 'put': {
         const current = this.items.get(command.key);
@@ -109,18 +233,172 @@ export class KvStateMachine implements StateMachine<KvResult> {
         if (command.ifRevision !== undefined && command.ifRevision !== currentRevision) {
           return { kind: 'put', ok: false, code: 'revision_mismatch', currentRevision };
         }
-        this.items.set(command.key, { value: command.value, revision: slot });
+        if (command.lease !== undefined && !this.leaseTable.has(command.lease)) return { kind: 'rejected', code: 'lease_not_found', lease: command.lease };
+        const change = this.write(slot, command.key, command.value, command.lease);
+        this.emit(slot, [change]);
         return { kind: 'put', ok: true, revision: slot };
       }
       case 'delete': {
-        const deleted = this.items.delete(command.key);
-        return { kind: 'delete', deleted, revision: slot };
+        const current = this.items.get(command.key);
+        if (command.ifRevision !== undefined && command.ifRevision !== (current?.revision ?? 0)) {
+          return { kind: 'rejected', code: 'revision_mismatch', currentRevision: current?.revision ?? 0 };
+        }
+        const change = this.remove(slot, command.key);
+        if (change) this.emit(slot, [change]);
+        return { kind: 'delete', deleted: change !== null, revision: slot };
       }
       case 'opaque':
         return { kind: 'opaque', index: slot };
+      case 'txn':
+        return this.transaction(slot, command.compare, command.success, command.failure);
+      case 'lease-grant': {
+        if (!Number.isSafeInteger(command.ttlMs) || command.ttlMs < 1) return { kind: 'rejected', code: 'invalid_command', message: `lease TTL ${command.ttlMs} is not a positive integer` };
+        const lease = leaseIdOf(slot);
+        this.leaseTable.set(lease, { ttlMs: command.ttlMs, refreshedAt: slot, keys: new Set() });
+        return { kind: 'lease', lease, ttlMs: command.ttlMs };
+      }
+      case 'lease-keepalive': {
+        const l = this.leaseTable.get(command.lease);
+        if (!l) return { kind: 'rejected', code: 'lease_not_found', lease: command.lease };
+        const outside = outsidePrefixes(l.keys, command.keyPrefixes);
+        if (outside !== undefined) return { kind: 'rejected', code: 'forbidden', lease: command.lease, key: outside };
+        l.refreshedAt = slot;
+        return { kind: 'lease', lease: command.lease, ttlMs: l.ttlMs };
+      }
+      case 'lease-revoke': {
+        const l = this.leaseTable.get(command.lease);
+        if (!l) return { kind: 'rejected', code: 'lease_not_found', lease: command.lease };
+        const outside = outsidePrefixes(l.keys, command.keyPrefixes);
+        if (outside !== undefined) return { kind: 'rejected', code: 'forbidden', lease: command.lease, key: outside };
+        return this.endLease(slot, command.lease, 'revoked');
+      }
+      case 'lease-expire': {
+        const l = this.leaseTable.get(command.lease);
+        // Kept alive (or granted anew, or ended) since the leader decided: the later decision wins.
+        if (!l || l.refreshedAt !== command.refreshedAt) return { kind: 'lease-kept', lease: command.lease };
+        return this.endLease(slot, command.lease, 'expired');
+      }
       default:
         return unreachable(command);
     }
+  }
+
+  /** End a lease: delete its keys (in key order, one change each) and forget it. */
+  private endLease(slot: number, id: string, how: 'revoked' | 'expired'): KvResult {
+    const lease = this.leaseTable.get(id)!;
+    const keys = [...lease.keys].sort(byCodeUnits);
+    const changes: KvChange[] = [];
+    for (const key of keys) {
+      const change = this.remove(slot, key);
+      if (change) changes.push(change);
+    }
+    this.leaseTable.delete(id);
+    this.emit(slot, changes);
+    return { kind: 'lease-ended', lease: id, how, keys, revision: slot };
+  }
+
+  /**
+   * etcd's Txn: evaluate every compare, then run the chosen branch on a
+   * staged view (so a get sees the branch's earlier writes) and commit it
+   * only if nothing refuses it (an unknown lease, too much read).
+   */
+  private transaction(slot: number, compare: readonly TxnCompare[], success: readonly TxnOp[], failure: readonly TxnOp[]): KvResult {
+    const problem = txnProblem(compare, success, failure);
+    if (problem !== null) return { kind: 'rejected', code: 'invalid_command', message: problem };
+    const succeeded = compare.every((c) => this.holds(c));
+    const ops = succeeded ? success : failure;
+    for (const op of ops) {
+      if ('put' in op && op.put.lease !== undefined && !this.leaseTable.has(op.put.lease)) return { kind: 'rejected', code: 'lease_not_found', lease: op.put.lease };
+    }
+    // Staged writes: key -> the item after this transaction (null: deleted), in the order first written.
+    const staged = new Map<string, Item | null>();
+    const read = (key: string): Item | null => (staged.has(key) ? staged.get(key)! : (this.items.get(key) ?? null));
+    const results: TxnOpResult[] = [];
+    let readBytes = 0;
+    for (const op of ops) {
+      if ('put' in op) {
+        const before = read(op.put.key);
+        const lease = op.put.ignoreLease ? before?.lease : op.put.lease;
+        staged.set(op.put.key, { value: op.put.value, revision: slot, createRevision: before ? before.createRevision : slot, lease });
+        results.push({ kind: 'put', revision: slot });
+      } else if ('delete' in op) {
+        const existed = read(op.delete.key) !== null;
+        if (existed) staged.set(op.delete.key, null);
+        results.push({ kind: 'delete', deleted: existed ? 1 : 0 });
+      } else if ('deletePrefix' in op) {
+        const prefix = op.deletePrefix.prefix;
+        const keys = new Set<string>();
+        for (const k of this.items.keys()) if (k.startsWith(prefix)) keys.add(k);
+        for (const k of staged.keys()) if (k.startsWith(prefix)) keys.add(k);
+        let deleted = 0;
+        for (const k of [...keys].sort(byCodeUnits)) {
+          if (read(k) === null) continue;
+          staged.set(k, null);
+          deleted += 1;
+        }
+        results.push({ kind: 'delete', deleted });
+      } else {
+        const item = read(op.get.key);
+        if (item) readBytes += op.get.key.length + item.value.length;
+        results.push({ kind: 'get', key: op.get.key, item: item ? toKvItem(op.get.key, item) : null });
+      }
+    }
+    if (readBytes > TXN_READ_BYTES_MAX) return { kind: 'rejected', code: 'txn_too_large', readBytes };
+    const changes: KvChange[] = [];
+    for (const [key, after] of staged) {
+      if (after === null) {
+        const change = this.remove(slot, key);
+        if (change) changes.push(change);
+      } else {
+        changes.push(this.write(slot, key, after.value, after.lease));
+      }
+    }
+    this.emit(slot, changes);
+    return { kind: 'txn', succeeded, revision: slot, results };
+  }
+
+  /** Whether a compare holds now. A value compare on an absent key never holds (etcd: a missing key has no value to compare). */
+  private holds(c: TxnCompare): boolean {
+    const item = this.items.get(c.key);
+    if (c.target === 'value') {
+      if (!item) return false;
+      return c.op === '==' ? item.value === c.value : item.value !== c.value;
+    }
+    const actual = item ? (c.target === 'revision' ? item.revision : item.createRevision) : 0;
+    const expected = c.value as number;
+    switch (c.op) {
+      case '==':
+        return actual === expected;
+      case '!=':
+        return actual !== expected;
+      case '<':
+        return actual < expected;
+      case '>':
+        return actual > expected;
+    }
+  }
+
+  /** Set a key (creating it if absent) and move it to `lease`'s keys; the change it makes. */
+  private write(slot: number, key: string, value: string, lease: string | undefined): KvChange {
+    const before = this.items.get(key);
+    if (before?.lease !== undefined && before.lease !== lease) this.leaseTable.get(before.lease)?.keys.delete(key);
+    if (lease !== undefined) this.leaseTable.get(lease)?.keys.add(key);
+    const createRevision = before ? before.createRevision : slot;
+    this.items.set(key, { value, revision: slot, createRevision, lease });
+    return lease === undefined ? { type: 'put', key, value, revision: slot, createRevision } : { type: 'put', key, value, revision: slot, createRevision, lease };
+  }
+
+  /** Delete a key, detaching it from its lease; the change, or null when it was absent (no change). */
+  private remove(slot: number, key: string): KvChange | null {
+    const before = this.items.get(key);
+    if (!before) return null;
+    if (before.lease !== undefined) this.leaseTable.get(before.lease)?.keys.delete(key);
+    this.items.delete(key);
+    return { type: 'delete', key, revision: slot };
+  }
+
+  private emit(slot: number, changes: readonly KvChange[]): void {
+    if (changes.length > 0) this.listener?.changed(slot, changes);
   }
 
   private expireSessions(slot: number): void {
@@ -130,15 +408,49 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
   }
 
+  // ---------------------------------------------------------------- queries (they change nothing)
+
   get(key: string): KvItem | undefined {
     const item = this.items.get(key);
-    return item ? { key, value: item.value, revision: item.revision } : undefined;
+    return item ? toKvItem(key, item) : undefined;
   }
 
   /** Keys starting with `prefix` (and greater than `after`, when given), in ascending key order, at most `limit` of them. */
   list(prefix: string, limit: number, after?: string): KvItem[] {
-    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || k > after)).sort();
+    const keys = [...this.items.keys()].filter((k) => k.startsWith(prefix) && (after === undefined || k > after)).sort(byCodeUnits);
     return keys.slice(0, Math.max(0, limit)).map((key) => this.get(key)!);
+  }
+
+  /** A lease, or undefined when it does not exist (never granted, or ended). */
+  lease(id: string): KvLease | undefined {
+    const l = this.leaseTable.get(id);
+    return l ? { id, ttlMs: l.ttlMs, refreshedAt: l.refreshedAt, keys: [...l.keys].sort(byCodeUnits) } : undefined;
+  }
+
+  /** Every lease, in id (grant) order. */
+  leases(): KvLease[] {
+    return [...this.leaseTable.keys()].sort(byCodeUnits).map((id) => this.lease(id)!);
+  }
+
+  /**
+   * The queue under `prefix` by create revision (locks and elections): the
+   * oldest key, `key` itself, and the key created just before it.
+   */
+  lockView(prefix: string, key: string | null): LockView {
+    let owner: [string, Item] | null = null;
+    let predecessor: [string, Item] | null = null;
+    const mine = key === null ? undefined : this.items.get(key);
+    for (const [k, item] of this.items) {
+      if (!k.startsWith(prefix)) continue;
+      if (!owner || item.createRevision < owner[1].createRevision) owner = [k, item];
+      if (mine && item.createRevision < mine.createRevision && (!predecessor || item.createRevision > predecessor[1].createRevision)) predecessor = [k, item];
+    }
+    return {
+      owner: owner ? toKvItem(owner[0], owner[1]) : null,
+      mine: mine && key !== null && key.startsWith(prefix) ? toKvItem(key, mine) : null,
+      predecessor: predecessor ? toKvItem(predecessor[0], predecessor[1]) : null,
+      revision: this.applied,
+    };
   }
 
   get size(): number {
@@ -151,31 +463,121 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   snapshot(): string {
     const items = [...this.items.entries()]
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-      .map(([k, v]): [string, string, number] => [k, v.value, v.revision]);
+      .sort(([a], [b]) => byCodeUnits(a, b))
+      .map(([k, v]): [string, string, number, number, string | null] => [k, v.value, v.revision, v.createRevision, v.lease ?? null]);
+    const leases = [...this.leaseTable.entries()].sort(([a], [b]) => byCodeUnits(a, b)).map(([id, l]): [string, number, number] => [id, l.ttlMs, l.refreshedAt]);
     const sessions = [...this.sessions.entries()].map(([k, s]): [string, number, KvResult, string] => [k, s.slot, s.result, s.request]);
-    const snap: KvSnapshot = { v: 1, appliedIndex: this.applied, items, sessions };
+    const snap: KvSnapshotV2 = { v: 2, appliedIndex: this.applied, items, leases, sessions };
     return JSON.stringify(snap);
   }
 
+  /** Restore a snapshot of this version or the previous one (v1: no leases; a key's create revision is taken to be its revision, the best it knew). */
   restore(snapshot: string): void {
-    const snap = JSON.parse(snapshot) as KvSnapshot;
-    if (snap.v !== 1) throw new Error(`kv: unknown snapshot version ${String(snap.v)}`);
-    this.items = new Map(snap.items.map(([k, value, revision]) => [k, { value, revision }]));
+    const snap = JSON.parse(snapshot) as KvSnapshotV1 | KvSnapshotV2;
+    if (snap.v === 1) {
+      this.items = new Map(snap.items.map(([k, value, revision]) => [k, { value, revision, createRevision: revision, lease: undefined }]));
+      this.leaseTable = new Map();
+    } else if (snap.v === 2) {
+      this.leaseTable = new Map(snap.leases.map(([id, ttlMs, refreshedAt]) => [id, { ttlMs, refreshedAt, keys: new Set<string>() }]));
+      this.items = new Map(
+        snap.items.map(([k, value, revision, createRevision, lease]) => {
+          if (lease !== null) this.leaseTable.get(lease)?.keys.add(k);
+          return [k, { value, revision, createRevision, lease: lease ?? undefined }];
+        }),
+      );
+    } else {
+      throw new Error(`kv: unknown snapshot version ${String((snap as { v: unknown }).v)}`);
+    }
     this.sessions = new Map(snap.sessions.map(([k, slot, result, request]) => [k, { slot, result, request }]));
     this.applied = snap.appliedIndex;
+    this.listener?.restored(this.applied);
   }
 }
 
+function toKvItem(key: string, item: Item): KvItem {
+  return item.lease === undefined
+    ? { key, value: item.value, revision: item.revision, createRevision: item.createRevision }
+    : { key, value: item.value, revision: item.revision, createRevision: item.createRevision, lease: item.lease };
+}
+
+/** Plain code-unit order (what `<` on strings does), the same on every replica. */
+function byCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** The first key (in key order) outside every prefix, or undefined when all are inside (or no prefixes apply). */
+function outsidePrefixes(keys: ReadonlySet<string>, prefixes: readonly string[] | undefined): string | undefined {
+  if (prefixes === undefined) return undefined;
+  return [...keys].sort(byCodeUnits).find((k) => !prefixes.some((p) => k.startsWith(p)));
+}
+
+/**
+ * Why a transaction is malformed, or null: the limits, compare shapes, and
+ * etcd's rule that a branch writes no key twice (a put's key is neither put
+ * nor deleted again, nor under a delete_prefix of the same branch).
+ */
+export function txnProblem(compare: readonly TxnCompare[], success: readonly TxnOp[], failure: readonly TxnOp[]): string | null {
+  if (compare.length > TXN_COMPARES_MAX) return `at most ${TXN_COMPARES_MAX} compares`;
+  if (success.length + failure.length > TXN_OPS_MAX) return `at most ${TXN_OPS_MAX} operations (success and failure together)`;
+  for (const [i, c] of compare.entries()) {
+    if (typeof c.key !== 'string' || c.key === '') return `compare[${i}]: the key must not be empty`;
+    if (c.target === 'value') {
+      if (typeof c.value !== 'string') return `compare[${i}]: a value compare takes a string`;
+      if (c.op !== '==' && c.op !== '!=') return `compare[${i}]: a value compare takes == or !=; < and > apply to revisions only`;
+    } else if (c.target === 'revision' || c.target === 'create_revision') {
+      if (typeof c.value !== 'number' || !Number.isSafeInteger(c.value) || c.value < 0) return `compare[${i}]: a revision compare takes a revision (0 or more)`;
+      if (!['==', '!=', '<', '>'].includes(c.op)) return `compare[${i}]: unknown operator`;
+    } else {
+      return `compare[${i}]: unknown target`;
+    }
+  }
+  for (const [name, ops] of [['success', success], ['failure', failure]] as const) {
+    const written = new Set<string>();
+    const prefixes: string[] = [];
+    for (const [i, op] of ops.entries()) {
+      const where = `${name}[${i}]`;
+      if ('put' in op) {
+        if (op.put.key === '') return `${where}: the key must not be empty`;
+        if (op.put.lease !== undefined && op.put.ignoreLease) return `${where}: a put takes a lease or ignore_lease, not both`;
+      } else if ('delete' in op) {
+        if (op.delete.key === '') return `${where}: the key must not be empty`;
+      } else if ('get' in op) {
+        if (op.get.key === '') return `${where}: the key must not be empty`;
+      } else if (!('deletePrefix' in op)) {
+        return `${where}: unknown operation`;
+      }
+      if ('deletePrefix' in op) prefixes.push(op.deletePrefix.prefix);
+    }
+    for (const [i, op] of ops.entries()) {
+      const key = 'put' in op ? op.put.key : 'delete' in op ? op.delete.key : null;
+      if (key === null) continue;
+      if (written.has(key)) return `${name}[${i}]: key '${key}' is written twice in one branch`;
+      written.add(key);
+    }
+    for (const [i, op] of ops.entries()) {
+      if ('put' in op && prefixes.some((p) => op.put.key.startsWith(p))) return `${name}[${i}]: key '${op.put.key}' is put and deleted (by a delete_prefix) in one branch`;
+    }
+  }
+  return null;
+}
+
 /** A client request without its attempt id: retries of one request are equal, reuses of a key for another are not. */
-function requestOf(c: Exclude<Command, { kind: 'noop' | 'config' }>): string {
+function requestOf(c: SessionCommand): string {
   switch (c.kind) {
     case 'put':
-      return JSON.stringify(['put', c.key, c.value, c.ifRevision ?? null]);
+      return JSON.stringify(['put', c.key, c.value, c.ifRevision ?? null, ...(c.lease !== undefined ? [c.lease] : [])]);
     case 'delete':
-      return JSON.stringify(['delete', c.key]);
+      return JSON.stringify(['delete', c.key, ...(c.ifRevision !== undefined ? [c.ifRevision] : [])]);
     case 'opaque':
       return JSON.stringify(['opaque', c.data]);
+    case 'txn':
+      return JSON.stringify(['txn', c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey)]);
+    case 'lease-grant':
+      return JSON.stringify(['lease-grant', c.ttlMs]);
+    case 'lease-keepalive':
+      return JSON.stringify(['lease-keepalive', c.lease]);
+    case 'lease-revoke':
+      return JSON.stringify(['lease-revoke', c.lease]);
     default:
       return unreachable(c);
   }

@@ -21,6 +21,7 @@ describe('timing windows', () => {
       requestDeadlineMs: 6000,
       promotionWaitMs: 10_000,
       destroyWaitMs: 2000,
+      lockRecheckMs: 3000,
     });
   });
 
@@ -28,6 +29,7 @@ describe('timing windows', () => {
     const w = timingWindows({ tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200 });
     expect(w.requestDeadlineMs).toBe(5000);
     expect(w.destroyWaitMs).toBe(1000);
+    expect(w.lockRecheckMs).toBe(1000);
   });
 
   it('refuses a heartbeat interval shorter than a tick, and an election timeout under two heartbeat intervals', () => {

@@ -14,7 +14,7 @@ describe('kv: state machine', () => {
       { kind: 'put', ok: true, revision: 2 },
       { kind: 'put', ok: true, revision: 3 },
     ]);
-    expect(sm.get('x')).toEqual({ key: 'x', value: '2', revision: 3 });
+    expect(sm.get('x')).toEqual({ key: 'x', value: '2', revision: 3, createRevision: 2 });
     expect(sm.apply(4, { kind: 'delete', id: 'c', key: 'x' })).toEqual({ kind: 'delete', deleted: true, revision: 4 });
     expect(sm.get('x')).toBeUndefined();
     expect(sm.apply(5, { kind: 'delete', id: 'd', key: 'x' })).toEqual({ kind: 'delete', deleted: false, revision: 5 });
@@ -47,7 +47,7 @@ describe('kv: state machine', () => {
     sm.apply(2, { kind: 'put', id: 'b', key: 'x', value: 'other' });
     const retry = sm.apply(3, { kind: 'put', id: 'a2', key: 'x', value: '1', idempotencyKey: 'req-1' });
     expect(retry).toEqual(first);
-    expect(sm.get('x')).toEqual({ key: 'x', value: 'other', revision: 2 });
+    expect(sm.get('x')).toEqual({ key: 'x', value: 'other', revision: 2, createRevision: 1 });
   });
 
   it('rejects an idempotency key reused for a different request and applies nothing', () => {
@@ -59,7 +59,7 @@ describe('kv: state machine', () => {
       firstSlot: 1,
     });
     expect(sm.apply(3, { kind: 'delete', id: 'c', key: 'x', idempotencyKey: 'k' })).toMatchObject({ kind: 'rejected' });
-    expect(sm.get('x')).toEqual({ key: 'x', value: '1', revision: 1 });
+    expect(sm.get('x')).toEqual({ key: 'x', value: '1', revision: 1, createRevision: 1 });
   });
 
   it('forgets sessions by count and by age in slots, the same way on every replica', () => {

@@ -60,6 +60,18 @@ describe('openapi', () => {
         'GET /v1/streams',
         'GET /v1/streams/{stream}',
         'DELETE /v1/streams/{stream}',
+        'POST /v1/streams/{stream}/txn',
+        'POST /v1/streams/{stream}/leases',
+        'POST /v1/streams/{stream}/leases/{id}/keepalive',
+        'GET /v1/streams/{stream}/leases/{id}',
+        'DELETE /v1/streams/{stream}/leases/{id}',
+        'GET /v1/streams/{stream}/watch',
+        'POST /v1/streams/{stream}/locks/{name}',
+        'DELETE /v1/streams/{stream}/locks/{name}',
+        'POST /v1/streams/{stream}/elections/{name}/campaign',
+        'GET /v1/streams/{stream}/elections/{name}',
+        'POST /v1/streams/{stream}/elections/{name}/proclaim',
+        'POST /v1/streams/{stream}/elections/{name}/resign',
       ].sort(),
     );
     const put = doc.paths['/v1/streams/{stream}/kv/{key}'].put;
@@ -74,6 +86,15 @@ describe('openapi', () => {
     const list = doc.paths['/v1/streams/{stream}/kv'].get.parameters.map((p: any) => p.name);
     expect(list).toEqual(expect.arrayContaining(['prefix', 'limit', 'cursor', 'start_after', 'consistency']));
     expect(doc.components.securitySchemes.bearer).toMatchObject({ type: 'http', scheme: 'bearer' });
+    const txn = doc.paths['/v1/streams/{stream}/txn'].post;
+    expect(txn.responses['404'].description).toContain('lease_not_found');
+    expect(doc.components.schemas.TxnBody.additionalProperties).toBe(false);
+    const watch = doc.paths['/v1/streams/{stream}/watch'].get;
+    expect(Object.keys(watch.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(watch.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['key', 'prefix', 'from_revision', 'last-event-id']));
+    expect(watch.responses['410'].description).toContain('compacted');
+    expect(doc.paths['/v1/streams/{stream}/locks/{name}'].post.responses['409'].description).toContain('lock_held');
+    expect(doc.paths['/v1/streams/{stream}/kv/{key}'].delete.parameters.map((p: any) => p.name)).toContain('if_revision');
   });
 
   it('openapi: /docs renders every operation of the document into one self-contained page that may load nothing', async () => {

@@ -34,4 +34,13 @@ describe('simulation: planted bugs', () => {
       expect(r.reproduce).toBe(`npm run mutate -- --mutant ${name} --seed ${r.seed}`);
     });
   }
+
+  // Two of the coordination campaign's (a lease bug and a watch bug): its seeds cost more, so fewer of them.
+  for (const name of ['keepalive-keeps-grant-deadline', 'watch-skips-event']) {
+    it(`the coordination campaign catches ${name} in a copy of the source`, async () => {
+      const r = await runMutant(MUTANTS.find((m) => m.name === name)!, 5);
+      expect(r.caught, `${name} survived 5 seeds`).toBe(true);
+      expect(r.reproduce).toBe(`npm run mutate -- --mutant ${name} --seed ${r.seed}`);
+    });
+  }
 });

@@ -35,6 +35,20 @@ describe('rpc: another Worker through a service binding', () => {
     expect(t.unknownStream).toMatchObject({ name: 'EdgePaxosError', code: 'stream_not_found' });
     expect(t.unknownStream.message).toMatch(/^stream_not_found: /);
     expect(t.badArgument).toMatchObject({ name: 'EdgePaxosError', code: 'invalid_request' });
+    const c = t.coordination;
+    expect(c.lease).toEqual({ id: expect.stringMatching(/^[0-9a-f]{16}$/), ttl_ms: 10_000 });
+    expect(c.kept).toEqual(c.lease);
+    expect(c.leaseInfo).toMatchObject({ id: c.lease.id, keys: [`${t.key}/leased`] });
+    expect(c.txn).toEqual({ succeeded: true, revision: expect.any(Number), results: [{ revision: c.txn.revision }, { key: `${t.key}/leased`, value: 'held', revision: c.leased.revision, create_revision: c.leased.revision }] });
+    expect(c.watched).toEqual({ type: 'put', key: `${t.key}/config`, value: 'v1', revision: c.txn.revision, create_revision: c.txn.revision });
+    expect(c.lock).toEqual({ key: `${t.key}/lock/${c.lease.id}`, revision: expect.any(Number) });
+    expect(c.unlocked).toMatchObject({ released: true });
+    expect(c.leader).toEqual({ key: c.elected.key, value: 'me', revision: c.elected.revision, mod_revision: c.elected.revision });
+    expect(c.proclaimed.revision).toBeGreaterThan(c.elected.revision);
+    expect(c.resigned).toMatchObject({ resigned: true });
+    expect(c.revoked).toEqual({ revoked: true, keys: [`${t.key}/leased`], revision: expect.any(Number) });
+    expect(c.deletedAt).toEqual({ deleted: true, revision: expect.any(Number) });
+    expect(c.noLease).toMatchObject({ name: 'EdgePaxosError', code: 'lease_not_found', status: 404 });
 
     // What the binding wrote, the HTTP API reads: one code path behind both.
     const second = await api('GET', `/v1/streams/rpc/log?from=${t.appended.index}&limit=1`);

@@ -19,14 +19,14 @@ function stream(name: string) {
   };
 }
 
-export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode', 'admin'] as const;
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode', 'coord-chaos', 'admin'] as const;
 
 /**
  * Streams whose tests never wait for an election by polling (their first request elects): they go
  * quiet 300 ms after their last request, so that the stream list of streams.test.ts, which wakes
  * every configured stream, does not leave them heartbeating under the rest of that file.
  */
-export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'cli', 'dash', 'metrics', 'backup'] as const;
+export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'coord', 'cli', 'dash', 'metrics', 'backup'] as const;
 
 export const TEST_CONFIG = {
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only

@@ -43,6 +43,7 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
   const snapshot = await paxos.snapshot(stream);
   const unknownStream = await caught(() => paxos.get('no-such-stream', key));
   const badArgument = await caught(() => paxos.list(stream, { limit: 0 }));
+  const coordination = await coordinate(paxos, stream, key);
   return {
     key,
     put,
@@ -62,7 +63,54 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
     metrics: metrics.split('\n').find((l) => l.startsWith(`edgepaxos_stream_has_leader{stream="${stream}"}`)) ?? null,
     unknownStream,
     badArgument,
+    coordination,
   };
+}
+
+/** Transactions, leases, a watch, a lock and an election, through the same binding. */
+async function coordinate(paxos: Service<EdgePaxos>, stream: string, key: string) {
+  const lease = await paxos.leaseGrant(stream, 10_000);
+  const kept = await paxos.leaseKeepAlive(stream, lease.id);
+  const leased = await paxos.put(stream, `${key}/leased`, 'held', { lease: lease.id });
+  const leaseInfo = await paxos.leaseGet(stream, lease.id);
+  // A watch is a stream of Server-Sent Events; start it before the change it should see.
+  const watch = await paxos.watch(stream, { key: `${key}/config`, maxDurationMs: 5000 });
+  const txn = await paxos.txn(stream, {
+    compare: [{ key: `${key}/config`, target: 'revision', op: '==', value: 0 }],
+    success: [{ put: { key: `${key}/config`, value: 'v1' } }, { get: { key: `${key}/leased` } }],
+  });
+  const watched = await firstChange(watch);
+  const lock = await paxos.lock(stream, `${key}/lock`, { lease: lease.id });
+  const unlocked = await paxos.unlock(stream, `${key}/lock`, lock.key, { revision: lock.revision });
+  const elected = await paxos.campaign(stream, `${key}/election`, { lease: lease.id, value: 'me' });
+  const leader = await paxos.leader(stream, `${key}/election`);
+  const proclaimed = await paxos.proclaim(stream, `${key}/election`, elected.key, elected.revision, 'still me');
+  const resigned = await paxos.resign(stream, `${key}/election`, elected.key, elected.revision);
+  const revoked = await paxos.leaseRevoke(stream, lease.id);
+  const deletedAt = await paxos.delete(stream, `${key}/config`, { ifRevision: txn.revision });
+  const noLease = await caught(() => paxos.leaseKeepAlive(stream, lease.id));
+  return { lease, kept, leased, leaseInfo, txn, watched, lock, unlocked, elected, leader, proclaimed, resigned, revoked, deletedAt, noLease };
+}
+
+/** The first put or delete of a watch's event stream (each event is a `data:` line of JSON). */
+async function firstChange(body: ReadableStream<Uint8Array>): Promise<unknown> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = '';
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return null;
+      text += decoder.decode(value, { stream: true });
+      for (const line of text.split('\n')) {
+        if (!line.startsWith('data: ')) continue;
+        const event = JSON.parse(line.slice(6)) as { type: string };
+        if (event.type === 'put' || event.type === 'delete') return event;
+      }
+    }
+  } finally {
+    await reader.cancel();
+  }
 }
 
 /** What a caller sees of a thrown error: `name` is EdgePaxosError, `code` the API's error code, `details` its extra fields. */
