@@ -8,6 +8,7 @@ import {
   type ReplicaId,
   type ReplicaStatus,
   AdaptiveFlowController,
+  DEFAULT_THRIFTY,
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
@@ -120,6 +121,8 @@ export interface ReplicaMetrics {
   readonly late_wakeups: number;
   /** The pipeline depth the leader uses now (adaptive flow control changes it; see flow-control.ts). */
   readonly flow_inflight_max: number;
+  /** Not a counter: a leader with thrifty replication, the followers its last batch went to first (null otherwise). */
+  readonly nearest_quorum: readonly ReplicaId[] | null;
 }
 
 export interface LogRecord {
@@ -149,7 +152,7 @@ const PARTITION_META = 'chaos:partition';
 const CHAOS_SEED_SALT = 0x5bd1e995;
 const METRICS_META = 'metrics';
 
-type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max'>;
+type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max' | 'nearest_quorum'>;
 
 const NO_COUNTERS: StoredCounters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0, storage_transactions: 0 };
 
@@ -236,6 +239,7 @@ export class ClockedHost {
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
         quietAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
+        ...(deps.stream.replication === 'thrifty' ? { thrifty: DEFAULT_THRIFTY } : {}),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -462,7 +466,7 @@ export class ClockedHost {
   }
 
   metrics(): ReplicaMetrics {
-    return { ...this.totalCounters(), flow_inflight_max: this.runner.flowLimits().inflightMax };
+    return { ...this.totalCounters(), flow_inflight_max: this.runner.flowLimits().inflightMax, nearest_quorum: this.runner.status().nearestQuorum };
   }
 
   private totalCounters(): StoredCounters {
