@@ -1,10 +1,13 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--pending-max N] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
- * Every failure prints its seed and the exact command that reproduces it.
+ * Every failure prints its seed and the exact command that reproduces it; a
+ * campaign prints how often each fault and operation happened.
  */
 import { parseArgs } from 'node:util';
-import { BUGS, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
+import { CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
+
+const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]';
 
 function main(): number {
   const { values } = parseArgs({
@@ -12,54 +15,48 @@ function main(): number {
       seeds: { type: 'string' },
       seed: { type: 'string' },
       ops: { type: 'string' },
-      bug: { type: 'string' },
       'membership-rate': { type: 'string' },
       'stall-rate': { type: 'string' },
       'pending-max': { type: 'string' },
+      'first-failure': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    console.log('usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--bug NAME] [--membership-rate P] [--stall-rate P] [--pending-max N] [--verbose]');
-    console.log(`bugs: ${Object.keys(BUGS).join(', ')}`);
+    console.log(USAGE);
+    console.log('  --first-failure  stop at the first failing seed');
+    console.log('  --json           print one JSON line per failure and one for the summary (for scripts: npm run mutate)');
     return 0;
   }
   const single = values.seed !== undefined && values.seeds === undefined;
   const count = single ? 1 : intArg('seeds', values.seeds ?? '300');
   const first = values.seed !== undefined ? intArg('seed', values.seed) : 1;
   const operations = values.ops !== undefined ? intArg('ops', values.ops) : DEFAULT_OPERATIONS;
-  if (values.bug !== undefined && !(values.bug in BUGS)) {
-    console.error(`unknown bug '${values.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
-    return 2;
-  }
-  const membershipRate = values['membership-rate'] !== undefined ? Number(values['membership-rate']) : undefined;
-  if (membershipRate !== undefined && !(membershipRate >= 0 && membershipRate <= 1)) {
-    console.error(`--membership-rate must be a probability per tick (0 to 1), got '${values['membership-rate']}'`);
-    return 2;
-  }
-  const stallRate = values['stall-rate'] !== undefined ? Number(values['stall-rate']) : undefined;
-  if (stallRate !== undefined && !(stallRate >= 0 && stallRate <= 1)) {
-    console.error(`--stall-rate must be a probability per tick (0 to 1), got '${values['stall-rate']}'`);
-    return 2;
-  }
+  const membershipRate = rateArg('membership-rate', values['membership-rate']);
+  const stallRate = rateArg('stall-rate', values['stall-rate']);
   const pendingMax = values['pending-max'] !== undefined ? intArg('pending-max', values['pending-max']) : undefined;
   if (pendingMax === 0) {
     console.error('--pending-max must be at least 1');
     return 2;
   }
-  const verbose = values.verbose || single;
+  const json = values.json;
+  const verbose = !json && (values.verbose || single);
   let failed = 0;
-  let ops = 0;
+  const totals = new CampaignTotals();
   const started = performance.now();
   for (let seed = first; seed < first + count; seed++) {
-    const r = runSimulation({ seed, operations, ...(values.bug !== undefined ? { bug: values.bug } : {}), ...(membershipRate !== undefined ? { membershipRate } : {}),
+    const r = runSimulation({
+      seed,
+      operations,
+      ...(membershipRate !== undefined ? { membershipRate } : {}),
       ...(stallRate !== undefined ? { stallRate } : {}),
       ...(pendingMax !== undefined ? { pendingMax } : {}),
     });
+    totals.add(r);
     if (r.ok) {
-      ops += r.stats.operations;
       if (verbose) {
         console.log(`seed ${seed}: ok\n  ${describeKnobs(r.knobs)}`);
         console.log(`  ${JSON.stringify(r.stats)}`);
@@ -67,13 +64,24 @@ function main(): number {
       continue;
     }
     failed += 1;
-    console.log(`seed ${seed}: FAILED (${r.check}): ${r.message}`);
-    console.log(`  knobs:\n  ${describeKnobs(r.knobs)}`);
-    if (verbose) console.log(`  trace:\n    ${r.trace.join('\n    ')}`);
-    console.log(`  reproduce: ${r.reproduce}`);
+    const secs = (performance.now() - started) / 1000;
+    if (json) {
+      console.log(JSON.stringify({ failure: { seed, check: r.check, rule: r.rule ?? null, message: r.message.split('\n')[0], reproduce: r.reproduce, seconds: secs } }));
+    } else {
+      console.log(`seed ${seed}: FAILED (${r.check}${r.rule ? `: ${r.rule}` : ''}): ${r.message}`);
+      console.log(`  knobs:\n  ${describeKnobs(r.knobs)}`);
+      if (verbose) console.log(`  trace:\n    ${r.trace.join('\n    ')}`);
+      console.log(`  reproduce: ${r.reproduce}`);
+    }
+    if (values['first-failure']) break;
   }
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`${count - failed} of ${count} seeds passed (${ops} client operations, ${secs}s); ${failed} failed`);
+  const secs = (performance.now() - started) / 1000;
+  if (json) {
+    console.log(JSON.stringify({ summary: { seeds: totals.seeds, failed, operations: totals.operations, seconds: secs, counts: totals.counts } }));
+  } else {
+    if (totals.seeds > 1) console.log(totals.describe());
+    console.log(`${totals.seeds - failed} of ${totals.seeds} seeds passed (${totals.operations} client operations, ${secs.toFixed(1)}s); ${failed} failed`);
+  }
   return failed === 0 ? 0 : 1;
 }
 
@@ -84,6 +92,16 @@ function intArg(name: string, v: string): number {
     process.exit(2);
   }
   return n;
+}
+
+function rateArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const p = Number(v);
+  if (!(p >= 0 && p <= 1)) {
+    console.error(`--${name} must be a probability per tick (0 to 1), got '${v}'`);
+    process.exit(2);
+  }
+  return p;
 }
 
 process.exitCode = main();

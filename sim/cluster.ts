@@ -16,7 +16,6 @@ import {
   type PriorityOptions,
   type Rng,
   type ReplicaEvent,
-  type TestOnlyBugs,
   compileConfiguration,
   describeChange,
   electableMember,
@@ -32,6 +31,7 @@ import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
 import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
+import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
 
@@ -65,7 +65,8 @@ export interface ClusterOptions {
   /** Probability that a replica crashes after persisting a Ready and before sending its messages. */
   readonly crashBetweenPersistAndSendRate?: number;
   readonly kv?: KvOptions;
-  readonly bugs?: TestOnlyBugs;
+  /** How replicas' clocks stray from true time (default: lockstep, every replica ticks with true time). */
+  readonly clocks?: ClockModel;
   /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
   readonly pendingMax?: number;
 }
@@ -74,6 +75,17 @@ export interface ClusterOptions {
 export type SimRunner = ReadyRunner<KvResult, KvStateMachine>;
 export type ProposalOutcome = RunnerOutcome<KvResult>;
 export type ReadOutcome = { readonly kind: 'value'; readonly item: KvItem | undefined } | { readonly kind: 'dropped' };
+
+/**
+ * The highest slot a minority force-start cannot lose: survivors' decided
+ * indexes `decided`, any `voteNum` of whom may elect the first leader of the
+ * new epoch. The worst such group holds the `voteNum` least informed; the best
+ * of them decided through the (k − voteNum + 1)-th highest index.
+ */
+export function guaranteedThrough(decided: readonly number[], voteNum: number): number {
+  const sorted = [...decided].sort((a, b) => b - a);
+  return sorted[sorted.length - voteNum] ?? 0;
+}
 
 /**
  * One simulated replica process, across its lives: storage that survives its
@@ -87,13 +99,22 @@ export class SimProcess {
   runner: SimRunner | null = null;
   /** Bumped on every restart, so a ballot reused by a restarted process can be told apart. */
   incarnation = 0;
-  /** Stalled (its host not run: no ticks, messages held) from `since` until tick `until`; null when running. */
-  stall: { readonly since: number; readonly until: number; readonly held: Message[] } | null = null;
-  /** Its host's clock, counting in ticks: the late-wake rule of the Durable Object host (src/host/host-clock.ts). */
+  /** Messages this process life has sent (an adversary waits for a restarted process to speak). */
+  sentThisLife = 0;
+  /** Stalled (its host not run: no ticks, messages held) until true tick `until`; null when running. */
+  stall: { readonly until: number; readonly held: Message[] } | null = null;
+  /**
+   * Its host's clock rule, per life, counting in local ticks: the late-wake
+   * rule of the Durable Object host (src/host/host-clock.ts), fed the machine
+   * clock's readings.
+   */
   clock: HostClock | null = null;
+  /** The machine's clock (sim/clock.ts): it survives crashes; true time is the simulator's. */
+  readonly machineClock: SimClock;
 
-  constructor(id: ReplicaId) {
+  constructor(id: ReplicaId, machineClock: SimClock) {
     this.id = id;
+    this.machineClock = machineClock;
   }
 
   get up(): boolean {
@@ -136,7 +157,13 @@ export class SimCluster {
   readonly network: SimNetwork;
   readonly safety: SafetyChecker;
   readonly timing: Timing;
+  /** True time in ticks: the end of the last tick run. */
   now = 0;
+  /** True time of the event being run (a delivery or a replica's tick inside the current tick; `now` between ticks). */
+  eventTime = 0;
+  readonly clocks: ClockModel;
+  /** Replicas clients cannot reach (an operator cut them off: a minority force-start's lost replicas until rebuilt). */
+  readonly cutOffFromClients = new Set<ReplicaId>();
   crashBetweenPersistAndSendRate: number;
   /** Snapshots installed by lagging replicas so far. */
   snapshotsInstalled = 0;
@@ -147,15 +174,16 @@ export class SimCluster {
   private readonly rng: Rng;
   private readonly options: ClusterOptions;
   readonly log: string[] = [];
+  /** Trace lines kept (the last ones); a debugging session may raise it. */
+  static traceLines = 200;
 
   constructor(options: ClusterOptions) {
     this.options = options;
     this.rng = options.rng;
     this.timing = { ...DEFAULT_TIMING, ...options.timing };
     this.crashBetweenPersistAndSendRate = options.crashBetweenPersistAndSendRate ?? 0;
+    this.clocks = options.clocks ?? LOCKSTEP;
     this.network = new SimNetwork(this.rng, {
-      lossRate: 0,
-      duplicateRate: 0,
       minDelayTicks: 1,
       maxDelayTicks: 1,
       ...options.network,
@@ -176,7 +204,7 @@ export class SimCluster {
       return a && b ? Math.max(1, Math.round(regionRttMs(a, b) / 2 / tickMs)) : 0;
     };
     for (const id of this.ids) {
-      const r = new SimProcess(id);
+      const r = new SimProcess(id, new SimClock(this.clocks, this.rng, this.now));
       this.replicas.set(id, r);
       this.start(r);
     }
@@ -189,7 +217,7 @@ export class SimCluster {
     if (this.replicas.has(member.id)) throw new Error(`replica ${member.id} exists`);
     this.ids.push(member.id);
     this.regionOf.set(member.id, member.region);
-    const r = new SimProcess(member.id);
+    const r = new SimProcess(member.id, new SimClock(this.clocks, this.rng, this.now));
     this.replicas.set(member.id, r);
     this.start(r);
     return r;
@@ -212,17 +240,21 @@ export class SimCluster {
   }
 
   private configChanges = 0;
+  /** Replicas rebuilt blank into a new incarnation so far. */
+  rebuilds = 0;
 
   /**
    * Minority force-start (DCF work_mode minority): the replicas `survivors`
-   * decide with `voteNum` of them, in a new epoch. Returns the epoch. What the
-   * lost replicas decided that no survivor holds is lost, by design: the safety
-   * checker forgets decisions above the highest slot a survivor has decided.
+   * decide with `voteNum` of them, in a new epoch. Returns the epoch. What can
+   * be lost, by design: a slot is kept only if every group of `voteNum`
+   * survivors includes one that had decided it (the first leader of the new
+   * epoch learns only from such a group), so the safety checker forgets
+   * decisions above `guaranteedThrough`.
    */
   forceMinority(survivors: readonly ReplicaId[], voteNum: number): number {
     checkQuorumOverride({ voters: survivors, voteNum }); // refused as every replica would refuse it, before anything changes
     const epoch = Math.max(...this.ids.map((id) => this.replica(id).backing.epoch)) + 1;
-    const keep = Math.max(...survivors.map((id) => this.replica(id).backing.decidedThrough));
+    const keep = guaranteedThrough([...new Set(survivors)].map((id) => this.replica(id).backing.decidedThrough), voteNum);
     this.safety.forceMinority({ voters: survivors, voteNum }, keep, epoch);
     for (const id of survivors) {
       const r = this.replica(id);
@@ -251,7 +283,11 @@ export class SimCluster {
     ReadyRunner.rebuildBlank(new MemoryStorage(r.backing), epoch, incarnation);
     this.safety.forgetReplica(id);
     this.trace(`operator: replica ${id} rebuilt blank in epoch ${epoch}, incarnation ${incarnation}`);
+    this.rebuilds += 1;
     r.incarnation += 1;
+    r.sentThisLife = 0;
+    r.stall = null;
+    this.cutOffFromClients.delete(id);
     this.start(r);
   }
 
@@ -325,27 +361,85 @@ export class SimCluster {
 
   // ---------------------------------------------------------------- time
 
-  /** One tick: deliver what is due, tick every live replica, then let `between` act (clients). */
+  /**
+   * One tick of true time, `(now, now + 1]`: what the network delivers and
+   * every replica's own ticks (each when its machine clock passes a whole
+   * tick, through its host's clock rule: not in lockstep unless the clocks
+   * are) run in the order of their true instants; then `between` acts
+   * (clients, faults). With lockstep clocks every delivery due by the end of
+   * the tick comes first, then each replica ticks once.
+   */
   tick(between?: () => void): void {
+    const from = this.now;
     this.now += 1;
-    for (const r of this.replicas.values()) if (r.stall && r.stall.until <= this.now) this.unstall(r);
-    for (const m of this.network.due(this.now)) {
-      const r = this.replica(m.to);
-      if (!r.runner) continue; // a down replica loses what reaches it
-      if (r.stall) {
-        r.stall.held.push(m); // a stalled host gets it when it runs again
-        continue;
+    const to = this.now;
+    this.eventTime = from;
+    for (const r of this.replicas.values()) if (r.stall && r.stall.until <= to) this.unstall(r);
+    if (this.clocks.rateChangeRate > 0) {
+      for (const r of this.replicas.values()) {
+        if (!chance(this.rng, this.clocks.rateChangeRate)) continue;
+        r.machineClock.changeRate(this.rng, from);
+        this.clockRateChanges += 1;
       }
-      r.runner.step(m);
-      this.drain(r);
     }
+    const events: { readonly at: number; readonly order: number; readonly message?: Message; readonly r?: SimProcess; readonly local?: number }[] = [];
+    let order = 0;
+    for (const d of this.network.due(to)) events.push({ at: d.at, order: order++, message: d.message });
     for (const r of this.replicas.values()) {
-      if (!r.runner || r.stall) continue;
-      r.clock!.drive(this.now, r.runner);
-      this.drain(r);
-      this.expectWake(r);
+      const a = Math.floor(r.machineClock.localAt(from));
+      r.machineClock.tickInstants(from, to).forEach((at, i) => events.push({ at, order: 1_000_000 + order++, r, local: a + i + 1 }));
+    }
+    events.sort((x, y) => x.at - y.at || x.order - y.order);
+    for (const ev of events) {
+      this.eventTime = Math.max(from, ev.at);
+      if (ev.message) this.deliver(ev.message);
+      else this.tickReplica(ev.r!, ev.local!);
+    }
+    this.eventTime = to;
+    for (const r of this.replicas.values()) {
+      const broken = r.machineClock.check(to);
+      if (broken !== null) throw new Error(`clock of replica ${r.id}: ${broken}`); // a simulator bug, not the core's
     }
     between?.();
+  }
+
+  private deliver(m: Message): void {
+    const r = this.replica(m.to);
+    if (!r.runner) return; // a down replica loses what reaches it
+    if (r.stall) {
+      r.stall.held.push(m); // a stalled host gets it when it runs again
+      return;
+    }
+    this.safety.onDeliver(r, m);
+    r.runner.step(m);
+    this.drain(r);
+    this.checkAfterEvent(r);
+  }
+
+  /** Replica `r`'s machine clock reads the whole tick `local`: its host drives the core by its clock rule. */
+  private tickReplica(r: SimProcess, local: number): void {
+    if (!r.runner || r.stall) return;
+    r.clock!.drive(local, r.runner);
+    this.drain(r);
+    this.expectWake(r);
+    this.checkAfterEvent(r);
+  }
+
+  /** The invariants after an input that produced no Ready (those that did were checked after each one). */
+  private checkAfterEvent(r: SimProcess): void {
+    if (r.runner && this.readiesAtEvent === this.readies) this.safety.onStep(r, this.now);
+    this.readiesAtEvent = this.readies;
+  }
+
+  /** Readies processed so far (to tell whether an input produced one). */
+  private readies = 0;
+  private readiesAtEvent = 0;
+  /** Clock rate changes so far. */
+  clockRateChanges = 0;
+
+  /** The local time (its machine clock's reading) of replica `id` now. */
+  localTime(id: ReplicaId): number {
+    return this.replica(id).machineClock.localAt(this.eventTime);
   }
 
   /** As a host re-arms its wake-up after every input: when the replica's earliest timer is due (none while quiet). */
@@ -364,32 +458,34 @@ export class SimCluster {
     for (const id of ids) {
       const r = this.replica(id);
       if (!r.runner || r.stall) continue;
-      r.stall = { since: this.now, until: this.now + ticks, held: [] };
+      r.stall = { until: this.now + ticks, held: [] };
       this.expectWake(r); // the wake-up its host last asked for: running again after it is due is a late wake-up
     }
     this.trace(`stall: replicas ${ids.join(', ')} not run for ${ticks} ticks`);
   }
 
   /**
-   * A stalled host runs again, by the host's own clock rule (HostClock): a
-   * wake-up that comes long after it was due is forgiven (the time is dropped
-   * and the core resumes: failure detectors start over), at most once per two
-   * election timeouts; otherwise the missed ticks are replayed. Then what
-   * arrived meanwhile is stepped.
+   * A stalled host runs again, by the host's own clock rule (HostClock, fed
+   * its machine clock's reading): a wake-up that comes long after it was due
+   * is forgiven (the time is dropped and the core resumes: failure detectors
+   * start over), at most once per two election timeouts; otherwise the missed
+   * ticks are replayed. Then what arrived meanwhile is stepped.
    */
   private unstall(r: SimProcess): void {
     const stall = r.stall!;
     r.stall = null;
     const runner = r.runner;
     if (!runner) return;
-    if (r.clock!.drive(this.now, runner)) this.stallsForgiven += 1;
+    if (r.clock!.drive(r.machineClock.localAt(this.eventTime), runner)) this.stallsForgiven += 1;
     this.drain(r);
     for (const m of stall.held) {
       if (!r.runner) return; // crashed between persist and send while catching up
+      this.safety.onDeliver(r, m);
       r.runner.step(m);
       this.drain(r);
     }
     this.expectWake(r);
+    this.checkAfterEvent(r);
   }
 
   /** End every stall now (before a liveness check). */
@@ -431,6 +527,7 @@ export class SimCluster {
     const r = this.replica(id);
     if (r.core) return;
     r.incarnation += 1;
+    r.sentThisLife = 0;
     this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedThrough})`);
     this.start(r);
   }
@@ -446,7 +543,6 @@ export class SimCluster {
       rng: new SeededRng(this.rng.nextU32()),
       observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
-      ...(this.options.bugs ? { testOnlyBugs: this.options.bugs } : {}),
     };
     const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
@@ -455,12 +551,18 @@ export class SimCluster {
       },
       beforeSend: (m) => this.safety.onSend(r, m),
       afterApply: (e, result) => this.safety.onApply(r, e, result),
-      afterReady: () => this.safety.onStep(r, this.now),
+      afterReady: (rd) => {
+        this.readies += 1;
+        this.safety.onReady(r, rd);
+        this.safety.onStep(r, this.now);
+      },
       afterInstall: () => {
         this.snapshotsInstalled += 1;
       },
     };
-    r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, this.now);
+    // The host counts whole ticks of its machine clock from the one it starts in.
+    const startedAt = Math.floor(r.machineClock.localAt(this.eventTime));
+    r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, startedAt);
     r.kv = new KvStateMachine(this.options.kv);
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
@@ -477,8 +579,33 @@ export class SimCluster {
   drain(r: SimProcess): void {
     const runner = r.runner;
     if (!runner) return;
-    runner.drain((m) => this.network.send(m, this.now));
-    if (runner.crashed) this.crash(r.id, 'crash between persist and send');
+    runner.drain((m) => {
+      r.sentThisLife += 1;
+      this.network.send(m, this.eventTime);
+    });
+    if (runner.crashed) {
+      this.crashesBetweenPersistAndSend += 1;
+      this.crash(r.id, 'crash between persist and send');
+    }
+  }
+
+  /** Crashes that fell between persisting a Ready and sending its messages. */
+  crashesBetweenPersistAndSend = 0;
+
+  /** An operator's snapshot and truncation at replica `id`, whatever the thresholds (DCF dcf_truncate). */
+  compactNow(id: ReplicaId): void {
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall) return;
+    runner.compactNow((m) => {
+      r.sentThisLife += 1;
+      this.network.send(m, this.eventTime);
+    });
+    if (runner.crashed) {
+      this.crashesBetweenPersistAndSend += 1;
+      this.crash(id, 'crash between persist and send');
+    }
+    this.drain(r);
   }
 
   // ---------------------------------------------------------------- client entry points
@@ -487,7 +614,8 @@ export class SimCluster {
   propose(id: ReplicaId, command: ClientCommand, done: (o: ProposalOutcome) => void): ProposeResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
-    if (!runner || r.stall) return { ok: false, reason: 'down' }; // a stalled host answers nobody; the client tries elsewhere
+    // A stalled host answers nobody, nor does one cut off from clients; the client tries elsewhere.
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
     return runner.propose(command, done);
   }
 
@@ -495,7 +623,8 @@ export class SimCluster {
   read(id: ReplicaId, readId: string, key: string, done: (o: ReadOutcome) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
     const r = this.replica(id);
     const runner = r.runner;
-    if (!runner || r.stall) return { ok: false, reason: 'down' };
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
+    this.safety.onReadRequest(r, readId);
     return runner.readIndex(readId, (r) => done(r === 'ready' ? { kind: 'value', item: runner.query((kv) => kv.get(key)) ?? undefined } : { kind: 'dropped' }));
   }
 
@@ -579,7 +708,7 @@ export class SimCluster {
 
   trace(line: string): void {
     this.log.push(`[t${this.now}] ${line}`);
-    if (this.log.length > 200) this.log.shift();
+    if (this.log.length > SimCluster.traceLines) this.log.shift();
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Message, ReplicaId, Rng } from '../src/core/index.ts';
-import { chance, randomInt } from '../src/core/index.ts';
+import { chance, randomFloat, randomInt } from '../src/core/index.ts';
 
 /** How the simulated network misbehaves; every field may change during a run. */
 export interface NetworkFaults {
@@ -10,9 +10,17 @@ export interface NetworkFaults {
   /** One-way delay in ticks, drawn uniformly per message; different draws reorder messages. */
   minDelayTicks: number;
   maxDelayTicks: number;
+  /**
+   * Long tail: probability that a message is delayed far beyond the usual,
+   * by up to `tailMaxTicks` more (log-uniform: most such delays are a few
+   * ticks, some are many election timeouts).
+   */
+  tailRate: number;
+  tailMaxTicks: number;
 }
 
 interface InFlight {
+  /** True time of delivery (fractional when clocks are not in lockstep). */
   readonly deliverAt: number;
   readonly seq: number;
   readonly message: Message;
@@ -20,10 +28,22 @@ interface InFlight {
   readonly released?: boolean;
 }
 
+/** A message an adversary took out of the network, and what it waits for. */
+export interface Captured {
+  readonly message: Message;
+  /** True time it was taken. */
+  readonly at: number;
+  /** Whatever the adversary needs to decide when to let it go (see FaultSchedule). */
+  readonly why: string;
+  readonly until: (now: number) => boolean;
+}
+
 /**
  * A simulated network between replicas: per-message loss, duplication, delay
- * and reordering, and a link table for symmetric or one-way partitions. A
- * message crossing a cut link is dropped when it would be delivered.
+ * (with a long tail) and reordering, a link table for symmetric or one-way
+ * partitions, and an adversary's hand: messages taken out and delivered when
+ * it chooses. A message crossing a cut link is dropped when it would be
+ * delivered.
  */
 export class SimNetwork {
   private readonly queue: InFlight[] = [];
@@ -33,25 +53,50 @@ export class SimNetwork {
   sent = 0;
   delivered = 0;
   dropped = 0;
+  /** Messages given a long-tail delay. */
+  tailDelayed = 0;
   /** Fixed one-way delay between two replicas (their regions' distance), added to the random part. */
   baseDelayTicks: (from: ReplicaId, to: ReplicaId) => number = () => 0;
 
   private readonly rng: Rng;
   readonly faults: NetworkFaults;
 
-  constructor(rng: Rng, faults: NetworkFaults) {
+  constructor(rng: Rng, faults: Partial<NetworkFaults> & Pick<NetworkFaults, 'minDelayTicks' | 'maxDelayTicks'>) {
     this.rng = rng;
-    this.faults = faults;
+    this.faults = { lossRate: 0, duplicateRate: 0, tailRate: 0, tailMaxTicks: 0, ...faults };
   }
 
   /** Stories: messages this matches are held back when sent, until `release` (an adversarial delay of any length). */
   holding: ((m: Message) => boolean) | null = null;
   readonly held: Message[] = [];
 
+  /** The adversary: the next message this matches is taken out, to be let go when `until` says so. */
+  private capturing: { readonly match: (m: Message) => boolean; readonly why: string; readonly until: (now: number) => boolean } | null = null;
+  readonly captured: Captured[] = [];
+
+  capture(match: (m: Message) => boolean, why: string, until: (now: number) => boolean): void {
+    this.capturing = { match, why, until };
+  }
+
+  get capturePending(): boolean {
+    return this.capturing !== null;
+  }
+
+  /** Stop waiting to capture (the adversary changed its mind, or faults are healed). */
+  stopCapturing(): void {
+    this.capturing = null;
+  }
+
   send(message: Message, now: number): void {
     this.sent += 1;
     if (this.holding?.(message)) {
       this.held.push(message);
+      return;
+    }
+    const c = this.capturing;
+    if (c && c.match(message)) {
+      this.capturing = null;
+      this.captured.push({ message, at: now, why: c.why, until: c.until });
       return;
     }
     if (chance(this.rng, this.faults.lossRate)) {
@@ -60,7 +105,11 @@ export class SimNetwork {
     }
     const copies = chance(this.rng, this.faults.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      const delay = this.baseDelayTicks(message.from, message.to) + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
+      let delay = this.baseDelayTicks(message.from, message.to) + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
+      if (chance(this.rng, this.faults.tailRate)) {
+        this.tailDelayed += 1;
+        delay += Math.floor(Math.exp(randomFloat(this.rng) * Math.log(Math.max(1, this.faults.tailMaxTicks))));
+      }
       this.queue.push({ deliverAt: now + delay, seq: this.seq++, message });
     }
   }
@@ -73,8 +122,21 @@ export class SimNetwork {
     return n;
   }
 
-  /** Messages due by `now`, in delivery order; those crossing a cut link are dropped. */
-  due(now: number): Message[] {
+  /** Captured messages whose moment has come (or all of them) are let go, to arrive `delayTicks` from `now`; returns them. */
+  releaseCaptured(now: number, delayTicks: number, all = false): Captured[] {
+    const out: Captured[] = [];
+    let w = 0;
+    for (const c of this.captured) {
+      if (all || c.until(now)) out.push(c);
+      else this.captured[w++] = c;
+    }
+    this.captured.length = w;
+    for (const c of out) this.queue.push({ deliverAt: now + delayTicks, seq: this.seq++, message: c.message, released: true });
+    return out;
+  }
+
+  /** Messages due by `now`, in delivery order, with their delivery times; those crossing a cut link are dropped. */
+  due(now: number): { readonly at: number; readonly message: Message }[] {
     const ready: InFlight[] = [];
     let w = 0;
     for (const f of this.queue) {
@@ -83,14 +145,14 @@ export class SimNetwork {
     }
     this.queue.length = w;
     ready.sort((a, b) => a.deliverAt - b.deliverAt || a.seq - b.seq);
-    const out: Message[] = [];
+    const out: { at: number; message: Message }[] = [];
     for (const f of ready) {
       if (!f.released && this.cut.has(link(f.message.from, f.message.to))) {
         this.dropped += 1;
         continue;
       }
       this.delivered += 1;
-      out.push(f.message);
+      out.push({ at: f.deliverAt, message: f.message });
     }
     return out;
   }

@@ -1,40 +1,57 @@
-import {
-  type Member,
-  type ReplicaId,
-  type Rng,
-  type TestOnlyBugs,
-  SeededRng,
-  chance,
-  isElectable,
-  randomBelow,
-  randomFloat,
-  randomInt,
-} from '../src/core/index.ts';
+import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
 import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
+import { type ClockModel, LOCKSTEP } from './clock.ts';
+import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
 import { Workload } from './workload.ts';
 
-/** The deliberately broken cores the simulator must catch, by the name the CLI takes. */
-export const BUGS: Readonly<Record<string, TestOnlyBugs>> = Object.freeze({
-  'forget-promise-on-restart': { forgetPromiseOnRestart: true },
-  'skip-reproposal': { skipReproposal: true },
-  'promise-without-persist': { promiseWithoutPersist: true },
-  'trust-decided-index-blindly': { trustDecidedIndexBlindly: true },
-  'read-without-confirmation': { readWithoutConfirmation: true },
-  'ignore-phase2-policy': { ignorePhase2Policy: true },
-  'never-hand-over': { neverHandOver: true },
-});
+/**
+ * The fault kinds and operations a seed may turn off entirely or up (swarm
+ * testing: a run that never partitions explores what partitions would hide).
+ */
+export const FAULT_KINDS = [
+  'loss',
+  'duplication',
+  'reordering',
+  'long-tail delay',
+  'adversary',
+  'clock drift',
+  'host stalls',
+  'crashes',
+  'crashes between persist and send',
+  'partitions',
+  'region outages',
+  'operator actions',
+  'membership changes',
+  'minority force-start',
+  'compaction',
+  'going quiet',
+  'quiet periods',
+  'idle evictions',
+  'client pauses',
+  'back-pressure',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** Every fault knob of one run, all drawn from the seed. */
 export interface Knobs {
   readonly replicas: number;
+  /** Per fault kind: off (never happens in this run), on, or up (far more often than usual). */
+  readonly swarm: Readonly<Record<FaultKind, 'off' | 'on' | 'up'>>;
   readonly lossRate: number;
   readonly duplicateRate: number;
   readonly maxDelayTicks: number;
+  /** Long-tail delays: the share of messages delayed by up to `tailMaxTicks` more. */
+  readonly tailRate: number;
+  readonly tailMaxTicks: number;
+  /** Per tick: probability that the adversary takes the next matching message to deliver when it hurts most. */
+  readonly holdRate: number;
+  /** How far each replica's clock strays from true time (sim/clock.ts). */
+  readonly clocks: ClockModel;
   /** Per tick: probability that a replica (the leader half of the time) crashes. */
   readonly crashRate: number;
   readonly downTicksMax: number;
@@ -48,21 +65,25 @@ export interface Knobs {
   readonly giveUpRate: number;
   /** Per tick: probability that every replica of one group (a region) crashes at once. */
   readonly regionOutageRate: number;
-  /** Per tick: probability of an operator action (switchover, step-down, promote, run mode off/on). */
+  /** Per tick: probability of an operator action (switchover, step-down, promote, run mode, snapshot now). */
   readonly operatorRate: number;
-  /** Per tick: probability of a membership change (add a learner, promote, demote, remove, change priority or weight). */
+  /** Per tick: probability of a membership change (add a learner, promote, demote, remove, change priority or weight, rebuild). */
   readonly membershipRate: number;
+  /** Per tick: probability that an operator starts a minority force-start drill (when none is under way). */
+  readonly minorityRate: number;
   /** Snapshots and log compaction (null: the log is kept whole). */
   readonly compaction: CompactionPolicy | null;
-  /**
-   * Per tick: probability that replica hosts stall (not run for up to three
-   * election timeouts: one replica, or all together as local workerd does to
-   * idle objects). Not drawn from the seed (0 unless an option sets it), so
-   * adding it changed no existing seed's run.
-   */
+  /** Per tick: probability that replica hosts stall (not run for up to three election timeouts: one replica, or all together). */
   readonly stallRate: number;
-  /** Going quiet after this many ticks without a request (0: never), and client pauses that let the stream go quiet. */
+  /** A stream goes quiet after this many ticks without a request (0: never). */
   readonly quietAfterTicks: number;
+  /** Per tick: probability that every client stops for a while (the stream goes idle). */
+  readonly quietPeriodRate: number;
+  /** Per tick: probability that a quiet replica (sometimes every one) is evicted and restarted. */
+  readonly evictionRate: number;
+  /** Back-pressure: requests that may wait at a replica at once (null: unlimited). */
+  readonly pendingMax: number | null;
+  /** Client think time: probability of a pause after an operation, up to this many ticks. */
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
@@ -74,20 +95,15 @@ export interface SimulationOptions {
   readonly seed: number;
   /** Client operations started during the safety phase (default 500). */
   readonly operations?: number;
-  /** A name from BUGS, to run a deliberately broken core. */
-  readonly bug?: string;
   /** A fixed topology instead of one drawn from the seed (scenario tests). */
   readonly topology?: Topology;
   /** A fixed rate of whole-region outages per tick instead of one drawn from the seed. */
   readonly regionOutageRate?: number;
   /** A fixed rate of membership changes per tick instead of one drawn from the seed. */
   readonly membershipRate?: number;
-  /** A rate of host stalls per tick (default 0: see Knobs.stallRate). */
+  /** A fixed rate of host stalls per tick instead of one drawn from the seed. */
   readonly stallRate?: number;
-  /**
-   * Back-pressure: requests that may wait at a replica at once (default:
-   * unlimited). Not drawn from the seed, so adding it changed no existing seed's run.
-   */
+  /** Back-pressure: requests that may wait at a replica at once (default: unlimited). */
   readonly pendingMax?: number;
 }
 
@@ -103,18 +119,10 @@ export interface SimulationStats {
   readonly overloaded: number;
   readonly dropped: number;
   readonly decidedSlots: number;
-  readonly crashes: number;
-  readonly partitions: number;
   readonly messagesSent: number;
   readonly messagesDropped: number;
-  readonly snapshotsInstalled: number;
-  /** Membership changes decided. */
-  readonly membershipChanges: number;
-  /** Host stalls that ended in the core's resume (the rest replayed the missed ticks). */
-  readonly stallsForgiven: number;
-  /** Restarts that came back quiet instead of starting an election (of which leading). */
-  readonly quietRestarts: number;
-  readonly quietLeaderRestarts: number;
+  /** How often each fault and operation happened (faults.ts COUNTERS). */
+  readonly counts: Counts;
   /** The most entries any replica held in storage at the end. */
   readonly maxStoredEntries: number;
 }
@@ -125,8 +133,10 @@ export type SimulationResult =
       readonly ok: false;
       readonly seed: number;
       readonly knobs: Knobs;
-      /** Which check failed: safety, linearizability, or liveness. */
+      /** Which check failed: safety (an invariant, named by `rule`), linearizability, or liveness. */
       readonly check: 'safety' | 'linearizability' | 'liveness';
+      /** For a safety failure, the invariant (SafetyChecker's rule names; `assertion`: an exception crashed the run). */
+      readonly rule?: string;
       readonly message: string;
       /** The one line that reproduces this run. */
       readonly reproduce: string;
@@ -137,33 +147,55 @@ export const DEFAULT_OPERATIONS = 500;
 /** A safety phase that has not started every operation within this many ticks per operation counts as stuck. */
 const SAFETY_TICKS_PER_OPERATION = 120;
 
+/** A uniform float in [lo, hi). */
+function between(rng: Rng, lo: number, hi: number): number {
+  return lo + (hi - lo) * randomFloat(rng);
+}
+
 export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
-  const maxDelayTicks = randomInt(rng, 1, 6);
+  // Swarm testing: each kind is off in about a third of the runs and up in a fifth of the rest.
+  const swarm = {} as Record<FaultKind, 'off' | 'on' | 'up'>;
+  for (const kind of FAULT_KINDS) swarm[kind] = chance(rng, 0.3) ? 'off' : chance(rng, 0.2) ? 'up' : 'on';
+  const rate = (kind: FaultKind, on: readonly [number, number], up: readonly [number, number]): number =>
+    swarm[kind] === 'off' ? 0 : swarm[kind] === 'up' ? between(rng, up[0], up[1]) : between(rng, on[0], on[1]);
+  const maxDelayTicks = swarm.reordering === 'off' ? 1 : swarm.reordering === 'up' ? randomInt(rng, 5, 8) : randomInt(rng, 2, 4);
   const replicas = chance(rng, 0.5) ? 3 : 5;
   const drawn = drawTopology(rng, replicas, chance(rng, 0.5), 40);
   const topology = fixedTopology ?? drawn;
   const slowest = maxBaseDelayTicks(topology) + maxDelayTicks;
   const electionTimeoutTicks = 10 + 2 * slowest;
+  const rho = rate('clock drift', [0.01, 0.1], [0.1, 0.3]);
+  const quiet = swarm['going quiet'] !== 'off';
+  const hasGroups = new Set(topology.members.map((m) => m.group)).size > 1;
   return {
     replicas: topology.members.length,
     topology,
-    regionOutageRate: chance(rng, 0.3) ? randomFloat(rng) * 0.002 : 0,
-    operatorRate: chance(rng, 0.5) ? randomFloat(rng) * 0.004 : 0,
-    membershipRate: chance(rng, 0.5) ? randomFloat(rng) * 0.006 : 0,
-    compaction: chance(rng, 0.5) ? { snapshotEverySlots: randomInt(rng, 5, 150), retainSlots: randomInt(rng, 0, 40) } : null,
-    snapshotChunkChars: randomInt(rng, 50, 5000),
-    quietAfterTicks: chance(rng, 0.5) ? randomInt(rng, 5, 100) : 0,
-    pauseRate: chance(rng, 0.5) ? randomFloat(rng) * 0.1 : 0,
-    pauseTicksMax: randomInt(rng, 50, 400),
-    stallRate: 0,
-    lossRate: randomFloat(rng) * 0.3,
-    duplicateRate: randomFloat(rng) * 0.2,
+    swarm,
+    lossRate: rate('loss', [0, 0.15], [0.15, 0.35]),
+    duplicateRate: rate('duplication', [0, 0.1], [0.1, 0.3]),
     maxDelayTicks,
-    crashRate: randomFloat(rng) * 0.01,
+    tailRate: rate('long-tail delay', [0.001, 0.01], [0.01, 0.04]),
+    tailMaxTicks: (swarm['long-tail delay'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 2, 10)) * electionTimeoutTicks,
+    holdRate: rate('adversary', [0.002, 0.01], [0.01, 0.04]),
+    clocks: rho > 0 ? { rho, offsetMaxTicks: randomInt(rng, 1, 100), rateChangeRate: between(rng, 0.0005, 0.005) } : LOCKSTEP,
+    stallRate: rate('host stalls', [0, 0.005], [0.005, 0.02]),
+    crashRate: rate('crashes', [0, 0.005], [0.005, 0.02]),
     downTicksMax: randomInt(rng, 5, 100),
-    crashBetweenPersistAndSendRate: randomFloat(rng) * 0.002,
-    partitionRate: randomFloat(rng) * 0.02,
+    crashBetweenPersistAndSendRate: rate('crashes between persist and send', [0, 0.001], [0.001, 0.004]),
+    partitionRate: rate('partitions', [0, 0.01], [0.01, 0.03]),
     partitionTicksMax: randomInt(rng, 10, 200),
+    regionOutageRate: hasGroups ? rate('region outages', [0, 0.001], [0.001, 0.003]) : 0,
+    operatorRate: rate('operator actions', [0, 0.003], [0.003, 0.015]),
+    membershipRate: rate('membership changes', [0, 0.004], [0.004, 0.03]),
+    minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
+    compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
+    snapshotChunkChars: randomInt(rng, 50, 5000),
+    quietAfterTicks: !quiet ? 0 : swarm['going quiet'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
+    quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
+    evictionRate: quiet ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
+    pauseRate: rate('client pauses', [0, 0.1], [0.1, 0.3]),
+    pendingMax: swarm['back-pressure'] === 'off' ? null : swarm['back-pressure'] === 'up' ? 1 : randomInt(rng, 2, 4),
+    pauseTicksMax: randomInt(rng, 50, 400),
     clients: randomInt(rng, 2, 6),
     keys: randomInt(rng, 2, 5),
     clientTimeoutTicks: 3 * electionTimeoutTicks,
@@ -183,42 +215,51 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
  * The stated liveness bound: once faults are healed, every pending operation
  * completes and all replicas converge within this many ticks. Electing a leader
  * takes a few election timeouts at worst (split votes); a client may need a
- * timeout to notice a lost attempt, then a retry; and a lagging replica is
- * caught up `inflightMax * catchupBatchMax` slots per round trip.
+ * timeout to notice a lost attempt, then a retry; a lagging replica is caught
+ * up `inflightMax * catchupBatchMax` slots per round trip; a minority drill
+ * under way rebuilds and promotes back each lost replica (a configuration
+ * change, a wipe and a catch-up each). Timers run on the replicas' clocks, so
+ * the slowest clock (rate 1 − rho) stretches it all.
  */
 export function livenessBoundTicks(k: Knobs, slotsToCatchUp: number): number {
   const t = k.timing;
   const roundTripTicks = 2 * k.maxDelayTicks + t.retransmitTicks;
   const catchUpRounds = Math.ceil(slotsToCatchUp / (t.inflightMax * t.catchupBatchMax));
-  return 10 * 2 * t.electionTimeoutTicks + 3 * k.clientTimeoutTicks + (catchUpRounds + 10) * roundTripTicks;
+  const drill = k.minorityRate > 0 ? k.replicas * (4 * t.electionTimeoutTicks + (catchUpRounds + 4) * roundTripTicks) : 0;
+  const ticks = 10 * 2 * t.electionTimeoutTicks + 3 * k.clientTimeoutTicks + (catchUpRounds + 10) * roundTripTicks + drill;
+  return Math.ceil(ticks / (1 - k.clocks.rho));
 }
 
 /** The stated settle time: a healthy stream with fail-back hands leadership to a top-priority replica within this. */
 export function prioritySettleTicks(k: Knobs): number {
-  return 6 * k.timing.electionTimeoutTicks;
+  return Math.ceil((6 * k.timing.electionTimeoutTicks) / (1 - k.clocks.rho));
 }
 
 export function reproduceCommand(opts: SimulationOptions): string {
-  let cmd = `npm run sim -- --seed ${opts.seed}`;
+  // A copy of the repository with a planted bug in it says how to plant it again (sim/mutate.ts sets this).
+  let cmd = `${process.env.EDGEPAXOS_REPRODUCE ?? 'npm run sim --'} --seed ${opts.seed}`;
   if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
-  if (opts.bug) cmd += ` --bug ${opts.bug}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
-  if (opts.stallRate !== undefined && opts.stallRate > 0) cmd += ` --stall-rate ${opts.stallRate}`;
+  if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
   if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
   return cmd;
 }
 
 export function describeKnobs(k: Knobs): string {
   const t = k.timing;
+  const off = FAULT_KINDS.filter((f) => k.swarm[f] === 'off');
+  const up = FAULT_KINDS.filter((f) => k.swarm[f] === 'up');
   return [
+    `swarm: off [${off.join(', ')}]; up [${up.join(', ')}]`,
     `replicas=${k.replicas} clients=${k.clients} keys=${k.keys}`,
-    `loss=${pct(k.lossRate)} dup=${pct(k.duplicateRate)} delay=1..${k.maxDelayTicks}`,
+    `loss=${pct(k.lossRate)} dup=${pct(k.duplicateRate)} delay=1..${k.maxDelayTicks} long-tail=${pct(k.tailRate)} up to +${k.tailMaxTicks} adversary-holds/tick=${pct(k.holdRate)}`,
+    `clocks: rho=${k.clocks.rho.toFixed(3)} offsets<${k.clocks.offsetMaxTicks} rate-changes/tick=${pct(k.clocks.rateChangeRate)}; host stalls/tick=${pct(k.stallRate)}`,
     `crash/tick=${pct(k.crashRate)} down<=${k.downTicksMax} crash-between-persist-and-send=${pct(k.crashBetweenPersistAndSendRate)}`,
-    `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax}`,
-    `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)}`,
+    `partition/tick=${pct(k.partitionRate)} partition<=${k.partitionTicksMax} region-outage/tick=${pct(k.regionOutageRate)}`,
+    `client-timeout=${k.clientTimeoutTicks} give-up=${pct(k.giveUpRate)} pauses=${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; waiting requests per replica<=${k.pendingMax ?? 'unlimited'}`,
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
-    `region-outage/tick=${pct(k.regionOutageRate)} operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)}`,
-    `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; client pauses ${pct(k.pauseRate)} up to ${k.pauseTicksMax} ticks; host stalls/tick=${pct(k.stallRate)}`,
+    `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
+    `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -230,20 +271,20 @@ function pct(x: number): string {
 
 /**
  * One seeded run: a safety phase with every fault knob drawn from the seed,
- * then a liveness phase with faults healed; safety is checked after every
- * Ready, linearizability of the client history at the end.
+ * then a liveness phase with faults healed; the invariants are checked after
+ * every Ready and every input (SafetyChecker), linearizability of the client
+ * history at the end.
  */
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
   const drawn = drawKnobs(rng, opts.topology);
-  const knobs = {
+  const knobs: Knobs = {
     ...drawn,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
-    stallRate: opts.stallRate ?? 0,
+    ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
+    ...(opts.pendingMax !== undefined ? { pendingMax: opts.pendingMax } : {}),
   };
-  const bugs = opts.bug === undefined ? undefined : BUGS[opts.bug];
-  if (opts.bug !== undefined && !bugs) throw new Error(`unknown bug '${opts.bug}'; known: ${Object.keys(BUGS).join(', ')}`);
   const cluster = new SimCluster({
     replicas: knobs.topology.members,
     policy: knobs.topology.policy,
@@ -254,10 +295,17 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     ...(knobs.quietAfterTicks ? { quietAfterTicks: knobs.quietAfterTicks } : {}),
     rng,
     timing: knobs.timing,
-    network: { lossRate: knobs.lossRate, duplicateRate: knobs.duplicateRate, minDelayTicks: 1, maxDelayTicks: knobs.maxDelayTicks },
+    clocks: knobs.clocks,
+    network: {
+      lossRate: knobs.lossRate,
+      duplicateRate: knobs.duplicateRate,
+      minDelayTicks: 1,
+      maxDelayTicks: knobs.maxDelayTicks,
+      tailRate: knobs.tailRate,
+      tailMaxTicks: knobs.tailMaxTicks,
+    },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
-    ...(bugs ? { bugs } : {}),
-    ...(opts.pendingMax !== undefined ? { pendingMax: opts.pendingMax } : {}),
+    ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
   });
   const operations = opts.operations ?? DEFAULT_OPERATIONS;
   const workload = new Workload(cluster, rng, {
@@ -268,17 +316,19 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     giveUpRate: knobs.giveUpRate,
     pauseRate: knobs.pauseRate,
     pauseTicksMax: knobs.pauseTicksMax,
+    stickyRate: 0.5,
   });
-  const faults = new FaultSchedule(cluster, rng, knobs);
+  const faults = new FaultSchedule(cluster, workload, rng, knobs);
   let bound = 0;
-  const fail = (check: 'safety' | 'linearizability' | 'liveness', message: string): SimulationResult => ({
+  const fail = (check: 'safety' | 'linearizability' | 'liveness', message: string, rule?: string): SimulationResult => ({
     ok: false,
     seed: opts.seed,
     knobs,
     check,
+    ...(rule !== undefined ? { rule } : {}),
     message,
     reproduce: reproduceCommand(opts),
-    trace: cluster.log.slice(-60),
+    trace: cluster.log.slice(-Math.max(60, SimCluster.traceLines === 200 ? 60 : SimCluster.traceLines)),
   });
 
   let safetyTicks = 0;
@@ -296,17 +346,18 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       });
     }
     safetyTicks = cluster.now;
-    // Liveness phase: heal everything; every pending operation must complete and replicas converge.
+    // Liveness phase: heal everything; what an operator started finishes; every pending operation completes and replicas converge.
     faults.healAll();
     workload.allowGiveUp = false;
     bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)) + knobs.clients);
     const start = cluster.now;
-    while (!(workload.idle && cluster.converged())) {
+    while (!(workload.idle && !faults.busy && cluster.converged())) {
       if (cluster.now - start >= bound) {
         const pending = workload.idle ? 'no operation pending' : 'operations still pending';
-        return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}; ${cluster.describe()})`);
+        return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}${faults.busy ? '; minority drill unfinished' : ''}; ${cluster.describe()})`);
       }
       cluster.tick(() => {
+        faults.settle();
         cluster.reconcileRebuilds();
         workload.step();
       });
@@ -325,7 +376,9 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     }
     livenessTicks = cluster.now - start;
   } catch (e) {
-    if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`);
+    if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
+    // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
+    if (e instanceof Error) return fail('safety', `${e.message} (tick ${cluster.now}; ${e.stack?.split('\n')[1]?.trim() ?? 'no stack'})`, 'assertion');
     throw e;
   }
 
@@ -351,241 +404,45 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       overloaded: workload.overloaded,
       dropped: workload.dropped,
       decidedSlots: cluster.safety.decidedSlots,
-      crashes: faults.crashes,
-      partitions: faults.partitions,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      snapshotsInstalled: cluster.snapshotsInstalled,
-      membershipChanges: cluster.safety.decidedConfigurationChanges,
-      stallsForgiven: cluster.stallsForgiven,
-      quietRestarts: cluster.quietRestarts,
-      quietLeaderRestarts: cluster.quietLeaderRestarts,
+      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
 }
 
-/** Crashes, restarts and partitions during the safety phase, drawn from the run's PRNG. */
-class FaultSchedule {
-  crashes = 0;
-  partitions = 0;
-  private readonly restartAt = new Map<ReplicaId, number>();
-  private healAt = -1;
-  /** Run mode is manual (automatic elections off) until this tick. */
-  private manualUntil = -1;
-  private autoElectionOff = false;
-  private readonly cluster: SimCluster;
-  private readonly rng: Rng;
-  private readonly k: Knobs;
+/**
+ * A campaign's totals: how often each fault and operation happened over all
+ * its runs, and in how many runs each fault kind was off or up (swarm).
+ */
+export class CampaignTotals {
+  seeds = 0;
+  operations = 0;
+  readonly counts: Counts = Object.fromEntries(COUNTERS.map((k) => [k, 0]));
+  readonly swarm = Object.fromEntries(FAULT_KINDS.map((k) => [k, { off: 0, on: 0, up: 0 }])) as Record<FaultKind, { off: number; on: number; up: number }>;
 
-  constructor(cluster: SimCluster, rng: Rng, knobs: Knobs) {
-    this.cluster = cluster;
-    this.rng = rng;
-    this.k = knobs;
+  add(r: SimulationResult): void {
+    this.seeds += 1;
+    for (const kind of FAULT_KINDS) this.swarm[kind][r.knobs.swarm[kind]] += 1;
+    if (!r.ok) return;
+    this.operations += r.stats.operations;
+    for (const [k, v] of Object.entries(r.stats.counts)) this.counts[k] = (this.counts[k] ?? 0) + v;
   }
 
-  step(): void {
-    const c = this.cluster;
-    const now = c.now;
-    for (const [id, at] of this.restartAt) {
-      if (now >= at) {
-        this.restartAt.delete(id);
-        c.restart(id);
-      }
-    }
-    // A crash between persist and send happens inside the cluster; schedule its restart too.
-    for (const id of c.ids) {
-      if (!c.replica(id).up && !this.restartAt.has(id)) this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
-    }
-    if (this.manualUntil >= 0 && now >= this.manualUntil) {
-      c.setAutoElection(true);
-      this.autoElectionOff = false;
-      this.manualUntil = -1;
-      c.trace('operator: run mode automatic');
-    }
-    if (chance(this.rng, this.k.operatorRate)) this.operatorAction();
-    if (chance(this.rng, this.k.membershipRate)) this.membershipChange();
-    c.reconcileRebuilds();
-    if (chance(this.rng, this.k.regionOutageRate)) {
-      // A whole region (group) goes down at once.
-      const members = c.currentConfiguration().members;
-      const group = members[randomBelow(this.rng, members.length)]!.group;
-      const down = members.filter((m) => m.group === group).map((m) => m.id);
-      c.trace(`region outage: group ${group} (replicas ${down.join(', ')})`);
-      for (const id of down) {
-        if (!c.replica(id).up) continue;
-        this.crashes += 1;
-        c.crash(id, 'region outage');
-        this.restartAt.set(id, now + randomInt(this.rng, 1, this.k.downTicksMax));
-      }
-    }
-    if (chance(this.rng, this.k.crashRate)) {
-      const up = c.upIds();
-      const leader = c.leaderId();
-      const victim = leader !== null && chance(this.rng, 0.5) ? leader : up[randomBelow(this.rng, Math.max(1, up.length))];
-      if (victim !== undefined && c.replica(victim).up) {
-        this.crashes += 1;
-        c.crash(victim);
-        this.restartAt.set(victim, now + randomInt(this.rng, 1, this.k.downTicksMax));
-      }
-    }
-    if (chance(this.rng, this.k.stallRate)) {
-      // One host, or every host at once (local workerd holds back every idle object's alarms while another is busy).
-      const up = c.upIds();
-      const who = chance(this.rng, 0.5) ? up : up.slice(randomBelow(this.rng, Math.max(1, up.length))).slice(0, 1);
-      if (who.length > 0) c.stallReplicas(who, randomInt(this.rng, 1, 3 * this.k.timing.electionTimeoutTicks));
-    }
-    if (this.healAt >= 0 && now >= this.healAt) {
-      c.network.heal();
-      c.trace('partition healed');
-      this.healAt = -1;
-    } else if (this.healAt < 0 && chance(this.rng, this.k.partitionRate)) {
-      this.partitions += 1;
-      this.healAt = now + randomInt(this.rng, 5, this.k.partitionTicksMax);
-      this.partition();
-    }
+  /** Counters that never moved: a campaign that claims to exercise them and did not. */
+  missing(): string[] {
+    return COUNTERS.filter((k) => (this.counts[k] ?? 0) === 0);
   }
 
-  private partition(): void {
-    const c = this.cluster;
-    const ids = [...c.ids];
-    const kind = randomBelow(this.rng, 4);
-    const leader = c.leaderId();
-    if (kind === 0 && leader !== null) {
-      c.network.isolate(leader, ids);
-      c.trace(`partition: leader ${leader} isolated`);
-    } else if (kind <= 1) {
-      shuffle(this.rng, ids);
-      const minority = ids.slice(0, Math.floor(ids.length / 2));
-      c.network.partition([minority, ids.slice(minority.length)]);
-      c.trace(`partition: [${minority}] | [${ids.slice(minority.length)}]`);
-    } else if (kind === 2) {
-      const a = ids[randomBelow(this.rng, ids.length)]!;
-      c.network.isolate(a, ids);
-      c.trace(`partition: replica ${a} isolated`);
-    } else {
-      const cuts = randomInt(this.rng, 1, ids.length);
-      for (let i = 0; i < cuts; i++) {
-        const from = ids[randomBelow(this.rng, ids.length)]!;
-        const to = ids[randomBelow(this.rng, ids.length)]!;
-        if (from !== to) c.network.cutOneWay(from, to);
-      }
-      c.trace(`partition: one-way cuts ${c.network.describeCuts()}`);
-    }
-  }
-
-  /**
-   * What an operator might do mid-run. With priorities and fail-back on, an
-   * operator moves leadership only to a top-priority replica (anything else
-   * would stick until the next election, by design), so the settle check holds.
-   */
-  private operatorAction(): void {
-    const c = this.cluster;
-    const t = { ...this.k.topology, members: c.currentConfiguration().members };
-    const leader = c.leaderId();
-    const failback = t.priority.enabled && t.priority.failback;
-    const candidates = (failback ? topPriority(t) : t.members.filter(isElectable).map((m) => m.id)).filter((id) => c.replica(id).up);
-    const pick = candidates[randomBelow(this.rng, Math.max(1, candidates.length))];
-    const kind = randomBelow(this.rng, 4);
-    if (kind === 0 && leader !== null && pick !== undefined) {
-      const r = c.replica(leader).core!.transferLeadership(pick);
-      c.trace(`operator: switchover ${leader} -> ${pick}: ${r.ok ? 'started' : r.message}`);
-    } else if (kind === 1 && leader !== null && !failback) {
-      const r = c.replica(leader).core!.stepDown();
-      c.trace(`operator: step-down of ${leader}: ${r.ok ? `to ${r.target}` : r.message}`);
-    } else if (kind === 2 && pick !== undefined) {
-      const r = c.replica(pick).core!.campaignNow();
-      c.trace(`operator: promote ${pick}: ${r.ok ? 'campaigning' : r.message}`);
-    } else if (kind === 3 && !this.autoElectionOff) {
-      c.setAutoElection(false);
-      this.autoElectionOff = true;
-      this.manualUntil = c.now + randomInt(this.rng, 20, 300);
-      c.trace('operator: run mode manual');
-    }
-    c.flush();
-  }
-
-  /**
-   * A membership change at the leader, as an operator would make it: add a new
-   * replica as a learner (passive), promote a learner, demote or remove a
-   * replica that does not lead, or change a priority or weight. The core
-   * refuses what is unsafe or could not decide; that is traced and fine.
-   */
-  private membershipChange(): void {
-    const c = this.cluster;
-    const leader = c.leaderId();
-    if (leader === null) return;
-    const core = c.replica(leader).core!;
-    const config = core.status().configuration;
-    const members = [...config.members];
-    const others = members.filter((m) => m.id !== leader);
-    const pickOf = <T>(xs: readonly T[]): T | undefined => xs[randomBelow(this.rng, Math.max(1, xs.length))];
-    let next: Member[] | null = null;
-    let added: Member | null = null;
-    switch (randomBelow(this.rng, 6)) {
-      case 0: {
-        if (members.length >= 7) break;
-        const id = Math.max(...c.ids) + 1;
-        const like = pickOf(members)!;
-        added = { id, role: 'passive', priority: randomBelow(this.rng, 4), weight: 1, group: like.group, ...(like.region ? { region: like.region } : {}) };
-        next = [...members, added];
-        break;
-      }
-      case 1: {
-        const learner = pickOf(members.filter((m) => m.role === 'passive'));
-        if (learner) next = members.map((m) => (m.id === learner.id ? { ...m, role: 'electable' as const } : m));
-        break;
-      }
-      case 2: {
-        const victim = pickOf(others.filter((m) => m.role === 'electable'));
-        if (victim) next = members.map((m) => (m.id === victim.id ? { ...m, role: 'passive' as const } : m));
-        break;
-      }
-      case 3: {
-        const victim = pickOf(others);
-        if (victim) next = members.filter((m) => m.id !== victim.id);
-        break;
-      }
-      case 5: {
-        // Rebuild a replica in place: a new incarnation as a learner; it restarts blank once that is decided.
-        const victim = pickOf(others.filter((m) => m.role !== 'logger'));
-        if (victim) c.startRebuild(leader, victim.id);
-        c.flush();
-        return;
-      }
-      default: {
-        const target = pickOf(members)!;
-        const change = chance(this.rng, 0.5) ? { priority: randomBelow(this.rng, 4) } : { weight: randomInt(this.rng, 1, 3) };
-        next = members.map((m) => (m.id === target.id ? { ...m, ...change } : m));
-        break;
-      }
-    }
-    if (!next) return;
-    const res = c.reconfigure(leader, { members: next, policy: config.policy });
-    if (res.ok && added) c.addReplica(added);
-    c.flush();
-  }
-
-  healAll(): void {
-    const c = this.cluster;
-    c.network.heal();
-    c.network.faults.lossRate = 0;
-    c.network.faults.duplicateRate = 0;
-    c.crashBetweenPersistAndSendRate = 0;
-    for (const id of c.ids) c.restart(id);
-    c.unstallAll();
-    c.setAutoElection(true);
-    this.autoElectionOff = false;
-    this.manualUntil = -1;
-    this.restartAt.clear();
-    this.healAt = -1;
-    c.trace('liveness phase: all faults healed');
-  }
-}
-
-function shuffle<T>(rng: Rng, xs: T[]): void {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = randomBelow(rng, i + 1);
-    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  /** A printable summary, a few counters per line. */
+  describe(): string {
+    const lines: string[] = [];
+    const counts = COUNTERS.map((k) => `${k} ${this.counts[k] ?? 0}`);
+    for (let i = 0; i < counts.length; i += 4) lines.push(`  ${counts.slice(i, i + 4).join(' · ')}`);
+    const swarm = FAULT_KINDS.map((k) => `${k} ${this.swarm[k].off}/${this.swarm[k].on}/${this.swarm[k].up}`);
+    lines.push('  swarm (runs with each kind off/on/up):');
+    for (let i = 0; i < swarm.length; i += 4) lines.push(`    ${swarm.slice(i, i + 4).join(' · ')}`);
+    return `faults and operations over ${this.seeds} runs (${this.operations} client operations):\n${lines.join('\n')}`;
   }
 }

@@ -16,6 +16,8 @@ export interface WorkloadOptions {
   /** Probability that a client pauses before its next operation, and for how long at most (idle periods). */
   readonly pauseRate?: number;
   readonly pauseTicksMax?: number;
+  /** Probability that a client whose replica was down tries the same one again rather than another. */
+  readonly stickyRate?: number;
 }
 
 type Pending = {
@@ -53,6 +55,8 @@ export class Workload {
   dropped = 0;
   /** When false (liveness phase), clients never give up. */
   allowGiveUp = true;
+  /** A quiet period: no client starts an operation before this tick (the stream goes idle, and may go quiet). */
+  quietUntil = 0;
 
   readonly cluster: SimCluster;
   readonly rng: Rng;
@@ -79,6 +83,11 @@ export class Workload {
     return this.started >= this.options.operations;
   }
 
+  /** Every client stops starting operations until `until` (what is pending goes on). */
+  quietPeriod(until: number): void {
+    this.quietUntil = Math.max(this.quietUntil, until);
+  }
+
   record(op: Operation<KvInput, KvOutput>): void {
     this.history.push(op);
   }
@@ -103,7 +112,7 @@ class Client {
   step(): void {
     const now = this.w.cluster.now;
     if (!this.pending) {
-      if (this.w.exhausted || now < this.idleUntil) return;
+      if (this.w.exhausted || now < this.idleUntil || now < this.w.quietUntil) return;
       this.begin();
     }
     const p = this.pending!;
@@ -181,7 +190,8 @@ class Client {
     }
     if (!res.ok) {
       if (res.reason === 'not-leader' && res.leaderHint !== null) this.leaderGuess = res.leaderHint;
-      else this.pickAnotherReplica();
+      // Down: a client that believed it leads often tries it again (as the Worker's cached leader would) - it may be back.
+      else if (res.reason !== 'down' || !chance(this.w.rng, this.w.options.stickyRate ?? 0)) this.pickAnotherReplica();
       p.sendAt = cluster.now + 1;
     }
   }

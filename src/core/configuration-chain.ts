@@ -9,7 +9,7 @@ import {
 import type { AcceptorLog, Entry } from './log.ts';
 import type { Member, Membership } from './membership.ts';
 import type { PromisedEntry } from './messages.ts';
-import type { QuorumOverride, TestOnlyBugs } from './replica-options.ts';
+import type { QuorumOverride } from './replica-options.ts';
 
 /** One configuration of the chain and the slot of the command that set it (0: bootstrap). */
 export interface ChainLink {
@@ -29,7 +29,6 @@ export interface ChainLink {
  */
 export class ConfigurationChain {
   private readonly log: AcceptorLog;
-  private readonly bugs: TestOnlyBugs;
   /** The configuration in effect after the compacted prefix (the log no longer holds the command that set it). */
   private baseAt: ConfigurationAt;
   private baseDirty = false;
@@ -44,9 +43,8 @@ export class ConfigurationChain {
   /** Minority work mode: `voteNum` of these voters elect and decide, nothing else counts. */
   override: QuorumOverride | null = null;
 
-  constructor(log: AcceptorLog, base: ConfigurationAt, bugs: TestOnlyBugs) {
+  constructor(log: AcceptorLog, base: ConfigurationAt) {
     this.log = log;
-    this.bugs = bugs;
     this.baseAt = base;
     this.activeConfig = { slot: base.slot, config: compileConfiguration(base.configuration) };
     this.activeThrough = log.compactedThrough;
@@ -199,7 +197,6 @@ export class ConfigurationChain {
   /** A decision at `slot` needs a phase-2 quorum of every configuration that may govern it. */
   isDecisionQuorum(slot: number, acks: ReadonlySet<ReplicaId>): boolean {
     if (this.override) return this.overrideSatisfied(acks);
-    if (this.bugs.ignorePhase2Policy) return this.activeConfig.config.quorum.isPhase1Quorum(acks);
     for (const { slot: at, config } of this.links()) {
       if (at >= slot) break;
       if (!config.quorum.isPhase2Quorum(acks)) return false;
@@ -210,7 +207,6 @@ export class ConfigurationChain {
   /** Phase 1 (and pre-vote) needs a quorum of every configuration that may govern an undecided slot. */
   isElectionQuorum(voters: ReadonlySet<ReplicaId>): boolean {
     if (this.override) return this.overrideSatisfied(voters);
-    if (this.bugs.electWithNewestConfigurationOnly) return this.links().at(-1)!.config.quorum.isPhase1Quorum(voters);
     for (const { config } of this.links()) if (!config.quorum.isPhase1Quorum(voters)) return false;
     for (const config of this.promised.values()) if (!config.quorum.isPhase1Quorum(voters)) return false;
     return true;

@@ -69,11 +69,6 @@ export class ReadIndex {
     return true;
   }
 
-  /** Test-only broken behaviour (readWithoutConfirmation): serve at once, trusting that we still lead. */
-  serveUnconfirmed(readId: string, decidedThrough: number): void {
-    this.confirmed.push({ readId, decidedThrough });
-  }
-
   /**
    * The leader decided through `through`, past its opening slot: reads that
    * waited for it take `through` as their read index. True if there were any.

@@ -31,41 +31,6 @@ export interface Refusal {
 /** What a replica reports as it happens, for the simulator's trace and other observers (`ReplicaOptions.observe`). */
 export type ReplicaEvent = ({ readonly kind: 'transition' } & Transition) | ({ readonly kind: 'refusal' } & Refusal);
 
-/**
- * Deliberately broken behaviours, for proving that the simulator finds bugs.
- * Never set outside tests.
- */
-export interface TestOnlyBugs {
-  /** On restart, ignore the persisted promise (an acceptor that forgets what it promised). */
-  readonly forgetPromiseOnRestart?: boolean;
-  /** A new leader fills every undecided slot with a no-op instead of re-proposing accepted values. */
-  readonly skipReproposal?: boolean;
-  /** Reply to a prepare without persisting the promise (a message sent before its state is stored). */
-  readonly promiseWithoutPersist?: boolean;
-  /** A follower marks slots decided up to the leader's index without checking they hold the leader's value. */
-  readonly trustDecidedIndexBlindly?: boolean;
-  /** A leader serves read-index reads at once, without confirming with a quorum that it still leads. */
-  readonly readWithoutConfirmation?: boolean;
-  /** A leader decides with phase-1-sized quorums, ignoring the policy's required groups (and flexible phase-2 sizes). */
-  readonly ignorePhase2Policy?: boolean;
-  /** A leader never hands over to a higher-priority replica. */
-  readonly neverHandOver?: boolean;
-  /** A candidate leads even when an acceptor compacted decided slots it does not have (it fills them with no-ops). */
-  readonly ignoreCompactedPromises?: boolean;
-  /**
-   * Pre-vote and phase 1 count only the newest configuration a candidate knows
-   * (a change in its log takes effect for elections at once), instead of a quorum
-   * of every configuration that may govern an undecided slot.
-   */
-  readonly electWithNewestConfigurationOnly?: boolean;
-  /** Replicas act on messages of any epoch: nothing fences a history forked off by a minority force-start. */
-  readonly ignoreEpochs?: boolean;
-  /** Thrifty replication picks one follower fewer than its nearest quorum needs (each batch waits for its hedge). */
-  readonly thriftyPicksTooFew?: boolean;
-  /** Thrifty replication never catches its trailing followers up with the heartbeats (they fall further and further behind). */
-  readonly thriftyForgetsTrailing?: boolean;
-}
-
 /** A replica's timers and flow-control limits, all in ticks or counts. */
 export interface ReplicaTiming {
   /** Ticks between a leader's heartbeats. */
@@ -133,7 +98,6 @@ export interface ReplicaOptions extends ReplicaTiming {
    * others up with its heartbeats. Absent: every batch goes to every follower.
    */
   readonly thrifty?: ThriftyOptions;
-  readonly testOnlyBugs?: TestOnlyBugs;
 }
 
 export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({

@@ -12,7 +12,7 @@ import { ConfigurationChain } from './configuration-chain.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type QuietRecord, type Snapshot } from './log.ts';
-import { type Member, type Membership, aRole, isElectable } from './membership.ts';
+import { type Member, type Membership, aRole, isElectable, isVoter } from './membership.ts';
 import type {
   AcceptMessage,
   AcceptedMessage,
@@ -47,7 +47,6 @@ import {
   type ReplicaOptions,
   type ReplicaStatus,
   type Role,
-  type TestOnlyBugs,
   type Transition,
   checkQuorumOverride,
   validateOptions,
@@ -84,7 +83,6 @@ export class Replica {
   readonly id: ReplicaId;
   private readonly opts: ReplicaOptions;
   private readonly priority: PriorityOptions;
-  private readonly bugs: TestOnlyBugs;
 
   /** Which configurations govern our slots (membership changes, minority work mode) and what their quorums need. */
   private readonly configs: ConfigurationChain;
@@ -181,7 +179,6 @@ export class Replica {
     validateOptions(opts);
     this.opts = opts;
     this.id = opts.id;
-    this.bugs = opts.testOnlyBugs ?? {};
     this.priority = opts.priority ?? DEFAULT_PRIORITY;
     this.autoElection = opts.autoElection ?? true;
     this.log = new AcceptorLog(durable);
@@ -220,10 +217,10 @@ export class Replica {
       configurationAt: (slot) => this.configs.configurationAt(slot),
       send: (m) => this.send(m),
     });
-    this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration }, this.bugs);
+    this.configs = new ConfigurationChain(this.log, durable.baseConfig ?? { slot: 0, configuration: opts.configuration });
     this.self = this.ownRecord();
     this.configurationChanged();
-    this.promisedBallot = this.bugs.forgetPromiseOnRestart ? ZERO_BALLOT : durable.promised;
+    this.promisedBallot = durable.promised;
     this.maxRoundSeen = this.promisedBallot.round;
     if (appliedThrough > this.log.decidedThrough) {
       throw new Error(`replica ${opts.id}: appliedThrough ${appliedThrough} is beyond decidedThrough ${this.log.decidedThrough}`);
@@ -334,10 +331,17 @@ export class Replica {
     if (this.fenced) return;
     if ((m.toIncarnation ?? 1) !== this.incarnation) return; // meant for an earlier (or later) life of this replica
     if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count
-    const theirs = this.bugs.ignoreEpochs ? this.epoch : (m.epoch ?? 0);
+    const theirs = m.epoch ?? 0;
     if (theirs > this.epoch) {
-      this.fence(`${m.type} from ${m.from} of epoch ${theirs}`); // a later epoch exists: our history was forked off
-      return;
+      if (!this.isBlank() || (this.self !== undefined && isVoter(this.self))) {
+        // A later epoch exists: our history was forked off (or, a voter, we would vote by the old quorums).
+        this.fence(`${m.type} from ${m.from} of epoch ${theirs}`);
+        return;
+      }
+      // A replica with no history of its own that does not vote (added after a force-start, never used) has
+      // nothing to fork off: it joins the later epoch as a rebuild would, instead of waiting to be rebuilt.
+      this.epoch = theirs;
+      this.epochDirty = true;
     }
     if (theirs < this.epoch) {
       if (m.type !== 'fenced') this.send({ type: 'fenced', from: this.id, to: m.from });
@@ -402,10 +406,6 @@ export class Replica {
     if (this.fenced) return this.notLeader('read');
     this.wakeUp();
     if (this.role !== 'leader') return this.notLeader('read');
-    if (this.bugs.readWithoutConfirmation) {
-      this.reads.serveUnconfirmed(readId, this.log.decidedThrough);
-      return { ok: true };
-    }
     if (this.reads.request(readId, this.log.decidedThrough, this.openingSlot)) this.confirmReads();
     return { ok: true };
   }
@@ -440,6 +440,7 @@ export class Replica {
 
   /** Start an election now, skipping pre-vote (an operator promoting this replica, e.g. in manual run mode). */
   campaignNow(): OperatorResult {
+    if (this.fenced) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is fenced by a later epoch and does nothing until rebuilt` });
     if (!this.electable()) return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} is ${this.self ? aRole(this.self.role) : 'not a member'} and cannot lead` });
     if (this.role === 'leader') return this.refuseOperator('promote', { ok: false, code: 'invalid-target', message: `replica ${this.id} already leads` });
     this.campaignIsManual = true;
@@ -775,8 +776,7 @@ export class Replica {
     for (let s = from; s <= maxSlot; s++) {
       if (s <= this.log.decidedThrough) continue;
       const chosen = best.get(s);
-      let command: Command = chosen ? chosen.command : NOOP;
-      if (this.bugs.skipReproposal && !(chosen && chosen.decided)) command = NOOP;
+      const command: Command = chosen ? chosen.command : NOOP;
       this.writeEntry({ slot: s, ballot: this.ownBallot, command });
       if (chosen?.decided) {
         this.replication.markDecided(s);
@@ -1017,7 +1017,7 @@ export class Replica {
     }
     if (ballotGreater(m.ballot, this.promisedBallot)) {
       if (this.role !== 'follower') this.becomeFollower(null, `prepare ${formatBallot(m.ballot)} from ${m.from} outranks our ${this.role} ballot`);
-      this.promise(m.ballot, 'prepare');
+      this.promise(m.ballot);
       this.leaderId = null; // we no longer accept the old leader's proposals
     }
     this.electionTimeout.reset(); // give the candidate its chance
@@ -1045,7 +1045,7 @@ export class Replica {
   }
 
   private recordPromise(m: PromiseMessage): void {
-    if (m.compactedThrough >= this.prepareFromSlot && !this.bugs.ignoreCompactedPromises) {
+    if (m.compactedThrough >= this.prepareFromSlot) {
       // That acceptor dropped decided slots we do not have: we could fill them with
       // no-ops where values were chosen. Let a better-informed replica lead; it will
       // send us a snapshot.
@@ -1112,7 +1112,7 @@ export class Replica {
       this.nack(from, ballot);
       return false;
     }
-    if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot, 'leader');
+    if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot);
     if (this.role !== 'follower' || this.leaderId !== from) {
       this.becomeFollower(from, `${what} from leader ${from} at ${formatBallot(ballot)}`);
     } else {
@@ -1159,7 +1159,7 @@ export class Replica {
 
   /** The leader at `ballot` says everything through `leaderDecided` is decided (replication.ts `learnedDecidedThrough`). */
   private learnDecided(ballot: Ballot, leaderDecided: number): void {
-    this.log.markDecidedThrough(learnedDecidedThrough(this.log, ballot, leaderDecided, this.bugs.trustDecidedIndexBlindly ?? false));
+    this.log.markDecidedThrough(learnedDecidedThrough(this.log, ballot, leaderDecided));
     this.refreshActive();
   }
 
@@ -1214,7 +1214,7 @@ export class Replica {
     for (const to of this.peers) {
       // A trailing follower's catch-up rides in the heartbeat's RPC (thrifty replication: its lag is one heartbeat interval).
       const pr = this.progress.get(to);
-      if (pr && this.trailing(to, pr) && !this.bugs.thriftyForgetsTrailing) this.replication.catchUp(to, pr);
+      if (pr && this.trailing(to, pr)) this.replication.catchUp(to, pr);
       this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq });
     }
   }
@@ -1244,9 +1244,7 @@ export class Replica {
       }
     }
     const slot = this.replication.nextSlot;
-    const nearest = t.pick(this.peers, extra, (followers) => this.configs.isDecisionQuorum(slot, new Set([this.id, ...followers])), this.nowTicks, this.opts.retransmitTicks);
-    if (nearest && this.bugs.thriftyPicksTooFew) return { ...nearest, to: nearest.to.slice(1) };
-    return nearest;
+    return t.pick(this.peers, extra, (followers) => this.configs.isDecisionQuorum(slot, new Set([this.id, ...followers])), this.nowTicks, this.opts.retransmitTicks);
   }
 
   /**
@@ -1343,7 +1341,7 @@ export class Replica {
   /** The replica fail-back would hand leadership to now, or null (transfer.ts). */
   private failBackTarget(): ReplicaId | null {
     return failBackTarget(
-      { enabled: this.priority.enabled && this.priority.failback, suppressed: this.transfer.failbackSuppressed, neverHandOver: this.bugs.neverHandOver ?? false },
+      { enabled: this.priority.enabled && this.priority.failback, suppressed: this.transfer.failbackSuppressed },
       this.membership.members,
       this.id,
       this.self?.priority ?? 0,
@@ -1431,6 +1429,11 @@ export class Replica {
   }
 
   /** May this replica lead: an electable voter in the configuration in effect. */
+  /** Nothing promised, accepted, decided or compacted, ever: this replica holds no history. */
+  private isBlank(): boolean {
+    return ballotEquals(this.promisedBallot, ZERO_BALLOT) && this.log.lastSlot === 0 && this.log.compactedThrough === 0;
+  }
+
   private electable(): boolean {
     return this.self !== undefined && isElectable(this.self);
   }
@@ -1451,9 +1454,8 @@ export class Replica {
 
   // ---------------------------------------------------------------- helpers
 
-  private promise(ballot: Ballot, cause: 'own' | 'prepare' | 'leader' = 'own'): void {
+  private promise(ballot: Ballot): void {
     this.promisedBallot = ballot;
-    if (cause === 'prepare' && this.bugs.promiseWithoutPersist) return;
     this.promisedDirty = true;
   }
 

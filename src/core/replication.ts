@@ -391,15 +391,14 @@ export function storeAcceptedRun(m: AcceptMessage, decidedThrough: number, write
  * The leader at `ballot` says everything through `leaderDecided` is decided:
  * how far that makes this acceptor's decided prefix reach. A slot is decided
  * here only if we hold the leader's own value for it (accepted at `ballot`);
- * otherwise we wait for the leader to catch us up. `trustBlindly` is the
- * test-only bug that skips that check.
+ * otherwise we wait for the leader to catch us up.
  */
-export function learnedDecidedThrough(log: AcceptorLog, ballot: Ballot, leaderDecided: number, trustBlindly: boolean): number {
+export function learnedDecidedThrough(log: AcceptorLog, ballot: Ballot, leaderDecided: number): number {
   let through = log.decidedThrough;
   while (through < leaderDecided) {
     const e = log.get(through + 1);
     if (!e) break;
-    if (!trustBlindly && !ballotEquals(e.ballot, ballot)) break;
+    if (!ballotEquals(e.ballot, ballot)) break;
     through += 1;
   }
   return through;

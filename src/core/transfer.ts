@@ -22,8 +22,6 @@ export interface FailBackPolicy {
   readonly enabled: boolean;
   /** An operator put this leader in place: fail-back waits for the next election (or configuration change). */
   readonly suppressed: boolean;
-  /** Test-only bug (TestOnlyBugs.neverHandOver): never fail back. */
-  readonly neverHandOver?: boolean;
 }
 
 /**
@@ -32,7 +30,7 @@ export interface FailBackPolicy {
  * slot (progress.ts).
  */
 export function failBackTarget(policy: FailBackPolicy, members: readonly Member[], self: ReplicaId, selfPriority: number, caughtUp: (id: ReplicaId) => boolean): ReplicaId | null {
-  if (!policy.enabled || policy.suppressed || policy.neverHandOver) return null;
+  if (!policy.enabled || policy.suppressed) return null;
   let best: Member | null = null;
   for (const m of members) {
     if (m.id === self || !isElectable(m) || m.priority <= selfPriority) continue;

@@ -57,7 +57,8 @@ export interface ReadyObserver<Result = unknown> {
   beforeSend?(m: Message): void;
   afterApply?(e: Entry, result: Result): void;
   afterInstall?(snapshot: Snapshot): void;
-  afterReady?(): void;
+  /** After the host did everything `rd` asked and advanced the core. */
+  afterReady?(rd: Ready): void;
   /**
    * A snapshot through `snapshotSlot` was taken and the log compacted so that
    * it starts at `firstSlot`; the snapshot's transaction comes next. What a
@@ -100,6 +101,13 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   /** The latest durable snapshot: what a leader sends to an acceptor that needs compacted slots. */
   private latest: Snapshot | null;
   crashed = false;
+  /**
+   * The core led when this runner last looked. Leadership is often lost in an
+   * input (a higher ballot, check-quorum in a tick) that then has nothing to
+   * persist or send: comparing with the last drain, not with the role just
+   * before the next Ready, is what notices it.
+   */
+  private leading = false;
 
   /** `stateMachine`: a fresh, empty one (it is restored from the latest snapshot here). */
   constructor(
@@ -123,6 +131,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedThrough : 0);
     const mode = storage.readMeta(WORK_MODE_META);
     if (mode) this.core.setWorkMode(storedWorkMode(JSON.parse(mode) as QuorumOverride));
+    this.leading = this.core.currentRole === 'leader'; // restored quiet as leader: nobody waits yet
   }
 
   /**
@@ -296,7 +305,6 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     // Each Ready is finite work; a core that never runs out of them has a bug. Fail loudly, not forever.
     for (let rounds = 0; !this.crashed && this.core.hasReady(); rounds++) {
       if (rounds >= 100_000) throw new Error(`replica ${this.id}: the core keeps producing Readies (${JSON.stringify(this.core.status())})`);
-      const wasLeader = this.core.currentRole === 'leader';
       const rd = this.core.ready();
       if (rd.persist) {
         this.storage.persist(rd.persist);
@@ -316,9 +324,17 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
       for (const id of rd.dropped.reads) this.settleRead(id, 'dropped');
       this.core.advance(rd);
       this.serveReads();
-      if (wasLeader && this.core.currentRole !== 'leader') this.abandonWaiters();
-      this.observer.afterReady?.();
+      this.noticeLeadership();
+      this.observer.afterReady?.(rd);
     }
+    if (!this.crashed) this.noticeLeadership();
+  }
+
+  /** Leadership is gone since the runner last looked: answer everyone still waiting here. */
+  private noticeLeadership(): void {
+    const leads = this.core.currentRole === 'leader';
+    if (this.leading && !leads) this.abandonWaiters();
+    this.leading = leads;
   }
 
   private apply(rd: Ready): void {

@@ -15,10 +15,9 @@ describe('fail-back', () => {
     expect(failBackTarget(ON, MEMBERS, 2, 3, () => true)).toBeNull(); // nobody electable ranks above it
   });
 
-  it('stays off when priorities or fail-back are off, after an operator chose the leader, or under the never-hand-over bug', () => {
+  it('stays off when priorities or fail-back are off, or after an operator chose the leader', () => {
     expect(failBackTarget({ enabled: false, suppressed: false }, MEMBERS, 1, 1, () => true)).toBeNull();
     expect(failBackTarget({ enabled: true, suppressed: true }, MEMBERS, 1, 1, () => true)).toBeNull();
-    expect(failBackTarget({ ...ON, neverHandOver: true }, MEMBERS, 1, 1, () => true)).toBeNull();
   });
 });
 

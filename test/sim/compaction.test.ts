@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type TestOnlyBugs, SeededRng } from '../../src/core/index.ts';
+import { SeededRng } from '../../src/core/index.ts';
 import type { KvResult } from '../../src/kv/index.ts';
 import { SimCluster } from '../../sim/cluster.ts';
-import { SafetyViolation } from '../../sim/safety.ts';
 
 // Log truncation (DCF dcf_truncate) and snapshots, as stories checked by the
 // safety checker after every Ready.
@@ -10,13 +9,12 @@ import { SafetyViolation } from '../../sim/safety.ts';
 const ELECTION = 10;
 const COMPACTION = { snapshotEverySlots: 50, retainSlots: 10 };
 
-function cluster(seed: number, bugs?: TestOnlyBugs): SimCluster {
+function cluster(seed: number): SimCluster {
   return new SimCluster({
     replicas: 3,
     rng: new SeededRng(seed),
     compaction: COMPACTION,
     snapshotChunkChars: 300,
-    ...(bugs ? { bugs } : {}),
   });
 }
 
@@ -57,9 +55,10 @@ describe('cluster: log truncation and snapshots', () => {
     c.runUntil(() => c.converged(), 30 * ELECTION, 'convergence after restart');
   });
 
-  it('cluster: truncation: a candidate missing compacted decided slots does not lead (and the checker catches one that does)', () => {
-    const scenario = (bugs?: TestOnlyBugs): void => {
-      const c = cluster(3, bugs);
+  // (One that does lead - the planted bug ignore-compacted-promises of sim/mutants.ts - is caught by the campaign.)
+  it('cluster: truncation: a candidate missing compacted decided slots does not lead', () => {
+    const scenario = (): void => {
+      const c = cluster(3);
       c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader');
       const lagging = c.ids.find((id) => id !== c.leaderId())!;
       c.crash(lagging);
@@ -73,6 +72,5 @@ describe('cluster: log truncation and snapshots', () => {
       c.runUntil(() => c.converged(), 30 * ELECTION, 'convergence');
     };
     expect(() => scenario()).not.toThrow();
-    expect(() => scenario({ ignoreCompactedPromises: true })).toThrow(SafetyViolation);
   });
 });

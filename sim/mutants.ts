@@ -1,0 +1,255 @@
+/**
+ * Planted bugs: the simulator's own mutation score. Each mutant is a small,
+ * plausible mistake written as search/replace patches against the source;
+ * `npm run mutate` applies each to a copy of the repository (never to src/)
+ * and runs the random campaign against it. Every one must be caught by the
+ * campaign itself within its seed budget. A patch whose text is not found
+ * exactly once fails loudly: the code moved, so the mutant must be updated.
+ */
+
+/** One search/replace edit of one file, relative to the repository root. */
+export interface Patch {
+  readonly file: string;
+  readonly search: string;
+  readonly replace: string;
+}
+
+export interface Mutant {
+  readonly name: string;
+  /** The mechanism it breaks. */
+  readonly area: string;
+  /** The mistake, in one sentence. */
+  readonly bug: string;
+  readonly patches: readonly Patch[];
+  /** Seeds the campaign gets (from seed 1) to catch it; default DEFAULT_MUTANT_SEEDS. */
+  readonly seeds?: number;
+}
+
+/** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */
+export const DEFAULT_MUTANT_SEEDS = 400;
+
+const REPLICA = 'src/core/replica.ts';
+
+export const MUTANTS: readonly Mutant[] = [
+  {
+    name: 'forget-promise-on-restart',
+    area: 'elections',
+    bug: 'an acceptor forgets its promise when it restarts',
+    patches: [{ file: REPLICA, search: '    this.promisedBallot = durable.promised;', replace: '    this.promisedBallot = ZERO_BALLOT;' }],
+  },
+  {
+    name: 'promise-without-persist',
+    area: 'elections',
+    bug: 'an acceptor answers a prepare before its promise is persisted',
+    patches: [
+      {
+        file: REPLICA,
+        search: "      this.promise(m.ballot);\n      this.leaderId = null; // we no longer accept the old leader's proposals",
+        replace: "      this.promisedBallot = m.ballot;\n      this.leaderId = null; // we no longer accept the old leader's proposals",
+      },
+    ],
+  },
+  {
+    name: 'stale-promise-counted',
+    area: 'elections',
+    bug: 'a candidate counts a promise made to an earlier ballot of its own',
+    patches: [
+      {
+        file: REPLICA,
+        search: "    if (this.role !== 'candidate' || !ballotEquals(m.ballot, this.ownBallot)) return; // stale or late",
+        replace: "    if (this.role !== 'candidate') return;",
+      },
+    ],
+  },
+  {
+    name: 'candidate-reuses-round',
+    area: 'elections',
+    bug: 'a candidate campaigns at the highest round it has seen instead of above it',
+    patches: [
+      {
+        file: REPLICA,
+        search: '    const round = Math.max(this.promisedBallot.round, this.maxRoundSeen, this.preVoteBallot.round - 1) + 1;',
+        replace: '    const round = Math.max(this.promisedBallot.round, this.maxRoundSeen, this.preVoteBallot.round - 1, 1);',
+      },
+    ],
+  },
+  {
+    name: 'never-hand-over',
+    area: 'elections',
+    bug: 'a leader never hands over to a higher-priority replica (fail-back)',
+    patches: [{ file: 'src/core/transfer.ts', search: '  if (!policy.enabled || policy.suppressed) return null;', replace: '  return null;' }],
+  },
+  {
+    name: 'skip-reproposal',
+    area: 'phase 1 recovery',
+    bug: 'a new leader fills undecided slots with no-ops instead of re-proposing accepted values',
+    patches: [{ file: REPLICA, search: '      const command: Command = chosen ? chosen.command : NOOP;', replace: '      const command: Command = chosen?.decided ? chosen.command : NOOP;' }],
+  },
+  {
+    name: 'lowest-ballot-wins',
+    area: 'phase 1 recovery',
+    bug: 'a new leader re-proposes the value accepted at the lowest ballot instead of the highest',
+    patches: [
+      {
+        file: REPLICA,
+        search: '(e.decided || compareBallots(e.ballot, cur.ballot) > 0)',
+        replace: '(e.decided || compareBallots(e.ballot, cur.ballot) < 0)',
+      },
+    ],
+  },
+  {
+    name: 'accept-compares-rounds',
+    area: 'acceptance',
+    bug: 'an acceptor compares ballot rounds only, so it accepts from a leader of its promised round with a lower replica id',
+    patches: [
+      {
+        file: REPLICA,
+        search: '    this.observeRound(ballot.round);\n    if (ballotGreater(this.promisedBallot, ballot)) {',
+        replace: '    this.observeRound(ballot.round);\n    if (this.promisedBallot.round > ballot.round) {',
+      },
+    ],
+  },
+  {
+    name: 'learn-decided-blindly',
+    area: 'acceptance',
+    bug: "a follower takes slots as decided through the leader's decided prefix without checking it holds the leader's value",
+    patches: [{ file: 'src/core/replication.ts', search: '    if (!ballotEquals(e.ballot, ballot)) break;\n', replace: '' }],
+  },
+  {
+    name: 'ignore-phase2-policy',
+    area: 'acceptance',
+    bug: 'a leader decides with a plain weighted majority, ignoring required groups and flexible phase-2 sizes',
+    patches: [
+      {
+        file: 'src/core/configuration-chain.ts',
+        search: '    if (this.override) return this.overrideSatisfied(acks);\n',
+        replace: '    if (this.override) return this.overrideSatisfied(acks);\n    return this.activeConfig.config.quorum.isPhase1Quorum(acks);\n',
+      },
+    ],
+  },
+  {
+    name: 'read-without-confirmation',
+    area: 'reads',
+    bug: 'a leader serves read-index reads at once, without confirming with a quorum that it still leads',
+    patches: [
+      {
+        file: 'src/core/read-index.ts',
+        search: '  request(readId: string, decidedThrough: number, openingSlot: number): boolean {\n',
+        replace: '  request(readId: string, decidedThrough: number, openingSlot: number): boolean {\n    this.confirmed.push({ readId, decidedThrough });\n    if (openingSlot >= 0) return false;\n',
+      },
+    ],
+  },
+  {
+    name: 'read-older-broadcast',
+    area: 'reads',
+    bug: 'a read is confirmed by answers to the heartbeat broadcast sent before it was asked',
+    patches: [
+      {
+        file: 'src/core/read-index.ts',
+        search: '    this.pending.push({ readId, decidedThrough, seq: this.seqBroadcast + 1 });',
+        replace: '    this.pending.push({ readId, decidedThrough, seq: this.seqBroadcast });',
+      },
+    ],
+  },
+  {
+    name: 'read-nonce-restarts',
+    area: 'quiet restarts',
+    bug: "a restarted replica's read nonce starts again at 0, so answers to its previous life (same ballot after a quiet restart) confirm its reads (issue 11, bug 2)",
+    patches: [
+      {
+        file: REPLICA,
+        search: '    this.reads = new ReadIndex(durable.readSeqReserved ?? 0);',
+        replace: '    this.reads = new ReadIndex(0);',
+      },
+    ],
+  },
+  {
+    name: 'quiet-restore-skips-promise',
+    area: 'quiet restarts',
+    bug: 'a replica restarts quiet (a leader leads again at its old ballot) although it promised a higher ballot since it went quiet',
+    patches: [
+      {
+        file: 'src/core/quiet.ts',
+        search: "  if (!ballotEquals(q.ballot, s.promised)) return { kind: 'refused', why: `went quiet at ${formatBallot(q.ballot)}, has promised ${formatBallot(s.promised)} since` };\n",
+        replace: '',
+      },
+    ],
+  },
+  {
+    name: 'ignore-compacted-promises',
+    area: 'snapshots',
+    bug: 'a candidate leads although an acceptor compacted decided slots it does not have (it fills them with no-ops)',
+    patches: [{ file: REPLICA, search: '    if (m.compactedThrough >= this.prepareFromSlot) {', replace: '    if (false) {' }],
+  },
+  {
+    name: 'snapshot-over-newer-state',
+    area: 'snapshots',
+    bug: 'an acceptor installs a snapshot older than what it already decided, rolling its state machine back',
+    patches: [{ file: REPLICA, search: '    if (m.slot > this.log.decidedThrough) {', replace: '    if (m.slot > this.log.compactedThrough) {' }],
+  },
+  {
+    name: 'elect-with-newest-configuration-only',
+    area: 'membership',
+    bug: 'pre-vote and phase 1 count only the newest configuration a candidate knows, not every configuration that may govern an undecided slot',
+    patches: [
+      {
+        file: 'src/core/configuration-chain.ts',
+        search: '    if (this.override) return this.overrideSatisfied(voters);\n',
+        replace: '    if (this.override) return this.overrideSatisfied(voters);\n    return this.links().at(-1)!.config.quorum.isPhase1Quorum(voters);\n',
+      },
+    ],
+  },
+  {
+    name: 'answers-from-old-incarnation',
+    area: 'membership',
+    bug: "a leader counts answers from a rebuilt replica's previous incarnation",
+    patches: [
+      {
+        file: REPLICA,
+        search: '    if (ANSWERS.has(m.type) && (m.fromIncarnation ?? 1) !== this.configs.incarnationOf(m.from)) return; // from a life of that replica we no longer count\n',
+        replace: '',
+      },
+    ],
+  },
+  {
+    name: 'minority-vote-num-any',
+    area: 'minority mode',
+    bug: 'minority mode accepts a vote_num that is not a strict majority of the survivors (issue 11, bug 1)',
+    patches: [{ file: 'src/core/replica-options.ts', search: '  if (2 * o.voteNum <= voters.length) {', replace: '  if (false) {' }],
+  },
+  {
+    name: 'ignore-epochs',
+    area: 'minority mode',
+    bug: 'replicas act on messages of any epoch: nothing fences a history forked off by a minority force-start',
+    patches: [{ file: REPLICA, search: '    const theirs = m.epoch ?? 0;', replace: '    const theirs = this.epoch;' }],
+  },
+  {
+    name: 'travelling-forever',
+    area: 'flow control',
+    bug: 'catch-up treats an unacknowledged accept batch as still on its way however overdue it is, so a lost batch is never sent again',
+    patches: [
+      {
+        file: 'src/core/travelling-batches.ts',
+        search: '    if (!oldest || oldest.firstSlot > ackedThrough + 1 || nowTicks - oldest.tick >= freshTicks) return ackedThrough;',
+        replace: '    if (!oldest || oldest.firstSlot > ackedThrough + 1) return ackedThrough;',
+      },
+    ],
+  },
+];
+
+/**
+ * Apply `mutant`'s patches to the files `read` returns; returns the patched
+ * contents by file. Throws, naming the mutant and file, if a search text is
+ * not found exactly once.
+ */
+export function applyMutant(mutant: Mutant, read: (file: string) => string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of mutant.patches) {
+    const text = out.get(p.file) ?? read(p.file);
+    const at = text.indexOf(p.search);
+    if (at < 0) throw new Error(`mutant ${mutant.name}: its text is not in ${p.file} any more (the code changed: update the patch in sim/mutants.ts):\n${p.search}`);
+    if (text.indexOf(p.search, at + 1) >= 0) throw new Error(`mutant ${mutant.name}: its text occurs more than once in ${p.file}; make the search text unique:\n${p.search}`);
+    out.set(p.file, text.slice(0, at) + p.replace + text.slice(at + p.search.length));
+  }
+  return out;
+}
