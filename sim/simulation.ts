@@ -1,4 +1,4 @@
-import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
+import { type ReplicaId, type Rng, DEFAULT_THRIFTY, SeededRng, chance, isVoter, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
 import type { CompactionPolicy } from '../src/host/ready-runner.ts';
@@ -7,6 +7,7 @@ import { type ClockModel, LOCKSTEP } from './clock.ts';
 import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
+import { TrailingLagCheck } from './thrifty-check.ts';
 import { Workload } from './workload.ts';
 
 /**
@@ -87,6 +88,14 @@ export interface Knobs {
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
+  /**
+   * Thrifty replication on every replica (about half the seeds; drawn from a
+   * stream of its own, see THRIFTY_SALT), and per tick the probability that
+   * the leader's nearest follower crashes, is cut off or turns slow: the
+   * moments thrifty replication must ride out with its hedge.
+   */
+  readonly thrifty: boolean;
+  readonly nearestFollowerFaultRate: number;
   readonly timing: Timing;
   readonly topology: Topology;
 }
@@ -105,7 +114,16 @@ export interface SimulationOptions {
   readonly stallRate?: number;
   /** Back-pressure: requests that may wait at a replica at once (default: unlimited). */
   readonly pendingMax?: number;
+  /** Thrifty replication on or off, whatever the seed draws (default: drawn from the seed). */
+  readonly thrifty?: boolean;
 }
+
+/**
+ * Thrifty replication's knobs are drawn from a stream of their own (the seed
+ * XOR this salt), so adding them changed no draw of any other knob: a seed
+ * that draws thrifty replication off runs exactly as it did before.
+ */
+const THRIFTY_SALT = 0x7f4a7c15;
 
 export interface SimulationStats {
   readonly safetyTicks: number;
@@ -190,6 +208,9 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
     compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
     snapshotChunkChars: randomInt(rng, 50, 5000),
+    // Drawn in runSimulation from a stream of their own (THRIFTY_SALT).
+    thrifty: false,
+    nearestFollowerFaultRate: 0,
     quietAfterTicks: !quiet ? 0 : swarm['going quiet'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
     quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
     evictionRate: quiet ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
@@ -242,6 +263,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
   if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
+  if (opts.thrifty !== undefined) cmd += ` --thrifty ${opts.thrifty ? 'on' : 'off'}`;
   return cmd;
 }
 
@@ -260,6 +282,7 @@ export function describeKnobs(k: Knobs): string {
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
     `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
+    `replication: ${k.thrifty ? `thrifty, nearest-follower faults/tick=${pct(k.nearestFollowerFaultRate)}` : 'full'}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -278,8 +301,12 @@ function pct(x: number): string {
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
   const drawn = drawKnobs(rng, opts.topology);
+  const thriftyRng = new SeededRng(opts.seed ^ THRIFTY_SALT);
+  const thrifty = opts.thrifty ?? chance(thriftyRng, 0.5);
   const knobs: Knobs = {
     ...drawn,
+    thrifty,
+    nearestFollowerFaultRate: thrifty ? between(thriftyRng, 0, 0.01) : 0,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
     ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
@@ -306,6 +333,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
     ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
+    ...(knobs.thrifty ? { thrifty: DEFAULT_THRIFTY } : {}),
   });
   const operations = opts.operations ?? DEFAULT_OPERATIONS;
   const workload = new Workload(cluster, rng, {
@@ -375,6 +403,10 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       }
     }
     livenessTicks = cluster.now - start;
+    if (knobs.thrifty) {
+      const lag = thriftyLagEpilogue(cluster, knobs);
+      if (lag !== null) return fail('liveness', lag);
+    }
   } catch (e) {
     if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
     // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
@@ -406,10 +438,52 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       decidedSlots: cluster.safety.decidedSlots,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
+      counts: { ...faults.collect(), 'thrifty: lag checked': knobs.thrifty ? 1 : 0, 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
+}
+
+/**
+ * Thrifty replication's stated lag, checked after a healed run: a steady
+ * trickle of writes at the leader (one per round trip, far below a catch-up
+ * window per heartbeat), and at every tick every voter's decided prefix
+ * against the leader's (TrailingLagCheck). The bound: a trailing follower
+ * knows decided what its leader had decided one heartbeat interval (on the
+ * slowest clock) and one round trip ago, plus two ticks for the order of a
+ * tick's events. The writes use keys of their own and are not part of the
+ * clients' history. Returns what went wrong, or null.
+ */
+export function thriftyLagBoundTicks(k: Knobs): number {
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  return Math.ceil(k.timing.heartbeatIntervalTicks / (1 - k.clocks.rho)) + roundTripTicks + 2;
+}
+
+function thriftyLagEpilogue(c: SimCluster, k: Knobs): string | null {
+  const bound = thriftyLagBoundTicks(k);
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  const check = new TrailingLagCheck(bound);
+  let n = 0;
+  let problem: string | null = null;
+  for (let i = 0; i < 20 * bound && problem === null; i++) {
+    c.tick(() => {
+      const leader = c.leaderId();
+      if (leader !== null && i % (roundTripTicks + 1) === 0) {
+        c.propose(leader, { kind: 'put', id: `lag-${n}`, key: `lag-${n % 4}`, value: String(n) }, () => {});
+        n += 1;
+        c.drain(c.replica(leader));
+      }
+      const voters = new Map<ReplicaId, number>();
+      for (const m of c.currentConfiguration().members) {
+        if (m.id === leader || !isVoter(m)) continue;
+        const st = c.replica(m.id).core?.status();
+        if (st) voters.set(m.id, st.decidedThrough);
+      }
+      const decided = leader === null ? 0 : (c.replica(leader).core?.status().decidedThrough ?? 0);
+      problem = check.observe(c.now, leader, decided, voters);
+    });
+  }
+  return problem;
 }
 
 /**
