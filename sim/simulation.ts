@@ -465,7 +465,7 @@ function thriftyLagEpilogue(c: SimCluster, k: Knobs): string | null {
   const check = new TrailingLagCheck(bound);
   let n = 0;
   let problem: string | null = null;
-  for (let i = 0; i < 20 * bound && problem === null; i++) {
+  for (let i = 0; i < 10 * bound && problem === null; i++) {
     c.tick(() => {
       const leader = c.leaderId();
       if (leader !== null && i % (roundTripTicks + 1) === 0) {
