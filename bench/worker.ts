@@ -259,8 +259,13 @@ async function runLoad(env: BenchEnv, req: LoadRequest): Promise<LoadResult> {
 async function crashFollowerAt(env: BenchEnv, name: string, at: number, downMs: number): Promise<{ replica: number } | { failed: string }> {
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
   const stream = streamNamed(env, name);
-  const { leaderId } = await agreedLeader(env, stream);
-  if (leaderId === null) return { failed: 'no agreed leader' };
+  // Under load a replica may answer its status late or report a stale leader for a moment: ask again for up to 2 s.
+  let leaderId: ReplicaId | null = null;
+  for (let i = 0; i < 40 && leaderId === null; i++) {
+    leaderId = (await agreedLeader(env, stream)).leaderId;
+    if (leaderId === null) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (leaderId === null) return { failed: 'no agreed leader within 2 s' };
   const m = await replicaStub(env, stream, leaderId).metrics(identity(stream, leaderId));
   const nearest = !isRpcError(m) ? (m.metrics.nearest_quorum ?? null) : null;
   const victim = nearest?.[0] ?? stream.replicas.map((r) => r.id).filter((id) => id !== leaderId).sort((a, b) => a - b)[0];
