@@ -1,5 +1,5 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--thrifty on|off] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it; a
  * campaign prints how often each fault and operation happened.
@@ -7,7 +7,7 @@
 import { parseArgs } from 'node:util';
 import { COORDINATION_KV_OPERATIONS, CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
 
-const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]';
+const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--thrifty on|off] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]';
 
 function main(): number {
   const { values } = parseArgs({
@@ -20,6 +20,7 @@ function main(): number {
       'pending-max': { type: 'string' },
       coordination: { type: 'boolean', default: false },
       'coordination-ops': { type: 'string' },
+      thrifty: { type: 'string' },
       'first-failure': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -47,6 +48,11 @@ function main(): number {
     console.error('--pending-max must be at least 1');
     return 2;
   }
+  if (values.thrifty !== undefined && values.thrifty !== 'on' && values.thrifty !== 'off') {
+    console.error(`--thrifty takes on or off (default: drawn from each seed), got '${values.thrifty}'`);
+    return 2;
+  }
+  const thrifty = values.thrifty === undefined ? undefined : values.thrifty === 'on';
   const json = values.json;
   const verbose = !json && (values.verbose || single);
   let failed = 0;
@@ -61,6 +67,7 @@ function main(): number {
       ...(pendingMax !== undefined ? { pendingMax } : {}),
       ...(coordination ? { coordination } : {}),
       ...(coordinationOperations !== undefined ? { coordinationOperations } : {}),
+      ...(thrifty !== undefined ? { thrifty } : {}),
     });
     totals.add(r);
     if (r.ok) {

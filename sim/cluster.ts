@@ -17,6 +17,8 @@ import {
   type Rng,
   type Entry,
   type ReplicaEvent,
+  type ThriftyOptions,
+  AdaptiveFlowController,
   compileConfiguration,
   describeChange,
   electableMember,
@@ -38,6 +40,7 @@ import { type SeedSpec, needsSeed, seedDelta } from '../src/host/seed.ts';
 import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
+import { NearestQuorumCheck } from './thrifty-check.ts';
 
 export type Timing = ReplicaTiming;
 
@@ -73,6 +76,14 @@ export interface ClusterOptions {
   readonly clocks?: ClockModel;
   /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
   readonly pendingMax?: number;
+  /** Thrifty replication on every replica (src/core/thrifty.ts); absent: every batch to every follower. */
+  readonly thrifty?: ThriftyOptions;
+  /**
+   * Adaptive flow control as the Durable Object host runs it (an
+   * AdaptiveFlowController per replica life, fed after every drain with the
+   * simulated time in milliseconds); absent: the core's fixed limits.
+   */
+  readonly adaptiveFlow?: boolean;
   /**
    * A stream restored from a snapshot (src/host/seed.ts): the bootstrap
    * replicas start from this state machine snapshot at `slot`, and each stays
@@ -124,6 +135,8 @@ export class SimProcess {
   clock: HostClock | null = null;
   /** The machine's clock (sim/clock.ts): it survives crashes; true time is the simulator's. */
   readonly machineClock: SimClock;
+  /** Its host's adaptive flow controller, when the cluster runs one (a new one each life, as a restarted host starts one). */
+  flow: AdaptiveFlowController | null = null;
 
   constructor(id: ReplicaId, machineClock: SimClock) {
     this.id = id;
@@ -185,6 +198,8 @@ export class SimCluster {
   now = 0;
   /** True time of the event being run (a delivery or a replica's tick inside the current tick; `now` between ticks). */
   eventTime = 0;
+  /** Milliseconds per tick (the adaptive flow controller counts in milliseconds, as the host does). */
+  private readonly tickMs: number;
   readonly clocks: ClockModel;
   /** Replicas clients cannot reach (an operator cut them off: a minority force-start's lost replicas until rebuilt). */
   readonly cutOffFromClients = new Set<ReplicaId>();
@@ -220,6 +235,7 @@ export class SimCluster {
     this.quorum = this.bootstrap.quorum;
     this.safety = new SafetyChecker(this.configuration);
     const tickMs = options.tickMs ?? 10;
+    this.tickMs = tickMs;
     const regionOf = this.regionOf;
     for (const m of this.members) regionOf.set(m.id, m.region);
     this.network.baseDelayTicks = (from, to) => {
@@ -593,13 +609,19 @@ export class SimCluster {
       rng: new SeededRng(this.rng.nextU32()),
       observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
+      ...(this.options.thrifty ? { thrifty: this.options.thrifty } : {}),
     };
+    // Checked whether thrifty replication is on or not: every new accept batch goes to a phase-2 quorum (with the leader).
+    const nearest = new NearestQuorumCheck(r.id);
     const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
       },
-      beforeSend: (m) => this.safety.onSend(r, m),
+      beforeSend: (m) => {
+        this.safety.onSend(r, m);
+        nearest.beforeSend(m);
+      },
       afterApply: (e, result) => {
         this.safety.onApply(r, e, result);
         r.watches?.advance(e.slot);
@@ -609,6 +631,7 @@ export class SimCluster {
         this.readies += 1;
         this.safety.onReady(r, rd);
         this.safety.onStep(r, this.now);
+        nearest.afterReady(() => r.runner?.status() ?? null);
       },
       afterInstall: () => {
         this.snapshotsInstalled += 1;
@@ -633,6 +656,9 @@ export class SimCluster {
     r.leases = new LeaseKeeper(r.kv, this.options.tickMs ?? 10, this.timing.electionTimeoutTicks, `r${r.id}.${r.incarnation}`);
     r.runner.setLeaderDuties(r.leases);
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
+    nearest.begin(r.runner.status().lastSlot);
+    r.flow = this.options.adaptiveFlow ? new AdaptiveFlowController({ batchMax: this.timing.batchMax }) : null;
+    if (r.flow) r.runner.setFlowLimits(r.flow.limits());
     if (r.runner.status().quiet) {
       this.quietRestarts += 1;
       if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
@@ -653,7 +679,10 @@ export class SimCluster {
     if (runner.crashed) {
       this.crashesBetweenPersistAndSend += 1;
       this.crash(r.id, 'crash between persist and send');
+      return;
     }
+    const limits = r.flow?.observe(r.machineClock.localAt(this.eventTime) * this.tickMs, runner.flowState());
+    if (limits) runner.setFlowLimits(limits);
   }
 
   /** Crashes that fell between persisting a Ready and sending its messages. */

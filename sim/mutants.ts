@@ -296,6 +296,24 @@ export const MUTANTS: readonly Mutant[] = [
     seeds: COORDINATION_MUTANT_SEEDS,
     patches: [{ file: 'src/host/watch-hub.ts', search: '    for (const c of r.changes) {\n      if (!w.covers(c.key)) continue;', replace: '    for (const c of r.changes.slice(0, 1)) {\n      if (!w.covers(c.key)) continue;' }],
   },
+  {
+    name: 'thrifty-picks-too-few',
+    area: 'thrifty replication',
+    bug: 'the nearest quorum leaves out one follower it needs, so each new batch waits for its hedge or a retransmission',
+    patches: [
+      {
+        file: 'src/core/thrifty.ts',
+        search: '    const to = [...new Set([...chosen, ...extra])].sort((a, b) => a - b);',
+        replace: '    const to = [...new Set([...chosen, ...extra])].sort((a, b) => a - b).slice(1);',
+      },
+    ],
+  },
+  {
+    name: 'thrifty-forgets-trailing',
+    area: 'thrifty replication',
+    bug: 'heartbeats no longer carry the catch-up of a trailing follower, which falls behind by up to a catch-up window',
+    patches: [{ file: REPLICA, search: '      if (pr && this.trailing(to, pr)) this.replication.catchUp(to, pr);\n', replace: '' }],
+  },
 ];
 
 /**

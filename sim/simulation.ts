@@ -1,4 +1,4 @@
-import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
+import { type ReplicaId, type Rng, DEFAULT_THRIFTY, SeededRng, chance, isVoter, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
 import { coordinationModel } from './checker/coordination-model.ts';
@@ -9,6 +9,7 @@ import { type ClockModel, LOCKSTEP } from './clock.ts';
 import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
+import { TrailingLagCheck } from './thrifty-check.ts';
 import { Workload } from './workload.ts';
 
 /**
@@ -89,6 +90,14 @@ export interface Knobs {
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
+  /**
+   * Thrifty replication on every replica (about half the seeds; drawn from a
+   * stream of its own, see THRIFTY_SALT), and per tick the probability that
+   * the leader's nearest follower crashes, is cut off or turns slow: the
+   * moments thrifty replication must ride out with its hedge.
+   */
+  readonly thrifty: boolean;
+  readonly nearestFollowerFaultRate: number;
   readonly timing: Timing;
   readonly topology: Topology;
 }
@@ -117,6 +126,8 @@ export interface SimulationOptions {
   readonly coordination?: boolean;
   /** Operations the coordination clients start (default COORDINATION_OPERATIONS). */
   readonly coordinationOperations?: number;
+  /** Thrifty replication on or off, whatever the seed draws (default: drawn from the seed). */
+  readonly thrifty?: boolean;
 }
 
 export const COORDINATION_OPERATIONS = 300;
@@ -134,6 +145,13 @@ export const COORDINATION_COUNTERS = [
   'coordination: watch reconnected',
   'coordination: watch compacted',
 ] as const;
+
+/**
+ * Thrifty replication's knobs are drawn from a stream of their own (the seed
+ * XOR this salt), so adding them changed no draw of any other knob: a seed
+ * that draws thrifty replication off runs exactly as it did before.
+ */
+const THRIFTY_SALT = 0x7f4a7c15;
 
 export interface SimulationStats {
   readonly safetyTicks: number;
@@ -219,6 +237,9 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
     compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
     snapshotChunkChars: randomInt(rng, 50, 5000),
+    // Drawn in runSimulation from a stream of their own (THRIFTY_SALT).
+    thrifty: false,
+    nearestFollowerFaultRate: 0,
     quietAfterTicks: !quiet ? 0 : swarm['going quiet'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
     quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
     evictionRate: quiet ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
@@ -274,6 +295,7 @@ export function reproduceCommand(opts: SimulationOptions): string {
   // A planted bug's reproduce line (sim/mutate.ts) implies its campaign.
   if (opts.coordination && !process.env.EDGEPAXOS_REPRODUCE_CAMPAIGN_IMPLIED) cmd += ' --coordination';
   if (opts.coordinationOperations !== undefined && opts.coordinationOperations !== COORDINATION_OPERATIONS) cmd += ` --coordination-ops ${opts.coordinationOperations}`;
+  if (opts.thrifty !== undefined) cmd += ` --thrifty ${opts.thrifty ? 'on' : 'off'}`;
   return cmd;
 }
 
@@ -292,6 +314,7 @@ export function describeKnobs(k: Knobs): string {
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
     `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
+    `replication: ${k.thrifty ? `thrifty, nearest-follower faults/tick=${pct(k.nearestFollowerFaultRate)}` : 'full'}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -310,8 +333,12 @@ function pct(x: number): string {
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
   const drawn = drawKnobs(rng, opts.topology);
+  const thriftyRng = new SeededRng(opts.seed ^ THRIFTY_SALT);
+  const thrifty = opts.thrifty ?? chance(thriftyRng, 0.5);
   const knobs: Knobs = {
     ...drawn,
+    thrifty,
+    nearestFollowerFaultRate: thrifty ? between(thriftyRng, 0, 0.01) : 0,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
     ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
@@ -338,6 +365,7 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
     ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
+    ...(knobs.thrifty ? { thrifty: DEFAULT_THRIFTY } : {}),
   });
   const operations = opts.operations ?? (opts.coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS);
   const workload = new Workload(cluster, rng, {
@@ -429,6 +457,10 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     }
     livenessTicks = cluster.now - start;
     coordination?.checkTurns();
+    if (knobs.thrifty) {
+      const lag = thriftyLagEpilogue(cluster, knobs);
+      if (lag !== null) return fail('liveness', lag);
+    }
   } catch (e) {
     if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
     // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
@@ -467,10 +499,58 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       decidedSlots: cluster.safety.decidedSlots,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped, ...(coordination ? coordination.counts() : {}) },
+      counts: {
+        ...faults.collect(),
+        'thrifty: lag checked': knobs.thrifty ? 1 : 0,
+        'client: refused (overloaded)': workload.overloaded,
+        'client: dropped after a refusal': workload.dropped,
+        ...(coordination ? coordination.counts() : {}),
+      },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
+}
+
+/**
+ * Thrifty replication's stated lag, checked after a healed run: a steady
+ * trickle of writes at the leader (one per round trip, far below a catch-up
+ * window per heartbeat), and at every tick every voter's decided prefix
+ * against the leader's (TrailingLagCheck). The bound: a trailing follower
+ * knows decided what its leader had decided one heartbeat interval (on the
+ * slowest clock) and one round trip ago, plus two ticks for the order of a
+ * tick's events. The writes use keys of their own and are not part of the
+ * clients' history. Returns what went wrong, or null.
+ */
+export function thriftyLagBoundTicks(k: Knobs): number {
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  return Math.ceil(k.timing.heartbeatIntervalTicks / (1 - k.clocks.rho)) + roundTripTicks + 2;
+}
+
+function thriftyLagEpilogue(c: SimCluster, k: Knobs): string | null {
+  const bound = thriftyLagBoundTicks(k);
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  const check = new TrailingLagCheck(bound);
+  let n = 0;
+  let problem: string | null = null;
+  for (let i = 0; i < 10 * bound && problem === null; i++) {
+    c.tick(() => {
+      const leader = c.leaderId();
+      if (leader !== null && i % (roundTripTicks + 1) === 0) {
+        c.propose(leader, { kind: 'put', id: `lag-${n}`, key: `lag-${n % 4}`, value: String(n) }, () => {});
+        n += 1;
+        c.drain(c.replica(leader));
+      }
+      const voters = new Map<ReplicaId, number>();
+      for (const m of c.currentConfiguration().members) {
+        if (m.id === leader || !isVoter(m)) continue;
+        const st = c.replica(m.id).core?.status();
+        if (st) voters.set(m.id, st.decidedThrough);
+      }
+      const decided = leader === null ? 0 : (c.replica(leader).core?.status().decidedThrough ?? 0);
+      problem = check.observe(c.now, leader, decided, voters);
+    });
+  }
+  return problem;
 }
 
 /**

@@ -27,7 +27,7 @@ describe('simulation: planted bugs', () => {
   });
 
   // A few areas whose bug the campaign catches within its first seeds (the rest: npm run mutate).
-  for (const name of ['forget-promise-on-restart', 'accept-compares-rounds', 'skip-reproposal', 'read-older-broadcast', 'minority-vote-num-any', 'travelling-forever']) {
+  for (const name of ['forget-promise-on-restart', 'accept-compares-rounds', 'skip-reproposal', 'read-older-broadcast', 'minority-vote-num-any', 'travelling-forever', 'thrifty-picks-too-few']) {
     it(`the random campaign catches ${name} in a copy of the source`, async () => {
       const r = await runMutant(MUTANTS.find((m) => m.name === name)!, 20);
       expect(r.caught, `${name} survived 20 seeds`).toBe(true);
