@@ -35,18 +35,40 @@ import type { StreamClient } from './stream-client.ts';
 /** How long a switchover or step-down waits for the hand-over, in milliseconds. */
 export const HANDOVER_TIMEOUT_MS = { min: 100, max: 60_000, default: 10_000 } as const;
 
-/** Hand leadership to `targetId` (Patroni switchover); answers once it leads, or 504 switchover_timeout. */
+/**
+ * Hand leadership to `targetId` (Patroni switchover); answers once it leads, or 504 switchover_timeout.
+ * One hand-over attempt lasts a few election timeouts: the target is told to campaign once per attempt,
+ * and a campaign can fail (its first round outvoted, or its timer held back on a loaded host), after
+ * which the old leader resumes. So the attempt is repeated, each time from whoever leads then, until
+ * the target leads or `timeoutMs` is spent. A repeat restarts the core's hand-over (transfer.ts).
+ */
 export async function switchover(t: Target, targetId: number, timeoutMs: number = HANDOVER_TIMEOUT_MS.default): Promise<LeadershipResult> {
   const client = admin(t);
   const started = Date.now();
-  const leader = await currentLeader(client);
-  if (leader === targetId) return { leader_id: leader, changed: false, took_ms: 0 };
-  await operate(client, leader, { kind: 'switchover', target: targetId, timeoutMs });
-  const now = await waitForLeader(client, (id) => id === targetId, started + timeoutMs);
-  if (now !== targetId) {
-    throw new ApiError(504, 'switchover_timeout', `replica ${targetId} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'} and writes have resumed`);
+  const deadline = started + timeoutMs;
+  const first = await currentLeader(client);
+  if (first === targetId) return { leader_id: first, changed: false, took_ms: 0 };
+  let now: ReplicaId | null = first;
+  for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+    const attemptEnds = Math.min(deadline, Date.now() + handOverAttemptMs(client));
+    if (now !== null) {
+      try {
+        await operate(client, now, { kind: 'switchover', target: targetId, timeoutMs: Math.max(1, attemptEnds - Date.now()) });
+      } catch (e) {
+        // A refusal of the first attempt is the answer (a bad target, no leader); a repeat that meets an
+        // election under way (not the leader any more, no answer) just waits for the next attempt.
+        if (attempt === 0 || !(e instanceof ApiError) || (e.status !== 409 && e.status !== 503)) throw e;
+      }
+    }
+    now = await waitForLeader(client, (id) => id === targetId, attemptEnds);
+    if (now === targetId) return { leader_id: now, changed: true, took_ms: Date.now() - started };
   }
-  return { leader_id: now, changed: true, took_ms: Date.now() - started };
+  throw new ApiError(504, 'switchover_timeout', `replica ${targetId} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'} and writes have resumed`);
+}
+
+/** One hand-over attempt: time for the target to catch up and win a campaign, with room for a slow host. */
+function handOverAttemptMs(client: StreamClient): number {
+  return 4 * client.stream.election_timeout_ms;
 }
 
 /** The leader hands over to the best other replica. */
