@@ -5,3 +5,4 @@
  */
 export * from './kv-state-machine.ts';
 export * from './lease-keeper.ts';
+export * from './partition.ts';
