@@ -4,6 +4,7 @@ import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
+import { keyspaceRoutes } from './keyspaces.ts';
 import { kvRoutes } from './kv.ts';
 import { leaseRoutes } from './leases.ts';
 import { lockRoutes } from './locks.ts';
@@ -56,6 +57,7 @@ app.route('/', lockRoutes());
 app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());
+app.route('/', keyspaceRoutes());
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   type: 'http',

@@ -91,6 +91,7 @@ export class StreamClient {
   /** Apply a write exactly once, wherever the leader is; throws ApiError when it cannot say. */
   async write(request: WriteRequest): Promise<KvResult> {
     const deadline = Date.now() + this.deadlineMs;
+    const idempotencyKey = 'idempotencyKey' in request ? request.idempotencyKey : undefined;
     let target = this.firstTarget();
     let uncertain = false;
     const pacer = new Pacer(this.backoffMs, this.members().length);
@@ -101,7 +102,7 @@ export class StreamClient {
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw this.failure(res);
-      if (res.kind === 'overloaded') throw this.overloaded(uncertain, request.idempotencyKey);
+      if (res.kind === 'overloaded') throw this.overloaded(uncertain, idempotencyKey);
       if (res.kind === 'applied') {
         leaderCache.set(this.cacheKey, target);
         return res.result;
@@ -114,14 +115,14 @@ export class StreamClient {
       await pacer.next(hint !== null);
     }
     if (uncertain) {
-      if (request.idempotencyKey === undefined) {
+      if (idempotencyKey === undefined) {
         throw new ApiError(503, 'outcome_unknown', 'the request may or may not have been applied (the leader was lost while it was in flight); repeating it is safe');
       }
       throw new ApiError(
         503,
         'outcome_unknown',
         'the write may or may not have been applied (the leader was lost while it was in flight); retrying it with the same Idempotency-Key is safe',
-        { idempotency_key: request.idempotencyKey },
+        { idempotency_key: idempotencyKey },
       );
     }
     throw new ApiError(503, 'unavailable', 'no leader could be reached in time; the write was not applied');

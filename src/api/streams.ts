@@ -1,7 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { ReplicaId } from '../core/index.ts';
-import { CATALOG_STREAM, DefinitionError, type StreamConfig, StreamConfigSchema, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
+import { CATALOG_STREAM, DefinitionError, parseShardName, type StreamConfig, StreamConfigSchema, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { timingWindows } from '../host/timing-windows.ts';
 import { type VersionedEntry, compareAndSet, isCreatableName, dynamicClient, forgetEntry, listEntries, newIncarnation, readEntry } from './catalog.ts';
@@ -190,6 +190,9 @@ function parseDefinition(body: unknown): StreamConfig {
   const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
+  }
+  if (typeof name === 'string' && parseShardName(name)) {
+    throw new ApiError(400, 'invalid_request', `name: '${name}' has the form of a keyspace's shard (<keyspace>_sNNNN), which is reserved`);
   }
   try {
     return parseStreamDefinition(body);
