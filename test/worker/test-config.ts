@@ -28,7 +28,30 @@ export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'resta
  */
 export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'coord'] as const;
 
+/**
+ * Keyspaces of the configuration: 'users' (4 shards, leaders spread over the three regions)
+ * and 'ks-chaos' (3 shards, for the chaos test). Quiet after 300 ms, as their tests wake them.
+ */
+export const TEST_KEYSPACES = [
+  {
+    name: 'users',
+    shards: 4,
+    leaders: 'spread',
+    ...FAST,
+    quiesce_after_ms: 300,
+    replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }],
+  },
+  {
+    name: 'ks-chaos',
+    shards: 3,
+    leaders: 'spread',
+    ...FAST,
+    replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }],
+  },
+];
+
 export const TEST_CONFIG = {
+  keyspaces: TEST_KEYSPACES,
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only
   // touch it when they ask for an unknown stream, and it should not heartbeat under them.
   catalog: {
