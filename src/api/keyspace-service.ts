@@ -15,7 +15,7 @@ import type {
 import type { TxnCompare, TxnOp, TxnOutcome } from '../core/index.ts';
 import type { ReadOutcome, ReplicaIdentity, ReplicaObject, RpcError } from '../host/replica-object.ts';
 import { timingWindows } from '../host/timing-windows.ts';
-import { type IntentView, type KvItem as StoredItem, type KvResult, type ShardRead, type TxnOpResult, type TxnVote, rangesOf, shardOfKey, txnKeys } from '../kv/index.ts';
+import { type IntentView, type KvItem as StoredItem, type KvResult, type ShardRead, type TxnOpResult, type TxnVote, outcomeOf, rangesOf, shardOfKey, txnKeys } from '../kv/index.ts';
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { type Keyspace, resolveKeyspace, shardClient, shardStream } from './keyspace-catalog.ts';
@@ -343,14 +343,14 @@ async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreT
       }
     }),
   );
-  const yes = votes.every((v): v is Extract<TxnVote, { vote: 'yes' }> => !(v instanceof ApiError) && v.kind === 'txn-vote' && v.vote === 'yes');
-  if (yes) {
+  const decided = outcomeOf(votes.map((v) => (v instanceof ApiError ? null : v)));
+  if (decided !== 'abort') {
     const yesVotes = votes as Extract<TxnVote, { vote: 'yes' }>[];
-    const succeeded = yesVotes.every((v) => v.holds);
+    const succeeded = decided === 'commit-success';
     let outcome: TxnOutcome | null;
     try {
       // Phase 2: the commit point is this decision in the coordinator's log.
-      outcome = await decide(coordinator, txid, succeeded ? 'commit-success' : 'commit-failure');
+      outcome = await decide(coordinator, txid, decided);
     } catch (e) {
       if (e instanceof ApiError && e.status === 503) {
         throw new ApiError(503, 'outcome_unknown', `the coordinator shard of transaction ${txid} could not be reached to decide it; it may or may not commit (the first request that meets one of its keys settles it): read the keys to know`, { txid });

@@ -697,6 +697,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return [...this.prepared.keys()].sort(byCodeUnits);
   }
 
+  /** The intent prepared transaction `txid` holds here, as a request meeting it learns it; undefined when none is prepared. */
+  intentOf(txid: string): IntentView | undefined {
+    return this.prepared.has(txid) ? this.intentView(txid) : undefined;
+  }
+
   /** The outcome recorded here for `txid` (this stream as coordinator), if any. */
   outcome(txid: string): TxnOutcome | undefined {
     return this.outcomes.get(txid);
