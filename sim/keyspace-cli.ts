@@ -18,7 +18,13 @@ let failures = 0;
 let inconclusive = 0;
 const started = performance.now();
 for (let seed = first; seed < first + count; seed++) {
-  const r = await runKeyspaceSim(keyspaceOptions(seed));
+  let r: Awaited<ReturnType<typeof runKeyspaceSim>>;
+  try {
+    r = await runKeyspaceSim(keyspaceOptions(seed));
+  } catch (e) {
+    // A state machine (or the simulated router) that throws is a bug as surely as a wrong answer: every replica would crash on the same command.
+    r = { ok: false, check: 'exception', message: String((e as Error).stack ?? e), options: keyspaceOptions(seed), ops: 0, crossShardTxns: 0, workerCrashes: 0, settled: 0, reproduce: `npm run sim:keyspace -- --seed ${seed}` };
+  }
   if (!r.ok) {
     failures += 1;
     const reproduce = reproduceBase ? `${reproduceBase} --seed ${seed}` : r.reproduce;

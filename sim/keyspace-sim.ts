@@ -49,7 +49,7 @@ export interface KeyspaceSimResult {
   readonly ok: boolean;
   /** The check ran out of search budget (proved nothing); `ok` is true only in the sense that nothing failed. */
   readonly inconclusive?: boolean;
-  readonly check: 'linearizability' | 'liveness' | null;
+  readonly check: 'linearizability' | 'liveness' | 'exception' | null;
   readonly message: string | null;
   readonly options: KeyspaceSimOptions;
   readonly ops: number;
@@ -358,7 +358,10 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
 
   const running = Promise.all(Array.from({ length: options.clients }, (_, i) => client(i)));
   let done = false;
-  void running.then(() => (done = true));
+  const stop = (): void => {
+    done = true;
+  };
+  running.then(stop, stop);
   const drain = async (until: () => boolean, limit: number): Promise<void> => {
     for (let n = 0; n < limit && !until(); n++) {
       await new Promise((r) => setImmediate(r));
@@ -385,14 +388,21 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
     // Proposals a crashed Worker sent may still land: sweep until none is left in flight and no intent remains.
     for (let round = 0; round < 10; round++) {
       for (let s = 0; s < shards.length; s++) {
-        for (const txid of shards[s]!.sm.preparedIds()) await janitor.settle(s, shards[s]!.sm.intentOf(txid)!);
+        for (const txid of shards[s]!.sm.preparedIds()) {
+          const intent = shards[s]!.sm.intentOf(txid);
+          if (intent) await janitor.settle(s, intent); // (an earlier settle may have resolved it meanwhile)
+        }
       }
       await sleep(WRITE_PATIENCE_MS);
       now += INTENT_TIMEOUT_MS + 1;
       if (shards.every((sh) => sh.sm.preparedIds().length === 0)) break;
     }
     for (const key of keys) await record(-1, { kind: 'get', key }, async () => ({ kind: 'get', value: (await janitor.get(key)) ?? null }));
-  })().then(() => (janitorDone = true));
+  })();
+  const finished = (): void => {
+    janitorDone = true;
+  };
+  sweep.then(finished, finished);
   await drain(() => janitorDone, 1_000_000);
   await sweep;
   const left = shards.flatMap((s, i) => s.sm.preparedIds().map((t) => `${t}@${i}`));
