@@ -244,7 +244,8 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
       }
       crossShardTxns += 1;
       const txid = `x${ids++}`;
-      const coordinator = participants[0]!;
+      // The router picks the shard led nearest the caller, a participant or not: here, at random.
+      const coordinator = random() < 0.5 ? participants[0]! : Math.floor(random() * options.shards);
       const deadlineMs = now + INTENT_TIMEOUT_MS;
       const votes = await Promise.all(
         participants.map((s) =>
@@ -256,7 +257,7 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
       if (decided === null || decided.kind !== 'txn-outcome') return proposal === 'abort' ? 'conflict' : null;
       const outcome = decided.outcome!;
       // The answer does not wait for the resolves (as the router's waitUntil): they run on as their own task.
-      void this.finish(participants, txid, outcome).catch((e: unknown) => {
+      void this.finish(participants, coordinator, txid, outcome).catch((e: unknown) => {
         if (!(e instanceof Crash)) throw e;
       });
       if (outcome === 'abort') return 'conflict';
@@ -276,9 +277,9 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
       return { kind: 'txn', succeeded, gets: values };
     }
 
-    private async finish(participants: readonly number[], txid: string, outcome: TxnOutcome): Promise<void> {
+    private async finish(participants: readonly number[], coordinator: number, txid: string, outcome: TxnOutcome): Promise<void> {
       await Promise.all(participants.map((s) => this.write(s, () => ({ kind: 'txn-resolve', id: `r${ids++}`, txid, outcome }))));
-      await this.write(participants[0]!, () => ({ kind: 'txn-forget', id: `f${ids++}`, txid }));
+      await this.write(coordinator, () => ({ kind: 'txn-forget', id: `f${ids++}`, txid }));
     }
   }
 

@@ -36,7 +36,7 @@ import { checkKey, checkValueSize, maxValueBytes } from './validation.ts';
  * Transactions on one shard are one decided command there. Transactions over
  * several shards run two-phase commit: every participant decides a prepare
  * (intents on its keys, no waiting: a conflict votes no), the coordinator
- * shard (the lowest participant) decides the outcome in its log (the first
+ * shard (the one led nearest the caller) decides the outcome in its log (the first
  * decided wins), and every participant then decides a resolve. Any request
  * that meets an intent settles it: it asks the coordinator for the outcome,
  * proposes abort there once the intent's deadline has passed, and resolves
@@ -50,12 +50,36 @@ export interface KeyspaceTarget {
   ks: Keyspace;
   /** Runs work the answer need not wait for (the resolves of a decided transaction); awaited in place when absent. */
   readonly defer?: (work: Promise<unknown>) => void;
+  /** Where the caller is (Cloudflare's continent code): a transaction's coordinator is the shard led nearest to it. */
+  readonly continent?: string;
 }
 
 /** Authorise `principal` for `access` on keyspace `name` (a grant names a keyspace as it names a stream), then resolve it. */
-export async function openKeyspace(env: Cloudflare.Env, principal: Principal, name: string, access: Access, defer?: (work: Promise<unknown>) => void): Promise<KeyspaceTarget> {
+export async function openKeyspace(env: Cloudflare.Env, principal: Principal, name: string, access: Access, defer?: (work: Promise<unknown>) => void, continent?: string): Promise<KeyspaceTarget> {
   authorize(principal, { stream: name, access });
-  return { env, principal, ks: await resolveKeyspace(env, name), ...(defer ? { defer } : {}) };
+  return { env, principal, ks: await resolveKeyspace(env, name), ...(defer ? { defer } : {}), ...(continent !== undefined ? { continent } : {}) };
+}
+
+/**
+ * The coordinator of a cross-shard transaction: any shard of the keyspace
+ * can keep the outcome (it is one decided command in its log), so the one
+ * whose leader (as this isolate last saw it) is nearest the caller, the
+ * participants first on a tie; without that knowledge, the lowest
+ * participant. A near coordinator makes phase 2 one local round.
+ */
+function pickCoordinator(t: KeyspaceTarget, participants: readonly number[]): number {
+  let best = participants[0]!;
+  let bestRank = Infinity;
+  for (let k = 0; k < t.ks.definition.shards; k++) {
+    const nearness = shardClient(t.env, t.ks, k).leaderNearness(t.continent);
+    if (nearness === null) continue;
+    const rank = 2 * nearness + (participants.includes(k) ? 0 : 1);
+    if (rank < bestRank) {
+      best = k;
+      bestRank = rank;
+    }
+  }
+  return best;
 }
 
 /** Attempts of a cross-shard transaction that met conflicts (each with a new id) before it answers `txn_conflict`. */
@@ -316,7 +340,7 @@ type TwoPhase = { kind: 'done'; result: KeyspaceTxnResult } | { kind: 'conflict'
 async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreTxn>, split: Map<number, Split>, attemptKey: string): Promise<TwoPhase> {
   const ks = t.ks;
   const participants = [...split.keys()];
-  const coordinatorShard = participants[0]!;
+  const coordinatorShard = pickCoordinator(t, participants);
   const coordinator = shardClient(t.env, ks, coordinatorShard);
   const coordinatorName = shardStream(ks, coordinatorShard).name;
   const txid = randomTxid();

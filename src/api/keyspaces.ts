@@ -284,7 +284,7 @@ export function keyspaceRoutes(): App {
 
 /** The keyspace of the path for this caller; the resolves of a decided transaction outlive the response. */
 function open(c: Context<AppEnv>, name: string, access: 'read' | 'write'): Promise<router.KeyspaceTarget> {
-  return router.openKeyspace(c.env, c.var.principal, name, access, (work) => c.executionCtx.waitUntil(work));
+  return router.openKeyspace(c.env, c.var.principal, name, access, (work) => c.executionCtx.waitUntil(work), continent(c).continent);
 }
 
 function parseDefinition(raw: unknown): KeyspaceConfig {

@@ -268,6 +268,20 @@ export class StreamClient {
     return this.byPriority().sort((a, b) => rank(a) - rank(b));
   }
 
+  /**
+   * How near the leader this isolate last saw is to a caller on `continent`:
+   * 0 when it is in the continent's nearest region, higher further away, null
+   * when no leader is known here (or the continent is unknown).
+   */
+  leaderNearness(continent: string | undefined): number | null {
+    const leader = this.cachedLeader();
+    const near: readonly string[] = (continent && NEAR[continent]) || [];
+    if (leader === null || near.length === 0) return null;
+    const region = this.members().find((m) => m.id === leader)?.region;
+    const i = region === undefined ? -1 : near.indexOf(region);
+    return i < 0 ? near.length : i;
+  }
+
   /** The replica this isolate last saw leading the stream, if any. */
   cachedLeader(): ReplicaId | null {
     return leaderCache.get(this.cacheKey) ?? null;
