@@ -149,7 +149,7 @@ describe('cluster: crash', () => {
     for (const id of c.ids) c.crash(id);
     for (const id of c.ids) c.restart(id);
     for (const [key, revision] of written) {
-      expect(read(c, key)).toEqual({ key, value: `value${key.slice(3)}`, revision });
+      expect(read(c, key)).toEqual({ key, value: `value${key.slice(3)}`, revision, createRevision: revision });
     }
   });
 

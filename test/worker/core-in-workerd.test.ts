@@ -18,7 +18,7 @@ describe('core: in workerd', () => {
     cluster.flush();
     cluster.runUntil(() => cluster.converged() && revision > 0, 200, 'the write applied everywhere');
     for (const id of cluster.ids) {
-      expect(cluster.replica(id).sm.get('k')).toEqual({ key: 'k', value: 'v', revision });
+      expect(cluster.replica(id).sm.get('k')).toEqual({ key: 'k', value: 'v', revision, createRevision: revision });
     }
   });
 });

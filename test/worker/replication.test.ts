@@ -15,7 +15,7 @@ describe('cluster: replication', () => {
     for (const r of streamConfig(S).replicas) {
       for (const [key, revision] of revisions) {
         const res = await replica(S, r.id).get({ stream: S, replicaId: r.id }, key, 'stale', 0);
-        expect(res, `replica ${r.id} ${key}`).toEqual({ kind: 'ok', value: { key, value: `v${key.slice(1)}`, revision } });
+        expect(res, `replica ${r.id} ${key}`).toEqual({ kind: 'ok', value: { key, value: `v${key.slice(1)}`, revision, createRevision: revision } });
       }
     }
   });
@@ -89,7 +89,7 @@ describe('cluster: crash', () => {
       return n.applied_index >= last && n.commit_index >= last;
     });
     const res = await replica(S, follower).get({ stream: S, replicaId: follower }, 'missed19', 'stale', 0);
-    expect(res).toEqual({ kind: 'ok', value: { key: 'missed19', value: 'm19', revision: last } });
+    expect(res).toEqual({ kind: 'ok', value: { key: 'missed19', value: 'm19', revision: last, createRevision: last } });
   });
 });
 
