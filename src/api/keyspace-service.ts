@@ -306,9 +306,7 @@ export async function ksTxn(t: KeyspaceTarget, request: TxnRequest, opts: { read
   for (let attempt = 0; attempt < TXN_ATTEMPTS && Date.now() < deadline; attempt++) {
     const split = splitByShard(t.ks, core);
     if (split.size <= 1) {
-      const shard = split.size === 0 ? 0 : [...split.keys()][0]!;
       const { result, shard: ran } = await routedWrite(t, shape.keys[0] ?? '', (mapVersion) => ({ kind: 'txn', ...core, idempotencyKey, mapVersion }));
-      void shard;
       refuseRejected(result);
       if (result.kind !== 'txn') throw unexpected(result);
       return { succeeded: result.succeeded, revision: result.revision, shards: [ran], results: result.results.map((r) => withShard(r, ran, true)) };
