@@ -48,6 +48,8 @@ export default defineConfig({
                 EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
               },
               serviceBindings: { CONSUMER: 'edgepaxos-consumer' },
+              // A local bucket for the scheduled backups (backup.test.ts).
+              r2Buckets: ['BACKUPS'],
               workers: [consumer],
             },
           }),

@@ -31,6 +31,7 @@ import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
 import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
+import { type SeedSpec, needsSeed, seedDelta } from '../src/host/seed.ts';
 import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
@@ -69,6 +70,15 @@ export interface ClusterOptions {
   readonly clocks?: ClockModel;
   /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
   readonly pendingMax?: number;
+  /**
+   * A stream restored from a snapshot (src/host/seed.ts): the bootstrap
+   * replicas start from this state machine snapshot at `slot`, and each stays
+   * down (takes no part at all, as the Durable Object host refuses every call)
+   * until `seedReplica` delivers it.
+   */
+  readonly seed?: { readonly slot: number; readonly data: string };
+  /** Broken on purpose (tests only): replicas of a restored stream run without their seed, as blank ones. */
+  readonly testOnlyIgnoreSeedGate?: boolean;
 }
 
 /** The KV application's runner: every simulated replica runs the key-value state machine. */
@@ -206,8 +216,32 @@ export class SimCluster {
     for (const id of this.ids) {
       const r = new SimProcess(id, new SimClock(this.clocks, this.rng, this.now));
       this.replicas.set(id, r);
-      this.start(r);
+      if (this.waitsForSeed(r)) this.trace(`replica ${id} waits for its seed`);
+      else this.start(r);
     }
+  }
+
+  /** The seed's spec (the checksum plays no part in the simulation: every seed delivered is the same state). */
+  private get seedSpec(): SeedSpec | null {
+    return this.options.seed ? { slot: this.options.seed.slot, sha256: '' } : null;
+  }
+
+  /** A bootstrap replica of a restored stream that does not hold its seed: it must not run (seed.ts, as the Durable Object host's gate). */
+  waitsForSeed(r: SimProcess): boolean {
+    const spec = this.seedSpec;
+    if (this.options.testOnlyIgnoreSeedGate) return false;
+    return spec !== null && this.members.some((m) => m.id === r.id) && needsSeed(spec, r.backing);
+  }
+
+  /** The restore delivers replica `id` its seed: stored in one transaction, then the replica starts (if it is not crashed). */
+  seedReplica(id: ReplicaId, start = true): void {
+    const r = this.replica(id);
+    const seed = this.options.seed;
+    if (!seed || !this.waitsForSeed(r)) return;
+    if (r.runner) throw new Error(`replica ${id} runs without its seed`);
+    new MemoryStorage(r.backing).persist(seedDelta(seed.slot, seed.data));
+    this.trace(`restore: replica ${id} seeded through slot ${seed.slot}`);
+    if (start && !r.runner) this.start(r);
   }
 
   private readonly regionOf = new Map<ReplicaId, string | undefined>();
@@ -526,6 +560,7 @@ export class SimCluster {
   restart(id: ReplicaId): void {
     const r = this.replica(id);
     if (r.core) return;
+    if (this.waitsForSeed(r)) return; // an unseeded replica does not run
     r.incarnation += 1;
     r.sentThisLife = 0;
     this.trace(`replica ${id} restarts from storage (promised ${formatBallot(r.backing.promised)}, decided ${r.backing.decidedThrough})`);

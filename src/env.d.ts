@@ -2,11 +2,13 @@
 declare namespace Cloudflare {
   interface GlobalProps {
     mainModule: typeof import('./index.ts');
-    durableNamespaces: 'ReplicaObject';
+    durableNamespaces: 'ReplicaObject' | 'RequestMetrics';
   }
   interface Env {
     /** One Durable Object per replica of a stream. */
     REPLICA: DurableObjectNamespace<import('./host/replica-object.ts').ReplicaObject>;
+    /** One Durable Object adding up the request counts of every Worker isolate (GET /metrics). */
+    REQUEST_METRICS: DurableObjectNamespace<import('./api/metrics/requests.ts').RequestMetrics>;
     /** The cluster configuration: a wrangler.toml table, or a JSON string. */
     EDGEPAXOS_CONFIG: unknown;
     /** Secret: the bearer token of the admin endpoints (an admin grant on every stream). */
@@ -21,6 +23,12 @@ declare namespace Cloudflare {
     EDGEPAXOS_LATENCY?: string;
     /** The workers tests only: the example consumer Worker (examples/consumer), bound to this Worker's EdgePaxos entrypoint. */
     CONSUMER?: Fetcher;
+    /** Optional: an R2 bucket for scheduled backups (a cron trigger; docs/operations.md). */
+    BACKUPS?: R2Bucket;
+    /** Scheduled backups of these streams only (comma-separated names; default: every stream). */
+    EDGEPAXOS_BACKUP_STREAMS?: string;
+    /** Scheduled backups kept per stream (default 7). */
+    EDGEPAXOS_BACKUP_KEEP?: string;
     /** Largest value or log record in bytes (default 1 MiB). */
     EDGEPAXOS_MAX_VALUE_BYTES?: string;
   }

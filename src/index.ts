@@ -4,7 +4,16 @@
  * Other Workers call it through a service binding to `EdgePaxos`.
  */
 import { app } from './api/app.ts';
+import { scheduledBackups } from './api/scheduled-backups.ts';
 
+export { RequestMetrics } from './api/metrics/requests.ts';
 export { EdgePaxos } from './api/rpc.ts';
 export { ReplicaObject } from './host/replica-object.ts';
-export default app;
+
+/** HTTP goes to the API; a cron trigger takes the scheduled backups (when an R2 bucket is bound as BACKUPS). */
+export default {
+  fetch: app.fetch,
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(scheduledBackups(env));
+  },
+} satisfies ExportedHandler<Cloudflare.Env>;

@@ -2,6 +2,9 @@ import { OpenAPIHono, createRoute, z } from '@hono/zod-openapi';
 import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { ConfigError, clusterConfig } from '../host/config.ts';
+import { logEvent } from '../host/log.ts';
+import { backupRoutes } from './backup.ts';
+import { dashboardRoutes } from './dashboard/index.ts';
 import { DOCS_CSP, renderDocs } from './docs.ts';
 import { ApiError } from './errors.ts';
 import { keyspaceRoutes } from './keyspaces.ts';
@@ -10,6 +13,8 @@ import { leaseRoutes } from './leases.ts';
 import { lockRoutes } from './locks.ts';
 import { logRoutes } from './log.ts';
 import { membershipRoutes } from './membership.ts';
+import { measureRequests } from './metrics/requests.ts';
+import { metricsRoutes } from './metrics/index.ts';
 import { operationRoutes } from './operations.ts';
 import { type AppEnv, authenticate, json, register } from './route.ts';
 import { ok } from './schemas.ts';
@@ -29,6 +34,7 @@ import { watchRoutes } from './watch.ts';
 export const app = new OpenAPIHono<AppEnv>();
 
 app.use('*', requestId());
+app.use('*', measureRequests);
 
 const Index = z
   .object({ name: z.string(), description: z.string(), streams: z.array(z.string()), docs: z.string(), openapi: z.string() })
@@ -42,7 +48,7 @@ register(
       name: 'edgepaxos',
       description: 'Multi-Paxos consensus on Cloudflare Durable Objects',
       streams: clusterConfig(c.env.EDGEPAXOS_CONFIG).streams.map((s) => s.name),
-      docs: '/docs (the API reference), README.md',
+      docs: '/docs (the API reference), /dashboard (the live dashboard), README.md',
       openapi: '/openapi.json',
     }),
 );
@@ -58,6 +64,9 @@ app.route('/', operationRoutes());
 app.route('/', membershipRoutes());
 app.route('/', streamRoutes());
 app.route('/', keyspaceRoutes());
+app.route('/', backupRoutes());
+app.route('/', dashboardRoutes());
+app.route('/', metricsRoutes());
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
   type: 'http',
@@ -94,6 +103,10 @@ app.notFound((c) => c.json({ error: { code: 'not_found', message: `no route for 
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
+    if (err.status === 401 || err.status === 403) {
+      // Who was refused what, and why (never the token): one line per refusal.
+      logEvent({ event: 'auth_refused', request_id: c.get('requestId'), method: c.req.method, path: new URL(c.req.url).pathname, status: err.status, code: err.code, why: err.message });
+    }
     for (const [name, value] of Object.entries(err.headers)) c.header(name, value);
     return c.json(err.body(), err.status);
   }

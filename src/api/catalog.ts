@@ -3,6 +3,7 @@ import type { KvItem } from '../kv/index.ts';
 import { CATALOG_STREAM, type StreamConfig, catalogStream, clusterConfig, findStream, parseShardName, parseStreamDefinition } from '../host/config.ts';
 import { resolveShardStream } from './keyspace-catalog.ts';
 import { ApiError } from './errors.ts';
+import { type Principal, authorize, mayRead } from './grants.ts';
 import { StreamClient } from './stream-client.ts';
 
 /**
@@ -25,7 +26,8 @@ export const CATALOG_CACHE_TTL_MS = 30_000;
 /** The most catalog entries `GET /v1/streams` reads (deleted names count too). */
 const LIST_MAX = 10_000;
 
-export type CatalogState = 'active' | 'deleting' | 'deleted';
+/** `restoring`: created by a restore whose replicas do not all hold the snapshot yet (it answers 503 until they do). */
+export type CatalogState = 'active' | 'restoring' | 'deleting' | 'deleted';
 
 /** One stream created at run time, as the catalog records it. */
 export interface CatalogEntry {
@@ -47,7 +49,7 @@ export interface VersionedEntry {
 
 const EntrySchema = z
   .object({
-    state: z.enum(['active', 'deleting', 'deleted']),
+    state: z.enum(['active', 'restoring', 'deleting', 'deleted']),
     incarnation: z.string().regex(/^[0-9a-f]{1,64}$/),
     created_at: z.string(),
     definition: z.unknown().optional(),
@@ -86,6 +88,9 @@ export async function activeEntry(env: Cloudflare.Env, name: string): Promise<Ve
     return read;
   }
   cache.delete(name);
+  if (read && read.entry.state === 'restoring') {
+    throw new ApiError(503, 'restoring', `stream '${name}' is being restored from a snapshot and not every replica holds it yet: repeat POST /v1/streams/${name}/restore with the same snapshot to finish`);
+  }
   return null;
 }
 
@@ -196,4 +201,48 @@ async function catalogRead<T>(read: () => Promise<T>): Promise<T> {
     }
     throw e;
   }
+}
+
+/** A stream the caller may read, as the stream list and the cluster status show it. */
+export interface VisibleStream {
+  readonly name: string;
+  readonly kind: 'configured' | 'system' | 'dynamic';
+  /** Null for a stream being deleted: its replicas are wiped or about to be, and are not asked anything. */
+  readonly client: StreamClient | null;
+  readonly replicas: readonly number[];
+  /** For a stream created at run time: its state, incarnation and creation time. */
+  readonly entry?: { readonly state: CatalogState; readonly incarnation: string; readonly created_at: string };
+}
+
+/**
+ * Every stream `principal` may read: the configured ones, the catalog, then
+ * those created at run time. When the catalog cannot be read, the others are
+ * still listed and `catalogError` says why. Anonymous callers are refused
+ * unless the data plane is public.
+ */
+export async function visibleStreams(env: Cloudflare.Env, principal: Principal): Promise<{ streams: VisibleStream[]; catalogError: string | null }> {
+  if (principal.kind === 'anonymous') authorize(principal, { stream: CATALOG_STREAM, access: 'read' });
+  const visible = (name: string): boolean => mayRead(principal, name);
+  const config = clusterConfig(env.EDGEPAXOS_CONFIG);
+  const streams: VisibleStream[] = config.streams
+    .filter((s) => visible(s.name))
+    .map((s) => ({ name: s.name, kind: 'configured' as const, client: new StreamClient(env, s), replicas: s.replicas.map((r) => r.id) }));
+  if (visible(CATALOG_STREAM)) {
+    const catalog = catalogStream(config);
+    streams.push({ name: CATALOG_STREAM, kind: 'system', client: new StreamClient(env, catalog, { kind: 'system' }), replicas: catalog.replicas.map((r) => r.id) });
+  }
+  let catalogError: string | null = null;
+  try {
+    for (const e of await listEntries(env)) {
+      if (e.entry.state === 'deleted' || !visible(e.name)) continue;
+      const entry = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
+      const replicas = e.entry.definition?.replicas.map((r) => r.id) ?? [];
+      // A stream being deleted or restored is not asked anything: its replicas are wiped, or wait for their seed.
+      streams.push({ name: e.name, kind: 'dynamic', client: e.entry.state === 'active' ? dynamicClient(env, e) : null, replicas, entry });
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    catalogError = e.message; // the configured streams can still be listed
+  }
+  return { streams, catalogError };
 }

@@ -20,9 +20,9 @@ import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { type Keyspace, resolveKeyspace, shardClient, shardStream } from './keyspace-catalog.ts';
 import { pickLeader } from './operations.ts';
-import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, checkTxn, decodeCursor, encodeCursor, refuseRejected, toCoreTxn, unexpected } from './service.ts';
+import { checkTxn, decodeCursor, encodeCursor, refuseRejected, toCoreTxn, unexpected } from './service.ts';
 import type { StreamClient, WriteRequest } from './stream-client.ts';
-import { checkKey, checkValueSize, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
 
 /**
  * The router (OBProxy's job): keyspace operations, one code path behind the

@@ -20,8 +20,7 @@ import { continent, idempotency } from './kv.ts';
 import { type App, type AppEnv, adminCaller, group, json, register, requireAdmin } from './route.ts';
 import { IdempotencyHeader, body, errors, loose, ok } from './schemas.ts';
 import { TxnBody } from './txn.ts';
-import * as service from './service.ts';
-import { bodyLimitFor, decimal, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_MAX, bodyLimitFor, decimal, maxValueBytes } from './validation.ts';
 
 const tags = ['keyspaces'];
 const DEFINITION_BYTES_MAX = 16 * 1024;
@@ -74,7 +73,7 @@ const DeleteQuery = z.object({ if_revision: decimal(0, Number.MAX_SAFE_INTEGER).
 const ListQuery = z
   .object({
     prefix: z.string().max(1024).default(''),
-    limit: decimal(1, service.LIST_LIMIT_MAX).optional(),
+    limit: decimal(1, LIST_LIMIT_MAX).optional(),
     cursor: z.string().optional(),
     start_after: z.string().optional(),
     consistency: Consistency,

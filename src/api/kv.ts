@@ -4,7 +4,7 @@ import { ApiError } from './errors.ts';
 import { type App, type AppEnv, group, json, register, stream } from './route.ts';
 import { DeleteResult, IdempotencyHeader, KvItem, ListResult, PutResult, StreamName, StreamParams, body, errors, ok } from './schemas.ts';
 import * as service from './service.ts';
-import { bodyLimitFor, decimal, idempotencyKeyOf, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, bodyLimitFor, decimal, idempotencyKeyOf, maxValueBytes } from './validation.ts';
 
 const KeyParams = z
   .object({
@@ -38,7 +38,7 @@ const GetQuery = z.object({ consistency: z.enum(['linearizable', 'stale']).defau
 const ListQuery = z
   .object({
     prefix: z.string().max(1024).default('').openapi({ description: 'Only keys starting with this' }),
-    limit: decimal(1, service.LIST_LIMIT_MAX).optional().openapi({ description: `1 to ${service.LIST_LIMIT_MAX}, default ${service.LIST_LIMIT_DEFAULT}` }),
+    limit: decimal(1, LIST_LIMIT_MAX).optional().openapi({ description: `1 to ${LIST_LIMIT_MAX}, default ${LIST_LIMIT_DEFAULT}` }),
     cursor: z.string().optional().openapi({ description: 'The `cursor` of the previous page: read on after it' }),
     start_after: z.string().optional().openapi({ description: 'Only keys after this one (instead of `cursor`)' }),
     consistency: z.enum(['linearizable', 'stale']).default('linearizable'),

@@ -3,7 +3,7 @@ import { idempotency, target } from './kv.ts';
 import { type App, group, json, register, stream } from './route.ts';
 import { AppendResult, IdempotencyHeader, ReadResult, StreamParams, body, errors, ok } from './schemas.ts';
 import * as service from './service.ts';
-import { bodyLimitFor, decimal, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, bodyLimitFor, decimal, maxValueBytes } from './validation.ts';
 
 const AppendBody = z
   .object({ data: z.string({ error: 'data must be a string' }).openapi({ description: 'The record: up to EDGEPAXOS_MAX_VALUE_BYTES (1 MiB) of UTF-8' }) })
@@ -13,7 +13,7 @@ const AppendBody = z
 const ReadQuery = z
   .object({
     from: decimal(1, Number.MAX_SAFE_INTEGER).optional().openapi({ description: 'The first slot to read (default 1)' }),
-    limit: decimal(1, service.LIST_LIMIT_MAX).optional().openapi({ description: `1 to ${service.LIST_LIMIT_MAX}, default ${service.LIST_LIMIT_DEFAULT}` }),
+    limit: decimal(1, LIST_LIMIT_MAX).optional().openapi({ description: `1 to ${LIST_LIMIT_MAX}, default ${LIST_LIMIT_DEFAULT}` }),
   })
   .strict();
 

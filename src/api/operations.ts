@@ -6,8 +6,9 @@ import { timingWindows } from '../host/timing-windows.ts';
 import { ApiError } from './errors.ts';
 import { target } from './kv.ts';
 import { type App, group, json, register, stream } from './route.ts';
-import { ReplicaParams, StreamParams, StreamStatus, body, errors, loose, ok } from './schemas.ts';
+import { ClusterStatus, ReplicaParams, StreamParams, StreamStatus, body, errors, loose, ok } from './schemas.ts';
 import * as service from './service.ts';
+import { lagBehind, writesBlocked } from './status.ts';
 import type { StreamClient } from './stream-client.ts';
 import { decimal } from './validation.ts';
 
@@ -144,6 +145,15 @@ const statusRoute = createRoute({
   responses: { 200: ok(StreamStatus, 'Assembled from every replica that answers within a second'), ...errors({ 404: ['stream_not_found'], 503: ['catalog_unavailable'] }) },
 });
 
+const statusAllRoute = createRoute({
+  method: 'get',
+  path: '/v1/status',
+  tags: opsTags,
+  summary: 'The status of every stream the caller may read',
+  request: {},
+  responses: { 200: ok(ClusterStatus, 'One status per stream, asked in parallel'), ...errors({}) },
+});
+
 const ChaosBody = z
   .discriminatedUnion('action', [
     z.object({ action: z.literal('crash'), replica: z.number().int(), down_ms: z.number().int().min(0).max(3_600_000).default(0) }).strict(),
@@ -171,6 +181,7 @@ const chaosRoute = createRoute({
 
 function registerStatusAndChaos(app: App): void {
   register(app, statusRoute, async (c) => json(c, await service.status(target(c))));
+  register(app, statusAllRoute, async (c) => json(c, await service.statusAll(c.env, c.var.principal)));
 
   register(app, chaosRoute, async (c, { body }) => {
     if (c.env.EDGEPAXOS_CHAOS !== 'on') {
@@ -299,8 +310,9 @@ export function operationRoutes(): App {
     }
     const leaderId = pickLeader(views);
     const leader = leaderId === null ? null : viewOf(views, leaderId);
-    if (leader && leader.writes_blocked === null && leader.work_mode === 'normal') {
-      throw new ApiError(409, 'quorum_available', `replica ${leaderId} leads and its writes are not blocked: minority mode is only for a majority lost for good`);
+    if (leader && writesBlocked(leader) === null && leader.work_mode === 'normal') {
+      const quiet = leader.quiescent ? ' (it is quiet: idle, and wakes with the next request; if its quorum is really gone, its status says so once woken)' : '';
+      throw new ApiError(409, 'quorum_available', `replica ${leaderId} leads and its writes are not blocked${quiet}: minority mode is only for a majority lost for good`);
     }
     // A new epoch: replicas still in the old one are fenced when they next hear from a survivor.
     const epoch = Math.max(0, ...views.map((v) => v.view?.epoch ?? 0)) + 1;
@@ -358,7 +370,7 @@ export function operationRoutes(): App {
       const why = !view ? 'does not answer' : view.role === 'leader' ? 'is the leader' : view.applied_index === null ? 'is a logger (no data)' : 'follows no leader';
       throw new ApiError(503, 'not_a_healthy_replica', `replica ${id} ${why}`);
     }
-    const behind = leader ? Math.max(0, leader.commit_index - view.applied_index) : null;
+    const behind = leader ? lagBehind(leader, view) : null;
     if (lag !== undefined && (behind === null || behind > lag)) {
       throw new ApiError(503, 'lagging', `replica ${id} is ${behind ?? 'an unknown number of'} slots behind the leader; at most ${lag} allowed`);
     }

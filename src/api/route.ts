@@ -107,7 +107,9 @@ export function stream(access: Access): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     const name = c.req.param('stream');
     if (name === undefined) throw new Error('stream(): the route has no {stream}');
-    c.set('stream', (await openStream(c.env, c.get('principal'), name, access)).client);
+    const client = (await openStream(c.env, c.get('principal'), name, access)).client;
+    client.requestId = c.get('requestId');
+    c.set('stream', client);
     await next();
   };
 }

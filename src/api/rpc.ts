@@ -34,6 +34,8 @@ import type {
   ReadOptions,
   ReadResult,
   ResignResult,
+  ClusterStatus,
+  SnapshotDocument,
   StreamStatus,
   TxnOptions,
   TxnRequest,
@@ -43,20 +45,22 @@ import type {
   WatchOptions,
 } from '../client/types.ts';
 import { LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS } from '../kv/index.ts';
+import { snapshotDocument } from './backup.ts';
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
 import * as router from './keyspace-service.ts';
 import * as locks from './lock-service.ts';
+import { metricsText } from './metrics/index.ts';
 import * as service from './service.ts';
 import { TxnBody } from './txn.ts';
-import { MAX_IDEMPOTENCY_KEY_CHARS, parseInput } from './validation.ts';
+import { LIST_LIMIT_MAX, MAX_IDEMPOTENCY_KEY_CHARS, parseInput } from './validation.ts';
 
 const Stream = z.string().min(1);
 const IdempotencyKey = z.string().min(1).max(MAX_IDEMPOTENCY_KEY_CHARS);
 const Consistency = z.enum(['linearizable', 'stale']);
 const Slot = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const Limit = z.number().int().min(1).max(service.LIST_LIMIT_MAX);
+const Limit = z.number().int().min(1).max(LIST_LIMIT_MAX);
 
 // What crosses the binding is validated as an HTTP body is: once, here, with a schema.
 const Revision = z.number().int().min(0);
@@ -104,6 +108,7 @@ const CampaignArgs = z.tuple([Stream, Name, z.object({ lease: LeaseId, value: z.
 const LeaderArgs = z.tuple([Stream, Name]);
 const ProclaimArgs = z.tuple([Stream, Name, z.string(), Slot, z.string()]);
 const ResignArgs = z.tuple([Stream, Name, z.string(), Slot]);
+const SnapshotArgs = z.tuple([Stream]);
 
 /**
  * edgepaxos for other Workers, over a service binding:
@@ -230,6 +235,29 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
     }
   }
 
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; as GET /v1/streams/{stream}/snapshot). */
+  async snapshot(stream: string): Promise<SnapshotDocument> {
+    return this.run(SnapshotArgs, [stream], 'read', () => (t) => snapshotDocument(t));
+  }
+
+  /** The status of every stream (a binding may read them all). */
+  async statusAll(): Promise<ClusterStatus> {
+    try {
+      return await service.statusAll(this.env, BINDING);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
+  }
+
+  /** Prometheus metrics (text format) of every stream and of the Worker's requests, as GET /metrics. */
+  async metrics(): Promise<string> {
+    try {
+      return await metricsText(this.env, BINDING);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
+  }
+
   /** Validate the arguments, open the stream for the binding, run the operation; errors leave as EdgePaxosError. */
   private async run<A extends z.ZodType, R>(
     schema: A,
@@ -242,7 +270,9 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
       while (args.length > 1 && args[args.length - 1] === undefined) args.pop();
       const parsed = parseInput(schema, args, 'argument');
       const stream = (parsed as unknown[])[0] as string;
-      return await op(parsed)(await service.openStream(this.env, BINDING, stream, access));
+      const target = await service.openStream(this.env, BINDING, stream, access);
+      target.client.requestId = `rpc-${crypto.randomUUID()}`; // ties the replicas' log lines of one call together
+      return await op(parsed)(target);
     } catch (e) {
       throw toEdgePaxosError(e);
     }

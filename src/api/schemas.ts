@@ -66,6 +66,7 @@ export const NodeStatus = z
     last_index: z.number().int().nullable(),
     term: z.number().int().nullable(),
     leader_id: z.number().int().nullable(),
+    lag: z.number().int().nullable().openapi({ description: "Slots behind the leader's decided index (what it applied; decided, for a logger); null without a leader or an answer" }),
     healthy: z.boolean(),
     quiescent: z.boolean().nullable(),
     partitioned_from: z.array(z.number().int()),
@@ -97,6 +98,21 @@ export const StreamStatus = z
     nodes: z.array(NodeStatus),
   })
   .openapi('StreamStatus');
+
+export const ClusterStatus = z
+  .object({
+    streams: z.array(
+      z.object({
+        name: z.string(),
+        kind: z.enum(['configured', 'system', 'dynamic']),
+        state: z.string().openapi({ description: '`active`, or `deleting` (its status is then null)' }),
+        status: StreamStatus.nullable(),
+        error: z.object({ code: z.string(), message: z.string() }).nullable().openapi({ description: 'Why the status could not be had' }),
+      }),
+    ),
+    catalog_error: z.string().nullable().openapi({ description: 'Why streams created at run time could not be listed, or null' }),
+  })
+  .openapi('ClusterStatus');
 
 /** An answer whose fields are described in docs/api.md (operator routes). */
 export function loose(name: string, description: string, shape: z.ZodRawShape = {}) {

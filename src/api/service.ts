@@ -1,15 +1,15 @@
 import type { TxnCompare as CoreCompare, TxnOp as CoreOp } from '../core/index.ts';
 import { type KvItem as StoredItem, type KvResult, LEASE_TTL_MAX_MS, LEASE_TTL_MIN_MS, TXN_COMPARES_MAX, TXN_OPS_MAX, TXN_READ_BYTES_MAX, txnProblem } from '../kv/index.ts';
-import type { KvItem, LeaseGrantResult, LeaseInfo, LeaseKeepAliveResult, LeaseRevokeResult, TxnOpResult, TxnRequest, TxnResult, WatchOptions } from '../client/types.ts';
+import type { ClusterStatus, KvItem, LeaseGrantResult, LeaseInfo, LeaseKeepAliveResult, LeaseRevokeResult, StreamOverview, StreamStatus, TxnOpResult, TxnRequest, TxnResult, WatchOptions } from '../client/types.ts';
 import type { DcfMember as Member } from '../host/dcf.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { parseShardName } from '../host/config.ts';
-import { resolveStream } from './catalog.ts';
+import { type VisibleStream, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize, keyPrefixesOf } from './grants.ts';
 import { streamStatus } from './status.ts';
 import type { StreamClient } from './stream-client.ts';
-import { byteLength, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
+import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, byteLength, checkKey, checkValueSize, maxValueBytes } from './validation.ts';
 
 /**
  * The data operations, one code path behind the HTTP routes and the RPC
@@ -116,8 +116,6 @@ export interface ListOptions {
   readonly continent?: string;
 }
 
-export const LIST_LIMIT_MAX = 1000;
-export const LIST_LIMIT_DEFAULT = 100;
 
 /** Keys under `prefix` in key order; `cursor` is present when more may follow. */
 export async function list(t: Target, opts: ListOptions = {}): Promise<{ items: KvItem[]; cursor?: string }> {
@@ -171,6 +169,33 @@ export async function read(t: Target, opts: ReadOptions = {}): Promise<{ entries
 export async function status(t: Target): Promise<Awaited<ReturnType<typeof streamStatus>>> {
   authorize(t.principal, { stream: t.client.stream.name, access: 'read' });
   return streamStatus(t.client);
+}
+
+/**
+ * The status of every stream `principal` may read, asked in parallel. A
+ * stream whose status cannot be had (deleted meanwhile) carries the error
+ * instead; one being deleted is not asked.
+ */
+export async function statusAll(env: Cloudflare.Env, principal: Principal): Promise<ClusterStatus> {
+  const { streams, catalogError } = await visibleStreams(env, principal);
+  return statusOf(streams, catalogError);
+}
+
+/** The status of each of `streams` (as `visibleStreams` listed them), asked in parallel. */
+export async function statusOf(streams: readonly VisibleStream[], catalogError: string | null): Promise<ClusterStatus> {
+  const overviews = await Promise.all(
+    streams.map(async (s): Promise<StreamOverview> => {
+      const base = { name: s.name, kind: s.kind, state: s.entry?.state ?? 'active' };
+      if (!s.client) return { ...base, status: null, error: null };
+      try {
+        return { ...base, status: (await streamStatus(s.client)) as StreamStatus, error: null };
+      } catch (e) {
+        if (!(e instanceof ApiError)) throw e;
+        return { ...base, status: null, error: { code: e.code, message: e.message } };
+      }
+    }),
+  );
+  return { streams: overviews, catalog_error: catalogError };
 }
 
 /** The catalog is written only through the stream endpoints (compare-and-set on its entries); it can be read and operated. */

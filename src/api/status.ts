@@ -17,6 +17,8 @@ export interface NodeStatus {
   readonly last_index: number | null;
   readonly term: number | null;
   readonly leader_id: number | null;
+  /** Slots behind the leader's decided index: what it applied (decided, for a logger); null without a leader or an answer. */
+  readonly lag: number | null;
   /** Answered, and follows (or is) the leader the stream reports. */
   readonly healthy: boolean;
   readonly quiescent: boolean | null;
@@ -55,6 +57,7 @@ export async function streamStatus(client: StreamClient) {
       last_index: v?.last_index ?? null,
       term: v?.term ?? null,
       leader_id: v?.leader_id ?? null,
+      lag: v && leader ? lagBehind(leader, v) : null,
       healthy,
       quiescent: v?.quiescent ?? null,
       partitioned_from: v?.partitioned_from ?? [],
@@ -83,10 +86,25 @@ export async function streamStatus(client: StreamClient) {
     configuration_change_pending: (leader?.pending_configuration ?? null) !== null,
     priority_election: stream.priority_election,
     /** Why the leader cannot decide right now (a policy's required group or region is unreachable), or null. */
-    writes_blocked: leader ? leader.writes_blocked : 'no leader',
+    writes_blocked: leader ? writesBlocked(leader) : 'no leader',
     transferring_to: leader?.transferring_to ?? null,
     nodes,
   };
+}
+
+/**
+ * Why a leader cannot decide, or null. A quiet leader hears from nobody by
+ * design (no heartbeats while idle), so the core's reckoning of whom it heard
+ * from lately says nothing about its quorum: not blocked as far as anyone knows
+ * (the next request wakes it, and its status then says).
+ */
+export function writesBlocked(leader: ReplicaView): string | null {
+  return leader.quiescent ? null : leader.writes_blocked;
+}
+
+/** How many slots `v` trails the leader's decided index by (a logger applies nothing: its decided index counts). */
+export function lagBehind(leader: ReplicaView, v: ReplicaView): number {
+  return Math.max(0, leader.commit_index - (v.applied_index ?? v.commit_index));
 }
 
 /** The lowest applied index among replicas that keep data (loggers apply nothing). */

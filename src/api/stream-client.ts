@@ -77,6 +77,8 @@ export class StreamClient {
   /** How long a request may keep retrying before the client is told. */
   private readonly deadlineMs: number;
   private readonly backoffMs: number;
+  /** The Worker request this client serves: every call to a replica carries it, for the replica's logs. */
+  requestId: string | undefined;
 
   constructor(env: Cloudflare.Env, stream: StreamConfig, placement: StreamPlacement = { kind: 'configured' }) {
     this.env = env;
@@ -228,7 +230,8 @@ export class StreamClient {
   }
 
   identity(id: ReplicaId): ReplicaIdentity {
-    return replicaIdentity(this.stream, id, this.incarnation);
+    const identity = replicaIdentity(this.stream, id, this.incarnation);
+    return this.requestId === undefined ? identity : { ...identity, requestId: this.requestId };
   }
 
   /**

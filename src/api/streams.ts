@@ -4,9 +4,9 @@ import type { ReplicaId } from '../core/index.ts';
 import { CATALOG_STREAM, DefinitionError, parseShardName, type StreamConfig, StreamConfigSchema, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { timingWindows } from '../host/timing-windows.ts';
-import { type VersionedEntry, compareAndSet, isCreatableName, dynamicClient, forgetEntry, listEntries, newIncarnation, readEntry } from './catalog.ts';
+import { type VersionedEntry, compareAndSet, dynamicClient, forgetEntry, isCreatableName, newIncarnation, readEntry, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
-import { authorize, mayRead } from './grants.ts';
+import { authorize } from './grants.ts';
 import { pickLeader } from './operations.ts';
 import { type App, type AppEnv, adminCaller, group, json, register, requireAdmin } from './route.ts';
 import { StreamParams, body, errors, loose, ok } from './schemas.ts';
@@ -117,7 +117,7 @@ export function streamRoutes(): App {
       const current = await readEntry(c.env, name);
       if (!current || current.entry.state === 'deleted') throw notFound(name);
       let deleting = current;
-      if (current.entry.state === 'active') {
+      if (current.entry.state === 'active' || current.entry.state === 'restoring') {
         // Step 1: from this catalog write on, the stream answers 404 and cannot be recreated until it is wiped.
         const entry = { ...current.entry, state: 'deleting' as const };
         const revision = await compareAndSet(c.env, name, entry, current.revision);
@@ -151,36 +151,17 @@ export function streamRoutes(): App {
   });
 
   register(app, listStreamsRoute, async (c) => {
-    const principal = c.var.principal;
-    // Anonymous callers are refused here unless the data plane is public; a token sees the streams it may read.
-    if (principal.kind === 'anonymous') authorize(principal, { stream: CATALOG_STREAM, access: 'read' });
-    const visible = (name: string): boolean => mayRead(principal, name);
-    const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
-    const fixed = [
-      ...config.streams.filter((s) => visible(s.name)).map((s) => withLeader(new StreamClient(c.env, s), 'configured')),
-      ...(visible(CATALOG_STREAM) ? [withLeader(new StreamClient(c.env, catalogStream(config), { kind: 'system' }), 'system')] : []),
-    ];
-    let catalogError: string | null = null;
-    let entries: VersionedEntry[] = [];
-    try {
-      entries = (await listEntries(c.env)).filter((e) => e.entry.state !== 'deleted' && visible(e.name));
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-      catalogError = e.message; // the configured streams can still be listed
-    }
-    const dynamic = entries.map((e) => {
-      const extra = { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at };
-      if (e.entry.state === 'deleting') {
-        // Not asked for a leader: its replicas are wiped or about to be.
-        return Promise.resolve({ name: e.name, kind: 'dynamic', replicas: e.entry.definition?.replicas.map((r) => r.id) ?? [], leader_id: null, leader_region: null, ...extra });
-      }
-      return withLeader(dynamicClient(c.env, e), 'dynamic', extra).catch((err: unknown) => {
-        if (err instanceof ApiError && err.status === 404) return null; // deleted meanwhile
+    const { streams, catalogError } = await visibleStreams(c.env, c.var.principal);
+    const rows = streams.map((s) => {
+      const extra = s.entry ?? {};
+      // A stream being deleted is not asked for a leader: its replicas are wiped or about to be.
+      if (!s.client) return Promise.resolve({ name: s.name, kind: s.kind, replicas: s.replicas, leader_id: null, leader_region: null, ...extra });
+      return withLeader(s.client, s.kind, extra).catch((err: unknown) => {
+        if (s.kind === 'dynamic' && err instanceof ApiError && err.status === 404) return null; // deleted meanwhile
         throw err;
       });
     });
-    const streams = (await Promise.all([...fixed, ...dynamic])).filter((s) => s !== null);
-    return json(c, { streams, catalog_error: catalogError });
+    return json(c, { streams: (await Promise.all(rows)).filter((s) => s !== null), catalog_error: catalogError });
   });
   return app;
 }
@@ -188,6 +169,9 @@ export function streamRoutes(): App {
 /** The definition in the request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
 function parseDefinition(body: unknown): StreamConfig {
   const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
+  if (typeof body === 'object' && body !== null && 'restore' in body) {
+    throw new ApiError(400, 'invalid_request', 'restore: set only by a restore (POST /v1/streams/{stream}/restore with a snapshot)');
+  }
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
   }

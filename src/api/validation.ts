@@ -14,6 +14,14 @@ const BODY_OVERHEAD_BYTES = 16 * 1024;
  */
 const JSON_ESCAPE_FACTOR = 6;
 export const MAX_IDEMPOTENCY_KEY_CHARS = 256;
+/**
+ * Lists and log reads: at most this many items a page, and this many when
+ * not asked. Here, in a module that imports nothing of the API, because the
+ * route schemas read them when their modules load (a constant of a module in
+ * an import cycle may not be set yet then).
+ */
+export const LIST_LIMIT_MAX = 1000;
+export const LIST_LIMIT_DEFAULT = 100;
 
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });

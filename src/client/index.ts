@@ -14,6 +14,7 @@
  */
 import { EdgePaxosError } from './error.ts';
 import type {
+  AddMemberOptions,
   AppendOptions,
   AppendResult,
   CampaignOptions,
@@ -53,6 +54,21 @@ import type {
   UnlockOptions,
   UnlockResult,
   WatchOptions,
+  ClusterStatus,
+  LeadershipResult,
+  MemberChange,
+  MembersResult,
+  RestoreResult,
+  RunMode,
+  RunModeResult,
+  SnapshotDocument,
+  StreamDefinition,
+  StreamDeletion,
+  StreamEntry,
+  TimeoutOptions,
+  WaitOptions,
+  WorkModeRequest,
+  WorkModeResult,
 } from './types.ts';
 
 export { EdgePaxosError, isEdgePaxosError } from './error.ts';
@@ -196,7 +212,11 @@ export class EdgePaxosClient implements DataApi, KeyspaceApi {
     return this.request('POST', `${electionPath(stream, name)}/resign`, {}, { key, revision });
   }
 
-  /** The streams this client's token may read, with their leaders. */
+  /** The status of every stream this client's token may read, in one request. */
+  async statusAll(): Promise<ClusterStatus> {
+    return this.request('GET', '/v1/status', {});
+  }
+
   // ---------------------------------------------------------------- keyspaces (keys travel in the path, percent-encoded as one segment)
 
   async ksPut(keyspace: string, key: string, value: string, opts: Omit<PutOptions, 'lease'> = {}): Promise<KeyspacePutResult> {
@@ -233,14 +253,108 @@ export class EdgePaxosClient implements DataApi, KeyspaceApi {
     return this.request('GET', '/v1/streams', {});
   }
 
+  /** A stream's definition (every default filled in) and where it comes from. */
+  async stream(name: string): Promise<StreamEntry> {
+    return this.request('GET', streamPath(name), {});
+  }
+
+  // ---------------------------------------------------------------- operator controls (an admin grant)
+
+  /** The members of the configuration in effect (a read grant is enough). */
+  async members(stream: string): Promise<MembersResult> {
+    return this.request('GET', `${streamPath(stream)}/members`, {});
+  }
+
+  /** Add a replica: it joins as a learner and becomes `role` once caught up (`message` says what is left if it has not yet). */
+  async addMember(stream: string, member: AddMemberOptions): Promise<MembersResult> {
+    const { waitMs, ...rest } = member;
+    return this.request('POST', `${streamPath(stream)}/members`, {}, { ...rest, ...(waitMs !== undefined ? { wait_ms: waitMs } : {}) });
+  }
+
+  /** Change a member's role, priority, weight, group or region. */
+  async updateMember(stream: string, id: number, change: MemberChange): Promise<MembersResult> {
+    const { waitMs, ...rest } = change;
+    return this.request('PATCH', `${streamPath(stream)}/members/${id}`, {}, { ...rest, ...(waitMs !== undefined ? { wait_ms: waitMs } : {}) });
+  }
+
+  /** Remove a member (a leader hands over first). */
+  async removeMember(stream: string, id: number, opts: WaitOptions = {}): Promise<MembersResult> {
+    return this.request('DELETE', `${streamPath(stream)}/members/${id}`, { wait_ms: opts.waitMs });
+  }
+
+  /** Rebuild a replica in place: a blank new incarnation, caught up by the leader. */
+  async rebuild(stream: string, id: number, opts: WaitOptions = {}): Promise<MembersResult> {
+    return this.request('POST', `${streamPath(stream)}/replicas/${id}/rebuild`, { wait_ms: opts.waitMs });
+  }
+
+  /** Hand leadership to `target` (Patroni switchover); answers once it leads. */
+  async switchover(stream: string, target: number, opts: TimeoutOptions = {}): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/switchover`, {}, { target, ...(opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {}) });
+  }
+
+  /** The leader hands over to the best other replica. */
+  async stepDown(stream: string, opts: TimeoutOptions = {}): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/step-down`, {}, opts.timeoutMs !== undefined ? { timeout_ms: opts.timeoutMs } : {});
+  }
+
+  /**
+   * Make `candidate` campaign now, without a pre-vote (Patroni failover: for
+   * when the leader is lost, or in manual run mode); `elected` says whether it won.
+   */
+  async failover(stream: string, candidate: number): Promise<LeadershipResult> {
+    return this.request('POST', `${streamPath(stream)}/replicas/${candidate}/campaign`, {});
+  }
+
+  /** `manual` stops every replica from starting elections by itself (Patroni pause); `automatic` resumes. */
+  async setRunMode(stream: string, mode: RunMode): Promise<RunModeResult> {
+    return this.request('PUT', `${streamPath(stream)}/run-mode`, {}, { mode });
+  }
+
+  /** Minority force-start (the survivors decide with `voteNum` of them), or back to `normal`. */
+  async setWorkMode(stream: string, request: WorkModeRequest): Promise<WorkModeResult> {
+    const body = request.mode === 'minority' ? { mode: 'minority', replicas: request.replicas, vote_num: request.voteNum } : { mode: 'normal' };
+    return this.request('PUT', `${streamPath(stream)}/work-mode`, {}, body);
+  }
+
+  /** Create a stream at run time (an admin grant on its name). */
+  async createStream(definition: StreamDefinition): Promise<StreamEntry> {
+    return this.request('POST', '/v1/streams', {}, definition);
+  }
+
+  /** Delete a stream created at run time, wiping its replicas. */
+  async deleteStream(name: string): Promise<StreamDeletion> {
+    return this.request('DELETE', streamPath(name), {});
+  }
+
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; an admin grant). */
+  async snapshot(stream: string): Promise<SnapshotDocument> {
+    return this.request('GET', `${streamPath(stream)}/snapshot`, {});
+  }
+
+  /**
+   * Restore `snapshot` into a new stream `name` (created by the restore, with
+   * the snapshot's definition). `state` is `active` once every replica holds
+   * it; `restoring` (with `not_reached`) if some do not yet: call it again.
+   */
+  async restore(name: string, snapshot: SnapshotDocument): Promise<RestoreResult> {
+    return this.request('POST', `${streamPath(name)}/restore`, {}, snapshot);
+  }
+
+  /** Prometheus metrics (text format) of the streams this client's token may read, and of the Worker's requests. */
+  async metrics(): Promise<string> {
+    return this.request('GET', '/metrics', {}, undefined, undefined, 'text');
+  }
+
   /**
    * One request; every answer that is not 2xx becomes an EdgePaxosError with
    * the API's code (or `http_<status>` when the answer is not the API's JSON).
+   * A 2xx answer is parsed as JSON, or returned as it is (`as: 'text'`).
    */
-  private async request<T>(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string): Promise<T> {
+  private async request<T>(method: string, path: string, query: Query, body?: unknown, idempotencyKey?: string, as: 'json' | 'text' = 'json'): Promise<T> {
     const res = await this.send(method, path, query, body, idempotencyKey);
     const text = await res.text();
     if (!res.ok) return this.fail(res, text);
+    if (as === 'text') return text as T;
     try {
       return (text === '' ? undefined : JSON.parse(text)) as T;
     } catch {

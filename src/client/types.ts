@@ -97,6 +97,8 @@ export interface NodeStatus {
   readonly last_index: number | null;
   readonly term: number | null;
   readonly leader_id: number | null;
+  /** Slots behind the leader's decided index (applied, or decided for a logger); null without a leader or an answer. */
+  readonly lag: number | null;
   readonly healthy: boolean;
   readonly quiescent: boolean | null;
   readonly partitioned_from: readonly number[];
@@ -285,6 +287,23 @@ export interface ResignResult {
   readonly revision: number;
 }
 
+/** One stream of `statusAll`: its status, or why it could not be had. */
+export interface StreamOverview {
+  readonly name: string;
+  readonly kind: 'configured' | 'system' | 'dynamic';
+  /** `active`, or `deleting` (a stream created at run time whose deletion has not reached every replica). */
+  readonly state: string;
+  readonly status: StreamStatus | null;
+  readonly error: { readonly code: string; readonly message: string } | null;
+}
+
+/** Every stream the caller may read, each with its status (GET /v1/status). */
+export interface ClusterStatus {
+  readonly streams: readonly StreamOverview[];
+  /** Why the streams created at run time could not be listed (the catalog has no leader), or null. */
+  readonly catalog_error: string | null;
+}
+
 /**
  * The data operations, as both the RPC entrypoint and the HTTP client offer
  * them, so every operation has the same shape on both.
@@ -380,4 +399,180 @@ export interface DataApi {
   leader(stream: string, name: string): Promise<ElectionLeader | null>;
   proclaim(stream: string, name: string, key: string, revision: number, value: string): Promise<ProclaimResult>;
   resign(stream: string, name: string, key: string, revision: number): Promise<ResignResult>;
+  /** The status of every stream the caller may read. */
+  statusAll(): Promise<ClusterStatus>;
+  /** Prometheus metrics (text format): the streams the caller may read, and the Worker's requests. */
+  metrics(): Promise<string>;
+  /** A consistent snapshot of the stream's state at a decided slot, with its checksum (over HTTP: an admin grant). */
+  snapshot(stream: string): Promise<SnapshotDocument>;
+}
+
+// ---------------------------------------------------------------- operator controls (HTTP only, admin)
+
+export type MemberRole = 'follower' | 'logger' | 'passive';
+
+/** A member of a stream's configuration. */
+export interface MemberInfo {
+  readonly node_id: number;
+  readonly region: string | null;
+  readonly role: MemberRole;
+  readonly priority: number;
+  readonly weight: number;
+  readonly group: number;
+  /** Which life of the replica: 1 until it is rebuilt in place. */
+  readonly incarnation: number;
+}
+
+/** The configuration in effect after a membership change (or as listed), and what the change did. */
+export interface MembersResult {
+  readonly stream: string;
+  readonly leader_id: number;
+  /** The log slot of the configuration in effect (0: the bootstrap one). */
+  readonly configuration_index: number;
+  readonly policy: string;
+  readonly members: readonly MemberInfo[];
+  /** The member added or changed. */
+  readonly member?: number;
+  readonly removed?: number;
+  readonly rebuilt?: number;
+  readonly incarnation?: number;
+  readonly role?: string;
+  /** Present when the change is not complete yet (a learner not caught up): what to do next. */
+  readonly message?: string;
+}
+
+export interface AddMemberOptions {
+  readonly id: number;
+  readonly region: string;
+  /** What it becomes once caught up: a voting follower (default) or a passive read replica. */
+  readonly role?: 'follower' | 'passive';
+  readonly priority?: number;
+  readonly weight?: number;
+  readonly group?: number;
+  /** How long to wait for it to catch up before answering (it stays a learner if it has not). */
+  readonly waitMs?: number;
+}
+
+export interface MemberChange {
+  readonly role?: MemberRole;
+  readonly priority?: number;
+  readonly weight?: number;
+  readonly group?: number;
+  readonly region?: string;
+  readonly waitMs?: number;
+}
+
+export interface WaitOptions {
+  /** How long to wait for the change, in milliseconds. */
+  readonly waitMs?: number;
+}
+
+export interface TimeoutOptions {
+  /** How long to wait for the hand-over, in milliseconds (default 10 000). */
+  readonly timeoutMs?: number;
+}
+
+/** The leader after a switchover, step-down or failover. */
+export interface LeadershipResult {
+  readonly leader_id: number | null;
+  readonly took_ms: number;
+  /** Switchover: false if the target already led. */
+  readonly changed?: boolean;
+  /** Step-down: who led before. */
+  readonly previous_leader_id?: number;
+  /** Failover: whether the candidate won. */
+  readonly elected?: boolean;
+}
+
+export type RunMode = 'automatic' | 'manual';
+
+export interface RunModeResult {
+  readonly run_mode: RunMode;
+  /** Replicas that did not take the mode (repeat the call for them). */
+  readonly not_reached: readonly number[];
+}
+
+export type WorkModeRequest = { readonly mode: 'minority'; readonly replicas: readonly number[]; readonly voteNum: number } | { readonly mode: 'normal' };
+
+export interface WorkModeResult {
+  readonly work_mode: 'minority' | 'normal';
+  readonly replicas?: readonly number[];
+  readonly vote_num?: number;
+  readonly epoch?: number;
+  readonly not_reached: readonly number[];
+}
+
+/** One replica of a stream definition. */
+export interface ReplicaDefinition {
+  readonly id: number;
+  readonly region: string;
+  readonly priority?: number;
+  readonly role?: MemberRole;
+  readonly weight?: number;
+  readonly group?: number;
+}
+
+/** A stream definition: one entry of EDGEPAXOS_CONFIG's `streams` (docs/configuration.md has every option). */
+export interface StreamDefinition {
+  readonly name: string;
+  readonly replicas: readonly ReplicaDefinition[];
+  readonly [option: string]: unknown;
+}
+
+/** A stream: where it comes from and its definition with every default filled in. */
+export interface StreamEntry {
+  readonly name: string;
+  readonly kind: 'configured' | 'system' | 'dynamic';
+  readonly state?: string;
+  readonly incarnation?: string;
+  readonly created_at?: string;
+  readonly definition: StreamDefinition;
+}
+
+export interface StreamDeletion {
+  readonly name: string;
+  readonly incarnation: string;
+  /** `deleted`, or `deleting` while replicas in `not_reached` have not wiped themselves (repeat the call). */
+  readonly state: 'deleted' | 'deleting';
+  readonly not_reached: readonly number[];
+}
+
+/**
+ * A stream definition as a snapshot carries it: its name, replicas and
+ * settings (every default filled in), typed no further than the shapes the
+ * settings take (docs/configuration.md has their meaning).
+ */
+export interface StreamSettings {
+  readonly name: string;
+  readonly replicas: readonly ReplicaDefinition[];
+  readonly [setting: string]: string | number | boolean | null | readonly ReplicaDefinition[] | Readonly<Record<string, string | number | boolean | null | readonly (string | number)[]>>;
+}
+
+/** A backup: a stream's state machine at decided slot `slot`, with its checksum (GET /v1/streams/{stream}/snapshot). */
+export interface SnapshotDocument {
+  readonly format: 'edgepaxos-snapshot';
+  readonly version: 1;
+  /** The stream it was taken from. */
+  readonly stream: string;
+  /** The decided slot the state was applied through. */
+  readonly slot: number;
+  readonly created_at: string;
+  /** The definition of the stream it came from (docs/configuration.md); a restore creates the new stream with it (under the new name). */
+  readonly definition: StreamSettings;
+  /** Size of `state` in UTF-8 bytes. */
+  readonly bytes: number;
+  /** SHA-256 of `state` (UTF-8), in hex: a restore refuses a snapshot whose state does not match it. */
+  readonly sha256: string;
+  readonly state: string;
+}
+
+/** What a restore answers: `active` once every replica holds the snapshot, else `restoring` with those that do not (repeat it). */
+export interface RestoreResult {
+  readonly name: string;
+  readonly state: 'active' | 'restoring';
+  readonly incarnation: string;
+  readonly restored_slot: number;
+  readonly not_reached?: readonly number[];
+  readonly message?: string;
+  readonly definition?: StreamDefinition;
 }

@@ -5,6 +5,7 @@ import {
   type Message,
   type OperatorResult,
   type QuorumOverride,
+  type ReplicaEvent,
   type ReplicaId,
   type ReplicaStatus,
   AdaptiveFlowController,
@@ -41,7 +42,30 @@ export interface HostDeps {
   background(p: Promise<unknown>): void;
   /** Delay every message by half the round trip between the two replicas' regions (the WAN model for local runs). */
   readonly simulateLatency?: boolean;
+  /** Where notable events go, one structured record each (the Durable Object prints them as JSON lines). */
+  readonly log?: (event: LogEvent) => void;
 }
+
+/**
+ * A notable event of a replica, for the structured log: an election won or
+ * lost, a step-down, fencing, a new leader, a configuration change, a
+ * snapshot, minority mode, overload, an operator's request refused. The
+ * reasons are the core's own (its recorded transitions and refusals). Never
+ * one per successful write.
+ */
+export interface LogEvent {
+  readonly event: string;
+  readonly stream: string;
+  readonly replica: ReplicaId;
+  /** The ballot round the replica is at (null while it starts). */
+  readonly term: number | null;
+  /** The Worker request that caused it, when it happened while serving one. */
+  readonly request_id?: string;
+  readonly [field: string]: unknown;
+}
+
+/** Overload refusals are logged at most this often (with how many were not). */
+const OVERLOAD_LOG_EVERY_MS = 1000;
 
 /** `overloaded`: too many requests wait at this replica already (the stream's `queue_max`); nothing was proposed. */
 export type WriteOutcome = ProposalOutcome<KvResult> | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null } | { readonly kind: 'overloaded' };
@@ -120,6 +144,16 @@ export interface ReplicaMetrics {
   readonly wakeups: number;
   /** Inputs that came long after the wake-up asked for was due, forgiven (the failure detectors started over). */
   readonly late_wakeups: number;
+  /** Client commands proposed here as leader. */
+  readonly proposals: number;
+  /** Client commands not proposed (not the leader; overloaded) or proposed without a known outcome (dropped by a lost leadership; outcome unknown at the deadline). */
+  readonly proposals_failed_not_leader: number;
+  readonly proposals_failed_overloaded: number;
+  readonly proposals_failed_dropped: number;
+  readonly proposals_failed_outcome_unknown: number;
+  /** Times this replica saw the leader change (it followed, or became, a new one). */
+  readonly leader_changes: number;
+  readonly elections_won: number;
   /** The pipeline depth the leader uses now (adaptive flow control changes it; see flow-control.ts). */
   readonly flow_inflight_max: number;
 }
@@ -167,7 +201,22 @@ const METRICS_META = 'metrics';
 
 type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max'>;
 
-const NO_COUNTERS: StoredCounters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0, storage_transactions: 0 };
+const NO_COUNTERS: StoredCounters = {
+  rpcs_sent: 0,
+  rpcs_received: 0,
+  messages_sent: 0,
+  wakeups: 0,
+  late_wakeups: 0,
+  storage_transactions: 0,
+  proposals: 0,
+  proposals_failed_not_leader: 0,
+  proposals_failed_overloaded: 0,
+  proposals_failed_dropped: 0,
+  proposals_failed_outcome_unknown: 0,
+  leader_changes: 0,
+  elections_won: 0,
+};
+const COUNTER_NAMES = Object.keys(NO_COUNTERS) as (keyof StoredCounters)[];
 
 /** Stored counters, or zeros when there are none (or they do not parse: counters are not worth failing over). */
 function parseCounters(raw: string | undefined): StoredCounters {
@@ -175,9 +224,18 @@ function parseCounters(raw: string | undefined): StoredCounters {
   try {
     const o = JSON.parse(raw) as Partial<Record<keyof StoredCounters, unknown>>;
     const n = (k: keyof StoredCounters): number => (typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : 0);
-    return { rpcs_sent: n('rpcs_sent'), rpcs_received: n('rpcs_received'), messages_sent: n('messages_sent'), wakeups: n('wakeups'), late_wakeups: n('late_wakeups'), storage_transactions: n('storage_transactions') };
+    return Object.fromEntries(COUNTER_NAMES.map((k) => [k, n(k)])) as unknown as StoredCounters;
   } catch {
     return NO_COUNTERS;
+  }
+}
+/** The leader stored with the counters (null when none, or unreadable). */
+function storedLastLeader(raw: string | undefined): ReplicaId | null {
+  try {
+    const v = raw === undefined ? null : (JSON.parse(raw) as { last_leader?: unknown }).last_leader;
+    return typeof v === 'number' ? v : null;
+  } catch {
+    return null;
   }
 }
 const RUN_MODE_META = 'run-mode';
@@ -225,7 +283,15 @@ export class ClockedHost {
   /** The transport to peers, with the injected faults and the latency model around it (chaos-transport.ts). */
   private readonly transport: ChaosTransport;
   private sequence = 0;
-  private counters = { rpcs_sent: 0, rpcs_received: 0, messages_sent: 0, wakeups: 0, late_wakeups: 0 };
+  private counters: { -readonly [K in Exclude<keyof StoredCounters, 'storage_transactions'>]: number } = { ...NO_COUNTERS };
+  /** The Worker request being served right now (set by `serving`), for the log. */
+  private requestId: string | undefined;
+  /** An operator control is being carried out: the core's refusals now are answers to it, worth a log line. */
+  private operating = false;
+  /** The leader this replica last followed or was, to count leader changes. */
+  private lastLeader: ReplicaId | null = null;
+  private overloadLoggedAt = Number.NEGATIVE_INFINITY;
+  private overloadsUnlogged = 0;
   /** What earlier lives of this replica counted, as last stored (see ReplicaMetrics). */
   private readonly countedBefore: StoredCounters;
   /** The counters as last stored by this life, to skip a write when nothing changed. */
@@ -252,6 +318,8 @@ export class ClockedHost {
     const kv = new KvStateMachine();
     this.watches = new WatchHub(0);
     kv.listen(this.watches);
+    // Before the runner: recovery may already report the leader (a quiet restore), which is no change if it was the last one seen.
+    this.lastLeader = storedLastLeader(deps.storage.readMeta(METRICS_META));
     this.runner = new ReadyRunner(
       {
         id: deps.replicaId,
@@ -262,10 +330,21 @@ export class ClockedHost {
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
+        observe: (e) => this.onReplicaEvent(e),
       },
       this.storage,
       kv,
-      { afterApply: (e, result) => this.skipped.noteApplied(e, result), afterCompact: (first, snapshotSlot) => this.skipped.compacted(first, snapshotSlot) },
+      {
+        afterApply: (e, result) => {
+          this.skipped.noteApplied(e, result);
+          if (e.command.kind === 'config') this.log('configuration_change', { slot: e.slot, members: toDcfConfiguration(e.command.configuration).members });
+        },
+        afterCompact: (first, snapshotSlot) => {
+          this.skipped.compacted(first, snapshotSlot);
+          this.log('snapshot_taken', { through_slot: snapshotSlot, first_slot: first });
+        },
+        afterInstall: (snapshot) => this.log('snapshot_installed', { through_slot: snapshot.slot }),
+      },
       { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots },
     );
     this.runner.pendingMax = deps.stream.queue_max;
@@ -329,11 +408,23 @@ export class ClockedHost {
 
   /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    return this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
+    const outcome = await this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
       const res = this.runner.propose(command, settle);
-      if (res.ok) return null;
-      return res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
+      if (res.ok) {
+        this.counters.proposals += 1;
+        return null;
+      }
+      if (res.reason === 'overloaded') {
+        this.counters.proposals_failed_overloaded += 1;
+        this.logOverload('write');
+        return { kind: 'overloaded' };
+      }
+      this.counters.proposals_failed_not_leader += 1;
+      return { kind: 'not-leader', leaderHint: res.leaderHint };
     });
+    if (outcome.kind === 'dropped') this.counters.proposals_failed_dropped += 1;
+    if (outcome.kind === 'outcome-unknown') this.counters.proposals_failed_outcome_unknown += 1;
+    return outcome;
   }
 
   /** Propose a configuration change here (the leader) and wait until its outcome is known, or `timeoutMs` passes. */
@@ -377,6 +468,7 @@ export class ClockedHost {
       const res = this.runner.readIndex(readId, (r) => settle(r === 'ready' ? { kind: 'ok', value: read() } : { kind: 'unavailable' }));
       if (!res.ok) refused = res.reason === 'overloaded' ? { kind: 'overloaded' } : { kind: 'not-leader', leaderHint: res.leaderHint };
     });
+    if (refused !== null && (refused as ReadOutcome<T>).kind === 'overloaded') this.logOverload('read');
     if (refused) return refused;
     const cancel = this.deadlines.add(timeoutMs, () => {
       this.runner.forgetRead(readId);
@@ -390,6 +482,11 @@ export class ClockedHost {
   /** The item at `key` as applied here (no leadership check: a stale read, unless read-index confirmed it); null for a logger, which keeps no data. */
   getLocal(key: string): KvItem | null | undefined {
     return this.runner.query((kv) => kv.get(key));
+  }
+
+  /** The state machine's snapshot and the slot it was applied through, as here (null for a logger). */
+  stateSnapshot(): { slot: number; data: string } | null {
+    return this.runner.query((kv) => ({ slot: kv.appliedThrough, data: kv.snapshot() }));
   }
 
   /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
@@ -495,38 +592,106 @@ export class ClockedHost {
   /** Carry out an operator control here; the answer says whether it was accepted, and why not. */
   operate(action: OperatorAction): OperatorResult {
     let result: OperatorResult = { ok: true, target: this.id };
-    this.runInput(() => {
-      const runner = this.runner;
-      const ticks = (ms: number): number => Math.max(1, Math.ceil(ms / this.tickMs));
-      switch (action.kind) {
-        case 'switchover':
-          result = runner.transferLeadership(action.target, ticks(action.timeoutMs));
-          break;
-        case 'step-down':
-          result = runner.stepDown(ticks(action.timeoutMs));
-          break;
-        case 'campaign':
-          result = runner.campaignNow();
-          break;
-        case 'snapshot':
-          this.runner.compactNow((m) => this.route(m));
-          break;
-        case 'work-mode':
-          try {
-            this.runner.setWorkMode(action.override, action.epoch);
-          } catch (e) {
-            if (!(e instanceof RangeError)) throw e;
-            result = { ok: false, code: 'invalid-target', message: e.message.replace(/^work mode: /, '') };
-          }
-          break;
-        case 'run-mode':
-          // Durable, so a replica that restarts keeps the mode the operator chose.
-          this.deps.storage.writeMeta(RUN_MODE_META, action.automatic ? 'automatic' : 'manual');
-          runner.setAutoElection(action.automatic);
-          break;
-      }
-    });
+    this.operating = true;
+    try {
+      this.runInput(() => this.carryOut(action, (r) => (result = r)));
+    } finally {
+      this.operating = false;
+    }
+    if (action.kind === 'work-mode' && result.ok) {
+      const o = action.override;
+      this.log(o ? 'minority_mode' : 'normal_mode', o ? { voters: o.voters, vote_num: o.voteNum, epoch: this.runner.status().epoch } : {});
+    }
+    if (action.kind === 'run-mode') this.log('run_mode', { mode: action.automatic ? 'automatic' : 'manual' });
     return result;
+  }
+
+  /** One operator control, inside an input; `answer` gets the core's result. */
+  private carryOut(action: OperatorAction, answer: (r: OperatorResult) => void): void {
+    let result: OperatorResult = { ok: true, target: this.id };
+    const runner = this.runner;
+    const ticks = (ms: number): number => Math.max(1, Math.ceil(ms / this.tickMs));
+    switch (action.kind) {
+      case 'switchover':
+        result = runner.transferLeadership(action.target, ticks(action.timeoutMs));
+        break;
+      case 'step-down':
+        result = runner.stepDown(ticks(action.timeoutMs));
+        break;
+      case 'campaign':
+        result = runner.campaignNow();
+        break;
+      case 'snapshot':
+        this.runner.compactNow((m) => this.route(m));
+        break;
+      case 'work-mode':
+        try {
+          this.runner.setWorkMode(action.override, action.epoch);
+        } catch (e) {
+          if (!(e instanceof RangeError)) throw e;
+          result = { ok: false, code: 'invalid-target', message: e.message.replace(/^work mode: /, '') };
+        }
+        break;
+      case 'run-mode':
+        // Durable, so a replica that restarts keeps the mode the operator chose.
+        this.deps.storage.writeMeta(RUN_MODE_META, action.automatic ? 'automatic' : 'manual');
+        runner.setAutoElection(action.automatic);
+        break;
+    }
+    answer(result);
+  }
+
+  /**
+   * Serve one call of the Worker's request `requestId`: what happens while
+   * it runs (synchronously) is logged with that id. Events that come later
+   * (a decision, an election) carry none.
+   */
+  serving<T>(requestId: string | undefined, fn: () => T): T {
+    this.requestId = requestId;
+    try {
+      return fn();
+    } finally {
+      this.requestId = undefined;
+    }
+  }
+
+  /** What the core reports (transitions and refusals, with their reasons): counted, and logged when notable. */
+  private onReplicaEvent(e: ReplicaEvent): void {
+    if (e.kind === 'refusal') {
+      // Refusals of votes and stale messages are routine; those that answer an operator, or end a hand-over, are news.
+      if (this.operating || e.what.startsWith('hand-over')) this.log('refused', { what: e.what, why: e.why });
+      return;
+    }
+    // As etcd's leader_changes_seen: every new leader this replica follows or becomes, the first one too.
+    if (e.leaderId !== null && e.leaderId !== this.lastLeader) {
+      this.counters.leader_changes += 1;
+      this.lastLeader = e.leaderId;
+    }
+    const fields = { from: e.from, to: e.to, leader_id: e.leaderId, why: e.why };
+    if (e.to === 'leader') {
+      this.counters.elections_won += 1;
+      this.log('election_won', fields);
+    } else if (e.why.startsWith('fenced by')) this.log('fenced', fields);
+    else if (e.from === 'leader') this.log('step_down', fields);
+    else if (e.from === 'candidate' || e.from === 'pre-candidate') this.log(e.to === 'candidate' ? 'election_started' : 'election_lost', fields);
+    else if (e.from === 'follower' && e.to === 'follower' && e.leaderId !== null) this.log('new_leader', fields);
+  }
+
+  /** At most one line per OVERLOAD_LOG_EVERY_MS, saying how many refusals it stands for. */
+  private logOverload(what: 'write' | 'read'): void {
+    this.overloadsUnlogged += 1;
+    const now = this.deps.now();
+    if (now - this.overloadLoggedAt < OVERLOAD_LOG_EVERY_MS) return;
+    this.log('overloaded', { refused: what, refusals: this.overloadsUnlogged, queue_max: this.deps.stream.queue_max });
+    this.overloadLoggedAt = now;
+    this.overloadsUnlogged = 0;
+  }
+
+  private log(event: string, fields: Record<string, unknown>): void {
+    if (!this.deps.log) return;
+    // Called from the core while it starts too, before the runner exists.
+    const term = (this.runner as ReadyRunner<KvResult, KvStateMachine> | undefined)?.status().ballot.round ?? null;
+    this.deps.log({ event, stream: this.deps.stream.name, replica: this.deps.replicaId, term, ...(this.requestId ? { request_id: this.requestId } : {}), ...fields });
   }
 
   metrics(): ReplicaMetrics {
@@ -535,20 +700,14 @@ export class ClockedHost {
 
   private totalCounters(): StoredCounters {
     const b = this.countedBefore;
-    const c = this.counters;
-    return {
-      rpcs_sent: b.rpcs_sent + c.rpcs_sent,
-      rpcs_received: b.rpcs_received + c.rpcs_received,
-      messages_sent: b.messages_sent + c.messages_sent,
-      wakeups: b.wakeups + c.wakeups,
-      late_wakeups: b.late_wakeups + c.late_wakeups,
-      storage_transactions: b.storage_transactions + this.deps.storage.transactions,
-    };
+    const c: StoredCounters = { ...this.counters, storage_transactions: this.deps.storage.transactions };
+    return Object.fromEntries(COUNTER_NAMES.map((k) => [k, b[k] + c[k]])) as unknown as StoredCounters;
   }
 
   /** Going quiet: store the counters (one small write per quiet period), since a quiet replica may be evicted. */
   private storeCounters(): void {
-    const json = JSON.stringify(this.totalCounters());
+    // The leader last seen is kept with them, so that a restart does not count finding it again as a change.
+    const json = JSON.stringify({ ...this.totalCounters(), last_leader: this.lastLeader });
     if (json === this.lastStoredCounters) return;
     this.lastStoredCounters = json;
     this.deps.storage.writeMeta(METRICS_META, json);

@@ -131,6 +131,15 @@ export const StreamConfigSchema = z
   .object({
     name: z.string().regex(STREAM_NAME, 'stream names are 1-63 characters of a-z, 0-9, _ and -, starting with a letter or digit'),
     ...streamSettings,
+    /**
+     * Set only by a restore (POST /v1/streams/{stream}/restore), never by hand:
+     * the bootstrap replicas start from this snapshot (its slot and the SHA-256
+     * of its state) and do nothing until they hold it (host/seed.ts).
+     */
+    restore: z
+      .object({ slot: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine(checkStream);
@@ -237,6 +246,7 @@ const ClusterConfigSchema = z
       if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'name'], message: `stream '${s.name}' appears twice` });
       if (parseShardName(s.name)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'name'], message: `'${s.name}' has the form of a keyspace's shard (<keyspace>_sNNNN), which is reserved` });
       names.add(s.name);
+      if (s.restore) ctx.addIssue({ code: 'custom', path: ['streams', i, 'restore'], message: 'only a stream restored at run time has a restore (POST /v1/streams/{stream}/restore)' });
     });
     const keyspaces = new Set<string>();
     c.keyspaces.forEach((k, i) => {

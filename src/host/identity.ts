@@ -14,6 +14,11 @@ export interface ReplicaIdentity {
   readonly replicaId: ReplicaId;
   readonly generation?: string;
   readonly definition?: StreamConfig;
+  /**
+   * The Worker request this call serves (its X-Request-Id), so that what the
+   * replica logs while serving it names the request. Never stored.
+   */
+  readonly requestId?: string;
 }
 
 /** The Durable Object name of a replica: `stream/id`, or `stream~generation/id` for a stream created at run time. */

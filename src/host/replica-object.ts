@@ -21,6 +21,8 @@ import {
 import type { Transport, Unreliability } from './chaos-transport.ts';
 import { Deadlines } from './deadlines.ts';
 import { ReadyRunner } from './ready-runner.ts';
+import { logEvent } from './log.ts';
+import { SEEDED_META, type SeedSpec, needsSeed, seedDelta, sha256Hex } from './seed.ts';
 import { SqliteStorage } from './sqlite-storage.ts';
 import { timingWindows } from './timing-windows.ts';
 import { type ReplicaIdentity, parseStoredIdentity, replicaObjectName } from './identity.ts';
@@ -33,9 +35,10 @@ export type RpcError = {
   /**
    * `down`: the replica was crashed by fault injection and stays down for a while; like an unreachable one.
    * `stream_deleted`: the stream (this generation of it) was deleted; this replica destroyed its storage and refuses every call.
-   * `refused`: the request does not apply to this replica (deleting a configured stream).
+   * `refused`: the request does not apply to this replica (deleting a configured stream, a seed that does not match).
+   * `restoring`: a replica of a restored stream that does not hold its seed yet: it does nothing until it does (seed.ts).
    */
-  readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down' | 'stream_deleted' | 'refused';
+  readonly code: 'misrouted' | 'invalid_configuration' | 'unknown_replica' | 'down' | 'stream_deleted' | 'refused' | 'restoring';
   readonly message: string;
 };
 
@@ -207,6 +210,64 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     });
   }
 
+  /**
+   * The state machine as a snapshot at a decided slot, for a backup: a
+   * linearizable read at the leader (read-index), so the state is at least as
+   * new as every write acknowledged before the call; `slot` says which.
+   */
+  async snapshotState(to: ReplicaIdentity, timeoutMs: number): Promise<ReadOutcome<{ slot: number; data: string } | null> | RpcError> {
+    return this.enter(to, (host) => host.readLinearizable(() => host.stateSnapshot(), timeoutMs));
+  }
+
+  /**
+   * One piece of this replica's seed (a restore; seed.ts): the pieces of one
+   * snapshot arrive in order, and with the last one the replica checks the
+   * whole against the SHA-256 its stream's definition names and stores it as
+   * its decided, compacted prefix, in one transaction; then it starts. A
+   * replica that already holds its seed answers `seeded` at once. Pieces are
+   * kept in memory only: if this object restarts in between, the restore
+   * starts its pieces over.
+   */
+  async seed(to: ReplicaIdentity, piece: { readonly index: number; readonly count: number; readonly data: string }): Promise<{ kind: 'ok'; seeded: boolean } | RpcError> {
+    const refused = this.admit(to);
+    if (refused) return refused;
+    const stream = this.streamOf(to);
+    if ('kind' in stream) return stream;
+    const spec = stream.restore;
+    if (!spec || !stream.replicas.some((r) => r.id === to.replicaId)) {
+      return { kind: 'error', code: 'refused', message: `replica ${to.replicaId} of stream '${to.stream}' starts from no snapshot` };
+    }
+    if (!this.waitsForSeed(spec)) return { kind: 'ok', seeded: true };
+    if (piece.index === 0) this.seedPieces = [];
+    if (piece.index !== this.seedPieces.length) {
+      return { kind: 'error', code: 'refused', message: `seed piece ${piece.index} came after ${this.seedPieces.length} pieces (this replica restarted meanwhile): send the pieces again from 0` };
+    }
+    this.seedPieces.push(piece.data);
+    if (this.seedPieces.length < piece.count) return { kind: 'ok', seeded: false };
+    const data = this.seedPieces.join('');
+    this.seedPieces = [];
+    const sha256 = await sha256Hex(data);
+    if (sha256 !== spec.sha256) {
+      return { kind: 'error', code: 'refused', message: `the seed's SHA-256 is ${sha256}, not ${spec.sha256} as the stream's definition says: nothing was stored` };
+    }
+    if (!this.waitsForSeed(spec)) return { kind: 'ok', seeded: true }; // seeded meanwhile, by a concurrent restore
+    this.storage.persist(seedDelta(spec.slot, data));
+    this.storage.writeMeta(SEEDED_META, sha256);
+    logEvent({ event: 'seeded', stream: to.stream, replica: to.replicaId, term: 0, slot: spec.slot, sha256, ...(to.requestId ? { request_id: to.requestId } : {}) });
+    const host = this.ensureInitialized(to);
+    if ('kind' in host) return host;
+    return { kind: 'ok', seeded: true };
+  }
+
+  /** Whether this replica waits for its seed (seed.ts): the marker says not, or else its stored state decides. */
+  private waitsForSeed(spec: SeedSpec): boolean {
+    if (this.storage.readMeta(SEEDED_META) !== undefined) return false;
+    return needsSeed(spec, this.storage.loadDurable());
+  }
+
+  /** Seed pieces received so far (see `seed`). */
+  private seedPieces: string[] = [];
+
   /** Cost counters of this replica process (benchmarks, cost accounting). */
   async metrics(to: ReplicaIdentity): Promise<{ kind: 'ok'; metrics: ReplicaMetrics } | RpcError> {
     return this.enter(to, (host) => ({ kind: 'ok' as const, metrics: host.metrics() }));
@@ -301,7 +362,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   private enter<T>(to: ReplicaIdentity, fn: (host: ClockedHost) => T, how: { readonly fromPeer?: boolean } = {}): T | RpcError {
     const host = this.ensureInitialized(to, how.fromPeer ?? false);
     if ('kind' in host) return host;
-    return this.guard(() => fn(host));
+    const requestId = typeof to.requestId === 'string' ? to.requestId.slice(0, 200) : undefined;
+    return this.guard(() => host.serving(requestId, () => fn(host)));
   }
 
   /**
@@ -353,6 +415,9 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
     if (!listed && !this.identity && !fromPeer) {
       return { kind: 'error', code: 'unknown_replica', message: `stream '${to.stream}' has no replica ${to.replicaId}` };
     }
+    if (stream.restore && listed && this.waitsForSeed(stream.restore)) {
+      return { kind: 'error', code: 'restoring', message: `replica ${to.replicaId} of stream '${to.stream}' waits for its seed (the snapshot the stream is restored from): it takes no part until it holds it` };
+    }
     if (!this.identity) {
       const identity: ReplicaIdentity = to.generation === undefined ? { stream: to.stream, replicaId: to.replicaId } : { stream: to.stream, replicaId: to.replicaId, generation: to.generation };
       this.storage.writeMeta(IDENTITY_META, JSON.stringify(identity));
@@ -369,6 +434,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       scheduleWake: (at) => this.scheduleWake(at),
       background: (p) => this.ctx.waitUntil(p),
       simulateLatency: this.env.EDGEPAXOS_LATENCY === 'on',
+      log: logEvent,
     });
     return this.host;
   }

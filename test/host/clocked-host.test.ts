@@ -86,3 +86,29 @@ describe('host: cost counters', () => {
     expect(kept).toEqual(counted);
   });
 });
+
+describe('host: structured logs', () => {
+  it('elections, a switchover and a refused operator request are logged with the core\'s reasons, the request id of the call that caused them, and no line per write', async () => {
+    const c = new HostCluster(STREAM);
+    await c.run(1_000);
+    const won = c.logs.filter((e) => e.event === 'election_won');
+    expect(won).toEqual([expect.objectContaining({ stream: 's', replica: 1, term: 1, from: 'candidate', to: 'leader', why: expect.stringMatching(/^promises of .* are a quorum$/) })]);
+    expect(c.logs.filter((e) => e.event === 'new_leader').map((e) => e.replica).sort()).toEqual([2, 3]);
+
+    const before = c.logs.length;
+    for (let i = 0; i < 10; i++) expect(await c.write(1, `k${i}`)).toBe('applied');
+    expect(c.logs.slice(before)).toEqual([]); // nothing per successful write
+    expect(c.hosts.get(1)!.metrics()).toMatchObject({ proposals: 10, elections_won: 1, leader_changes: 1 });
+
+    const refused = c.hosts.get(1)!.serving('req-7', () => c.hosts.get(1)!.operate({ kind: 'switchover', target: 9, timeoutMs: 1000 }));
+    expect(refused.ok).toBe(false);
+    expect(c.logs.at(-1)).toEqual(expect.objectContaining({ event: 'refused', replica: 1, request_id: 'req-7', what: 'switchover', why: 'invalid-target: replica 9 is not a member of this stream' }));
+
+    c.hosts.get(1)!.serving('req-8', () => c.hosts.get(1)!.operate({ kind: 'switchover', target: 2, timeoutMs: 1000 }));
+    await c.run(1_000);
+    expect(c.logs).toContainEqual(expect.objectContaining({ event: 'step_down', replica: 1, from: 'leader', to: 'follower', why: 'prepare 2.2 from 2 outranks our leader ballot' }));
+    expect(c.logs.filter((e) => e.event === 'election_won').map((e) => e.replica)).toEqual([1, 2]);
+    expect(c.logs.filter((e) => e.event !== 'refused').every((e) => e.request_id === undefined)).toBe(true); // they happened after the call returned
+    expect(c.hosts.get(3)!.metrics().leader_changes).toBe(2);
+  });
+});

@@ -1,7 +1,7 @@
 import type { Message, ReplicaId } from '../../src/core/index.ts';
 import { type StreamConfig, parseStreamDefinition } from '../../src/host/config.ts';
 import { MemoryStorage } from '../../src/host/memory-storage.ts';
-import { ClockedHost } from '../../src/host/clocked-host.ts';
+import { ClockedHost, type LogEvent } from '../../src/host/clocked-host.ts';
 
 /**
  * The replicas of one stream as ClockedHosts in one Node process, under a
@@ -18,6 +18,8 @@ export class HostCluster {
   readonly alarms = new Map<ReplicaId, number | null>();
   readonly down = new Set<ReplicaId>();
   readonly storages = new Map<ReplicaId, MemoryStorage>();
+  /** Every structured log event of every replica, in order. */
+  readonly logs: LogEvent[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   readonly stream: StreamConfig;
 
@@ -33,6 +35,7 @@ export class HostCluster {
         storage: this.storages.get(id)!,
         seed: id,
         now: () => this.now,
+        log: (e) => this.logs.push(e),
         scheduleWake: (at) => {
           const cur = this.alarms.get(id) ?? null;
           if (cur === null || at < cur) this.alarms.set(id, at);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { crash, eventually, put, replica, stableLeader, status } from './helpers.ts';
+import { admin, api, crash, eventually, put, replica, stableLeader, status } from './helpers.ts';
 
 const S = 'quiet';
 
@@ -21,6 +21,12 @@ describe('cluster: quiescence (HTTP API)', () => {
     const before = await rpcsSent();
     await new Promise((resolve) => setTimeout(resolve, 1000)); // 25 heartbeat intervals of silence
     expect(await rpcsSent()).toBe(before);
+    // Quiet is not blocked: the status says writes flow, and a minority force-start is refused as on a busy stream.
+    expect((await status(S)).writes_blocked).toBeNull();
+    const forced = await api('PUT', `/v1/streams/${S}/work-mode`, { mode: 'minority', replicas: [3], vote_num: 1 }, admin);
+    expect(forced.status).toBe(409);
+    expect(forced.body.error).toMatchObject({ code: 'quorum_available', message: expect.stringContaining('quiet') });
+    expect((await status(S)).work_mode).toBe('normal');
     expect(await put(S, 'k', 'v2')).toBeGreaterThan(0);
     expect((await status(S)).leader_id).toBe(1);
   });

@@ -29,6 +29,9 @@ describe('rpc: another Worker through a service binding', () => {
     expect(t.gone).toBeNull();
     expect(t.read).toEqual({ entries: [{ index: t.appended.index, data: `visited ${t.key}` }] });
     expect(t.status).toEqual({ stream: 'rpc', leader_id: expect.any(Number), nodes: 3 });
+    expect(t.statusAll).toBe('rpc'); // every stream's status, the binding seeing them all
+    expect(t.snapshot).toEqual({ stream: 'rpc', slot: expect.any(Number), sha256: 64, bytes: true }); // a backup is a read
+    expect(t.metrics).toBe('edgepaxos_stream_has_leader{stream="rpc"} 1');
     expect(t.unknownStream).toMatchObject({ name: 'EdgePaxosError', code: 'stream_not_found' });
     expect(t.unknownStream.message).toMatch(/^stream_not_found: /);
     expect(t.badArgument).toMatchObject({ name: 'EdgePaxosError', code: 'invalid_request' });
@@ -79,6 +82,9 @@ describe('client: the typed HTTP client', () => {
     const appended = await paxos.append('rpc', 'client record');
     expect(await paxos.read('rpc', { from: appended.index, limit: 1 })).toEqual({ entries: [{ index: appended.index, data: 'client record' }] });
     expect((await paxos.status('rpc')).stream).toBe('rpc');
+    expect(await paxos.metrics()).toMatch(/^edgepaxos_stream_has_leader\{stream="rpc"\} 1$/m);
+    const all = await paxos.statusAll();
+    expect(all.streams.find((s) => s.name === 'rpc')).toMatchObject({ kind: 'configured', state: 'active', error: null, status: { stream: 'rpc' } });
     expect((await paxos.streams()).streams.some((s) => s.name === 'rpc')).toBe(true);
     await expect(paxos.get('no-such-stream', 'k')).rejects.toMatchObject({ code: 'stream_not_found', status: 404 });
     const anonymous = new EdgePaxosClient({ url: 'https://edgepaxos.test/', fetch: (input, init) => exports.default.fetch(input, init) });

@@ -26,7 +26,7 @@ export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'resta
  * quiet 300 ms after their last request, so that the stream list of streams.test.ts, which wakes
  * every configured stream, does not leave them heartbeating under the rest of that file.
  */
-export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'coord'] as const;
+export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'coord', 'cli', 'dash', 'metrics', 'backup'] as const;
 
 /**
  * The configured keyspace: 'users' (4 shards, leaders spread over the three regions), quiet after
@@ -114,6 +114,8 @@ export const TEST_TOKENS = {
   reader: 'test-reader-token',
   teamA: 'test-team-a-token',
   streamAdmin: 'test-stream-admin-token',
+  /** An admin of stream 'dash' alone: the dashboard's feed then carries that one stream. */
+  dashboard: 'test-dashboard-token',
 } as const;
 
 /** SHA-256 of TEST_TOKENS.teamA (checked in auth.test.ts): a grant may name its token by digest instead. */
@@ -124,5 +126,6 @@ export const TEST_GRANTS = [
   { token: TEST_TOKENS.reader, streams: ['auth', 'api'], access: 'read' },
   { token: TEAM_A_DIGEST, streams: ['auth'], prefix: 'team-a/', access: 'write' },
   { token: TEST_TOKENS.streamAdmin, streams: ['auth'], access: 'admin' },
+  { token: TEST_TOKENS.dashboard, streams: ['dash'], access: 'admin' },
 ];
 export const TEST_MAX_VALUE_BYTES = 4096;

@@ -38,6 +38,9 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
   const appended = await paxos.append(stream, `visited ${key}`, { idempotencyKey: `${key}/append` });
   const read = await paxos.read(stream, { from: appended.index, limit: 1 });
   const status = await paxos.status(stream);
+  const all = await paxos.statusAll();
+  const metrics = await paxos.metrics();
+  const snapshot = await paxos.snapshot(stream);
   const unknownStream = await caught(() => paxos.get('no-such-stream', key));
   const badArgument = await caught(() => paxos.list(stream, { limit: 0 }));
   const coordination = await coordinate(paxos, stream, key);
@@ -55,6 +58,9 @@ async function tour(paxos: Service<EdgePaxos>, stream: string) {
     appended,
     read,
     status: { stream: status.stream, leader_id: status.leader_id, nodes: status.nodes.length },
+    snapshot: { stream: snapshot.stream, slot: snapshot.slot, sha256: snapshot.sha256.length, bytes: snapshot.bytes === snapshot.state.length },
+    statusAll: all.streams.find((s) => s.name === stream)?.status?.stream ?? null,
+    metrics: metrics.split('\n').find((l) => l.startsWith(`edgepaxos_stream_has_leader{stream="${stream}"}`)) ?? null,
     unknownStream,
     badArgument,
     coordination,

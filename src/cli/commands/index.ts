@@ -1,0 +1,41 @@
+import type { Command } from '../command.ts';
+import { del, get, ls, put } from './kv.ts';
+import { failover, stepDown, switchover } from './leadership.ts';
+import { list } from './list.ts';
+import { metrics } from './metrics.ts';
+import { membersAdd, membersList, membersRemove, membersUpdate, rebuild } from './members.ts';
+import { minority, normal, pause, resume } from './modes.ts';
+import { snapshotRestore, snapshotSave } from './snapshot.ts';
+import { status } from './status.ts';
+import { streamsCreate, streamsDelete, streamsGet } from './streams.ts';
+
+/**
+ * Every command of the CLI, in the order the help lists them. A new command
+ * is a file in this folder and one entry here.
+ */
+export const COMMANDS: readonly Command[] = [
+  list,
+  status,
+  metrics,
+  get,
+  put,
+  del,
+  ls,
+  switchover,
+  failover,
+  stepDown,
+  pause,
+  resume,
+  minority,
+  normal,
+  membersList,
+  membersAdd,
+  membersUpdate,
+  membersRemove,
+  rebuild,
+  streamsCreate,
+  streamsGet,
+  streamsDelete,
+  snapshotSave,
+  snapshotRestore,
+];
