@@ -47,7 +47,13 @@ export default defineConfig({
                 EDGEPAXOS_CHAOS: 'on',
                 EDGEPAXOS_MAX_VALUE_BYTES: String(TEST_MAX_VALUE_BYTES),
               },
-              serviceBindings: { CONSUMER: 'edgepaxos-consumer' },
+              // CONSUMER: the example consumer. PAXOS_ADMIN and PAXOS: real service bindings from this Worker to its own
+              // entrypoints, as an operator's Worker binds them (admin-rpc.test.ts).
+              serviceBindings: {
+                CONSUMER: 'edgepaxos-consumer',
+                PAXOS_ADMIN: { name: 'vitest-plugin-runner-workers', entrypoint: 'EdgePaxosAdmin' },
+                PAXOS: { name: 'vitest-plugin-runner-workers', entrypoint: 'EdgePaxos' },
+              },
               // A local bucket for the scheduled backups (backup.test.ts).
               r2Buckets: ['BACKUPS'],
               workers: [consumer],

@@ -28,6 +28,12 @@ export interface LoadRequest {
   /** The measured window after the warm-up. */
   readonly durationMs: number;
   readonly valueBytes: number;
+  /**
+   * Edgepaxos only: this long into the window, crash the follower the leader
+   * counts on first (thrifty replication's nearest quorum; with full
+   * replication, the lowest-id follower) and keep it down for `downMs`.
+   */
+  readonly crashFollower?: { readonly afterMs: number; readonly downMs: number };
 }
 
 export interface LoadResult {
@@ -43,6 +49,8 @@ export interface LoadResult {
    * milliseconds: workerd's clock has 1 ms resolution and only advances at I/O.
    */
   readonly latenciesMs: number[];
+  /** With `crashFollower`: the follower crashed, or why none was. */
+  readonly crashed?: { readonly replica: number } | { readonly failed: string };
 }
 
 /** Cost counters of one replica (ReplicaMetrics in src/host/clocked-host.ts). */
@@ -54,6 +62,8 @@ export interface ReplicaCounters {
   readonly wakeups: number;
   /** Not a counter: the leader's current pipeline depth. */
   readonly flow_inflight_max?: number;
+  /** Not a counter: a thrifty leader's nearest quorum (the followers its last batch went to first), else null. */
+  readonly nearest_quorum?: readonly number[] | null;
 }
 
 /** `POST /bench/metrics`: every replica's counters, null for one that did not answer. */

@@ -56,7 +56,7 @@ export const atLeast = (target: number, on: Goal['on'] = 'ratio'): Goal => ({ on
 export const atMost = (target: number, on: Goal['on'] = 'ratio'): Goal => ({ on, op: '<=', target, text: `<= ${fmtGoal(target, on)}` });
 
 function fmtGoal(target: number, on: Goal['on']): string {
-  return on === 'ratio' ? `${target.toFixed(1)}x` : String(target);
+  return on === 'ratio' ? `${target.toFixed(Number.isInteger(target * 10) ? 1 : 2)}x` : String(target);
 }
 
 /** p50, p99, mean and max of whole-millisecond latencies, through an HDR histogram (3 significant digits). */

@@ -6,7 +6,7 @@
  * members, priorities, policy and timings in ticks are exactly what a
  * replica Durable Object would run with.
  */
-import { type ClientCommand, type ReplicaId, DEFAULT_TIMING, SeededRng } from '../src/core/index.ts';
+import { type ClientCommand, type ReplicaId, DEFAULT_THRIFTY, DEFAULT_TIMING, SeededRng } from '../src/core/index.ts';
 import { type StreamConfig, parseClusterConfig, streamConfiguration, streamMembers, streamPriority, streamTiming } from '../src/host/config.ts';
 import { regionRttMs } from '../src/host/regions.ts';
 import { type SimMember, SimCluster } from '../sim/cluster.ts';
@@ -25,7 +25,11 @@ export interface SimNetworkShape {
   readonly oneWayTicks: number;
 }
 
-/** A simulated cluster running `stream` exactly as configured. */
+/**
+ * A simulated cluster running `stream` as a Durable Object host would: its
+ * members, policy, priorities and timings, its replication mode, and its flow
+ * control (the adaptive controller per replica, or the fixed pipeline depth).
+ */
 export function clusterFor(stream: StreamConfig, seed: number, network: SimNetworkShape): SimCluster {
   const members: SimMember[] = streamMembers(stream).map(({ region: _, ...m }) => {
     const region = stream.replicas.find((r) => r.id === m.id)?.region;
@@ -37,8 +41,10 @@ export function clusterFor(stream: StreamConfig, seed: number, network: SimNetwo
     priority: streamPriority(stream),
     tickMs: stream.tick_ms,
     rng: new SeededRng(seed),
-    timing: streamTiming(stream),
+    timing: { ...streamTiming(stream), ...(stream.flow_control.mode === 'fixed' ? { inflightMax: stream.flow_control.inflight_max } : {}) },
     network: { minDelayTicks: network.oneWayTicks, maxDelayTicks: network.oneWayTicks },
+    adaptiveFlow: stream.flow_control.mode === 'adaptive',
+    ...(stream.replication === 'thrifty' ? { thrifty: DEFAULT_THRIFTY } : {}),
   });
 }
 
@@ -81,7 +87,7 @@ interface SteadyStream {
  * for `warmupTicks + windowTicks`; then `drainTicks` more so that proposals of
  * the window can finish.
  */
-function steadyStream(c: SimCluster, ratePerTick: number, warmupTicks: number, windowTicks: number, drainTicks: number): SteadyStream {
+function steadyStream(c: SimCluster, ratePerTick: number, warmupTicks: number, windowTicks: number, drainTicks: number, everyTick?: () => void): SteadyStream {
   const windowStart = c.now + warmupTicks;
   const windowEnd = windowStart + windowTicks;
   const latenciesTicks: number[] = [];
@@ -107,6 +113,7 @@ function steadyStream(c: SimCluster, ratePerTick: number, warmupTicks: number, w
     c.drain(c.replica(leader));
   };
   c.runTicks(warmupTicks + windowTicks, () => {
+    everyTick?.();
     credit += ratePerTick;
     while (credit >= 1) {
       credit -= 1;
@@ -148,6 +155,92 @@ export function wanCommitLatency(name: string, raw: Record<string, unknown>, rat
     p50Ms: percentile(sorted, 50) * stream.tick_ms,
     p99Ms: percentile(sorted, 99) * stream.tick_ms,
     samples: sorted.length,
+  };
+}
+
+// ------------------------------------------------------------------ thrifty replication under the WAN model
+
+export interface WanFollowerResult {
+  readonly name: string;
+  readonly replication: 'full' | 'thrifty';
+  /** Per follower (voters only): how long after the leader it knew each slot decided, p50 and max in ms. */
+  readonly lagMs: readonly { readonly replica: ReplicaId; readonly region: string; readonly p50Ms: number; readonly maxMs: number }[];
+  /** Messages the leader sent (accepts, catch-ups, heartbeats) per command per follower in the window. */
+  readonly messagesPerCommandPerFollower: number;
+  /** p50 and p99 commit latency of a steady run with no fault. */
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  /** The same run, with the follower the leader counts on first crashed for good a quarter into the window: p99, and the crashed replica. */
+  readonly killedP99Ms: number;
+  readonly killedP50Ms: number;
+  readonly killed: ReplicaId;
+}
+
+/**
+ * Under the WAN model at a steady `ratePerSec`: each voter's lag behind the
+ * leader (when it learned each slot decided, against when the leader did),
+ * the accept and heartbeat messages per command per follower, and the p99
+ * commit latency when the follower the leader counts on first (thrifty: its
+ * nearest quorum's first member; full: the nearest by round trip) crashes
+ * mid-window and stays down.
+ */
+export function wanFollowers(name: string, raw: Record<string, unknown>, ratePerSec: number, windowMs: number, seed: number): WanFollowerResult {
+  const stream = parseStream({ ...raw, tick_ms: 1 });
+  const ticks = 60 * streamTiming(stream).electionTimeoutTicks;
+  // A steady run, watching every replica's decided prefix each tick.
+  const c = clusterFor(stream, seed, { regions: true, oneWayTicks: 0 });
+  const leader = settle(c, ticks);
+  const regionOf = new Map(stream.replicas.map((r) => [r.id, r.region]));
+  const voters = streamMembers(stream).filter((m) => m.id !== leader && m.role !== 'passive').map((m) => m.id);
+  const decidedAt = new Map<ReplicaId, number[]>([leader, ...voters].map((id) => [id, []]));
+  const start = c.replica(leader).core!.status().decidedThrough;
+  const windowStart = c.now + 1000;
+  let sentBefore = 0;
+  let sentAfter = 0;
+  const countSent = (): number => c.replica(leader).sentThisLife;
+  const run = steadyStream(c, ratePerSec / 1000, 1000, windowMs, 5000, () => {
+    if (c.now === windowStart) sentBefore = countSent();
+    if (c.now === windowStart + windowMs) sentAfter = countSent();
+    for (const id of [leader, ...voters]) {
+      const d = c.replica(id).core?.status().decidedThrough ?? 0;
+      const seen = decidedAt.get(id)!;
+      while (start + seen.length < d) seen.push(c.now);
+    }
+  });
+  const commands = run.decidedInWindow;
+  const leaderAt = decidedAt.get(leader)!;
+  const lagMs = voters.map((id) => {
+    const mine = decidedAt.get(id)!;
+    const lags = mine.slice(0, leaderAt.length).map((t, i) => (t - leaderAt[i]!) * stream.tick_ms).sort((a, b) => a - b);
+    return { replica: id, region: regionOf.get(id)!, p50Ms: percentile(lags, 50), maxMs: lags[lags.length - 1] ?? Number.NaN };
+  });
+  const healthy = [...run.latenciesTicks].sort((a, b) => a - b);
+  // Every message the leader sent in the window (accepts, catch-ups, heartbeats), per command per follower.
+  const messagesPerCommandPerFollower = (sentAfter - sentBefore) / Math.max(1, commands) / voters.length;
+
+  // The same, with the first follower the leader counts on crashed a quarter into the window.
+  const k = clusterFor(stream, seed, { regions: true, oneWayTicks: 0 });
+  const kLeader = settle(k, ticks);
+  const crashAt = k.now + 1000 + Math.floor(windowMs / 4);
+  const here = regionOf.get(kLeader)!;
+  const byRtt = voters.filter((id) => id !== kLeader).sort((a, b) => regionRttMs(here, regionOf.get(a)!) - regionRttMs(here, regionOf.get(b)!) || a - b);
+  let killed: ReplicaId = byRtt[0]!;
+  const killedRun = steadyStream(k, ratePerSec / 1000, 1000, windowMs, 5000, () => {
+    if (k.now !== crashAt) return;
+    killed = k.replica(kLeader).core?.status().nearestQuorum?.[0] ?? killed;
+    k.crash(killed, 'bench: the nearest follower');
+  });
+  const hurt = [...killedRun.latenciesTicks].sort((a, b) => a - b);
+  return {
+    name,
+    replication: stream.replication,
+    lagMs,
+    messagesPerCommandPerFollower,
+    p50Ms: percentile(healthy, 50) * stream.tick_ms,
+    p99Ms: percentile(healthy, 99) * stream.tick_ms,
+    killedP50Ms: percentile(hurt, 50) * stream.tick_ms,
+    killedP99Ms: percentile(hurt, 99) * stream.tick_ms,
+    killed,
   };
 }
 

@@ -245,8 +245,33 @@ async function runLoad(env: BenchEnv, req: LoadRequest): Promise<LoadResult> {
       if (startedAt >= windowStart) latenciesMs.push(endedAt - startedAt);
     }
   };
+  const crashing = req.crashFollower && req.target.kind === 'edgepaxos' ? crashFollowerAt(env, req.target.stream, windowStart + req.crashFollower.afterMs, req.crashFollower.downMs) : null;
   await Promise.all(Array.from({ length: req.concurrency }, (_, w) => writer(w)));
-  return { opsInWindow, opsTotal, errors, firstError, windowMs: req.durationMs, latenciesMs };
+  const crashed = crashing ? await crashing : undefined;
+  return { opsInWindow, opsTotal, errors, firstError, windowMs: req.durationMs, latenciesMs, ...(crashed ? { crashed } : {}) };
+}
+
+/**
+ * At `at`, crash the follower the stream's leader counts on first: its
+ * nearest quorum's first member with thrifty replication, else the
+ * lowest-id follower (with full replication every follower gets every batch).
+ */
+async function crashFollowerAt(env: BenchEnv, name: string, at: number, downMs: number): Promise<{ replica: number } | { failed: string }> {
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+  const stream = streamNamed(env, name);
+  // Under load a replica may answer its status late or report a stale leader for a moment: ask again for up to 2 s.
+  let leaderId: ReplicaId | null = null;
+  for (let i = 0; i < 40 && leaderId === null; i++) {
+    leaderId = (await agreedLeader(env, stream)).leaderId;
+    if (leaderId === null) await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (leaderId === null) return { failed: 'no agreed leader within 2 s' };
+  const m = await replicaStub(env, stream, leaderId).metrics(identity(stream, leaderId));
+  const nearest = !isRpcError(m) ? (m.metrics.nearest_quorum ?? null) : null;
+  const victim = nearest?.[0] ?? stream.replicas.map((r) => r.id).filter((id) => id !== leaderId).sort((a, b) => a - b)[0];
+  if (victim === undefined) return { failed: 'no follower' };
+  const res = await replicaStub(env, stream, victim).crash(identity(stream, victim), downMs);
+  return isRpcError(res) ? { failed: `crash refused: ${res.message}` } : { replica: victim };
 }
 
 /** The bench's token (wrangler.bench.toml): edgepaxos's writes carry it, as a deployment's clients would. */

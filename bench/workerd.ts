@@ -4,6 +4,7 @@
  * and with a fresh persistence directory, plus a typed client for its
  * `/bench/*` control routes.
  */
+import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -100,6 +101,29 @@ export class BenchWorkerd {
     }
   }
 
+  /**
+   * CPU time workerd has used so far, in milliseconds (every thread, from
+   * /proc/<pid>/task/<tid>/schedstat: nanoseconds on a CPU), or null where
+   * that cannot be read (not Linux). Every Durable Object and the load
+   * generator run in this one process, so the CPU time a run of writes took,
+   * divided by the writes, is what one write costs the machine: unlike the
+   * latency, it hardly depends on what else the shared machine is running.
+   */
+  cpuMs(): number | null {
+    this.workerdPid ??= findWorkerdPid();
+    const pid = this.workerdPid;
+    if (pid === null) return null;
+    try {
+      let ns = 0;
+      for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      return ns / 1e6;
+    } catch {
+      return null;
+    }
+  }
+
+  private workerdPid: number | null | undefined;
+
   /** The DevTools inspector's URL, when started with one. */
   async inspectorUrl(): Promise<URL | undefined> {
     return this.worker.inspectorUrl;
@@ -175,4 +199,38 @@ class LogSink {
     if (hit) hit.count += 1;
     else this.counts.set(key, { level, message: folded, phase: this.phase, count: 1 });
   }
+}
+
+/** The workerd process this Node process started (a descendant named workerd; the newest if several), or null. */
+function findWorkerdPid(): number | null {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((e) => /^\d+$/.test(e));
+  } catch {
+    return null;
+  }
+  const parentOf = new Map<number, number>();
+  const workerds: number[] = [];
+  for (const e of entries) {
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      // pid (comm) state ppid ...: comm may hold spaces, so split after its closing parenthesis.
+      const close = stat.lastIndexOf(')');
+      const comm = stat.slice(stat.indexOf('(') + 1, close);
+      const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+      parentOf.set(Number(e), ppid);
+      if (comm === 'workerd') workerds.push(Number(e));
+    } catch {
+      // it exited meanwhile
+    }
+  }
+  const descends = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 32; hops++) {
+      if (p === process.pid) return true;
+      p = parentOf.get(p) ?? 0;
+    }
+    return false;
+  };
+  const mine = workerds.filter(descends).sort((a, b) => b - a);
+  return mine[0] ?? null;
 }

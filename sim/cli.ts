@@ -1,13 +1,13 @@
 /**
- * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]`.
+ * Long simulation campaigns: `npm run sim -- --seeds N [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--thrifty on|off] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]`.
  * With only `--seed S`, runs that one seed and prints its knobs and trace.
  * Every failure prints its seed and the exact command that reproduces it; a
  * campaign prints how often each fault and operation happened.
  */
 import { parseArgs } from 'node:util';
-import { CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
+import { COORDINATION_KV_OPERATIONS, CampaignTotals, DEFAULT_OPERATIONS, describeKnobs, runSimulation } from './simulation.ts';
 
-const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--first-failure] [--json] [--verbose]';
+const USAGE = 'usage: npm run sim -- [--seeds N] [--seed S] [--ops N] [--membership-rate P] [--stall-rate P] [--pending-max N] [--thrifty on|off] [--coordination [--coordination-ops N]] [--first-failure] [--json] [--verbose]';
 
 function main(): number {
   const { values } = parseArgs({
@@ -18,6 +18,9 @@ function main(): number {
       'membership-rate': { type: 'string' },
       'stall-rate': { type: 'string' },
       'pending-max': { type: 'string' },
+      coordination: { type: 'boolean', default: false },
+      'coordination-ops': { type: 'string' },
+      thrifty: { type: 'string' },
       'first-failure': { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
@@ -27,6 +30,7 @@ function main(): number {
   });
   if (values.help) {
     console.log(USAGE);
+    console.log('  --coordination   the coordination campaign: transactions, leases, a contended lock and watches beside the KV clients (docs/simulation.md)');
     console.log('  --first-failure  stop at the first failing seed');
     console.log('  --json           print one JSON line per failure and one for the summary (for scripts: npm run mutate)');
     return 0;
@@ -34,7 +38,9 @@ function main(): number {
   const single = values.seed !== undefined && values.seeds === undefined;
   const count = single ? 1 : intArg('seeds', values.seeds ?? '300');
   const first = values.seed !== undefined ? intArg('seed', values.seed) : 1;
-  const operations = values.ops !== undefined ? intArg('ops', values.ops) : DEFAULT_OPERATIONS;
+  const coordination = values.coordination;
+  const operations = values.ops !== undefined ? intArg('ops', values.ops) : coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS;
+  const coordinationOperations = values['coordination-ops'] !== undefined ? intArg('coordination-ops', values['coordination-ops']) : undefined;
   const membershipRate = rateArg('membership-rate', values['membership-rate']);
   const stallRate = rateArg('stall-rate', values['stall-rate']);
   const pendingMax = values['pending-max'] !== undefined ? intArg('pending-max', values['pending-max']) : undefined;
@@ -42,6 +48,11 @@ function main(): number {
     console.error('--pending-max must be at least 1');
     return 2;
   }
+  if (values.thrifty !== undefined && values.thrifty !== 'on' && values.thrifty !== 'off') {
+    console.error(`--thrifty takes on or off (default: drawn from each seed), got '${values.thrifty}'`);
+    return 2;
+  }
+  const thrifty = values.thrifty === undefined ? undefined : values.thrifty === 'on';
   const json = values.json;
   const verbose = !json && (values.verbose || single);
   let failed = 0;
@@ -54,6 +65,9 @@ function main(): number {
       ...(membershipRate !== undefined ? { membershipRate } : {}),
       ...(stallRate !== undefined ? { stallRate } : {}),
       ...(pendingMax !== undefined ? { pendingMax } : {}),
+      ...(coordination ? { coordination } : {}),
+      ...(coordinationOperations !== undefined ? { coordinationOperations } : {}),
+      ...(thrifty !== undefined ? { thrifty } : {}),
     });
     totals.add(r);
     if (r.ok) {

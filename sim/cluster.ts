@@ -15,7 +15,10 @@ import {
   type PolicySpec,
   type PriorityOptions,
   type Rng,
+  type Entry,
   type ReplicaEvent,
+  type ThriftyOptions,
+  AdaptiveFlowController,
   compileConfiguration,
   describeChange,
   electableMember,
@@ -26,15 +29,18 @@ import {
   checkQuorumOverride,
   formatBallot,
 } from '../src/core/index.ts';
-import { type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
+import { type KvChange, type KvItem, type KvOptions, type KvResult, KvStateMachine } from '../src/kv/index.ts';
 import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
+import { WatchHub } from '../src/host/watch-hub.ts';
+import { LeaseKeeper } from '../src/kv/lease-keeper.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
 import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
 import { type SeedSpec, needsSeed, seedDelta } from '../src/host/seed.ts';
 import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
 import { SafetyChecker } from './safety.ts';
+import { NearestQuorumCheck } from './thrifty-check.ts';
 
 export type Timing = ReplicaTiming;
 
@@ -70,6 +76,14 @@ export interface ClusterOptions {
   readonly clocks?: ClockModel;
   /** Back-pressure: requests that may wait at a replica at once (ReadyRunner.pendingMax); unlimited when absent. */
   readonly pendingMax?: number;
+  /** Thrifty replication on every replica (src/core/thrifty.ts); absent: every batch to every follower. */
+  readonly thrifty?: ThriftyOptions;
+  /**
+   * Adaptive flow control as the Durable Object host runs it (an
+   * AdaptiveFlowController per replica life, fed after every drain with the
+   * simulated time in milliseconds); absent: the core's fixed limits.
+   */
+  readonly adaptiveFlow?: boolean;
   /**
    * A stream restored from a snapshot (src/host/seed.ts): the bootstrap
    * replicas start from this state machine snapshot at `slot`, and each stays
@@ -121,6 +135,8 @@ export class SimProcess {
   clock: HostClock | null = null;
   /** The machine's clock (sim/clock.ts): it survives crashes; true time is the simulator's. */
   readonly machineClock: SimClock;
+  /** Its host's adaptive flow controller, when the cluster runs one (a new one each life, as a restarted host starts one). */
+  flow: AdaptiveFlowController | null = null;
 
   constructor(id: ReplicaId, machineClock: SimClock) {
     this.id = id;
@@ -147,6 +163,17 @@ export class SimProcess {
 
   /** The state machine this life of the replica was given (the simulator, like any host, owns it and reads it). */
   kv: KvStateMachine | null = null;
+  /** This life's watch history and watchers (as the Durable Object host keeps them: gone with the process). */
+  watches: WatchHub | null = null;
+  /** This life's lease deadlines, run as the runner's leader duties (as the Durable Object host does). */
+  leases: LeaseKeeper | null = null;
+}
+
+/** What a coordination workload hears of every entry applied anywhere (sim/coordination.ts). */
+export interface ApplyListener {
+  afterApply(r: SimProcess, e: Entry, result: KvResult): void;
+  /** The changes the entry at `revision` made, told before its afterApply (none: not called). */
+  changed(r: SimProcess, revision: number, changes: readonly KvChange[]): void;
 }
 
 /**
@@ -171,6 +198,8 @@ export class SimCluster {
   now = 0;
   /** True time of the event being run (a delivery or a replica's tick inside the current tick; `now` between ticks). */
   eventTime = 0;
+  /** Milliseconds per tick (the adaptive flow controller counts in milliseconds, as the host does). */
+  private readonly tickMs: number;
   readonly clocks: ClockModel;
   /** Replicas clients cannot reach (an operator cut them off: a minority force-start's lost replicas until rebuilt). */
   readonly cutOffFromClients = new Set<ReplicaId>();
@@ -206,6 +235,7 @@ export class SimCluster {
     this.quorum = this.bootstrap.quorum;
     this.safety = new SafetyChecker(this.configuration);
     const tickMs = options.tickMs ?? 10;
+    this.tickMs = tickMs;
     const regionOf = this.regionOf;
     for (const m of this.members) regionOf.set(m.id, m.region);
     this.network.baseDelayTicks = (from, to) => {
@@ -554,6 +584,7 @@ export class SimCluster {
     if (!r.core) return;
     this.trace(`${why}: replica ${id} crashes (leader=${this.leaderId()})`);
     r.runner = null;
+    r.watches = null; // its watchers' connections end with the process (clients notice and reconnect)
     r.stall = null; // what it held is lost with it
   }
 
@@ -578,18 +609,29 @@ export class SimCluster {
       rng: new SeededRng(this.rng.nextU32()),
       observe: (e: ReplicaEvent) => this.trace(describeEvent(r.id, e)),
       ...this.timing,
+      ...(this.options.thrifty ? { thrifty: this.options.thrifty } : {}),
     };
+    // Checked whether thrifty replication is on or not: every new accept batch goes to a phase-2 quorum (with the leader).
+    const nearest = new NearestQuorumCheck(r.id);
     const observer: ReadyObserver<KvResult> = {
       afterPersist: (delta, messages) => {
         this.safety.onPersist(r, delta);
         return messages > 0 && chance(this.rng, this.crashBetweenPersistAndSendRate);
       },
-      beforeSend: (m) => this.safety.onSend(r, m),
-      afterApply: (e, result) => this.safety.onApply(r, e, result),
+      beforeSend: (m) => {
+        this.safety.onSend(r, m);
+        nearest.beforeSend(m);
+      },
+      afterApply: (e, result) => {
+        this.safety.onApply(r, e, result);
+        r.watches?.advance(e.slot);
+        this.applyListener?.afterApply(r, e, result);
+      },
       afterReady: (rd) => {
         this.readies += 1;
         this.safety.onReady(r, rd);
         this.safety.onStep(r, this.now);
+        nearest.afterReady(() => r.runner?.status() ?? null);
       },
       afterInstall: () => {
         this.snapshotsInstalled += 1;
@@ -599,8 +641,24 @@ export class SimCluster {
     const startedAt = Math.floor(r.machineClock.localAt(this.eventTime));
     r.clock = new HostClock({ tickMs: 1, heartbeatIntervalTicks: this.timing.heartbeatIntervalTicks, electionTimeoutTicks: this.timing.electionTimeoutTicks }, startedAt);
     r.kv = new KvStateMachine(this.options.kv);
+    // As the Durable Object host: the watch history is filled at apply time, and restored with the state.
+    const hub = new WatchHub(0);
+    r.watches = hub;
+    r.kv.listen({
+      changed: (revision, changes) => {
+        hub.changed(revision, changes);
+        this.applyListener?.changed(r, revision, changes);
+      },
+      restored: (appliedThrough) => hub.restored(appliedThrough),
+    });
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
+    // The leader's lease expiry, on this process's own clock (its core's ticks). Without leases it does nothing and draws nothing.
+    r.leases = new LeaseKeeper(r.kv, this.options.tickMs ?? 10, this.timing.electionTimeoutTicks, `r${r.id}.${r.incarnation}`);
+    r.runner.setLeaderDuties(r.leases);
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
+    nearest.begin(r.runner.status().lastSlot);
+    r.flow = this.options.adaptiveFlow ? new AdaptiveFlowController({ batchMax: this.timing.batchMax }) : null;
+    if (r.flow) r.runner.setFlowLimits(r.flow.limits());
     if (r.runner.status().quiet) {
       this.quietRestarts += 1;
       if (r.runner.status().role === 'leader') this.quietLeaderRestarts += 1;
@@ -621,7 +679,10 @@ export class SimCluster {
     if (runner.crashed) {
       this.crashesBetweenPersistAndSend += 1;
       this.crash(r.id, 'crash between persist and send');
+      return;
     }
+    const limits = r.flow?.observe(r.machineClock.localAt(this.eventTime) * this.tickMs, runner.flowState());
+    if (limits) runner.setFlowLimits(limits);
   }
 
   /** Crashes that fell between persisting a Ready and sending its messages. */
@@ -652,6 +713,18 @@ export class SimCluster {
     // A stalled host answers nobody, nor does one cut off from clients; the client tries elsewhere.
     if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
     return runner.propose(command, done);
+  }
+
+  /** Hears of every entry applied at any replica (the coordination workload's checks); at most one. */
+  applyListener: ApplyListener | null = null;
+
+  /** A linearizable read through replica `id` of whatever `query` takes from the state machine (a lock's queue). */
+  readQuery<T>(id: ReplicaId, readId: string, query: (kv: KvStateMachine) => T, done: (o: { readonly kind: 'value'; readonly value: T } | { readonly kind: 'dropped' }) => void): ReadIndexResult | Overloaded | { ok: false; reason: 'down' } {
+    const r = this.replica(id);
+    const runner = r.runner;
+    if (!runner || r.stall || this.cutOffFromClients.has(id)) return { ok: false, reason: 'down' };
+    this.safety.onReadRequest(r, readId);
+    return runner.readIndex(readId, (o) => done(o === 'ready' ? { kind: 'value', value: runner.query(query) as T } : { kind: 'dropped' }));
   }
 
   /** A linearizable read of `key` through replica `id`. */

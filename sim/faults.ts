@@ -62,6 +62,10 @@ export const COUNTERS = [
   'minority: lost replica fenced',
   'minority: normal mode',
   'minority: promoted back',
+  'thrifty: nearest follower crash',
+  'thrifty: nearest follower cut off',
+  'thrifty: nearest follower slow',
+  'thrifty: lag checked',
 ] as const;
 
 /** Why the adversary holds a message, and so when it lets it go. */
@@ -183,6 +187,13 @@ export class FaultSchedule {
         c.stallReplicas(who, randomInt(this.rng, 1, 3 * this.k.timing.electionTimeoutTicks));
       }
     }
+    for (const [id, until] of this.slowUntil) {
+      if (now < until) continue;
+      this.slowUntil.delete(id);
+      c.network.slow.delete(id);
+      c.trace(`replica ${id} is fast again`);
+    }
+    if (chance(this.rng, this.k.nearestFollowerFaultRate)) this.nearestFollowerFault();
     if (this.healAt >= 0 && now >= this.healAt) {
       c.network.heal();
       c.trace('partition healed');
@@ -271,6 +282,40 @@ export class FaultSchedule {
     const st = this.cluster.replica(l).core!.status();
     return `${st.epoch}/${formatBallot(st.ballot)}`;
   }
+
+  /**
+   * Thrifty replication's worst moment: a follower the leader counts on
+   * first (its nearest quorum) crashes, is cut off, or turns slow.
+   */
+  private nearestFollowerFault(): void {
+    const c = this.cluster;
+    const leader = c.leaderId();
+    const nearest = (leader === null ? null : c.replica(leader).core?.status().nearestQuorum) ?? [];
+    if (nearest.length === 0) return;
+    const victim = nearest[randomBelow(this.rng, nearest.length)]!;
+    const kind = randomBelow(this.rng, 3);
+    if (kind === 0) {
+      if (!c.replica(victim).up) return;
+      this.count('thrifty: nearest follower crash');
+      c.crash(victim, 'nearest follower crash');
+      this.restartAt.set(victim, c.now + randomInt(this.rng, 1, this.k.downTicksMax));
+    } else if (kind === 1) {
+      if (this.healAt >= 0) return; // one partition at a time
+      this.count('thrifty: nearest follower cut off');
+      this.healAt = c.now + randomInt(this.rng, 5, this.k.partitionTicksMax);
+      c.network.isolate(victim, c.ids);
+      c.trace(`partition: nearest follower ${victim} isolated`);
+    } else {
+      const extra = randomInt(this.rng, 1, 3 * this.k.timing.retransmitTicks);
+      this.count('thrifty: nearest follower slow');
+      c.network.slow.set(victim, extra);
+      this.slowUntil.set(victim, c.now + randomInt(this.rng, 10, this.k.partitionTicksMax));
+      c.trace(`nearest follower ${victim} turns slow: ${extra} more ticks each way`);
+    }
+  }
+
+  /** Replicas turned slow, and the tick at which each is fast again. */
+  private readonly slowUntil = new Map<ReplicaId, number>();
 
   private partition(): void {
     const c = this.cluster;
@@ -426,6 +471,8 @@ export class FaultSchedule {
   healAll(): void {
     const c = this.cluster;
     c.network.heal();
+    c.network.slow.clear();
+    this.slowUntil.clear();
     c.network.faults.lossRate = 0;
     c.network.faults.duplicateRate = 0;
     c.network.faults.tailRate = 0;

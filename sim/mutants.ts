@@ -23,11 +23,15 @@ export interface Mutant {
   readonly patches: readonly Patch[];
   /** Seeds the campaign gets (from seed 1) to catch it; default DEFAULT_MUTANT_SEEDS. */
   readonly seeds?: number;
-  /** The campaign that must catch it: the Paxos simulator (default) or the keyspace simulator (sim/keyspace-sim.ts). */
-  readonly campaign?: 'paxos' | 'keyspace';
+  /**
+   * The campaign it runs against: the plain one (default), the coordination campaign
+   * (`npm run sim -- --coordination`) or the keyspace campaign (`npm run sim:keyspace`, sim/keyspace-sim.ts).
+   */
+  readonly campaign?: 'kv' | 'coordination' | 'keyspace';
 }
 
-const KV = 'src/kv/kv-state-machine.ts';
+/** The budget for the coordination campaign's planted bugs (its seeds cost several plain ones). */
+export const COORDINATION_MUTANT_SEEDS = 60;
 
 /** Planted bugs of cross-shard transactions, caught by the keyspace campaign (`npm run sim:keyspace`). */
 export const KEYSPACE_MUTANTS: readonly Mutant[] = [
@@ -51,7 +55,7 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
     bug: 'a participant keeps a transaction prepared after resolving it, so a later resolve applies it again',
     campaign: 'keyspace',
     seeds: 100,
-    patches: [{ file: KV, search: '    this.prepared.delete(txid);\n', replace: '' }],
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: '    this.prepared.delete(txid);\n', replace: '' }],
   },
   {
     name: 'ks-read-ignores-intent',
@@ -59,7 +63,7 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
     bug: 'a keyspace read answers a key that a prepared transaction writes, without settling the intent',
     campaign: 'keyspace',
     seeds: 100,
-    patches: [{ file: KV, search: "    if (writer) return { kind: 'intent', key, intent: this.intentView(writer) };\n", replace: '' }],
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: "    if (writer) return { kind: 'intent', key, intent: this.intentView(writer) };\n", replace: '' }],
   },
 ];
 
@@ -67,6 +71,8 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
 export const DEFAULT_MUTANT_SEEDS = 400;
 
 const REPLICA = 'src/core/replica.ts';
+const LEASE_KEEPER = 'src/kv/lease-keeper.ts';
+const KV = 'src/kv/kv-state-machine.ts';
 
 export const PAXOS_MUTANTS: readonly Mutant[] = [
   {
@@ -272,6 +278,78 @@ export const PAXOS_MUTANTS: readonly Mutant[] = [
         replace: '    if (!oldest || oldest.firstSlot > ackedThrough + 1) return ackedThrough;',
       },
     ],
+  },
+  {
+    name: 'new-leader-keeps-no-ttl',
+    area: 'leases',
+    bug: 'a new leader does not restart the TTL of the leases it finds: it expires at once every lease it has no deadline for',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: '        deadline = now + this.ttlTicks(lease.ttlMs);\n        this.deadlines.set(lease.id, deadline);', replace: '        deadline = now;\n        this.deadlines.set(lease.id, deadline);' }],
+  },
+  {
+    name: 'deadlines-outlive-leadership',
+    area: 'leases',
+    bug: "a replica that leads again keeps the deadlines of its earlier leadership, missing the keep-alives another leader applied meanwhile",
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: '    this.leading = leading;\n    this.deadlines.clear();', replace: '    this.leading = leading;' }],
+  },
+  {
+    name: 'keepalive-keeps-grant-deadline',
+    area: 'leases',
+    bug: "the leader's deadline counts from the grant only: a keep-alive does not restart the TTL",
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: LEASE_KEEPER, search: "(e.command.kind === 'lease-grant' || e.command.kind === 'lease-keepalive')", replace: "e.command.kind === 'lease-grant'" }],
+  },
+  {
+    name: 'expiry-ignores-keepalive',
+    area: 'leases',
+    bug: 'an expiry applies even if a keep-alive was decided after the leader proposed it (it ignores refreshedAt)',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: KV, search: '        if (!l || l.refreshedAt !== command.refreshedAt) return', replace: '        if (!l) return' }],
+  },
+  {
+    name: 'txn-applied-partially',
+    area: 'transactions',
+    bug: 'a transaction commits only the first key it writes; the rest of its writes are lost',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [
+      {
+        file: KV,
+        search: '        changes.push(this.write(slot, key, after.value, after.lease));\n      }\n    }',
+        replace: '        changes.push(this.write(slot, key, after.value, after.lease));\n      }\n      break;\n    }',
+      },
+    ],
+  },
+  {
+    name: 'watch-skips-event',
+    area: 'watches',
+    bug: 'a watch is sent only the first change of a revision that changed several keys (a transaction, a delete_prefix, a lease end)',
+    campaign: 'coordination',
+    seeds: COORDINATION_MUTANT_SEEDS,
+    patches: [{ file: 'src/host/watch-hub.ts', search: '    for (const c of r.changes) {\n      if (!w.covers(c.key)) continue;', replace: '    for (const c of r.changes.slice(0, 1)) {\n      if (!w.covers(c.key)) continue;' }],
+  },
+  {
+    name: 'thrifty-picks-too-few',
+    area: 'thrifty replication',
+    bug: 'the nearest quorum leaves out one follower it needs, so each new batch waits for its hedge or a retransmission',
+    patches: [
+      {
+        file: 'src/core/thrifty.ts',
+        search: '    const to = [...new Set([...chosen, ...extra])].sort((a, b) => a - b);',
+        replace: '    const to = [...new Set([...chosen, ...extra])].sort((a, b) => a - b).slice(1);',
+      },
+    ],
+  },
+  {
+    name: 'thrifty-forgets-trailing',
+    area: 'thrifty replication',
+    bug: 'heartbeats no longer carry the catch-up of a trailing follower, which falls behind by up to a catch-up window',
+    patches: [{ file: REPLICA, search: '      if (pr && this.trailing(to, pr)) this.replication.catchUp(to, pr);\n', replace: '' }],
   },
 ];
 

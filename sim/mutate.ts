@@ -52,7 +52,7 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
   const started = performance.now();
   try {
     const cli = mutant.campaign === 'keyspace' ? 'keyspace-cli.ts' : 'cli.ts';
-    const out = await run(process.execPath, [join(dir, 'sim', cli), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json'], dir, reproduceEnv(mutant));
+    const out = await run(process.execPath, [join(dir, 'sim', cli), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json', ...campaignArgs(mutant)], dir, reproduceEnv(mutant));
     const seconds = (performance.now() - started) / 1000;
     const lines = out.stdout.split('\n').filter((l) => l.startsWith('{'));
     const failure = lines.map((l) => JSON.parse(l) as { failure?: { seed: number; check: string; rule: string | null; message: string; reproduce: string } }).find((x) => x.failure)?.failure;
@@ -76,9 +76,14 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
   }
 }
 
-/** The campaign in the copy prints, as its reproduce line, how to plant this mutant again. */
+/** The campaign in the copy prints, as its reproduce line, how to plant this mutant again (the mutant names its campaign). */
 function reproduceEnv(m: Mutant): Record<string, string> {
-  return { EDGEPAXOS_REPRODUCE: `npm run mutate -- --mutant ${m.name}` };
+  return { EDGEPAXOS_REPRODUCE: `npm run mutate -- --mutant ${m.name}`, EDGEPAXOS_REPRODUCE_CAMPAIGN_IMPLIED: '1' };
+}
+
+/** The campaign a mutant runs against: the plain one, or the coordination campaign (sim/coordination.ts). */
+function campaignArgs(m: Mutant): string[] {
+  return m.campaign === 'coordination' ? ['--coordination'] : [];
 }
 
 function run(cmd: string, args: readonly string[], cwd: string, env: Record<string, string>, inherit = false): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -126,7 +131,7 @@ async function main(): Promise<number> {
   }
   const chosen = names.length > 0 ? MUTANTS.filter((m) => names.includes(m.name)) : MUTANTS;
   if (values.list) {
-    for (const m of chosen) console.log(`${m.name} (${m.area}, ${m.seeds ?? DEFAULT_MUTANT_SEEDS} seeds): ${m.bug}`);
+    for (const m of chosen) console.log(`${m.name} (${m.area}, ${m.seeds ?? DEFAULT_MUTANT_SEEDS} seeds${m.campaign === 'coordination' ? ' of the coordination campaign' : ''}): ${m.bug}`);
     return 0;
   }
   if (values.check) {
@@ -141,7 +146,7 @@ async function main(): Promise<number> {
       const dir = plant(m);
       try {
         console.log(`== ${m.name}: ${m.bug}`);
-        const r = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seed', values.seed], dir, reproduceEnv(m), true);
+        const r = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seed', values.seed, ...campaignArgs(m)], dir, reproduceEnv(m), true);
         if (r.code !== 0) failed += 1;
       } finally {
         rmSync(dir, { recursive: true, force: true });

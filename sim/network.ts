@@ -57,6 +57,8 @@ export class SimNetwork {
   tailDelayed = 0;
   /** Fixed one-way delay between two replicas (their regions' distance), added to the random part. */
   baseDelayTicks: (from: ReplicaId, to: ReplicaId) => number = () => 0;
+  /** Slow replicas: extra one-way ticks on every message to or from each (an overloaded machine, a congested link). */
+  readonly slow = new Map<ReplicaId, number>();
 
   private readonly rng: Rng;
   readonly faults: NetworkFaults;
@@ -105,7 +107,8 @@ export class SimNetwork {
     }
     const copies = chance(this.rng, this.faults.duplicateRate) ? 2 : 1;
     for (let i = 0; i < copies; i++) {
-      let delay = this.baseDelayTicks(message.from, message.to) + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
+      const slowTicks = Math.max(this.slow.get(message.from) ?? 0, this.slow.get(message.to) ?? 0);
+      let delay = this.baseDelayTicks(message.from, message.to) + slowTicks + randomInt(this.rng, this.faults.minDelayTicks, this.faults.maxDelayTicks);
       if (chance(this.rng, this.faults.tailRate)) {
         this.tailDelayed += 1;
         delay += Math.floor(Math.exp(randomFloat(this.rng) * Math.log(Math.max(1, this.faults.tailMaxTicks))));

@@ -1,12 +1,15 @@
-import { type Rng, SeededRng, chance, randomFloat, randomInt } from '../src/core/index.ts';
+import { type ReplicaId, type Rng, DEFAULT_THRIFTY, SeededRng, chance, isVoter, randomFloat, randomInt } from '../src/core/index.ts';
 import { checkLinearizability } from './checker/linearizability.ts';
 import { kvModel } from './checker/kv-model.ts';
+import { coordinationModel } from './checker/coordination-model.ts';
+import { CoordinationWorkload } from './coordination.ts';
 import type { CompactionPolicy } from '../src/host/ready-runner.ts';
 import { type Timing, SimCluster } from './cluster.ts';
 import { type ClockModel, LOCKSTEP } from './clock.ts';
 import { COUNTERS, type Counts, FaultSchedule } from './faults.ts';
 import { type Topology, describeTopology, drawTopology, maxBaseDelayTicks, topPriority } from './topology.ts';
 import { SafetyViolation } from './safety.ts';
+import { TrailingLagCheck } from './thrifty-check.ts';
 import { Workload } from './workload.ts';
 
 /**
@@ -87,6 +90,14 @@ export interface Knobs {
   readonly pauseRate: number;
   readonly pauseTicksMax: number;
   readonly snapshotChunkChars: number;
+  /**
+   * Thrifty replication on every replica (about half the seeds; drawn from a
+   * stream of its own, see THRIFTY_SALT), and per tick the probability that
+   * the leader's nearest follower crashes, is cut off or turns slow: the
+   * moments thrifty replication must ride out with its hedge.
+   */
+  readonly thrifty: boolean;
+  readonly nearestFollowerFaultRate: number;
   readonly timing: Timing;
   readonly topology: Topology;
 }
@@ -105,7 +116,42 @@ export interface SimulationOptions {
   readonly stallRate?: number;
   /** Back-pressure: requests that may wait at a replica at once (default: unlimited). */
   readonly pendingMax?: number;
+  /**
+   * The coordination campaign (sim/coordination.ts): beside the KV clients,
+   * transactions, leases, a contended lock and watches, with the lease and
+   * lock rules checked as they happen, the coordination model and the watch
+   * checker at the end. Same faults and knobs; the KV clients start
+   * `COORDINATION_KV_OPERATIONS` operations unless `operations` says otherwise.
+   */
+  readonly coordination?: boolean;
+  /** Operations the coordination clients start (default COORDINATION_OPERATIONS). */
+  readonly coordinationOperations?: number;
+  /** Thrifty replication on or off, whatever the seed draws (default: drawn from the seed). */
+  readonly thrifty?: boolean;
 }
+
+export const COORDINATION_OPERATIONS = 300;
+export const COORDINATION_KV_OPERATIONS = 200;
+
+/** What the coordination campaign counts (only its runs have them; a campaign of it fails if one never moved). */
+export const COORDINATION_COUNTERS = [
+  'coordination: transaction',
+  'coordination: lease granted',
+  'coordination: lease expired',
+  'coordination: lock turn',
+  'coordination: holder died holding the lock',
+  'coordination: fenced write',
+  'coordination: watch event delivered',
+  'coordination: watch reconnected',
+  'coordination: watch compacted',
+] as const;
+
+/**
+ * Thrifty replication's knobs are drawn from a stream of their own (the seed
+ * XOR this salt), so adding them changed no draw of any other knob: a seed
+ * that draws thrifty replication off runs exactly as it did before.
+ */
+const THRIFTY_SALT = 0x7f4a7c15;
 
 export interface SimulationStats {
   readonly safetyTicks: number;
@@ -128,13 +174,14 @@ export interface SimulationStats {
 }
 
 export type SimulationResult =
-  | { readonly ok: true; readonly seed: number; readonly knobs: Knobs; readonly stats: SimulationStats }
+  | { readonly ok: true; readonly seed: number; readonly coordination: boolean; readonly knobs: Knobs; readonly stats: SimulationStats }
   | {
       readonly ok: false;
       readonly seed: number;
+      readonly coordination: boolean;
       readonly knobs: Knobs;
-      /** Which check failed: safety (an invariant, named by `rule`), linearizability, or liveness. */
-      readonly check: 'safety' | 'linearizability' | 'liveness';
+      /** Which check failed: safety (an invariant, named by `rule`), linearizability, liveness, or a watch's delivery (coordination). */
+      readonly check: 'safety' | 'linearizability' | 'liveness' | 'watch';
       /** For a safety failure, the invariant (SafetyChecker's rule names; `assertion`: an exception crashed the run). */
       readonly rule?: string;
       readonly message: string;
@@ -190,6 +237,9 @@ export function drawKnobs(rng: Rng, fixedTopology?: Topology): Knobs {
     minorityRate: rate('minority force-start', [0.0003, 0.0015], [0.0015, 0.005]),
     compaction: swarm.compaction === 'off' ? null : swarm.compaction === 'up' ? { snapshotEverySlots: randomInt(rng, 5, 20), retainSlots: randomInt(rng, 0, 5) } : { snapshotEverySlots: randomInt(rng, 20, 150), retainSlots: randomInt(rng, 0, 40) },
     snapshotChunkChars: randomInt(rng, 50, 5000),
+    // Drawn in runSimulation from a stream of their own (THRIFTY_SALT).
+    thrifty: false,
+    nearestFollowerFaultRate: 0,
     quietAfterTicks: !quiet ? 0 : swarm['going quiet'] === 'up' ? randomInt(rng, 5, 20) : randomInt(rng, 20, 100),
     quietPeriodRate: rate('quiet periods', [0.001, 0.004], [0.004, 0.015]),
     evictionRate: quiet ? rate('idle evictions', [0.01, 0.05], [0.05, 0.2]) : 0,
@@ -238,10 +288,14 @@ export function prioritySettleTicks(k: Knobs): number {
 export function reproduceCommand(opts: SimulationOptions): string {
   // A copy of the repository with a planted bug in it says how to plant it again (sim/mutate.ts sets this).
   let cmd = `${process.env.EDGEPAXOS_REPRODUCE ?? 'npm run sim --'} --seed ${opts.seed}`;
-  if (opts.operations !== undefined && opts.operations !== DEFAULT_OPERATIONS) cmd += ` --ops ${opts.operations}`;
+  if (opts.operations !== undefined && opts.operations !== (opts.coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS)) cmd += ` --ops ${opts.operations}`;
   if (opts.membershipRate !== undefined) cmd += ` --membership-rate ${opts.membershipRate}`;
   if (opts.stallRate !== undefined) cmd += ` --stall-rate ${opts.stallRate}`;
   if (opts.pendingMax !== undefined) cmd += ` --pending-max ${opts.pendingMax}`;
+  // A planted bug's reproduce line (sim/mutate.ts) implies its campaign.
+  if (opts.coordination && !process.env.EDGEPAXOS_REPRODUCE_CAMPAIGN_IMPLIED) cmd += ' --coordination';
+  if (opts.coordinationOperations !== undefined && opts.coordinationOperations !== COORDINATION_OPERATIONS) cmd += ` --coordination-ops ${opts.coordinationOperations}`;
+  if (opts.thrifty !== undefined) cmd += ` --thrifty ${opts.thrifty ? 'on' : 'off'}`;
   return cmd;
 }
 
@@ -260,6 +314,7 @@ export function describeKnobs(k: Knobs): string {
     `heartbeat=${t.heartbeatIntervalTicks} election=${t.electionTimeoutTicks} inflight=${t.inflightMax} batch=${t.batchMax} retransmit=${t.retransmitTicks} catchup=${t.catchupBatchMax}`,
     `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
     `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
+    `replication: ${k.thrifty ? `thrifty, nearest-follower faults/tick=${pct(k.nearestFollowerFaultRate)}` : 'full'}`,
     `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
@@ -278,8 +333,12 @@ function pct(x: number): string {
 export function runSimulation(opts: SimulationOptions): SimulationResult {
   const rng = new SeededRng(opts.seed);
   const drawn = drawKnobs(rng, opts.topology);
+  const thriftyRng = new SeededRng(opts.seed ^ THRIFTY_SALT);
+  const thrifty = opts.thrifty ?? chance(thriftyRng, 0.5);
   const knobs: Knobs = {
     ...drawn,
+    thrifty,
+    nearestFollowerFaultRate: thrifty ? between(thriftyRng, 0, 0.01) : 0,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),
     ...(opts.membershipRate !== undefined ? { membershipRate: opts.membershipRate } : {}),
     ...(opts.stallRate !== undefined ? { stallRate: opts.stallRate } : {}),
@@ -306,8 +365,9 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     },
     crashBetweenPersistAndSendRate: knobs.crashBetweenPersistAndSendRate,
     ...(knobs.pendingMax !== null ? { pendingMax: knobs.pendingMax } : {}),
+    ...(knobs.thrifty ? { thrifty: DEFAULT_THRIFTY } : {}),
   });
-  const operations = opts.operations ?? DEFAULT_OPERATIONS;
+  const operations = opts.operations ?? (opts.coordination ? COORDINATION_KV_OPERATIONS : DEFAULT_OPERATIONS);
   const workload = new Workload(cluster, rng, {
     clients: knobs.clients,
     keys: knobs.keys,
@@ -319,10 +379,28 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
     stickyRate: 0.5,
   });
   const faults = new FaultSchedule(cluster, workload, rng, knobs);
+  // Drawn after everything else, so a coordination run has the faults a plain run of its seed has (until the clients' draws interleave).
+  const coordination = opts.coordination
+    ? new CoordinationWorkload(cluster, rng, {
+        bankClients: randomInt(rng, 1, 3),
+        lockClients: randomInt(rng, 2, 4),
+        watchers: randomInt(rng, 1, 3),
+        operations: opts.coordinationOperations ?? COORDINATION_OPERATIONS,
+        timeoutTicks: knobs.clientTimeoutTicks,
+        giveUpRate: knobs.giveUpRate,
+        ttlTicks: randomInt(rng, 3, 8) * knobs.timing.electionTimeoutTicks,
+        tickMs: knobs.topology.tickMs ?? 10,
+        rho: knobs.clocks.rho,
+        dieRate: between(rng, 0.1, 0.4),
+        watchTicksMax: randomInt(rng, 20, 300),
+        progressEveryTicks: randomInt(rng, 5, 30),
+      })
+    : null;
   let bound = 0;
-  const fail = (check: 'safety' | 'linearizability' | 'liveness', message: string, rule?: string): SimulationResult => ({
+  const fail = (check: 'safety' | 'linearizability' | 'liveness' | 'watch', message: string, rule?: string): SimulationResult => ({
     ok: false,
     seed: opts.seed,
+    coordination: opts.coordination === true,
     knobs,
     check,
     ...(rule !== undefined ? { rule } : {}),
@@ -335,31 +413,34 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   let livenessTicks = 0;
   try {
     // Safety phase: faults on, clients start their operations.
-    const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * operations;
-    while (!workload.exhausted) {
+    const safetyTicksMax = SAFETY_TICKS_PER_OPERATION * (operations + (coordination?.options.operations ?? 0));
+    while (!workload.exhausted || (coordination !== null && !coordination.exhausted)) {
       if (cluster.now >= safetyTicksMax) {
-        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations started in ${safetyTicksMax} ticks (${cluster.describe()})`);
+        return fail('liveness', `safety phase stuck: only ${workload.started} of ${operations} operations${coordination ? ` and ${coordination.started} of ${coordination.options.operations} coordination operations` : ''} started in ${safetyTicksMax} ticks (${cluster.describe()})`);
       }
       cluster.tick(() => {
         faults.step();
         workload.step();
+        coordination?.step();
       });
     }
     safetyTicks = cluster.now;
     // Liveness phase: heal everything; what an operator started finishes; every pending operation completes and replicas converge.
     faults.healAll();
     workload.allowGiveUp = false;
+    if (coordination) coordination.allowGiveUp = false;
     bound = livenessBoundTicks(knobs, Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)) + knobs.clients);
     const start = cluster.now;
-    while (!(workload.idle && !faults.busy && cluster.converged())) {
+    while (!(workload.idle && (coordination?.idle ?? true) && !faults.busy && cluster.converged())) {
       if (cluster.now - start >= bound) {
-        const pending = workload.idle ? 'no operation pending' : 'operations still pending';
+        const pending = workload.idle && (coordination?.idle ?? true) ? 'no operation pending' : 'operations still pending';
         return fail('liveness', `not converged within the stated bound of ${bound} ticks after healing (${pending}${faults.busy ? '; minority drill unfinished' : ''}; ${cluster.describe()})`);
       }
       cluster.tick(() => {
         faults.settle();
         cluster.reconcileRebuilds();
         workload.step();
+        coordination?.step();
       });
     }
     // With priorities and fail-back on, a healthy stream settles on a top-priority leader (of the configuration in effect).
@@ -375,6 +456,11 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       }
     }
     livenessTicks = cluster.now - start;
+    coordination?.checkTurns();
+    if (knobs.thrifty) {
+      const lag = thriftyLagEpilogue(cluster, knobs);
+      if (lag !== null) return fail('liveness', lag);
+    }
   } catch (e) {
     if (e instanceof SafetyViolation) return fail('safety', `${e.message} (tick ${cluster.now})`, e.rule);
     // An assertion that crashed a replica (the core's own, or the host's): a bug, reported with its seed like any other.
@@ -389,9 +475,16 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   if (!verdict.ok) {
     return fail('linearizability', `${verdict.reason}: ${verdict.explanation}`);
   }
+  if (coordination) {
+    const coord = checkLinearizability(coordinationModel, coordination.checkedHistory());
+    if (!coord.ok) return fail('linearizability', `coordination: ${coord.reason}: ${coord.explanation}`);
+    const watch = coordination.checkWatches();
+    if (watch !== null) return fail('watch', watch);
+  }
   return {
     ok: true,
     seed: opts.seed,
+    coordination: opts.coordination === true,
     knobs,
     stats: {
       safetyTicks,
@@ -406,10 +499,58 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
       decidedSlots: cluster.safety.decidedSlots,
       messagesSent: cluster.network.sent,
       messagesDropped: cluster.network.dropped,
-      counts: { ...faults.collect(), 'client: refused (overloaded)': workload.overloaded, 'client: dropped after a refusal': workload.dropped },
+      counts: {
+        ...faults.collect(),
+        'thrifty: lag checked': knobs.thrifty ? 1 : 0,
+        'client: refused (overloaded)': workload.overloaded,
+        'client: dropped after a refusal': workload.dropped,
+        ...(coordination ? coordination.counts() : {}),
+      },
       maxStoredEntries: Math.max(...cluster.ids.map((id) => cluster.replica(id).backing.entries.size)),
     },
   };
+}
+
+/**
+ * Thrifty replication's stated lag, checked after a healed run: a steady
+ * trickle of writes at the leader (one per round trip, far below a catch-up
+ * window per heartbeat), and at every tick every voter's decided prefix
+ * against the leader's (TrailingLagCheck). The bound: a trailing follower
+ * knows decided what its leader had decided one heartbeat interval (on the
+ * slowest clock) and one round trip ago, plus two ticks for the order of a
+ * tick's events. The writes use keys of their own and are not part of the
+ * clients' history. Returns what went wrong, or null.
+ */
+export function thriftyLagBoundTicks(k: Knobs): number {
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  return Math.ceil(k.timing.heartbeatIntervalTicks / (1 - k.clocks.rho)) + roundTripTicks + 2;
+}
+
+function thriftyLagEpilogue(c: SimCluster, k: Knobs): string | null {
+  const bound = thriftyLagBoundTicks(k);
+  const roundTripTicks = 2 * (maxBaseDelayTicks(k.topology) + k.maxDelayTicks);
+  const check = new TrailingLagCheck(bound);
+  let n = 0;
+  let problem: string | null = null;
+  for (let i = 0; i < 10 * bound && problem === null; i++) {
+    c.tick(() => {
+      const leader = c.leaderId();
+      if (leader !== null && i % (roundTripTicks + 1) === 0) {
+        c.propose(leader, { kind: 'put', id: `lag-${n}`, key: `lag-${n % 4}`, value: String(n) }, () => {});
+        n += 1;
+        c.drain(c.replica(leader));
+      }
+      const voters = new Map<ReplicaId, number>();
+      for (const m of c.currentConfiguration().members) {
+        if (m.id === leader || !isVoter(m)) continue;
+        const st = c.replica(m.id).core?.status();
+        if (st) voters.set(m.id, st.decidedThrough);
+      }
+      const decided = leader === null ? 0 : (c.replica(leader).core?.status().decidedThrough ?? 0);
+      problem = check.observe(c.now, leader, decided, voters);
+    });
+  }
+  return problem;
 }
 
 /**
@@ -418,12 +559,15 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
  */
 export class CampaignTotals {
   seeds = 0;
+  /** Runs of the coordination campaign among them (their counters must move too). */
+  coordinationSeeds = 0;
   operations = 0;
   readonly counts: Counts = Object.fromEntries(COUNTERS.map((k) => [k, 0]));
   readonly swarm = Object.fromEntries(FAULT_KINDS.map((k) => [k, { off: 0, on: 0, up: 0 }])) as Record<FaultKind, { off: number; on: number; up: number }>;
 
   add(r: SimulationResult): void {
     this.seeds += 1;
+    if (r.coordination) this.coordinationSeeds += 1;
     for (const kind of FAULT_KINDS) this.swarm[kind][r.knobs.swarm[kind]] += 1;
     if (!r.ok) return;
     this.operations += r.stats.operations;
@@ -432,13 +576,14 @@ export class CampaignTotals {
 
   /** Counters that never moved: a campaign that claims to exercise them and did not. */
   missing(): string[] {
-    return COUNTERS.filter((k) => (this.counts[k] ?? 0) === 0);
+    const counters: readonly string[] = this.coordinationSeeds > 0 ? [...COUNTERS, ...COORDINATION_COUNTERS] : COUNTERS;
+    return counters.filter((k) => (this.counts[k] ?? 0) === 0);
   }
 
   /** A printable summary, a few counters per line. */
   describe(): string {
     const lines: string[] = [];
-    const counts = COUNTERS.map((k) => `${k} ${this.counts[k] ?? 0}`);
+    const counts = (this.coordinationSeeds > 0 ? [...COUNTERS, ...COORDINATION_COUNTERS] : COUNTERS).map((k) => `${k} ${this.counts[k] ?? 0}`);
     for (let i = 0; i < counts.length; i += 4) lines.push(`  ${counts.slice(i, i + 4).join(' · ')}`);
     const swarm = FAULT_KINDS.map((k) => `${k} ${this.swarm[k].off}/${this.swarm[k].on}/${this.swarm[k].up}`);
     lines.push('  swarm (runs with each kind off/on/up):');

@@ -23,6 +23,10 @@ declare namespace Cloudflare {
     EDGEPAXOS_LATENCY?: string;
     /** The workers tests only: the example consumer Worker (examples/consumer), bound to this Worker's EdgePaxos entrypoint. */
     CONSUMER?: Fetcher;
+    /** The workers tests only: a service binding to this Worker's own EdgePaxosAdmin entrypoint (admin-rpc.test.ts). */
+    PAXOS_ADMIN?: Service<import('./api/admin-rpc.ts').EdgePaxosAdmin>;
+    /** The workers tests only: a service binding to this Worker's own EdgePaxos entrypoint (admin-rpc.test.ts). */
+    PAXOS?: Service<import('./api/rpc.ts').EdgePaxos>;
     /** Optional: an R2 bucket for scheduled backups (a cron trigger; docs/operations.md). */
     BACKUPS?: R2Bucket;
     /** Scheduled backups of these streams only (comma-separated names; default: every stream). */

@@ -25,7 +25,8 @@ export const SNAPSHOT_STATE_MAX_BYTES = 16 * 1024 * 1024;
 const SEED_PIECE_CHARS = 4 * 1024 * 1024;
 export const SNAPSHOT_FORMAT = 'edgepaxos-snapshot';
 
-const DocumentSchema = z
+/** A snapshot document, as a backup answers it and a restore (HTTP body or RPC argument) is checked against. */
+export const DocumentSchema = z
   .object({
     format: z.literal(SNAPSHOT_FORMAT),
     version: z.literal(1),

@@ -10,8 +10,9 @@ import { ApiError } from './errors.ts';
  * EDGEPAXOS_ADMIN_TOKEN is an admin grant on every stream.
  *
  * A caller is a `Principal`: the grants its bearer token carries, a service
- * binding (a capability: whoever holds the binding may do every data
- * operation), or anonymous. An anonymous caller reads and writes data only
+ * binding (a capability: whoever holds a binding to `EdgePaxos` may do every
+ * data operation; to `EdgePaxosAdmin`, every operator control too), or
+ * anonymous. An anonymous caller reads and writes data only
  * when no tokens are configured and EDGEPAXOS_PUBLIC_DATA is `on`; without
  * either, the data plane is closed.
  */
@@ -29,8 +30,12 @@ export interface Grant {
 
 export type Principal =
   | { readonly kind: 'token'; readonly grants: readonly Grant[] }
-  /** A service binding to the EdgePaxos entrypoint: holding it is the right. */
-  | { readonly kind: 'binding' }
+  /**
+   * A service binding: holding it is the right. To the `EdgePaxos`
+   * entrypoint, every data operation on every stream; to `EdgePaxosAdmin`,
+   * the operator controls too (admin).
+   */
+  | { readonly kind: 'binding'; readonly entrypoint: 'EdgePaxos' | 'EdgePaxosAdmin' }
   | {
       readonly kind: 'anonymous';
       /** EDGEPAXOS_TOKENS is set: every data request needs a token. */
@@ -41,7 +46,10 @@ export type Principal =
       readonly adminConfigured: boolean;
     };
 
-export const BINDING: Principal = Object.freeze({ kind: 'binding' });
+/** The caller of the data entrypoint (`EdgePaxos`). */
+export const BINDING: Principal = Object.freeze({ kind: 'binding', entrypoint: 'EdgePaxos' });
+/** The caller of the operator entrypoint (`EdgePaxosAdmin`): an operator who bound it on purpose. */
+export const ADMIN_BINDING: Principal = Object.freeze({ kind: 'binding', entrypoint: 'EdgePaxosAdmin' });
 
 const GrantSchema = z
   .object({
@@ -150,7 +158,13 @@ export interface Need {
  * admin grant without a key prefix: they act on the whole stream.
  */
 export function authorize(principal: Principal, need: Need): void {
-  if (principal.kind === 'binding') return;
+  if (principal.kind === 'binding') {
+    // Capabilities by entrypoint: a data binding never reaches an operator control, whatever method calls one.
+    if (need.access === 'admin' && principal.entrypoint !== 'EdgePaxosAdmin') {
+      throw forbidden('a binding to the EdgePaxos entrypoint does data operations only; operator controls need a binding to EdgePaxosAdmin (docs/calling-from-workers.md)');
+    }
+    return;
+  }
   if (principal.kind === 'anonymous') {
     if (need.access === 'admin') {
       if (!principal.adminConfigured) {

@@ -19,7 +19,7 @@ import { type IntentView, type KvItem as StoredItem, type KvResult, type ShardRe
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize } from './grants.ts';
 import { type Keyspace, resolveKeyspace, shardClient, shardStream } from './keyspace-catalog.ts';
-import { pickLeader } from './operations.ts';
+import { pickLeader } from './operations-service.ts';
 import { checkTxn, decodeCursor, encodeCursor, refuseRejected, toCoreTxn, unexpected } from './service.ts';
 import type { StreamClient, WriteRequest } from './stream-client.ts';
 import { LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX, checkKey, checkValueSize, maxValueBytes } from './validation.ts';

@@ -135,8 +135,12 @@ async function deletedOrTimeout(t: Target, key: string, fromRevision: number, un
       await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
       return;
     }
-    for await (const e of watchEvents(body, stop.signal)) {
-      if ((e.type === 'delete' && e.key === key) || e.type === 'compacted') return;
+    try {
+      for await (const e of watchEvents(body, stop.signal)) {
+        if ((e.type === 'delete' && e.key === key) || e.type === 'compacted') return;
+      }
+    } catch {
+      // The stream broke (its replica restarted, the connection was cut): the caller reads the queue again.
     }
   } finally {
     clearTimeout(timer);

@@ -1,6 +1,6 @@
 import { describeConfigurationPolicy } from '../host/config.ts';
 import type { ReplicaView } from '../host/replica-object.ts';
-import { pickLeader, viewOf } from './operations.ts';
+import { pickLeader, viewOf } from './operations-service.ts';
 import type { StreamClient } from './stream-client.ts';
 
 /** One node in the status page: its configuration and, if it answered, its own view. */

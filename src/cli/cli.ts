@@ -46,11 +46,12 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (!URL.canParse(url)) throw new UsageError(`--url: '${url}' is not a URL`);
     const token = (globals.token as string | undefined) ?? io.env.EDGEPAXOS_TOKEN;
     const client = new EdgePaxosClient({ url, ...(token ? { token } : {}), ...(io.fetch ? { fetch: io.fetch } : {}) });
-    const ctx: Context = { client, args, options, rest, io };
+    const ctx: Context = { client, args, options, rest, io, json };
     const out = await command.run(ctx);
-    if (json) io.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
-    else if (out.text !== '') io.stdout(`${out.text}\n`);
-    return EXIT.ok;
+    if (json) {
+      if (out.data !== undefined) io.stdout(`${JSON.stringify(out.data, null, 2)}\n`);
+    } else if (out.text !== '') io.stdout(`${out.text}\n`);
+    return out.exitCode ?? EXIT.ok;
   } catch (e) {
     return report(e, json, io);
   }
@@ -119,7 +120,7 @@ function findCommand(words: readonly string[]): { command: Command; consumed: nu
 function generalHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => `${c.name} ${c.args}`.length));
   return [
-    'edgepaxos: operate an edgepaxos cluster (streams, leaders, members, data) over its HTTP API.',
+    'edgepaxos: operate an edgepaxos cluster (streams, leaders, members, data, locks and elections) over its HTTP API.',
     '',
     'Usage: edgepaxos [--url URL] [--token TOKEN] [--json] COMMAND [ARGS] [OPTIONS]',
     '',

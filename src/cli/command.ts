@@ -42,12 +42,19 @@ export interface Context {
   /** Everything after a lone `--` (a command to run, for `lock`). */
   readonly rest: readonly string[];
   readonly io: CliIo;
+  /** `--json` was given: a command that prints as it goes (watch) prints JSON lines. */
+  readonly json: boolean;
 }
 
-/** A command's answer: the data (`--json` prints it) and how a person reads it. */
+/**
+ * A command's answer: the data (`--json` prints it; undefined: nothing more
+ * to print, the command printed as it went) and how a person reads it.
+ */
 export interface Output {
   readonly data: unknown;
   readonly text: string;
+  /** The exit status when it is not 0 (`lock` passes on its command's). */
+  readonly exitCode?: number;
 }
 
 /** The world the CLI runs in, injected so that tests can run it inside the Workers runtime. */
@@ -60,6 +67,10 @@ export interface CliIo {
   stderr(text: string): void;
   readFile(path: string): Promise<string>;
   writeFile(path: string, data: string): Promise<void>;
+  /** Aborted when the user interrupts (Ctrl-C): `watch`, `lock` and `elect` then stop, releasing what they hold. */
+  readonly signal?: AbortSignal;
+  /** Run a program (`lock NAME -- COMMAND`) with extra environment variables; its exit status. */
+  exec?(argv: readonly string[], env: Readonly<Record<string, string>>): Promise<number>;
 }
 
 /** Bad arguments: the message says what is wrong; the exit status is 2. */

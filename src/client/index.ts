@@ -69,6 +69,15 @@ import type {
   WaitOptions,
   WorkModeRequest,
   WorkModeResult,
+  AdminApi,
+  ChaosAction,
+  ChaosResult,
+  HealthResult,
+  LeaderCheckResult,
+  ReplicaCheckOptions,
+  ReplicaCheckResult,
+  StreamList,
+  TruncationResult,
 } from './types.ts';
 
 export { EdgePaxosError, isEdgePaxosError } from './error.ts';
@@ -84,19 +93,9 @@ export interface ClientOptions {
   readonly fetch?: (input: string, init: RequestInit) => Promise<Response>;
 }
 
-/** One row of `GET /v1/streams`. */
-export interface StreamSummary {
-  readonly name: string;
-  readonly kind: 'configured' | 'system' | 'dynamic';
-  readonly replicas: readonly number[];
-  readonly leader_id: number | null;
-  readonly leader_region: string | null;
-  readonly state?: string;
-}
-
 type Query = Record<string, string | number | undefined>;
 
-export class EdgePaxosClient implements DataApi, KeyspaceApi {
+export class EdgePaxosClient implements DataApi, AdminApi, KeyspaceApi {
   private readonly base: string;
   private readonly token: string | undefined;
   private readonly doFetch: (input: string, init: RequestInit) => Promise<Response>;
@@ -249,7 +248,8 @@ export class EdgePaxosClient implements DataApi, KeyspaceApi {
     return this.request('GET', `${keyspacePath(keyspace)}/status`, {});
   }
 
-  async streams(): Promise<{ streams: StreamSummary[]; catalog_error: string | null }> {
+  /** The streams this client's token may read, with their leaders. */
+  async streams(): Promise<StreamList> {
     return this.request('GET', '/v1/streams', {});
   }
 
@@ -338,6 +338,31 @@ export class EdgePaxosClient implements DataApi, KeyspaceApi {
    */
   async restore(name: string, snapshot: SnapshotDocument): Promise<RestoreResult> {
     return this.request('POST', `${streamPath(name)}/restore`, {}, snapshot);
+  }
+
+  /** Every member snapshots its state machine and truncates its log now (an admin grant). */
+  async truncate(stream: string): Promise<TruncationResult> {
+    return this.request('POST', `${streamPath(stream)}/snapshot`, {});
+  }
+
+  /** Whether replica `id` answers (a read grant; `unavailable` otherwise). */
+  async health(stream: string, id: number): Promise<HealthResult> {
+    return this.request('GET', `${streamPath(stream)}/replicas/${id}/health`, {});
+  }
+
+  /** Whether replica `id` leads (a read grant; `not_leader` otherwise). */
+  async leaderCheck(stream: string, id: number): Promise<LeaderCheckResult> {
+    return this.request('GET', `${streamPath(stream)}/replicas/${id}/leader`, {});
+  }
+
+  /** Whether replica `id` is a healthy follower within `lag` slots (a read grant). */
+  async replicaCheck(stream: string, id: number, opts: ReplicaCheckOptions = {}): Promise<ReplicaCheckResult> {
+    return this.request('GET', `${streamPath(stream)}/replicas/${id}/replica`, { lag: opts.lag });
+  }
+
+  /** Fault injection (an admin grant; only where the Worker runs with EDGEPAXOS_CHAOS=on). */
+  async chaos(stream: string, action: ChaosAction): Promise<ChaosResult> {
+    return this.request('POST', `${streamPath(stream)}/chaos`, {}, action);
   }
 
   /** Prometheus metrics (text format) of the streams this client's token may read, and of the Worker's requests. */

@@ -1,6 +1,7 @@
 /**
  * The types of edgepaxos's API, shared by the HTTP client and the RPC
- * entrypoint (`EdgePaxos`). Types only: importing them pulls no runtime code.
+ * entrypoints (`EdgePaxos` for data, `EdgePaxosAdmin` for operator controls).
+ * Types only: importing them pulls no runtime code.
  */
 
 export type Consistency = 'linearizable' | 'stale';
@@ -407,7 +408,7 @@ export interface DataApi {
   snapshot(stream: string): Promise<SnapshotDocument>;
 }
 
-// ---------------------------------------------------------------- operator controls (HTTP only, admin)
+// ---------------------------------------------------------------- operator controls (an admin grant, or the EdgePaxosAdmin binding)
 
 export type MemberRole = 'follower' | 'logger' | 'passive';
 
@@ -575,4 +576,118 @@ export interface RestoreResult {
   readonly not_reached?: readonly number[];
   readonly message?: string;
   readonly definition?: StreamDefinition;
+}
+
+/** Each member's first log index after a snapshot-and-truncate (null: it did not answer), and those not reached. */
+export interface TruncationResult {
+  readonly first_index: Readonly<Record<string, number | null>>;
+  readonly not_reached: readonly number[];
+}
+
+/** A live replica (health check). */
+export interface HealthResult {
+  readonly node_id: number;
+  readonly alive: true;
+  readonly role: string;
+  readonly leader_id: number | null;
+  readonly applied_index: number | null;
+}
+
+/** The replica leads (health check; otherwise `not_leader`). */
+export interface LeaderCheckResult {
+  readonly node_id: number;
+  readonly leader: true;
+  readonly term: number;
+}
+
+/** A healthy follower (health check; otherwise `not_a_healthy_replica` or `lagging`). */
+export interface ReplicaCheckResult {
+  readonly node_id: number;
+  readonly replica: true;
+  readonly role: string;
+  /** Slots behind the leader (null: no leader seen). */
+  readonly lag: number | null;
+}
+
+export interface ReplicaCheckOptions {
+  /** Healthy only if at most this many slots behind the leader. */
+  readonly lag?: number;
+}
+
+/** One row of the stream list. */
+export interface StreamSummary {
+  readonly name: string;
+  readonly kind: 'configured' | 'system' | 'dynamic';
+  readonly replicas: readonly number[];
+  readonly leader_id: number | null;
+  readonly leader_region: string | null;
+  readonly state?: string;
+}
+
+/** Every stream the caller may read, with its leader (GET /v1/streams). */
+export interface StreamList {
+  readonly streams: StreamSummary[];
+  /** Why the streams created at run time could not be listed (the catalog has no leader), or null. */
+  readonly catalog_error: string | null;
+}
+
+/** Fault injection (only where the Worker runs with EDGEPAXOS_CHAOS=on). */
+export type ChaosAction =
+  /** Crash a replica; it stays down `down_ms` (default 0: it restarts at the next call). */
+  | { readonly action: 'crash'; readonly replica: number; readonly down_ms?: number }
+  /** Split the replicas into groups that cannot reach each other. */
+  | { readonly action: 'partition'; readonly groups: readonly (readonly number[])[] }
+  /** Duplicate and delay messages between replicas (defaults 0.2 and 50 ms). */
+  | { readonly action: 'unreliable'; readonly duplicate_rate?: number; readonly delay_ms_max?: number }
+  | { readonly action: 'heal' };
+
+/** What a fault injection did. */
+export type ChaosResult =
+  | { readonly crashed: number; readonly down_ms: number }
+  | { readonly partitioned: readonly (readonly number[])[] }
+  | { readonly unreliable: { readonly duplicate_rate: number; readonly delay_ms_max: number } }
+  | { readonly healed: true };
+
+/**
+ * The operator controls, as both the EdgePaxosAdmin entrypoint and the HTTP
+ * client offer them (over HTTP: an admin grant on the stream; a read grant
+ * for members, the health checks and the stream list). A binding to the
+ * data entrypoint (`EdgePaxos`) has none of them.
+ */
+export interface AdminApi {
+  /** Hand leadership to `target` (Patroni switchover); answers once it leads. */
+  switchover(stream: string, target: number, opts?: TimeoutOptions): Promise<LeadershipResult>;
+  /** The leader hands over to the best other replica. */
+  stepDown(stream: string, opts?: TimeoutOptions): Promise<LeadershipResult>;
+  /** `candidate` campaigns now, without a pre-vote (Patroni failover, DCF promote); `elected` says whether it won. */
+  failover(stream: string, candidate: number): Promise<LeadershipResult>;
+  /** `manual` stops elections started by the replicas themselves (pause); `automatic` resumes. */
+  setRunMode(stream: string, mode: RunMode): Promise<RunModeResult>;
+  /** Minority force-start, or back to `normal`. */
+  setWorkMode(stream: string, request: WorkModeRequest): Promise<WorkModeResult>;
+  /** Every member snapshots its state and truncates its log now. */
+  truncate(stream: string): Promise<TruncationResult>;
+  /** Whether replica `id` answers (`unavailable` otherwise). */
+  health(stream: string, id: number): Promise<HealthResult>;
+  /** Whether replica `id` leads (`not_leader` otherwise). */
+  leaderCheck(stream: string, id: number): Promise<LeaderCheckResult>;
+  /** Whether replica `id` is a healthy follower within `lag` slots (`not_a_healthy_replica`, `lagging` otherwise). */
+  replicaCheck(stream: string, id: number, opts?: ReplicaCheckOptions): Promise<ReplicaCheckResult>;
+  members(stream: string): Promise<MembersResult>;
+  addMember(stream: string, member: AddMemberOptions): Promise<MembersResult>;
+  updateMember(stream: string, id: number, change: MemberChange): Promise<MembersResult>;
+  removeMember(stream: string, id: number, opts?: WaitOptions): Promise<MembersResult>;
+  rebuild(stream: string, id: number, opts?: WaitOptions): Promise<MembersResult>;
+  /** Every stream the caller may read, with its leader. */
+  streams(): Promise<StreamList>;
+  /** A stream's definition and where it comes from. */
+  stream(name: string): Promise<StreamEntry>;
+  createStream(definition: StreamDefinition): Promise<StreamEntry>;
+  deleteStream(name: string): Promise<StreamDeletion>;
+  /** A consistent snapshot (a backup), as the data entrypoint's `snapshot`. */
+  snapshot(stream: string): Promise<SnapshotDocument>;
+  /** Restore a snapshot into a new stream `name`. */
+  restore(name: string, snapshot: SnapshotDocument): Promise<RestoreResult>;
+  /** Fault injection; refused (`chaos_disabled`) unless the Worker runs with EDGEPAXOS_CHAOS=on. */
+  chaos(stream: string, action: ChaosAction): Promise<ChaosResult>;
 }

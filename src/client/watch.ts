@@ -26,7 +26,15 @@ async function* readSse(stream: ReadableStream<Uint8Array>, signal?: AbortSignal
   let buffer = '';
   try {
     for (;;) {
-      const { value, done } = await reader.read();
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (e) {
+        // Cancelling a stream that crossed Durable Object RPC rejects the read in progress ("Stream was cancelled"): our own abort ends it quietly.
+        if (signal?.aborted) return;
+        throw e;
+      }
+      const { value, done } = chunk;
       if (done) return;
       buffer += decoder.decode(value, { stream: true });
       let end: number;

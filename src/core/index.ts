@@ -20,5 +20,6 @@ export * from './rng.ts';
 export * from './snapshot-shipping.ts';
 export * from './state-machine.ts';
 export * from './timeout.ts';
+export * from './thrifty.ts';
 export * from './transfer.ts';
 export * from './travelling-batches.ts';

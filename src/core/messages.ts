@@ -99,6 +99,8 @@ export interface AcceptMessage extends Envelope {
   readonly firstSlot: number;
   readonly commands: readonly Command[];
   readonly decidedThrough: number;
+  /** Thrifty replication: the leader's tick when it sent this; the answer echoes it (a round-trip sample). */
+  readonly tick?: number;
 }
 
 /** Phase 2b: the acceptor accepted (and persisted) `firstSlot .. lastSlot` at `ballot`. */
@@ -108,6 +110,8 @@ export interface AcceptedMessage extends Envelope {
   readonly firstSlot: number;
   readonly lastSlot: number;
   readonly decidedThrough: number;
+  /** The `tick` of the accept this answers, echoed. */
+  readonly tick?: number;
 }
 
 /**
@@ -121,6 +125,8 @@ export interface HeartbeatMessage extends Envelope {
   readonly readSeq: number;
   /** The leader goes quiet: a caught-up follower may stop its election timer until it hears from anyone again. */
   readonly quiet?: boolean;
+  /** Thrifty replication: the leader's tick when it sent this; the answer echoes it (a round-trip sample). */
+  readonly tick?: number;
 }
 
 export interface HeartbeatReplyMessage extends Envelope {
@@ -128,6 +134,8 @@ export interface HeartbeatReplyMessage extends Envelope {
   readonly ballot: Ballot;
   readonly decidedThrough: number;
   readonly readSeq: number;
+  /** The `tick` of the heartbeat this answers, echoed. */
+  readonly tick?: number;
 }
 
 /** "I have promised `promised`, which is above your `ballot`": the sender is stale. */

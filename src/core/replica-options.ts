@@ -3,6 +3,7 @@ import type { Snapshot } from './log.ts';
 import type { Configuration } from './configuration.ts';
 import type { MemberRole } from './membership.ts';
 import type { Rng } from './rng.ts';
+import type { ThriftyOptions } from './thrifty.ts';
 
 // What a Replica is configured with and what it answers: the contract between
 // the core and its hosts. The protocol itself is in replica.ts.
@@ -91,6 +92,12 @@ export interface ReplicaOptions extends ReplicaTiming {
   readonly rng: Rng;
   /** Told of every transition and refusal as it happens (the simulator's trace); the latest of each is in the status anyway. */
   readonly observe?: (event: ReplicaEvent) => void;
+  /**
+   * Thrifty replication (thrifty.ts): a leader sends each accept batch to its
+   * nearest quorum only, hedging to the rest when it is late, and catches the
+   * others up with its heartbeats. Absent: every batch goes to every follower.
+   */
+  readonly thrifty?: ThriftyOptions;
 }
 
 export const DEFAULT_TIMING: ReplicaTiming = Object.freeze({
@@ -192,6 +199,8 @@ export interface ReplicaStatus {
   readonly lastTransition: Transition | null;
   /** The latest thing it declined to do and why (null: nothing since it started). */
   readonly lastRefusal: Refusal | null;
+  /** A leader with thrifty replication: the followers its last accept batch went to first (null: every follower, or not leading). */
+  readonly nearestQuorum: readonly ReplicaId[] | null;
 }
 
 /** Refuse options that cannot work, naming the option. */

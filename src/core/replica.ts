@@ -28,7 +28,7 @@ import type {
   PromisedEntry,
   TimeoutNowMessage,
 } from './messages.ts';
-import { ProgressTracker, knownThrough } from './progress.ts';
+import { type Progress, ProgressTracker, knownThrough } from './progress.ts';
 import { Quiet, mayGoQuiet, quietRestore } from './quiet.ts';
 import { ReadIndex } from './read-index.ts';
 import type { PersistDelta, Ready } from './ready.ts';
@@ -52,6 +52,7 @@ import {
   validateOptions,
 } from './replica-options.ts';
 import { DEFAULT_SNAPSHOT_CHUNK_CHARS, SnapshotAssembly, SnapshotShipper } from './snapshot-shipping.ts';
+import { type NearestQuorum, Thrifty } from './thrifty.ts';
 import { Timeout } from './timeout.ts';
 import { LeadershipTransfer, failBackTarget, stepDownTarget, transferRefusal } from './transfer.ts';
 
@@ -145,6 +146,8 @@ export class Replica {
   private readonly replication: Replication;
   /** Linearizable reads waiting for a quorum's confirmation (read-index.ts). */
   private readonly reads: ReadIndex;
+  /** Thrifty replication (thrifty.ts): the round trips a leader measures and its nearest quorum; null when off. */
+  private readonly thrifty: Thrifty | null;
   /** Reads wait until the leader has decided a slot of its own ballot (its opening no-op). */
   private openingSlot = 0;
   /** Leadership hand-over in progress, and whether fail-back is held off (transfer.ts). */
@@ -185,6 +188,7 @@ export class Replica {
     this.fenced = durable.fenced ?? false;
     this.incarnation = durable.incarnation ?? 1;
     this.progress = new ProgressTracker(opts.electionTimeoutTicks);
+    this.thrifty = opts.thrifty ? new Thrifty(opts.thrifty) : null;
     this.replication = new Replication(
       {
         id: this.id,
@@ -199,6 +203,7 @@ export class Replica {
         send: (m) => this.send(m),
         sendSnapshot: (to, pr) => this.shipper.send(to, pr, this.ownBallot),
         snapshotAfter: (after) => this.shipper.hasSnapshotAfter(after),
+        nearestQuorum: () => this.nearestQuorum(),
       },
       { inflightMax: opts.inflightMax, batchMax: opts.batchMax, batchMin: 1 },
     );
@@ -257,6 +262,7 @@ export class Replica {
       this.replication.reserveThrough(this.log.lastSlot);
       this.openingSlot = this.log.decidedThrough; // decided long ago: reads need only their quorum confirmation
       this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
+      this.thrifty?.reset();
     } else {
       this.transition('follower', restore.leaderId, `quiet restore: followed ${restore.leaderId} at ${formatBallot(q.ballot)} before going quiet`);
       this.leaderId = restore.leaderId;
@@ -637,6 +643,7 @@ export class Replica {
       firstSlot: this.log.firstSlot,
       lastTransition: this.lastTransition,
       lastRefusal: this.lastRefusal,
+      nearestQuorum: this.role === 'leader' ? (this.thrifty?.nearest ?? null) : null,
     };
   }
 
@@ -652,6 +659,8 @@ export class Replica {
       const r = t.remainingTicks;
       if (r !== null && r < min) min = r;
     }
+    const hedge = this.role === 'leader' ? this.replication.ticksUntilHedge() : null;
+    if (hedge !== null && hedge < min) min = hedge;
     return min === Number.POSITIVE_INFINITY ? null : Math.max(1, min); // null: quiet, nothing to wake for
   }
 
@@ -748,6 +757,7 @@ export class Replica {
     this.quiet.isQuiet = false;
     this.quiet.noteActivity();
     this.progress.reset(this.peers, (id) => this.configs.incarnationOf(id), this.nowTicks);
+    this.thrifty?.reset();
 
     // Merge what the promise quorum reported: a value known decided wins, else
     // the value accepted at the highest ballot, else a no-op fills the hole.
@@ -847,6 +857,7 @@ export class Replica {
   private tickLeader(): void {
     this.heartbeatTimeout.tick();
     this.checkQuorumTimeout.tick();
+    this.replication.hedge();
     if (this.checkQuorumTimeout.fired()) {
       const active = this.progress.takeRecentlyActive(this.id);
       // A leader that can still gather promises or accepts keeps leading (writes
@@ -1123,6 +1134,7 @@ export class Replica {
       firstSlot: m.firstSlot,
       lastSlot: m.firstSlot + m.commands.length - 1,
       decidedThrough: this.log.decidedThrough,
+      ...(m.tick !== undefined ? { tick: m.tick } : {}),
     });
   }
 
@@ -1141,6 +1153,7 @@ export class Replica {
       ballot: m.ballot,
       decidedThrough: this.log.decidedThrough,
       readSeq: m.readSeq,
+      ...(m.tick !== undefined ? { tick: m.tick } : {}),
     });
   }
 
@@ -1155,11 +1168,12 @@ export class Replica {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
+    this.thrifty?.answered(m.from, m.tick, this.nowTicks, this.opts.electionTimeoutTicks);
     if (m.firstSlot <= pr.ackedThrough + 1) pr.ackedThrough = Math.max(pr.ackedThrough, m.lastSlot);
     for (let s = m.firstSlot; s <= m.lastSlot; s++) this.replication.ack(s, m.from);
     this.advanceLeaderDecided();
     if (this.role !== 'leader') return; // the decided configuration removed us
-    this.replication.catchUp(m.from, pr);
+    if (!this.trailing(m.from, pr)) this.replication.catchUp(m.from, pr); // a trailing follower is caught up with the next heartbeat
     if (this.transfer.inProgress?.target === m.from) this.completeTransfer();
   }
 
@@ -1168,9 +1182,10 @@ export class Replica {
     const pr = this.progress.get(m.from);
     if (!pr) return;
     this.progress.recordReply(pr, m.decidedThrough, this.nowTicks);
+    this.thrifty?.answered(m.from, m.tick, this.nowTicks, this.opts.electionTimeoutTicks);
     pr.readSeqAcked = Math.max(pr.readSeqAcked, m.readSeq);
     this.confirmReads();
-    this.replication.catchUp(m.from, pr);
+    if (!this.trailing(m.from, pr)) this.replication.catchUp(m.from, pr); // a trailing follower is caught up with the next heartbeat
   }
 
   // ---------------------------------------------------------------- leader machinery
@@ -1197,8 +1212,50 @@ export class Replica {
 
   private broadcastHeartbeat(): void {
     for (const to of this.peers) {
+      // A trailing follower's catch-up rides in the heartbeat's RPC (thrifty replication: its lag is one heartbeat interval).
+      const pr = this.progress.get(to);
+      if (pr && this.trailing(to, pr)) this.replication.catchUp(to, pr);
       this.send({ type: 'heartbeat', from: this.id, to, ballot: this.ownBallot, decidedThrough: this.log.decidedThrough, readSeq: this.reads.seq });
     }
+  }
+
+  /**
+   * Thrifty replication: the followers a new accept batch goes to first, or
+   * null to send it to every peer. Off while a configuration change is under
+   * way (the quorums of two configurations are in play). A hand-over target
+   * and any live replica fail-back may hand over to get every batch too: they
+   * must hold everything to take over.
+   */
+  private nearestQuorum(): NearestQuorum | null {
+    const t = this.thrifty;
+    if (!t) return null;
+    if (this.configs.pending() !== null || this.replication.hasQueued('config')) {
+      t.sentToAll();
+      return null;
+    }
+    const extra = new Set<ReplicaId>();
+    const target = this.transfer.inProgress?.target;
+    if (target !== undefined) extra.add(target);
+    if (this.priority.enabled && this.priority.failback) {
+      const mine = this.self?.priority ?? 0;
+      for (const m of this.membership.members) {
+        const pr = this.progress.get(m.id);
+        if (m.id !== this.id && isElectable(m) && m.priority > mine && pr && this.progress.isLive(pr, this.nowTicks)) extra.add(m.id);
+      }
+    }
+    const slot = this.replication.nextSlot;
+    return t.pick(this.peers, extra, (followers) => this.configs.isDecisionQuorum(slot, new Set([this.id, ...followers])), this.nowTicks, this.opts.retransmitTicks);
+  }
+
+  /**
+   * A follower thrifty replication leaves out of the nearest quorum and
+   * catches up with each heartbeat instead of on each answer; one that fell
+   * further behind than a catch-up window is caught up as any lagging one.
+   */
+  private trailing(id: ReplicaId, pr: Progress): boolean {
+    const nearest = this.thrifty?.nearest;
+    if (!nearest || this.role !== 'leader' || nearest.includes(id)) return false;
+    return knownThrough(pr) >= this.log.decidedThrough - this.opts.inflightMax * this.opts.catchupBatchMax;
   }
 
   /** A piece of a snapshot; once all have arrived, it replaces our prefix and state machine. */
@@ -1421,6 +1478,11 @@ export class Replica {
     // An answer goes to the life of the replica that asked (we may not know its incarnation from our configuration).
     const incarnation = this.answering?.to === m.to ? this.answering.incarnation : this.configs.incarnationOf(m.to);
     let out = m;
+    if (this.thrifty && this.role === 'leader' && (out.type === 'accept' || out.type === 'heartbeat')) {
+      // Thrifty replication times its followers: the answer echoes the tick this left at.
+      this.thrifty.sent(out.to, this.nowTicks);
+      out = { ...out, tick: this.nowTicks };
+    }
     if (this.epoch > 0) out = { ...out, epoch: this.epoch };
     if (incarnation !== 1) out = { ...out, toIncarnation: incarnation };
     if (this.incarnation !== 1) out = { ...out, fromIncarnation: this.incarnation };

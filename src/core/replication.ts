@@ -5,6 +5,7 @@ import type { AcceptorLog, Entry } from './log.ts';
 import type { AcceptMessage, Message } from './messages.ts';
 import { type Progress, freshProgress, knownThrough } from './progress.ts';
 import type { ReplicaTiming } from './replica-options.ts';
+import type { NearestQuorum } from './thrifty.ts';
 import { TravellingBatches } from './travelling-batches.ts';
 
 // Replication (phase 2): a leader's accept batches, their acknowledgements and
@@ -31,6 +32,8 @@ export interface ReplicationContext {
   send(m: Message): void;
   /** The acceptor needs slots we compacted: send it our latest snapshot (snapshot-shipping.ts). */
   sendSnapshot(to: ReplicaId, pr: Progress): void;
+  /** Thrifty replication: the followers a new batch goes to first (thrifty.ts), or null to send it to every peer. */
+  nearestQuorum(): NearestQuorum | null;
   /** Whether a snapshot newer than slot `after` exists to send (snapshot-shipping.ts). */
   snapshotAfter(after: number): boolean;
 }
@@ -39,6 +42,18 @@ export interface ReplicationContext {
 interface PendingSlot {
   readonly acks: Set<ReplicaId>;
   sentTick: number;
+}
+
+/** An accept batch in flight. */
+interface Batch {
+  readonly firstSlot: number;
+  readonly lastSlot: number;
+  /**
+   * Thrifty replication: the followers it went to, and the tick at which it
+   * goes to the others if it is still undecided (the hedge); null once it has
+   * gone to every peer.
+   */
+  hedge: { readonly sentTo: ReadonlySet<ReplicaId>; readonly atTick: number } | null;
 }
 
 /**
@@ -60,7 +75,7 @@ export class Replication {
   /** Decided slots above the decided prefix (waiting for the slots before them). */
   private decidedAbove = new Set<number>();
   /** Accept batches sent and not yet decided, oldest first. */
-  private batches: { firstSlot: number; lastSlot: number }[] = [];
+  private batches: Batch[] = [];
   /** Per acceptor, the accept batches sent to it at `ballot` and not yet acknowledged. */
   private travelling = new Map<ReplicaId, { ballot: Ballot; batches: TravellingBatches }>();
   /** Pipeline depth and batch size; the host's flow controller may change them (flow-control.ts). */
@@ -133,12 +148,12 @@ export class Replication {
     this.decidedAbove.add(slot);
   }
 
-  /** A new leader's first batches: every slot from `first` to the last one it wrote, in batches of `batchMax`. */
+  /** A new leader's first batches: every slot from `first` to the last one it wrote, in batches of `batchMax`, to every peer. */
   openBatches(first: number): void {
     for (let f = first; f < this.next; f += this.ctx.timing.batchMax) {
       const last = Math.min(this.next - 1, f + this.ctx.timing.batchMax - 1);
-      this.batches.push({ firstSlot: f, lastSlot: last });
-      this.broadcastAccept(f, last);
+      this.batches.push({ firstSlot: f, lastSlot: last, hedge: null });
+      this.broadcastAccept(f, last, null);
     }
   }
 
@@ -150,10 +165,16 @@ export class Replication {
     if (paused) return; // writes wait while leadership is being handed over
     const ctx = this.ctx;
     const flow = this.flow;
+    let nearest: NearestQuorum | null = null;
+    let picked = false;
     while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
       // Batch window: while a batch is in flight, a short queue waits for more commands
       // (the next decided batch flushes again, so nothing waits forever).
       if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
+      if (!picked) {
+        nearest = ctx.nearestQuorum(); // once per flush: every batch of it goes to the same followers
+        picked = true;
+      }
       const batch = this.proposals.splice(0, flow.batchMax);
       const first = this.next;
       const ballot = ctx.ballot();
@@ -163,21 +184,47 @@ export class Replication {
         this.next += 1;
       }
       const last = this.next - 1;
-      this.batches.push({ firstSlot: first, lastSlot: last });
-      this.broadcastAccept(first, last);
+      const sentTo = nearest ? new Set(nearest.to) : null;
+      this.batches.push({ firstSlot: first, lastSlot: last, hedge: nearest && sentTo ? { sentTo, atTick: ctx.now() + nearest.hedgeAfterTicks } : null });
+      this.broadcastAccept(first, last, sentTo);
     }
   }
 
-  private broadcastAccept(first: number, last: number): void {
+  /** Send slots `first..last` to every peer in `only` (every peer when null), except a passive one while proposals queue. */
+  private broadcastAccept(first: number, last: number, only: ReadonlySet<ReplicaId> | null, skip: ReadonlySet<ReplicaId> | null = null): void {
     const ctx = this.ctx;
     const commands = ctx.log.range(first, last).map((e) => e.command);
     if (commands.length !== last - first + 1) throw new Error(`replica ${ctx.id}: accept run ${first}..${last} has holes`);
     const ballot = ctx.ballot();
     for (const to of ctx.peers()) {
-      if (this.throttled(to)) continue;
+      if (this.throttled(to) || (only !== null && !only.has(to)) || skip?.has(to)) continue;
       ctx.send({ type: 'accept', from: ctx.id, to, ballot, firstSlot: first, commands, decidedThrough: ctx.log.decidedThrough });
       this.travellingTo(to).sent(first, last, ctx.now());
     }
+  }
+
+  /**
+   * Thrifty replication's hedge: a batch still undecided at its hedge tick
+   * goes to every peer it did not go to (a nearest follower is slow, crashed
+   * or cut off; the others hold the rest of the quorum).
+   */
+  hedge(): void {
+    const now = this.ctx.now();
+    for (const b of this.batches) {
+      if (b.hedge === null || now < b.hedge.atTick) continue;
+      const sentTo = b.hedge.sentTo;
+      b.hedge = null;
+      let undecided = false;
+      for (let s = b.firstSlot; s <= b.lastSlot && !undecided; s++) undecided = this.pending.has(s);
+      if (undecided) this.broadcastAccept(b.firstSlot, b.lastSlot, null, sentTo);
+    }
+  }
+
+  /** Ticks until the earliest hedge is due (at least 1), or null when none waits. */
+  ticksUntilHedge(): number | null {
+    let at = Number.POSITIVE_INFINITY;
+    for (const b of this.batches) if (b.hedge !== null && b.hedge.atTick < at) at = b.hedge.atTick;
+    return at === Number.POSITIVE_INFINITY ? null : Math.max(1, at - this.ctx.now());
   }
 
   /** The batches on their way to `to` at our current ballot (travelling-batches.ts). */

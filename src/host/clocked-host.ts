@@ -9,6 +9,7 @@ import {
   type ReplicaId,
   type ReplicaStatus,
   AdaptiveFlowController,
+  DEFAULT_THRIFTY,
   DEFAULT_TIMING,
   SeededRng,
 } from '../core/index.ts';
@@ -156,6 +157,8 @@ export interface ReplicaMetrics {
   readonly elections_won: number;
   /** The pipeline depth the leader uses now (adaptive flow control changes it; see flow-control.ts). */
   readonly flow_inflight_max: number;
+  /** Not a counter: a leader with thrifty replication, the followers its last batch went to first (null otherwise). */
+  readonly nearest_quorum: readonly ReplicaId[] | null;
 }
 
 /** A lease as the leader sees it: the replicated lease and the leader's estimate of its remaining time. */
@@ -199,7 +202,7 @@ const PARTITION_META = 'chaos:partition';
 const CHAOS_SEED_SALT = 0x5bd1e995;
 const METRICS_META = 'metrics';
 
-type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max'>;
+type StoredCounters = Omit<ReplicaMetrics, 'flow_inflight_max' | 'nearest_quorum'>;
 
 const NO_COUNTERS: StoredCounters = {
   rpcs_sent: 0,
@@ -327,6 +330,7 @@ export class ClockedHost {
         priority: streamPriority(deps.stream),
         autoElection: deps.storage.readMeta(RUN_MODE_META) !== 'manual',
         quietAfterTicks: Math.ceil(deps.stream.quiesce_after_ms / deps.stream.tick_ms),
+        ...(deps.stream.replication === 'thrifty' ? { thrifty: DEFAULT_THRIFTY } : {}),
         rng: new SeededRng(deps.seed),
         ...DEFAULT_TIMING,
         ...timing,
@@ -695,7 +699,7 @@ export class ClockedHost {
   }
 
   metrics(): ReplicaMetrics {
-    return { ...this.totalCounters(), flow_inflight_max: this.runner.flowLimits().inflightMax };
+    return { ...this.totalCounters(), flow_inflight_max: this.runner.flowLimits().inflightMax, nearest_quorum: this.runner.status().nearestQuorum };
   }
 
   private totalCounters(): StoredCounters {

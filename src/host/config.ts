@@ -85,6 +85,12 @@ const streamSettings = {
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
     log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
     flow_control: FlowControlSchema.default({ mode: 'adaptive' }),
+    /**
+     * `full`: the leader sends every accept batch to every follower. `thrifty`: only to its nearest
+     * quorum (the fewest fastest followers, measured), hedging to the others when a batch is late; the
+     * others are caught up with each heartbeat (src/core/thrifty.ts, docs/performance.md).
+     */
+    replication: z.enum(['full', 'thrifty']).default('full'),
     /** Granularity of the replica's logical clock. */
     tick_ms: z.number().int().min(1).max(1000).default(50),
     heartbeat_interval_ms: z.number().int().min(1).max(60_000).default(200),

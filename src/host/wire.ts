@@ -15,6 +15,8 @@ const slot = z.number().int().min(1);
 const index = z.number().int().min(0);
 const ballot = z.object({ round: z.number().int().min(0), replicaId: id });
 const str = z.string();
+/** Thrifty replication's round-trip stamp: the leader's tick, echoed by the answer. */
+const tick = z.number().int().min(0).optional();
 
 const member = z.object({
   id: z.number().int().min(1),
@@ -106,10 +108,10 @@ export const MessageSchema = z.discriminatedUnion('type', [
     entries: z.array(z.object({ slot, ballot, command, decided: z.boolean() })),
     compactedThrough: index,
   }),
-  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedThrough: index }),
-  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedThrough: index }),
-  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiet: z.boolean().optional() }),
-  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0) }),
+  z.object({ type: z.literal('accept'), ...envelope, ballot, firstSlot: slot, commands: z.array(command), decidedThrough: index, tick }),
+  z.object({ type: z.literal('accepted'), ...envelope, ballot, firstSlot: slot, lastSlot: slot, decidedThrough: index, tick }),
+  z.object({ type: z.literal('heartbeat'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), quiet: z.boolean().optional(), tick }),
+  z.object({ type: z.literal('heartbeat-reply'), ...envelope, ballot, decidedThrough: index, readSeq: z.number().int().min(0), tick }),
   z.object({ type: z.literal('nack'), ...envelope, ballot, promised: ballot }),
   z.object({ type: z.literal('timeout-now'), ...envelope, ballot, manual: z.boolean() }),
   z.object({ type: z.literal('fenced'), ...envelope }),

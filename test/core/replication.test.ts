@@ -4,6 +4,7 @@ import {
   type ClientCommand,
   type Entry,
   type Message,
+  type NearestQuorum,
   AcceptorLog,
   EMPTY_DURABLE_STATE,
   Replication,
@@ -19,7 +20,7 @@ const BALLOT: Ballot = { round: 3, replicaId: 1 };
 const TIMING = { heartbeatIntervalTicks: 2, electionTimeoutTicks: 10, inflightMax: 2, batchMax: 3, retransmitTicks: 4, catchupBatchMax: 2 };
 const put = (id: string): ClientCommand => ({ kind: 'put', id, key: 'k', value: id });
 
-function setup(opts: { passive?: number[]; durable?: Entry[]; decided?: number } = {}) {
+function setup(opts: { passive?: number[]; durable?: Entry[]; decided?: number; nearest?: NearestQuorum } = {}) {
   const log = new AcceptorLog({ ...EMPTY_DURABLE_STATE, entries: opts.durable ?? [], decidedThrough: opts.decided ?? 0 });
   const sent: Message[] = [];
   const snapshots: number[] = [];
@@ -39,6 +40,7 @@ function setup(opts: { passive?: number[]; durable?: Entry[]; decided?: number }
       send: (m) => sent.push(m),
       sendSnapshot: (to) => snapshots.push(to),
       snapshotAfter: () => false,
+      nearestQuorum: () => opts.nearest ?? null,
     },
     { inflightMax: TIMING.inflightMax, batchMax: TIMING.batchMax, batchMin: 1 },
   );

@@ -27,10 +27,19 @@ describe('simulation: planted bugs', () => {
   });
 
   // A few areas whose bug the campaign catches within its first seeds (the rest: npm run mutate).
-  for (const name of ['forget-promise-on-restart', 'accept-compares-rounds', 'skip-reproposal', 'read-older-broadcast', 'minority-vote-num-any', 'travelling-forever']) {
+  for (const name of ['forget-promise-on-restart', 'accept-compares-rounds', 'skip-reproposal', 'read-older-broadcast', 'minority-vote-num-any', 'travelling-forever', 'thrifty-picks-too-few']) {
     it(`the random campaign catches ${name} in a copy of the source`, async () => {
       const r = await runMutant(MUTANTS.find((m) => m.name === name)!, 20);
       expect(r.caught, `${name} survived 20 seeds`).toBe(true);
+      expect(r.reproduce).toBe(`npm run mutate -- --mutant ${name} --seed ${r.seed}`);
+    });
+  }
+
+  // Two of the coordination campaign's (a lease bug and a watch bug): its seeds cost more, so fewer of them.
+  for (const name of ['keepalive-keeps-grant-deadline', 'watch-skips-event']) {
+    it(`the coordination campaign catches ${name} in a copy of the source`, async () => {
+      const r = await runMutant(MUTANTS.find((m) => m.name === name)!, 5);
+      expect(r.caught, `${name} survived 5 seeds`).toBe(true);
       expect(r.reproduce).toBe(`npm run mutate -- --mutant ${name} --seed ${r.seed}`);
     });
   }

@@ -149,6 +149,7 @@ describe('cluster: crash', () => {
     for (const id of c.ids) c.crash(id);
     for (const id of c.ids) c.restart(id);
     for (const [key, revision] of written) {
+      // Each key was written once: it was created at the revision of that write.
       expect(read(c, key)).toEqual({ key, value: `value${key.slice(3)}`, revision, createRevision: revision });
     }
   });

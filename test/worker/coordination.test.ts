@@ -201,6 +201,18 @@ describe('coordination: locks and elections', () => {
     expect((await api('DELETE', `${base}/locks/job`, { key: 'other/x' })).body.error.code).toBe('invalid_request');
   });
 
+  it('locks: a waiter that waits past its queue re-reads (each ends its watch of the holder) still gets the lock when the holder releases', async () => {
+    // Each re-read cancels the watch it waited on; cancelling a stream that crossed Durable Object RPC rejects the
+    // read in progress, which once answered the waiter 500 (found running the README's election under wrangler dev).
+    const [l1, l2] = await Promise.all([1, 2].map(() => paxos.leaseGrant(S, 60_000)));
+    const first = await paxos.lock(S, 'patient', { lease: l1!.id });
+    const second = paxos.lock(S, 'patient', { lease: l2!.id, waitMs: 20_000 });
+    await new Promise((r) => setTimeout(r, 2_500)); // the queue is re-read at least every second here (three election timeouts, at least 1 s)
+    await paxos.unlock(S, 'patient', first.key, { revision: first.revision });
+    expect(await second).toEqual({ key: `patient/${l2!.id}`, revision: expect.any(Number) });
+    await Promise.all([l1, l2].map((l) => paxos.leaseRevoke(S, l!.id)));
+  });
+
   it('elections: campaign, the leader, proclaim, resign, and observing the prefix (a Patroni-like leader key)', async () => {
     const [a, b] = await Promise.all([paxos.leaseGrant(S, 60_000), paxos.leaseGrant(S, 60_000)]);
     const observe = await paxos.watch(S, { prefix: 'pg/' });

@@ -15,7 +15,7 @@ describe('cluster: replication', () => {
     for (const r of streamConfig(S).replicas) {
       for (const [key, revision] of revisions) {
         const res = await replica(S, r.id).get({ stream: S, replicaId: r.id }, key, 'stale', 0);
-        expect(res, `replica ${r.id} ${key}`).toEqual({ kind: 'ok', value: { key, value: `v${key.slice(1)}`, revision, createRevision: revision } });
+        expect(res, `replica ${r.id} ${key}`).toEqual({ kind: 'ok', value: { key, value: `v${key.slice(1)}`, revision, createRevision: revision } }); // each key written once: created then
       }
     }
   });

@@ -19,7 +19,7 @@ function stream(name: string) {
   };
 }
 
-export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode', 'coord-chaos'] as const;
+export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'restart', 'storage', 'unreliable', 'linearizable', 'priority', 'operations', 'membership', 'workmode', 'coord-chaos', 'admin'] as const;
 
 /**
  * Streams whose tests never wait for an election by polling (their first request elects): they go

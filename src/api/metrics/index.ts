@@ -2,7 +2,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { isRpcError } from '../../host/replica-object.ts';
 import { type VisibleStream, visibleStreams } from '../catalog.ts';
 import type { Principal } from '../grants.ts';
-import { pickLeader, viewOf } from '../operations.ts';
+import { pickLeader, viewOf } from '../operations-service.ts';
 import { type App, authenticate, group, register } from '../route.ts';
 import { errors } from '../schemas.ts';
 import { lagBehind } from '../status.ts';

@@ -1,0 +1,124 @@
+/**
+ * `npm run bench:outside -- [--port 8792] [--seconds 4] [--rounds 3] [--concurrency 64] [--dashboards on|off]`:
+ * HTTP writes from outside, through `wrangler dev` itself, as a user trying
+ * edgepaxos locally would measure it: the bench Worker (bench/wrangler.bench.toml)
+ * under `wrangler dev` on the given port, and a closed loop of `concurrency`
+ * writers in this Node process doing `PUT /v1/streams/bench3/kv/{key}` (edgepaxos,
+ * 3 replicas) and `PUT /baseline/kv/{key}` (one unreplicated Durable Object
+ * behind the same Worker), in alternating rounds with the same client.
+ *
+ * `--dashboards on` leaves wrangler's local dashboards on (local
+ * observability streams every invocation to a tail, as plain `wrangler dev`
+ * does by default); `off` (the default, as `npm run dev` and `npm run bench`
+ * run) turns them off. See docs/performance.md for what the difference is.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const AUTH = { authorization: 'Bearer bench-token', 'content-type': 'application/json' };
+
+const { values } = parseArgs({
+  options: {
+    port: { type: 'string', default: '8792' },
+    seconds: { type: 'string', default: '4' },
+    rounds: { type: 'string', default: '3' },
+    concurrency: { type: 'string', default: '64' },
+    dashboards: { type: 'string', default: 'off' },
+  },
+});
+if (values.dashboards !== 'on' && values.dashboards !== 'off') throw new Error(`--dashboards takes on or off, not '${values.dashboards}'`);
+const port = Number(values.port);
+const windowMs = Number(values.seconds) * 1000;
+const rounds = Number(values.rounds);
+const concurrency = Number(values.concurrency);
+const base = `http://127.0.0.1:${port}`;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function startDev(): Promise<{ child: ChildProcess; persist: string }> {
+  const persist = mkdtempSync(join(tmpdir(), 'edgepaxos-outside-'));
+  const dashboards = values.dashboards === 'on' ? {} : { X_LOCAL_OBSERVABILITY: 'false', X_LOCAL_EXPLORER: 'false' };
+  // This Node runs wrangler too (the one npm runs us with; wrangler needs a recent one).
+  const child = spawn(
+    process.execPath,
+    [join(HERE, '..', 'node_modules', 'wrangler', 'bin', 'wrangler.js'), 'dev', '-c', join(HERE, 'wrangler.bench.toml'), '--port', String(port), '--ip', '127.0.0.1', '--persist-to', persist, '--show-interactive-dev-session=false'],
+    { env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false', ...dashboards }, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  let out = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
+  for (let i = 0; i < 600; i++) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${out.slice(-2000)}`);
+    const ok = await fetch(`${base}/bench/leader`, { method: 'POST', body: JSON.stringify({ stream: 'bench3' }) }).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return { child, persist };
+    await sleep(200);
+  }
+  throw new Error(`wrangler dev did not answer on ${base} within 120 s:\n${out.slice(-2000)}`);
+}
+
+async function settled(stream: string): Promise<number> {
+  for (let i = 0; i < 300; i++) {
+    const r = (await (await fetch(`${base}/bench/leader`, { method: 'POST', body: JSON.stringify({ stream }) })).json()) as { leaderId: number | null };
+    if (r.leaderId === 1) return r.leaderId;
+    await sleep(100);
+  }
+  throw new Error(`${stream}: replica 1 did not lead within 30 s`);
+}
+
+/** A closed loop of `concurrency` writers for `windowMs` after a 1 s warm-up; writes answered inside the window per second. */
+async function load(path: string): Promise<{ opsPerSec: number; errors: number }> {
+  const value = JSON.stringify({ value: 'v'.repeat(64) });
+  const start = Date.now() + 1000;
+  const end = start + windowMs;
+  let ops = 0;
+  let errors = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let n = 0; Date.now() < end; n++) {
+        const res = await fetch(`${base}${path}w${w}-k${n % 64}`, { method: 'PUT', body: value, headers: AUTH }).catch(() => null);
+        if (res) await res.arrayBuffer();
+        const at = Date.now();
+        if (!res?.ok) errors += 1;
+        else if (at >= start && at < end) ops += 1;
+      }
+    }),
+  );
+  return { opsPerSec: (ops * 1000) / windowMs, errors };
+}
+
+const { child, persist } = await startDev();
+try {
+  console.log(`wrangler dev on ${base} (local dashboards ${values.dashboards}); stream bench3 led by replica ${await settled('bench3')}`);
+  const systems = [
+    { name: 'baseline', path: '/baseline/kv/' },
+    { name: 'edgepaxos-3', path: '/v1/streams/bench3/kv/' },
+  ];
+  const sum = new Map(systems.map((s) => [s.name, [] as number[]]));
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < systems.length; i++) {
+      const s = systems[(i + r) % systems.length]!;
+      if (s.name !== 'baseline') await settled('bench3');
+      const res = await load(s.path);
+      sum.get(s.name)!.push(res.opsPerSec);
+      console.log(`round ${r + 1} ${s.name.padEnd(12)} c=${concurrency} ${res.opsPerSec.toFixed(0)} ops/s${res.errors ? ` (${res.errors} errors)` : ''}`);
+    }
+  }
+  const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const e = mean(sum.get('edgepaxos-3')!);
+  const b = mean(sum.get('baseline')!);
+  console.log(`HTTP through wrangler dev, c=${concurrency}: edgepaxos ${e.toFixed(0)} ops/s, baseline ${b.toFixed(0)} ops/s: ${(e / b).toFixed(2)}x`);
+} finally {
+  if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+  await sleep(500);
+  rmSync(persist, { recursive: true, force: true });
+}
