@@ -15,6 +15,11 @@ import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, ta
 import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanFollowers, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
+import { CLIENTS_PER_SHARD, type CrossShardLatency, FOLLOWER_ACCEPT_MS, LEADER_WRITE_MS, type ScalingRow, crossShardLatency, keyspaceScaling } from './keyspace.ts';
+
+/** Keyspace goals (issue 16): aggregate writes/s at 64 shards ÷ (64 × one stream's), and cross-shard txn p50 ÷ single-shard write p50. */
+const KEYSPACE_SCALING_GOAL = 0.9;
+const CROSS_SHARD_LATENCY_GOAL = 2.5;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CONFIG_PATH = join(HERE, 'wrangler.bench.toml');
@@ -215,6 +220,8 @@ const measurements = {
   /** workerd's internal diagnostics during the run, counted (see LogSink in workerd.ts). */
   runtimeLogs: [] as RuntimeLogCount[],
   flow: null as FlowResults | null,
+  keyspaceScaling: [] as ScalingRow[],
+  crossShard: null as CrossShardLatency | null,
   notMeasured: [] as string[],
 };
 
@@ -569,6 +576,15 @@ function measureWan(plan: Plan): void {
   say(
     `sim wan      throughput, 3 replicas, offered ${offered}/s (${offeredFrom}): ${fmt(t.rtt100PerSec)}/s at 100 ms round trips, ${fmt(t.zeroLatencyPerSec)}/s at zero latency (${t.zeroRttMs} ms, one tick each way); pipeline ceiling ${fmt(t.pipelineCeilingPerSec)}/s at 100 ms`,
   );
+
+  say(`\n# keyspaces in the single-threaded-server-per-object model (leader ${LEADER_WRITE_MS} ms per write, follower ${FOLLOWER_ACCEPT_MS} ms per accept; bench/keyspace.ts)`);
+  measurements.keyspaceScaling = keyspaceScaling(Math.min(plan.simWindowMs, 5_000), 1);
+  for (const r of measurements.keyspaceScaling) say(`sim keyspace ${r.shards} shards: ${fmt(r.writesPerSec)} decided writes/s, ${r.ratio.toFixed(3)} of shards × one stream's`);
+  measurements.crossShard = crossShardLatency(400, 1);
+  // The workerd side of issue 16 (routing cost per request, keyspace vs stream) has no load path in the bench Worker yet.
+  measurements.notMeasured.push('workerd: routing cost per keyspace request vs a stream request');
+  const x = measurements.crossShard;
+  say(`sim keyspace WAN (leaders spread over wnam, weur, apac): single-shard write p50 ${x.singleP50Ms.toFixed(1)} ms, cross-shard txn p50 ${x.crossP50Ms.toFixed(1)} ms (${x.ratio.toFixed(2)}×)`);
 }
 
 function measureSimFailover(plan: Plan): void {
@@ -629,6 +645,15 @@ function buildRows(): Row[] {
       row(`sim WAN 3 replicas: decided/s at 100 ms RTT vs zero latency`, '', t.rtt100PerSec, t.zeroLatencyPerSec, atLeast(WAN_THROUGHPUT_GOAL), `offered ${t.offeredPerSec}/s; no CPU cost in the sim`),
     );
   }
+  const single = measurements.keyspaceScaling.find((r) => r.shards === 1);
+  for (const r of measurements.keyspaceScaling) {
+    if (r.shards === 1) continue;
+    rows.push(
+      row(`sim keyspace, ${r.shards} shards: decided writes/s vs shards × one stream's`, '', r.writesPerSec, single ? single.writesPerSec * r.shards : null, r.shards === 64 ? atLeast(KEYSPACE_SCALING_GOAL) : null, `${CLIENTS_PER_SHARD} closed-loop clients per shard, uniform keys`),
+    );
+  }
+  const x = measurements.crossShard;
+  if (x) rows.push(row('sim keyspace WAN: cross-shard txn p50 vs single-shard write p50', 'ms', x.crossP50Ms, x.singleP50Ms, atMost(CROSS_SHARD_LATENCY_GOAL), `${x.samples} samples; 2 of 3 shards, leaders spread`));
   for (const f of measurements.failover) {
     const sorted = [...f.samplesMs].sort((a, b) => a - b);
     const n = `${sorted.length} trials${f.failures ? `, ${f.failures} failed` : ''}`;

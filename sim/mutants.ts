@@ -23,12 +23,49 @@ export interface Mutant {
   readonly patches: readonly Patch[];
   /** Seeds the campaign gets (from seed 1) to catch it; default DEFAULT_MUTANT_SEEDS. */
   readonly seeds?: number;
-  /** The campaign it runs against: the plain one (default) or the coordination campaign (`npm run sim -- --coordination`). */
-  readonly campaign?: 'kv' | 'coordination';
+  /**
+   * The campaign it runs against: the plain one (default), the coordination campaign
+   * (`npm run sim -- --coordination`) or the keyspace campaign (`npm run sim:keyspace`, sim/keyspace-sim.ts).
+   */
+  readonly campaign?: 'kv' | 'coordination' | 'keyspace';
 }
 
 /** The budget for the coordination campaign's planted bugs (its seeds cost several plain ones). */
 export const COORDINATION_MUTANT_SEEDS = 60;
+
+/** Planted bugs of cross-shard transactions, caught by the keyspace campaign (`npm run sim:keyspace`). */
+export const KEYSPACE_MUTANTS: readonly Mutant[] = [
+  {
+    name: 'ks-commit-without-all-yes',
+    area: 'cross-shard transactions',
+    bug: 'the coordinator commits although a participant voted no',
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [
+      {
+        file: 'src/kv/two-phase.ts',
+        search: "    if (v === null || v.kind !== 'txn-vote' || v.vote !== 'yes') return 'abort';",
+        replace: "    if (v === null) return 'abort';\n    if (v.kind !== 'txn-vote' || v.vote !== 'yes') continue;",
+      },
+    ],
+  },
+  {
+    name: 'ks-resolve-applied-twice',
+    area: 'cross-shard transactions',
+    bug: 'a participant keeps a transaction prepared after resolving it, so a later resolve applies it again',
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: '    this.prepared.delete(txid);\n', replace: '' }],
+  },
+  {
+    name: 'ks-read-ignores-intent',
+    area: 'cross-shard transactions',
+    bug: 'a keyspace read answers a key that a prepared transaction writes, without settling the intent',
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: "    if (writer) return { kind: 'intent', key, intent: this.intentView(writer) };\n", replace: '' }],
+  },
+];
 
 /** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */
 export const DEFAULT_MUTANT_SEEDS = 400;
@@ -37,7 +74,7 @@ const REPLICA = 'src/core/replica.ts';
 const LEASE_KEEPER = 'src/kv/lease-keeper.ts';
 const KV = 'src/kv/kv-state-machine.ts';
 
-export const MUTANTS: readonly Mutant[] = [
+export const PAXOS_MUTANTS: readonly Mutant[] = [
   {
     name: 'forget-promise-on-restart',
     area: 'elections',
@@ -315,6 +352,9 @@ export const MUTANTS: readonly Mutant[] = [
     patches: [{ file: REPLICA, search: '      if (pr && this.trailing(to, pr)) this.replication.catchUp(to, pr);\n', replace: '' }],
   },
 ];
+
+/** Every planted bug: the Paxos campaign's and the keyspace campaign's. */
+export const MUTANTS: readonly Mutant[] = [...PAXOS_MUTANTS, ...KEYSPACE_MUTANTS];
 
 /**
  * Apply `mutant`'s patches to the files `read` returns; returns the patched

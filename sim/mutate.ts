@@ -51,7 +51,8 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
   const dir = plant(mutant);
   const started = performance.now();
   try {
-    const out = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json', ...campaignArgs(mutant)], dir, reproduceEnv(mutant));
+    const cli = mutant.campaign === 'keyspace' ? 'keyspace-cli.ts' : 'cli.ts';
+    const out = await run(process.execPath, [join(dir, 'sim', cli), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json', ...campaignArgs(mutant)], dir, reproduceEnv(mutant));
     const seconds = (performance.now() - started) / 1000;
     const lines = out.stdout.split('\n').filter((l) => l.startsWith('{'));
     const failure = lines.map((l) => JSON.parse(l) as { failure?: { seed: number; check: string; rule: string | null; message: string; reproduce: string } }).find((x) => x.failure)?.failure;

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { KvItem } from '../kv/index.ts';
-import { CATALOG_STREAM, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
+import { CATALOG_STREAM, type StreamConfig, catalogStream, clusterConfig, findStream, parseShardName, parseStreamDefinition } from '../host/config.ts';
+import { resolveShardStream } from './keyspace-catalog.ts';
 import { ApiError } from './errors.ts';
 import { type Principal, authorize, mayRead } from './grants.ts';
 import { StreamClient } from './stream-client.ts';
@@ -152,6 +153,12 @@ export async function resolveStream(env: Cloudflare.Env, name: string): Promise<
   if (name === CATALOG_STREAM) return new StreamClient(env, catalogStream(config), { kind: 'system' });
   const notFound = new ApiError(404, 'stream_not_found', `no stream '${name}' is configured or was created`);
   if (!isCreatableName(name)) throw notFound; // cannot be in the catalog: spare it a read
+  if (parseShardName(name)) {
+    // A shard of a keyspace created at run time: derived from the keyspace's catalog entry.
+    const shard = await resolveShardStream(env, name);
+    if (!shard) throw notFound;
+    return shard;
+  }
   const found = await activeEntry(env, name);
   if (!found?.entry.definition) throw notFound;
   return dynamicClient(env, found);

@@ -10,6 +10,13 @@ import type {
   DeleteResult,
   ElectionLeader,
   GetOptions,
+  KeyspaceApi,
+  KeyspaceDeleteResult,
+  KeyspaceItem,
+  KeyspaceListResult,
+  KeyspacePutResult,
+  KeyspaceStatus,
+  KeyspaceTxnResult,
   KvItem,
   LeaseGrantOptions,
   LeaseGrantResult,
@@ -42,6 +49,7 @@ import { snapshotDocument } from './backup.ts';
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
+import * as router from './keyspace-service.ts';
 import * as locks from './lock-service.ts';
 import { metricsText } from './metrics/index.ts';
 import * as service from './service.ts';
@@ -75,6 +83,7 @@ const ListArgs = z.tuple([
 const AppendArgs = z.tuple([Stream, z.string(), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const ReadArgs = z.tuple([Stream, z.object({ from: Slot.optional(), limit: Limit.optional() }).strict().optional()]);
 const StatusArgs = z.tuple([Stream]);
+const KsPutArgs = z.tuple([Stream, z.string(), z.string(), z.object({ ifRevision: Revision.optional(), idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const TxnArgs = z.tuple([Stream, TxnBody, z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const LeaseGrantArgs = z.tuple([Stream, z.number().int().min(LEASE_TTL_MIN_MS).max(LEASE_TTL_MAX_MS), z.object({ idempotencyKey: IdempotencyKey.optional() }).strict().optional()]);
 const LeaseArgs = z.tuple([Stream, LeaseId]);
@@ -109,7 +118,7 @@ const SnapshotArgs = z.tuple([Stream]);
  * binding is the right to use it (no token). Errors are thrown as
  * `EdgePaxosError` (`name`, a message starting with the code, and `code`).
  */
-export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataApi {
+export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataApi, KeyspaceApi {
   async put(stream: string, key: string, value: string, opts?: PutOptions): Promise<PutResult> {
     return this.run(PutArgs, [stream, key, value, opts], 'write', ([, k, v, o]) => (t) => service.put(t, k, v, o ?? {}));
   }
@@ -186,6 +195,44 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
 
   async resign(stream: string, name: string, key: string, revision: number): Promise<ResignResult> {
     return this.run(ResignArgs, [stream, name, key, revision], 'write', ([, n, k, r]) => (t) => locks.resign(t, n, k, r));
+  }
+
+  // ---------------------------------------------------------------- keyspaces (the router: keyspace-service.ts)
+
+  async ksPut(keyspace: string, key: string, value: string, opts?: Omit<PutOptions, 'lease'>): Promise<KeyspacePutResult> {
+    return this.runKeyspace(KsPutArgs, [keyspace, key, value, opts], 'write', ([, k, v, o]) => (t) => router.ksPut(t, k, v, o ?? {}));
+  }
+
+  async ksGet(keyspace: string, key: string, opts?: GetOptions): Promise<KeyspaceItem | null> {
+    return this.runKeyspace(GetArgs, [keyspace, key, opts], 'read', ([, k, o]) => (t) => router.ksGet(t, k, o ?? {}));
+  }
+
+  async ksDelete(keyspace: string, key: string, opts?: DeleteOptions): Promise<KeyspaceDeleteResult> {
+    return this.runKeyspace(DeleteArgs, [keyspace, key, opts], 'write', ([, k, o]) => (t) => router.ksDelete(t, k, o ?? {}));
+  }
+
+  async ksList(keyspace: string, opts?: ListOptions): Promise<KeyspaceListResult> {
+    return this.runKeyspace(ListArgs, [keyspace, opts], 'read', ([, o]) => (t) => router.ksList(t, o ?? {}));
+  }
+
+  async ksTxn(keyspace: string, request: TxnRequest, opts?: TxnOptions): Promise<KeyspaceTxnResult> {
+    return this.runKeyspace(TxnArgs, [keyspace, request, opts], 'read', ([, r, o]) => (t) => router.ksTxn(t, r, o ?? {}));
+  }
+
+  async ksStatus(keyspace: string): Promise<KeyspaceStatus> {
+    return this.runKeyspace(StatusArgs, [keyspace], 'read', () => (t) => router.ksStatus(t));
+  }
+
+  /** As `run`, for a keyspace: the resolves of a decided transaction outlive the call (waitUntil). */
+  private async runKeyspace<A extends z.ZodType, R>(schema: A, args: unknown[], access: 'read' | 'write', op: (args: z.output<A>) => (t: router.KeyspaceTarget) => Promise<R>): Promise<R> {
+    try {
+      while (args.length > 1 && args[args.length - 1] === undefined) args.pop();
+      const parsed = parseInput(schema, args, 'argument');
+      const name = (parsed as unknown[])[0] as string;
+      return await op(parsed)(await router.openKeyspace(this.env, BINDING, name, access, (work) => this.ctx.waitUntil(work)));
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
   }
 
   /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; as GET /v1/streams/{stream}/snapshot). */

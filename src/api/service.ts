@@ -3,6 +3,7 @@ import { type KvItem as StoredItem, type KvResult, LEASE_TTL_MAX_MS, LEASE_TTL_M
 import type { ClusterStatus, KvItem, LeaseGrantResult, LeaseInfo, LeaseKeepAliveResult, LeaseRevokeResult, StreamOverview, StreamStatus, TxnOpResult, TxnRequest, TxnResult, WatchOptions } from '../client/types.ts';
 import type { DcfMember as Member } from '../host/dcf.ts';
 import { isRpcError } from '../host/replica-object.ts';
+import { parseShardName } from '../host/config.ts';
 import { type VisibleStream, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { type Access, type Principal, authorize, keyPrefixesOf } from './grants.ts';
@@ -199,6 +200,11 @@ export async function statusOf(streams: readonly VisibleStream[], catalogError: 
 
 /** The catalog is written only through the stream endpoints (compare-and-set on its entries); it can be read and operated. */
 export function refuseSystemWrite(client: StreamClient): void {
+  const shard = parseShardName(client.stream.name);
+  if (shard) {
+    // A shard's keys are written through its keyspace, which routes, locks and resolves them; its stream is read and operated as any other.
+    throw new ApiError(403, 'reserved_stream', `stream '${client.stream.name}' is shard ${shard.shard} of keyspace '${shard.keyspace}'; write its keys through /v1/keyspaces/${shard.keyspace}`);
+  }
   if (client.placement.kind === 'system') {
     throw new ApiError(403, 'reserved_stream', `stream '${client.stream.name}' is edgepaxos's stream catalog; create and delete streams with POST /v1/streams and DELETE /v1/streams/{name}`);
   }
@@ -255,50 +261,61 @@ export function toCoreTxn(request: TxnRequest): { compare: CoreCompare[]; succes
 }
 
 /**
- * etcd's Txn as one decided command. Checked here, once: the limits, every
+ * etcd's Txn as one decided command. Checked here, once (checkTxn): the limits, every
  * key (and its grant: compares and gets need read, puts and deletes write,
  * a delete_prefix write on its whole prefix), the values' sizes (all of
  * them together within the value limit) and the structural rules
  * (txnProblem); the state machine refuses only what depends on the state
  * then (an unknown lease, too much read).
  */
-export async function txn(t: Target, request: TxnRequest, opts: { readonly idempotencyKey?: string } = {}): Promise<TxnResult> {
-  const stream = t.client.stream.name;
-  const core = toCoreTxn(request);
+/**
+ * The checks of a transaction that depend only on the request: the limits,
+ * every key (and its grant under `grantName`: compares and gets need read,
+ * puts and deletes write, a delete_prefix write on its whole prefix), the
+ * values' sizes and the structural rules. Whether it writes anything.
+ */
+export function checkTxn(env: Cloudflare.Env, principal: Principal, grantName: string, core: ReturnType<typeof toCoreTxn>): boolean {
+  const stream = grantName;
   if (core.compare.length > TXN_COMPARES_MAX) throw new ApiError(400, 'invalid_request', `a transaction has at most ${TXN_COMPARES_MAX} compares`);
   if (core.success.length + core.failure.length > TXN_OPS_MAX) throw new ApiError(400, 'invalid_request', `a transaction has at most ${TXN_OPS_MAX} operations (success and failure together)`);
   let bytes = 0;
   for (const c of core.compare) {
     checkKey(c.key);
-    authorize(t.principal, { stream, access: 'read', key: c.key });
+    authorize(principal, { stream, access: 'read', key: c.key });
     if (typeof c.value === 'string') bytes += byteLength(c.value);
   }
   let writes = false;
   for (const o of [...core.success, ...core.failure]) {
     if ('put' in o) {
       checkKey(o.put.key);
-      authorize(t.principal, { stream, access: 'write', key: o.put.key });
+      authorize(principal, { stream, access: 'write', key: o.put.key });
       if (o.put.lease !== undefined) checkLeaseId(o.put.lease);
       bytes += byteLength(o.put.value);
       writes = true;
     } else if ('delete' in o) {
       checkKey(o.delete.key);
-      authorize(t.principal, { stream, access: 'write', key: o.delete.key });
+      authorize(principal, { stream, access: 'write', key: o.delete.key });
       writes = true;
     } else if ('deletePrefix' in o) {
       if (byteLength(o.deletePrefix.prefix) > 1024) throw new ApiError(400, 'invalid_key', 'a delete_prefix prefix is at most 1024 bytes');
-      authorize(t.principal, { stream, access: 'write', listPrefix: o.deletePrefix.prefix });
+      authorize(principal, { stream, access: 'write', listPrefix: o.deletePrefix.prefix });
       writes = true;
     } else {
       checkKey(o.get.key);
-      authorize(t.principal, { stream, access: 'read', key: o.get.key });
+      authorize(principal, { stream, access: 'read', key: o.get.key });
     }
   }
-  if (writes) refuseSystemWrite(t.client);
-  const max = maxValueBytes(t.env);
+  const max = maxValueBytes(env);
   if (bytes > max) throw new ApiError(413, 'value_too_large', `the transaction's values are ${bytes} bytes together; the limit is ${max} bytes`);
   const problem = txnProblem(core.compare, core.success, core.failure);
   if (problem !== null) throw new ApiError(400, 'invalid_request', problem);
+  return writes;
+}
+
+export async function txn(t: Target, request: TxnRequest, opts: { readonly idempotencyKey?: string } = {}): Promise<TxnResult> {
+  const core = toCoreTxn(request);
+  const writes = checkTxn(t.env, t.principal, t.client.stream.name, core);
+  if (writes) refuseSystemWrite(t.client);
   const result = await t.client.write({ kind: 'txn', ...core, idempotencyKey: opts.idempotencyKey ?? crypto.randomUUID() });
   refuseRejected(result);
   if (result.kind !== 'txn') throw unexpected(result);
@@ -439,14 +456,14 @@ export function unexpected(result: KvResult): Error {
 const CURSOR_VERSION = 'k1.';
 
 /** An opaque continuation: the last key of a page, versioned and base64url-encoded. */
-function encodeCursor(lastKey: string): string {
+export function encodeCursor(lastKey: string): string {
   const bytes = new TextEncoder().encode(lastKey);
   let bin = '';
   for (const b of bytes) bin += String.fromCharCode(b);
   return CURSOR_VERSION + btoa(bin).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
-function decodeCursor(cursor: string): string {
+export function decodeCursor(cursor: string): string {
   const bad = new ApiError(400, 'invalid_request', 'cursor: not a cursor this API returned');
   if (!cursor.startsWith(CURSOR_VERSION)) throw bad;
   const body = cursor.slice(CURSOR_VERSION.length);

@@ -93,6 +93,7 @@ export class StreamClient {
   /** Apply a write exactly once, wherever the leader is; throws ApiError when it cannot say. */
   async write(request: WriteRequest): Promise<KvResult> {
     const deadline = Date.now() + this.deadlineMs;
+    const idempotencyKey = 'idempotencyKey' in request ? request.idempotencyKey : undefined;
     let target = this.firstTarget();
     let uncertain = false;
     const pacer = new Pacer(this.backoffMs, this.members().length);
@@ -103,7 +104,7 @@ export class StreamClient {
         .catch(() => ({ kind: 'unreachable' as const }));
       const res = isDown(raw) ? ({ kind: 'not-leader', leaderHint: null } as const) : raw; // a down replica never saw it
       if (isRpcError(res)) throw this.failure(res);
-      if (res.kind === 'overloaded') throw this.overloaded(uncertain, request.idempotencyKey);
+      if (res.kind === 'overloaded') throw this.overloaded(uncertain, idempotencyKey);
       if (res.kind === 'applied') {
         leaderCache.set(this.cacheKey, target);
         return res.result;
@@ -116,14 +117,14 @@ export class StreamClient {
       await pacer.next(hint !== null);
     }
     if (uncertain) {
-      if (request.idempotencyKey === undefined) {
+      if (idempotencyKey === undefined) {
         throw new ApiError(503, 'outcome_unknown', 'the request may or may not have been applied (the leader was lost while it was in flight); repeating it is safe');
       }
       throw new ApiError(
         503,
         'outcome_unknown',
         'the write may or may not have been applied (the leader was lost while it was in flight); retrying it with the same Idempotency-Key is safe',
-        { idempotency_key: request.idempotencyKey },
+        { idempotency_key: idempotencyKey },
       );
     }
     throw new ApiError(503, 'unavailable', 'no leader could be reached in time; the write was not applied');
@@ -268,6 +269,20 @@ export class StreamClient {
       return i < 0 ? near.length : i;
     };
     return this.byPriority().sort((a, b) => rank(a) - rank(b));
+  }
+
+  /**
+   * How near the leader this isolate last saw is to a caller on `continent`:
+   * 0 when it is in the continent's nearest region, higher further away, null
+   * when no leader is known here (or the continent is unknown).
+   */
+  leaderNearness(continent: string | undefined): number | null {
+    const leader = this.cachedLeader();
+    const near: readonly string[] = (continent && NEAR[continent]) || [];
+    if (leader === null || near.length === 0) return null;
+    const region = this.members().find((m) => m.id === leader)?.region;
+    const i = region === undefined ? -1 : near.indexOf(region);
+    return i < 0 ? near.length : i;
   }
 
   /** The replica this isolate last saw leading the stream, if any. */

@@ -1,6 +1,6 @@
 import type { StreamDefinition, StreamDeletion, StreamEntry, StreamList } from '../client/types.ts';
 import type { ReplicaId } from '../core/index.ts';
-import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseStreamDefinition } from '../host/config.ts';
+import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseShardName, parseStreamDefinition } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { timingWindows } from '../host/timing-windows.ts';
 import { type VersionedEntry, compareAndSet, dynamicClient, forgetEntry, isCreatableName, newIncarnation, readEntry, visibleStreams } from './catalog.ts';
@@ -110,6 +110,9 @@ export function parseDefinition(body: unknown): StreamConfig {
   }
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
+  }
+  if (typeof name === 'string' && parseShardName(name)) {
+    throw new ApiError(400, 'invalid_request', `name: '${name}' has the form of a keyspace's shard (<keyspace>_sNNNN), which is reserved`);
   }
   try {
     return parseStreamDefinition(body);

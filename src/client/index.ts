@@ -23,6 +23,13 @@ import type {
   DeleteResult,
   ElectionLeader,
   GetOptions,
+  KeyspaceApi,
+  KeyspaceDeleteResult,
+  KeyspaceItem,
+  KeyspaceListResult,
+  KeyspacePutResult,
+  KeyspaceStatus,
+  KeyspaceTxnResult,
   KvItem,
   LeaseGrantOptions,
   LeaseGrantResult,
@@ -88,7 +95,7 @@ export interface ClientOptions {
 
 type Query = Record<string, string | number | undefined>;
 
-export class EdgePaxosClient implements DataApi, AdminApi {
+export class EdgePaxosClient implements DataApi, AdminApi, KeyspaceApi {
   private readonly base: string;
   private readonly token: string | undefined;
   private readonly doFetch: (input: string, init: RequestInit) => Promise<Response>;
@@ -207,6 +214,38 @@ export class EdgePaxosClient implements DataApi, AdminApi {
   /** The status of every stream this client's token may read, in one request. */
   async statusAll(): Promise<ClusterStatus> {
     return this.request('GET', '/v1/status', {});
+  }
+
+  // ---------------------------------------------------------------- keyspaces (keys travel in the path, percent-encoded as one segment)
+
+  async ksPut(keyspace: string, key: string, value: string, opts: Omit<PutOptions, 'lease'> = {}): Promise<KeyspacePutResult> {
+    const body = { value, ...(opts.ifRevision !== undefined ? { if_revision: opts.ifRevision } : {}) };
+    return this.request('PUT', `${keyspacePath(keyspace)}/kv/${encodeURIComponent(key)}`, {}, body, opts.idempotencyKey);
+  }
+
+  async ksGet(keyspace: string, key: string, opts: GetOptions = {}): Promise<KeyspaceItem | null> {
+    try {
+      return await this.request<KeyspaceItem>('GET', `${keyspacePath(keyspace)}/kv/${encodeURIComponent(key)}`, { consistency: opts.consistency });
+    } catch (e) {
+      if (e instanceof EdgePaxosError && e.code === 'not_found') return null;
+      throw e;
+    }
+  }
+
+  async ksDelete(keyspace: string, key: string, opts: DeleteOptions = {}): Promise<KeyspaceDeleteResult> {
+    return this.request('DELETE', `${keyspacePath(keyspace)}/kv/${encodeURIComponent(key)}`, { if_revision: opts.ifRevision }, undefined, opts.idempotencyKey);
+  }
+
+  async ksList(keyspace: string, opts: ListOptions = {}): Promise<KeyspaceListResult> {
+    return this.request('GET', `${keyspacePath(keyspace)}/kv`, { prefix: opts.prefix, limit: opts.limit, cursor: opts.cursor, start_after: opts.startAfter, consistency: opts.consistency });
+  }
+
+  async ksTxn(keyspace: string, request: TxnRequest, opts: TxnOptions = {}): Promise<KeyspaceTxnResult> {
+    return this.request('POST', `${keyspacePath(keyspace)}/txn`, {}, request, opts.idempotencyKey);
+  }
+
+  async ksStatus(keyspace: string): Promise<KeyspaceStatus> {
+    return this.request('GET', `${keyspacePath(keyspace)}/status`, {});
   }
 
   /** The streams this client's token may read, with their leaders. */
@@ -378,6 +417,10 @@ export class EdgePaxosClient implements DataApi, AdminApi {
     }
     throw new EdgePaxosError(`http_${res.status}`, text.slice(0, 200) || res.statusText, res.status);
   }
+}
+
+function keyspacePath(keyspace: string): string {
+  return `/v1/keyspaces/${encodeURIComponent(keyspace)}`;
 }
 
 function streamPath(stream: string): string {

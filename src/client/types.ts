@@ -309,6 +309,74 @@ export interface ClusterStatus {
  * The data operations, as both the RPC entrypoint and the HTTP client offer
  * them, so every operation has the same shape on both.
  */
+// ---------------------------------------------------------------- keyspaces
+
+/**
+ * Answers in a keyspace say which shard served them: revisions are per shard,
+ * so two revisions may be compared only when their `shard` is the same.
+ */
+export interface KeyspaceItem extends KvItem {
+  readonly shard: number;
+}
+
+export interface KeyspacePutResult extends PutResult {
+  readonly shard: number;
+}
+
+export interface KeyspaceDeleteResult extends DeleteResult {
+  readonly shard: number;
+}
+
+export interface KeyspaceListResult {
+  readonly items: readonly KeyspaceItem[];
+  /** Present when more keys may follow: pass it as `cursor`. */
+  readonly cursor?: string;
+}
+
+/** One operation's result in a keyspace transaction, with the shard it ran on. A put of a cross-shard transaction has no revision in the answer (its shard assigns it when it resolves the transaction, after the answer). */
+export type KeyspaceTxnOpResult =
+  | { readonly shard: number; readonly revision?: number }
+  | { readonly shard: number; readonly deleted: number }
+  | { readonly shard: number; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
+  | { readonly shard: number; readonly key: string; readonly found: false };
+
+export interface KeyspaceTxnResult {
+  readonly succeeded: boolean;
+  readonly results: readonly KeyspaceTxnOpResult[];
+  /** The shards the transaction touched, ascending. */
+  readonly shards: readonly number[];
+  /** A single-shard transaction: the slot of its shard it was decided at. */
+  readonly revision?: number;
+  /** A cross-shard transaction: its id (intents and the coordinator's outcome are kept under it). */
+  readonly txid?: string;
+}
+
+export interface KeyspaceShardStatus {
+  readonly shard: number;
+  readonly stream: string;
+  readonly leader_id: number | null;
+  readonly leader_region: string | null;
+  readonly commit_index: number | null;
+  /** A leader answered. */
+  readonly healthy: boolean;
+}
+
+export interface KeyspaceStatus {
+  readonly name: string;
+  readonly map_version: number;
+  readonly shards: readonly KeyspaceShardStatus[];
+}
+
+/** The keyspace operations, over HTTP and over the binding alike. */
+export interface KeyspaceApi {
+  ksPut(keyspace: string, key: string, value: string, opts?: Omit<PutOptions, 'lease'>): Promise<KeyspacePutResult>;
+  ksGet(keyspace: string, key: string, opts?: GetOptions): Promise<KeyspaceItem | null>;
+  ksDelete(keyspace: string, key: string, opts?: DeleteOptions): Promise<KeyspaceDeleteResult>;
+  ksList(keyspace: string, opts?: ListOptions): Promise<KeyspaceListResult>;
+  ksTxn(keyspace: string, request: TxnRequest, opts?: TxnOptions): Promise<KeyspaceTxnResult>;
+  ksStatus(keyspace: string): Promise<KeyspaceStatus>;
+}
+
 export interface DataApi {
   put(stream: string, key: string, value: string, opts?: PutOptions): Promise<PutResult>;
   /** The item, or null when the key is absent. */

@@ -17,7 +17,12 @@ export type Command =
   | LeaseGrantCommand
   | LeaseKeepAliveCommand
   | LeaseRevokeCommand
-  | LeaseExpireCommand;
+  | LeaseExpireCommand
+  | ShardAssignCommand
+  | TxnPrepareCommand
+  | TxnDecideCommand
+  | TxnResolveCommand
+  | TxnForgetCommand;
 
 /** Fills a hole a new leader found in the log; applies to nothing. */
 export interface NoopCommand {
@@ -37,6 +42,8 @@ export interface PutCommand {
   readonly ifRevision?: number;
   readonly lease?: string;
   readonly idempotencyKey?: string;
+  /** Sent by a keyspace's router: the shard map version it routed by (a shard under another version refuses, `wrong_shard`). */
+  readonly mapVersion?: number;
 }
 
 /** Remove `key`, whether or not it exists; with `ifRevision`, only if the key's revision equals it. */
@@ -46,6 +53,7 @@ export interface DeleteCommand {
   readonly key: string;
   readonly ifRevision?: number;
   readonly idempotencyKey?: string;
+  readonly mapVersion?: number;
 }
 
 /** A transaction's condition on one key (etcd's Compare): `<` and `>` only for revisions. */
@@ -75,6 +83,80 @@ export interface TxnCommand {
   readonly success: readonly TxnOp[];
   readonly failure: readonly TxnOp[];
   readonly idempotencyKey?: string;
+  readonly mapVersion?: number;
+}
+
+/** A range of key hashes `[from, to)` (partition.ts in src/kv). */
+export interface OwnedRange {
+  readonly from: number;
+  readonly to: number;
+}
+
+/**
+ * Make this stream shard `shard` of keyspace `keyspace` under shard map
+ * `version`, owning the keys whose hash falls in `ranges`. Only a newer
+ * version replaces an older one; from then on a command for a key outside
+ * the ranges, or routed under another version, applies nothing.
+ */
+export interface ShardAssignCommand {
+  readonly kind: 'shard-assign';
+  readonly id: string;
+  readonly keyspace: string;
+  readonly shard: number;
+  readonly version: number;
+  readonly ranges: readonly OwnedRange[];
+}
+
+/** The outcome a cross-shard transaction's coordinator decides: commit one branch, or abort. */
+export type TxnOutcome = 'commit-success' | 'commit-failure' | 'abort';
+
+/**
+ * Phase 1 of a cross-shard transaction at one participant shard: the
+ * compares and operations of both branches on this shard's keys. At apply
+ * it votes no if any of these keys holds another transaction's intent (no
+ * waiting, so no deadlock); else it records an intent on each key and votes
+ * yes with whether its compares hold and what each operation would answer.
+ */
+export interface TxnPrepareCommand {
+  readonly kind: 'txn-prepare';
+  readonly id: string;
+  readonly txid: string;
+  /** The stream (a shard of the same keyspace) whose log decides the outcome. */
+  readonly coordinator: string;
+  /** Wall-clock milliseconds after which any request meeting an intent may abort the transaction at its coordinator. */
+  readonly deadlineMs: number;
+  readonly mapVersion: number;
+  readonly compare: readonly TxnCompare[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+  readonly idempotencyKey?: string;
+}
+
+/**
+ * Phase 2 at the coordinator shard: record `outcome` for `txid` unless one
+ * is recorded already (the first decided wins, for good); answer the
+ * recorded one. `outcome: null` only asks (it records nothing).
+ */
+export interface TxnDecideCommand {
+  readonly kind: 'txn-decide';
+  readonly id: string;
+  readonly txid: string;
+  readonly outcome: TxnOutcome | null;
+}
+
+/** At a participant: apply (commit) or drop (abort) the intents of `txid`; nothing if it has none. */
+export interface TxnResolveCommand {
+  readonly kind: 'txn-resolve';
+  readonly id: string;
+  readonly txid: string;
+  readonly outcome: TxnOutcome;
+}
+
+/** At the coordinator, once every participant resolved: forget the outcome of `txid`. */
+export interface TxnForgetCommand {
+  readonly kind: 'txn-forget';
+  readonly id: string;
+  readonly txid: string;
 }
 
 /** Grant a lease of `ttlMs`; its id is derived from the slot it is decided at. */
@@ -152,11 +234,21 @@ export function commandKey(c: Command): string {
     case 'noop':
       return 'noop';
     case 'put':
-      return JSON.stringify(['put', c.id, c.key, c.value, c.ifRevision ?? null, c.idempotencyKey ?? null, c.lease ?? null]);
+      return JSON.stringify(['put', c.id, c.key, c.value, c.ifRevision ?? null, c.idempotencyKey ?? null, c.lease ?? null, c.mapVersion ?? null]);
     case 'delete':
-      return JSON.stringify(['delete', c.id, c.key, c.idempotencyKey ?? null, c.ifRevision ?? null]);
+      return JSON.stringify(['delete', c.id, c.key, c.idempotencyKey ?? null, c.ifRevision ?? null, c.mapVersion ?? null]);
     case 'txn':
-      return JSON.stringify(['txn', c.id, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null]);
+      return JSON.stringify(['txn', c.id, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.mapVersion ?? null]);
+    case 'shard-assign':
+      return JSON.stringify(['shard-assign', c.id, c.keyspace, c.shard, c.version, c.ranges.map((r) => [r.from, r.to])]);
+    case 'txn-prepare':
+      return JSON.stringify(['txn-prepare', c.id, c.txid, c.coordinator, c.deadlineMs, c.mapVersion, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null]);
+    case 'txn-decide':
+      return JSON.stringify(['txn-decide', c.id, c.txid, c.outcome]);
+    case 'txn-resolve':
+      return JSON.stringify(['txn-resolve', c.id, c.txid, c.outcome]);
+    case 'txn-forget':
+      return JSON.stringify(['txn-forget', c.id, c.txid]);
     case 'lease-grant':
       return JSON.stringify(['lease-grant', c.id, c.ttlMs, c.idempotencyKey ?? null]);
     case 'lease-keepalive':

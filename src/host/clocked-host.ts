@@ -24,7 +24,7 @@ import { REGIONS, type Region, regionRttMs } from './regions.ts';
 import { type ProposalOutcome, ReadyRunner } from './ready-runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
-import { type KvItem, type KvLease, type KvResult, KvStateMachine, LeaseKeeper, type LockView } from '../kv/index.ts';
+import { type KvItem, type KvLease, type KvResult, KvStateMachine, LeaseKeeper, type LockView, type ShardRead } from '../kv/index.ts';
 import { WatchHub, type WatchFilter } from './watch-hub.ts';
 import { type WatchStreamOpen, type WatchStreamOptions, openWatchStream } from './watch-stream.ts';
 
@@ -496,6 +496,16 @@ export class ClockedHost {
   /** Keys starting with `prefix` (and after `after`, when given), in key order, at most `limit`, as applied here (see getLocal); null for a logger. */
   listLocal(prefix: string, limit: number, after?: string): KvItem[] | null {
     return this.runner.query((kv) => kv.list(prefix, limit, after));
+  }
+
+  /** A keyspace read of `key` at this shard as applied here (see getLocal): the item, wrong_shard, or an intent to resolve first; null for a logger. */
+  shardGetLocal(key: string, mapVersion: number): ShardRead<KvItem | null> | null {
+    return this.runner.query((kv) => kv.shardGet(key, mapVersion));
+  }
+
+  /** A keyspace list page at this shard as applied here (see KvStateMachine.shardList); null for a logger. */
+  shardListLocal(prefix: string, limit: number, after: string | undefined, mapVersion: number): ShardRead<KvItem[]> | null {
+    return this.runner.query((kv) => kv.shardList(prefix, limit, after, mapVersion));
   }
 
   /** A lease as applied here, with the leader's estimate of its remaining time (meaningful only on the leader, after a read-index). */

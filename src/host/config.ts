@@ -157,18 +157,107 @@ export const StreamConfigSchema = z
  */
 const CatalogConfigSchema = StreamSettingsSchema.superRefine(checkStream);
 
+/** Keyspace names: like stream names, without `_` (a shard is `<keyspace>_s<NNNN>`, so a shard name is read one way only). */
+const KEYSPACE_NAME = /^[a-z0-9][a-z0-9-]{0,40}$/;
+export const KEYSPACE_SHARDS_MAX = 256;
+
+const KeyspaceReplicaSchema = ReplicaConfigSchema.omit({ id: true }).strict();
+
+/**
+ * A keyspace: a key space spread over `shards` streams, each with these
+ * replicas (ids 1.. in order) and settings. `leaders`: `spread` rotates the
+ * electable replicas' priorities so that the shards' leaders spread evenly
+ * over their regions; a region puts every shard's leader there; absent, every
+ * shard takes the priorities as given.
+ */
+const keyspaceShape = {
+  name: z.string().regex(KEYSPACE_NAME, 'keyspace names are 1-41 characters of a-z, 0-9 and -, starting with a letter or digit'),
+  shards: z.number().int().min(1).max(KEYSPACE_SHARDS_MAX),
+  replicas: z.array(KeyspaceReplicaSchema).min(1).max(9),
+  leaders: z.union([z.literal('spread'), z.enum(REGIONS)]).optional(),
+  policy: streamSettings.policy,
+  priority_election: streamSettings.priority_election,
+  log: streamSettings.log,
+  flow_control: streamSettings.flow_control,
+  tick_ms: streamSettings.tick_ms,
+  heartbeat_interval_ms: streamSettings.heartbeat_interval_ms,
+  election_timeout_ms: streamSettings.election_timeout_ms,
+  quiesce_after_ms: streamSettings.quiesce_after_ms,
+  queue_max: streamSettings.queue_max,
+};
+
+/** One keyspace's definition (an entry of `keyspaces`; the body of `POST /v1/keyspaces`). */
+export const KeyspaceConfigSchema = z
+  .object(keyspaceShape)
+  .strict()
+  .superRefine((k, ctx) => {
+    const electable = k.replicas.filter((r) => r.role === 'follower');
+    if (k.leaders !== undefined && k.leaders !== 'spread' && !electable.some((r) => r.region === k.leaders)) {
+      ctx.addIssue({ code: 'custom', path: ['leaders'], message: `no replica in region '${k.leaders}' can lead (a follower there is needed)` });
+      return;
+    }
+    // Every shard is an ordinary stream: the first one's definition must pass the stream's own rules.
+    const shard0 = StreamConfigSchema.safeParse(shardDefinition(k, 0));
+    if (!shard0.success) for (const i of shard0.error.issues) ctx.addIssue({ code: 'custom', path: i.path, message: i.message });
+  });
+
+export type KeyspaceConfig = z.infer<typeof KeyspaceConfigSchema>;
+
+/** The stream name of shard `i` of keyspace `keyspace`: `<keyspace>_s0007`. */
+export function shardStreamName(keyspace: string, i: number): string {
+  return `${keyspace}_s${String(i).padStart(4, '0')}`;
+}
+
+/** The keyspace and shard index a stream name means, if it has a shard's form. */
+export function parseShardName(name: string): { readonly keyspace: string; readonly shard: number } | null {
+  const m = /^([a-z0-9][a-z0-9-]{0,40})_s(\d{4})$/.exec(name);
+  return m ? { keyspace: m[1]!, shard: Number(m[2]) } : null;
+}
+
+/**
+ * Shard `i`'s stream definition: the keyspace's replicas with ids 1.. and
+ * its settings; with `leaders`, priorities rotated (spread) or pinned (a
+ * region) so that this shard prefers its leader's region. Electable
+ * replicas get priorities 10 x (their rank from the last), others 0.
+ */
+export function shardDefinition(k: Omit<KeyspaceConfig, 'name'> & { readonly name: string }, i: number): StreamConfig {
+  const { name, shards: _shards, replicas, leaders, ...settings } = k;
+  const electable = replicas.map((r, index) => ({ r, index })).filter((x) => x.r.role === 'follower');
+  const priority = new Map<number, number>();
+  if (leaders !== undefined) {
+    const regions = [...new Set(electable.map((x) => x.r.region))];
+    const first = leaders === 'spread' ? i % regions.length : regions.indexOf(leaders);
+    // Regions in rotated order from this shard's leader region; within one, the given priorities.
+    const rank = (region: string): number => (regions.indexOf(region as Region) - first + regions.length) % regions.length;
+    const ordered = [...electable].sort((a, b) => rank(a.r.region) - rank(b.r.region) || b.r.priority - a.r.priority || a.index - b.index);
+    ordered.forEach((x, n) => priority.set(x.index, 10 * (ordered.length - n)));
+  }
+  return {
+    name: shardStreamName(name, i),
+    ...settings,
+    replicas: replicas.map((r, index) => ({ ...r, id: index + 1, priority: leaders === undefined ? r.priority : (priority.get(index) ?? 0) })),
+  } as StreamConfig;
+}
+
 const ClusterConfigSchema = z
   .object({
     streams: z.array(StreamConfigSchema).min(1).max(1000),
     catalog: CatalogConfigSchema.optional(),
+    keyspaces: z.array(KeyspaceConfigSchema).max(100).default([]),
   })
   .strict()
   .superRefine((c, ctx) => {
     const names = new Set<string>();
     c.streams.forEach((s, i) => {
       if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'name'], message: `stream '${s.name}' appears twice` });
+      if (parseShardName(s.name)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'name'], message: `'${s.name}' has the form of a keyspace's shard (<keyspace>_sNNNN), which is reserved` });
       names.add(s.name);
       if (s.restore) ctx.addIssue({ code: 'custom', path: ['streams', i, 'restore'], message: 'only a stream restored at run time has a restore (POST /v1/streams/{stream}/restore)' });
+    });
+    const keyspaces = new Set<string>();
+    c.keyspaces.forEach((k, i) => {
+      if (keyspaces.has(k.name)) ctx.addIssue({ code: 'custom', path: ['keyspaces', i, 'name'], message: `keyspace '${k.name}' appears twice` });
+      keyspaces.add(k.name);
     });
   });
 
@@ -289,9 +378,35 @@ export function streamPriority(s: StreamConfig): PriorityOptions {
   return { enabled: p.enabled, failback: p.failback, minLeaderTenureTicks: Math.ceil(p.min_leader_tenure_ms / s.tick_ms) };
 }
 
-/** A stream named in the configuration (the catalog is not one of them: see `catalogStream`). */
+/** A stream named in the configuration, or a shard of a configured keyspace (the catalog is not one of them: see `catalogStream`). */
 export function findStream(config: ClusterConfig, name: string): StreamConfig | undefined {
-  return config.streams.find((s) => s.name === name);
+  const found = config.streams.find((s) => s.name === name);
+  if (found) return found;
+  const shard = parseShardName(name);
+  if (!shard) return undefined;
+  const k = findKeyspace(config, shard.keyspace);
+  return k && shard.shard < k.shards ? configuredShard(k, shard.shard) : undefined;
+}
+
+/** A keyspace of the configuration. */
+export function findKeyspace(config: ClusterConfig, name: string): KeyspaceConfig | undefined {
+  return config.keyspaces.find((k) => k.name === name);
+}
+
+const shardCache = new WeakMap<KeyspaceConfig, StreamConfig[]>();
+
+/** Shard `i` of a configured keyspace, derived once per isolate. */
+export function configuredShard(k: KeyspaceConfig, i: number): StreamConfig {
+  let list = shardCache.get(k);
+  if (!list) shardCache.set(k, (list = []));
+  return (list[i] ??= shardDefinition(k, i));
+}
+
+/** A keyspace definition from a request body, validated like an entry of `keyspaces`; throws DefinitionError naming every problem. */
+export function parseKeyspaceDefinition(raw: unknown): KeyspaceConfig {
+  const parsed = KeyspaceConfigSchema.safeParse(raw);
+  if (!parsed.success) throw new DefinitionError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`));
+  return parsed.data;
 }
 
 /** The reserved name of the catalog stream. Users cannot create or configure names starting with `_`. */

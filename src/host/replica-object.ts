@@ -1,7 +1,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { ClientCommand, Message, OperatorResult, ReplicaId } from '../core/index.ts';
 import type { DcfConfiguration } from './dcf.ts';
-import type { KvItem, LockView } from '../kv/index.ts';
+import type { KvItem, LockView, ShardRead } from '../kv/index.ts';
 import type { WatchFilter } from './watch-hub.ts';
 import type { WatchStreamOptions } from './watch-stream.ts';
 import { ConfigError, DefinitionError, type StreamConfig, clusterConfig, configuredStream, parseStreamDefinition } from './config.ts';
@@ -120,6 +120,28 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   async list(to: ReplicaIdentity, prefix: string, limit: number, consistency: Consistency, timeoutMs: number, after?: string): Promise<ReadOutcome<KvItem[]> | RpcError> {
     return this.enter(to, (host) => {
       const read = (): KvItem[] => host.listLocal(prefix, limit, after) ?? [];
+      if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+      return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
+    });
+  }
+
+  /**
+   * A keyspace read of `key` routed under shard map `mapVersion`: the item,
+   * or `wrong_shard` (this shard does not own it under that version), or the
+   * intent of an unresolved cross-shard transaction that writes it.
+   */
+  async shardGet(to: ReplicaIdentity, key: string, mapVersion: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<ShardRead<KvItem | null>> | RpcError> {
+    return this.enter(to, (host) => {
+      const read = (): ShardRead<KvItem | null> => host.shardGetLocal(key, mapVersion) ?? { kind: 'wrong_shard', key, version: 0 };
+      if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
+      return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
+    });
+  }
+
+  /** A keyspace list page at this shard (see KvStateMachine.shardList), read as `shardGet` reads. */
+  async shardList(to: ReplicaIdentity, prefix: string, limit: number, after: string | undefined, mapVersion: number, consistency: Consistency, timeoutMs: number): Promise<ReadOutcome<ShardRead<KvItem[]>> | RpcError> {
+    return this.enter(to, (host) => {
+      const read = (): ShardRead<KvItem[]> => host.shardListLocal(prefix, limit, after, mapVersion) ?? { kind: 'wrong_shard', key: '', version: 0 };
       if (consistency === 'linearizable') return host.readLinearizable(read, timeoutMs);
       return host.keepsData ? { kind: 'ok' as const, value: read() } : { kind: 'unavailable' as const };
     });

@@ -52,6 +52,9 @@ const txnCompare = z.object({
   value: z.union([z.number(), str]),
 });
 
+const mapVersion = z.number().int().min(1);
+const txnOutcome = z.enum(['commit-success', 'commit-failure', 'abort']);
+
 const command = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('noop') }),
   z.object({
@@ -62,9 +65,26 @@ const command = z.discriminatedUnion('kind', [
     ifRevision: revision.optional(),
     lease: str.optional(),
     idempotencyKey: str.optional(),
+    mapVersion: mapVersion.optional(),
   }),
-  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional() }),
-  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional() }),
+  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
+  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
+  z.object({ kind: z.literal('shard-assign'), id: str, keyspace: str, shard: z.number().int().min(0), version: mapVersion, ranges: z.array(z.object({ from: z.number().int().min(0), to: z.number().int().min(1) })) }),
+  z.object({
+    kind: z.literal('txn-prepare'),
+    id: str,
+    txid: str,
+    coordinator: str,
+    deadlineMs: z.number().int().min(0),
+    mapVersion,
+    compare: z.array(txnCompare),
+    success: z.array(txnOp),
+    failure: z.array(txnOp),
+    idempotencyKey: str.optional(),
+  }),
+  z.object({ kind: z.literal('txn-decide'), id: str, txid: str, outcome: txnOutcome.nullable() }),
+  z.object({ kind: z.literal('txn-resolve'), id: str, txid: str, outcome: txnOutcome }),
+  z.object({ kind: z.literal('txn-forget'), id: str, txid: str }),
   z.object({ kind: z.literal('lease-grant'), id: str, ttlMs: z.number().int().min(1), idempotencyKey: str.optional() }),
   z.object({ kind: z.literal('lease-keepalive'), id: str, lease: str, keyPrefixes: z.array(str).optional(), idempotencyKey: str.optional() }),
   z.object({ kind: z.literal('lease-revoke'), id: str, lease: str, keyPrefixes: z.array(str).optional(), idempotencyKey: str.optional() }),

@@ -5,3 +5,5 @@
  */
 export * from './kv-state-machine.ts';
 export * from './lease-keeper.ts';
+export * from './partition.ts';
+export * from './two-phase.ts';

@@ -1,5 +1,6 @@
-import { type Command, type TxnCompare, type TxnOp, compareKey, txnOpKey, unreachable } from '../core/command.ts';
+import { type Command, type OwnedRange, type TxnCompare, type TxnOp, type TxnOutcome, compareKey, txnOpKey, unreachable } from '../core/command.ts';
 import type { StateMachine } from '../core/state-machine.ts';
+import { keyHash } from './partition.ts';
 
 /**
  * A key's current value. `revision` is the slot that last changed it (etcd's
@@ -35,7 +36,37 @@ export type KvRejection =
   /** A transaction whose gets would read more than TXN_READ_BYTES_MAX. */
   | { readonly kind: 'rejected'; readonly code: 'txn_too_large'; readonly readBytes: number }
   /** Malformed (the API validates first; this only keeps a bad command from throwing on every replica). */
-  | { readonly kind: 'rejected'; readonly code: 'invalid_command'; readonly message: string };
+  | { readonly kind: 'rejected'; readonly code: 'invalid_command'; readonly message: string }
+  /**
+   * This stream is a keyspace's shard and does not own `key` under the map
+   * the command was routed by (or owns it under another version): nothing
+   * applied; `version` is the shard's own map version (0: not yet assigned).
+   */
+  | { readonly kind: 'rejected'; readonly code: 'wrong_shard'; readonly key: string; readonly version: number }
+  /** `key` holds an intent of cross-shard transaction `txid` that conflicts: nothing applied; resolve it at `coordinator`, then retry. */
+  | { readonly kind: 'rejected'; readonly code: 'locked'; readonly key: string; readonly intent: IntentView };
+
+/** An unresolved cross-shard transaction holding a key, as a request that meets it learns. */
+export interface IntentView {
+  readonly txid: string;
+  readonly coordinator: string;
+  readonly deadlineMs: number;
+}
+
+/** What this stream owns as a keyspace's shard. */
+export interface ShardOwnership {
+  readonly keyspace: string;
+  readonly shard: number;
+  readonly version: number;
+  readonly ranges: readonly OwnedRange[];
+}
+
+/** A participant's vote in phase 1 of a cross-shard transaction. */
+export type TxnVote =
+  /** Every key was free: intents recorded. `holds`: whether this shard's compares hold; the results each branch's operations would answer here. */
+  | { readonly kind: 'txn-vote'; readonly txid: string; readonly vote: 'yes'; readonly holds: boolean; readonly success: readonly TxnOpResult[]; readonly failure: readonly TxnOpResult[] }
+  /** `key` holds a conflicting intent of `holder` (or the transaction is already aborted here): nothing recorded. */
+  | { readonly kind: 'txn-vote'; readonly txid: string; readonly vote: 'no'; readonly key: string | null; readonly holder: IntentView | null };
 
 /**
  * The outcome of applying a command. `revision` of a put or delete is the slot
@@ -57,7 +88,21 @@ export type KvResult =
   | { readonly kind: 'lease-ended'; readonly lease: string; readonly how: 'revoked' | 'expired'; readonly keys: readonly string[]; readonly revision: number }
   /** An expiry that came too late: the lease was kept alive (or ended) since the leader decided its time was up. */
   | { readonly kind: 'lease-kept'; readonly lease: string }
+  /** A shard map version recorded (`applied`), or refused as not newer than the one held. */
+  | { readonly kind: 'shard-assigned'; readonly version: number; readonly applied: boolean }
+  | TxnVote
+  /** The outcome recorded for `txid` at its coordinator (null: none yet, after a query). */
+  | { readonly kind: 'txn-outcome'; readonly txid: string; readonly outcome: TxnOutcome | null }
+  /** A participant resolved `txid`: its intents applied at `revision` (a commit) or dropped; `applied` false when it held none. */
+  | { readonly kind: 'txn-resolved'; readonly txid: string; readonly applied: boolean; readonly revision: number }
+  | { readonly kind: 'txn-forgotten'; readonly txid: string }
   | KvRejection;
+
+/** What a keyspace read finds at a shard: the answer, a key it does not own, or an intent to resolve first. */
+export type ShardRead<T> =
+  | { readonly kind: 'ok'; readonly value: T }
+  | { readonly kind: 'wrong_shard'; readonly key: string; readonly version: number }
+  | { readonly kind: 'intent'; readonly key: string; readonly intent: IntentView };
 
 /** One change to the key space, as watches report it; every change of one command has its slot as revision. */
 export type KvChange =
@@ -144,6 +189,32 @@ interface KvSnapshotV1 {
   readonly sessions: readonly [string, number, KvResult, string][];
 }
 
+/** A prepared cross-shard transaction at a participant: its intents and what it will apply. */
+interface Prepared {
+  readonly coordinator: string;
+  readonly deadlineMs: number;
+  /** Every key it compares, reads or writes, sorted. */
+  readonly keys: readonly string[];
+  /** The keys either branch writes (an exclusive intent); the others are read (a shared intent). */
+  readonly writes: readonly string[];
+  readonly success: readonly TxnOp[];
+  readonly failure: readonly TxnOp[];
+  readonly vote: Extract<TxnVote, { vote: 'yes' }>;
+}
+
+/** The intents on one key: at most one writer, or any number of readers. */
+interface KeyIntents {
+  writer: string | null;
+  readonly readers: Set<string>;
+}
+
+interface KvSnapshotV3 extends Omit<KvSnapshotV2, 'v'> {
+  readonly v: 3;
+  readonly ownership: ShardOwnership | null;
+  readonly prepared: readonly [string, Prepared][];
+  readonly outcomes: readonly [string, TxnOutcome][];
+}
+
 interface KvSnapshotV2 {
   readonly v: 2;
   /** The last slot applied (named `appliedIndex` in the stored format: snapshots already stored keep being read). */
@@ -155,7 +226,9 @@ interface KvSnapshotV2 {
   readonly sessions: readonly [string, number, KvResult, string][];
 }
 
-type SessionCommand = Exclude<Command, { kind: 'noop' | 'config' | 'lease-expire' }>;
+/** Commands with no session: the machinery's own (a retry of them is harmless, or answered by the state they find). */
+type Sessionless = 'noop' | 'config' | 'lease-expire' | 'shard-assign' | 'txn-decide' | 'txn-resolve' | 'txn-forget';
+type SessionCommand = Exclude<Command, { kind: Sessionless }>;
 type Executable = Exclude<Command, { kind: 'noop' | 'config' }>;
 
 /**
@@ -179,6 +252,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private applied = 0;
   private readonly options: KvOptions;
   private listener: KvListener | null = null;
+  /** Set when this stream is a keyspace's shard (a decided `shard-assign`). */
+  private ownership: ShardOwnership | null = null;
+  /** Prepared cross-shard transactions by id (this stream as a participant). */
+  private prepared = new Map<string, Prepared>();
+  private intents = new Map<string, KeyIntents>();
+  /** Decided outcomes by transaction id (this stream as a coordinator), until forgotten. */
+  private outcomes = new Map<string, TxnOutcome>();
 
   constructor(options: KvOptions = DEFAULT_KV_OPTIONS) {
     this.options = options;
@@ -202,7 +282,9 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.expireSessions(slot);
     if (command.kind === 'noop') return { kind: 'noop' };
     if (command.kind === 'config') return { kind: 'config', slot };
-    if (command.kind === 'lease-expire') return this.execute(slot, command);
+    if (command.kind === 'lease-expire' || command.kind === 'shard-assign' || command.kind === 'txn-decide' || command.kind === 'txn-resolve' || command.kind === 'txn-forget') {
+      return this.execute(slot, command);
+    }
     if (command.idempotencyKey !== undefined) {
       const seen = this.sessions.get(command.idempotencyKey);
       if (seen) {
@@ -216,6 +298,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   }
 
   private remember(slot: number, command: SessionCommand, result: KvResult): void {
+    // A command refused for where it was sent or for a lock applied nothing and is retried with the same key once that is fixed.
+    if (result.kind === 'rejected' && (result.code === 'wrong_shard' || result.code === 'locked')) return;
     if (command.idempotencyKey !== undefined) {
       this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
@@ -228,6 +312,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private execute(slot: number, command: Executable): KvResult {
     switch (command.kind) {
       case 'put': {
+        const refused = this.shardCheck(command.mapVersion, [command.key], [command.key], command.lease !== undefined);
+        if (refused) return refused;
         const current = this.items.get(command.key);
         const currentRevision = current?.revision ?? 0;
         if (command.ifRevision !== undefined && command.ifRevision !== currentRevision) {
@@ -239,6 +325,8 @@ export class KvStateMachine implements StateMachine<KvResult> {
         return { kind: 'put', ok: true, revision: slot };
       }
       case 'delete': {
+        const refused = this.shardCheck(command.mapVersion, [command.key], [command.key], false);
+        if (refused) return refused;
         const current = this.items.get(command.key);
         if (command.ifRevision !== undefined && command.ifRevision !== (current?.revision ?? 0)) {
           return { kind: 'rejected', code: 'revision_mismatch', currentRevision: current?.revision ?? 0 };
@@ -249,8 +337,34 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
       case 'opaque':
         return { kind: 'opaque', index: slot };
-      case 'txn':
+      case 'txn': {
+        if (this.ownership !== null || command.mapVersion !== undefined) {
+          const shape = txnKeys(command.compare, command.success, command.failure);
+          if (typeof shape === 'string') return { kind: 'rejected', code: 'invalid_command', message: shape };
+          const refused = this.shardCheck(command.mapVersion, shape.keys, shape.writes, shape.leased);
+          if (refused) return refused;
+        }
         return this.transaction(slot, command.compare, command.success, command.failure);
+      }
+      case 'shard-assign': {
+        const held = this.ownership?.version ?? 0;
+        if (command.version <= held) return { kind: 'shard-assigned', version: held, applied: false };
+        this.ownership = { keyspace: command.keyspace, shard: command.shard, version: command.version, ranges: command.ranges.map((r) => ({ from: r.from, to: r.to })) };
+        return { kind: 'shard-assigned', version: command.version, applied: true };
+      }
+      case 'txn-prepare':
+        return this.prepare(slot, command.txid, command.coordinator, command.deadlineMs, command.mapVersion, command.compare, command.success, command.failure);
+      case 'txn-decide': {
+        const recorded = this.outcomes.get(command.txid);
+        if (recorded !== undefined || command.outcome === null) return { kind: 'txn-outcome', txid: command.txid, outcome: recorded ?? null };
+        this.outcomes.set(command.txid, command.outcome);
+        return { kind: 'txn-outcome', txid: command.txid, outcome: command.outcome };
+      }
+      case 'txn-resolve':
+        return this.resolve(slot, command.txid, command.outcome);
+      case 'txn-forget':
+        this.outcomes.delete(command.txid);
+        return { kind: 'txn-forgotten', txid: command.txid };
       case 'lease-grant': {
         if (!Number.isSafeInteger(command.ttlMs) || command.ttlMs < 1) return { kind: 'rejected', code: 'invalid_command', message: `lease TTL ${command.ttlMs} is not a positive integer` };
         const lease = leaseIdOf(slot);
@@ -307,6 +421,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (problem !== null) return { kind: 'rejected', code: 'invalid_command', message: problem };
     const succeeded = compare.every((c) => this.holds(c));
     const ops = succeeded ? success : failure;
+    const staged = this.stage(slot, ops);
+    if (staged.kind === 'rejected') return staged;
+    this.commit(slot, staged.writes);
+    return { kind: 'txn', succeeded, revision: slot, results: staged.results };
+  }
+
+  /** Run `ops` on a staged view at `slot`, changing nothing: the writes to commit and every operation's result, or why they cannot apply. */
+  private stage(slot: number, ops: readonly TxnOp[]): { kind: 'staged'; writes: Map<string, Item | null>; results: TxnOpResult[] } | KvRejection {
     for (const op of ops) {
       if ('put' in op && op.put.lease !== undefined && !this.leaseTable.has(op.put.lease)) return { kind: 'rejected', code: 'lease_not_found', lease: op.put.lease };
     }
@@ -344,6 +466,11 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
     }
     if (readBytes > TXN_READ_BYTES_MAX) return { kind: 'rejected', code: 'txn_too_large', readBytes };
+    return { kind: 'staged', writes: staged, results };
+  }
+
+  /** Apply staged writes at `slot`, as one change set. */
+  private commit(slot: number, staged: ReadonlyMap<string, Item | null>): void {
     const changes: KvChange[] = [];
     for (const [key, after] of staged) {
       if (after === null) {
@@ -354,7 +481,111 @@ export class KvStateMachine implements StateMachine<KvResult> {
       }
     }
     this.emit(slot, changes);
-    return { kind: 'txn', succeeded, revision: slot, results };
+  }
+
+  // ---------------------------------------------------------------- keyspace shards and cross-shard transactions
+
+  /**
+   * Whether a keyspace command may apply here: routed under this shard's map
+   * version, every key owned, no lease (a keyspace's keys carry none), and no
+   * conflicting intent (a written key must hold none; a read key no writer's).
+   * A plain stream that was never assigned takes every unrouted command.
+   */
+  private shardCheck(mapVersion: number | undefined, keys: readonly string[], writes: readonly string[], leased: boolean): KvRejection | null {
+    const own = this.ownership;
+    if (own === null) return mapVersion === undefined ? null : { kind: 'rejected', code: 'wrong_shard', key: keys[0] ?? '', version: 0 };
+    if (mapVersion !== undefined && mapVersion !== own.version) return { kind: 'rejected', code: 'wrong_shard', key: keys[0] ?? '', version: own.version };
+    for (const key of keys) if (!this.owns(key)) return { kind: 'rejected', code: 'wrong_shard', key, version: own.version };
+    if (leased) return { kind: 'rejected', code: 'invalid_command', message: 'keys of a keyspace cannot be attached to a lease' };
+    const written = new Set(writes);
+    for (const key of keys) {
+      const held = this.intents.get(key);
+      if (!held) continue;
+      const holder = held.writer ?? (written.has(key) ? held.readers.values().next().value : undefined);
+      if (holder !== undefined && holder !== null) return { kind: 'rejected', code: 'locked', key, intent: this.intentView(holder) };
+    }
+    return null;
+  }
+
+  /** Whether `key`'s hash falls in this shard's ranges (every key, when this is no shard). */
+  owns(key: string): boolean {
+    if (this.ownership === null) return true;
+    const h = keyHash(key);
+    return this.ownership.ranges.some((r) => h >= r.from && h < r.to);
+  }
+
+  private intentView(txid: string): IntentView {
+    const p = this.prepared.get(txid)!;
+    return { txid, coordinator: p.coordinator, deadlineMs: p.deadlineMs };
+  }
+
+  private prepare(
+    slot: number,
+    txid: string,
+    coordinator: string,
+    deadlineMs: number,
+    mapVersion: number,
+    compare: readonly TxnCompare[],
+    success: readonly TxnOp[],
+    failure: readonly TxnOp[],
+  ): KvResult {
+    const again = this.prepared.get(txid);
+    if (again) return again.vote;
+    const problem = txnProblem(compare, success, failure);
+    if (problem !== null) return { kind: 'rejected', code: 'invalid_command', message: problem };
+    const shape = txnKeys(compare, success, failure);
+    if (typeof shape === 'string') return { kind: 'rejected', code: 'invalid_command', message: shape };
+    const own = this.ownership;
+    if (own === null || mapVersion !== own.version) return { kind: 'rejected', code: 'wrong_shard', key: shape.keys[0] ?? '', version: own?.version ?? 0 };
+    for (const key of shape.keys) if (!this.owns(key)) return { kind: 'rejected', code: 'wrong_shard', key, version: own.version };
+    if (shape.leased) return { kind: 'rejected', code: 'invalid_command', message: 'keys of a keyspace cannot be attached to a lease' };
+    // Aborted already (this shard coordinates it, and a recovery got there first): locking would only delay others.
+    if (this.outcomes.get(txid) === 'abort') return { kind: 'txn-vote', txid, vote: 'no', key: null, holder: null };
+    const written = new Set(shape.writes);
+    for (const key of shape.keys) {
+      const held = this.intents.get(key);
+      if (!held) continue;
+      const holder = held.writer ?? (written.has(key) ? (held.readers.values().next().value ?? null) : null);
+      // No waiting: a conflict is a no vote, so no transaction ever waits on another and none can deadlock.
+      if (holder !== null) return { kind: 'txn-vote', txid, vote: 'no', key, holder: this.intentView(holder) };
+    }
+    const holds = compare.every((c) => this.holds(c));
+    const onSuccess = this.stage(slot, success);
+    const onFailure = this.stage(slot, failure);
+    if (onSuccess.kind === 'rejected') return onSuccess;
+    if (onFailure.kind === 'rejected') return onFailure;
+    const vote = { kind: 'txn-vote' as const, txid, vote: 'yes' as const, holds, success: onSuccess.results, failure: onFailure.results };
+    this.prepared.set(txid, { coordinator, deadlineMs, keys: shape.keys, writes: shape.writes, success, failure, vote });
+    this.lock(txid, shape.keys, written);
+    return vote;
+  }
+
+  private lock(txid: string, keys: readonly string[], written: ReadonlySet<string>): void {
+    for (const key of keys) {
+      let held = this.intents.get(key);
+      if (!held) this.intents.set(key, (held = { writer: null, readers: new Set() }));
+      if (written.has(key)) held.writer = txid;
+      else held.readers.add(txid);
+    }
+  }
+
+  private resolve(slot: number, txid: string, outcome: TxnOutcome): KvResult {
+    const p = this.prepared.get(txid);
+    if (!p) return { kind: 'txn-resolved', txid, applied: false, revision: slot };
+    this.prepared.delete(txid);
+    for (const key of p.keys) {
+      const held = this.intents.get(key)!;
+      if (held.writer === txid) held.writer = null;
+      held.readers.delete(txid);
+      if (held.writer === null && held.readers.size === 0) this.intents.delete(key);
+    }
+    if (outcome !== 'abort') {
+      // The keys were held since the prepare, so the branch stages now exactly as it did then.
+      const staged = this.stage(slot, outcome === 'commit-success' ? p.success : p.failure);
+      if (staged.kind === 'rejected') throw new Error(`kv: transaction ${txid} was prepared but cannot apply: ${JSON.stringify(staged)}`);
+      this.commit(slot, staged.writes);
+    }
+    return { kind: 'txn-resolved', txid, applied: true, revision: slot };
   }
 
   /** Whether a compare holds now. A value compare on an absent key never holds (etcd: a missing key has no value to compare). */
@@ -421,6 +652,61 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return keys.slice(0, Math.max(0, limit)).map((key) => this.get(key)!);
   }
 
+  /** This stream's keyspace ownership, or null when it is no shard. */
+  get shard(): ShardOwnership | null {
+    return this.ownership;
+  }
+
+  /** A keyspace read of `key` routed under `mapVersion`: the item (null: absent), or why it cannot be answered here. */
+  shardGet(key: string, mapVersion: number): ShardRead<KvItem | null> {
+    const refused = this.readCheck(mapVersion, key);
+    if (refused) return refused;
+    const writer = this.intents.get(key)?.writer;
+    if (writer) return { kind: 'intent', key, intent: this.intentView(writer) };
+    return { kind: 'ok', value: this.get(key) ?? null };
+  }
+
+  /**
+   * A keyspace list at this shard: its keys under `prefix` after `after`, in
+   * key order, at most `limit`; refused with the first key of that page that
+   * a prepared transaction writes (it may appear, change or vanish).
+   */
+  shardList(prefix: string, limit: number, after: string | undefined, mapVersion: number): ShardRead<KvItem[]> {
+    const refused = this.readCheck(mapVersion, null);
+    if (refused) return refused;
+    const inPage = (k: string): boolean => k.startsWith(prefix) && (after === undefined || k > after) && this.owns(k);
+    const keys = new Set<string>();
+    for (const k of this.items.keys()) if (inPage(k)) keys.add(k);
+    for (const [k, held] of this.intents) if (held.writer !== null && inPage(k)) keys.add(k);
+    const page = [...keys].sort(byCodeUnits).slice(0, Math.max(0, limit));
+    for (const k of page) {
+      const writer = this.intents.get(k)?.writer;
+      if (writer) return { kind: 'intent', key: k, intent: this.intentView(writer) };
+    }
+    return { kind: 'ok', value: page.filter((k) => this.items.has(k)).map((k) => this.get(k)!) };
+  }
+
+  private readCheck(mapVersion: number, key: string | null): ShardRead<never> | null {
+    const version = this.ownership?.version ?? 0;
+    if (version !== mapVersion || (key !== null && !this.owns(key))) return { kind: 'wrong_shard', key: key ?? '', version };
+    return null;
+  }
+
+  /** The cross-shard transactions prepared here and not yet resolved, by id. */
+  preparedIds(): string[] {
+    return [...this.prepared.keys()].sort(byCodeUnits);
+  }
+
+  /** The intent prepared transaction `txid` holds here, as a request meeting it learns it; undefined when none is prepared. */
+  intentOf(txid: string): IntentView | undefined {
+    return this.prepared.has(txid) ? this.intentView(txid) : undefined;
+  }
+
+  /** The outcome recorded here for `txid` (this stream as coordinator), if any. */
+  outcome(txid: string): TxnOutcome | undefined {
+    return this.outcomes.get(txid);
+  }
+
   /** A lease, or undefined when it does not exist (never granted, or ended). */
   lease(id: string): KvLease | undefined {
     const l = this.leaseTable.get(id);
@@ -467,17 +753,28 @@ export class KvStateMachine implements StateMachine<KvResult> {
       .map(([k, v]): [string, string, number, number, string | null] => [k, v.value, v.revision, v.createRevision, v.lease ?? null]);
     const leases = [...this.leaseTable.entries()].sort(([a], [b]) => byCodeUnits(a, b)).map(([id, l]): [string, number, number] => [id, l.ttlMs, l.refreshedAt]);
     const sessions = [...this.sessions.entries()].map(([k, s]): [string, number, KvResult, string] => [k, s.slot, s.result, s.request]);
-    const snap: KvSnapshotV2 = { v: 2, appliedIndex: this.applied, items, leases, sessions };
+    if (this.ownership === null && this.prepared.size === 0 && this.outcomes.size === 0) {
+      // A plain stream keeps writing the format every earlier version reads.
+      const snap: KvSnapshotV2 = { v: 2, appliedIndex: this.applied, items, leases, sessions };
+      return JSON.stringify(snap);
+    }
+    const prepared = [...this.prepared.entries()].sort(([a], [b]) => byCodeUnits(a, b));
+    const outcomes = [...this.outcomes.entries()].sort(([a], [b]) => byCodeUnits(a, b));
+    const snap: KvSnapshotV3 = { v: 3, appliedIndex: this.applied, items, leases, sessions, ownership: this.ownership, prepared, outcomes };
     return JSON.stringify(snap);
   }
 
   /** Restore a snapshot of this version or the previous one (v1: no leases; a key's create revision is taken to be its revision, the best it knew). */
   restore(snapshot: string): void {
-    const snap = JSON.parse(snapshot) as KvSnapshotV1 | KvSnapshotV2;
+    const snap = JSON.parse(snapshot) as KvSnapshotV1 | KvSnapshotV2 | KvSnapshotV3;
+    this.ownership = null;
+    this.prepared = new Map();
+    this.intents = new Map();
+    this.outcomes = new Map();
     if (snap.v === 1) {
       this.items = new Map(snap.items.map(([k, value, revision]) => [k, { value, revision, createRevision: revision, lease: undefined }]));
       this.leaseTable = new Map();
-    } else if (snap.v === 2) {
+    } else if (snap.v === 2 || snap.v === 3) {
       this.leaseTable = new Map(snap.leases.map(([id, ttlMs, refreshedAt]) => [id, { ttlMs, refreshedAt, keys: new Set<string>() }]));
       this.items = new Map(
         snap.items.map(([k, value, revision, createRevision, lease]) => {
@@ -485,6 +782,14 @@ export class KvStateMachine implements StateMachine<KvResult> {
           return [k, { value, revision, createRevision, lease: lease ?? undefined }];
         }),
       );
+      if (snap.v === 3) {
+        this.ownership = snap.ownership;
+        this.outcomes = new Map(snap.outcomes);
+        for (const [txid, p] of snap.prepared) {
+          this.prepared.set(txid, p);
+          this.lock(txid, p.keys, new Set(p.writes));
+        }
+      }
     } else {
       throw new Error(`kv: unknown snapshot version ${String((snap as { v: unknown }).v)}`);
     }
@@ -509,6 +814,32 @@ function byCodeUnits(a: string, b: string): number {
 function outsidePrefixes(keys: ReadonlySet<string>, prefixes: readonly string[] | undefined): string | undefined {
   if (prefixes === undefined) return undefined;
   return [...keys].sort(byCodeUnits).find((k) => !prefixes.some((p) => k.startsWith(p)));
+}
+
+/**
+ * The keys a transaction touches (compares, every operation of both
+ * branches), which of them it writes, and whether a put takes a lease; or
+ * why a keyspace cannot run it (a delete_prefix spans every shard).
+ */
+export function txnKeys(compare: readonly TxnCompare[], success: readonly TxnOp[], failure: readonly TxnOp[]): { keys: string[]; writes: string[]; leased: boolean } | string {
+  const keys = new Set<string>();
+  const writes = new Set<string>();
+  let leased = false;
+  for (const c of compare) keys.add(c.key);
+  for (const op of [...success, ...failure]) {
+    if ('deletePrefix' in op) return 'a keyspace transaction cannot delete_prefix (the prefix spans every shard): delete the keys one by one';
+    if ('put' in op) {
+      keys.add(op.put.key);
+      writes.add(op.put.key);
+      if (op.put.lease !== undefined) leased = true;
+    } else if ('delete' in op) {
+      keys.add(op.delete.key);
+      writes.add(op.delete.key);
+    } else {
+      keys.add(op.get.key);
+    }
+  }
+  return { keys: [...keys].sort(byCodeUnits), writes: [...writes].sort(byCodeUnits), leased };
 }
 
 /**
@@ -578,6 +909,8 @@ function requestOf(c: SessionCommand): string {
       return JSON.stringify(['lease-keepalive', c.lease]);
     case 'lease-revoke':
       return JSON.stringify(['lease-revoke', c.lease]);
+    case 'txn-prepare':
+      return JSON.stringify(['txn-prepare', c.txid, c.coordinator, c.deadlineMs, c.mapVersion, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey)]);
     default:
       return unreachable(c);
   }

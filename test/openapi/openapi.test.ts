@@ -72,6 +72,16 @@ describe('openapi', () => {
         'GET /v1/streams/{stream}/elections/{name}',
         'POST /v1/streams/{stream}/elections/{name}/proclaim',
         'POST /v1/streams/{stream}/elections/{name}/resign',
+        'POST /v1/keyspaces',
+        'GET /v1/keyspaces',
+        'GET /v1/keyspaces/{keyspace}',
+        'DELETE /v1/keyspaces/{keyspace}',
+        'PUT /v1/keyspaces/{keyspace}/kv/{key}',
+        'GET /v1/keyspaces/{keyspace}/kv/{key}',
+        'DELETE /v1/keyspaces/{keyspace}/kv/{key}',
+        'GET /v1/keyspaces/{keyspace}/kv',
+        'POST /v1/keyspaces/{keyspace}/txn',
+        'GET /v1/keyspaces/{keyspace}/status',
       ].sort(),
     );
     const put = doc.paths['/v1/streams/{stream}/kv/{key}'].put;
@@ -95,6 +105,8 @@ describe('openapi', () => {
     expect(watch.responses['410'].description).toContain('compacted');
     expect(doc.paths['/v1/streams/{stream}/locks/{name}'].post.responses['409'].description).toContain('lock_held');
     expect(doc.paths['/v1/streams/{stream}/kv/{key}'].delete.parameters.map((p: any) => p.name)).toContain('if_revision');
+    expect(doc.paths['/v1/keyspaces/{keyspace}/txn'].post.responses['409'].description).toContain('txn_conflict');
+    expect(doc.paths['/v1/keyspaces'].post.responses['409'].description).toContain('keyspace_exists');
   });
 
   it('openapi: /docs renders every operation of the document into one self-contained page that may load nothing', async () => {

@@ -234,4 +234,21 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     for (const c of ['list', 'status STREAM', 'switchover STREAM TARGET', 'members add STREAM ID', 'streams create [NAME]']) expect(help.out).toContain(`  ${c} `);
     expect((await cli('put', '--help')).out).toContain('--if-revision N');
   });
+
+  it('cli: ks put, get, ls, txn, status and del go through a keyspace, each answer naming its shard', async () => {
+    const put = await cli('ks', 'put', 'users', 'cli/a', 'one');
+    expect(put).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^OK shard \d revision \d+\n$/) });
+    expect(await cli('ks', 'get', 'users', 'cli/a')).toEqual({ code: 0, out: 'one\n', err: '' });
+    const txn = await cliJson('ks', 'txn', 'users', JSON.stringify({ success: [{ put: { key: 'cli/a', value: 'two' } }, { put: { key: 'cli/b', value: 'two' } }] }));
+    expect(txn.succeeded).toBe(true);
+    const page = await cliJson('ks', 'ls', 'users', 'cli/');
+    expect(page.items.map((i: any) => [i.key, i.value])).toEqual([
+      ['cli/a', 'two'],
+      ['cli/b', 'two'],
+    ]);
+    expect((await cliJson('ks', 'status', 'users')).shards).toHaveLength(4);
+    expect(await cli('ks', 'del', 'users', 'cli/b')).toMatchObject({ code: 0, out: expect.stringMatching(/^deleted \(shard \d revision \d+\)\n$/) });
+    expect(await cli('ks', 'get', 'users', 'cli/b')).toEqual({ code: 1, out: '', err: "edgepaxos: not_found: no key 'cli/b' in keyspace 'users'\n" });
+    expect((await cli('ks', 'txn', 'users', '{not json')).code).toBe(2);
+  });
 });

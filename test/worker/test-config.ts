@@ -28,7 +28,23 @@ export const TEST_STREAMS = ['default', 'api', 'replication', 'failover', 'resta
  */
 export const QUIET_TEST_STREAMS = ['auth', 'rpc', 'input', 'coord', 'cli', 'dash', 'metrics', 'backup'] as const;
 
+/**
+ * The configured keyspace: 'users' (4 shards, leaders spread over the three regions), quiet after
+ * 300 ms. The chaos test creates its own keyspace at run time (the catalog is part of its chaos).
+ */
+export const TEST_KEYSPACES = [
+  {
+    name: 'users',
+    shards: 4,
+    leaders: 'spread',
+    ...FAST,
+    quiesce_after_ms: 300,
+    replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }],
+  },
+];
+
 export const TEST_CONFIG = {
+  keyspaces: TEST_KEYSPACES,
   // The stream catalog (streams created at run time). Quiet after 500 ms: most test files only
   // touch it when they ask for an unknown stream, and it should not heartbeat under them.
   catalog: {

@@ -1,4 +1,5 @@
 import type { Command } from '../command.ts';
+import { ksDel, ksGet, ksLs, ksPut, ksStatus, ksTxn } from './keyspaces.ts';
 import { del, get, ls, put } from './kv.ts';
 import { failover, stepDown, switchover } from './leadership.ts';
 import { list } from './list.ts';
@@ -25,6 +26,12 @@ export const COMMANDS: readonly Command[] = [
   put,
   del,
   ls,
+  ksPut,
+  ksGet,
+  ksDel,
+  ksLs,
+  ksTxn,
+  ksStatus,
   txn,
   watch,
   leaseGrant,
