@@ -21,6 +21,9 @@ const consumer = {
 
 export default defineConfig({
   test: {
+    // Vitest's default is one worker fewer than the cores: one worker on a 2-core machine, so the
+    // simulator's CPU-bound campaigns and the workers tests' timer-bound waits ran one file at a time.
+    maxWorkers: 2,
     projects: [
       {
         // The pure core, the simulator and the checkers: plain Node, no Workers runtime.
