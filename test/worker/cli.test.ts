@@ -236,6 +236,9 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
   });
 
   it('cli: ks put, get, ls, txn, status and del go through a keyspace, each answer naming its shard', async () => {
+    // A shard elects on its first request; under load a first linearizable read can time out (503) while
+    // it does. Wait until every shard has a leader, as the other tests wait for their stream's.
+    for (const shard of [0, 1, 2, 3]) await stableLeader(`users_s${String(shard).padStart(4, '0')}`);
     const put = await cli('ks', 'put', 'users', 'cli/a', 'one');
     expect(put).toMatchObject({ code: 0, err: '', out: expect.stringMatching(/^OK shard \d revision \d+\n$/) });
     expect(await cli('ks', 'get', 'users', 'cli/a')).toEqual({ code: 0, out: 'one\n', err: '' });
