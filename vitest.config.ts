@@ -21,8 +21,8 @@ const consumer = {
 
 export default defineConfig({
   test: {
-    // Vitest's default is one worker fewer than the cores: one worker on a 2-core machine, so the
-    // simulator's CPU-bound campaigns and the workers tests' timer-bound waits ran one file at a time.
+    // Vitest's default is one worker fewer than the cores: one worker on a 2-core machine, so every
+    // file ran one at a time. Two workers, and the projects one after the other (groupOrder below).
     maxWorkers: 2,
     projects: [
       {
@@ -30,6 +30,9 @@ export default defineConfig({
         test: {
           name: 'node',
           environment: 'node',
+          // First, on both cores: the simulator's campaigns are CPU-bound, and the workers tests that
+          // follow wait on timers that a busy CPU would stretch.
+          sequence: { groupOrder: 0 },
           include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts'],
           // The API's modules, loaded in Node for the OpenAPI validator, extend classes of the Workers runtime.
           alias: { 'cloudflare:workers': new URL('./test/openapi/cloudflare-workers-stub.ts', import.meta.url).pathname },
@@ -65,6 +68,7 @@ export default defineConfig({
         ],
         test: {
           name: 'workers',
+          sequence: { groupOrder: 1 },
           include: ['test/worker/**/*.test.ts'],
           testTimeout: 60_000,
         },
