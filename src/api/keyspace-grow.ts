@@ -125,13 +125,13 @@ export async function copy(t: KeyspaceTarget, move: RangeMove, chunks = Infinity
     const page = await source.write({ kind: 'shard-export', version, from: move.from, to: move.to, after });
     if (page.kind !== 'shard-export') throw unexpected(page);
     if (page.items.length > 0) {
-      const installed = await target.write({ kind: 'shard-install', version, items: page.items, revisionFloor: page.revision });
+      const installed = await target.write({ kind: 'shard-install', version, items: page.items.map((i) => [i.key, i.value] as const), revisionFloor: page.revision });
       if (installed.kind !== 'shard-installed') throw unexpected(installed);
       // Not installed: the range is served there already (another driver finished the copy), so nothing more is needed.
       if (!installed.applied) break;
     }
     if (!page.more) break;
-    after = page.items[page.items.length - 1]![0];
+    after = page.items[page.items.length - 1]!.key;
   }
   if (chunks !== Infinity) return; // (tests: an interrupted copy)
   const ready = await target.write({ kind: 'shard-ready', version, from: move.from, to: move.to });

@@ -99,7 +99,7 @@ export type KvResult =
   /** A shard map version recorded (`applied`), or refused as not newer than the one held. */
   | { readonly kind: 'shard-assigned'; readonly version: number; readonly applied: boolean }
   /** A chunk of handed-off keys (key, value) in key order; `more` when keys follow `items`' last; `revision`: this shard's revision now. */
-  | { readonly kind: 'shard-export'; readonly items: readonly (readonly [string, string])[]; readonly more: boolean; readonly revision: number }
+  | { readonly kind: 'shard-export'; readonly items: readonly { readonly key: string; readonly value: string }[]; readonly more: boolean; readonly revision: number }
   /** Keys installed (`applied` false: their range is not incoming here under that version, so nothing was). */
   | { readonly kind: 'shard-installed'; readonly applied: boolean; readonly keys: number }
   /** A range now served (`applied` false: it was not incoming here under that version). */
@@ -403,12 +403,12 @@ export class KvStateMachine implements StateMachine<KvResult> {
           return { kind: 'rejected', code: 'wrong_shard', key: '', version: own?.version ?? 0 };
         }
         const keys = [...this.items.keys()].filter((k) => (command.after === null || k > command.after) && inRanges([command], keyHash(k))).sort(byCodeUnits);
-        const items: [string, string][] = [];
+        const items: { key: string; value: string }[] = [];
         let units = 0;
         for (const k of keys) {
           const value = this.items.get(k)!.value;
           if (items.length > 0 && (items.length >= EXPORT_KEYS_MAX || units + k.length + value.length > EXPORT_UNITS_MAX)) break;
-          items.push([k, value]);
+          items.push({ key: k, value });
           units += k.length + value.length;
         }
         return { kind: 'shard-export', items, more: items.length < keys.length, revision: slot };

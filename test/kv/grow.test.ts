@@ -34,9 +34,9 @@ function copy(source: KvStateMachine, target: KvStateMachine, move: RangeMove, v
   for (;;) {
     const page = next(source, { kind: 'shard-export', id: id(), version, from: move.from, to: move.to, after });
     if (page.kind !== 'shard-export') throw new Error(JSON.stringify(page));
-    if (page.items.length > 0) next(target, { kind: 'shard-install', id: id(), version, items: page.items, revisionFloor: page.revision });
+    if (page.items.length > 0) next(target, { kind: 'shard-install', id: id(), version, items: page.items.map((i) => [i.key, i.value] as const), revisionFloor: page.revision });
     if (!page.more) return;
-    after = page.items[page.items.length - 1]![0];
+    after = page.items[page.items.length - 1]!.key;
   }
 }
 
