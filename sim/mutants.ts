@@ -84,6 +84,14 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
       { file: 'src/kv/kv-state-machine.ts', search: '    return inRanges(this.ownership.ranges, h) && !inRanges(this.ownership.incoming ?? [], h);', replace: '    return inRanges(this.ownership.ranges, h);' },
     ],
   },
+  {
+    name: 'ks-install-after-ready',
+    area: 'growing a keyspace',
+    bug: "a new shard installs a copied chunk after it started serving the range, so a late grow driver overwrites newer writes with the source's frozen values",
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: '!items.every(([k]) => this.incomingHas(k))', replace: "!items.every(([k]) => this.incomingHas(k) || inRanges(own.ranges, keyHash(k)))" }],
+  },
 ];
 
 /** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */

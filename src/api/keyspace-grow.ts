@@ -116,13 +116,13 @@ export async function assign(t: KeyspaceTarget, shard: number): Promise<void> {
 }
 
 /** Copy one moving range from its source (which handed it off) to its new shard, make that serve it, drop the source's frozen copy. */
-export async function copy(t: KeyspaceTarget, move: RangeMove, chunks = Infinity): Promise<void> {
+export async function copy(t: KeyspaceTarget, move: RangeMove, chunks = Infinity, limit?: number): Promise<void> {
   const version = t.ks.map.version;
   const source = shardClient(t.env, t.ks, move.source);
   const target = shardClient(t.env, t.ks, move.target);
   let after: string | null = null;
   for (let n = 0; n < chunks; n++) {
-    const page = await source.write({ kind: 'shard-export', version, from: move.from, to: move.to, after });
+    const page = await source.write({ kind: 'shard-export', version, from: move.from, to: move.to, after, ...(limit !== undefined ? { limit } : {}) });
     if (page.kind !== 'shard-export') throw unexpected(page);
     if (page.items.length > 0) {
       const installed = await target.write({ kind: 'shard-install', version, items: page.items.map((i) => [i.key, i.value] as const), revisionFloor: page.revision });

@@ -130,6 +130,8 @@ export interface ShardExportCommand {
   readonly from: number;
   readonly to: number;
   readonly after: string | null;
+  /** Keys per chunk at most (absent, or above EXPORT_KEYS_MAX: that). */
+  readonly limit?: number;
 }
 
 /**
@@ -299,7 +301,7 @@ export function commandKey(c: Command): string {
     case 'shard-assign':
       return JSON.stringify(['shard-assign', c.id, c.keyspace, c.shard, c.version, c.ranges.map((r) => [r.from, r.to]), ...(c.incoming ? [c.incoming.map((r) => [r.from, r.to])] : [])]);
     case 'shard-export':
-      return JSON.stringify(['shard-export', c.id, c.version, c.from, c.to, c.after]);
+      return JSON.stringify(['shard-export', c.id, c.version, c.from, c.to, c.after, c.limit ?? null]);
     case 'shard-install':
       return JSON.stringify(['shard-install', c.id, c.version, c.items, c.revisionFloor]);
     case 'shard-ready':

@@ -407,7 +407,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         let units = 0;
         for (const k of keys) {
           const value = this.items.get(k)!.value;
-          if (items.length > 0 && (items.length >= EXPORT_KEYS_MAX || units + k.length + value.length > EXPORT_UNITS_MAX)) break;
+          if (items.length > 0 && (items.length >= Math.min(command.limit ?? EXPORT_KEYS_MAX, EXPORT_KEYS_MAX) || units + k.length + value.length > EXPORT_UNITS_MAX)) break;
           items.push({ key: k, value });
           units += k.length + value.length;
         }
