@@ -331,11 +331,19 @@ export async function ksList(t: KeyspaceTarget, opts: ListOptions & { readonly c
   authorize(t.principal, { stream: t.ks.name, access: 'read', listPrefix: prefix });
   const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : opts.startAfter;
   const ask = limit + 1;
-  const pages = await Promise.all(
-    Array.from({ length: t.ks.definition.shards }, (_, i) =>
-      routedRead<StoredItem[]>(t, () => i, opts.consistency ?? 'linearizable', opts.continent, (mapVersion, c) => (stub, id, timeoutMs) => stub.shardList(id, prefix, ask, after, mapVersion, c, timeoutMs) as Promise<ReadOutcome<ShardRead<StoredItem[]>> | RpcError>),
-    ),
-  );
+  const deadline = Date.now() + patienceMs(t);
+  let pages: { value: StoredItem[]; shard: number }[];
+  for (;;) {
+    const version = t.ks.map.version;
+    pages = await Promise.all(
+      Array.from({ length: t.ks.definition.shards }, (_, i) =>
+        routedRead<StoredItem[]>(t, () => i, opts.consistency ?? 'linearizable', opts.continent, (mapVersion, c) => (stub, id, timeoutMs) => stub.shardList(id, prefix, ask, after, mapVersion, c, timeoutMs) as Promise<ReadOutcome<ShardRead<StoredItem[]>> | RpcError>),
+      ),
+    );
+    // A shard corrected the map meanwhile (a grow added shards or moved ranges): pages read under different maps may miss or repeat keys, so read them all again.
+    if (t.ks.map.version === version) break;
+    if (Date.now() >= deadline) throw busy();
+  }
   const merged = pages.flatMap((p) => p.value.map((item) => ({ key: item.key, value: item.value, revision: item.revision, shard: p.shard }))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const page = merged.slice(0, limit);
   return merged.length > limit ? { items: page, cursor: encodeCursor(page[page.length - 1]!.key) } : { items: page };

@@ -1,8 +1,9 @@
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { ADMIN_BINDING } from '../../src/api/grants.ts';
-import { readKeyspace, resolveKeyspace } from '../../src/api/keyspace-catalog.ts';
+import { ADMIN_BINDING, BINDING } from '../../src/api/grants.ts';
+import { compareAndSetKeyspace, readKeyspace, resolveKeyspace } from '../../src/api/keyspace-catalog.ts';
 import { assign, copy, startGrow } from '../../src/api/keyspace-grow.ts';
+import * as router from '../../src/api/keyspace-service.ts';
 import type { KeyspaceTarget } from '../../src/api/keyspace-service.ts';
 import { keyspaceOf } from '../../src/api/keyspace-catalog.ts';
 import { EdgePaxosClient } from '../../src/client/index.ts';
@@ -48,6 +49,7 @@ describe('keyspaces: growing online', () => {
 
     // Writers: one writes new keys, one overwrites the existing ones in turn; each remembers what was acknowledged.
     let growing = true;
+    let duringGrow = 0;
     const acknowledged = new Map<string, string>();
     const attempted = new Map<string, Set<string>>();
     const writer = async (name: string, keyOf: (i: number) => string) => {
@@ -59,6 +61,7 @@ describe('keyspaces: growing online', () => {
         try {
           await client.ksPut('growing', key, value);
           acknowledged.set(key, value);
+          if (growing) duringGrow += 1;
         } catch (e) {
           // A 503 (the key's range moving past the request's patience, or an unknown outcome): retried by the next round, checked below.
           if ((e as { status?: number }).status !== 503) throw e;
@@ -70,6 +73,7 @@ describe('keyspaces: growing online', () => {
     growing = false;
     await writers;
     expect(grown.status).toBe(200);
+    expect(duringGrow).toBeGreaterThan(0);
     expect(grown.body).toMatchObject({ name: 'growing', map_version: 2, shards: 4, state: 'grown', moves: [] });
 
     const described = (await api('GET', '/v1/keyspaces/growing')).body;
@@ -127,6 +131,25 @@ describe('keyspaces: growing online', () => {
     for (const i of items) expect(i.shard, i.key).toBe(shardOfKey(t.ks.map, i.key));
     await expectPlacedOnce('resumed', t.ks.map, 3, movingKeys.slice(0, 8));
     expect((await readKeyspace(env, 'resumed'))!.entry.grow).toBeUndefined();
+  });
+
+  it('is finished by a router whose request meets a moving range of a grow that looks stalled (its Worker died after the catalog step)', async () => {
+    expect((await api('POST', '/v1/keyspaces', definition('stalled'), admin)).status).toBe(201);
+    const keys = Array.from({ length: 12 }, (_, i) => `s-${i}`);
+    for (const key of keys) await client.ksPut('stalled', key, `v-${key}`);
+    const started = await startGrow(env, 'stalled', 3);
+    // The grow started a minute ago, as far as the catalog tells: longer than GROW_STALL_MS.
+    const old = { ...started.entry, grow: { ...started.entry.grow!, started_at: new Date(Date.now() - 60_000).toISOString() } };
+    expect(await compareAndSetKeyspace(env, 'stalled', old, started.revision)).not.toBeNull();
+    const map = keyspaceOf(started).map;
+    const moved = keys.find((k) => shardOfKey(map, k) === 2)!;
+    const background: Promise<unknown>[] = [];
+    const t = await router.openKeyspace(env, BINDING, 'stalled', 'read', (work) => background.push(work));
+    // The new shard answers `moving`; the router drives the grow in the background and reads the key once it is served.
+    expect(await router.ksGet(t, moved)).toMatchObject({ value: `v-${moved}`, shard: 2 });
+    expect(background.length).toBe(1);
+    await Promise.all(background);
+    expect((await readKeyspace(env, 'stalled'))!.entry.grow).toBeUndefined();
   });
 
   it('refuses what it cannot do: no shrinking, no configured keyspace, no caller without an admin grant, no bad count', async () => {
