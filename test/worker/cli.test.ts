@@ -258,8 +258,13 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
   it('cli: ks grow adds shards to a keyspace created at run time, and refuses a configured one', async () => {
     const created = await api('POST', '/v1/keyspaces', { name: 'cli-grow', shards: 2, tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200, replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }] }, admin);
     expect(created.status).toBe(201);
-    expect(await cli('ks', 'put', 'cli-grow', 'g/a', 'one')).toMatchObject({ code: 0 });
-    expect(await cli('ks', 'grow', 'cli-grow', '--shards', '3')).toEqual({ code: 0, out: 'cli-grow: 3 shards, map version 2\n', err: '' });
+    await eventually('the new keyspace takes a write (its shards elect on their first request)', async () => (await cli('ks', 'put', 'cli-grow', 'g/a', 'one')).code === 0, 30_000);
+    // A new shard elects on its first request; under load the grow may answer 503 first: repeating the command resumes it.
+    const grown = await eventually('the grow finishes', async () => {
+      const r = await cli('ks', 'grow', 'cli-grow', '--shards', '3');
+      return r.code === 0 || !r.err.includes('unavailable') ? r : undefined;
+    }, 60_000);
+    expect(grown).toEqual({ code: 0, out: 'cli-grow: 3 shards, map version 2\n', err: '' });
     expect(await cli('ks', 'get', 'cli-grow', 'g/a')).toEqual({ code: 0, out: 'one\n', err: '' });
     expect(await cli('ks', 'grow', 'users', '--shards', '8')).toMatchObject({ code: 1, err: expect.stringMatching(/^edgepaxos: configured_keyspace: /) });
     expect((await cli('ks', 'grow', 'cli-grow')).code).toBe(2);
