@@ -108,6 +108,9 @@ export function parseDefinition(body: unknown): StreamConfig {
   if (typeof body === 'object' && body !== null && 'restore' in body) {
     throw new ApiError(400, 'invalid_request', 'restore: set only by a restore (POST /v1/streams/{stream}/restore with a snapshot)');
   }
+  if (typeof body === 'object' && body !== null && 'leaders' in body) {
+    throw new ApiError(400, 'invalid_request', "leaders: a keyspace's setting (POST /v1/keyspaces), set on its shards");
+  }
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);
   }
