@@ -137,12 +137,12 @@ export function runFollowSim(options: FollowSimOptions): FollowSimResult {
   const faults = (): void => {
     const ids = members.map((m) => m.id);
     for (const [id, until] of down) {
-      if (cluster.clock() >= until) {
+      if (cluster.now >= until) {
         cluster.restart(id);
         down.delete(id);
       }
     }
-    if (partitionUntil >= 0 && cluster.clock() >= partitionUntil) {
+    if (partitionUntil >= 0 && cluster.now >= partitionUntil) {
       cluster.network.heal();
       partitionUntil = -1;
     }
@@ -150,11 +150,11 @@ export function runFollowSim(options: FollowSimOptions): FollowSimResult {
       const leader = cluster.leaderId();
       const victim = leader !== null && chance(rng, 0.5) ? leader : ids[randomInt(rng, 0, ids.length - 1)]!;
       cluster.crash(victim);
-      down.set(victim, cluster.clock() + randomInt(rng, 5, 8 * ELECTION_TICKS));
+      down.set(victim, cluster.now + randomInt(rng, 5, 8 * ELECTION_TICKS));
     }
     if (partitions && partitionUntil < 0 && chance(rng, 0.003)) {
       cluster.network.isolate(ids[randomInt(rng, 0, ids.length - 1)]!, ids);
-      partitionUntil = cluster.clock() + randomInt(rng, 5, 6 * ELECTION_TICKS);
+      partitionUntil = cluster.now + randomInt(rng, 5, 6 * ELECTION_TICKS);
     }
   };
 
