@@ -17,7 +17,13 @@ const reproduceBase = process.env.EDGEPAXOS_REPRODUCE;
 let failures = 0;
 const started = performance.now();
 for (let seed = first; seed < first + count; seed++) {
-  const r = runFollowSim({ seed });
+  let r: ReturnType<typeof runFollowSim>;
+  try {
+    r = runFollowSim({ seed });
+  } catch (e) {
+    // A throw outside the campaign's own checks (building the cluster, say) is a failure of that seed, reported as one.
+    r = { ok: false, check: 'exception', message: String((e as Error).stack ?? e), writes: 0, moves: 0, phases: [], reproduce: `npm run sim:follow -- --seed ${seed}` };
+  }
   if (!r.ok) {
     failures += 1;
     const reproduce = reproduceBase ? `${reproduceBase} --seed ${seed}` : r.reproduce;

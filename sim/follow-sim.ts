@@ -74,8 +74,7 @@ export function runFollowSim(options: FollowSimOptions): FollowSimResult {
   }
   const electableRegions = regions.slice(0, count);
   const members: SimMember[] = electableRegions.map((region, i) => ({ id: i + 1, role: 'electable', priority: 10 * (count - i), weight: 1, group: 0, region }));
-  if (chance(rng, 0.3)) members.push({ id: count + 1, role: chance(rng, 0.5) ? 'logger' : 'passive', priority: 0, weight: chance(rng, 0.5) ? 1 : 0, group: 0, region: regions[count % regions.length]! });
-  for (const m of members) if (m.role === 'passive') (m as { weight: number }).weight = 0;
+  if (chance(rng, 0.3)) members.push({ id: count + 1, role: chance(rng, 0.5) ? 'logger' : 'passive', priority: 0, weight: 1, group: 0, region: regions[count % regions.length]! });
   // Faults (swarm).
   const crashes = chance(rng, 0.6);
   const partitions = chance(rng, 0.4);
