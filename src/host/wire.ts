@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Message } from '../core/index.ts';
 import { fromDcfRole } from './dcf.ts';
+import { REGIONS } from './regions.ts';
 
 /**
  * Schemas for what crosses Durable Object RPC between replicas. Peers are our
@@ -55,6 +56,7 @@ const txnCompare = z.object({
 const mapVersion = z.number().int().min(1);
 const hashBound = z.number().int().min(0).max(0x1_0000_0000);
 const hashRange = z.object({ from: hashBound, to: hashBound });
+const origin = z.enum(REGIONS);
 const txnOutcome = z.enum(['commit-success', 'commit-failure', 'abort']);
 
 const command = z.discriminatedUnion('kind', [
@@ -68,9 +70,10 @@ const command = z.discriminatedUnion('kind', [
     lease: str.optional(),
     idempotencyKey: str.optional(),
     mapVersion: mapVersion.optional(),
+    origin: origin.optional(),
   }),
-  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
-  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
+  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
+  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
   z.object({ kind: z.literal('shard-assign'), id: str, keyspace: str, shard: z.number().int().min(0), version: mapVersion, ranges: z.array(hashRange), incoming: z.array(hashRange).optional() }),
   z.object({ kind: z.literal('shard-export'), id: str, version: mapVersion, from: hashBound, to: hashBound, after: z.string().nullable(), limit: z.number().int().min(1).optional() }),
   z.object({ kind: z.literal('shard-install'), id: str, version: mapVersion, items: z.array(z.tuple([str, z.string()])), revisionFloor: z.number().int().min(0) }),
@@ -87,6 +90,7 @@ const command = z.discriminatedUnion('kind', [
     success: z.array(txnOp),
     failure: z.array(txnOp),
     idempotencyKey: str.optional(),
+    origin: origin.optional(),
   }),
   z.object({ kind: z.literal('txn-decide'), id: str, txid: str, outcome: txnOutcome.nullable() }),
   z.object({ kind: z.literal('txn-resolve'), id: str, txid: str, outcome: txnOutcome }),
