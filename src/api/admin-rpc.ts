@@ -6,6 +6,10 @@ import type {
   ChaosAction,
   ChaosResult,
   HealthResult,
+  KeyspaceDefinition,
+  KeyspaceDeletion,
+  KeyspaceEntry,
+  KeyspaceList,
   LeaderCheckResult,
   LeadershipResult,
   MemberChange,
@@ -29,6 +33,7 @@ import type {
 import { REGIONS } from '../host/config.ts';
 import { DocumentSchema, restoreStream, snapshotDocument } from './backup.ts';
 import { ADMIN_BINDING, type Access, authorize } from './grants.ts';
+import * as keyspaces from './keyspace-collection.ts';
 import * as members from './membership-service.ts';
 import { CHANGE_WAIT_MS } from './membership-service.ts';
 import * as operations from './operations-service.ts';
@@ -91,9 +96,10 @@ const ChaosArgs = z.tuple([Stream, ChaosBody]);
  * `services = [{ binding = "PAXOS_ADMIN", service = "edgepaxos", entrypoint = "EdgePaxosAdmin" }]`.
  * One method per control of the HTTP API (switchover, step-down, failover,
  * run and work mode, truncation, health checks, members, rebuild, streams,
- * backup and restore, fault injection), each running the same service
- * function as its route (operations-service.ts, membership-service.ts,
- * streams-service.ts, backup.ts). A binding is a capability: bind this
+ * keyspaces, backup and restore, fault injection), each running the same
+ * service function as its route (operations-service.ts,
+ * membership-service.ts, streams-service.ts, keyspace-collection.ts,
+ * backup.ts). A binding is a capability: bind this
  * entrypoint only to a Worker that should steer the cluster; the data
  * entrypoint (`EdgePaxos`) cannot reach any of these. Errors are thrown as
  * `EdgePaxosError` (`name`, a message starting with the code, and `code`).
@@ -169,6 +175,22 @@ export class EdgePaxosAdmin extends WorkerEntrypoint<Cloudflare.Env> implements 
 
   async deleteStream(name: string): Promise<StreamDeletion> {
     return this.call(StreamArgs, [name], ([n]) => streams.deleteStream(this.env, ADMIN_BINDING, n));
+  }
+
+  async keyspaces(): Promise<KeyspaceList> {
+    return this.call(NoArgs, [], () => keyspaces.listKeyspaces(this.env, ADMIN_BINDING));
+  }
+
+  async keyspace(name: string): Promise<KeyspaceEntry> {
+    return this.call(StreamArgs, [name], ([n]) => keyspaces.describeKeyspace(this.env, ADMIN_BINDING, n));
+  }
+
+  async createKeyspace(definition: KeyspaceDefinition): Promise<KeyspaceEntry> {
+    return this.call(DefinitionArgs, [definition], ([d]) => keyspaces.createKeyspace(this.env, ADMIN_BINDING, keyspaces.parseDefinition(d)));
+  }
+
+  async deleteKeyspace(name: string): Promise<KeyspaceDeletion> {
+    return this.call(StreamArgs, [name], ([n]) => keyspaces.deleteKeyspace(this.env, ADMIN_BINDING, n));
   }
 
   async snapshot(stream: string): Promise<SnapshotDocument> {
