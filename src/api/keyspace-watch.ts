@@ -1,4 +1,4 @@
-import { encodeWatchCursor, parseWatchCursor } from '../client/keyspace-watch.ts';
+import { WatchMerge, parseWatchCursor } from '../client/keyspace-watch.ts';
 import type { KeyspaceWatchEvent, KeyspaceWatchOptions, WatchEvent } from '../client/types.ts';
 import { readSse } from '../client/watch.ts';
 import { shardOfKey } from '../kv/index.ts';
@@ -70,9 +70,9 @@ export async function ksWatch(t: KeyspaceTarget, opts: KeyspaceWatchOptions & { 
 
 const encoder = new TextEncoder();
 
-/** The shards' SSE streams as one, each shard's revisions forwarded whole with the cursor after them as `id:`. */
+/** The shards' SSE streams as one, each shard's revisions forwarded whole with the cursor after them as `id:` (WatchMerge). */
 function merge(sources: readonly { readonly shard: number; readonly body: ReadableStream<Uint8Array> }[], from: ReadonlyMap<number, number>): ReadableStream<Uint8Array> {
-  const positions = new Map(from);
+  const merging = new WatchMerge(from);
   const stop = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let done = false;
@@ -93,20 +93,13 @@ function merge(sources: readonly { readonly shard: number; readonly body: Readab
     if ((controller.desiredSize ?? 0) < -WATCH_QUEUE_BYTES_MAX) end();
   };
   const pump = async (shard: number, body: ReadableStream<Uint8Array>): Promise<void> => {
-    let revision: KeyspaceWatchEvent[] = [];
     try {
       for await (const { data, id } of readSse<WatchEvent>(body, stop.signal)) {
         if (done) return;
-        if (data.type === 'compacted') {
-          send([{ ...data, shard }], null);
-          break;
-        }
-        revision.push({ ...data, shard });
-        if (id === null) continue;
-        // The shard's revision `id` is complete: from here the watch resumes at the one after it.
-        positions.set(shard, Number(id) + 1);
-        send(revision, encodeWatchCursor(positions));
-        revision = [];
+        const out = merging.take(shard, data, id === null ? null : Number(id));
+        if (!out) continue;
+        send(out.events, out.cursor);
+        if (out.end) break;
       }
     } catch {
       // The shard's connection broke (its replica stopped): the watch ends, and the client resumes from the cursor.

@@ -15,7 +15,7 @@
  * Worker uses the same cursor code.
  */
 import { isEdgePaxosError } from './error.ts';
-import type { KeyspaceApi, KeyspaceWatchEvent, KeyspaceWatchOptions } from './types.ts';
+import type { KeyspaceApi, KeyspaceWatchEvent, KeyspaceWatchOptions, WatchEvent } from './types.ts';
 import { readSse } from './watch.ts';
 
 /** Shards a cursor may name: a keyspace has at most 256. */
@@ -44,6 +44,41 @@ export function parseWatchCursor(cursor: string): Map<number, number> | null {
     positions.set(shard, revision);
   }
   return positions;
+}
+
+/**
+ * The Worker's side of a keyspace watch, pure: the shards' events arrive one
+ * at a time, each with the revision it completes (its SSE `id:`) or null;
+ * a shard's events are held until its revision is complete, then released
+ * together, each naming its shard, with the cursor after them. A
+ * `compacted` event is released at once (the watch then ends).
+ */
+export class WatchMerge {
+  private readonly positions: Map<number, number>;
+  private readonly pending = new Map<number, KeyspaceWatchEvent[]>();
+
+  constructor(from: ReadonlyMap<number, number>) {
+    this.positions = new Map(from);
+  }
+
+  /** Take one event of `shard`; what to send now (events and the cursor for the last one's `id:`), or null while its revision is incomplete. */
+  take(shard: number, event: WatchEvent, complete: number | null): { readonly events: KeyspaceWatchEvent[]; readonly cursor: string | null; readonly end: boolean } | null {
+    if (event.type === 'compacted') return { events: [{ ...event, shard }], cursor: null, end: true };
+    const held = this.pending.get(shard) ?? [];
+    held.push({ ...event, shard });
+    if (complete === null) {
+      this.pending.set(shard, held);
+      return null;
+    }
+    this.pending.delete(shard);
+    this.positions.set(shard, complete + 1);
+    return { events: held, cursor: this.cursor, end: false };
+  }
+
+  /** Where the watch resumes: every complete revision released so far, per shard. */
+  get cursor(): string {
+    return encodeWatchCursor(this.positions);
+  }
 }
 
 /** The events of one keyspace watch connection (what `ksWatch` returned), in order, until it ends (or `signal` aborts). */

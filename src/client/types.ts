@@ -376,7 +376,8 @@ export interface KeyspaceDefinition {
   readonly replicas: readonly { readonly region: string; readonly priority?: number; readonly role?: 'follower' | 'logger' | 'passive' }[];
   /** `spread` (shard i led from the (i mod R)-th region) or a region (every shard led from there). */
   readonly leaders?: string;
-  readonly [option: string]: unknown;
+  /** Every stream setting but the name and the ids (docs/configuration.md): timings, `policy`, `log`, `flow_control`, ... */
+  readonly [option: string]: string | number | boolean | null | undefined | object;
 }
 
 /** A keyspace: where it comes from, its definition and its shard map's version and streams. */
