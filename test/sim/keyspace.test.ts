@@ -24,9 +24,10 @@ describe('checker: a keyspace history is checked as one object', () => {
 
 describe('simulation: cross-shard transactions with Worker and leader crashes', () => {
   // A few seeds here; the long campaign is `npm run sim:keyspace -- --seeds 500` (docs/simulation.md).
-  it('keeps every history linearizable and leaves no intent behind, over random campaigns', async () => {
+  it('keeps every history linearizable, leaves no intent behind and watches every shard without loss or repeat, over random campaigns', async () => {
     let crashes = 0;
     let settled = 0;
+    let watched = 0;
     for (let seed = 1; seed <= 12; seed++) {
       const r = await runKeyspaceSim(keyspaceOptions(seed));
       expect(r.ok, `${r.check}: ${r.message}\nreproduce: ${r.reproduce}`).toBe(true);
@@ -34,10 +35,14 @@ describe('simulation: cross-shard transactions with Worker and leader crashes', 
       expect(r.crossShardTxns).toBeGreaterThan(0);
       crashes += r.workerCrashes;
       settled += r.settled;
+      watched += r.watchEvents;
+      expect(r.watchConnections, `seed ${seed}: the keyspace watch never reconnected`).toBeGreaterThan(1);
     }
     // The campaign did meet what it is about: coordinators that died mid-protocol, and intents settled by others.
     expect(crashes).toBeGreaterThan(0);
     expect(settled).toBeGreaterThan(0);
+    // The keyspace watch (every shard's checked against what that shard applied) delivered changes across reconnections.
+    expect(watched).toBeGreaterThan(0);
   });
 
   for (const m of KEYSPACE_MUTANTS) {
