@@ -6,14 +6,16 @@
 
 /**
  * What a load run writes to: the unreplicated Durable Object, an edgepaxos
- * stream, or the floor of a replicated write (FloorObject in worker.ts: an
+ * stream, a keyspace, or the floor of a replicated write (FloorObject in worker.ts: an
  * upsert here and at `replicas - 1` peers over DO RPC, answered once a
  * majority has written).
  */
 export type LoadTarget =
   | { readonly kind: 'baseline' }
   | { readonly kind: 'edgepaxos'; readonly stream: string }
-  | { readonly kind: 'floor'; readonly replicas: number };
+  | { readonly kind: 'floor'; readonly replicas: number }
+  /** A keyspace of EDGEPAXOS_CONFIG (HTTP only: the router is in the Worker). */
+  | { readonly kind: 'keyspace'; readonly keyspace: string };
 
 /** `rpc`: Durable Object RPC from the Worker; `http`: a PUT through the Worker's own fetch handler. */
 export type LoadPath = 'rpc' | 'http';

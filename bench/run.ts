@@ -436,6 +436,29 @@ function edgepaxosSystem(s: { readonly replicas: number; readonly stream: string
   return { system: `edgepaxos-${s.replicas}`, replicas: s.replicas, target: { kind: 'edgepaxos', stream: s.stream } };
 }
 
+/** The keyspaces of bench/wrangler.bench.toml: bench3's replicas, priorities and timings, 1 and 4 shards. */
+const ROUTING_KEYSPACES = [
+  { keyspace: 'ks1', shards: 1 },
+  { keyspace: 'ks4', shards: 4 },
+] as const;
+const ROUTING_CONCURRENCIES = [1, 16] as const;
+
+/**
+ * The routing cost in workerd (issue 16): a keyspace PUT (the router: the
+ * shard map, the map version on the command, the shard's ownership check)
+ * against a PUT on a stream with the same replicas, both over HTTP through
+ * the Worker, in interleaved rounds at c=1 and c=16. One workerd thread runs
+ * every object, so four shards are not expected to be faster than one.
+ */
+async function measureRouting(w: BenchWorkerd, plan: Plan): Promise<void> {
+  say('\n# routing: a keyspace PUT vs a stream PUT, same replicas (HTTP, closed loop inside workerd)');
+  const stream = LOAD_STREAMS[0];
+  const shardStreams = ROUTING_KEYSPACES.flatMap((k) => Array.from({ length: k.shards }, (_, i) => `${k.keyspace}_s${String(i).padStart(4, '0')}`));
+  for (const s of [stream.stream, ...shardStreams]) await w.settledLeader(s, 15_000, 1);
+  const systems: LoadSystem[] = [{ system: `stream-${stream.replicas}`, replicas: stream.replicas, target: { kind: 'edgepaxos', stream: stream.stream } }, ...ROUTING_KEYSPACES.map((k): LoadSystem => ({ system: `keyspace-${k.shards}`, replicas: stream.replicas, target: { kind: 'keyspace', keyspace: k.keyspace } }))];
+  for (const c of ROUTING_CONCURRENCIES) await runLoads(w, plan, systems, 'http', c, plan.c1Rounds);
+}
+
 async function measureIdle(w: BenchWorkerd, plan: Plan): Promise<void> {
   say('\n# idle streams');
   w.phase = 'idle';
@@ -584,8 +607,6 @@ function measureWan(plan: Plan): void {
   measurements.keyspaceScaling = keyspaceScaling(Math.min(plan.simWindowMs, 5_000), 1);
   for (const r of measurements.keyspaceScaling) say(`sim keyspace ${r.shards} shards: ${fmt(r.writesPerSec)} decided writes/s, ${r.ratio.toFixed(3)} of shards × one stream's`);
   measurements.crossShard = crossShardLatency(400, 1);
-  // The workerd side of issue 16 (routing cost per request, keyspace vs stream) has no load path in the bench Worker yet.
-  measurements.notMeasured.push('workerd: routing cost per keyspace request vs a stream request');
   const x = measurements.crossShard;
   say(`sim keyspace WAN (leaders spread over wnam, weur, apac): single-shard write p50 ${x.singleP50Ms.toFixed(1)} ms, cross-shard txn p50 ${x.crossP50Ms.toFixed(1)} ms (${x.ratio.toFixed(2)}×)`);
   measurements.follow = followLatency(3000, 3000, 1);
@@ -612,7 +633,8 @@ function buildRows(): Row[] {
   const rows: Row[] = [];
   const load = (system: string, path: LoadPath, c: number): LoadMeasurement | undefined =>
     measurements.load.find((m) => m.system === system && m.path === path && m.concurrency === c);
-  for (const path of measurements.load.length > 0 ? PATHS : []) {
+  // The load rows need the load part's baseline (a run of other parts only leaves them out).
+  for (const path of measurements.load.some((m) => m.system === 'baseline') ? PATHS : []) {
     for (const c of CONCURRENCIES) {
       const base = load('baseline', path, c);
       for (const s of LOAD_STREAMS) {
@@ -639,6 +661,18 @@ function buildRows(): Row[] {
           if (onePeer) rows.push(row(`${what}: floor with one peer (a write sent only to a quorum) vs baseline`, 'ms', onePeer.latency.meanMs, base?.latency.meanMs ?? null));
         }
       }
+    }
+  }
+  for (const c of ROUTING_CONCURRENCIES) {
+    const st = load(`stream-${LOAD_STREAMS[0].replicas}`, 'http', c);
+    for (const k of ROUTING_KEYSPACES) {
+      const ks = load(`keyspace-${k.shards}`, 'http', c);
+      if (!ks) continue;
+      const errors = ks.errors ? `${ks.errors} errors` : undefined;
+      const what = `routing http c=${c}: keyspace PUT, ${k.shards} shard${k.shards > 1 ? 's' : ''}`;
+      rows.push(row(`${what}, mean latency vs a stream PUT (3 replicas)`, 'ms', ks.latency.meanMs, st?.latency.meanMs ?? null, null, errors ?? 'interleaved rounds, same run'));
+      // CPU per write hardly depends on what else the shared machine runs: the steadier measure of what routing adds.
+      rows.push(row(`${what}, workerd CPU per write vs a stream PUT`, 'µs', ks.cpuUsPerWrite, st?.cpuUsPerWrite ?? null, null, 'every object and the load generator share one workerd process'));
     }
   }
   for (const r of measurements.wanLatency) {
@@ -759,12 +793,13 @@ function thriftyRows(): Row[] {
 // ------------------------------------------------------------------ main
 
 /** The parts of a run `--only` can pick (a comma-separated list); a run without it does them all. */
-const PARTS = ['load', 'c1', 'idle', 'failover', 'flow', 'wan'] as const;
+const PARTS = ['load', 'c1', 'routing', 'idle', 'failover', 'flow', 'wan'] as const;
 type Part = (typeof PARTS)[number];
 /** What each part measures, for the error message of an unknown one. */
 const PART_HELP: Record<Part, string> = {
   load: 'DO RPC and HTTP at c=1, 16, 64 with the floors and the cost counters',
   c1: 'only DO RPC at c=1: the baseline, the floors and edgepaxos, in interleaved rounds',
+  routing: 'a keyspace PUT (1 and 4 shards) vs a stream PUT over HTTP at c=1 and 16, in interleaved rounds',
   idle: 'idle streams and the first write after them',
   failover: 'failover in workerd and in the simulator',
   flow: 'the flow-control sweep and the slow-follower check',
@@ -798,13 +833,14 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
-  const inWorkerd = (['load', 'c1', 'idle', 'failover', 'flow'] as const).some((p) => only.has(p));
+  const inWorkerd = (['load', 'c1', 'routing', 'idle', 'failover', 'flow'] as const).some((p) => only.has(p));
   if (inWorkerd) {
     try {
       const t = Date.now();
       workerd = await BenchWorkerd.start(CONFIG_PATH);
       say(`workerd ready in ${Date.now() - t} ms`);
       if (only.has('load') || only.has('c1')) await measureLoad(workerd, plan, only);
+      if (only.has('routing')) await measureRouting(workerd, plan);
       if (only.has('idle')) await measureIdle(workerd, plan);
       if (only.has('failover')) await measureWorkerdFailover(workerd, plan);
       if (only.has('flow')) await measureFlowPart(workerd, plan);

@@ -284,7 +284,12 @@ function writerFor(env: BenchEnv, req: LoadRequest): Writer {
     const self = (exports as unknown as { default: Fetcher }).default;
     const target = req.target;
     if (target.kind === 'floor') throw new Error('bench: the floor is measured over DO RPC only');
-    const base = target.kind === 'baseline' ? 'https://bench.local/baseline/kv/' : `https://bench.local/v1/streams/${target.stream}/kv/`;
+    const base =
+      target.kind === 'baseline'
+        ? 'https://bench.local/baseline/kv/'
+        : target.kind === 'keyspace'
+          ? `https://bench.local/v1/keyspaces/${target.keyspace}/kv/`
+          : `https://bench.local/v1/streams/${target.stream}/kv/`;
     return async (key, value) => {
       const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }), headers: BENCH_AUTHORIZATION });
       const text = await res.text();
@@ -302,6 +307,7 @@ function writerFor(env: BenchEnv, req: LoadRequest): Writer {
       return null;
     };
   }
+  if (req.target.kind === 'keyspace') throw new Error('bench: a keyspace is measured over HTTP only (its router is in the Worker)');
   if (req.target.kind === 'baseline') {
     const stub = baselineStub(env);
     return async (key, value) => {

@@ -18,12 +18,27 @@
  * others to settle. After the clients stop, a janitor settles every intent
  * left (liveness) and reads every key back into the history.
  *
+ * A keyspace watch runs beside the clients: one watcher per shard on that
+ * shard's real WatchHub (fed at apply time, as a replica's), its events
+ * travelling one by one with their own delays and merged by the Worker's
+ * real WatchMerge; the connection drops at random moments (events in flight
+ * are lost, a revision cut in half included) and the client reconnects from
+ * the last cursor it received. Each shard's share of what the client got is
+ * then checked against every change that shard applied (checker/
+ * watch-checker.ts `checkWatch`: once each, in revision order, none missing
+ * up to a progress event). The watch draws from its own random stream, so
+ * it does not change the schedule a seed gives the clients.
+ *
  * Every failure prints one line that reproduces it.
  */
 import { SeededRng } from '../src/core/rng.ts';
 import type { Command, TxnCompare, TxnOp, TxnOutcome } from '../src/core/index.ts';
 import { type IntentView, type KvResult, KvStateMachine, type RangeMove, type ShardMap, type ShardRead, evenMap, grownMap, outcomeOf, rangesOf, shardOfKey } from '../src/kv/index.ts';
+import { WatchMerge, parseWatchCursor } from '../src/client/keyspace-watch.ts';
+import { type KvChange } from '../src/kv/index.ts';
+import { WatchHub, type WatchEvent, type Watcher } from '../src/host/watch-hub.ts';
 import { type KeyspaceInput, type KeyspaceOutput, keyspaceModel } from './checker/keyspace-model.ts';
+import { type WatchedEvent, checkWatch } from './checker/watch-checker.ts';
 import { type Operation, checkLinearizability } from './checker/linearizability.ts';
 
 export interface KeyspaceSimOptions {
@@ -55,7 +70,7 @@ export interface KeyspaceSimResult {
   readonly ok: boolean;
   /** The check ran out of search budget (proved nothing); `ok` is true only in the sense that nothing failed. */
   readonly inconclusive?: boolean;
-  readonly check: 'linearizability' | 'liveness' | 'exception' | null;
+  readonly check: 'linearizability' | 'liveness' | 'watch' | 'exception' | null;
   readonly message: string | null;
   readonly options: KeyspaceSimOptions;
   readonly ops: number;
@@ -68,6 +83,9 @@ export interface KeyspaceSimResult {
   readonly movedKeys: number;
   /** Hand-offs a source refused because a transaction's intent held a moving key (settled, then assigned again). */
   readonly handoffsRefused: number;
+  /** Put and delete events the keyspace watch delivered, over how many connections. */
+  readonly watchEvents: number;
+  readonly watchConnections: number;
   readonly reproduce: string;
 }
 
@@ -123,13 +141,33 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
   const rng = new SeededRng(options.seed);
   const random = (): number => rng.nextU32() / 0x1_0000_0000;
   const initial = evenMap(options.shards);
-  const shards: { sm: KvStateMachine; downUntil: number }[] = [];
+  const shards: { sm: KvStateMachine; downUntil: number; hub: WatchHub; changes: Map<number, readonly KvChange[]> }[] = [];
   /** Shard `s`'s replicas: a new shard's wake at its first request, empty and unassigned. */
   const shardAt = (s: number) => {
-    while (shards.length <= s) shards.push({ sm: new KvStateMachine(), downUntil: 0 });
+    while (shards.length <= s) {
+      const sm = new KvStateMachine();
+      // The replica's watch history, filled at apply time; `changes` is the truth the watch is checked against.
+      const hub = new WatchHub(sm.appliedThrough);
+      const changes = new Map<number, readonly KvChange[]>();
+      sm.listen({
+        changed: (revision, cs) => {
+          changes.set(revision, cs);
+          hub.changed(revision, cs);
+        },
+        restored: (appliedThrough) => hub.restored(appliedThrough),
+      });
+      shards.push({ sm, downUntil: 0, hub, changes });
+    }
     return shards[s]!;
   };
-  for (let i = 0; i < options.shards; i++) shardAt(i).sm.apply(1, { kind: 'shard-assign', id: `assign-${i}`, keyspace: 'ks', shard: i, version: 1, ranges: rangesOf(initial, i).map((r) => ({ from: r.from, to: r.to })) });
+  /** Apply `command` at shard `s`'s next slot (its watch history hears of it). */
+  const applyNext = (s: number, command: Command): KvResult => {
+    const shard = shardAt(s);
+    const r = shard.sm.apply(shard.sm.appliedThrough + 1, command);
+    shard.hub.advance(shard.sm.appliedThrough);
+    return r;
+  };
+  for (let i = 0; i < options.shards; i++) applyNext(i, { kind: 'shard-assign', id: `assign-${i}`, keyspace: 'ks', shard: i, version: 1, ranges: rangesOf(initial, i).map((r) => ({ from: r.from, to: r.to })) });
   let catalog: CatalogEntry = { revision: 1, map: initial, shards: options.shards, grow: null };
   const viewOf = (e: CatalogEntry): View => ({ map: e.map, moving: e.grow ? e.grow.moves.filter((m) => !m.done) : [] });
   const keys = Array.from({ length: options.keys }, (_, i) => `k${i}`);
@@ -167,12 +205,12 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
       if (faults && random() < options.leaderCrashRate) {
         const decided = random() < 0.5;
         at(l, () => {
-          if (decided) shard.sm.apply(shard.sm.appliedThrough + 1, command);
+          if (decided) applyNext(s, command);
           resolve('unknown');
         });
         return;
       }
-      at(l, () => resolve(shard.sm.apply(shard.sm.appliedThrough + 1, command)));
+      at(l, () => resolve(applyNext(s, command)));
     });
 
   const read = <T>(s: number, query: (sm: KvStateMachine) => ShardRead<T>): Promise<ShardRead<T> | 'unavailable'> =>
@@ -595,6 +633,82 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
     }
   };
 
+  // ---------------------------------------------------------------- a keyspace watch (every key), across dropped connections
+  const watchRng = new SeededRng(options.seed ^ 0x3a7c);
+  const watchRandom = (): number => watchRng.nextU32() / 0x1_0000_0000;
+  /** What the client received, per shard, across connections (progress included), in order. */
+  const watched: WatchedEvent[][] = shards.map(() => []);
+  let cursor: string | undefined;
+  let connection = 0;
+  // Not in runs that grow: a keyspace watch across a grow is not modelled (docs/scaling.md, "Not built").
+  let watching = options.growTo === 0;
+  let watchFailure: string | null = null;
+  const open = new Map<number, Watcher>();
+  const connect = (): void => {
+    if (!watching) return;
+    const id = ++connection;
+    const from = parseWatchCursor(cursor ?? '')!;
+    const merge = new WatchMerge(from);
+    // Each shard's events reach the Worker one by one, in order, each after its own delay.
+    const channelAt = shards.map(() => now);
+    for (const [s, shard] of shards.entries()) {
+      const sink = {
+        send: (events: readonly WatchEvent[], complete: number | null): void => {
+          events.forEach((e, i) => {
+            channelAt[s] = Math.max(channelAt[s]!, now + 1 + Math.floor(watchRandom() * 6));
+            at(channelAt[s]! - now, () => {
+              if (id !== connection) return; // the connection dropped: in flight, lost
+              const out = merge.take(s, e, i === events.length - 1 ? complete : null);
+              if (!out) return;
+              for (const x of out.events) {
+                const { shard: at, ...event } = x;
+                watched[at]!.push(event as WatchedEvent);
+              }
+              if (out.cursor !== null) cursor = out.cursor;
+              if (out.end) watchFailure ??= `shard ${s} answered compacted (first revision ${(e as { first_revision?: number }).first_revision}) to a watch from ${String(from.get(s))}`;
+            });
+          });
+        },
+        close: (): void => undefined,
+      };
+      const opened = shard.hub.open({ prefix: '' }, from.get(s), sink, shard.sm.appliedThrough);
+      if (opened.kind === 'compacted') watchFailure ??= `shard ${s} refused a watch from ${String(from.get(s))}: compacted (first revision ${opened.firstRevision})`;
+      else open.set(s, opened.watcher);
+    }
+    // The connection drops after a while (a replica ends its watch, the client's network fails): every shard's watch ends.
+    at(10 + Math.floor(watchRandom() * 80), () => {
+      if (id !== connection) return;
+      connection += 1;
+      for (const [s, w] of open) shards[s]!.hub.close(w, false);
+      open.clear();
+      at(1 + Math.floor(watchRandom() * 10), connect);
+    });
+  };
+  const progressTick = (): void => {
+    if (!watching) return;
+    for (const shard of shards) shard.hub.progress();
+    at(15, progressTick);
+  };
+  connect();
+  at(15, progressTick);
+  // Now and then a one-shard transaction writes two keys of one shard: a revision of several events, which a
+  // dropped connection can cut in half (the clients' workload writes one key per shard and command).
+  const pairs = keys.flatMap((a, i) => keys.slice(i + 1).filter((b) => shardOfKey(initial, a) === shardOfKey(initial, b)).map((b) => [a, b] as const));
+  let pairWrites = 0;
+  const pairWrite = (): void => {
+    if (!watching || done || pairs.length === 0) return;
+    const [a, b] = pairs[Math.floor(watchRandom() * pairs.length)]!;
+    const value = `pair${pairWrites++}`;
+    const success: TxnOp[] = [{ put: { key: a, value } }, { put: { key: b, value } }];
+    const call = stamp();
+    const r = applyNext(shardOfKey(initial, a), { kind: 'txn', id: `pw${ids++}`, compare: [], success, failure: [], idempotencyKey: `pw${ids++}`, mapVersion: 1 });
+    // Refused (an intent holds a key): nothing applied, nothing to record.
+    if (r.kind === 'txn') history.push({ clientId: -2, input: { kind: 'txn', compare: [], success, failure: [] }, call, return: stamp(), output: { kind: 'txn', succeeded: true, gets: [] } });
+    at(20 + Math.floor(watchRandom() * 40), pairWrite);
+  };
+  at(20 + Math.floor(watchRandom() * 40), pairWrite);
+
+
   const running = Promise.all([...Array.from({ length: options.clients }, (_, i) => client(i)), growing]);
   let done = false;
   const stop = (): void => {
@@ -647,9 +761,23 @@ export async function runKeyspaceSim(options: KeyspaceSimOptions): Promise<Keysp
   sweep.then(finished, finished);
   await drain(() => janitorDone, 1_000_000);
   await sweep;
+  // The watch's last word: a progress event on every shard (delivered unless the connection drops first), then it stops.
+  for (const shard of shards) shard.hub.progress();
+  await drain(() => false, 100);
+  watching = false;
+  connection += 1;
+  const watchEvents = watched.reduce((n, w) => n + w.filter((e) => e.type !== 'progress').length, 0);
   const left = shards.flatMap((s, i) => s.sm.preparedIds().map((t) => `${t}@${i}`));
-  const base = { options, ops: history.length, crossShardTxns, workerCrashes, settled, growCrashes, movedKeys, handoffsRefused, reproduce: `npm run sim:keyspace -- --seed ${options.seed}` };
+  const base = { options, ops: history.length, crossShardTxns, workerCrashes, settled, growCrashes, movedKeys, handoffsRefused, watchEvents, watchConnections: connection, reproduce: `npm run sim:keyspace -- --seed ${options.seed}` };
   if (left.length > 0) return { ...base, ok: false, check: 'liveness', message: `intents left after the janitor settled every one: ${left.join(', ')}` };
+  if (watchFailure !== null) return { ...base, ok: false, check: 'watch', message: watchFailure };
+  if (options.growTo === 0) {
+    for (const [s, shard] of shards.entries()) {
+      const applied = shard.sm.appliedThrough;
+      const v = checkWatch({ filter: { prefix: '' }, from: undefined, events: watched[s]! }, (r) => (r <= applied ? (shard.changes.get(r) ?? []) : undefined));
+      if (!v.ok) return { ...base, ok: false, check: 'watch', message: `keyspace watch, shard ${s}: ${v.message}` };
+    }
+  }
   if (options.growTo > 0) {
     const stuck = shards.flatMap((sh, i) => ((sh.sm.shard?.incoming?.length ?? 0) > 0 ? [`shard ${i} still copying in`] : []));
     if (catalog.grow || catalog.shards !== options.growTo || stuck.length > 0) return { ...base, ok: false, check: 'liveness', message: `the grow to ${options.growTo} shards did not finish: ${catalog.grow ? 'the catalog still records it' : stuck.join(', ')}` };

@@ -93,6 +93,20 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
     seeds: 100,
     patches: [{ file: 'src/kv/kv-state-machine.ts', search: '!items.every(([k]) => this.incomingHas(k))', replace: "!items.every(([k]) => this.incomingHas(k) || inRanges(own.ranges, keyHash(k)))" }],
   },
+  {
+    name: 'ks-watch-partial-revision',
+    area: 'keyspace watches',
+    bug: "the Worker's merge passes a shard's events on before their revision is complete, its cursor at that revision, so a connection cut inside the revision repeats the events already sent",
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [
+      {
+        file: 'src/client/keyspace-watch.ts',
+        search: '    if (complete === null) {\n      this.pending.set(shard, held);\n      return null;\n    }',
+        replace: "    if (complete === null) {\n      this.positions.set(shard, event.type === 'progress' ? event.revision + 1 : event.revision);\n      return { events: held.splice(0), cursor: this.cursor, end: false };\n    }",
+      },
+    ],
+  },
 ];
 
 /** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */

@@ -7,6 +7,10 @@ import type {
   ChaosResult,
   KeyspaceGrowResult,
   HealthResult,
+  KeyspaceDefinition,
+  KeyspaceDeletion,
+  KeyspaceEntry,
+  KeyspaceList,
   LeaderCheckResult,
   LeadershipResult,
   MemberChange,
@@ -30,6 +34,7 @@ import type {
 import { REGIONS } from '../host/config.ts';
 import { DocumentSchema, restoreStream, snapshotDocument } from './backup.ts';
 import { ADMIN_BINDING, type Access, authorize } from './grants.ts';
+import * as keyspaces from './keyspace-collection.ts';
 import { growKeyspace } from './keyspace-grow.ts';
 import * as members from './membership-service.ts';
 import { CHANGE_WAIT_MS } from './membership-service.ts';
@@ -94,9 +99,10 @@ const GrowArgs = z.tuple([Stream, z.number().int().min(2).max(256)]);
  * `services = [{ binding = "PAXOS_ADMIN", service = "edgepaxos", entrypoint = "EdgePaxosAdmin" }]`.
  * One method per control of the HTTP API (switchover, step-down, failover,
  * run and work mode, truncation, health checks, members, rebuild, streams,
- * backup and restore, fault injection), each running the same service
- * function as its route (operations-service.ts, membership-service.ts,
- * streams-service.ts, backup.ts). A binding is a capability: bind this
+ * keyspaces, backup and restore, fault injection), each running the same
+ * service function as its route (operations-service.ts,
+ * membership-service.ts, streams-service.ts, keyspace-collection.ts,
+ * backup.ts). A binding is a capability: bind this
  * entrypoint only to a Worker that should steer the cluster; the data
  * entrypoint (`EdgePaxos`) cannot reach any of these. Errors are thrown as
  * `EdgePaxosError` (`name`, a message starting with the code, and `code`).
@@ -176,6 +182,22 @@ export class EdgePaxosAdmin extends WorkerEntrypoint<Cloudflare.Env> implements 
 
   async growKeyspace(keyspace: string, shards: number): Promise<KeyspaceGrowResult> {
     return this.call(GrowArgs, [keyspace, shards], ([k, n]) => growKeyspace(this.env, ADMIN_BINDING, k, n));
+  }
+
+  async keyspaces(): Promise<KeyspaceList> {
+    return this.call(NoArgs, [], () => keyspaces.listKeyspaces(this.env, ADMIN_BINDING));
+  }
+
+  async keyspace(name: string): Promise<KeyspaceEntry> {
+    return this.call(StreamArgs, [name], ([n]) => keyspaces.describeKeyspace(this.env, ADMIN_BINDING, n));
+  }
+
+  async createKeyspace(definition: KeyspaceDefinition): Promise<KeyspaceEntry> {
+    return this.call(DefinitionArgs, [definition], ([d]) => keyspaces.createKeyspace(this.env, ADMIN_BINDING, keyspaces.parseDefinition(d)));
+  }
+
+  async deleteKeyspace(name: string): Promise<KeyspaceDeletion> {
+    return this.call(StreamArgs, [name], ([n]) => keyspaces.deleteKeyspace(this.env, ADMIN_BINDING, n));
   }
 
   async snapshot(stream: string): Promise<SnapshotDocument> {

@@ -1,30 +1,20 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { DefinitionError, type KeyspaceConfig, KeyspaceConfigSchema, clusterConfig, findKeyspace, parseKeyspaceDefinition, shardStreamName } from '../host/config.ts';
-import { isRpcError } from '../host/replica-object.ts';
-import { timingWindows } from '../host/timing-windows.ts';
+import { type KeyspaceConfig, KeyspaceConfigSchema } from '../host/config.ts';
 import { ApiError } from './errors.ts';
-import { mayRead } from './grants.ts';
-import {
-  type Keyspace,
-  type VersionedKeyspace,
-  compareAndSetKeyspace,
-  forgetKeyspace,
-  listKeyspaceEntries,
-  newKeyspaceEntry,
-  readKeyspace,
-  shardClient,
-} from './keyspace-catalog.ts';
+import * as collection from './keyspace-collection.ts';
+import { DEFINITION_BYTES_MAX } from './streams-service.ts';
 import { growKeyspace } from './keyspace-grow.ts';
 import * as router from './keyspace-service.ts';
+import { ksWatch } from './keyspace-watch.ts';
 import { continent, idempotency } from './kv.ts';
 import { type App, type AppEnv, adminCaller, group, json, register, requireAdmin } from './route.ts';
 import { IdempotencyHeader, body, errors, loose, ok } from './schemas.ts';
+import { WATCH_MAX_DURATION_MS, WATCH_PROGRESS_MS } from './service.ts';
 import { TxnBody } from './txn.ts';
 import { LIST_LIMIT_MAX, bodyLimitFor, decimal, maxValueBytes } from './validation.ts';
 
 const tags = ['keyspaces'];
-const DEFINITION_BYTES_MAX = 16 * 1024;
 const ADMIN_COMMON = { 401: ['unauthorized'], 403: ['forbidden', 'admin_disabled'], 500: ['invalid_configuration'] } as const;
 
 const KeyspaceName = z.string().min(1).openapi({ description: 'A keyspace: configured (EDGEPAXOS_CONFIG `keyspaces`) or created at run time', example: 'users' });
@@ -108,7 +98,7 @@ const createKeyspaceRoute = createRoute({
   summary: 'Create a keyspace at run time: a key space spread over shards, each an ordinary stream (recorded in the catalog)',
   middleware: [adminCaller],
   bodyLimit: () => DEFINITION_BYTES_MAX,
-  parseBody: (raw: unknown) => parseDefinition(raw),
+  parseBody: (raw: unknown) => collection.parseDefinition(raw),
   request: { body: body(KeyspaceConfigSchema, "One entry of EDGEPAXOS_CONFIG's `keyspaces`") },
   responses: {
     201: ok(KeyspaceEntry, 'Created'),
@@ -212,73 +202,44 @@ const statusRoute = createRoute({
   responses: { 200: ok(KsStatus, 'The keyspace'), ...errors(KS_ERRORS) },
 });
 
+const WatchQuery = z
+  .object({
+    key: z.string().optional().openapi({ description: 'Watch this key (at its shard) ...' }),
+    prefix: z.string().optional().openapi({ description: "... or every key under this prefix ('' for all), at every shard: give exactly one" }),
+    from_revision: z
+      .string()
+      .max(64 * 1024)
+      .optional()
+      .openapi({ description: 'Resume from a cursor `SHARD:REVISION,...` (the `id:` of the last event received): each named shard from that revision on; a shard not named starts with the changes after the watch starts', example: '0:13,1:7,2:22,3:9' }),
+    max_duration_ms: decimal(1000, WATCH_MAX_DURATION_MS).optional().openapi({ description: `The connection ends after this long (1000 to ${WATCH_MAX_DURATION_MS}, the default)` }),
+    progress_ms: decimal(1000, 60_000).optional().openapi({ description: `A progress event per shard this often (1000 to 60000, default ${WATCH_PROGRESS_MS})` }),
+  })
+  .strict();
+const WatchHeaders = z.object({ 'last-event-id': z.string().optional().openapi({ description: "An EventSource's reconnection: the cursor to resume from (from_revision wins)" }) });
+const KsEventStream = z.string().openapi({
+  description:
+    'Server-Sent Events, each one `data:` line of JSON: a stream watch\'s events (`put`, `delete`, `progress`, `compacted`), each with the `shard` it comes from (its revision is that shard\'s); the last event of a shard\'s revision and every progress event carry `id: <cursor>`, the position to resume from. A `compacted` event ends the stream',
+  example: 'id: 0:13,1:8\ndata: {"type":"put","key":"user/42","value":"ada","revision":7,"create_revision":7,"shard":1}\n\n',
+});
+const watchRoute = createRoute({
+  method: 'get',
+  path: '/v1/keyspaces/{keyspace}/watch',
+  tags,
+  summary: "Watch a key or a prefix over the keyspace's shards: every shard's changes merged, each event naming its shard, resumable from a per-shard cursor",
+  request: { params: KeyspaceParams, query: WatchQuery, headers: WatchHeaders },
+  responses: {
+    200: { description: 'The event stream (each shard watched at one of its replicas)', content: { 'text/event-stream': { schema: KsEventStream } } },
+    ...errors({ 400: ['invalid_request', 'invalid_key'], 403: ['forbidden'], 404: ['keyspace_not_found'], 410: ['compacted'], 503: ['unavailable', 'catalog_unavailable'] }),
+  },
+});
+
 /** The keyspace collection and the router's routes (the service layer: keyspace-service.ts). */
 export function keyspaceRoutes(): App {
   const app = group();
-  register(app, createKeyspaceRoute, async (c, input) => {
-    const definition = input.body as KeyspaceConfig;
-    const name = definition.name;
-    requireAdmin(c, name);
-    if (findKeyspace(clusterConfig(c.env.EDGEPAXOS_CONFIG), name)) throw new ApiError(409, 'keyspace_exists', `keyspace '${name}' is configured in EDGEPAXOS_CONFIG`);
-    const current = await readKeyspace(c.env, name);
-    if (current && current.entry.state !== 'deleted') {
-      throw new ApiError(409, 'keyspace_exists', current.entry.state === 'deleting' ? `keyspace '${name}' is being deleted; repeat DELETE /v1/keyspaces/${name} to finish` : `keyspace '${name}' already exists`);
-    }
-    const entry = newKeyspaceEntry(definition);
-    const revision = await compareAndSetKeyspace(c.env, name, entry, current?.revision ?? 0);
-    if (revision === null) throw new ApiError(409, 'keyspace_exists', `keyspace '${name}' was created (or changed) by another request at the same time; this one changed nothing`);
-    return json(c, describe({ name, entry, revision }), 201);
-  });
-
-  register(app, listKeyspacesRoute, async (c) => {
-    const principal = c.var.principal;
-    const config = clusterConfig(c.env.EDGEPAXOS_CONFIG);
-    const configured = config.keyspaces.filter((k) => mayRead(principal, k.name)).map((k) => describeConfigured(k));
-    let catalogError: string | null = null;
-    let dynamic: ReturnType<typeof describe>[] = [];
-    try {
-      dynamic = (await listKeyspaceEntries(c.env)).filter((e) => e.entry.state !== 'deleted' && mayRead(principal, e.name)).map(describe);
-    } catch (e) {
-      if (!(e instanceof ApiError)) throw e;
-      catalogError = e.message;
-    }
-    return json(c, { keyspaces: [...configured, ...dynamic], catalog_error: catalogError });
-  });
-
-  register(app, describeKeyspaceRoute, async (c, { params }) => {
-    const name = params.keyspace;
-    const t = await router.openKeyspace(c.env, c.var.principal, name, 'read');
-    if (t.ks.kind === 'configured') return json(c, describeConfigured(t.ks.definition));
-    const current = await readKeyspace(c.env, name);
-    if (!current || current.entry.state === 'deleted') throw new ApiError(404, 'keyspace_not_found', `no keyspace '${name}'`);
-    return json(c, describe(current));
-  });
-
-  register(app, deleteKeyspaceRoute, async (c, { params }) => {
-    const name = params.keyspace;
-    requireAdmin(c, name);
-    if (findKeyspace(clusterConfig(c.env.EDGEPAXOS_CONFIG), name)) throw new ApiError(409, 'configured_keyspace', `keyspace '${name}' is defined in EDGEPAXOS_CONFIG; remove it there and redeploy`);
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const current = await readKeyspace(c.env, name);
-      if (!current || current.entry.state === 'deleted' || !current.entry.definition || !current.entry.map) throw new ApiError(404, 'keyspace_not_found', `no keyspace '${name}' was created at run time`);
-      let deleting = current;
-      if (current.entry.state === 'active') {
-        const entry = { ...current.entry, state: 'deleting' as const };
-        const revision = await compareAndSetKeyspace(c.env, name, entry, current.revision);
-        if (revision === null) continue;
-        deleting = { name, entry, revision };
-      }
-      forgetKeyspace(name);
-      const ks: Keyspace = { name, kind: 'dynamic', definition: deleting.entry.definition!, map: deleting.entry.map!, incarnation: deleting.entry.incarnation };
-      const notReached = (await Promise.all(Array.from({ length: ks.definition.shards }, (_, i) => wipe(c.env, ks, i)))).flat();
-      if (notReached.length === 0) {
-        const { definition: _d, map: _m, ...kept } = deleting.entry;
-        await compareAndSetKeyspace(c.env, name, { ...kept, state: 'deleted', deleted_at: new Date().toISOString() }, deleting.revision);
-      }
-      return json(c, { name, incarnation: deleting.entry.incarnation, state: notReached.length === 0 ? 'deleted' : 'deleting', not_reached: notReached });
-    }
-    throw new ApiError(409, 'conflict', `keyspace '${name}' kept changing while it was being deleted; try again`);
-  });
+  register(app, createKeyspaceRoute, async (c, input) => json(c, await collection.createKeyspace(c.env, c.var.principal, input.body as KeyspaceConfig), 201));
+  register(app, listKeyspacesRoute, async (c) => json(c, await collection.listKeyspaces(c.env, c.var.principal)));
+  register(app, describeKeyspaceRoute, async (c, { params }) => json(c, await collection.describeKeyspace(c.env, c.var.principal, params.keyspace)));
+  register(app, deleteKeyspaceRoute, async (c, { params }) => json(c, await collection.deleteKeyspace(c.env, c.var.principal, params.keyspace)));
 
   register(app, growRoute, async (c, { params, body }) => {
     requireAdmin(c, params.keyspace);
@@ -314,6 +275,18 @@ export function keyspaceRoutes(): App {
   );
   // Read access opens it; each operation is authorised by the router (writes need write access on their keys).
   register(app, txnRoute, async (c, { params, body }) => json(c, await router.ksTxn(await open(c, params.keyspace, 'read'), body, idempotency(c))));
+  register(app, watchRoute, async (c, { params, query }) => {
+    const from = query.from_revision ?? c.req.header('last-event-id');
+    const body = await ksWatch(await open(c, params.keyspace, 'read'), {
+      ...(query.key !== undefined ? { key: query.key } : {}),
+      ...(query.prefix !== undefined ? { prefix: query.prefix } : {}),
+      ...(from !== undefined ? { fromRevision: from } : {}),
+      ...(query.max_duration_ms !== undefined ? { maxDurationMs: query.max_duration_ms } : {}),
+      ...(query.progress_ms !== undefined ? { progressMs: query.progress_ms } : {}),
+      ...continent(c),
+    });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-request-id': c.get('requestId') } });
+  });
   register(app, statusRoute, async (c, { params }) => json(c, await router.ksStatus(await open(c, params.keyspace, 'read'))));
   return app;
 }
@@ -321,53 +294,4 @@ export function keyspaceRoutes(): App {
 /** The keyspace of the path for this caller; the resolves of a decided transaction outlive the response. */
 function open(c: Context<AppEnv>, name: string, access: 'read' | 'write'): Promise<router.KeyspaceTarget> {
   return router.openKeyspace(c.env, c.var.principal, name, access, (work) => c.executionCtx.waitUntil(work), continent(c).continent);
-}
-
-function parseDefinition(raw: unknown): KeyspaceConfig {
-  try {
-    return parseKeyspaceDefinition(raw);
-  } catch (e) {
-    if (e instanceof DefinitionError) throw new ApiError(400, 'invalid_request', e.message);
-    throw e;
-  }
-}
-
-function describeConfigured(k: KeyspaceConfig) {
-  return { name: k.name, kind: 'configured', map_version: 1, shards: Array.from({ length: k.shards }, (_, i) => shardName(k.name, i)), definition: k };
-}
-
-function describe(e: VersionedKeyspace) {
-  const d = e.entry.definition;
-  return {
-    name: e.name,
-    kind: 'dynamic',
-    state: e.entry.state,
-    incarnation: e.entry.incarnation,
-    created_at: e.entry.created_at,
-    map_version: e.entry.map?.version ?? 0,
-    shards: d ? Array.from({ length: d.shards }, (_, i) => shardName(e.name, i)) : [],
-    definition: d,
-    ...(e.entry.grow ? { grow: e.entry.grow } : {}),
-  };
-}
-
-function shardName(ks: string, i: number): string {
-  return shardStreamName(ks, i);
-}
-
-/** Tell every replica of shard `i` to wipe itself; the `shard/replica` names of those that did not confirm. */
-async function wipe(env: Cloudflare.Env, ks: Keyspace, i: number): Promise<string[]> {
-  const client = shardClient(env, ks, i);
-  const timeoutMs = timingWindows(client.stream).destroyWaitMs;
-  const notReached: string[] = [];
-  await Promise.all(
-    client.knownIds().map(async (id) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      const res = await Promise.race([client.stub(id).destroy(client.identity(id)), timeout]).catch(() => null);
-      if (timer !== undefined) clearTimeout(timer);
-      if (!res || isRpcError(res)) notReached.push(`${client.stream.name}/${id}`);
-    }),
-  );
-  return notReached;
 }

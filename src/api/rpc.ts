@@ -12,11 +12,14 @@ import type {
   GetOptions,
   KeyspaceApi,
   KeyspaceDeleteResult,
+  KeyspaceEntry,
+  KeyspaceList,
   KeyspaceItem,
   KeyspaceListResult,
   KeyspacePutResult,
   KeyspaceStatus,
   KeyspaceTxnResult,
+  KeyspaceWatchOptions,
   KvItem,
   LeaseGrantOptions,
   LeaseGrantResult,
@@ -49,7 +52,9 @@ import { snapshotDocument } from './backup.ts';
 import { ConfigError } from '../host/config.ts';
 import { ApiError } from './errors.ts';
 import { BINDING } from './grants.ts';
+import * as collection from './keyspace-collection.ts';
 import * as router from './keyspace-service.ts';
+import { ksWatch } from './keyspace-watch.ts';
 import * as locks from './lock-service.ts';
 import { metricsText } from './metrics/index.ts';
 import * as service from './service.ts';
@@ -95,6 +100,18 @@ const WatchArgs = z.tuple([
       key: z.string().optional(),
       prefix: z.string().optional(),
       fromRevision: Slot.optional(),
+      maxDurationMs: z.number().int().min(1000).max(service.WATCH_MAX_DURATION_MS).optional(),
+      progressMs: z.number().int().min(1000).max(60_000).optional(),
+    })
+    .strict(),
+]);
+const KsWatchArgs = z.tuple([
+  Stream,
+  z
+    .object({
+      key: z.string().optional(),
+      prefix: z.string().optional(),
+      fromRevision: z.string().max(64 * 1024).optional(),
       maxDurationMs: z.number().int().min(1000).max(service.WATCH_MAX_DURATION_MS).optional(),
       progressMs: z.number().int().min(1000).max(60_000).optional(),
     })
@@ -221,6 +238,29 @@ export class EdgePaxos extends WorkerEntrypoint<Cloudflare.Env> implements DataA
 
   async ksStatus(keyspace: string): Promise<KeyspaceStatus> {
     return this.runKeyspace(StatusArgs, [keyspace], 'read', () => (t) => router.ksStatus(t));
+  }
+
+  /** A watch over a key or prefix of the keyspace, every shard's merged, as Server-Sent Events (parse with `keyspaceWatchEvents`, or let `watchKeyspaceForever` reconnect). */
+  async ksWatch(keyspace: string, opts: KeyspaceWatchOptions): Promise<ReadableStream<Uint8Array>> {
+    return this.runKeyspace(KsWatchArgs, [keyspace, opts], 'read', ([, o]) => (t) => ksWatch(t, o));
+  }
+
+  /** Every keyspace (a binding may read them all); creating and deleting one is the operator entrypoint's (`EdgePaxosAdmin`). */
+  async keyspaces(): Promise<KeyspaceList> {
+    try {
+      return await collection.listKeyspaces(this.env, BINDING);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
+  }
+
+  async keyspace(name: string): Promise<KeyspaceEntry> {
+    try {
+      const [n] = parseInput(StatusArgs, [name], 'argument');
+      return await collection.describeKeyspace(this.env, BINDING, n);
+    } catch (e) {
+      throw toEdgePaxosError(e);
+    }
   }
 
   /** As `run`, for a keyspace: the resolves of a decided transaction outlive the call (waitUntil). */

@@ -393,7 +393,7 @@ export async function leaseRevoke(t: Target, id: string, opts: { readonly idempo
 export const WATCH_MAX_DURATION_MS = 300_000;
 export const WATCH_PROGRESS_MS = 10_000;
 /** A watcher whose reader falls this far behind is cut off (it reconnects from where it was). */
-const WATCH_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
+export const WATCH_QUEUE_BYTES_MAX = 4 * 1024 * 1024;
 
 /**
  * A watch: the SSE byte stream of one replica. Replicas are asked in this
@@ -418,17 +418,33 @@ export async function watch(t: Target, opts: WatchOptions & { readonly continent
   if (!Number.isInteger(progressMs) || progressMs < 1000 || progressMs > 60_000) throw new ApiError(400, 'invalid_request', 'progress_ms must be 1000 to 60000');
   if (opts.fromRevision !== undefined && (!Number.isSafeInteger(opts.fromRevision) || opts.fromRevision < 1)) throw new ApiError(400, 'invalid_request', 'from_revision must be 1 or more');
   const filter = opts.key !== undefined ? { key: opts.key } : { prefix: opts.prefix! };
-  const order = watchOrder(t.client, opts.continent);
+  return openReplicaWatch(t.client, filter, opts.fromRevision, { maxDurationMs, progressMs }, opts.continent);
+}
+
+/**
+ * A watch at one replica of `client`'s stream (validated and authorised by
+ * the caller): current followers by nearness first, then the leader, then
+ * any replica that keeps data (`force`). 410 `compacted` when the revisions
+ * asked for are gone, 503 when no replica took it.
+ */
+export async function openReplicaWatch(
+  client: StreamClient,
+  filter: { readonly key: string } | { readonly prefix: string },
+  fromRevision: number | undefined,
+  timing: { readonly maxDurationMs: number; readonly progressMs: number },
+  continent: string | undefined,
+): Promise<ReadableStream<Uint8Array>> {
+  const order = watchOrder(client, continent);
   for (const force of [false, true]) {
     for (const id of order) {
-      const res = await t.client
+      const res = await client
         .stub(id)
-        .watch(t.client.identity(id), filter, opts.fromRevision, { maxDurationMs, progressMs, queueBytesMax: WATCH_QUEUE_BYTES_MAX, force })
+        .watch(client.identity(id), filter, fromRevision, { ...timing, queueBytesMax: WATCH_QUEUE_BYTES_MAX, force })
         .catch(() => null);
       if (res === null) continue;
       if (isRpcError(res)) {
         if (res.code === 'down') continue;
-        throw t.client.failure(res);
+        throw client.failure(res);
       }
       if (res.kind === 'ok') return res.stream;
       if (res.kind === 'compacted') {

@@ -1,13 +1,15 @@
 import type { StreamDefinition, StreamDeletion, StreamEntry, StreamList } from '../client/types.ts';
 import type { ReplicaId } from '../core/index.ts';
-import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseShardName, parseStreamDefinition } from '../host/config.ts';
+import { CATALOG_STREAM, DefinitionError, type StreamConfig, catalogStream, clusterConfig, findStream, parseShardName, parseStreamDefinition, shardStreamName } from '../host/config.ts';
 import { isRpcError } from '../host/replica-object.ts';
 import { timingWindows } from '../host/timing-windows.ts';
-import { type VersionedEntry, compareAndSet, dynamicClient, forgetEntry, isCreatableName, newIncarnation, readEntry, visibleStreams } from './catalog.ts';
+import { type VersionedEntry, compareAndSet, dynamicClient, forgetEntry, isCreatableName, newIncarnation, readEntry, resolveStream, visibleStreams } from './catalog.ts';
 import { ApiError } from './errors.ts';
-import { type Principal, authorize } from './grants.ts';
+import { type Principal, authorize, mayRead } from './grants.ts';
+import { type Keyspace, listKeyspaceEntries, shardClient } from './keyspace-catalog.ts';
 import { pickLeader } from './operations-service.ts';
 import type { StreamClient } from './stream-client.ts';
+import { evenMap } from '../kv/index.ts';
 
 /**
  * The stream collection: list every stream, describe one, create one at run
@@ -77,6 +79,12 @@ export async function deleteStream(env: Cloudflare.Env, principal: Principal, na
 /** A stream's definition (every default filled in) and where it comes from. */
 export async function describeStream(env: Cloudflare.Env, principal: Principal, name: string): Promise<StreamEntry> {
   authorize(principal, { stream: name, access: 'read' });
+  const shard = parseShardName(name);
+  if (shard) {
+    // A keyspace's shard (configured or created at run time): its stream as the keyspace derives it.
+    const client = await resolveStream(env, name);
+    return { name, kind: 'shard', keyspace: shard.keyspace, shard: shard.shard, definition: client.stream as unknown as StreamDefinition };
+  }
   const config = clusterConfig(env.EDGEPAXOS_CONFIG);
   const configured = findStream(config, name);
   if (configured) return { name, kind: 'configured', definition: configured as unknown as StreamDefinition };
@@ -99,7 +107,60 @@ export async function listStreams(env: Cloudflare.Env, principal: Principal): Pr
       throw err;
     });
   });
-  return { streams: (await Promise.all(rows)).filter((s) => s !== null) as unknown as StreamList['streams'], catalog_error: catalogError };
+  const shards = await visibleShards(env, principal);
+  const shardRows = shards.rows.map((s) => {
+    const extra = { keyspace: s.keyspace, shard: s.shard, ...s.entry };
+    if (!s.client) return Promise.resolve({ name: s.name, kind: 'shard' as const, replicas: s.replicas, leader_id: null, leader_region: null, ...extra });
+    return withLeader(s.client, 'shard', extra).catch((err: unknown) => {
+      if (err instanceof ApiError && err.status === 404) return null; // its keyspace was deleted meanwhile
+      throw err;
+    });
+  });
+  const all = (await Promise.all([...rows, ...shardRows])).filter((s) => s !== null);
+  const errors = [catalogError, shards.catalogError].filter((e) => e !== null);
+  return { streams: all as unknown as StreamList['streams'], catalog_error: errors.length === 0 ? null : errors.join('; ') };
+}
+
+/**
+ * The shards of every keyspace whose shard streams `principal` may read
+ * (a grant names a shard stream by its name, as for its stream routes):
+ * configured keyspaces', then those created at run time, active or being
+ * deleted (then not asked anything: their replicas are wiped or about to be);
+ * a deleted keyspace has none.
+ */
+async function visibleShards(env: Cloudflare.Env, principal: Principal): Promise<{ rows: ShardRow[]; catalogError: string | null }> {
+  const rows: ShardRow[] = [];
+  const add = (ks: Keyspace, entry: Record<string, unknown>, ask: boolean): void => {
+    for (let i = 0; i < ks.definition.shards; i++) {
+      const name = shardStreamName(ks.name, i);
+      if (!mayRead(principal, name)) continue;
+      const client = shardClient(env, ks, i);
+      rows.push({ name, keyspace: ks.name, shard: i, replicas: client.stream.replicas.map((r) => r.id), client: ask ? client : null, entry });
+    }
+  };
+  for (const k of clusterConfig(env.EDGEPAXOS_CONFIG).keyspaces) add({ name: k.name, kind: 'configured', definition: k, map: evenMap(k.shards) }, {}, true);
+  let catalogError: string | null = null;
+  try {
+    for (const e of await listKeyspaceEntries(env)) {
+      const { definition, map } = e.entry;
+      if (e.entry.state === 'deleted' || !definition || !map) continue;
+      const ks: Keyspace = { name: e.name, kind: 'dynamic', definition, map, incarnation: e.entry.incarnation };
+      add(ks, { state: e.entry.state, incarnation: e.entry.incarnation, created_at: e.entry.created_at }, e.entry.state === 'active');
+    }
+  } catch (e) {
+    if (!(e instanceof ApiError)) throw e;
+    catalogError = e.message;
+  }
+  return { rows, catalogError };
+}
+
+interface ShardRow {
+  readonly name: string;
+  readonly keyspace: string;
+  readonly shard: number;
+  readonly replicas: readonly ReplicaId[];
+  readonly client: StreamClient | null;
+  readonly entry: Record<string, unknown>;
 }
 
 /** The definition in a request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
@@ -160,7 +221,7 @@ async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
 }
 
 /** One row of the stream list: where the stream comes from, its replicas and the leader they report. */
-async function withLeader(client: StreamClient, kind: StreamClient['placement']['kind'], extra: Record<string, unknown> = {}) {
+async function withLeader(client: StreamClient, kind: StreamClient['placement']['kind'] | 'shard', extra: Record<string, unknown> = {}) {
   const s = client.stream;
   const views = await client.views(1000);
   // Of replicas that say they lead, the one with the highest term (a deposed leader may not know it yet).

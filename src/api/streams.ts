@@ -9,12 +9,24 @@ const tags = ['streams'];
 const ADMIN_COMMON = { 401: ['unauthorized'], 403: ['forbidden', 'admin_disabled'], 500: ['invalid_configuration'] } as const;
 const StreamEntry = loose('StreamEntry', 'A stream: where it comes from and its definition, every default filled in', {
   name: z.string(),
-  kind: z.enum(['configured', 'system', 'dynamic']),
+  kind: z.enum(['configured', 'system', 'dynamic', 'shard']),
+  keyspace: z.string().optional().openapi({ description: 'A shard: its keyspace' }),
+  shard: z.number().int().optional().openapi({ description: 'A shard: its index in the keyspace' }),
   definition: z.unknown().optional(),
 });
 const StreamList = z
   .object({
-    streams: z.array(z.looseObject({ name: z.string(), kind: z.string(), replicas: z.array(z.number().int()), leader_id: z.number().int().nullable(), leader_region: z.string().nullable() })),
+    streams: z.array(
+      z.looseObject({
+        name: z.string(),
+        kind: z.enum(['configured', 'system', 'dynamic', 'shard']),
+        keyspace: z.string().optional().openapi({ description: "A shard (kind `shard`): its keyspace; its keys are written through the keyspace's routes" }),
+        shard: z.number().int().optional().openapi({ description: 'A shard: its index in the keyspace' }),
+        replicas: z.array(z.number().int()),
+        leader_id: z.number().int().nullable(),
+        leader_region: z.string().nullable(),
+      }),
+    ),
     catalog_error: z.string().nullable(),
   })
   .openapi('StreamList');
@@ -64,7 +76,7 @@ const listStreamsRoute = createRoute({
   path: '/v1/streams',
   tags,
   summary: 'Every stream the caller may read, with its leader',
-  responses: { 200: ok(StreamList, 'Configured streams, the catalog, and streams created at run time'), ...errors({}) },
+  responses: { 200: ok(StreamList, "Configured streams, the catalog, streams created at run time, and every keyspace's shards"), ...errors({}) },
 });
 
 /**

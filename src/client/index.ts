@@ -24,6 +24,10 @@ import type {
   ElectionLeader,
   GetOptions,
   KeyspaceApi,
+  KeyspaceDefinition,
+  KeyspaceDeletion,
+  KeyspaceEntry,
+  KeyspaceList,
   KeyspaceDeleteResult,
   KeyspaceGrowResult,
   KeyspaceItem,
@@ -31,6 +35,7 @@ import type {
   KeyspacePutResult,
   KeyspaceStatus,
   KeyspaceTxnResult,
+  KeyspaceWatchOptions,
   KvItem,
   LeaseGrantOptions,
   LeaseGrantResult,
@@ -83,6 +88,7 @@ import type {
 
 export { EdgePaxosError, isEdgePaxosError } from './error.ts';
 export { type WatchForeverOptions, watchEvents, watchForever } from './watch.ts';
+export { type KeyspaceWatchForeverOptions, encodeWatchCursor, keyspaceWatchEvents, parseWatchCursor, watchKeyspaceForever } from './keyspace-watch.ts';
 export type * from './types.ts';
 
 export interface ClientOptions {
@@ -247,6 +253,39 @@ export class EdgePaxosClient implements DataApi, AdminApi, KeyspaceApi {
 
   async ksStatus(keyspace: string): Promise<KeyspaceStatus> {
     return this.request('GET', `${keyspacePath(keyspace)}/status`, {});
+  }
+
+  /** The SSE byte stream of a keyspace watch (one connection): read it with `keyspaceWatchEvents`, or use `watchKeyspaceForever`, which reconnects. */
+  async ksWatch(keyspace: string, opts: KeyspaceWatchOptions): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.send('GET', `${keyspacePath(keyspace)}/watch`, {
+      key: opts.key,
+      prefix: opts.prefix,
+      from_revision: opts.fromRevision,
+      max_duration_ms: opts.maxDurationMs,
+      progress_ms: opts.progressMs,
+    });
+    if (!res.ok || !res.body) return this.fail(res, await res.text());
+    return res.body;
+  }
+
+  /** Every keyspace this client's token may read. */
+  async keyspaces(): Promise<KeyspaceList> {
+    return this.request('GET', '/v1/keyspaces', {});
+  }
+
+  /** A keyspace's definition and shard map. */
+  async keyspace(name: string): Promise<KeyspaceEntry> {
+    return this.request('GET', keyspacePath(name), {});
+  }
+
+  /** Create a keyspace at run time (an admin grant on its name). */
+  async createKeyspace(definition: KeyspaceDefinition): Promise<KeyspaceEntry> {
+    return this.request('POST', '/v1/keyspaces', {}, definition);
+  }
+
+  /** Delete a keyspace created at run time, wiping every shard (`deleting` with `not_reached`: call it again). */
+  async deleteKeyspace(name: string): Promise<KeyspaceDeletion> {
+    return this.request('DELETE', keyspacePath(name), {});
   }
 
   /** The streams this client's token may read, with their leaders. */

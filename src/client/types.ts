@@ -382,14 +382,99 @@ export interface KeyspaceStatus {
   readonly shards: readonly KeyspaceShardStatus[];
 }
 
+/** A keyspace definition: one entry of EDGEPAXOS_CONFIG's `keyspaces` (docs/scaling.md), the body of a create. */
+export interface KeyspaceDefinition {
+  readonly name: string;
+  /** 1 to 256. */
+  readonly shards: number;
+  /** Ids are given in order (1, 2, ...): a replica here has no `id`. */
+  readonly replicas: readonly { readonly region: string; readonly priority?: number; readonly role?: 'follower' | 'logger' | 'passive' }[];
+  /** `spread` (shard i led from the (i mod R)-th region) or a region (every shard led from there). */
+  readonly leaders?: string;
+  /** Every stream setting but the name and the ids (docs/configuration.md): timings, `policy`, `log`, `flow_control`, ... */
+  readonly [option: string]: string | number | boolean | null | undefined | object;
+}
+
+/** A keyspace: where it comes from, its definition and its shard map's version and streams. */
+export interface KeyspaceEntry {
+  readonly name: string;
+  readonly kind: 'configured' | 'dynamic';
+  /** A keyspace created at run time: `active`, or `deleting` (a deletion that has not reached every shard replica). */
+  readonly state?: string;
+  readonly incarnation?: string;
+  readonly created_at?: string;
+  readonly map_version: number;
+  /** The shards' stream names, shard 0 first. */
+  readonly shards: readonly string[];
+  readonly definition?: KeyspaceDefinition;
+  /** A grow in progress (`POST /v1/keyspaces/{ks}/grow`): the map is already the grown one; these hash ranges move, each `done` once its new shard serves it. */
+  readonly grow?: {
+    readonly from_shards: number;
+    readonly started_at: string;
+    readonly moves: readonly { readonly from: number; readonly to: number; readonly source: number; readonly target: number; readonly done: boolean }[];
+  };
+}
+
+/** Every keyspace the caller may read (GET /v1/keyspaces). */
+export interface KeyspaceList {
+  readonly keyspaces: readonly KeyspaceEntry[];
+  /** Why the keyspaces created at run time could not be listed (the catalog has no leader), or null. */
+  readonly catalog_error: string | null;
+}
+
+export interface KeyspaceDeletion {
+  readonly name: string;
+  readonly incarnation: string;
+  /** `deleted`, or `deleting` while the shard replicas in `not_reached` (`<stream>/<id>`) have not wiped themselves (repeat the call). */
+  readonly state: 'deleted' | 'deleting';
+  readonly not_reached: readonly string[];
+}
+
+/** A watch over a keyspace: a key (its shard) or a prefix (every shard), merged. */
+export interface KeyspaceWatchOptions {
+  /** Watch one key ... */
+  readonly key?: string;
+  /** ... or every key under a prefix ('' for all). Give exactly one. */
+  readonly prefix?: string;
+  /**
+   * Where to start, per shard: a cursor `SHARD:REVISION,...` (each shard from that revision on,
+   * as a stream's from_revision), normally the `id:` of the last event received. A shard it does
+   * not name starts with the changes after the watch starts.
+   */
+  readonly fromRevision?: string;
+  /** Close the connection after this long (1 s to 5 min, default 5 min); reconnect with the cursor. */
+  readonly maxDurationMs?: number;
+  /** A progress event per shard this often (1 s to 60 s, default 10 s). */
+  readonly progressMs?: number;
+}
+
+/** A keyspace watch's event: a stream watch's, with the shard it comes from (revisions, `first_revision` included, are that shard's). */
+export type KeyspaceWatchEvent = WatchEvent & { readonly shard: number };
+
+/** Reading the keyspace collection: the data entrypoint, the operator entrypoint and the HTTP client alike. */
+export interface KeyspaceCatalogApi {
+  /** Every keyspace the caller may read. */
+  keyspaces(): Promise<KeyspaceList>;
+  /** A keyspace's definition and shard map. */
+  keyspace(name: string): Promise<KeyspaceEntry>;
+}
+
+/** Changing the keyspace collection: the operator entrypoint and the HTTP client (an admin grant), never the data entrypoint. */
+export interface KeyspaceAdminApi extends KeyspaceCatalogApi {
+  createKeyspace(definition: KeyspaceDefinition): Promise<KeyspaceEntry>;
+  deleteKeyspace(name: string): Promise<KeyspaceDeletion>;
+}
+
 /** The keyspace operations, over HTTP and over the binding alike. */
-export interface KeyspaceApi {
+export interface KeyspaceApi extends KeyspaceCatalogApi {
   ksPut(keyspace: string, key: string, value: string, opts?: Omit<PutOptions, 'lease'>): Promise<KeyspacePutResult>;
   ksGet(keyspace: string, key: string, opts?: GetOptions): Promise<KeyspaceItem | null>;
   ksDelete(keyspace: string, key: string, opts?: DeleteOptions): Promise<KeyspaceDeleteResult>;
   ksList(keyspace: string, opts?: ListOptions): Promise<KeyspaceListResult>;
   ksTxn(keyspace: string, request: TxnRequest, opts?: TxnOptions): Promise<KeyspaceTxnResult>;
   ksStatus(keyspace: string): Promise<KeyspaceStatus>;
+  /** A watch over a key or prefix of the keyspace, every shard's merged, as Server-Sent Events: read it with `keyspaceWatchEvents`, or let `watchKeyspaceForever` reconnect. */
+  ksWatch(keyspace: string, opts: KeyspaceWatchOptions): Promise<ReadableStream<Uint8Array>>;
 }
 
 export interface DataApi {
@@ -538,7 +623,10 @@ export interface StreamDefinition {
 /** A stream: where it comes from and its definition with every default filled in. */
 export interface StreamEntry {
   readonly name: string;
-  readonly kind: 'configured' | 'system' | 'dynamic';
+  /** `shard`: shard `shard` of keyspace `keyspace`, its definition derived from the keyspace's. */
+  readonly kind: 'configured' | 'system' | 'dynamic' | 'shard';
+  readonly keyspace?: string;
+  readonly shard?: number;
   readonly state?: string;
   readonly incarnation?: string;
   readonly created_at?: string;
@@ -632,11 +720,14 @@ export interface ReplicaCheckOptions {
 /** One row of the stream list. */
 export interface StreamSummary {
   readonly name: string;
-  readonly kind: 'configured' | 'system' | 'dynamic';
+  /** `shard`: shard `shard` of keyspace `keyspace` (its keys are written through the keyspace). */
+  readonly kind: 'configured' | 'system' | 'dynamic' | 'shard';
   readonly replicas: readonly number[];
   readonly leader_id: number | null;
   readonly leader_region: string | null;
   readonly state?: string;
+  readonly keyspace?: string;
+  readonly shard?: number;
 }
 
 /** Every stream the caller may read, with its leader (GET /v1/streams). */
@@ -669,7 +760,7 @@ export type ChaosResult =
  * for members, the health checks and the stream list). A binding to the
  * data entrypoint (`EdgePaxos`) has none of them.
  */
-export interface AdminApi {
+export interface AdminApi extends KeyspaceAdminApi {
   /** Hand leadership to `target` (Patroni switchover); answers once it leads. */
   switchover(stream: string, target: number, opts?: TimeoutOptions): Promise<LeadershipResult>;
   /** The leader hands over to the best other replica. */

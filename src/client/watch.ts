@@ -10,14 +10,14 @@
 import { EdgePaxosError, isEdgePaxosError } from './error.ts';
 import type { DataApi, WatchEvent, WatchOptions } from './types.ts';
 
-/** One SSE event: its data (parsed JSON) and its `id:` (the revision it completes), if any. */
-interface SseEvent {
-  readonly data: WatchEvent;
-  readonly id: number | null;
+/** One SSE event: its data (parsed JSON) and its `id:` (what it completes: a stream's revision, a keyspace watch's cursor), if any. */
+export interface SseEvent<E = WatchEvent> {
+  readonly data: E;
+  readonly id: string | null;
 }
 
 /** The events of an SSE byte stream, as they arrive (a truncated last event is dropped). */
-async function* readSse(stream: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent> {
+export async function* readSse<E = WatchEvent>(stream: ReadableStream<Uint8Array>, signal?: AbortSignal): AsyncGenerator<SseEvent<E>> {
   const reader = stream.getReader();
   // An abort cancels the read in progress (a quiet stream may not deliver anything for a long time).
   const stop = (): void => void reader.cancel().catch(() => undefined);
@@ -42,12 +42,12 @@ async function* readSse(stream: ReadableStream<Uint8Array>, signal?: AbortSignal
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
         let data = '';
-        let id: number | null = null;
+        let id: string | null = null;
         for (const line of block.split('\n')) {
           if (line.startsWith('data:')) data += line.slice(line.startsWith('data: ') ? 6 : 5);
-          else if (line.startsWith('id:')) id = Number(line.slice(3).trim());
+          else if (line.startsWith('id:')) id = line.slice(3).trim();
         }
-        if (data !== '') yield { data: JSON.parse(data) as WatchEvent, id: id !== null && Number.isSafeInteger(id) ? id : null };
+        if (data !== '') yield { data: JSON.parse(data) as E, id };
       }
     }
   } finally {
@@ -92,7 +92,9 @@ export async function* watchForever(api: Pick<DataApi, 'watch'>, stream: string,
     let delivered = false;
     try {
       const body = await api.watch(stream, { ...watch, ...(next !== undefined ? { fromRevision: next } : {}) });
-      for await (const { data, id } of readSse(body, signal)) {
+      for await (const { data, id: idText } of readSse(body, signal)) {
+        const revisionId = idText === null ? NaN : Number(idText);
+        const id = Number.isSafeInteger(revisionId) ? revisionId : null;
         delivered = true;
         backoffMs = 100;
         if (data.type === 'compacted') {

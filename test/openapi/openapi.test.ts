@@ -83,6 +83,7 @@ describe('openapi', () => {
         'GET /v1/keyspaces/{keyspace}/kv',
         'POST /v1/keyspaces/{keyspace}/txn',
         'GET /v1/keyspaces/{keyspace}/status',
+        'GET /v1/keyspaces/{keyspace}/watch',
       ].sort(),
     );
     const put = doc.paths['/v1/streams/{stream}/kv/{key}'].put;
@@ -108,6 +109,10 @@ describe('openapi', () => {
     expect(doc.paths['/v1/streams/{stream}/kv/{key}'].delete.parameters.map((p: any) => p.name)).toContain('if_revision');
     expect(doc.paths['/v1/keyspaces/{keyspace}/txn'].post.responses['409'].description).toContain('txn_conflict');
     expect(doc.paths['/v1/keyspaces'].post.responses['409'].description).toContain('keyspace_exists');
+    const ksWatch = doc.paths['/v1/keyspaces/{keyspace}/watch'].get;
+    expect(Object.keys(ksWatch.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(ksWatch.parameters.map((p: any) => p.name)).toEqual(expect.arrayContaining(['keyspace', 'key', 'prefix', 'from_revision', 'last-event-id']));
+    expect(ksWatch.responses['410'].description).toContain('compacted');
   });
 
   it('openapi: /docs renders every operation of the document into one self-contained page that may load nothing', async () => {

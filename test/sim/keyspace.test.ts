@@ -24,12 +24,13 @@ describe('checker: a keyspace history is checked as one object', () => {
 
 describe('simulation: cross-shard transactions and online grows with Worker and leader crashes', () => {
   // A few seeds here; the long campaign is `npm run sim:keyspace -- --seeds 500` (docs/simulation.md).
-  it('keeps every history linearizable, leaves no intent behind and finishes every grow, over random campaigns', async () => {
+  it('keeps every history linearizable, leaves no intent behind, finishes every grow and watches every shard without loss or repeat, over random campaigns', async () => {
     let crashes = 0;
     let settled = 0;
     let moved = 0;
     let growCrashes = 0;
     let handoffsRefused = 0;
+    let watched = 0;
     for (let seed = 1; seed <= 12; seed++) {
       const r = await runKeyspaceSim(keyspaceOptions(seed));
       expect(r.ok, `${r.check}: ${r.message}\nreproduce: ${r.reproduce}`).toBe(true);
@@ -40,6 +41,9 @@ describe('simulation: cross-shard transactions and online grows with Worker and 
       moved += r.movedKeys;
       growCrashes += r.growCrashes;
       handoffsRefused += r.handoffsRefused;
+      watched += r.watchEvents;
+      // The keyspace watch runs in the seeds that do not grow (a watch across a grow is not modelled).
+      if (r.options.growTo === 0) expect(r.watchConnections, `seed ${seed}: the keyspace watch never reconnected`).toBeGreaterThan(1);
     }
     // Grows ran under that traffic: keys moved, grow drivers died mid-grow (and were resumed), hand-offs met intents.
     expect(moved).toBeGreaterThan(0);
@@ -48,6 +52,8 @@ describe('simulation: cross-shard transactions and online grows with Worker and 
     // The campaign did meet what it is about: coordinators that died mid-protocol, and intents settled by others.
     expect(crashes).toBeGreaterThan(0);
     expect(settled).toBeGreaterThan(0);
+    // The keyspace watch (every shard's checked against what that shard applied) delivered changes across reconnections.
+    expect(watched).toBeGreaterThan(0);
   });
 
   for (const m of KEYSPACE_MUTANTS) {

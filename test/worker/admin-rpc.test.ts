@@ -4,9 +4,10 @@ import type { EdgePaxos } from '../../src/api/rpc.ts';
 import { EdgePaxos as DataEntrypoint } from '../../src/api/rpc.ts';
 import { EdgePaxosAdmin } from '../../src/api/admin-rpc.ts';
 import { BINDING } from '../../src/api/grants.ts';
+import * as keyspaces from '../../src/api/keyspace-collection.ts';
 import * as operations from '../../src/api/operations-service.ts';
 import { openStream } from '../../src/api/service.ts';
-import type { AdminApi, DataApi } from '../../src/client/types.ts';
+import type { AdminApi, DataApi, KeyspaceApi } from '../../src/client/types.ts';
 import { admin as adminToken, api, eventually, put, stableLeader, status } from './helpers.ts';
 
 // PAXOS_ADMIN and PAXOS are real service bindings (vitest.config.ts) from this Worker to its own
@@ -48,11 +49,14 @@ const ADMIN_ONLY = [
   'createStream',
   'deleteStream',
   'growKeyspace',
+  'createKeyspace',
+  'deleteKeyspace',
   'restore',
   'chaos',
-] as const satisfies readonly Exclude<keyof AdminApi, keyof DataApi>[];
-// The list is complete: a method added to AdminApi and not listed here fails the typecheck.
-const complete: [Exclude<Exclude<keyof AdminApi, keyof DataApi>, (typeof ADMIN_ONLY)[number]>] extends [never] ? true : false = true;
+] as const satisfies readonly Exclude<keyof AdminApi, keyof DataApi | keyof KeyspaceApi>[];
+// The list is complete: a method added to AdminApi and not listed here fails the typecheck (the keyspace
+// collection's reads, `keyspaces` and `keyspace`, are on both entrypoints).
+const complete: [Exclude<Exclude<keyof AdminApi, keyof DataApi | keyof KeyspaceApi>, (typeof ADMIN_ONLY)[number]>] extends [never] ? true : false = true;
 
 describe('admin rpc: operator controls through a service binding to EdgePaxosAdmin', () => {
   it('admin rpc: a switchover through the binding moves the leader; step-down, pause, failover and resume follow; health checks answer', async () => {
@@ -165,6 +169,49 @@ describe('admin rpc: operator controls through a service binding to EdgePaxosAdm
   });
 });
 
+describe('admin rpc: keyspaces', () => {
+  it('admin rpc: a keyspace is created, listed, described, served, shown in the stream list with its shards, and deleted through the binding', async () => {
+    const definition = { name: 'admin-ks', shards: 2, tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200, quiesce_after_ms: 300, replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }] };
+    const created = await paxosAdmin.createKeyspace(definition);
+    expect(created).toMatchObject({ name: 'admin-ks', kind: 'dynamic', state: 'active', map_version: 1, shards: ['admin-ks_s0000', 'admin-ks_s0001'], definition: { name: 'admin-ks', shards: 2 } });
+    expect(await refusal(paxosAdmin.createKeyspace(definition))).toMatchObject({ code: 'keyspace_exists', status: 409 });
+    expect(await refusal(paxosAdmin.createKeyspace({ ...definition, name: 'admin-bad', shards: 0 }))).toMatchObject({ code: 'invalid_request', status: 400 });
+    expect(await refusal(paxosAdmin.createKeyspace('not a definition' as never))).toMatchObject({ code: 'invalid_request', status: 400 });
+    // The HTTP route answers the same entry (one code path).
+    expect(await paxosAdmin.keyspace('admin-ks')).toEqual(created);
+    expect((await api('GET', '/v1/keyspaces/admin-ks')).body).toEqual(created);
+    expect((await paxosAdmin.keyspaces()).keyspaces.map((k) => k.name)).toEqual(expect.arrayContaining(['users', 'admin-ks']));
+    // The data binding reads the collection too, and serves the keyspace.
+    const data = env.PAXOS as unknown as Service<EdgePaxos>;
+    expect(await data.keyspace('admin-ks')).toEqual(created);
+    expect((await data.keyspaces()).keyspaces.map((k) => k.name)).toContain('admin-ks');
+    // A new keyspace's shards elect at their first request: wait for both leaders, as for a new stream.
+    for (const shard of ['admin-ks_s0000', 'admin-ks_s0001']) await stableLeader(shard, 30_000);
+    expect(await data.ksPut('admin-ks', 'k', 'v')).toMatchObject({ revision: expect.any(Number) });
+    // Its shards are streams of kind `shard` in the stream list, as the configured keyspace's are.
+    // (A catalog that lost its leader under a loaded machine lists no run-time keyspace for a moment: catalog_error says so.)
+    const list = await eventually('the catalog read for the stream list', async () => {
+      const l = await paxosAdmin.streams();
+      return l.catalog_error === null && l;
+    });
+    const shards = list.streams.filter((s) => s.kind === 'shard');
+    expect(shards.filter((s) => s.keyspace === 'admin-ks'), JSON.stringify(list)).toEqual([
+      expect.objectContaining({ name: 'admin-ks_s0000', kind: 'shard', keyspace: 'admin-ks', shard: 0, replicas: [1, 2, 3], state: 'active' }),
+      expect.objectContaining({ name: 'admin-ks_s0001', kind: 'shard', keyspace: 'admin-ks', shard: 1, replicas: [1, 2, 3], state: 'active' }),
+    ]);
+    expect(shards.filter((s) => s.keyspace === 'users').map((s) => s.name)).toEqual(['users_s0000', 'users_s0001', 'users_s0002', 'users_s0003']);
+    expect(await paxosAdmin.stream('admin-ks_s0001')).toMatchObject({ name: 'admin-ks_s0001', kind: 'shard', keyspace: 'admin-ks', shard: 1, definition: { name: 'admin-ks_s0001' } });
+
+    expect(await paxosAdmin.deleteKeyspace('admin-ks')).toMatchObject({ name: 'admin-ks', state: 'deleted', not_reached: [] });
+    expect(await refusal(paxosAdmin.keyspace('admin-ks'))).toMatchObject({ code: 'keyspace_not_found', status: 404 });
+    expect(await refusal(paxosAdmin.deleteKeyspace('admin-ks'))).toMatchObject({ code: 'keyspace_not_found', status: 404 });
+    expect(await refusal(paxosAdmin.deleteKeyspace('users'))).toMatchObject({ code: 'configured_keyspace', status: 409 });
+    // A deleted keyspace's shards are not listed any more.
+    expect((await paxosAdmin.streams()).streams.filter((s) => s.name.startsWith('admin-ks_'))).toEqual([]);
+    expect((await paxosAdmin.keyspaces()).keyspaces.map((k) => k.name)).not.toContain('admin-ks');
+  });
+});
+
 describe('admin rpc: capability separation', () => {
   it('admin rpc: the EdgePaxos (data) entrypoint has no operator method, over the binding or on the class', async () => {
     expect(complete).toBe(true);
@@ -188,6 +235,12 @@ describe('admin rpc: capability separation', () => {
     for (const call of [() => operations.switchover(t, 2), () => operations.setRunMode(t, 'manual'), () => operations.truncate(t), () => operations.chaos(t, { action: 'heal' })]) {
       expect(await refusal(call())).toMatchObject({ name: 'ApiError', code: 'forbidden', status: 403 });
     }
+    // Creating and deleting keyspaces too: a data binding only reads the collection.
+    const definition = keyspaces.parseDefinition({ name: 'data-made', shards: 1, replicas: [{ region: 'wnam' }] });
+    for (const call of [() => keyspaces.createKeyspace(env, BINDING, definition), () => keyspaces.deleteKeyspace(env, BINDING, 'users')]) {
+      expect(await refusal(call())).toMatchObject({ name: 'ApiError', code: 'forbidden', status: 403 });
+    }
+    expect(await refusal(keyspaces.describeKeyspace(env, BINDING, 'data-made'))).toMatchObject({ code: 'keyspace_not_found', status: 404 });
     expect((await status(S)).run_mode).toBe('automatic');
   });
 });

@@ -2,6 +2,7 @@ import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.ts';
 import { EdgePaxosClient } from '../../src/client/index.ts';
+import { evenMap, shardOfKey } from '../../src/kv/index.ts';
 import { stableLeader } from './helpers.ts';
 import { TEST_TOKENS } from './test-config.ts';
 
@@ -120,6 +121,40 @@ describe('cli: coordination commands against a running cluster', () => {
     const json = await cli(['--json', 'watch', 'w/b', '--from-revision', String(first.revision), '--count', '1', '-s', S]);
     expect(json.out.trimEnd().split('\n').map((l) => JSON.parse(l))).toEqual([{ type: 'put', key: 'w/b', value: 'two', revision: expect.any(Number), create_revision: expect.any(Number) }]);
     expect(await cli(['watch', '-s', S])).toMatchObject({ code: 2, err: expect.stringMatching(/give KEY or --prefix/) });
+  });
+
+  it('cli: ks watch prints every shard\'s changes under a prefix with their shard, and --cursor from a progress line resumes without losing or repeating', async () => {
+    for (const shard of [0, 1, 2, 3]) await stableLeader(`users_s000${shard}`);
+    const map = evenMap(4);
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 3; i++) if (!keys.some((k) => shardOfKey(map, k) === shardOfKey(map, `cw/${i}`))) keys.push(`cw/${i}`);
+    const written: { key: string; shard: number; revision: number }[] = [];
+    let writing: Promise<void> | null = null;
+    const first = await cli(['ks', 'watch', 'users', '--prefix', 'cw/', '--progress', '--count', '2'], {
+      onOutput: (out) => {
+        // Once every shard's watch has started (its first progress line), write two keys on two shards.
+        if (writing || new Set(out.match(/progress: shard \d/g) ?? []).size < 4) return;
+        writing = (async () => {
+          for (const key of keys.slice(0, 2)) written.push({ key, ...(await paxos.ksPut('users', key, key)) });
+        })();
+      },
+    });
+    expect(first.code, first.err).toBe(0);
+    await writing; // the watch may print a put before its writer has the answer
+    const lines = first.out.trimEnd().split('\n');
+    const puts = lines.filter((l) => l.startsWith('put '));
+    expect(puts.sort()).toEqual(written.map((w) => `put ${w.key} = ${w.key} (shard ${w.shard} revision ${w.revision})`).sort());
+    // The cursor of the last progress line before the puts: every shard named.
+    const cursor = /\(cursor ([0-9:,]+)\)$/.exec(lines.filter((l) => l.startsWith('progress: ')).at(-1)!)![1]!;
+    expect(cursor.split(',')).toHaveLength(4);
+    // Resumed from there: the two puts again (they came after it), then a third, each once.
+    const third = await paxos.ksPut('users', keys[2]!, keys[2]!);
+    const resumed = await cli(['--json', 'ks', 'watch', 'users', '--prefix', 'cw/', '--cursor', cursor, '--count', '3']);
+    expect(resumed.code, resumed.err).toBe(0);
+    const events = resumed.out.trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(events.map((e) => `${e.key}@${e.shard}:${e.revision}`).sort()).toEqual([...written, { key: keys[2]!, ...third }].map((w) => `${w.key}@${w.shard}:${w.revision}`).sort());
+    expect(await cli(['ks', 'watch', 'users', '--cursor', 'nope', '--prefix', ''])).toMatchObject({ code: 2, err: expect.stringMatching(/--cursor takes SHARD:REVISION/) });
+    expect(await cli(['ks', 'watch', 'users'])).toMatchObject({ code: 2, err: expect.stringMatching(/give KEY or --prefix/) });
   });
 
   it('cli: lock holds the lock while its command runs, with the fencing token in its environment; two holders never overlap, tokens increase, and a waiter keeps its lease alive while it waits', async () => {

@@ -193,6 +193,42 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     expect(gone.err).toMatch(/^edgepaxos: stream_not_found: /);
   });
 
+  it('cli: ks create, list, show and delete a keyspace at run time, from flags or a file; streams list shows its shards', async () => {
+    const created = await cli('ks', 'create', 'cli-ks', '--shards', '2', '--replicas', 'wnam:2,weur,apac', '--leaders', 'spread');
+    expect(created.code, created.err).toBe(0);
+    expect(created.out).toMatch(/^keyspace cli-ks \(dynamic, active, incarnation [0-9a-f]+, created [^)]+\): map version 1\nshards: cli-ks_s0000 cli-ks_s0001\n/);
+    expect(tableOf(created.out.split('\n\n').slice(0, 2).join('\n\n'))).toEqual([
+      { ID: '1', REGION: 'wnam', ROLE: 'follower', PRIORITY: '2' },
+      { ID: '2', REGION: 'weur', ROLE: 'follower', PRIORITY: '0' },
+      { ID: '3', REGION: 'apac', ROLE: 'follower', PRIORITY: '0' },
+    ]);
+    expect(created.out).toMatch(/\nleaders: spread\n/);
+    expect(await cliJson('ks', 'show', 'cli-ks')).toMatchObject({ name: 'cli-ks', kind: 'dynamic', map_version: 1, shards: ['cli-ks_s0000', 'cli-ks_s0001'], definition: { shards: 2, leaders: 'spread' } });
+    const listed = tableOf((await cli('ks', 'list')).out);
+    expect(listed).toContainEqual({ KEYSPACE: 'users', KIND: 'configured', STATE: 'active', SHARDS: '4', MAP: '1', LEADERS: 'spread', REGIONS: 'wnam,weur,apac' });
+    expect(listed).toContainEqual({ KEYSPACE: 'cli-ks', KIND: 'dynamic', STATE: 'active', SHARDS: '2', MAP: '1', LEADERS: 'spread', REGIONS: 'wnam,weur,apac' });
+    const streams = tableOf((await cli('streams', 'list')).out);
+    expect(streams.filter((r) => r.KIND === 'shard').map((r) => [r.STREAM, r.KEYSPACE])).toEqual(
+      expect.arrayContaining([
+        ['users_s0000', 'users[0]'],
+        ['cli-ks_s0000', 'cli-ks[0]'],
+        ['cli-ks_s0001', 'cli-ks[1]'],
+      ]),
+    );
+    expect(await cli('ks', 'delete', 'cli-ks')).toMatchObject({ code: 0, out: expect.stringMatching(/^keyspace cli-ks \(incarnation [0-9a-f]+\) deleted\n$/) });
+    expect((await cliJson('streams', 'list')).streams.filter((s: any) => s.keyspace === 'cli-ks')).toEqual([]);
+
+    files.set('ks.json', JSON.stringify({ name: 'cli-ks', shards: 1, replicas: [{ region: 'apac' }], quiesce_after_ms: 300 }));
+    expect(await cliJson('ks', 'create', '--file', 'ks.json')).toMatchObject({ name: 'cli-ks', kind: 'dynamic', shards: ['cli-ks_s0000'], definition: { replicas: [{ region: 'apac' }], quiesce_after_ms: 300 } });
+    expect(await cliJson('ks', 'delete', 'cli-ks')).toMatchObject({ name: 'cli-ks', state: 'deleted', not_reached: [] });
+    expect(await cli('ks', 'show', 'cli-ks')).toMatchObject({ code: 1, err: expect.stringMatching(/^edgepaxos: keyspace_not_found: /) });
+    expect(await cli('ks', 'create', 'x', '--shards', '2')).toMatchObject({ code: 2, err: expect.stringMatching(/--replicas/) });
+    expect(await cli('ks', 'create', 'x', '--shards', '2', '--replicas', 'wnam;weur')).toMatchObject({ code: 2, err: expect.stringMatching(/REGION\[:PRIORITY\]/) });
+    expect(await cli('ks', 'create', 'x', '--shards', '0', '--replicas', 'wnam')).toMatchObject({ code: 1, err: expect.stringMatching(/^edgepaxos: invalid_request: shards/) });
+    // Creating and deleting need an admin grant: a writer's token is refused.
+    expect(await cli('--token', TEST_TOKENS.writer, 'ks', 'create', 'x', '--shards', '1', '--replicas', 'wnam')).toMatchObject({ code: 1, err: expect.stringMatching(/^edgepaxos: forbidden: /) });
+  });
+
   it('cli: snapshot save writes a checksummed snapshot to a file and snapshot restore brings it back as a new stream', async () => {
     await cli('put', 'snap/k', 'v', '-s', S);
     const saved = await cli('snapshot', 'save', S, 'cli.snapshot.json');

@@ -1,8 +1,12 @@
 import { env, exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { EdgePaxosClient } from '../../src/client/index.ts';
-import type { KeyspaceApi } from '../../src/client/types.ts';
-import { BINDING } from '../../src/api/grants.ts';
+import { parseWatchCursor, watchKeyspaceForever } from '../../src/client/keyspace-watch.ts';
+import type { KeyspaceApi, KeyspaceWatchEvent } from '../../src/client/types.ts';
+import { readSse } from '../../src/client/watch.ts';
+import { type ClientWrite, type WatchedEvent, checkWatchAgainstWrites } from '../../sim/checker/watch-checker.ts';
+import { BINDING, type Principal } from '../../src/api/grants.ts';
+import { ksWatch } from '../../src/api/keyspace-watch.ts';
 import { type Keyspace, cacheKeyspace, compareAndSetKeyspace, readKeyspace, resolveKeyspace } from '../../src/api/keyspace-catalog.ts';
 import * as router from '../../src/api/keyspace-service.ts';
 import { HASH_SPACE, evenMap, shardOfKey } from '../../src/kv/index.ts';
@@ -182,5 +186,156 @@ describe('keyspaces: the service binding', () => {
     expect((await rpc.ksList('users', { prefix: 'rpc-' })).items.map((i) => i.value)).toEqual(expect.arrayContaining(['A2', 'B2']));
     expect(await rpc.ksDelete('users', b!)).toMatchObject({ deleted: true, shard: 1 });
     expect((await rpc.ksStatus('users')).shards).toHaveLength(4);
+  });
+});
+
+/** One keyspace watch connection, read in steps: every event kept, and the last `id:` (the cursor). */
+class Connection {
+  readonly events: KeyspaceWatchEvent[] = [];
+  cursor: string | null = null;
+  private readonly sse: AsyncIterator<{ data: KeyspaceWatchEvent; id: string | null }>;
+
+  constructor(body: ReadableStream<Uint8Array>, events?: KeyspaceWatchEvent[]) {
+    this.sse = readSse<KeyspaceWatchEvent>(body)[Symbol.asyncIterator]();
+    if (events) this.events = events;
+  }
+
+  /** Read until `until` holds at the end of a complete revision (the test's timeout bounds it). */
+  async until(until: () => boolean): Promise<string | null> {
+    for (;;) {
+      const next = await this.sse.next();
+      if (next.done) throw new Error(`the watch ended; it had ${JSON.stringify(this.events)}`);
+      this.events.push(next.value.data);
+      if (next.value.id !== null) {
+        this.cursor = next.value.id;
+        if (until()) return this.cursor;
+      }
+    }
+  }
+
+  /** Hang up (the server cancels every shard's watch). */
+  async close(): Promise<void> {
+    await this.sse.return?.();
+  }
+}
+
+/** Check a keyspace watch shard by shard with the stream watch checker (revisions are per shard). */
+function checkPerShard(shards: number, filter: { prefix: string }, from: ReadonlyMap<number, number>, events: readonly KeyspaceWatchEvent[], writes: readonly (ClientWrite & { shard: number })[]): number {
+  let delivered = 0;
+  for (let s = 0; s < shards; s++) {
+    const mine = events.filter((e) => e.shard === s).map(({ shard: _s, ...e }) => e as WatchedEvent);
+    const verdict = checkWatchAgainstWrites({ filter, from: from.get(s), events: mine }, writes.filter((w) => w.shard === s));
+    expect(verdict, `shard ${s}`).toMatchObject({ ok: true });
+    if (verdict.ok) delivered += verdict.delivered;
+  }
+  return delivered;
+}
+
+describe('keyspaces: watches over a keyspace prefix', () => {
+  it('merges every shard\'s changes, each event naming its shard; resuming from the cursor after a disconnect loses none and repeats none', async () => {
+    for (const shard of [0, 1, 2, 3]) await eventually(`users_s000${shard} leads`, async () => (await api('GET', `/v1/keyspaces/users/status`)).body.shards[shard].healthy);
+    const keys = keysPerShard('w1/', 4);
+    const writes: (ClientWrite & { shard: number })[] = [];
+    const write = async (key: string, value: string): Promise<void> => {
+      const r = await client.ksPut('users', key, value);
+      writes.push({ type: 'put', key, value, revision: r.revision, shard: r.shard });
+    };
+    const events: KeyspaceWatchEvent[] = [];
+    const first = new Connection(await client.ksWatch('users', { prefix: 'w1/' }), events);
+    // Every shard's watch starts with a progress event: then the cursor names all four.
+    const progressed = new Set<number>();
+    let cursor = await first.until(() => {
+      for (const e of events) if (e.type === 'progress') progressed.add(e.shard);
+      return progressed.size === 4;
+    });
+    const start = parseWatchCursor(cursor!)!;
+    expect([...start.keys()]).toEqual([0, 1, 2, 3]);
+    for (const [i, key] of keys.entries()) await write(key, `a${i}`);
+    // A cross-shard transaction: its puts get their revisions at each shard's resolve (read them back).
+    const t = await client.ksTxn('users', { success: [{ put: { key: keys[0]!, value: 'txn0' } }, { put: { key: keys[3]!, value: 'txn3' } }] });
+    expect(t).toMatchObject({ succeeded: true, shards: [0, 3] });
+    for (const key of [keys[0]!, keys[3]!]) {
+      const item = await eventually(`${key} resolved`, async () => {
+        const got = await client.ksGet('users', key);
+        return got?.value.startsWith('txn') ? got : null;
+      });
+      writes.push({ type: 'put', key, value: item!.value, revision: item!.revision, shard: item!.shard });
+    }
+    const puts = (): number => events.filter((e) => e.type === 'put').length;
+    cursor = await first.until(() => puts() >= 3);
+    await first.close();
+    // Disconnected (the reader went away after `cursor`): more writes, then a new connection from the cursor.
+    for (const [i, key] of keys.entries()) await write(key, `b${i}`);
+    await client.ksDelete('users', keys[1]!).then((r) => writes.push({ type: 'delete', key: keys[1]!, revision: r.revision, deleted: r.deleted, shard: r.shard }));
+    const second = new Connection(await client.ksWatch('users', { prefix: 'w1/', fromRevision: cursor! }), events);
+    const covered = (): boolean => writes.every((w) => events.some((e) => e.type === w.type && e.shard === w.shard && 'key' in e && e.key === w.key && e.revision === w.revision));
+    await second.until(covered);
+    await second.close();
+    // Each shard's projection is a correct stream watch (once each, in revision order, none missing up to its progress).
+    expect(checkPerShard(4, { prefix: 'w1/' }, start, events, writes)).toBe(writes.length);
+    expect(new Set(events.filter((e) => e.type === 'put').map((e) => e.shard))).toEqual(new Set([0, 1, 2, 3]));
+    // A key's events all come from its shard, in revision order.
+    for (const key of keys) {
+      const mine = events.filter((e): e is Extract<KeyspaceWatchEvent, { key: string }> => 'key' in e && e.key === key);
+      expect(new Set(mine.map((e) => e.shard)).size).toBe(1);
+      expect(mine.map((e) => e.revision)).toEqual([...mine.map((e) => e.revision)].sort((a, b) => a - b));
+    }
+  });
+
+  it('watchKeyspaceForever reconnects each time the server ends a connection and delivers every change exactly once', async () => {
+    const keys = keysPerShard('w2/', 4);
+    const stop = new AbortController();
+    let reconnects = 0;
+    const got: KeyspaceWatchEvent[] = [];
+    const watching = (async () => {
+      for await (const e of watchKeyspaceForever(client, 'users', { prefix: 'w2/', maxDurationMs: 1000, progressMs: 1000, signal: stop.signal, onReconnect: () => void reconnects++ })) got.push(e);
+    })();
+    await eventually('the watch started on every shard', async () => new Set(got.filter((e) => e.type === 'progress').map((e) => e.shard)).size === 4);
+    const writes: { key: string; value: string; revision: number; shard: number }[] = [];
+    // Writes spread over at least two connections (each ends after about a second), a round every 300 ms.
+    for (let round = 0; reconnects < 2 || round < 3; round++) {
+      for (const key of keys) {
+        const value = `${key}#${round}`;
+        writes.push({ key, value, ...(await client.ksPut('users', key, value)) });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    await eventually('every write watched', async () => writes.every((w) => got.some((e) => e.type === 'put' && e.value === w.value)));
+    stop.abort();
+    await watching;
+    expect(reconnects).toBeGreaterThanOrEqual(2);
+    const puts = got.filter((e) => e.type === 'put');
+    expect(puts.map((e) => `${e.shard}:${e.revision}:${e.key}`)).toEqual([...new Set(puts.map((e) => `${e.shard}:${e.revision}:${e.key}`))]);
+    expect(puts.map((e) => ({ key: e.key, value: e.value, revision: e.revision, shard: e.shard })).sort((a, b) => a.value.localeCompare(b.value))).toEqual(
+      [...writes].sort((a, b) => a.value.localeCompare(b.value)),
+    );
+  });
+
+  it('watches one key at its shard alone, over the service binding too, and refuses bad cursors and keys outside a grant\'s prefix', async () => {
+    const [key] = keysPerShard('w3/', 4);
+    const shard = shardOfKey(evenMap(4), key!);
+    const rpc = env.PAXOS as unknown as KeyspaceApi;
+    const watch = new Connection(await rpc.ksWatch('users', { key: key! }));
+    const events = watch.events;
+    const cursor0 = await watch.until(() => events.some((e) => e.type === 'progress'));
+    expect(parseWatchCursor(cursor0!)).toEqual(new Map([[shard, expect.any(Number)]]));
+    const w = await rpc.ksPut('users', key!, 'over-rpc');
+    await watch.until(() => events.some((e) => e.type === 'put'));
+    await watch.close();
+    expect(events.find((e) => e.type === 'put')).toEqual({ type: 'put', key, value: 'over-rpc', revision: w.revision, create_revision: expect.any(Number), shard });
+    // The cursor names shards; one the watch does not cover, or no cursor at all, is refused.
+    const other = (shard + 1) % 4;
+    for (const bad of [`${other}:1`, 'zero', '0:0', '0:1,0:2']) {
+      const res = await api('GET', `/v1/keyspaces/users/watch?key=${encodeURIComponent(key!)}&from_revision=${encodeURIComponent(bad)}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.body.error.code).toBe('invalid_request');
+    }
+    expect((await api('GET', '/v1/keyspaces/users/watch?prefix=a&key=b')).body.error.code).toBe('invalid_request');
+    expect((await api('GET', '/v1/keyspaces/nope/watch?prefix=')).body.error.code).toBe('keyspace_not_found');
+    // A key-prefix grant applies: a watch under the prefix is opened, one over the whole keyspace is refused.
+    const team: Principal = { kind: 'token', grants: [{ streams: ['users'], prefix: 'w3/', access: 'read' }] };
+    const allowed = await ksWatch(await router.openKeyspace(env, team, 'users', 'read'), { prefix: 'w3/' });
+    await allowed.cancel();
+    await expect(ksWatch(await router.openKeyspace(env, team, 'users', 'read'), { prefix: '' })).rejects.toMatchObject({ code: 'forbidden', status: 403 });
   });
 });

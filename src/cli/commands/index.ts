@@ -1,5 +1,5 @@
 import type { Command } from '../command.ts';
-import { ksDel, ksGet, ksGrow, ksLs, ksPut, ksStatus, ksTxn } from './keyspaces.ts';
+import { ksCreate, ksDel, ksDelete, ksGet, ksGrow, ksList, ksLs, ksPut, ksShow, ksStatus, ksTxn } from './keyspaces.ts';
 import { del, get, ls, put } from './kv.ts';
 import { failover, stepDown, switchover } from './leadership.ts';
 import { list } from './list.ts';
@@ -10,9 +10,9 @@ import { membersAdd, membersList, membersRemove, membersUpdate, rebuild } from '
 import { minority, normal, pause, resume } from './modes.ts';
 import { snapshotRestore, snapshotSave } from './snapshot.ts';
 import { status } from './status.ts';
-import { streamsCreate, streamsDelete, streamsGet } from './streams.ts';
+import { streamsCreate, streamsDelete, streamsGet, streamsList } from './streams.ts';
 import { txn } from './txn.ts';
-import { watch } from './watch.ts';
+import { ksWatch, watch } from './watch.ts';
 
 /**
  * Every command of the CLI, in the order the help lists them. A new command
@@ -33,6 +33,11 @@ export const COMMANDS: readonly Command[] = [
   ksTxn,
   ksStatus,
   ksGrow,
+  ksWatch,
+  ksCreate,
+  ksList,
+  ksShow,
+  ksDelete,
   txn,
   watch,
   leaseGrant,
@@ -56,6 +61,7 @@ export const COMMANDS: readonly Command[] = [
   membersUpdate,
   membersRemove,
   rebuild,
+  streamsList,
   streamsCreate,
   streamsGet,
   streamsDelete,

@@ -1,6 +1,6 @@
 import { EdgePaxosError } from '../../client/index.ts';
-import type { TxnRequest } from '../../client/types.ts';
-import { type Command, type OptionSpec, UsageError, arg, flag, intOption, noMoreArgs, stringOption } from '../command.ts';
+import type { KeyspaceDefinition, KeyspaceEntry, TxnRequest } from '../../client/types.ts';
+import { type Command, type OptionSpec, UsageError, arg, flag, intOption, noMoreArgs, stringOption, table } from '../command.ts';
 
 /**
  * The keyspace commands (`ks ...`): the router's operations (docs/scaling.md),
@@ -120,3 +120,103 @@ export const ksGrow: Command = {
     return { data: r, text: r.state === 'grown' ? `${r.name}: ${r.shards} shards, map version ${r.map_version}` : `${r.name}: growing to ${r.shards} shards, ${left} range(s) still moving: repeat the command` };
   },
 };
+// ---------------------------------------------------------------- the keyspace collection (create and delete: an admin token)
+
+export const ksCreate: Command = {
+  name: 'ks create',
+  args: '[NAME]',
+  summary: 'Create a keyspace at run time, from NAME, --shards and --replicas, or from a definition file',
+  details: [
+    "A definition is one entry of EDGEPAXOS_CONFIG's keyspaces (docs/scaling.md), e.g.",
+    '  edgepaxos ks create users --shards 4 --replicas wnam,weur,apac --leaders spread',
+    '  edgepaxos ks create --file users.json',
+    'Shard i is the stream NAME_sNNNN; the keyspace is served at once (its shards wake at their first request).',
+  ].join('\n'),
+  options: {
+    file: { type: 'string', description: 'A JSON file holding the definition' },
+    shards: { type: 'int', description: 'How many shards (1-256)' },
+    replicas: { type: 'string', description: 'REGION[:PRIORITY] of each replica, comma-separated (ids 1, 2, ... in order)' },
+    leaders: { type: 'string', description: "Where the shards' leaders go: spread (over the regions) or a region" },
+  },
+  async run(ctx) {
+    const file = stringOption(ctx, 'file');
+    let definition: KeyspaceDefinition;
+    if (file !== undefined) {
+      noMoreArgs(ctx, 0);
+      if (['shards', 'replicas', 'leaders'].some((o) => ctx.options[o] !== undefined)) throw new UsageError('give --file or NAME with --shards and --replicas, not both');
+      try {
+        definition = JSON.parse(await ctx.io.readFile(file)) as KeyspaceDefinition;
+      } catch (e) {
+        if (e instanceof SyntaxError) throw new UsageError(`${file} is not JSON: ${e.message}`);
+        throw e;
+      }
+    } else {
+      const name = arg(ctx, 0, 'NAME (or --file)');
+      noMoreArgs(ctx, 1);
+      const shards = intOption(ctx, 'shards');
+      const replicas = stringOption(ctx, 'replicas');
+      if (shards === undefined || replicas === undefined) throw new UsageError('give --shards N and --replicas REGION,REGION,... (or --file)');
+      const leaders = stringOption(ctx, 'leaders');
+      definition = { name, shards, replicas: replicas.split(',').map(parseReplica), ...(leaders !== undefined ? { leaders } : {}) };
+    }
+    const res = await ctx.client.createKeyspace(definition);
+    return { data: res, text: renderKeyspace(res) };
+  },
+};
+
+export const ksList: Command = {
+  name: 'ks list',
+  args: '',
+  summary: 'Every keyspace: where it comes from, its shards and map version',
+  async run(ctx) {
+    noMoreArgs(ctx, 0);
+    const res = await ctx.client.keyspaces();
+    const rows = res.keyspaces.map((k) => [k.name, k.kind, k.state ?? 'active', k.shards.length, k.map_version, k.definition?.leaders ?? null, k.definition?.replicas.map((r) => r.region).join(',') ?? null]);
+    const out = [table(['KEYSPACE', 'KIND', 'STATE', 'SHARDS', 'MAP', 'LEADERS', 'REGIONS'], rows)];
+    if (res.catalog_error) out.push(`keyspaces created at run time are missing: ${res.catalog_error}`);
+    return { data: res, text: out.join('\n') };
+  },
+};
+
+export const ksShow: Command = {
+  name: 'ks show',
+  args: 'NAME',
+  summary: "A keyspace's definition, its shards' streams and map version",
+  async run(ctx) {
+    const name = arg(ctx, 0, 'NAME');
+    noMoreArgs(ctx, 1);
+    const res = await ctx.client.keyspace(name);
+    return { data: res, text: renderKeyspace(res) };
+  },
+};
+
+export const ksDelete: Command = {
+  name: 'ks delete',
+  args: 'NAME',
+  summary: 'Delete a keyspace created at run time, wiping every shard (a key is deleted with ks del)',
+  async run(ctx) {
+    const name = arg(ctx, 0, 'NAME');
+    noMoreArgs(ctx, 1);
+    const res = await ctx.client.deleteKeyspace(name);
+    const text =
+      res.state === 'deleted'
+        ? `keyspace ${name} (incarnation ${res.incarnation}) deleted`
+        : `keyspace ${name} is being deleted; shard replicas ${res.not_reached.join(', ')} were not reached: repeat the command`;
+    return { data: res, text };
+  },
+};
+
+function parseReplica(spec: string): KeyspaceDefinition['replicas'][number] {
+  const m = /^([a-z]+)(?::([0-9]+))?$/.exec(spec.trim());
+  if (!m) throw new UsageError(`--replicas takes REGION[:PRIORITY] separated by commas, e.g. wnam:2,weur,apac, not '${spec}'`);
+  return { region: m[1]!, ...(m[2] !== undefined ? { priority: Number(m[2]) } : {}) };
+}
+
+function renderKeyspace(k: KeyspaceEntry): string {
+  const about = `keyspace ${k.name} (${k.kind}${k.state ? `, ${k.state}` : ''}${k.incarnation ? `, incarnation ${k.incarnation}` : ''}${k.created_at ? `, created ${k.created_at}` : ''}): map version ${k.map_version}`;
+  const replicas = (k.definition?.replicas ?? []).map((r, i) => [i + 1, r.region, r.role ?? 'follower', r.priority ?? 0]);
+  const settings = Object.entries(k.definition ?? {})
+    .filter(([key]) => key !== 'name' && key !== 'replicas')
+    .map(([key, v]) => `${key}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  return [about, `shards: ${k.shards.join(' ')}`, '', table(['ID', 'REGION', 'ROLE', 'PRIORITY'], replicas), '', ...settings].join('\n');
+}

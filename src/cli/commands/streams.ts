@@ -81,3 +81,17 @@ function renderEntry(e: StreamEntry): string {
     .map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
   return [...about, '', table(['ID', 'REGION', 'ROLE', 'PRIORITY'], replicas), '', ...settings].join('\n');
 }
+
+export const streamsList: Command = {
+  name: 'streams list',
+  args: '',
+  summary: "Every stream (a keyspace's shards included, kind shard) with its replicas and the leader they report",
+  async run(ctx) {
+    noMoreArgs(ctx, 0);
+    const res = await ctx.client.streams();
+    const rows = res.streams.map((s) => [s.name, s.kind, s.keyspace !== undefined ? `${s.keyspace}[${s.shard}]` : null, s.state ?? 'active', s.replicas.join(','), s.leader_id, s.leader_region]);
+    const out = [table(['STREAM', 'KIND', 'KEYSPACE', 'STATE', 'REPLICAS', 'LEADER', 'REGION'], rows)];
+    if (res.catalog_error) out.push(`streams created at run time are missing: ${res.catalog_error}`);
+    return { data: res, text: out.join('\n') };
+  },
+};
