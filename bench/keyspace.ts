@@ -23,7 +23,8 @@
 import { SeededRng } from '../src/core/index.ts';
 import { regionRttMs } from '../src/host/regions.ts';
 import type { Region } from '../src/host/regions.ts';
-import { evenMap, shardOfKey } from '../src/kv/index.ts';
+import { DEFAULT_FOLLOW, evenMap, shardOfKey } from '../src/kv/index.ts';
+import { type SimMember, SimCluster } from '../sim/cluster.ts';
 
 export const LEADER_WRITE_MS = 1;
 export const ACCEPTED_MS = 0.1;
@@ -198,8 +199,78 @@ export function crossShardLatency(samples: number, seed: number): CrossShardLate
   return { singleP50Ms: s, crossP50Ms: c, ratio: c / s, samples };
 }
 
+export interface FollowLatency {
+  readonly spreadP50Ms: number;
+  readonly followP50Ms: number;
+  readonly ratio: number;
+  /** Writes measured per configuration. */
+  readonly samples: number;
+  /** Shards whose writers were in their spread leader's region. */
+  readonly localUnderSpread: number;
+  readonly shards: number;
+}
+
+/** The WAN simulator's follow run: 10 ms ticks, the DO host's 1 s election timeout and 200 ms heartbeat. */
+const FOLLOW_TICK_MS = 10;
+const FOLLOW_ELECTION_TICKS = 100;
+/** Light load (20 writes/s per shard): latency without queueing behind the leader's pipeline limit. */
+const FOLLOW_WRITE_EVERY_TICKS = 5;
+
+/**
+ * `leaders: follow` vs `spread` in the WAN simulator (sim/cluster.ts, the
+ * real replicas and traffic follower): six shards of three replicas in wnam,
+ * weur and apac, priorities as `leaders: spread` gives shard i, each shard
+ * written from one region only (shards 0-1 from wnam, 2-3 from weur, 4-5 from
+ * apac, so two of six are local under spread), one write every 50 ms with
+ * its origin (light load: no queueing). A write's latency is the Worker's trip to the leader and back (half
+ * the regions' round trip each way) plus proposal to applied at the leader.
+ * Measured over the last `measureTicks` of `warmupTicks + measureTicks`.
+ */
+export function followLatency(warmupTicks: number, measureTicks: number, seed: number): FollowLatency {
+  const regions: Region[] = ['wnam', 'weur', 'apac'];
+  const shards = 6;
+  const run = (follow: boolean): number[] => {
+    const latencies: number[] = [];
+    for (let i = 0; i < shards; i++) {
+      const writer = regions[Math.floor(i / 2) % 3]!;
+      const lead = i % 3;
+      const rank = (r: number): number => (r - lead + 3) % 3;
+      const members: SimMember[] = regions.map((region, r) => ({ id: r + 1, role: 'electable', priority: 10 * (3 - rank(r)), weight: 1, group: 0, region }));
+      const c = new SimCluster({
+        replicas: members,
+        rng: new SeededRng(seed * 1000 + i),
+        tickMs: FOLLOW_TICK_MS,
+        timing: { electionTimeoutTicks: FOLLOW_ELECTION_TICKS, heartbeatIntervalTicks: 20, retransmitTicks: 40 },
+        network: { minDelayTicks: 0, maxDelayTicks: 0 },
+        ...(follow ? { follow: { ...DEFAULT_FOLLOW, cooldownTicks: 5 * FOLLOW_ELECTION_TICKS } } : {}),
+      });
+      let n = 0;
+      for (let t = 0; t < warmupTicks + measureTicks; t++) {
+        const leader = c.leaderId();
+        if (leader !== null && t % FOLLOW_WRITE_EVERY_TICKS === 0) {
+          const region = members[leader - 1]!.region as Region;
+          const sentAt = c.now;
+          const measured = t >= warmupTicks;
+          c.propose(leader, { kind: 'put', id: `w${++n}`, key: `k${n % 64}`, value: 'v', origin: writer }, (o) => {
+            if (measured && o.kind === 'applied') latencies.push((c.now - sentAt) * FOLLOW_TICK_MS + regionRttMs(writer, region));
+          });
+        }
+        c.tick();
+      }
+    }
+    return latencies;
+  };
+  const p50 = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const spread = run(false);
+  const follow = run(true);
+  const localUnderSpread = Array.from({ length: shards }, (_, i) => Math.floor(i / 2) % 3 === i % 3).filter(Boolean).length;
+  return { spreadP50Ms: p50(spread), followP50Ms: p50(follow), ratio: p50(follow) / p50(spread), samples: Math.min(spread.length, follow.length), localUnderSpread, shards };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const r of keyspaceScaling(2000, 1)) console.log(`${r.shards} shards: ${r.writesPerSec.toFixed(0)} writes/s, ratio ${r.ratio.toFixed(3)}`);
   const l = crossShardLatency(400, 1);
   console.log(`single p50 ${l.singleP50Ms.toFixed(1)} ms, cross p50 ${l.crossP50Ms.toFixed(1)} ms, ratio ${l.ratio.toFixed(2)}`);
+  const f = followLatency(3000, 3000, 1);
+  console.log(`follow p50 ${f.followP50Ms.toFixed(1)} ms, spread p50 ${f.spreadP50Ms.toFixed(1)} ms, ratio ${f.ratio.toFixed(2)} (${f.samples} writes each)`);
 }

@@ -15,11 +15,13 @@ import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, ta
 import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanFollowers, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
-import { CLIENTS_PER_SHARD, type CrossShardLatency, FOLLOWER_ACCEPT_MS, LEADER_WRITE_MS, type ScalingRow, crossShardLatency, keyspaceScaling } from './keyspace.ts';
+import { CLIENTS_PER_SHARD, type CrossShardLatency, FOLLOWER_ACCEPT_MS, type FollowLatency, LEADER_WRITE_MS, type ScalingRow, crossShardLatency, followLatency, keyspaceScaling } from './keyspace.ts';
 
 /** Keyspace goals (issue 16): aggregate writes/s at 64 shards ÷ (64 × one stream's), and cross-shard txn p50 ÷ single-shard write p50. */
 const KEYSPACE_SCALING_GOAL = 0.9;
 const CROSS_SHARD_LATENCY_GOAL = 2.5;
+/** leaders: follow vs spread, region-local writers, p50 write latency in the WAN simulator: at most this ratio. */
+const FOLLOW_LATENCY_GOAL = 0.6;
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CONFIG_PATH = join(HERE, 'wrangler.bench.toml');
@@ -222,6 +224,7 @@ const measurements = {
   flow: null as FlowResults | null,
   keyspaceScaling: [] as ScalingRow[],
   crossShard: null as CrossShardLatency | null,
+  follow: null as FollowLatency | null,
   notMeasured: [] as string[],
 };
 
@@ -585,6 +588,9 @@ function measureWan(plan: Plan): void {
   measurements.notMeasured.push('workerd: routing cost per keyspace request vs a stream request');
   const x = measurements.crossShard;
   say(`sim keyspace WAN (leaders spread over wnam, weur, apac): single-shard write p50 ${x.singleP50Ms.toFixed(1)} ms, cross-shard txn p50 ${x.crossP50Ms.toFixed(1)} ms (${x.ratio.toFixed(2)}×)`);
+  measurements.follow = followLatency(3000, 3000, 1);
+  const f = measurements.follow;
+  say(`sim keyspace WAN, region-local writers: write p50 ${f.followP50Ms.toFixed(1)} ms with leaders follow, ${f.spreadP50Ms.toFixed(1)} ms with spread (${f.ratio.toFixed(2)}×)`);
 }
 
 function measureSimFailover(plan: Plan): void {
@@ -654,6 +660,8 @@ function buildRows(): Row[] {
   }
   const x = measurements.crossShard;
   if (x) rows.push(row('sim keyspace WAN: cross-shard txn p50 vs single-shard write p50', 'ms', x.crossP50Ms, x.singleP50Ms, atMost(CROSS_SHARD_LATENCY_GOAL), `${x.samples} samples; 2 of 3 shards, leaders spread`));
+  const fl = measurements.follow;
+  if (fl) rows.push(row('sim keyspace WAN, region-local writers: write p50, leaders follow vs spread', 'ms', fl.followP50Ms, fl.spreadP50Ms, atMost(FOLLOW_LATENCY_GOAL), `${fl.samples} writes each; ${fl.shards} shards, ${fl.localUnderSpread} local under spread`));
   for (const f of measurements.failover) {
     const sorted = [...f.samplesMs].sort((a, b) => a - b);
     const n = `${sorted.length} trials${f.failures ? `, ${f.failures} failed` : ''}`;

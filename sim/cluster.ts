@@ -34,8 +34,9 @@ import { type Region, regionRttMs } from '../src/host/regions.ts';
 import { HostClock } from '../src/host/host-clock.ts';
 import { WatchHub } from '../src/host/watch-hub.ts';
 import { LeaseKeeper } from '../src/kv/lease-keeper.ts';
+import { type FollowOptions, TrafficFollower } from '../src/kv/traffic-follower.ts';
 import { MemoryBacking, MemoryStorage } from '../src/host/memory-storage.ts';
-import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner } from '../src/host/ready-runner.ts';
+import { type CompactionPolicy, type Overloaded, type ProposalOutcome as RunnerOutcome, type ReadyObserver, ReadyRunner, allDuties } from '../src/host/ready-runner.ts';
 import { type SeedSpec, needsSeed, seedDelta } from '../src/host/seed.ts';
 import { type ClockModel, LOCKSTEP, SimClock } from './clock.ts';
 import { type NetworkFaults, SimNetwork } from './network.ts';
@@ -93,6 +94,8 @@ export interface ClusterOptions {
   readonly seed?: { readonly slot: number; readonly data: string };
   /** Broken on purpose (tests only): replicas of a restored stream run without their seed, as blank ones. */
   readonly testOnlyIgnoreSeedGate?: boolean;
+  /** `leaders: follow`: every replica life runs a traffic follower beside its lease keeper, as the Durable Object host does for such a shard. */
+  readonly follow?: FollowOptions;
 }
 
 /** The KV application's runner: every simulated replica runs the key-value state machine. */
@@ -167,6 +170,8 @@ export class SimProcess {
   watches: WatchHub | null = null;
   /** This life's lease deadlines, run as the runner's leader duties (as the Durable Object host does). */
   leases: LeaseKeeper | null = null;
+  /** This life's traffic follower, with `follow` (src/kv/traffic-follower.ts). */
+  follower: TrafficFollower | null = null;
 }
 
 /** What a coordination workload hears of every entry applied anywhere (sim/coordination.ts). */
@@ -654,7 +659,13 @@ export class SimCluster {
     r.runner = new ReadyRunner(options, new MemoryStorage(r.backing), r.kv, observer, this.options.compaction ?? null);
     // The leader's lease expiry, on this process's own clock (its core's ticks). Without leases it does nothing and draws nothing.
     r.leases = new LeaseKeeper(r.kv, this.options.tickMs ?? 10, this.timing.electionTimeoutTicks, `r${r.id}.${r.incarnation}`);
-    r.runner.setLeaderDuties(r.leases);
+    if (this.options.follow) {
+      const runner = r.runner;
+      r.follower = new TrafficFollower(this.options.follow, () => runner.status().configuration, `r${r.id}.${r.incarnation}`);
+      r.runner.setLeaderDuties(allDuties<KvResult>([r.leases, r.follower]));
+    } else {
+      r.runner.setLeaderDuties(r.leases);
+    }
     if (this.options.pendingMax !== undefined) r.runner.pendingMax = this.options.pendingMax;
     nearest.begin(r.runner.status().lastSlot);
     r.flow = this.options.adaptiveFlow ? new AdaptiveFlowController({ batchMax: this.timing.batchMax }) : null;

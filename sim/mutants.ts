@@ -25,9 +25,10 @@ export interface Mutant {
   readonly seeds?: number;
   /**
    * The campaign it runs against: the plain one (default), the coordination campaign
-   * (`npm run sim -- --coordination`) or the keyspace campaign (`npm run sim:keyspace`, sim/keyspace-sim.ts).
+   * (`npm run sim -- --coordination`), the keyspace campaign (`npm run sim:keyspace`, sim/keyspace-sim.ts)
+   * or the `leaders: follow` campaign (`npm run sim:follow`, sim/follow-sim.ts).
    */
-  readonly campaign?: 'kv' | 'coordination' | 'keyspace';
+  readonly campaign?: 'kv' | 'coordination' | 'keyspace' | 'follow';
 }
 
 /** The budget for the coordination campaign's planted bugs (its seeds cost several plain ones). */
@@ -354,7 +355,39 @@ export const PAXOS_MUTANTS: readonly Mutant[] = [
 ];
 
 /** Every planted bug: the Paxos campaign's and the keyspace campaign's. */
-export const MUTANTS: readonly Mutant[] = [...PAXOS_MUTANTS, ...KEYSPACE_MUTANTS];
+/** Planted bugs of `leaders: follow`, caught by its campaign (`npm run sim:follow`). */
+export const FOLLOW_MUTANTS: readonly Mutant[] = [
+  {
+    name: 'follow-without-hysteresis',
+    area: 'leaders: follow',
+    bug: 'the traffic follower moves to whichever region wrote most in a window, however slightly (no half-window share, no ratio over the preferred region)',
+    campaign: 'follow',
+    seeds: 20,
+    patches: [
+      {
+        file: 'src/kv/traffic-follower.ts',
+        search: '    const clear = top !== null && !tied && top !== preferred && 2 * topCount >= this.opts.windowWrites && topCount >= this.opts.ratio * preferredCount;',
+        replace: '    const clear = top !== null && !tied && top !== preferred;',
+      },
+    ],
+  },
+  {
+    name: 'follow-to-any-region',
+    area: 'leaders: follow',
+    bug: 'the traffic follower prefers the region after the one that wrote most (an off-by-one in the region it picks)',
+    campaign: 'follow',
+    seeds: 20,
+    patches: [
+      {
+        file: 'src/kv/traffic-follower.ts',
+        search: '    const next = clear ? preferRegion(configuration, top!) : null;',
+        replace: "    const others = configuration.members.filter((m) => m.role === 'electable' && m.region !== top).map((m) => m.region!);\n    const next = clear ? preferRegion(configuration, others[0] ?? top!) : null;",
+      },
+    ],
+  },
+];
+
+export const MUTANTS: readonly Mutant[] = [...PAXOS_MUTANTS, ...KEYSPACE_MUTANTS, ...FOLLOW_MUTANTS];
 
 /**
  * Apply `mutant`'s patches to the files `read` returns; returns the patched

@@ -51,8 +51,7 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
   const dir = plant(mutant);
   const started = performance.now();
   try {
-    const cli = mutant.campaign === 'keyspace' ? 'keyspace-cli.ts' : 'cli.ts';
-    const out = await run(process.execPath, [join(dir, 'sim', cli), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json', ...campaignArgs(mutant)], dir, reproduceEnv(mutant));
+    const out = await run(process.execPath, [join(dir, 'sim', cliOf(mutant)), '--seeds', String(seeds), '--seed', '1', '--first-failure', '--json', ...campaignArgs(mutant)], dir, reproduceEnv(mutant));
     const seconds = (performance.now() - started) / 1000;
     const lines = out.stdout.split('\n').filter((l) => l.startsWith('{'));
     const failure = lines.map((l) => JSON.parse(l) as { failure?: { seed: number; check: string; rule: string | null; message: string; reproduce: string } }).find((x) => x.failure)?.failure;
@@ -79,6 +78,11 @@ export async function runMutant(mutant: Mutant, seeds = mutant.seeds ?? DEFAULT_
 /** The campaign in the copy prints, as its reproduce line, how to plant this mutant again (the mutant names its campaign). */
 function reproduceEnv(m: Mutant): Record<string, string> {
   return { EDGEPAXOS_REPRODUCE: `npm run mutate -- --mutant ${m.name}`, EDGEPAXOS_REPRODUCE_CAMPAIGN_IMPLIED: '1' };
+}
+
+/** The command line of a mutant's campaign: the keyspace campaign's, the follow campaign's, or the plain one's (which also runs the coordination campaign). */
+function cliOf(m: Mutant): string {
+  return m.campaign === 'keyspace' ? 'keyspace-cli.ts' : m.campaign === 'follow' ? 'follow-cli.ts' : 'cli.ts';
 }
 
 /** The campaign a mutant runs against: the plain one, or the coordination campaign (sim/coordination.ts). */
@@ -146,7 +150,7 @@ async function main(): Promise<number> {
       const dir = plant(m);
       try {
         console.log(`== ${m.name}: ${m.bug}`);
-        const r = await run(process.execPath, [join(dir, 'sim', 'cli.ts'), '--seed', values.seed, ...campaignArgs(m)], dir, reproduceEnv(m), true);
+        const r = await run(process.execPath, [join(dir, 'sim', cliOf(m)), '--seed', values.seed, ...campaignArgs(m)], dir, reproduceEnv(m), true);
         if (r.code !== 0) failed += 1;
       } finally {
         rmSync(dir, { recursive: true, force: true });

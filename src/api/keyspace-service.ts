@@ -126,7 +126,7 @@ async function routedWrite(t: KeyspaceTarget, key: string, build: (mapVersion: n
   while (Date.now() < deadline) {
     const shard = shardOfKey(t.ks.map, key);
     const client = shardClient(t.env, t.ks, shard);
-    const result = await client.write(build(t.ks.map.version));
+    const result = await client.write(withOrigin(build(t.ks.map.version), client, t.continent));
     if (result.kind === 'rejected' && result.code === 'wrong_shard') {
       await correct(t, shard, result.version);
       continue;
@@ -138,6 +138,13 @@ async function routedWrite(t: KeyspaceTarget, key: string, build: (mapVersion: n
     return { result, shard };
   }
   throw busy();
+}
+
+/** A write with the region it comes from, for a shard under `leaders: follow` (StreamClient.originRegion); unchanged otherwise. */
+function withOrigin(request: WriteRequest, client: StreamClient, continent: string | undefined): WriteRequest {
+  const origin = client.originRegion(continent);
+  if (origin === undefined || (request.kind !== 'put' && request.kind !== 'delete' && request.kind !== 'txn' && request.kind !== 'txn-prepare')) return request;
+  return { ...request, origin };
 }
 
 type ShardReadCall<T> = (stub: DurableObjectStub<ReplicaObject>, id: ReplicaIdentity, timeoutMs: number) => Promise<ReadOutcome<ShardRead<T>> | RpcError>;
@@ -348,7 +355,8 @@ async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreT
     participants.map(async (shard): Promise<KvResult | ApiError> => {
       const s = split.get(shard)!;
       try {
-        return await shardClient(t.env, ks, shard).write({
+        const client = shardClient(t.env, ks, shard);
+        return await client.write(withOrigin({
           kind: 'txn-prepare',
           txid,
           coordinator: coordinatorName,
@@ -358,7 +366,7 @@ async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreT
           success: s.success,
           failure: s.failure,
           idempotencyKey: `${attemptKey}:${shard}`,
-        });
+        }, client, t.continent));
       } catch (e) {
         if (e instanceof ApiError) return e;
         throw e;
@@ -468,6 +476,7 @@ export async function ksStatus(t: KeyspaceTarget): Promise<KeyspaceStatus> {
         leader_region: leader === null ? null : (client.members().find((m) => m.id === leader)?.region ?? null),
         commit_index: leaderView?.commit_index ?? null,
         healthy: leader !== null,
+        ...(leaderView?.follow ? { followed_region: leaderView.follow.preferred_region, window_writes: leaderView.follow.window_writes } : {}),
       };
     }),
   );

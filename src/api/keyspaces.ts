@@ -56,7 +56,16 @@ const KsStatus = z
     name: z.string(),
     map_version: z.number().int(),
     shards: z.array(
-      z.object({ shard: z.number().int(), stream: z.string(), leader_id: z.number().int().nullable(), leader_region: z.string().nullable(), commit_index: z.number().int().nullable(), healthy: z.boolean() }),
+      z.object({
+        shard: z.number().int(),
+        stream: z.string(),
+        leader_id: z.number().int().nullable(),
+        leader_region: z.string().nullable(),
+        commit_index: z.number().int().nullable(),
+        healthy: z.boolean(),
+        followed_region: z.string().nullable().optional().openapi({ description: '`leaders: follow`: the region the shard prefers now (its top-priority electable replica\'s)' }),
+        window_writes: z.record(z.string(), z.number().int()).optional().openapi({ description: "`leaders: follow`: the leader's counted writes of its current window, per origin region" }),
+      }),
     ),
   })
   .openapi('KeyspaceStatus');

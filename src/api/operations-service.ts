@@ -37,19 +37,49 @@ export const HANDOVER_TIMEOUT_MS = { min: 100, max: 60_000, default: 10_000 } as
 
 /**
  * Hand leadership to `targetId` (Patroni switchover); answers once it leads, or 504 switchover_timeout.
- * One hand-over attempt lasts a few election timeouts: the target is told to campaign once per attempt,
- * and a campaign can fail (its first round outvoted, or its timer held back on a loaded host), after
- * which the old leader resumes. So the attempt is repeated, each time from whoever leads then, until
- * the target leads or `timeoutMs` is spent. A repeat restarts the core's hand-over (transfer.ts).
+ * Attempts are repeated until `timeoutMs` is spent (handOver).
  */
 export async function switchover(t: Target, targetId: number, timeoutMs: number = HANDOVER_TIMEOUT_MS.default): Promise<LeadershipResult> {
   const client = admin(t);
   const started = Date.now();
-  const deadline = started + timeoutMs;
   const first = await currentLeader(client);
   if (first === targetId) return { leader_id: first, changed: false, took_ms: 0 };
-  let now: ReplicaId | null = first;
-  for (let attempt = 0; attempt === 0 || Date.now() < deadline; attempt++) {
+  const now = await handOver(client, targetId, first, started + timeoutMs);
+  if (now !== targetId) {
+    throw new ApiError(504, 'switchover_timeout', `replica ${targetId} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'} and writes have resumed`);
+  }
+  return { leader_id: now, changed: true, took_ms: Date.now() - started };
+}
+
+/**
+ * The leader hands over to the best other replica. The leader chooses the target in the first attempt;
+ * if that replica's campaign fails, the hand-over to the same target is repeated as a switchover's is.
+ */
+export async function stepDown(t: Target, timeoutMs: number = HANDOVER_TIMEOUT_MS.default): Promise<LeadershipResult> {
+  const client = admin(t);
+  const started = Date.now();
+  const deadline = started + timeoutMs;
+  const leader = await currentLeader(client);
+  const attemptEnds = Math.min(deadline, started + handOverAttemptMs(client));
+  const res = await operate(client, leader, { kind: 'step-down', timeoutMs: Math.max(1, attemptEnds - Date.now()) });
+  let now = await waitForLeader(client, (id) => id === res.target, attemptEnds);
+  if (now !== res.target && Date.now() < deadline) now = await handOver(client, res.target, now, deadline, 1);
+  if (now !== res.target) {
+    throw new ApiError(504, 'switchover_timeout', `replica ${res.target} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'}`);
+  }
+  return { leader_id: now, previous_leader_id: leader, took_ms: Date.now() - started };
+}
+
+/**
+ * Repeat hand-over attempts to `targetId` until it leads or `deadline` passes; answers who leads at the end.
+ * One attempt lasts a few election timeouts: the target is told to campaign once per attempt, and a
+ * campaign can fail (its first round outvoted, its timer held back on a loaded host, the target down),
+ * after which the old leader resumes. So the attempt is repeated, each time from whoever leads then. A
+ * repeat restarts the core's hand-over (transfer.ts).
+ */
+async function handOver(client: StreamClient, targetId: ReplicaId, leader: ReplicaId | null, deadline: number, firstAttempt = 0): Promise<ReplicaId | null> {
+  let now = leader;
+  for (let attempt = firstAttempt; attempt === firstAttempt || Date.now() < deadline; attempt++) {
     const attemptEnds = Math.min(deadline, Date.now() + handOverAttemptMs(client));
     if (now !== null) {
       try {
@@ -61,27 +91,14 @@ export async function switchover(t: Target, targetId: number, timeoutMs: number 
       }
     }
     now = await waitForLeader(client, (id) => id === targetId, attemptEnds);
-    if (now === targetId) return { leader_id: now, changed: true, took_ms: Date.now() - started };
+    if (now === targetId) return now;
   }
-  throw new ApiError(504, 'switchover_timeout', `replica ${targetId} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'} and writes have resumed`);
+  return now;
 }
 
 /** One hand-over attempt: time for the target to catch up and win a campaign, with room for a slow host. */
 function handOverAttemptMs(client: StreamClient): number {
   return 4 * client.stream.election_timeout_ms;
-}
-
-/** The leader hands over to the best other replica. */
-export async function stepDown(t: Target, timeoutMs: number = HANDOVER_TIMEOUT_MS.default): Promise<LeadershipResult> {
-  const client = admin(t);
-  const started = Date.now();
-  const leader = await currentLeader(client);
-  const res = await operate(client, leader, { kind: 'step-down', timeoutMs });
-  const now = await waitForLeader(client, (id) => id === res.target, started + timeoutMs);
-  if (now !== res.target) {
-    throw new ApiError(504, 'switchover_timeout', `replica ${res.target} did not take over within ${timeoutMs} ms; the leader is ${now ?? 'unknown'}`);
-  }
-  return { leader_id: now, previous_leader_id: leader, took_ms: Date.now() - started };
 }
 
 /** Replica `id` campaigns now, without a pre-vote (a promote; Patroni failover); `elected` says whether it won. */

@@ -285,6 +285,20 @@ export class StreamClient {
     return i < 0 ? near.length : i;
   }
 
+  /**
+   * For a shard under `leaders: follow`: the region of this stream's replicas
+   * that can lead nearest a caller on `continent` (Cloudflare's continent of
+   * the request, through the nearness order of stale reads), or undefined
+   * (another stream, an unknown continent, or no such replica near it). The
+   * router sends it with each write as its `origin`, which the shard's leader
+   * counts (src/kv/traffic-follower.ts).
+   */
+  originRegion(continent: string | undefined): Region | undefined {
+    if (this.stream.leaders !== 'follow') return undefined;
+    const near: readonly Region[] = (continent && NEAR[continent]) || [];
+    return near.find((region) => this.members().some((m) => m.region === region && m.role === 'follower'));
+  }
+
   /** The replica this isolate last saw leading the stream, if any. */
   cachedLeader(): ReplicaId | null {
     return leaderCache.get(this.cacheKey) ?? null;

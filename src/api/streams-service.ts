@@ -103,10 +103,21 @@ export async function listStreams(env: Cloudflare.Env, principal: Principal): Pr
 }
 
 /** The definition in a request, validated like an entry of EDGEPAXOS_CONFIG's `streams`; 400 naming every problem. */
+/** A stream definition is small: its JSON may be up to this many bytes (the HTTP body limit, and RPC's too). */
+export const DEFINITION_BYTES_MAX = 16 * 1024;
+
 export function parseDefinition(body: unknown): StreamConfig {
+  // The HTTP route's body limit already held; an RPC caller's definition is measured here, so both paths refuse the same.
+  const bytes = new TextEncoder().encode(JSON.stringify(body) ?? '').length;
+  if (bytes > DEFINITION_BYTES_MAX) {
+    throw new ApiError(413, 'payload_too_large', `a stream definition is at most ${DEFINITION_BYTES_MAX} bytes of JSON; this one is ${bytes}`);
+  }
   const name = typeof body === 'object' && body !== null ? (body as { name?: unknown }).name : undefined;
   if (typeof body === 'object' && body !== null && 'restore' in body) {
     throw new ApiError(400, 'invalid_request', 'restore: set only by a restore (POST /v1/streams/{stream}/restore with a snapshot)');
+  }
+  if (typeof body === 'object' && body !== null && 'leaders' in body) {
+    throw new ApiError(400, 'invalid_request', "leaders: a keyspace's setting (POST /v1/keyspaces), set on its shards");
   }
   if (typeof name === 'string' && name.startsWith('_')) {
     throw new ApiError(400, 'invalid_request', `name: stream names starting with '_' are reserved for edgepaxos's own streams (such as '${CATALOG_STREAM}')`);

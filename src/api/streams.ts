@@ -3,10 +3,7 @@ import { type StreamConfig, StreamConfigSchema } from '../host/config.ts';
 import { type App, adminCaller, group, json, register } from './route.ts';
 import { StreamParams, body, errors, loose, ok } from './schemas.ts';
 import * as streams from './streams-service.ts';
-import { parseDefinition } from './streams-service.ts';
-
-/** A stream definition is small: its JSON may be up to this many bytes (plus the usual overhead). */
-const DEFINITION_BYTES_MAX = 16 * 1024;
+import { DEFINITION_BYTES_MAX, parseDefinition } from './streams-service.ts';
 
 const tags = ['streams'];
 const ADMIN_COMMON = { 401: ['unauthorized'], 403: ['forbidden', 'admin_disabled'], 500: ['invalid_configuration'] } as const;

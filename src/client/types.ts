@@ -359,6 +359,10 @@ export interface KeyspaceShardStatus {
   readonly commit_index: number | null;
   /** A leader answered. */
   readonly healthy: boolean;
+  /** `leaders: follow`: the region the shard prefers now (the region of its top-priority electable replica, as its leader sees it). */
+  readonly followed_region?: string | null;
+  /** `leaders: follow`: the leader's counted writes of its current window, per origin region. */
+  readonly window_writes?: Readonly<Record<string, number>>;
 }
 
 export interface KeyspaceStatus {

@@ -44,6 +44,8 @@ export interface PutCommand {
   readonly idempotencyKey?: string;
   /** Sent by a keyspace's router: the shard map version it routed by (a shard under another version refuses, `wrong_shard`). */
   readonly mapVersion?: number;
+  /** Sent by a keyspace's router: the region of the shard's replicas nearest the writer (what a shard under `leaders: follow` counts). */
+  readonly origin?: string;
 }
 
 /** Remove `key`, whether or not it exists; with `ifRevision`, only if the key's revision equals it. */
@@ -54,6 +56,7 @@ export interface DeleteCommand {
   readonly ifRevision?: number;
   readonly idempotencyKey?: string;
   readonly mapVersion?: number;
+  readonly origin?: string;
 }
 
 /** A transaction's condition on one key (etcd's Compare): `<` and `>` only for revisions. */
@@ -84,6 +87,7 @@ export interface TxnCommand {
   readonly failure: readonly TxnOp[];
   readonly idempotencyKey?: string;
   readonly mapVersion?: number;
+  readonly origin?: string;
 }
 
 /** A range of key hashes `[from, to)` (partition.ts in src/kv). */
@@ -130,6 +134,7 @@ export interface TxnPrepareCommand {
   readonly success: readonly TxnOp[];
   readonly failure: readonly TxnOp[];
   readonly idempotencyKey?: string;
+  readonly origin?: string;
 }
 
 /**
@@ -234,15 +239,15 @@ export function commandKey(c: Command): string {
     case 'noop':
       return 'noop';
     case 'put':
-      return JSON.stringify(['put', c.id, c.key, c.value, c.ifRevision ?? null, c.idempotencyKey ?? null, c.lease ?? null, c.mapVersion ?? null]);
+      return JSON.stringify(['put', c.id, c.key, c.value, c.ifRevision ?? null, c.idempotencyKey ?? null, c.lease ?? null, c.mapVersion ?? null, c.origin ?? null]);
     case 'delete':
-      return JSON.stringify(['delete', c.id, c.key, c.idempotencyKey ?? null, c.ifRevision ?? null, c.mapVersion ?? null]);
+      return JSON.stringify(['delete', c.id, c.key, c.idempotencyKey ?? null, c.ifRevision ?? null, c.mapVersion ?? null, c.origin ?? null]);
     case 'txn':
-      return JSON.stringify(['txn', c.id, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.mapVersion ?? null]);
+      return JSON.stringify(['txn', c.id, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.mapVersion ?? null, c.origin ?? null]);
     case 'shard-assign':
       return JSON.stringify(['shard-assign', c.id, c.keyspace, c.shard, c.version, c.ranges.map((r) => [r.from, r.to])]);
     case 'txn-prepare':
-      return JSON.stringify(['txn-prepare', c.id, c.txid, c.coordinator, c.deadlineMs, c.mapVersion, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null]);
+      return JSON.stringify(['txn-prepare', c.id, c.txid, c.coordinator, c.deadlineMs, c.mapVersion, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.origin ?? null]);
     case 'txn-decide':
       return JSON.stringify(['txn-decide', c.id, c.txid, c.outcome]);
     case 'txn-resolve':

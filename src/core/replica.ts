@@ -33,7 +33,7 @@ import { Quiet, mayGoQuiet, quietRestore } from './quiet.ts';
 import { ReadIndex } from './read-index.ts';
 import type { PersistDelta, Ready } from './ready.ts';
 import { changeInProgress, compileChange, refuseConfigurationChange } from './reconfiguration.ts';
-import { Replication, learnedDecidedThrough, storeAcceptedRun } from './replication.ts';
+import { Replication, provenDecidedThrough, storeAcceptedRun } from './replication.ts';
 import { randomBelow } from './rng.ts';
 import {
   DEFAULT_PRIORITY,
@@ -1125,7 +1125,7 @@ export class Replica {
   private onAccept(m: AcceptMessage): void {
     if (!this.followLeader(m.from, m.ballot, m.type)) return;
     storeAcceptedRun(m, this.log.decidedThrough, (e) => this.writeEntry(e));
-    this.learnDecided(m.ballot, m.decidedThrough);
+    this.followLeaderDecided(m.ballot, m.decidedThrough);
     this.send({
       type: 'accepted',
       from: this.id,
@@ -1140,7 +1140,7 @@ export class Replica {
 
   private onHeartbeat(m: HeartbeatMessage): void {
     if (!this.followLeader(m.from, m.ballot, m.type)) return;
-    this.learnDecided(m.ballot, m.decidedThrough);
+    this.followLeaderDecided(m.ballot, m.decidedThrough);
     if (m.quiet && this.log.decidedThrough >= m.decidedThrough) {
       // The leader went quiet and we hold everything: stop watching it until someone speaks.
       this.quiet.goQuiet(this.quiet.isQuiet ? null : { leaderId: m.from, ballot: m.ballot, epoch: this.epoch });
@@ -1157,9 +1157,9 @@ export class Replica {
     });
   }
 
-  /** The leader at `ballot` says everything through `leaderDecided` is decided (replication.ts `learnedDecidedThrough`). */
-  private learnDecided(ballot: Ballot, leaderDecided: number): void {
-    this.log.markDecidedThrough(learnedDecidedThrough(this.log, ballot, leaderDecided));
+  /** The leader at `ballot` says everything through `leaderDecided` is decided (replication.ts `provenDecidedThrough`). */
+  private followLeaderDecided(ballot: Ballot, leaderDecided: number): void {
+    this.log.markDecidedThrough(provenDecidedThrough(this.log, ballot, leaderDecided));
     this.refreshActive();
   }
 

@@ -404,7 +404,7 @@ export function storeAcceptedRun(m: AcceptMessage, decidedThrough: number, write
  * here only if we hold the leader's own value for it (accepted at `ballot`);
  * otherwise we wait for the leader to catch us up.
  */
-export function learnedDecidedThrough(log: AcceptorLog, ballot: Ballot, leaderDecided: number): number {
+export function provenDecidedThrough(log: AcceptorLog, ballot: Ballot, leaderDecided: number): number {
   let through = log.decidedThrough;
   while (through < leaderDecided) {
     const e = log.get(through + 1);

@@ -21,10 +21,10 @@ import { Deadlines } from './deadlines.ts';
 import { HostClock } from './host-clock.ts';
 import { DeferredDecidedStorage } from './deferred-decided-storage.ts';
 import { REGIONS, type Region, regionRttMs } from './regions.ts';
-import { type ProposalOutcome, ReadyRunner } from './ready-runner.ts';
+import { type ProposalOutcome, ReadyRunner, allDuties } from './ready-runner.ts';
 import type { ReplicaStorage } from './storage.ts';
 import { validMessages } from './wire.ts';
-import { type KvItem, type KvLease, type KvResult, KvStateMachine, LeaseKeeper, type LockView, type ShardRead } from '../kv/index.ts';
+import { DEFAULT_FOLLOW, type FollowView, type KvItem, type KvLease, type KvResult, KvStateMachine, LeaseKeeper, type LockView, type ShardRead, TrafficFollower } from '../kv/index.ts';
 import { WatchHub, type WatchFilter } from './watch-hub.ts';
 import { type WatchStreamOpen, type WatchStreamOptions, openWatchStream } from './watch-stream.ts';
 
@@ -125,6 +125,21 @@ export interface ReplicaView {
   readonly last_transition: string | null;
   /** The latest thing it declined to do and why (`refused pre-vote for 3 at 4.3: ...`), null if none since it started. */
   readonly last_refusal: string | null;
+  /** A shard of a keyspace with `leaders: follow`: the preferred region and, on the leader, this window's counted writes per origin region. */
+  readonly follow?: ReplicaFollowView;
+}
+
+/** The traffic follower's state as the status endpoint shows it (traffic-follower.ts). */
+export interface ReplicaFollowView {
+  readonly preferred_region: string | null;
+  readonly window_writes: Readonly<Record<string, number>>;
+  readonly candidate_region: string | null;
+  readonly candidate_windows: number;
+  readonly moves: number;
+}
+
+function followView(v: FollowView): ReplicaFollowView {
+  return { preferred_region: v.preferred, window_writes: v.counts, candidate_region: v.candidate, candidate_windows: v.candidateWindows, moves: v.moves };
 }
 
 /**
@@ -274,6 +289,8 @@ export class ClockedHost {
   private readonly runner: ReadyRunner<KvResult, KvStateMachine>;
   /** The leader's lease deadlines (lease-keeper.ts): the runner runs it as its leader duties. */
   private readonly leases: LeaseKeeper;
+  /** A shard of a keyspace with `leaders: follow`: the leader's per-region write counts and moves (traffic-follower.ts). */
+  private follower: TrafficFollower | null = null;
   /** This replica's watches and the history of changes they replay (watch-hub.ts). */
   private readonly watches: WatchHub;
   private readonly deps: HostDeps;
@@ -353,7 +370,13 @@ export class ClockedHost {
     );
     this.runner.pendingMax = deps.stream.queue_max;
     this.leases = new LeaseKeeper(kv, this.tickMs, timing.electionTimeoutTicks, `${deps.replicaId}.${deps.seed.toString(36)}`);
-    this.runner.setLeaderDuties(this.leases);
+    if (deps.stream.leaders === 'follow') {
+      // leaders: follow (traffic-follower.ts): the cool-down is five election timeouts of this leader's ticks.
+      this.follower = new TrafficFollower({ ...DEFAULT_FOLLOW, cooldownTicks: 5 * timing.electionTimeoutTicks }, () => this.runner.status().configuration, `${deps.replicaId}.${deps.seed.toString(36)}`);
+      this.runner.setLeaderDuties(allDuties<KvResult>([this.leases, this.follower]));
+    } else {
+      this.runner.setLeaderDuties(this.leases);
+    }
     const flow = deps.stream.flow_control;
     if (flow.mode === 'fixed') {
       this.runner.setFlowLimits({ inflightMax: flow.inflight_max, batchMax: DEFAULT_TIMING.batchMax, batchMin: flow.batch_min });
@@ -590,6 +613,7 @@ export class ClockedHost {
       pending_requests: this.runner.pending(),
       last_transition: st.lastTransition ? `${st.lastTransition.from} -> ${st.lastTransition.to} at tick ${st.lastTransition.tick}: ${st.lastTransition.why}` : null,
       last_refusal: st.lastRefusal ? `refused ${st.lastRefusal.what} at tick ${st.lastRefusal.tick}: ${st.lastRefusal.why}` : null,
+      ...(this.follower ? { follow: followView(this.follower.view()) } : {}),
     };
   }
 

@@ -146,6 +146,12 @@ export const StreamConfigSchema = z
       .object({ slot: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
       .strict()
       .optional(),
+    /**
+     * Set only on the shards of a keyspace with `leaders: follow`, never by hand:
+     * the leader counts decided writes by origin region and moves the
+     * priorities to the region that writes most (src/kv/traffic-follower.ts).
+     */
+    leaders: z.literal('follow').optional(),
   })
   .strict()
   .superRefine(checkStream);
@@ -167,14 +173,16 @@ const KeyspaceReplicaSchema = ReplicaConfigSchema.omit({ id: true }).strict();
  * A keyspace: a key space spread over `shards` streams, each with these
  * replicas (ids 1.. in order) and settings. `leaders`: `spread` rotates the
  * electable replicas' priorities so that the shards' leaders spread evenly
- * over their regions; a region puts every shard's leader there; absent, every
- * shard takes the priorities as given.
+ * over their regions; `follow` starts spread, then each shard's leader moves
+ * the preference to the region that writes to it most (traffic-follower.ts);
+ * a region puts every shard's leader there; absent, every shard takes the
+ * priorities as given.
  */
 const keyspaceShape = {
   name: z.string().regex(KEYSPACE_NAME, 'keyspace names are 1-41 characters of a-z, 0-9 and -, starting with a letter or digit'),
   shards: z.number().int().min(1).max(KEYSPACE_SHARDS_MAX),
   replicas: z.array(KeyspaceReplicaSchema).min(1).max(9),
-  leaders: z.union([z.literal('spread'), z.enum(REGIONS)]).optional(),
+  leaders: z.union([z.literal('spread'), z.literal('follow'), z.enum(REGIONS)]).optional(),
   policy: streamSettings.policy,
   priority_election: streamSettings.priority_election,
   log: streamSettings.log,
@@ -192,7 +200,7 @@ export const KeyspaceConfigSchema = z
   .strict()
   .superRefine((k, ctx) => {
     const electable = k.replicas.filter((r) => r.role === 'follower');
-    if (k.leaders !== undefined && k.leaders !== 'spread' && !electable.some((r) => r.region === k.leaders)) {
+    if (k.leaders !== undefined && k.leaders !== 'spread' && k.leaders !== 'follow' && !electable.some((r) => r.region === k.leaders)) {
       ctx.addIssue({ code: 'custom', path: ['leaders'], message: `no replica in region '${k.leaders}' can lead (a follower there is needed)` });
       return;
     }
@@ -226,7 +234,8 @@ export function shardDefinition(k: Omit<KeyspaceConfig, 'name'> & { readonly nam
   const priority = new Map<number, number>();
   if (leaders !== undefined) {
     const regions = [...new Set(electable.map((x) => x.r.region))];
-    const first = leaders === 'spread' ? i % regions.length : regions.indexOf(leaders);
+    // follow starts spread; the shard's leader then moves the preference (traffic-follower.ts).
+    const first = leaders === 'spread' || leaders === 'follow' ? i % regions.length : regions.indexOf(leaders);
     // Regions in rotated order from this shard's leader region; within one, the given priorities.
     const rank = (region: string): number => (regions.indexOf(region as Region) - first + regions.length) % regions.length;
     const ordered = [...electable].sort((a, b) => rank(a.r.region) - rank(b.r.region) || b.r.priority - a.r.priority || a.index - b.index);
@@ -236,6 +245,7 @@ export function shardDefinition(k: Omit<KeyspaceConfig, 'name'> & { readonly nam
     name: shardStreamName(name, i),
     ...settings,
     replicas: replicas.map((r, index) => ({ ...r, id: index + 1, priority: leaders === undefined ? r.priority : (priority.get(index) ?? 0) })),
+    ...(leaders === 'follow' ? { leaders: 'follow' } : {}),
   } as StreamConfig;
 }
 
@@ -253,6 +263,7 @@ const ClusterConfigSchema = z
       if (parseShardName(s.name)) ctx.addIssue({ code: 'custom', path: ['streams', i, 'name'], message: `'${s.name}' has the form of a keyspace's shard (<keyspace>_sNNNN), which is reserved` });
       names.add(s.name);
       if (s.restore) ctx.addIssue({ code: 'custom', path: ['streams', i, 'restore'], message: 'only a stream restored at run time has a restore (POST /v1/streams/{stream}/restore)' });
+      if (s.leaders) ctx.addIssue({ code: 'custom', path: ['streams', i, 'leaders'], message: "leaders is a keyspace's setting (keyspaces[].leaders), set on its shards" });
     });
     const keyspaces = new Set<string>();
     c.keyspaces.forEach((k, i) => {

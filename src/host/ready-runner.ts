@@ -82,10 +82,27 @@ export interface LeaderDuties<Result> {
   leadership(leading: boolean): void;
   /** An entry was applied at tick `now` (of this life). */
   applied(e: Entry, result: Result, now: number): void;
-  /** Commands to propose at tick `now` (called only while leading). */
+  /** Commands to propose at tick `now` (called only while leading); a `config` one is a configuration change (Replica.changeConfiguration). */
   due(now: number): ClientCommand[];
   /** Ticks until something falls due (0: now), or null when nothing will. */
   ticksUntilDue(now: number): number | null;
+}
+
+/** Several duties as one: each is told everything, and what falls due is theirs in order. */
+export function allDuties<Result>(duties: readonly LeaderDuties<Result>[]): LeaderDuties<Result> {
+  return {
+    leadership: (leading) => duties.forEach((d) => d.leadership(leading)),
+    applied: (e, result, now) => duties.forEach((d) => d.applied(e, result, now)),
+    due: (now) => duties.flatMap((d) => d.due(now)),
+    ticksUntilDue: (now) => {
+      let soonest: number | null = null;
+      for (const d of duties) {
+        const t = d.ticksUntilDue(now);
+        if (t !== null && (soonest === null || t < soonest)) soonest = t;
+      }
+      return soonest;
+    },
+  };
 }
 
 /**
@@ -339,7 +356,10 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     if (!this.duties || !this.dutiesLeading) return false;
     let proposed = false;
     // Not subject to pendingMax: nobody waits for these, and a lease must end even under load.
-    for (const command of this.duties.due(this.ticks)) proposed = this.core.propose(command).ok || proposed;
+    for (const command of this.duties.due(this.ticks)) {
+      // A configuration change (leaders: follow) goes through the core's checks; a refused one is the duty's to try again.
+      proposed = (command.kind === 'config' ? this.core.changeConfiguration(command) : this.core.propose(command)).ok || proposed;
+    }
     return proposed;
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Message } from '../core/index.ts';
 import { fromDcfRole } from './dcf.ts';
+import { REGIONS } from './regions.ts';
 
 /**
  * Schemas for what crosses Durable Object RPC between replicas. Peers are our
@@ -53,6 +54,7 @@ const txnCompare = z.object({
 });
 
 const mapVersion = z.number().int().min(1);
+const origin = z.enum(REGIONS);
 const txnOutcome = z.enum(['commit-success', 'commit-failure', 'abort']);
 
 const command = z.discriminatedUnion('kind', [
@@ -66,9 +68,10 @@ const command = z.discriminatedUnion('kind', [
     lease: str.optional(),
     idempotencyKey: str.optional(),
     mapVersion: mapVersion.optional(),
+    origin: origin.optional(),
   }),
-  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
-  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional() }),
+  z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
+  z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
   z.object({ kind: z.literal('shard-assign'), id: str, keyspace: str, shard: z.number().int().min(0), version: mapVersion, ranges: z.array(z.object({ from: z.number().int().min(0), to: z.number().int().min(1) })) }),
   z.object({
     kind: z.literal('txn-prepare'),
@@ -81,6 +84,7 @@ const command = z.discriminatedUnion('kind', [
     success: z.array(txnOp),
     failure: z.array(txnOp),
     idempotencyKey: str.optional(),
+    origin: origin.optional(),
   }),
   z.object({ kind: z.literal('txn-decide'), id: str, txid: str, outcome: txnOutcome.nullable() }),
   z.object({ kind: z.literal('txn-resolve'), id: str, txid: str, outcome: txnOutcome }),

@@ -7,3 +7,4 @@ export * from './kv-state-machine.ts';
 export * from './lease-keeper.ts';
 export * from './partition.ts';
 export * from './two-phase.ts';
+export * from './traffic-follower.ts';

@@ -9,7 +9,7 @@ import {
   EMPTY_DURABLE_STATE,
   Replication,
   freshProgress,
-  learnedDecidedThrough,
+  provenDecidedThrough,
   storeAcceptedRun,
 } from '../../src/core/index.ts';
 
@@ -149,8 +149,8 @@ describe('replication: the acceptor side', () => {
       ],
       decidedThrough: 0,
     });
-    expect(learnedDecidedThrough(log, BALLOT, 3)).toBe(1);
+    expect(provenDecidedThrough(log, BALLOT, 3)).toBe(1);
     log.set({ slot: 2, ballot: BALLOT, command: put('b') });
-    expect(learnedDecidedThrough(log, BALLOT, 9)).toBe(3); // never past what it holds
+    expect(provenDecidedThrough(log, BALLOT, 9)).toBe(3); // never past what it holds
   });
 });

@@ -102,6 +102,8 @@ describe('admin rpc: operator controls through a service binding to EdgePaxosAdm
       [() => paxosAdmin.failover('no-such-stream', 1), 404, 'stream_not_found'],
       [() => paxosAdmin.deleteStream(S), 409, 'configured_stream'],
       [() => paxosAdmin.createStream({ name: '_mine', replicas: [{ id: 1, region: 'wnam' }] }), 400, 'invalid_request'],
+      // The HTTP route's 16 KiB body limit holds over RPC too (the definition is measured in the service).
+      [() => paxosAdmin.createStream({ name: 'too-big', replicas: [{ id: 1, region: 'wnam' }], padding: 'x'.repeat(17 * 1024) } as never), 413, 'payload_too_large'],
     ];
     for (const [call, code, error] of cases) expect(await refusal(call())).toMatchObject({ name: 'EdgePaxosError', status: code, code: error });
     expect((await status(S)).work_mode).toBe('normal');

@@ -24,6 +24,19 @@ describe('operations: switchover, step-down, run mode, promote (HTTP API)', () =
     expect((await api('POST', `/v1/streams/${S}/switchover`, { target: 'three' }, admin)).status).toBe(400);
   });
 
+  it('operations: a switchover whose target is down for the first attempt is repeated and lands once it is back', async () => {
+    // The previous switchover's leader stays (an operator's choice does not fail back): hand to another.
+    const target = (await stableLeader(S)) === 2 ? 1 : 2;
+    // One attempt lasts 4 election timeouts (800 ms here): the target is down for longer, so the first
+    // attempt fails and only a repeat can bring it to lead.
+    const down = await api('POST', `/v1/streams/${S}/chaos`, { action: 'crash', replica: target, down_ms: 1200 }, admin);
+    expect(down.status, JSON.stringify(down.body)).toBe(200);
+    const res = await api('POST', `/v1/streams/${S}/switchover`, { target, timeout_ms: 10_000 }, admin);
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ leader_id: target, changed: true });
+    expect(res.body.took_ms).toBeGreaterThan(800); // it did not land in the first attempt
+  });
+
   it('operations: the leader steps down on request in favour of the best other replica', async () => {
     const leader = await stableLeader(S);
     const res = await api('POST', `/v1/streams/${S}/step-down`, {}, admin);
