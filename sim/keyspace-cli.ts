@@ -23,7 +23,7 @@ for (let seed = first; seed < first + count; seed++) {
     r = await runKeyspaceSim(keyspaceOptions(seed));
   } catch (e) {
     // A state machine (or the simulated router) that throws is a bug as surely as a wrong answer: every replica would crash on the same command.
-    r = { ok: false, check: 'exception', message: String((e as Error).stack ?? e), options: keyspaceOptions(seed), ops: 0, crossShardTxns: 0, workerCrashes: 0, settled: 0, reproduce: `npm run sim:keyspace -- --seed ${seed}` };
+    r = { ok: false, check: 'exception', message: String((e as Error).stack ?? e), options: keyspaceOptions(seed), ops: 0, crossShardTxns: 0, workerCrashes: 0, settled: 0, growCrashes: 0, movedKeys: 0, handoffsRefused: 0, reproduce: `npm run sim:keyspace -- --seed ${seed}` };
   }
   if (!r.ok) {
     failures += 1;
@@ -35,7 +35,7 @@ for (let seed = first; seed < first + count; seed++) {
     inconclusive += 1;
     if (!values.json) console.log(`seed ${seed}: inconclusive (the check ran out of search budget: ${r.ops} operations)`);
   } else if (!values.json) {
-    console.log(`seed ${seed}: ok (${r.ops} operations, ${r.crossShardTxns} cross-shard transactions, ${r.workerCrashes} Worker crashes, ${r.settled} intents settled by others)`);
+    console.log(`seed ${seed}: ok (${r.ops} operations, ${r.crossShardTxns} cross-shard transactions, ${r.workerCrashes} Worker crashes, ${r.settled} intents settled by others${r.options.growTo > 0 ? `, grown ${r.options.shards} -> ${r.options.growTo} shards moving ${r.movedKeys} keys, ${r.growCrashes} grow drivers crashed, ${r.handoffsRefused} hand-offs refused under intents` : ""})`);
   }
 }
 const seconds = ((performance.now() - started) / 1000).toFixed(1);

@@ -66,6 +66,33 @@ export const KEYSPACE_MUTANTS: readonly Mutant[] = [
     seeds: 100,
     patches: [{ file: 'src/kv/kv-state-machine.ts', search: "    if (writer) return { kind: 'intent', key, intent: this.intentView(writer) };\n", replace: '' }],
   },
+  {
+    name: 'ks-handoff-ignores-intents',
+    area: 'growing a keyspace',
+    bug: "a shard hands off a moving range while a transaction's intent holds one of its keys, so the transaction resolves into the frozen copy",
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: '          if (!this.owns(key) || inRanges(ranges, keyHash(key))) continue;', replace: '          continue;' }],
+  },
+  {
+    name: 'ks-grow-serves-before-copy',
+    area: 'growing a keyspace',
+    bug: 'a new shard serves a range as soon as it is assigned, before the copy from its source is installed',
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [
+      { file: 'src/kv/kv-state-machine.ts', search: '    return incoming !== undefined && inRanges(incoming, keyHash(key));', replace: '    return false;' },
+      { file: 'src/kv/kv-state-machine.ts', search: '    return inRanges(this.ownership.ranges, h) && !inRanges(this.ownership.incoming ?? [], h);', replace: '    return inRanges(this.ownership.ranges, h);' },
+    ],
+  },
+  {
+    name: 'ks-install-after-ready',
+    area: 'growing a keyspace',
+    bug: "a new shard installs a copied chunk after it started serving the range, so a late grow driver overwrites newer writes with the source's frozen values",
+    campaign: 'keyspace',
+    seeds: 100,
+    patches: [{ file: 'src/kv/kv-state-machine.ts', search: '!items.every(([k]) => this.incomingHas(k))', replace: "!items.every(([k]) => this.incomingHas(k) || inRanges(own.ranges, keyHash(k)))" }],
+  },
 ];
 
 /** The budget of `npm test`'s random campaign (test/sim/campaign-helpers.ts DEFAULT_SEED_BUDGET). */

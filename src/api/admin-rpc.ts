@@ -5,6 +5,7 @@ import type {
   AdminApi,
   ChaosAction,
   ChaosResult,
+  KeyspaceGrowResult,
   HealthResult,
   LeaderCheckResult,
   LeadershipResult,
@@ -29,6 +30,7 @@ import type {
 import { REGIONS } from '../host/config.ts';
 import { DocumentSchema, restoreStream, snapshotDocument } from './backup.ts';
 import { ADMIN_BINDING, type Access, authorize } from './grants.ts';
+import { growKeyspace } from './keyspace-grow.ts';
 import * as members from './membership-service.ts';
 import { CHANGE_WAIT_MS } from './membership-service.ts';
 import * as operations from './operations-service.ts';
@@ -85,6 +87,7 @@ const NoArgs = z.tuple([]);
 const DefinitionArgs = z.tuple([z.unknown()]);
 const RestoreArgs = z.tuple([Stream, DocumentSchema]);
 const ChaosArgs = z.tuple([Stream, ChaosBody]);
+const GrowArgs = z.tuple([Stream, z.number().int().min(2).max(256)]);
 
 /**
  * edgepaxos's operator controls for another Worker, over a service binding:
@@ -169,6 +172,10 @@ export class EdgePaxosAdmin extends WorkerEntrypoint<Cloudflare.Env> implements 
 
   async deleteStream(name: string): Promise<StreamDeletion> {
     return this.call(StreamArgs, [name], ([n]) => streams.deleteStream(this.env, ADMIN_BINDING, n));
+  }
+
+  async growKeyspace(keyspace: string, shards: number): Promise<KeyspaceGrowResult> {
+    return this.call(GrowArgs, [keyspace, shards], ([k, n]) => growKeyspace(this.env, ADMIN_BINDING, k, n));
   }
 
   async snapshot(stream: string): Promise<SnapshotDocument> {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type KeyspaceConfig, type StreamConfig, clusterConfig, configuredShard, findKeyspace, parseKeyspaceDefinition, parseShardName, shardDefinition } from '../host/config.ts';
-import { type HashRange, type ShardMap, evenMap, mapProblem } from '../kv/index.ts';
+import { type HashRange, type RangeMove, type ShardMap, evenMap, mapProblem } from '../kv/index.ts';
 import { CATALOG_CACHE_TTL_MS, catalogClient, newIncarnation } from './catalog.ts';
 import { ApiError } from './errors.ts';
 import { StreamClient } from './stream-client.ts';
@@ -30,6 +30,14 @@ export interface KeyspaceEntry {
   readonly definition?: KeyspaceConfig;
   readonly map?: ShardMap;
   readonly deleted_at?: string;
+  /** A grow in progress (keyspace-grow.ts): `map` is already the grown one; these ranges move, `done` once copied and served. */
+  readonly grow?: GrowState;
+}
+
+export interface GrowState {
+  readonly from_shards: number;
+  readonly started_at: string;
+  readonly moves: readonly (RangeMove & { readonly done: boolean })[];
 }
 
 export interface VersionedKeyspace {
@@ -46,6 +54,10 @@ export interface Keyspace {
   readonly map: ShardMap;
   /** The incarnation of a keyspace created at run time (part of its shards' replica names). */
   readonly incarnation?: string;
+  /** The ranges of an unfinished grow not yet served by their new shard (assigned to it as incoming). */
+  readonly moving?: readonly RangeMove[];
+  /** When that grow started (ms since the epoch). */
+  readonly growStartedAt?: number;
 }
 
 const EntrySchema = z
@@ -56,6 +68,14 @@ const EntrySchema = z
     definition: z.unknown().optional(),
     map: z.object({ version: z.number().int().min(1), ranges: z.array(z.tuple([z.number().int(), z.number().int(), z.number().int()])) }).optional(),
     deleted_at: z.string().optional(),
+    grow: z
+      .object({
+        from_shards: z.number().int().min(1),
+        started_at: z.string(),
+        moves: z.array(z.object({ from: z.number().int(), to: z.number().int(), source: z.number().int(), target: z.number().int(), done: z.boolean() }).strict()),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -83,9 +103,24 @@ export async function resolveKeyspace(env: Cloudflare.Env, name: string, fresh =
     cache.delete(name);
     throw notFound;
   }
-  const keyspace: Keyspace = { name, kind: 'dynamic', definition: read.entry.definition, map: read.entry.map, incarnation: read.entry.incarnation };
+  const keyspace = keyspaceOf(read);
   cache.set(name, { keyspace, readAt: Date.now() });
   return keyspace;
+}
+
+/** The routing view of an active catalog entry (with definition and map). */
+export function keyspaceOf(read: VersionedKeyspace): Keyspace {
+  const { entry } = read;
+  const grow = entry.grow;
+  const moving = grow ? grow.moves.filter((m) => !m.done).map(({ from, to, source, target }) => ({ from, to, source, target })) : [];
+  return {
+    name: read.name,
+    kind: 'dynamic',
+    definition: entry.definition!,
+    map: entry.map!,
+    incarnation: entry.incarnation,
+    ...(moving.length > 0 ? { moving, growStartedAt: Date.parse(grow!.started_at) } : {}),
+  };
 }
 
 /** For tests of the router: make this isolate hold `keyspace` as its cached view (a stale map, say). */
@@ -167,6 +202,7 @@ function toEntry(key: string, value: string, revision: number): VersionedKeyspac
     ...(definition ? { definition } : {}),
     ...(map ? { map } : {}),
     ...(raw.deleted_at !== undefined ? { deleted_at: raw.deleted_at } : {}),
+    ...(raw.grow !== undefined ? { grow: raw.grow } : {}),
   };
   return { name, entry, revision };
 }

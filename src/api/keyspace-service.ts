@@ -107,10 +107,12 @@ function pause(t: KeyspaceTarget, jitter: boolean): Promise<void> {
  * ranges of our map if it is behind ours, else read the map again from the
  * catalog (ours is the stale one).
  */
-async function correct(t: KeyspaceTarget, shard: number, shardVersion: number): Promise<void> {
+export async function correct(t: KeyspaceTarget, shard: number, shardVersion: number): Promise<void> {
   if (shardVersion < t.ks.map.version) {
     const client = shardClient(t.env, t.ks, shard);
-    await client.write({ kind: 'shard-assign', keyspace: t.ks.name, shard, version: t.ks.map.version, ranges: rangesOf(t.ks.map, shard).map((r) => ({ from: r.from, to: r.to })) });
+    const r = await client.write(assignment(t.ks, shard));
+    // A hand-off refused while a transaction holds a key that leaves this shard: settle it; the retry assigns again.
+    if (r.kind === 'rejected' && r.code === 'locked') await settle(t, client, r.intent);
     return;
   }
   const before = t.ks.map.version;
@@ -120,24 +122,84 @@ async function correct(t: KeyspaceTarget, shard: number, shardVersion: number): 
   }
 }
 
-/** A write of one key, routed and corrected; the shard's result and the shard. */
-async function routedWrite(t: KeyspaceTarget, key: string, build: (mapVersion: number) => WriteRequest): Promise<{ result: KvResult; shard: number }> {
+/**
+ * Shard `shard`'s assignment under the map `ks` routes by: its ranges, those
+ * an unfinished grow is still copying in marked incoming (so a router
+ * correcting a new shard never makes it serve a range before its keys are
+ * there). For a shard that loses ranges it is the hand-off.
+ */
+export function assignment(ks: Keyspace, shard: number): WriteRequest {
+  const incoming = (ks.moving ?? []).filter((m) => m.target === shard).map((m) => ({ from: m.from, to: m.to }));
+  return { kind: 'shard-assign', keyspace: ks.name, shard, version: ks.map.version, ranges: rangesOf(ks.map, shard).map((r) => ({ from: r.from, to: r.to })), ...(incoming.length > 0 ? { incoming } : {}) };
+}
+
+/**
+ * A write of one key, routed and corrected; the shard's result and the
+ * shard. `oneShard`: for a transaction, whether its keys still live on one
+ * shard after a correction (null is answered when they no longer do).
+ */
+async function routedWrite(t: KeyspaceTarget, key: string, build: (mapVersion: number) => WriteRequest, oneShard?: () => boolean): Promise<{ result: KvResult; shard: number } | null> {
   const deadline = Date.now() + patienceMs(t);
+  let moving = false;
   while (Date.now() < deadline) {
     const shard = shardOfKey(t.ks.map, key);
     const client = shardClient(t.env, t.ks, shard);
     const result = await client.write(withOrigin(build(t.ks.map.version), client, t.continent));
+    moving = false;
     if (result.kind === 'rejected' && result.code === 'wrong_shard') {
       await correct(t, shard, result.version);
+      if (oneShard && !oneShard()) return null;
       continue;
     }
     if (result.kind === 'rejected' && result.code === 'locked') {
       await settle(t, client, result.intent);
       continue;
     }
+    if (result.kind === 'rejected' && result.code === 'moving') {
+      moving = true;
+      await waitForMove(t);
+      continue;
+    }
     return { result, shard };
   }
-  throw busy();
+  throw moving ? movingError(t) : busy();
+}
+
+/** How long a Worker leaves an unfinished grow to the Worker running it before it drives the grow itself. */
+export const GROW_STALL_MS = 30_000;
+const nudged = new Map<string, number>();
+
+/**
+ * A request met a range a grow is copying: wait a little. If the grow has
+ * been running longer than GROW_STALL_MS (its Worker probably died), drive
+ * it from here in the background (at most once per GROW_STALL_MS per
+ * isolate): every step is idempotent, so two drivers are safe.
+ */
+async function waitForMove(t: KeyspaceTarget): Promise<void> {
+  const started = t.ks.growStartedAt;
+  const last = nudged.get(t.ks.name) ?? 0;
+  if (t.defer && started !== undefined && Date.now() - started > GROW_STALL_MS && Date.now() - last > GROW_STALL_MS) {
+    nudged.set(t.ks.name, Date.now());
+    t.defer(resumeGrowHook(t.env, t.ks.name).catch(() => {}));
+  }
+  await pause(t, true);
+}
+
+/** Set by keyspace-grow.ts (which imports this module): resume keyspace `name`'s grow. */
+let resumeGrowHook: (env: Cloudflare.Env, name: string) => Promise<unknown> = async () => {};
+export function setResumeGrow(hook: (env: Cloudflare.Env, name: string) => Promise<unknown>): void {
+  resumeGrowHook = hook;
+}
+
+function movingError(t: KeyspaceTarget): ApiError {
+  const retryAfterS = Math.max(1, Math.ceil(patienceMs(t) / 1000));
+  return new ApiError(
+    503,
+    'moving',
+    `keyspace '${t.ks.name}' is growing and this key's range is being copied to its new shard; nothing was applied: retry after ${retryAfterS} s`,
+    { retry_after_s: retryAfterS },
+    { 'retry-after': String(retryAfterS) },
+  );
 }
 
 /** A write with the region it comes from, for a shard under `leaders: follow` (StreamClient.originRegion); unchanged otherwise. */
@@ -158,10 +220,12 @@ async function routedRead<T>(
   call: (mapVersion: number, c: 'linearizable' | 'stale') => ShardReadCall<T>,
 ): Promise<{ value: T; shard: number }> {
   const deadline = Date.now() + patienceMs(t);
+  let moving = false;
   while (Date.now() < deadline) {
     const shard = shardOf();
     const client = shardClient(t.env, t.ks, shard);
     const read = call(t.ks.map.version, consistency);
+    moving = false;
     const res: ShardRead<T> = consistency === 'stale' ? await client.readStale(continent, (stub, id) => read(stub, id, 0)) : await client.readLinearizable(read);
     if (res.kind === 'wrong_shard') {
       await correct(t, shard, res.version);
@@ -172,9 +236,14 @@ async function routedRead<T>(
       await settle(t, client, res.intent);
       continue;
     }
+    if (res.kind === 'moving') {
+      moving = true;
+      await waitForMove(t);
+      continue;
+    }
     return { value: res.value, shard };
   }
-  throw busy();
+  throw moving ? movingError(t) : busy();
 }
 
 function busy(): ApiError {
@@ -187,7 +256,7 @@ function busy(): ApiError {
  * the deadline has passed; otherwise wait a little (its own Worker is
  * probably finishing it). A decided outcome is then resolved here.
  */
-async function settle(t: KeyspaceTarget, participant: StreamClient, intent: IntentView): Promise<void> {
+export async function settle(t: KeyspaceTarget, participant: StreamClient, intent: IntentView): Promise<void> {
   const coordinator = coordinatorClient(t, intent.coordinator);
   let outcome = await decide(coordinator, intent.txid, null);
   if (outcome === null) {
@@ -226,7 +295,7 @@ export async function ksPut(t: KeyspaceTarget, key: string, value: string, opts:
   authorize(t.principal, { stream: t.ks.name, access: 'write', key });
   checkValueSize(value, maxValueBytes(t.env), 'value');
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
-  const { result, shard } = await routedWrite(t, key, (mapVersion) => ({ kind: 'put', key, value, ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}), idempotencyKey, mapVersion }));
+  const { result, shard } = (await routedWrite(t, key, (mapVersion) => ({ kind: 'put', key, value, ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}), idempotencyKey, mapVersion })))!;
   refuseRejected(result);
   if (result.kind !== 'put') throw unexpected(result);
   if (!result.ok) throw new ApiError(409, 'revision_mismatch', `the key's revision is ${result.currentRevision}, not ${opts.ifRevision}`, { current_revision: result.currentRevision, shard });
@@ -250,7 +319,7 @@ export async function ksDelete(t: KeyspaceTarget, key: string, opts: DeleteOptio
   checkKey(key);
   authorize(t.principal, { stream: t.ks.name, access: 'write', key });
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
-  const { result, shard } = await routedWrite(t, key, (mapVersion) => ({ kind: 'delete', key, ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}), idempotencyKey, mapVersion }));
+  const { result, shard } = (await routedWrite(t, key, (mapVersion) => ({ kind: 'delete', key, ...(opts.ifRevision !== undefined ? { ifRevision: opts.ifRevision } : {}), idempotencyKey, mapVersion })))!;
   refuseRejected(result, opts.ifRevision);
   if (result.kind !== 'delete') throw unexpected(result);
   return { deleted: result.deleted, revision: result.revision, shard };
@@ -269,11 +338,19 @@ export async function ksList(t: KeyspaceTarget, opts: ListOptions & { readonly c
   authorize(t.principal, { stream: t.ks.name, access: 'read', listPrefix: prefix });
   const after = opts.cursor !== undefined ? decodeCursor(opts.cursor) : opts.startAfter;
   const ask = limit + 1;
-  const pages = await Promise.all(
-    Array.from({ length: t.ks.definition.shards }, (_, i) =>
-      routedRead<StoredItem[]>(t, () => i, opts.consistency ?? 'linearizable', opts.continent, (mapVersion, c) => (stub, id, timeoutMs) => stub.shardList(id, prefix, ask, after, mapVersion, c, timeoutMs) as Promise<ReadOutcome<ShardRead<StoredItem[]>> | RpcError>),
-    ),
-  );
+  const deadline = Date.now() + patienceMs(t);
+  let pages: { value: StoredItem[]; shard: number }[];
+  for (;;) {
+    const version = t.ks.map.version;
+    pages = await Promise.all(
+      Array.from({ length: t.ks.definition.shards }, (_, i) =>
+        routedRead<StoredItem[]>(t, () => i, opts.consistency ?? 'linearizable', opts.continent, (mapVersion, c) => (stub, id, timeoutMs) => stub.shardList(id, prefix, ask, after, mapVersion, c, timeoutMs) as Promise<ReadOutcome<ShardRead<StoredItem[]>> | RpcError>),
+      ),
+    );
+    // A shard corrected the map meanwhile (a grow added shards or moved ranges): pages read under different maps may miss or repeat keys, so read them all again.
+    if (t.ks.map.version === version) break;
+    if (Date.now() >= deadline) throw busy();
+  }
   const merged = pages.flatMap((p) => p.value.map((item) => ({ key: item.key, value: item.value, revision: item.revision, shard: p.shard }))).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   const page = merged.slice(0, limit);
   return merged.length > limit ? { items: page, cursor: encodeCursor(page[page.length - 1]!.key) } : { items: page };
@@ -310,10 +387,17 @@ export async function ksTxn(t: KeyspaceTarget, request: TxnRequest, opts: { read
   if (shape.leased) throw new ApiError(400, 'invalid_request', 'keys of a keyspace cannot be attached to a lease');
   const idempotencyKey = opts.idempotencyKey ?? crypto.randomUUID();
   const deadline = Date.now() + patienceMs(t);
+  let moving = false;
   for (let attempt = 0; attempt < TXN_ATTEMPTS && Date.now() < deadline; attempt++) {
     const split = splitByShard(t.ks, core);
     if (split.size <= 1) {
-      const { result, shard: ran } = await routedWrite(t, shape.keys[0] ?? '', (mapVersion) => ({ kind: 'txn', ...core, idempotencyKey, mapVersion }));
+      // A correction (a newer map) may spread the keys over several shards: then the attempt starts again, as two-phase commit.
+      const ran1 = await routedWrite(t, shape.keys[0] ?? '', (mapVersion) => ({ kind: 'txn', ...core, idempotencyKey, mapVersion }), () => splitByShard(t.ks, core).size <= 1);
+      if (ran1 === null) {
+        attempt -= 1;
+        continue;
+      }
+      const { result, shard: ran } = ran1;
       refuseRejected(result);
       if (result.kind !== 'txn') throw unexpected(result);
       return { succeeded: result.succeeded, revision: result.revision, shards: [ran], results: result.results.map((r) => withShard(r, ran, true)) };
@@ -321,8 +405,16 @@ export async function ksTxn(t: KeyspaceTarget, request: TxnRequest, opts: { read
     const outcome = await twoPhaseCommit(t, core, split, `${idempotencyKey}:${attempt}`);
     if (outcome.kind === 'done') return outcome.result;
     if (outcome.kind === 'remap') continue;
+    if (outcome.kind === 'moving') {
+      // A participant's range is being copied by a grow: not a conflict, so it does not count as an attempt.
+      moving = true;
+      attempt -= 1;
+      await waitForMove(t);
+      continue;
+    }
     await pause(t, true); // a conflict: no waiting on the lock, a fresh attempt after a random pause
   }
+  if (moving && Date.now() >= deadline) throw movingError(t);
   throw new ApiError(409, 'txn_conflict', `the transaction met other transactions' intents on its keys ${TXN_ATTEMPTS} times (no waiting, so no deadlock); nothing was applied: retry it`);
 }
 
@@ -340,7 +432,7 @@ function splitByShard(ks: Keyspace, core: ReturnType<typeof toCoreTxn>): Map<num
   return new Map([...split.entries()].sort(([a], [b]) => a - b));
 }
 
-type TwoPhase = { kind: 'done'; result: KeyspaceTxnResult } | { kind: 'conflict' } | { kind: 'remap' };
+type TwoPhase = { kind: 'done'; result: KeyspaceTxnResult } | { kind: 'conflict' } | { kind: 'remap' } | { kind: 'moving' };
 
 async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreTxn>, split: Map<number, Split>, attemptKey: string): Promise<TwoPhase> {
   const ks = t.ks;
@@ -417,6 +509,7 @@ async function twoPhaseCommit(t: KeyspaceTarget, core: ReturnType<typeof toCoreT
       await correct(t, participants[i]!, v.version);
       return { kind: 'remap' };
     }
+    if (v.kind === 'rejected' && v.code === 'moving') return { kind: 'moving' };
   }
   for (const v of votes) if (!(v instanceof ApiError)) refuseRejected(v);
   for (const [i, v] of votes.entries()) {

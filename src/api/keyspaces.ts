@@ -15,6 +15,7 @@ import {
   readKeyspace,
   shardClient,
 } from './keyspace-catalog.ts';
+import { growKeyspace } from './keyspace-grow.ts';
 import * as router from './keyspace-service.ts';
 import { continent, idempotency } from './kv.ts';
 import { type App, type AppEnv, adminCaller, group, json, register, requireAdmin } from './route.ts';
@@ -133,6 +134,28 @@ const deleteKeyspaceRoute = createRoute({
   responses: {
     200: ok(loose('KeyspaceDeletion', '`deleted`, or `deleting` with the shard replicas not reached (repeat the call)'), 'Deleted or being deleted'),
     ...errors({ 404: ['keyspace_not_found'], 409: ['configured_keyspace', 'conflict'], 503: ['catalog_unavailable', 'outcome_unknown'] }, ADMIN_COMMON),
+  },
+});
+const GrowBody = z.object({ shards: z.number().int().min(2).max(256).openapi({ description: 'The new shard count: more than now, at most 256; the same count resumes an unfinished grow' }) }).strict().openapi('KeyspaceGrowBody');
+const KsGrowResult = z
+  .object({
+    name: z.string(),
+    map_version: z.number().int(),
+    shards: z.number().int(),
+    state: z.enum(['grown', 'growing']).openapi({ description: '`growing`: some range is still moving (repeat the call to finish it)' }),
+    moves: z.array(z.object({ from: z.number().int(), to: z.number().int(), source: z.number().int(), target: z.number().int(), done: z.boolean() })).openapi({ description: 'The hash ranges of the grow in progress, each from its source shard to its new shard; empty once grown' }),
+  })
+  .openapi('KeyspaceGrowResult');
+const growRoute = createRoute({
+  method: 'post',
+  path: '/v1/keyspaces/{keyspace}/grow',
+  tags,
+  summary: 'Add shards to a keyspace created at run time while it serves (or resume an unfinished grow)',
+  middleware: [adminCaller],
+  request: { params: KeyspaceParams, body: body(GrowBody) },
+  responses: {
+    200: ok(KsGrowResult, 'Grown, or still growing after a failure (repeat the call)'),
+    ...errors({ 400: ['invalid_json', 'invalid_request'], 404: ['keyspace_not_found'], 409: ['configured_keyspace', 'grow_in_progress', 'conflict'], 503: ['catalog_unavailable', 'outcome_unknown', 'unavailable'] }, ADMIN_COMMON),
   },
 });
 const putRoute = createRoute({
@@ -257,6 +280,11 @@ export function keyspaceRoutes(): App {
     throw new ApiError(409, 'conflict', `keyspace '${name}' kept changing while it was being deleted; try again`);
   });
 
+  register(app, growRoute, async (c, { params, body }) => {
+    requireAdmin(c, params.keyspace);
+    return json(c, await growKeyspace(c.env, c.var.principal, params.keyspace, body.shards));
+  });
+
   register(app, putRoute, async (c, { params, body }) =>
     json(c, await router.ksPut(await open(c, params.keyspace, 'write'), params.key, body.value, { ...(body.if_revision !== undefined ? { ifRevision: body.if_revision } : {}), ...idempotency(c) })),
   );
@@ -319,6 +347,7 @@ function describe(e: VersionedKeyspace) {
     map_version: e.entry.map?.version ?? 0,
     shards: d ? Array.from({ length: d.shards }, (_, i) => shardName(e.name, i)) : [],
     definition: d,
+    ...(e.entry.grow ? { grow: e.entry.grow } : {}),
   };
 }
 

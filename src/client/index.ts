@@ -25,6 +25,7 @@ import type {
   GetOptions,
   KeyspaceApi,
   KeyspaceDeleteResult,
+  KeyspaceGrowResult,
   KeyspaceItem,
   KeyspaceListResult,
   KeyspacePutResult,
@@ -324,6 +325,11 @@ export class EdgePaxosClient implements DataApi, AdminApi, KeyspaceApi {
   /** Delete a stream created at run time, wiping its replicas. */
   async deleteStream(name: string): Promise<StreamDeletion> {
     return this.request('DELETE', streamPath(name), {});
+  }
+
+  /** Add shards to a keyspace created at run time while it serves; the same count resumes an unfinished grow (an admin grant). */
+  async growKeyspace(keyspace: string, shards: number): Promise<KeyspaceGrowResult> {
+    return this.request('POST', `${keyspacePath(keyspace)}/grow`, {}, { shards });
   }
 
   /** A consistent snapshot of the stream's state at a decided slot, with its checksum (a backup; an admin grant). */

@@ -365,6 +365,17 @@ export interface KeyspaceShardStatus {
   readonly window_writes?: Readonly<Record<string, number>>;
 }
 
+/** The answer of a keyspace grow (`POST /v1/keyspaces/{ks}/grow`, `growKeyspace`). */
+export interface KeyspaceGrowResult {
+  readonly name: string;
+  readonly map_version: number;
+  readonly shards: number;
+  /** `growing`: some range is still moving; repeat the call to finish it. */
+  readonly state: 'grown' | 'growing';
+  /** The hash ranges `[from, to)` of the grow in progress, from `source` shard to `target` shard; empty once grown. */
+  readonly moves: readonly { readonly from: number; readonly to: number; readonly source: number; readonly target: number; readonly done: boolean }[];
+}
+
 export interface KeyspaceStatus {
   readonly name: string;
   readonly map_version: number;
@@ -688,6 +699,8 @@ export interface AdminApi {
   stream(name: string): Promise<StreamEntry>;
   createStream(definition: StreamDefinition): Promise<StreamEntry>;
   deleteStream(name: string): Promise<StreamDeletion>;
+  /** Add shards to a keyspace created at run time while it serves (docs/scaling.md); the same count resumes an unfinished grow. */
+  growKeyspace(keyspace: string, shards: number): Promise<KeyspaceGrowResult>;
   /** A consistent snapshot (a backup), as the data entrypoint's `snapshot`. */
   snapshot(stream: string): Promise<SnapshotDocument>;
   /** Restore a snapshot into a new stream `name`. */

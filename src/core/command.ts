@@ -19,6 +19,10 @@ export type Command =
   | LeaseRevokeCommand
   | LeaseExpireCommand
   | ShardAssignCommand
+  | ShardExportCommand
+  | ShardInstallCommand
+  | ShardReadyCommand
+  | ShardDropCommand
   | TxnPrepareCommand
   | TxnDecideCommand
   | TxnResolveCommand
@@ -109,6 +113,61 @@ export interface ShardAssignCommand {
   readonly shard: number;
   readonly version: number;
   readonly ranges: readonly OwnedRange[];
+  /**
+   * Ranges of `ranges` whose keys a grow is still copying in from another
+   * shard: refused as `moving` until a decided `shard-ready` (absent: none).
+   * A shard that loses ranges (a grow's hand-off) refuses the assignment
+   * while a transaction's intent holds a key of them.
+   */
+  readonly incoming?: readonly OwnedRange[];
+}
+
+/**
+ * A grow's copy, at the source shard: the keys it handed off in `[from, to)`
+ * (frozen since: it no longer owns them) after `after`, in key order, a
+ * chunk at a time. Decided, so the read is linearizable; changes nothing.
+ */
+export interface ShardExportCommand {
+  readonly kind: 'shard-export';
+  readonly id: string;
+  readonly version: number;
+  readonly from: number;
+  readonly to: number;
+  readonly after: string | null;
+  /** Keys per chunk at most (absent, or above EXPORT_KEYS_MAX: that). */
+  readonly limit?: number;
+}
+
+/**
+ * A grow's copy, at the new shard: set these keys (install by key, so a
+ * repeat changes nothing a client could see), only while their range is
+ * still incoming there; raise the shard's revisions above `revisionFloor`
+ * (the source's revision at the export) first.
+ */
+export interface ShardInstallCommand {
+  readonly kind: 'shard-install';
+  readonly id: string;
+  readonly version: number;
+  readonly items: readonly (readonly [string, string])[];
+  readonly revisionFloor: number;
+}
+
+/** The copy of `[from, to)` is complete: the new shard serves it from now on. */
+export interface ShardReadyCommand {
+  readonly kind: 'shard-ready';
+  readonly id: string;
+  readonly version: number;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** At the source, once the new shard is ready: delete the frozen keys of `[from, to)` it handed off. */
+export interface ShardDropCommand {
+  readonly kind: 'shard-drop';
+  readonly id: string;
+  readonly version: number;
+  readonly from: number;
+  readonly to: number;
 }
 
 /** The outcome a cross-shard transaction's coordinator decides: commit one branch, or abort. */
@@ -245,7 +304,15 @@ export function commandKey(c: Command): string {
     case 'txn':
       return JSON.stringify(['txn', c.id, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.mapVersion ?? null, c.origin ?? null]);
     case 'shard-assign':
-      return JSON.stringify(['shard-assign', c.id, c.keyspace, c.shard, c.version, c.ranges.map((r) => [r.from, r.to])]);
+      return JSON.stringify(['shard-assign', c.id, c.keyspace, c.shard, c.version, c.ranges.map((r) => [r.from, r.to]), ...(c.incoming ? [c.incoming.map((r) => [r.from, r.to])] : [])]);
+    case 'shard-export':
+      return JSON.stringify(['shard-export', c.id, c.version, c.from, c.to, c.after, c.limit ?? null]);
+    case 'shard-install':
+      return JSON.stringify(['shard-install', c.id, c.version, c.items, c.revisionFloor]);
+    case 'shard-ready':
+      return JSON.stringify(['shard-ready', c.id, c.version, c.from, c.to]);
+    case 'shard-drop':
+      return JSON.stringify(['shard-drop', c.id, c.version, c.from, c.to]);
     case 'txn-prepare':
       return JSON.stringify(['txn-prepare', c.id, c.txid, c.coordinator, c.deadlineMs, c.mapVersion, c.compare.map(compareKey), c.success.map(txnOpKey), c.failure.map(txnOpKey), c.idempotencyKey ?? null, c.origin ?? null]);
     case 'txn-decide':

@@ -556,7 +556,7 @@ export class ClockedHost {
     const st = this.runner.status();
     const current = st.role === 'leader' || (st.role === 'follower' && st.leaderId !== null && !st.fenced);
     if (!current && !options.force) return { kind: 'behind' };
-    return openWatchStream(this.watches, filter, fromRevision, this.runner.query((kv) => kv.appliedThrough) ?? 0, options);
+    return openWatchStream(this.watches, filter, fromRevision, this.runner.query((kv) => kv.revision) ?? 0, options);
   }
 
   /** Open watches here (status, tests). */
@@ -783,7 +783,7 @@ export class ClockedHost {
     this.advanceClock();
     input();
     this.runner.drain((m) => this.route(m));
-    this.watches.advance(this.runner.query((kv) => kv.appliedThrough) ?? 0);
+    this.watches.advance(this.runner.query((kv) => kv.revision) ?? 0);
     this.adjustFlow();
     this.sendOutbox();
     this.rearm();
@@ -845,7 +845,7 @@ export class ClockedHost {
     this.advanceClock();
     for (const m of replies) this.runner.step(m);
     this.runner.drain((m) => this.route(m));
-    this.watches.advance(this.runner.query((kv) => kv.appliedThrough) ?? 0);
+    this.watches.advance(this.runner.query((kv) => kv.revision) ?? 0);
     this.adjustFlow();
     if (this.outbox.size > 0 && chain + 1 < MAX_REPLY_CHAIN) this.sendOutbox(chain + 1);
     this.rearm();

@@ -54,6 +54,8 @@ const txnCompare = z.object({
 });
 
 const mapVersion = z.number().int().min(1);
+const hashBound = z.number().int().min(0).max(0x1_0000_0000);
+const hashRange = z.object({ from: hashBound, to: hashBound });
 const origin = z.enum(REGIONS);
 const txnOutcome = z.enum(['commit-success', 'commit-failure', 'abort']);
 
@@ -72,7 +74,11 @@ const command = z.discriminatedUnion('kind', [
   }),
   z.object({ kind: z.literal('delete'), id: str, key: str, ifRevision: revision.optional(), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
   z.object({ kind: z.literal('txn'), id: str, compare: z.array(txnCompare), success: z.array(txnOp), failure: z.array(txnOp), idempotencyKey: str.optional(), mapVersion: mapVersion.optional(), origin: origin.optional() }),
-  z.object({ kind: z.literal('shard-assign'), id: str, keyspace: str, shard: z.number().int().min(0), version: mapVersion, ranges: z.array(z.object({ from: z.number().int().min(0), to: z.number().int().min(1) })) }),
+  z.object({ kind: z.literal('shard-assign'), id: str, keyspace: str, shard: z.number().int().min(0), version: mapVersion, ranges: z.array(hashRange), incoming: z.array(hashRange).optional() }),
+  z.object({ kind: z.literal('shard-export'), id: str, version: mapVersion, from: hashBound, to: hashBound, after: z.string().nullable(), limit: z.number().int().min(1).optional() }),
+  z.object({ kind: z.literal('shard-install'), id: str, version: mapVersion, items: z.array(z.tuple([str, z.string()])), revisionFloor: z.number().int().min(0) }),
+  z.object({ kind: z.literal('shard-ready'), id: str, version: mapVersion, from: hashBound, to: hashBound }),
+  z.object({ kind: z.literal('shard-drop'), id: str, version: mapVersion, from: hashBound, to: hashBound }),
   z.object({
     kind: z.literal('txn-prepare'),
     id: str,

@@ -43,6 +43,8 @@ export type KvRejection =
    * applied; `version` is the shard's own map version (0: not yet assigned).
    */
   | { readonly kind: 'rejected'; readonly code: 'wrong_shard'; readonly key: string; readonly version: number }
+  /** `key`'s range is being copied into this shard by a grow and is not served yet: nothing applied; retry shortly. */
+  | { readonly kind: 'rejected'; readonly code: 'moving'; readonly key: string; readonly version: number }
   /** `key` holds an intent of cross-shard transaction `txid` that conflicts: nothing applied; resolve it at `coordinator`, then retry. */
   | { readonly kind: 'rejected'; readonly code: 'locked'; readonly key: string; readonly intent: IntentView };
 
@@ -59,7 +61,13 @@ export interface ShardOwnership {
   readonly shard: number;
   readonly version: number;
   readonly ranges: readonly OwnedRange[];
+  /** Ranges of `ranges` a grow is still copying in: owned under `version` but not served until a decided `shard-ready`. */
+  readonly incoming?: readonly OwnedRange[];
 }
+
+/** Keys of a grow's copy per `shard-export` chunk, and their keys' and values' length (UTF-16 code units) at most (one key at least). */
+export const EXPORT_KEYS_MAX = 128;
+export const EXPORT_UNITS_MAX = 262_144;
 
 /** A participant's vote in phase 1 of a cross-shard transaction. */
 export type TxnVote =
@@ -90,6 +98,14 @@ export type KvResult =
   | { readonly kind: 'lease-kept'; readonly lease: string }
   /** A shard map version recorded (`applied`), or refused as not newer than the one held. */
   | { readonly kind: 'shard-assigned'; readonly version: number; readonly applied: boolean }
+  /** A chunk of handed-off keys (key, value) in key order; `more` when keys follow `items`' last; `revision`: this shard's revision now. */
+  | { readonly kind: 'shard-export'; readonly items: readonly { readonly key: string; readonly value: string }[]; readonly more: boolean; readonly revision: number }
+  /** Keys installed (`applied` false: their range is not incoming here under that version, so nothing was). */
+  | { readonly kind: 'shard-installed'; readonly applied: boolean; readonly keys: number }
+  /** A range now served (`applied` false: it was not incoming here under that version). */
+  | { readonly kind: 'shard-ready'; readonly applied: boolean }
+  /** Handed-off keys deleted. */
+  | { readonly kind: 'shard-dropped'; readonly keys: number }
   | TxnVote
   /** The outcome recorded for `txid` at its coordinator (null: none yet, after a query). */
   | { readonly kind: 'txn-outcome'; readonly txid: string; readonly outcome: TxnOutcome | null }
@@ -102,6 +118,8 @@ export type KvResult =
 export type ShardRead<T> =
   | { readonly kind: 'ok'; readonly value: T }
   | { readonly kind: 'wrong_shard'; readonly key: string; readonly version: number }
+  /** A grow is copying `key`'s range (or, for a list, some range) into this shard: retry shortly. */
+  | { readonly kind: 'moving'; readonly key: string }
   | { readonly kind: 'intent'; readonly key: string; readonly intent: IntentView };
 
 /** One change to the key space, as watches report it; every change of one command has its slot as revision. */
@@ -213,6 +231,8 @@ interface KvSnapshotV3 extends Omit<KvSnapshotV2, 'v'> {
   readonly ownership: ShardOwnership | null;
   readonly prepared: readonly [string, Prepared][];
   readonly outcomes: readonly [string, TxnOutcome][];
+  /** What revisions add to slots (absent: 0); raised by a grow's install. */
+  readonly revisionBase?: number;
 }
 
 interface KvSnapshotV2 {
@@ -227,9 +247,10 @@ interface KvSnapshotV2 {
 }
 
 /** Commands with no session: the machinery's own (a retry of them is harmless, or answered by the state they find). */
-type Sessionless = 'noop' | 'config' | 'lease-expire' | 'shard-assign' | 'txn-decide' | 'txn-resolve' | 'txn-forget';
+type Sessionless = 'noop' | 'config' | 'lease-expire' | 'shard-assign' | 'shard-export' | 'shard-install' | 'shard-ready' | 'shard-drop' | 'txn-decide' | 'txn-resolve' | 'txn-forget';
+const SESSIONLESS: ReadonlySet<string> = new Set<Sessionless>(['lease-expire', 'shard-assign', 'shard-export', 'shard-install', 'shard-ready', 'shard-drop', 'txn-decide', 'txn-resolve', 'txn-forget']);
 type SessionCommand = Exclude<Command, { kind: Sessionless }>;
-type Executable = Exclude<Command, { kind: 'noop' | 'config' }>;
+type Executable = Exclude<Command, { kind: 'noop' | 'config' | 'shard-install' }>;
 
 /**
  * A key-value store with per-key revisions, compare-and-set, transactions,
@@ -259,6 +280,13 @@ export class KvStateMachine implements StateMachine<KvResult> {
   private intents = new Map<string, KeyIntents>();
   /** Decided outcomes by transaction id (this stream as a coordinator), until forgotten. */
   private outcomes = new Map<string, TxnOutcome>();
+  /**
+   * What a revision adds to its slot: 0, except on a shard a grow created,
+   * whose installs raise it above the source's revisions, so that a
+   * revision a client holds from the source can never equal a later one
+   * here (a compare-and-set with it fails rather than matching another write).
+   */
+  private base = 0;
 
   constructor(options: KvOptions = DEFAULT_KV_OPTIONS) {
     this.options = options;
@@ -276,30 +304,37 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return this.applied;
   }
 
+  /** The revision of the last slot applied: the slot itself, plus the base a grow raised on a shard it created. */
+  get revision(): number {
+    return this.applied + this.base;
+  }
+
   apply(slot: number, command: Command): KvResult {
     if (slot !== this.applied + 1) throw new Error(`kv: applying slot ${slot} after ${this.applied}`);
     this.applied = slot;
-    this.expireSessions(slot);
+    if (command.kind === 'shard-install') return this.install(slot, command.version, command.items, command.revisionFloor);
+    // Every revision below is this slot's (plus the base: see `base`); sessions and leases count in revisions too.
+    const rev = slot + this.base;
+    this.expireSessions(rev);
     if (command.kind === 'noop') return { kind: 'noop' };
     if (command.kind === 'config') return { kind: 'config', slot };
-    if (command.kind === 'lease-expire' || command.kind === 'shard-assign' || command.kind === 'txn-decide' || command.kind === 'txn-resolve' || command.kind === 'txn-forget') {
-      return this.execute(slot, command);
-    }
-    if (command.idempotencyKey !== undefined) {
-      const seen = this.sessions.get(command.idempotencyKey);
+    if (SESSIONLESS.has(command.kind)) return this.execute(rev, command as Executable);
+    const c = command as SessionCommand;
+    if (c.idempotencyKey !== undefined) {
+      const seen = this.sessions.get(c.idempotencyKey);
       if (seen) {
-        if (seen.request !== requestOf(command)) return { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
+        if (seen.request !== requestOf(c)) return { kind: 'rejected', code: 'idempotency_key_reused', firstSlot: seen.slot };
         return seen.result;
       }
     }
-    const result = this.execute(slot, command);
-    this.remember(slot, command, result);
+    const result = this.execute(rev, c);
+    this.remember(rev, c, result);
     return result;
   }
 
   private remember(slot: number, command: SessionCommand, result: KvResult): void {
     // A command refused for where it was sent or for a lock applied nothing and is retried with the same key once that is fixed.
-    if (result.kind === 'rejected' && (result.code === 'wrong_shard' || result.code === 'locked')) return;
+    if (result.kind === 'rejected' && (result.code === 'wrong_shard' || result.code === 'locked' || result.code === 'moving')) return;
     if (command.idempotencyKey !== undefined) {
       this.sessions.set(command.idempotencyKey, { slot, result, request: requestOf(command) });
       if (this.sessions.size > this.options.sessionsMax) {
@@ -349,8 +384,55 @@ export class KvStateMachine implements StateMachine<KvResult> {
       case 'shard-assign': {
         const held = this.ownership?.version ?? 0;
         if (command.version <= held) return { kind: 'shard-assigned', version: held, applied: false };
-        this.ownership = { keyspace: command.keyspace, shard: command.shard, version: command.version, ranges: command.ranges.map((r) => ({ from: r.from, to: r.to })) };
+        // A hand-off: keys this shard serves now and will not own any more freeze here until copied. A transaction holding one of them
+        // would resolve into the frozen copy (lost) or block the copy: refused until the intent is settled, so every intent here is on an owned key.
+        const ranges = command.ranges.map((r) => ({ from: r.from, to: r.to }));
+        for (const [key, held] of this.intents) {
+          if (!this.owns(key) || inRanges(ranges, keyHash(key))) continue;
+          const holder = held.writer ?? held.readers.values().next().value!;
+          return { kind: 'rejected', code: 'locked', key, intent: this.intentView(holder) };
+        }
+        const incoming = (command.incoming ?? []).map((r) => ({ from: r.from, to: r.to }));
+        this.ownership = { keyspace: command.keyspace, shard: command.shard, version: command.version, ranges, ...(incoming.length > 0 ? { incoming } : {}) };
         return { kind: 'shard-assigned', version: command.version, applied: true };
+      }
+      case 'shard-export': {
+        const own = this.ownership;
+        // Only keys this shard handed off (owned no more, under this version or a later one): they are frozen, so the copy is consistent.
+        if (own === null || own.version < command.version || own.ranges.some((r) => r.from < command.to && command.from < r.to)) {
+          return { kind: 'rejected', code: 'wrong_shard', key: '', version: own?.version ?? 0 };
+        }
+        const keys = [...this.items.keys()].filter((k) => (command.after === null || k > command.after) && inRanges([command], keyHash(k))).sort(byCodeUnits);
+        const items: { key: string; value: string }[] = [];
+        let units = 0;
+        for (const k of keys) {
+          const value = this.items.get(k)!.value;
+          if (items.length > 0 && (items.length >= Math.min(command.limit ?? EXPORT_KEYS_MAX, EXPORT_KEYS_MAX) || units + k.length + value.length > EXPORT_UNITS_MAX)) break;
+          items.push({ key: k, value });
+          units += k.length + value.length;
+        }
+        return { kind: 'shard-export', items, more: items.length < keys.length, revision: slot };
+      }
+      case 'shard-ready': {
+        const own = this.ownership;
+        const incoming = own?.incoming ?? [];
+        if (own === null || own.version !== command.version || !incoming.some((r) => r.from === command.from && r.to === command.to)) return { kind: 'shard-ready', applied: false };
+        const left = incoming.filter((r) => !(r.from === command.from && r.to === command.to));
+        const { incoming: _was, ...rest } = own;
+        this.ownership = left.length > 0 ? { ...rest, incoming: left } : rest;
+        return { kind: 'shard-ready', applied: true };
+      }
+      case 'shard-drop': {
+        const own = this.ownership;
+        if (own === null || own.version < command.version || own.ranges.some((r) => r.from < command.to && command.from < r.to)) return { kind: 'shard-dropped', keys: 0 };
+        const changes: KvChange[] = [];
+        for (const k of [...this.items.keys()].sort(byCodeUnits)) {
+          if (!inRanges([command], keyHash(k))) continue;
+          const change = this.remove(slot, k);
+          if (change) changes.push(change);
+        }
+        this.emit(slot, changes);
+        return { kind: 'shard-dropped', keys: changes.length };
       }
       case 'txn-prepare':
         return this.prepare(slot, command.txid, command.coordinator, command.deadlineMs, command.mapVersion, command.compare, command.success, command.failure);
@@ -495,6 +577,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     const own = this.ownership;
     if (own === null) return mapVersion === undefined ? null : { kind: 'rejected', code: 'wrong_shard', key: keys[0] ?? '', version: 0 };
     if (mapVersion !== undefined && mapVersion !== own.version) return { kind: 'rejected', code: 'wrong_shard', key: keys[0] ?? '', version: own.version };
+    for (const key of keys) if (this.incomingHas(key)) return { kind: 'rejected', code: 'moving', key, version: own.version };
     for (const key of keys) if (!this.owns(key)) return { kind: 'rejected', code: 'wrong_shard', key, version: own.version };
     if (leased) return { kind: 'rejected', code: 'invalid_command', message: 'keys of a keyspace cannot be attached to a lease' };
     const written = new Set(writes);
@@ -507,11 +590,38 @@ export class KvStateMachine implements StateMachine<KvResult> {
     return null;
   }
 
-  /** Whether `key`'s hash falls in this shard's ranges (every key, when this is no shard). */
+  /** Whether this shard serves `key`: its hash falls in its ranges and not in one still incoming (every key, when this is no shard). */
   owns(key: string): boolean {
     if (this.ownership === null) return true;
     const h = keyHash(key);
-    return this.ownership.ranges.some((r) => h >= r.from && h < r.to);
+    return inRanges(this.ownership.ranges, h) && !inRanges(this.ownership.incoming ?? [], h);
+  }
+
+  /** Whether `key` is in a range a grow is still copying into this shard. */
+  private incomingHas(key: string): boolean {
+    const incoming = this.ownership?.incoming;
+    return incoming !== undefined && inRanges(incoming, keyHash(key));
+  }
+
+  /**
+   * A grow's copy arriving: install `items` by key at this slot (their
+   * revision and create revision), first raising the revision base so every
+   * revision from here on is above `floor`. Only while every key's range is
+   * incoming here under `version`: after `shard-ready` a late repeat would
+   * overwrite newer writes, so it applies nothing.
+   */
+  private install(slot: number, version: number, items: readonly (readonly [string, string])[], floor: number): KvResult {
+    const own = this.ownership;
+    if (own === null || own.version !== version || !items.every(([k]) => this.incomingHas(k))) return { kind: 'shard-installed', applied: false, keys: 0 };
+    if (slot + this.base <= floor) this.base = floor + 1 - slot;
+    const rev = slot + this.base;
+    this.expireSessions(rev);
+    const changes = items.map(([k, v]) => {
+      this.items.delete(k); // a fresh create revision: the key is new here
+      return this.write(rev, k, v, undefined);
+    });
+    this.emit(rev, changes);
+    return { kind: 'shard-installed', applied: true, keys: items.length };
   }
 
   private intentView(txid: string): IntentView {
@@ -537,6 +647,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     if (typeof shape === 'string') return { kind: 'rejected', code: 'invalid_command', message: shape };
     const own = this.ownership;
     if (own === null || mapVersion !== own.version) return { kind: 'rejected', code: 'wrong_shard', key: shape.keys[0] ?? '', version: own?.version ?? 0 };
+    for (const key of shape.keys) if (this.incomingHas(key)) return { kind: 'rejected', code: 'moving', key, version: own.version };
     for (const key of shape.keys) if (!this.owns(key)) return { kind: 'rejected', code: 'wrong_shard', key, version: own.version };
     if (shape.leased) return { kind: 'rejected', code: 'invalid_command', message: 'keys of a keyspace cannot be attached to a lease' };
     // Aborted already (this shard coordinates it, and a recovery got there first): locking would only delay others.
@@ -688,7 +799,10 @@ export class KvStateMachine implements StateMachine<KvResult> {
 
   private readCheck(mapVersion: number, key: string | null): ShardRead<never> | null {
     const version = this.ownership?.version ?? 0;
-    if (version !== mapVersion || (key !== null && !this.owns(key))) return { kind: 'wrong_shard', key: key ?? '', version };
+    if (version !== mapVersion) return { kind: 'wrong_shard', key: key ?? '', version };
+    // A list covers every range: while one is still being copied in, its keys are not all here yet.
+    if (key === null ? (this.ownership?.incoming?.length ?? 0) > 0 : this.incomingHas(key)) return { kind: 'moving', key: key ?? '' };
+    if (key !== null && !this.owns(key)) return { kind: 'wrong_shard', key, version };
     return null;
   }
 
@@ -735,7 +849,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       owner: owner ? toKvItem(owner[0], owner[1]) : null,
       mine: mine && key !== null && key.startsWith(prefix) ? toKvItem(key, mine) : null,
       predecessor: predecessor ? toKvItem(predecessor[0], predecessor[1]) : null,
-      revision: this.applied,
+      revision: this.revision,
     };
   }
 
@@ -760,7 +874,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
     const prepared = [...this.prepared.entries()].sort(([a], [b]) => byCodeUnits(a, b));
     const outcomes = [...this.outcomes.entries()].sort(([a], [b]) => byCodeUnits(a, b));
-    const snap: KvSnapshotV3 = { v: 3, appliedIndex: this.applied, items, leases, sessions, ownership: this.ownership, prepared, outcomes };
+    const snap: KvSnapshotV3 = { v: 3, appliedIndex: this.applied, items, leases, sessions, ownership: this.ownership, prepared, outcomes, ...(this.base > 0 ? { revisionBase: this.base } : {}) };
     return JSON.stringify(snap);
   }
 
@@ -771,6 +885,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.prepared = new Map();
     this.intents = new Map();
     this.outcomes = new Map();
+    this.base = 0;
     if (snap.v === 1) {
       this.items = new Map(snap.items.map(([k, value, revision]) => [k, { value, revision, createRevision: revision, lease: undefined }]));
       this.leaseTable = new Map();
@@ -785,6 +900,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
       if (snap.v === 3) {
         this.ownership = snap.ownership;
         this.outcomes = new Map(snap.outcomes);
+        this.base = snap.revisionBase ?? 0;
         for (const [txid, p] of snap.prepared) {
           this.prepared.set(txid, p);
           this.lock(txid, p.keys, new Set(p.writes));
@@ -795,7 +911,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     }
     this.sessions = new Map(snap.sessions.map(([k, slot, result, request]) => [k, { slot, result, request }]));
     this.applied = snap.appliedIndex;
-    this.listener?.restored(this.applied);
+    this.listener?.restored(this.revision);
   }
 }
 
@@ -803,6 +919,10 @@ function toKvItem(key: string, item: Item): KvItem {
   return item.lease === undefined
     ? { key, value: item.value, revision: item.revision, createRevision: item.createRevision }
     : { key, value: item.value, revision: item.revision, createRevision: item.createRevision, lease: item.lease };
+}
+
+function inRanges(ranges: readonly OwnedRange[], hash: number): boolean {
+  return ranges.some((r) => hash >= r.from && hash < r.to);
 }
 
 /** Plain code-unit order (what `<` on strings does), the same on every replica. */

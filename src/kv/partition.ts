@@ -137,3 +137,34 @@ export function mapProblem(map: ShardMap): string | null {
   }
   return at === HASH_SPACE ? null : `the ranges end at ${at}, not at 2^32`;
 }
+
+/** One range a grow moves: `[from, to)` goes from shard `source` (which owned it under the old map) to the new shard `target`. */
+export interface RangeMove {
+  readonly from: number;
+  readonly to: number;
+  readonly source: number;
+  readonly target: number;
+}
+
+/**
+ * The map of a keyspace grown from its current shards to `shards`, under
+ * the next version, and the ranges that move: each new shard, in order,
+ * takes the upper half of the widest range (the lowest such on a tie), so
+ * every existing shard keeps a prefix of what it had, and each moved range
+ * lies inside one old range (one source shard per new shard, no chains).
+ */
+export function grownMap(map: ShardMap, shards: number): { map: ShardMap; moves: RangeMove[] } {
+  const before = new Set(map.ranges.map((r) => r.shard)).size;
+  if (!Number.isInteger(shards) || shards <= before || shards > 65_536) throw new RangeError(`partition: cannot grow ${before} shards to ${shards}`);
+  const ranges: HashRange[] = [...map.ranges];
+  for (let target = before; target < shards; target++) {
+    let widest = 0;
+    for (let i = 1; i < ranges.length; i++) if (ranges[i]!.to - ranges[i]!.from > ranges[widest]!.to - ranges[widest]!.from) widest = i;
+    const r = ranges[widest]!;
+    const mid = r.from + Math.floor((r.to - r.from) / 2);
+    ranges.splice(widest, 1, { from: r.from, to: mid, shard: r.shard }, { from: mid, to: r.to, shard: target });
+  }
+  const grown = { version: map.version + 1, ranges };
+  const moves = ranges.filter((r) => r.shard >= before).map((r) => ({ from: r.from, to: r.to, source: shardOfHash(map, r.from), target: r.shard }));
+  return { map: grown, moves };
+}

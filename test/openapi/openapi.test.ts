@@ -73,6 +73,7 @@ describe('openapi', () => {
         'POST /v1/streams/{stream}/elections/{name}/proclaim',
         'POST /v1/streams/{stream}/elections/{name}/resign',
         'POST /v1/keyspaces',
+        'POST /v1/keyspaces/{keyspace}/grow',
         'GET /v1/keyspaces',
         'GET /v1/keyspaces/{keyspace}',
         'DELETE /v1/keyspaces/{keyspace}',

@@ -47,6 +47,7 @@ const ADMIN_ONLY = [
   'stream',
   'createStream',
   'deleteStream',
+  'growKeyspace',
   'restore',
   'chaos',
 ] as const satisfies readonly Exclude<keyof AdminApi, keyof DataApi>[];

@@ -1,7 +1,7 @@
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/cli.ts';
-import { eventually, stableLeader } from './helpers.ts';
+import { admin, api, eventually, stableLeader } from './helpers.ts';
 import { TEST_ADMIN_TOKEN, TEST_TOKENS } from './test-config.ts';
 
 // The CLI (`npx edgepaxos`, src/cli) runs here in-process against the real Worker: the same code
@@ -253,5 +253,20 @@ describe('cli: the edgepaxos command line against a running cluster', () => {
     expect(await cli('ks', 'del', 'users', 'cli/b')).toMatchObject({ code: 0, out: expect.stringMatching(/^deleted \(shard \d revision \d+\)\n$/) });
     expect(await cli('ks', 'get', 'users', 'cli/b')).toEqual({ code: 1, out: '', err: "edgepaxos: not_found: no key 'cli/b' in keyspace 'users'\n" });
     expect((await cli('ks', 'txn', 'users', '{not json')).code).toBe(2);
+  });
+
+  it('cli: ks grow adds shards to a keyspace created at run time, and refuses a configured one', async () => {
+    const created = await api('POST', '/v1/keyspaces', { name: 'cli-grow', shards: 2, tick_ms: 10, heartbeat_interval_ms: 40, election_timeout_ms: 200, replicas: [{ region: 'wnam' }, { region: 'weur' }, { region: 'apac' }] }, admin);
+    expect(created.status).toBe(201);
+    await eventually('the new keyspace takes a write (its shards elect on their first request)', async () => (await cli('ks', 'put', 'cli-grow', 'g/a', 'one')).code === 0, 30_000);
+    // A new shard elects on its first request; under load the grow may answer 503 first: repeating the command resumes it.
+    const grown = await eventually('the grow finishes', async () => {
+      const r = await cli('ks', 'grow', 'cli-grow', '--shards', '3');
+      return r.code === 0 || !r.err.includes('unavailable') ? r : undefined;
+    }, 60_000);
+    expect(grown).toEqual({ code: 0, out: 'cli-grow: 3 shards, map version 2\n', err: '' });
+    expect(await cli('ks', 'get', 'cli-grow', 'g/a')).toEqual({ code: 0, out: 'one\n', err: '' });
+    expect(await cli('ks', 'grow', 'users', '--shards', '8')).toMatchObject({ code: 1, err: expect.stringMatching(/^edgepaxos: configured_keyspace: /) });
+    expect((await cli('ks', 'grow', 'cli-grow')).code).toBe(2);
   });
 });

@@ -1,5 +1,5 @@
 import type { Command } from '../command.ts';
-import { ksDel, ksGet, ksLs, ksPut, ksStatus, ksTxn } from './keyspaces.ts';
+import { ksDel, ksGet, ksGrow, ksLs, ksPut, ksStatus, ksTxn } from './keyspaces.ts';
 import { del, get, ls, put } from './kv.ts';
 import { failover, stepDown, switchover } from './leadership.ts';
 import { list } from './list.ts';
@@ -32,6 +32,7 @@ export const COMMANDS: readonly Command[] = [
   ksLs,
   ksTxn,
   ksStatus,
+  ksGrow,
   txn,
   watch,
   leaseGrant,

@@ -104,3 +104,19 @@ export const ksStatus: Command = {
     return { data: s, text: [`${s.name}: map version ${s.map_version}`, ...lines].join('\n') };
   },
 };
+
+export const ksGrow: Command = {
+  name: 'ks grow',
+  args: 'KEYSPACE',
+  summary: 'Add shards to a keyspace created at run time while it serves (admin); the same count resumes an unfinished grow',
+  options: { shards: { type: 'int', description: 'The new shard count (more than now, at most 256)' } },
+  async run(ctx) {
+    const keyspace = arg(ctx, 0, 'KEYSPACE');
+    noMoreArgs(ctx, 1);
+    const shards = intOption(ctx, 'shards');
+    if (shards === undefined) throw new UsageError('--shards: the new shard count is required');
+    const r = await ctx.client.growKeyspace(keyspace, shards);
+    const left = r.moves.filter((m) => !m.done).length;
+    return { data: r, text: r.state === 'grown' ? `${r.name}: ${r.shards} shards, map version ${r.map_version}` : `${r.name}: growing to ${r.shards} shards, ${left} range(s) still moving: repeat the command` };
+  },
+};
