@@ -4,7 +4,7 @@
 
 /** The limits a leader batches proposals by. */
 export interface FlowLimits {
-  /** Pipeline depth: accept batches in flight at most. */
+  /** Pipeline depth: accept batches in flight at most (a new leader's opening batches aside: replication.ts). */
   readonly inflightMax: number;
   /** Commands per accept batch at most. */
   readonly batchMax: number;

@@ -54,6 +54,12 @@ interface Batch {
    * gone to every peer.
    */
   hedge: { readonly sentTo: ReadonlySet<ReplicaId>; readonly atTick: number } | null;
+  /**
+   * A new leader's opening batch (its re-proposals and opening no-op): it does
+   * not take a place in the pipeline, so the first writes of a leadership go
+   * out beside it instead of a round trip later (at depth 1 they waited for it).
+   */
+  readonly opening: boolean;
 }
 
 /**
@@ -152,7 +158,7 @@ export class Replication {
   openBatches(first: number): void {
     for (let f = first; f < this.next; f += this.ctx.timing.batchMax) {
       const last = Math.min(this.next - 1, f + this.ctx.timing.batchMax - 1);
-      this.batches.push({ firstSlot: f, lastSlot: last, hedge: null });
+      this.batches.push({ firstSlot: f, lastSlot: last, hedge: null, opening: true });
       this.broadcastAccept(f, last, null);
     }
   }
@@ -167,12 +173,17 @@ export class Replication {
     const flow = this.flow;
     let nearest: NearestQuorum | null = null;
     let picked = false;
-    while (this.proposals.length > 0 && this.batches.length < flow.inflightMax) {
+    let opening = 0;
+    for (const b of this.batches) if (b.opening) opening += 1;
+    while (this.proposals.length > 0 && this.batches.length - opening < flow.inflightMax) {
       // Batch window: while a batch is in flight, a short queue waits for more commands
       // (the next decided batch flushes again, so nothing waits forever).
-      if (this.batches.length > 0 && this.proposals.length < flow.batchMin) break;
+      if (this.batches.length - opening > 0 && this.proposals.length < flow.batchMin) break;
       if (!picked) {
-        nearest = ctx.nearestQuorum(); // once per flush: every batch of it goes to the same followers
+        // Once per flush: every batch of it goes to the same followers. Beside a new leader's opening
+        // batch, to every follower: none has answered this leadership yet, and the nearest by old
+        // measurements may be the leader that just failed.
+        nearest = opening > 0 ? null : ctx.nearestQuorum();
         picked = true;
       }
       const batch = this.proposals.splice(0, flow.batchMax);
@@ -185,7 +196,7 @@ export class Replication {
       }
       const last = this.next - 1;
       const sentTo = nearest ? new Set(nearest.to) : null;
-      this.batches.push({ firstSlot: first, lastSlot: last, hedge: nearest && sentTo ? { sentTo, atTick: ctx.now() + nearest.hedgeAfterTicks } : null });
+      this.batches.push({ firstSlot: first, lastSlot: last, hedge: nearest && sentTo ? { sentTo, atTick: ctx.now() + nearest.hedgeAfterTicks } : null, opening: false });
       this.broadcastAccept(first, last, sentTo);
     }
   }

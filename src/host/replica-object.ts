@@ -26,6 +26,7 @@ import { SEEDED_META, type SeedSpec, needsSeed, seedDelta, sha256Hex } from './s
 import { SqliteStorage } from './sqlite-storage.ts';
 import { timingWindows } from './timing-windows.ts';
 import { type ReplicaIdentity, parseStoredIdentity, replicaObjectName } from './identity.ts';
+import { type WireBatch, unwrapBatch, wireBatch } from './wire.ts';
 
 export { type ReplicaIdentity, replicaObjectName };
 
@@ -98,8 +99,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
   // ---------------------------------------------------------------- RPC: replicas
 
   /** Paxos messages from a peer; the answer carries our replies to it. */
-  async deliver(to: ReplicaIdentity, from: ReplicaId, messages: unknown): Promise<{ kind: 'ok'; messages: Message[] } | RpcError> {
-    return this.enter(to, (host) => ({ kind: 'ok' as const, messages: host.deliver(from, messages) }), { fromPeer: true });
+  async deliver(to: ReplicaIdentity, from: ReplicaId, messages: unknown): Promise<{ kind: 'ok'; messages: WireBatch } | RpcError> {
+    return this.enter(to, (host) => ({ kind: 'ok' as const, messages: wireBatch(host.deliver(from, unwrapBatch(messages))) }), { fromPeer: true });
   }
 
   // ---------------------------------------------------------------- RPC: the Worker
@@ -546,12 +547,12 @@ class RpcTransport implements Transport {
     }
     let cancel: (() => void) | undefined;
     try {
-      const call = stub.deliver(replicaIdentity(this.stream, to, this.generation), this.self, messages);
+      const call = stub.deliver(replicaIdentity(this.stream, to, this.generation), this.self, wireBatch(messages));
       const timeout = new Promise<null>((resolve) => (cancel = this.deadlines.add(this.timeoutMs, () => resolve(null))));
       const res = await Promise.race([call, timeout]);
       if (res && res.kind === 'error' && res.code === 'stream_deleted') this.onPeerDeleted();
       if (!res || res.kind !== 'ok') return [];
-      return res.messages as Message[];
+      return unwrapBatch(res.messages) as Message[]; // validated by the host (wire.ts)
     } catch {
       // The peer is down or restarting: a lost message. A stub that threw may be broken for good
       // (Cloudflare's advice is to make a new one), so the next send makes a new one.

@@ -289,18 +289,24 @@ describe('replica: leader', () => {
     expect(rd.persist?.entries.map((e) => e.slot)).toEqual([2, 3, 4]);
   });
 
-  it('keeps up to inflightMax accept batches in flight and queues the rest', () => {
-    const r = electedLeader(); // slot 1 (opening no-op) is one batch in flight
+  it('keeps up to inflightMax accept batches in flight beside its opening batch, and queues the rest', () => {
+    const r = electedLeader(); // slot 1 (opening no-op) is in flight, outside the pipeline's window of 2
     drain(r);
     r.propose(put('a'));
-    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // second batch
+    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // first batch of the window, beside the opening one
     r.propose(put('b'));
+    expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(2); // second batch
+    r.propose(put('c'));
     expect(drain(r).messages.filter((m) => m.type === 'accept')).toHaveLength(0); // window of 2 is full
     const own = r.status().ballot;
     r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 1, lastSlot: 1, decidedThrough: 0 });
-    const rd = drain(r);
+    let rd = drain(r);
     expect(rd.decided.map((e) => e.slot)).toEqual([1]);
-    expect(rd.messages.filter((m) => m.type === 'accept')).toHaveLength(2); // 'b' goes out as the window opens
+    expect(rd.messages.filter((m) => m.type === 'accept')).toHaveLength(0); // the opening batch took no place in the window
+    r.step({ type: 'accepted', from: 2, to: 1, ballot: own, firstSlot: 2, lastSlot: 2, decidedThrough: 0 });
+    rd = drain(r);
+    expect(rd.decided.map((e) => e.slot)).toEqual([2]);
+    expect(rd.messages.filter((m) => m.type === 'accept')).toHaveLength(2); // 'c' goes out as the window opens
   });
 
   it('decides a slot once its own durable accept and one more make a quorum of three', () => {

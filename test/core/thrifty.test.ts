@@ -223,6 +223,36 @@ describe('thrifty: a leader with trailing followers', () => {
     expect(hedged).toEqual([3]);
   });
 
+  it('sends the first write of a new leadership to every follower while its opening batch is undecided, and to the nearest quorum after', () => {
+    const r = new Replica({ id: 1, configuration: majorityConfiguration([1, 2, 3]), rng: new SeededRng(1), ...TIMING, thrifty: DEFAULT_THRIFTY });
+    while (r.status().role === 'follower') r.tick();
+    const pv = drain(r).messages.find((m) => m.type === 'pre-vote');
+    if (pv?.type !== 'pre-vote') throw new Error('no pre-vote');
+    r.step({ type: 'pre-vote-reply', from: 2, to: 1, ballot: pv.ballot, granted: true, promised: { round: 0, replicaId: 0 } });
+    const prepare = drain(r).messages.find((m) => m.type === 'prepare');
+    if (prepare?.type !== 'prepare') throw new Error('no prepare');
+    for (const from of [2, 3]) r.step({ type: 'promise', from, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
+    const opening = drain(r).messages.filter((m) => m.type === 'accept');
+    expect(opening.map((m) => m.to)).toEqual([2, 3]);
+    // No follower has answered this leadership yet: the write goes beside the opening batch, to both.
+    r.propose(put('a'));
+    const first = drain(r).messages.filter((m) => m.type === 'accept');
+    expect(first.map((m) => [m.to, m.type === 'accept' ? m.firstSlot : null])).toEqual([
+      [2, 2],
+      [3, 2],
+    ]);
+    expect(r.status().nearestQuorum).toBeNull();
+    r.tick();
+    for (const m of [...opening, ...first]) {
+      if (m.type !== 'accept') continue;
+      r.step({ type: 'accepted', from: m.to, to: 1, ballot: m.ballot, firstSlot: m.firstSlot, lastSlot: m.firstSlot, decidedThrough: 0, ...(m.tick !== undefined ? { tick: m.tick } : {}) });
+    }
+    drain(r);
+    expect(r.status().decidedThrough).toBe(2);
+    r.propose(put('b'));
+    expect(drain(r).messages.filter((m) => m.type === 'accept').map((m) => m.to)).toEqual([2]);
+  });
+
   it('sends every batch to every follower, unstamped, when thrifty replication is off', () => {
     const r = thriftyLeader(false);
     r.propose(put('a'));

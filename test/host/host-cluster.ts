@@ -2,6 +2,7 @@ import type { Message, ReplicaId } from '../../src/core/index.ts';
 import { type StreamConfig, parseStreamDefinition } from '../../src/host/config.ts';
 import { MemoryStorage } from '../../src/host/memory-storage.ts';
 import { ClockedHost, type LogEvent } from '../../src/host/clocked-host.ts';
+import { unwrapBatch, wireBatch } from '../../src/host/wire.ts';
 
 /**
  * The replicas of one stream as ClockedHosts in one Node process, under a
@@ -48,8 +49,9 @@ export class HostCluster {
           send: async (to, messages) => {
             await Promise.resolve();
             if (this.down.has(to) || this.down.has(id)) return [];
-            const replies = this.hosts.get(to)!.deliver(id, JSON.parse(JSON.stringify(messages)) as unknown);
-            return JSON.parse(JSON.stringify(replies)) as Message[];
+            // Tagged batches both ways, as ReplicaObject sends them (wire.ts).
+            const replies = this.hosts.get(to)!.deliver(id, unwrapBatch(JSON.parse(JSON.stringify(wireBatch(messages)))));
+            return unwrapBatch(JSON.parse(JSON.stringify(wireBatch(replies)))) as Message[];
           },
         },
       });

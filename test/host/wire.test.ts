@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { validMessages } from '../../src/host/wire.ts';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { MessageSchema, WIRE_VERSION, unwrapBatch, validMessages, wireBatch } from '../../src/host/wire.ts';
 
 // What crosses Durable Object RPC between replicas is validated once, at the
 // boundary; a peer still running the code from before the vocabulary change
@@ -39,5 +41,22 @@ describe('wire', () => {
         commands: [{ kind: 'config', id: 'c', configuration: { members: [{ id: 1, role: 'electable', priority: 0, weight: 1, group: 0 }], policy: {} } }],
       },
     ]);
+  });
+
+  it('takes a batch tagged with our version after checking only sender, addressee and type, and drops other versions', () => {
+    const ok = { type: 'heartbeat', from: 1, to: 2, ballot, decidedThrough: 4, readSeq: 0 };
+    const odd = { ...ok, decidedThrough: -1 }; // our own typed code never builds it; the schema would refuse it
+    const tagged = unwrapBatch(JSON.parse(JSON.stringify(wireBatch([ok, odd, { ...ok, to: 3 }, { ...ok, type: 'gossip' }] as never))));
+    expect(validMessages(tagged, 1, 2)).toEqual([ok, odd]);
+    // The same messages untagged (a peer running the code from before the tag) go through the schema.
+    expect(validMessages(unwrapBatch([ok, odd]), 1, 2)).toEqual([ok]);
+    expect(validMessages(unwrapBatch({ wire: WIRE_VERSION + 1, messages: [ok] }), 1, 2)).toEqual([]);
+    expect(validMessages(unwrapBatch({ wire: WIRE_VERSION }), 1, 2)).toEqual([]);
+  });
+
+  it('pins the message schema to WIRE_VERSION: a change to the schema must bump it (and record the new fingerprint here)', () => {
+    const schema = JSON.stringify(z.toJSONSchema(MessageSchema, { io: 'input', unrepresentable: 'any' }));
+    const fingerprint = createHash('sha256').update(schema).digest('hex').slice(0, 16);
+    expect({ WIRE_VERSION, fingerprint }).toEqual({ WIRE_VERSION: 1, fingerprint: '6edfdd685b3da83c' });
   });
 });

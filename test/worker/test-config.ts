@@ -71,6 +71,15 @@ export const TEST_CONFIG = {
       ],
     },
     {
+      // Thrifty replication: each accept batch goes to the leader's nearest follower only (thrifty.test.ts).
+      // Heartbeats every 150 ms: a write (a few ms, tens on a busy machine) is well under one, so the
+      // trailing follower's RPCs (a heartbeat each) stay clearly fewer than the nearest one's (a batch each).
+      ...stream('thrifty'),
+      heartbeat_interval_ms: 150,
+      election_timeout_ms: 750,
+      replication: 'thrifty',
+    },
+    {
       // Goes quiet after 300 ms without requests.
       ...stream('quiet'),
       quiesce_after_ms: 300,
