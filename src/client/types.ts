@@ -226,10 +226,13 @@ export interface WatchOptions {
   readonly progressMs?: number;
 }
 
-/** One event of a watch (one SSE `data:` line). */
+/**
+ * One event of a watch (one SSE `data:` line). `moved` (a stream watch of a keyspace's shard only): a grow
+ * copied the key into this shard or dropped it from here after the copy, not a write; keyspace watches leave these out.
+ */
 export type WatchEvent =
-  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
-  | { readonly type: 'delete'; readonly key: string; readonly revision: number }
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number; readonly moved?: true }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number; readonly moved?: true }
   /** Every event at or below `revision` was sent; none follows. */
   | { readonly type: 'progress'; readonly revision: number }
   /** The revisions asked for were truncated: read the current state, then watch from its revision + 1. */
