@@ -441,8 +441,8 @@ export interface KeyspaceWatchOptions {
   readonly prefix?: string;
   /**
    * Where to start, per shard: a cursor `SHARD:REVISION,...` (each shard from that revision on,
-   * as a stream's from_revision), normally the `id:` of the last event received. A shard it does
-   * not name starts with the changes after the watch starts.
+   * as a stream's from_revision), normally the `id:` of the last event received. With a cursor, a shard it does not name
+   * (a grow's new shard) starts at its first revision; without one, every shard starts with the changes after the watch starts.
    */
   readonly fromRevision?: string;
   /** Close the connection after this long (1 s to 5 min, default 5 min); reconnect with the cursor. */
