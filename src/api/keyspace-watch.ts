@@ -4,7 +4,7 @@ import { readSse } from '../client/watch.ts';
 import { shardOfKey } from '../kv/index.ts';
 import { ApiError } from './errors.ts';
 import { authorize } from './grants.ts';
-import { shardClient } from './keyspace-catalog.ts';
+import { forgetKeyspace, readKeyspace, resolveKeyspace, shardClient } from './keyspace-catalog.ts';
 import type { KeyspaceTarget } from './keyspace-service.ts';
 import { WATCH_MAX_DURATION_MS, WATCH_PROGRESS_MS, WATCH_QUEUE_BYTES_MAX, openReplicaWatch } from './service.ts';
 import { byteLength, checkKey } from './validation.ts';
@@ -22,12 +22,16 @@ import { byteLength, checkKey } from './validation.ts';
  * as they arrive (no order across shards: none exists).
  *
  * The merged stream ends when any shard's connection ends (its time is up,
- * its replica stopped, its reader was cut off), or when one shard says
- * `compacted` (passed on with its shard). A reader that falls more than
+ * its replica stopped, its reader was cut off), when one shard says
+ * `compacted` (passed on with its shard), or when the keyspace's shard map
+ * changed (a grow: the catalog is read again at every progress interval), so
+ * the client reconnects under the new map; a grow's moves are left out
+ * (WatchMerge). A reader that falls more than
  * WATCH_QUEUE_BYTES_MAX behind is cut off the same way. The client resumes
  * from the cursor; `watchKeyspaceForever` does it.
  */
-export async function ksWatch(t: KeyspaceTarget, opts: KeyspaceWatchOptions & { readonly continent?: string }): Promise<ReadableStream<Uint8Array>> {
+export async function ksWatch(target: KeyspaceTarget, opts: KeyspaceWatchOptions & { readonly continent?: string }): Promise<ReadableStream<Uint8Array>> {
+  let t = target;
   const name = t.ks.name;
   if ((opts.key === undefined) === (opts.prefix === undefined)) throw new ApiError(400, 'invalid_request', 'give key or prefix (one of them)');
   if (opts.key !== undefined) {
@@ -44,12 +48,28 @@ export async function ksWatch(t: KeyspaceTarget, opts: KeyspaceWatchOptions & { 
   const from = opts.fromRevision === undefined ? new Map<number, number>() : parseWatchCursor(opts.fromRevision);
   if (from === null) throw new ApiError(400, 'invalid_request', 'from_revision: a keyspace watch resumes from a cursor SHARD:REVISION,... (the id: of the last event received)');
   const filter = opts.key !== undefined ? { key: opts.key } : { prefix: opts.prefix! };
-  const shards = opts.key !== undefined ? [shardOfKey(t.ks.map, opts.key)] : Array.from({ length: t.ks.definition.shards }, (_, i) => i);
+  // A cursor made under a grown map names shards a stale cached map lacks: read the catalog again.
+  if (t.ks.kind === 'dynamic' && [...from.keys()].some((s) => s >= t.ks.definition.shards)) t = { ...t, ks: await resolveKeyspace(t.env, name, true) };
+  const { ks } = t;
+  const count = ks.definition.shards;
+  // A key watch covers its shard; in a keyspace that may grow, also the shards its cursor names: after a
+  // grow moved the key, its changes at the old shard the previous connection had not passed on come first.
+  const shards =
+    opts.key === undefined
+      ? Array.from({ length: count }, (_, i) => i)
+      : ks.kind === 'dynamic'
+        ? [...new Set([shardOfKey(ks.map, opts.key), ...[...from.keys()].filter((s) => s < count)])].sort((a, b) => a - b)
+        : [shardOfKey(ks.map, opts.key)];
   for (const shard of from.keys()) {
-    if (!shards.includes(shard)) throw new ApiError(400, 'invalid_request', `from_revision names shard ${shard}, which this watch does not cover (keyspace '${name}' has ${t.ks.definition.shards} shards${opts.key !== undefined ? `; key '${opts.key}' is on shard ${shards[0]}` : ''})`);
+    if (!shards.includes(shard)) throw new ApiError(400, 'invalid_request', `from_revision names shard ${shard}, which this watch does not cover (keyspace '${name}' has ${count} shards${opts.key !== undefined ? `; key '${opts.key}' is on shard ${shards[0]}` : ''})`);
   }
+  // Resuming, a shard the cursor does not name is one the previous connection did not cover: a grow's
+  // new shard (a cursor names every shard its connection covered). It starts at its first revision,
+  // so no write made there before this connection is missed (WatchMerge holds it behind the others).
+  const late = new Set(from.size > 0 ? shards.filter((s) => !from.has(s)) : []);
+  const startAt = (shard: number): number | undefined => (late.has(shard) ? 1 : from.get(shard));
 
-  const opened = await Promise.allSettled(shards.map((shard) => openReplicaWatch(shardClient(t.env, t.ks, shard), filter, from.get(shard), { maxDurationMs, progressMs }, t.continent)));
+  const opened = await Promise.allSettled(shards.map((shard) => openReplicaWatch(shardClient(t.env, ks, shard), filter, startAt(shard), { maxDurationMs, progressMs }, t.continent)));
   const failed = opened.findIndex((o) => o.status === 'rejected');
   if (failed >= 0) {
     for (const o of opened) if (o.status === 'fulfilled') o.value.cancel().catch(() => undefined);
@@ -62,25 +82,47 @@ export async function ksWatch(t: KeyspaceTarget, opts: KeyspaceWatchOptions & { 
     }
     throw e;
   }
+  // A keyspace created at run time may grow: the connection ends when its map changes, and the client reconnects under the new one.
+  const mapChanged =
+    ks.kind === 'dynamic'
+      ? async (): Promise<boolean> => {
+          const now = await readKeyspace(t.env, name);
+          if (now?.entry.map?.version === ks.map.version) return false;
+          forgetKeyspace(name); // the reconnection routes by the catalog, not this isolate's cached map
+          return true;
+        }
+      : null;
   return merge(
     shards.map((shard, i) => ({ shard, body: (opened[i] as PromiseFulfilledResult<ReadableStream<Uint8Array>>).value })),
-    from,
+    new WatchMerge(from, shards, late),
+    mapChanged,
+    progressMs,
   );
 }
 
 const encoder = new TextEncoder();
 
 /** The shards' SSE streams as one, each shard's revisions forwarded whole with the cursor after them as `id:` (WatchMerge). */
-function merge(sources: readonly { readonly shard: number; readonly body: ReadableStream<Uint8Array> }[], from: ReadonlyMap<number, number>): ReadableStream<Uint8Array> {
-  const merging = new WatchMerge(from);
+function merge(
+  sources: readonly { readonly shard: number; readonly body: ReadableStream<Uint8Array> }[],
+  merging: WatchMerge,
+  mapChanged: (() => Promise<boolean>) | null,
+  everyMs: number,
+): ReadableStream<Uint8Array> {
   const stop = new AbortController();
   let controller!: ReadableStreamDefaultController<Uint8Array>;
   let done = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
   const end = (): void => {
     if (done) return;
     done = true;
+    clearInterval(timer);
     stop.abort(); // every shard's reader cancels its stream: the replicas forget their watchers
     controller.close();
+  };
+  const check = async (): Promise<void> => {
+    // A failed read of the catalog is not a change: the next interval reads again.
+    if (await mapChanged!().catch(() => false)) end();
   };
   const send = (events: readonly KeyspaceWatchEvent[], cursor: string | null): void => {
     let out = '';
@@ -111,10 +153,12 @@ function merge(sources: readonly { readonly shard: number; readonly body: Readab
       start(c) {
         controller = c;
         for (const s of sources) void pump(s.shard, s.body);
+        if (mapChanged) timer = setInterval(() => void check(), everyMs);
       },
       cancel() {
         // The client went away: stop every shard's watch.
         done = true;
+        clearInterval(timer);
         stop.abort();
       },
     },

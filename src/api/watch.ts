@@ -26,7 +26,7 @@ const WatchHeaders = z.object({
 
 const EventStream = z.string().openapi({
   description:
-    'Server-Sent Events: each event one `data:` line of JSON, `{"type":"put","key","value","revision","create_revision"}`, `{"type":"delete","key","revision"}`, `{"type":"progress","revision"}` (nothing at or below it follows) or `{"type":"compacted","first_revision"}` (the stream ends); the last event of a revision and every progress event carry `id: <revision>`',
+    'Server-Sent Events: each event one `data:` line of JSON, `{"type":"put","key","value","revision","create_revision"}`, `{"type":"delete","key","revision"}` (either with `"moved":true` when a grow copied the key into this shard or dropped it from here: not a write), `{"type":"progress","revision"}` (nothing at or below it follows) or `{"type":"compacted","first_revision"}` (the stream ends); the last event of a revision and every progress event carry `id: <revision>`',
   example: 'id: 12\ndata: {"type":"put","key":"config/a","value":"1","revision":12,"create_revision":12}\n\n',
 });
 

@@ -52,27 +52,66 @@ export function parseWatchCursor(cursor: string): Map<number, number> | null {
  * a shard's events are held until its revision is complete, then released
  * together, each naming its shard, with the cursor after them. A
  * `compacted` event is released at once (the watch then ends).
+ *
+ * Across a grow (docs/scaling.md "A keyspace watch across a grow"):
+ * - A grow's copy of a key into its new shard and drop of it from the old
+ *   one (events marked `moved`) are left out: the keyspace's contents did not
+ *   change. A revision of nothing else is released as a progress event, so
+ *   the cursor still moves past it.
+ * - A cursor names every shard the watch covers, and it is released only
+ *   once every shard has a position: so a covered shard the cursor it resumes
+ *   from does not name is a shard the previous connection did not cover (a
+ *   grow's new shard), and it starts at its first revision (`late`).
+ * - A late shard's revisions are held until every other shard has released
+ *   one (at open, a replica sends its history from the cursor, then a progress
+ *   event): a key's changes at its old shard, all before the hand-off, come
+ *   out before its changes at the new one.
  */
 export class WatchMerge {
-  private readonly positions: Map<number, number>;
+  private readonly positions = new Map<number, number>();
   private readonly pending = new Map<number, KeyspaceWatchEvent[]>();
+  private readonly covered: readonly number[];
+  private readonly late: ReadonlySet<number>;
+  /** The shards (not late) not heard from yet: late shards wait for them. */
+  private readonly waiting: Set<number>;
+  /** Late shards' complete revisions, while some shard is waited for. */
+  private readonly held: { readonly shard: number; readonly events: KeyspaceWatchEvent[]; readonly complete: number }[] = [];
 
-  constructor(from: ReadonlyMap<number, number>) {
-    this.positions = new Map(from);
+  /** `from`: the cursor resumed from; `covered`: the shards this connection watches (default: those `from` names); `late`: those of them started at their first revision. */
+  constructor(from: ReadonlyMap<number, number>, covered: readonly number[] = [...from.keys()], late: ReadonlySet<number> = new Set()) {
+    this.covered = covered;
+    this.late = late;
+    for (const shard of covered) {
+      const at = from.get(shard);
+      if (at !== undefined) this.positions.set(shard, at);
+    }
+    this.waiting = new Set(late.size > 0 ? covered.filter((s) => !late.has(s)) : []);
   }
 
-  /** Take one event of `shard`; what to send now (events and the cursor for the last one's `id:`), or null while its revision is incomplete. */
+  /** Take one event of `shard`; what to send now (events and the cursor for the last one's `id:`, null while some shard has no position yet), or null while nothing is ready. */
   take(shard: number, event: WatchEvent, complete: number | null): { readonly events: KeyspaceWatchEvent[]; readonly cursor: string | null; readonly end: boolean } | null {
     if (event.type === 'compacted') return { events: [{ ...event, shard }], cursor: null, end: true };
     const held = this.pending.get(shard) ?? [];
-    held.push({ ...event, shard });
+    if (!((event.type === 'put' || event.type === 'delete') && event.moved)) held.push({ ...event, shard });
     if (complete === null) {
       this.pending.set(shard, held);
       return null;
     }
     this.pending.delete(shard);
+    const events = held.length > 0 ? held : [{ type: 'progress' as const, revision: complete, shard }];
+    if (this.late.has(shard) && this.waiting.size > 0) {
+      this.held.push({ shard, events, complete });
+      return null;
+    }
     this.positions.set(shard, complete + 1);
-    return { events: held, cursor: this.cursor, end: false };
+    const out = events;
+    if (this.waiting.delete(shard) && this.waiting.size === 0) {
+      for (const h of this.held.splice(0)) {
+        out.push(...h.events);
+        this.positions.set(h.shard, h.complete + 1);
+      }
+    }
+    return { events: out, cursor: this.covered.every((s) => this.positions.has(s)) ? this.cursor : null, end: false };
   }
 
   /** Where the watch resumes: every complete revision released so far, per shard. */

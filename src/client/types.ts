@@ -226,10 +226,13 @@ export interface WatchOptions {
   readonly progressMs?: number;
 }
 
-/** One event of a watch (one SSE `data:` line). */
+/**
+ * One event of a watch (one SSE `data:` line). `moved` (a stream watch of a keyspace's shard only): a grow
+ * copied the key into this shard or dropped it from here after the copy, not a write; keyspace watches leave these out.
+ */
 export type WatchEvent =
-  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
-  | { readonly type: 'delete'; readonly key: string; readonly revision: number }
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number; readonly moved?: true }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number; readonly moved?: true }
   /** Every event at or below `revision` was sent; none follows. */
   | { readonly type: 'progress'; readonly revision: number }
   /** The revisions asked for were truncated: read the current state, then watch from its revision + 1. */
@@ -438,8 +441,8 @@ export interface KeyspaceWatchOptions {
   readonly prefix?: string;
   /**
    * Where to start, per shard: a cursor `SHARD:REVISION,...` (each shard from that revision on,
-   * as a stream's from_revision), normally the `id:` of the last event received. A shard it does
-   * not name starts with the changes after the watch starts.
+   * as a stream's from_revision), normally the `id:` of the last event received. With a cursor, a shard it does not name
+   * (a grow's new shard) starts at its first revision; without one, every shard starts with the changes after the watch starts.
    */
   readonly fromRevision?: string;
   /** Close the connection after this long (1 s to 5 min, default 5 min); reconnect with the cursor. */

@@ -22,10 +22,13 @@ import type { KvChange, KvListener } from '../kv/index.ts';
 /** What a watch follows: one key, or every key under a prefix ('' for all). */
 export type WatchFilter = { readonly key: string } | { readonly prefix: string };
 
-/** A watch event as it travels (one SSE `data:` line of JSON each). */
+/**
+ * A watch event as it travels (one SSE `data:` line of JSON each). `moved`: a grow's copy of the key into
+ * this shard or drop of it from here (KvChange), not a write; a keyspace watch leaves these out.
+ */
 export type WatchEvent =
-  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number }
-  | { readonly type: 'delete'; readonly key: string; readonly revision: number }
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly create_revision: number; readonly moved?: true }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number; readonly moved?: true }
   /** Every event at or below `revision` that this watch covers was sent; none follows. */
   | { readonly type: 'progress'; readonly revision: number }
   /** The revisions asked for are no longer known here: the stream ends; read the current state and watch on from it. */
@@ -175,7 +178,8 @@ export class WatchHub implements KvListener {
     const events: WatchEvent[] = [];
     for (const c of r.changes) {
       if (!w.covers(c.key)) continue;
-      events.push(c.type === 'put' ? { type: 'put', key: c.key, value: c.value, revision: c.revision, create_revision: c.createRevision } : { type: 'delete', key: c.key, revision: c.revision });
+      const moved = c.moved ? { moved: true as const } : {};
+      events.push(c.type === 'put' ? { type: 'put', key: c.key, value: c.value, revision: c.revision, create_revision: c.createRevision, ...moved } : { type: 'delete', key: c.key, revision: c.revision, ...moved });
     }
     w.next = r.revision + 1;
     if (events.length > 0) w.sink.send(events, r.revision);

@@ -122,10 +122,14 @@ export type ShardRead<T> =
   | { readonly kind: 'moving'; readonly key: string }
   | { readonly kind: 'intent'; readonly key: string; readonly intent: IntentView };
 
-/** One change to the key space, as watches report it; every change of one command has its slot as revision. */
+/**
+ * One change to the key space, as watches report it; every change of one command has its slot as revision.
+ * `moved`: a grow's copy (`shard-install`, at the new shard) or drop (`shard-drop`, at the source) of a key
+ * that moved between shards, not a write: the keyspace's contents did not change (a keyspace watch leaves it out).
+ */
 export type KvChange =
-  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly createRevision: number; readonly lease?: string }
-  | { readonly type: 'delete'; readonly key: string; readonly revision: number };
+  | { readonly type: 'put'; readonly key: string; readonly value: string; readonly revision: number; readonly createRevision: number; readonly lease?: string; readonly moved?: true }
+  | { readonly type: 'delete'; readonly key: string; readonly revision: number; readonly moved?: true };
 
 /** Who hears of every change as it is applied (the host's watch history). */
 export interface KvListener {
@@ -429,7 +433,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
         for (const k of [...this.items.keys()].sort(byCodeUnits)) {
           if (!inRanges([command], keyHash(k))) continue;
           const change = this.remove(slot, k);
-          if (change) changes.push(change);
+          if (change) changes.push({ ...change, moved: true });
         }
         this.emit(slot, changes);
         return { kind: 'shard-dropped', keys: changes.length };
@@ -618,7 +622,7 @@ export class KvStateMachine implements StateMachine<KvResult> {
     this.expireSessions(rev);
     const changes = items.map(([k, v]) => {
       this.items.delete(k); // a fresh create revision: the key is new here
-      return this.write(rev, k, v, undefined);
+      return { ...this.write(rev, k, v, undefined), moved: true as const };
     });
     this.emit(rev, changes);
     return { kind: 'shard-installed', applied: true, keys: items.length };

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { WatchMerge, parseWatchCursor } from '../../src/client/keyspace-watch.ts';
+import type { KeyspaceWatchEvent } from '../../src/client/types.ts';
 import type { Command } from '../../src/core/index.ts';
+import { WatchHub, type WatchEvent } from '../../src/host/watch-hub.ts';
 import { HASH_SPACE, KvStateMachine, type RangeMove, type ShardMap, evenMap, grownMap, mapProblem, rangesOf, shardOfKey } from '../../src/kv/index.ts';
 
 function next(sm: KvStateMachine, c: Command) {
@@ -157,5 +160,73 @@ describe('kv: a grow moves a range from its shard to a new one', () => {
     next(restored, { kind: 'shard-ready', id: id(), version: 2, from: move.from, to: move.to });
     const w = next(restored, { kind: 'put', id: id(), key: moving[0]!, value: 'x', mapVersion: 2 });
     expect(w).toMatchObject({ kind: 'put', ok: true, revision: target.revision + 2 });
+  });
+});
+
+describe('kv: a keyspace watch across a grow', () => {
+  /** The hubs of the source and the new shard, fed at apply time as a replica's are. */
+  function watched(sm: KvStateMachine): WatchHub {
+    const hub = new WatchHub(sm.appliedThrough);
+    sm.listen({ changed: (revision, changes) => hub.changed(revision, changes), restored: (at) => hub.restored(at) });
+    return hub;
+  }
+  function collect(hub: WatchHub, from?: number) {
+    const got: { events: readonly WatchEvent[]; complete: number | null }[] = [];
+    const opened = hub.open({ prefix: '' }, from, { send: (events, complete) => void got.push({ events, complete }), close: () => undefined }, hub.firstRevision - 1);
+    expect(opened.kind).toBe('ok');
+    return got;
+  }
+
+  it("marks the grow's copy and drop as moved in each shard's own watch, and the keyspace merge leaves them out", () => {
+    const { v2, moves, move, source, target, moving } = oneToTwo();
+    const sourceHub = watched(source);
+    const targetHub = watched(target);
+    const atSource = collect(sourceHub);
+    const atTarget = collect(targetHub, 1);
+    next(source, assign(v2, 0, moves));
+    next(target, assign(v2, 1, moves));
+    copy(source, target, move, 2);
+    next(target, { kind: 'shard-ready', id: id(), version: 2, from: move.from, to: move.to });
+    const k = moving[0]!;
+    const write = next(target, { kind: 'put', id: id(), key: k, value: 'after-the-grow', mapVersion: 2 });
+    next(source, { kind: 'shard-drop', id: id(), version: 2, from: move.from, to: move.to });
+
+    // Each shard's own watch shows the moves, marked: a put per moved key at the new shard, a delete at the source.
+    const changesAt = (got: typeof atSource) => got.flatMap((g) => g.events).filter((e) => e.type === 'put' || e.type === 'delete');
+    expect(changesAt(atTarget).filter((e) => e.type === 'put' && e.moved).map((e) => (e.type === 'put' ? e.key : '')).sort()).toEqual([...moving].sort());
+    expect(changesAt(atSource).filter((e) => e.type === 'delete' && e.moved)).toHaveLength(moving.length);
+    expect(changesAt(atSource).filter((e) => !('moved' in e))).toEqual([]);
+    expect(changesAt(atTarget).filter((e) => !('moved' in e))).toEqual([{ type: 'put', key: k, value: 'after-the-grow', revision: write.kind === 'put' && write.ok ? write.revision : -1, create_revision: expect.any(Number) }]);
+
+    // The merge of both (the new shard late: started at its first revision) passes on the write alone; the
+    // revisions of nothing but moves become progress, so the cursor still moves past them.
+    const merge = new WatchMerge(new Map([[0, sourceHub.firstRevision]]), [0, 1], new Set([1]));
+    const out: KeyspaceWatchEvent[] = [];
+    let cursor: string | null = null;
+    const feed = (shard: number, got: typeof atSource) => {
+      for (const g of got) {
+        g.events.forEach((e, i) => {
+          const r = merge.take(shard, e, i === g.events.length - 1 ? g.complete : null);
+          if (r) {
+            out.push(...r.events);
+            if (r.cursor !== null) cursor = r.cursor;
+          }
+        });
+      }
+    };
+    // The new shard's events come first here, yet wait for the source's first revision.
+    feed(1, atTarget);
+    expect(out).toEqual([]);
+    feed(0, atSource);
+    expect(out.filter((e) => e.type === 'put' || e.type === 'delete')).toEqual([expect.objectContaining({ type: 'put', key: k, value: 'after-the-grow', shard: 1 })]);
+    expect(out.some((e) => (e.type === 'put' || e.type === 'delete') && e.moved)).toBe(false);
+    expect(parseWatchCursor(cursor!)).toEqual(new Map([[0, source.revision + 1], [1, target.revision + 1]]));
+  });
+
+  it('releases no cursor until every shard the watch covers has a position, so a resumed cursor names them all', () => {
+    const merge = new WatchMerge(new Map(), [0, 1, 2]);
+    expect(merge.take(0, { type: 'progress', revision: 5 }, 5)).toEqual({ events: [{ type: 'progress', revision: 5, shard: 0 }], cursor: null, end: false });
+    expect(merge.take(2, { type: 'put', key: 'a', value: '1', revision: 9, create_revision: 9 }, 9)?.cursor).toBeNull();
+    expect(merge.take(1, { type: 'progress', revision: 3 }, 3)?.cursor).toBe('0:6,1:4,2:10');
   });
 });

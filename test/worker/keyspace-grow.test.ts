@@ -7,10 +7,11 @@ import * as router from '../../src/api/keyspace-service.ts';
 import type { KeyspaceTarget } from '../../src/api/keyspace-service.ts';
 import { keyspaceOf } from '../../src/api/keyspace-catalog.ts';
 import { EdgePaxosClient } from '../../src/client/index.ts';
-import type { KeyspaceItem } from '../../src/client/types.ts';
+import { watchKeyspaceForever } from '../../src/client/keyspace-watch.ts';
+import type { KeyspaceItem, KeyspaceWatchEvent } from '../../src/client/types.ts';
 import { shardStreamName } from '../../src/host/config.ts';
 import { type ShardMap, shardOfKey } from '../../src/kv/index.ts';
-import { admin, api } from './helpers.ts';
+import { admin, api, eventually, sleep } from './helpers.ts';
 import { TEST_TOKENS } from './test-config.ts';
 
 const fetcher = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(input, init);
@@ -115,6 +116,78 @@ describe('keyspaces: growing online', () => {
     const [a, b] = [before.find((k) => shardOfKey(map, k) === 0)!, moved[0]!];
     const txn = await client.ksTxn('growing', { compare: [], success: [{ put: { key: a, value: 'T' } }, { put: { key: b, value: 'T' } }] });
     expect([...txn.shards].sort()).toEqual([0, shardOfKey(map, b)].sort());
+  });
+
+  it('keeps a keyspace watch open across a grow from 2 to 3 shards under writes: across its reconnections it sees every acknowledged write to each key, in order, and no delete', async () => {
+    expect((await api('POST', '/v1/keyspaces', definition('watched'), admin)).status).toBe(201);
+    const keys = Array.from({ length: 12 }, (_, i) => `k-${i}`);
+    for (const key of keys) await client.ksPut('watched', key, `${key}#0`);
+    const stop = new AbortController();
+    const got: KeyspaceWatchEvent[] = [];
+    let reconnects = 0;
+    const watching = (async () => {
+      for await (const e of watchKeyspaceForever(client, 'watched', { prefix: '', progressMs: 1000, signal: stop.signal, onReconnect: () => void reconnects++ })) got.push(e);
+    })();
+    await eventually('the watch started on both shards', async () => new Set(got.filter((e) => e.type === 'progress').map((e) => e.shard)).size === 2);
+
+    // Writers, one per half of the keys, each writing its keys in turn (one write of a key at a time): what was acknowledged, what attempted.
+    let growing = true;
+    const acknowledged: { key: string; value: string }[] = [];
+    // The first values too: a watch at a follower behind their writes sees them.
+    const attempted = new Set<string>(keys.map((k) => `${k}#0`));
+    const writer = async (mine: readonly string[]) => {
+      for (let round = 1; growing || round < 4; round++) {
+        for (const key of mine) {
+          const value = `${key}#${round}`;
+          attempted.add(value);
+          try {
+            await client.ksPut('watched', key, value);
+            acknowledged.push({ key, value });
+          } catch (e) {
+            // A 503 or 429 (a moving range past the request's patience, a busy or electing shard): an unknown outcome, written on.
+            const status = (e as { status?: number }).status;
+            if (status !== 503 && status !== 429) throw e;
+          }
+        }
+        // A breath between rounds: an answer that needs no I/O (a 429) must not starve the grow and the watch.
+        await sleep(20);
+      }
+    };
+    const writers = Promise.all([writer(keys.slice(0, 6)), writer(keys.slice(6))]);
+    const grown = await grow('watched', 3);
+    growing = false;
+    await writers;
+    expect(grown.body).toMatchObject({ map_version: 2, shards: 3, state: 'grown' });
+    const map = (await resolveKeyspace(env, 'watched', true)).map;
+    const movedKeys = keys.filter((k) => shardOfKey(map, k) === 2);
+    expect(movedKeys.length).toBeGreaterThan(0);
+    await eventually(
+      'every acknowledged write watched',
+      async () => acknowledged.every((w) => got.some((e) => e.type === 'put' && e.key === w.key && e.value === w.value)),
+      30_000,
+    );
+    stop.abort();
+    await watching;
+
+    // The watch reconnected under the grown map and heard from the new shard (the writes made there after the move).
+    expect(reconnects).toBeGreaterThan(0);
+    expect(got.some((e) => e.type === 'put' && e.shard === 2 && movedKeys.includes(e.key))).toBe(true);
+    // No delete (none was made) and no move: the copy and drop of the grow are left out.
+    expect(got.filter((e) => e.type === 'delete')).toEqual([]);
+    expect(got.filter((e) => (e.type === 'put' || e.type === 'delete') && e.moved)).toEqual([]);
+    const puts = got.filter((e) => e.type === 'put');
+    for (const key of keys) {
+      const seen = puts.filter((e) => e.key === key);
+      // Each value once, each one written (acknowledged or of unknown outcome), at increasing revisions (its new shard's are above its old one's).
+      expect(seen.map((e) => e.value).every((v) => attempted.has(v)), key).toBe(true);
+      expect(new Set(seen.map((e) => e.value)).size, key).toBe(seen.length);
+      expect(seen.map((e) => e.revision), key).toEqual([...seen.map((e) => e.revision)].sort((a, b) => a - b));
+      // The acknowledged writes of a key, in the order they were acknowledged, are seen in that order.
+      const acked = acknowledged.filter((w) => w.key === key).map((w) => w.value);
+      expect(seen.map((e) => e.value).filter((v) => acked.includes(v)), key).toEqual(acked);
+      // After the grow, the key's events come from its shard under the new map.
+      expect(seen.at(-1)!.shard, key).toBe(shardOfKey(map, key));
+    }
   });
 
   it('resumes an interrupted grow (catalog recorded, shards assigned, a copy cut short) to the same end state, through the admin binding', async () => {
