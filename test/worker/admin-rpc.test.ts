@@ -177,6 +177,8 @@ describe('admin rpc: keyspaces', () => {
     expect(await refusal(paxosAdmin.createKeyspace(definition))).toMatchObject({ code: 'keyspace_exists', status: 409 });
     expect(await refusal(paxosAdmin.createKeyspace({ ...definition, name: 'admin-bad', shards: 0 }))).toMatchObject({ code: 'invalid_request', status: 400 });
     expect(await refusal(paxosAdmin.createKeyspace('not a definition' as never))).toMatchObject({ code: 'invalid_request', status: 400 });
+    // The HTTP route's 16 KiB body limit holds over RPC too.
+    expect(await refusal(paxosAdmin.createKeyspace({ ...definition, name: 'admin-huge', padding: 'x'.repeat(17 * 1024) } as never))).toMatchObject({ code: 'payload_too_large', status: 413 });
     // The HTTP route answers the same entry (one code path).
     expect(await paxosAdmin.keyspace('admin-ks')).toEqual(created);
     expect((await api('GET', '/v1/keyspaces/admin-ks')).body).toEqual(created);
