@@ -1,11 +1,9 @@
 import type { KeyspaceDefinition, KeyspaceDeletion, KeyspaceEntry, KeyspaceList } from '../client/types.ts';
 import { DefinitionError, type KeyspaceConfig, clusterConfig, findKeyspace, parseKeyspaceDefinition, shardStreamName } from '../host/config.ts';
-import { isRpcError } from '../host/replica-object.ts';
-import { timingWindows } from '../host/timing-windows.ts';
 import { ApiError } from './errors.ts';
 import { type Principal, authorize, mayRead } from './grants.ts';
 import { type Keyspace, type VersionedKeyspace, compareAndSetKeyspace, forgetKeyspace, listKeyspaceEntries, newKeyspaceEntry, readKeyspace, shardClient } from './keyspace-catalog.ts';
-import { DEFINITION_BYTES_MAX } from './streams-service.ts';
+import { DEFINITION_BYTES_MAX, wipeReplicas } from './streams-service.ts';
 
 /**
  * The keyspace collection: create a keyspace at run time, list, describe and
@@ -136,16 +134,5 @@ function describeDynamic(e: VersionedKeyspace): KeyspaceEntry {
 /** Tell every replica of shard `i` to wipe itself; the `shard/replica` names of those that did not confirm. */
 async function wipeShard(env: Cloudflare.Env, ks: Keyspace, i: number): Promise<string[]> {
   const client = shardClient(env, ks, i);
-  const timeoutMs = timingWindows(client.stream).destroyWaitMs;
-  const notReached: string[] = [];
-  await Promise.all(
-    client.knownIds().map(async (id) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), timeoutMs)));
-      const res = await Promise.race([client.stub(id).destroy(client.identity(id)), timeout]).catch(() => null);
-      if (timer !== undefined) clearTimeout(timer);
-      if (!res || isRpcError(res)) notReached.push(`${client.stream.name}/${id}`);
-    }),
-  );
-  return notReached;
+  return (await wipeReplicas(client)).map((id) => `${client.stream.name}/${id}`);
 }

@@ -203,8 +203,8 @@ function refuseConfigured(env: Cloudflare.Env, name: string): void {
   if (name === CATALOG_STREAM) throw new ApiError(409, 'configured_stream', `'${CATALOG_STREAM}' is the stream catalog; it cannot be deleted`);
 }
 
-/** Tell every replica to wipe itself; the ids of those that did not confirm. */
-async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
+/** Tell every replica to wipe itself; the ids of those that did not confirm (a stream's, or a keyspace shard's). */
+export async function wipeReplicas(client: StreamClient): Promise<ReplicaId[]> {
   const timeoutMs = timingWindows(client.stream).destroyWaitMs;
   const notReached: ReplicaId[] = [];
   await Promise.all(

@@ -16,7 +16,7 @@
  */
 import { isEdgePaxosError } from './error.ts';
 import type { KeyspaceApi, KeyspaceWatchEvent, KeyspaceWatchOptions, WatchEvent } from './types.ts';
-import { readSse } from './watch.ts';
+import { readSse, sleep } from './watch.ts';
 
 /** Shards a cursor may name: a keyspace has at most 256. */
 const CURSOR_SHARDS_MAX = 256;
@@ -192,18 +192,4 @@ export async function* watchKeyspaceForever(api: Pick<KeyspaceApi, 'ksWatch'>, k
     if (signal?.aborted) return;
     onReconnect?.(cursor, reason);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        resolve();
-      },
-      { once: true },
-    );
-  });
 }

@@ -144,7 +144,8 @@ export async function* watchForever(api: Pick<DataApi, 'watch'>, stream: string,
   }
 }
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+/** Wait `ms`, or less if `signal` aborts (the reconnect back-off of both watch helpers). */
+export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener(
