@@ -7,16 +7,22 @@
  * 3 replicas) and `PUT /baseline/kv/{key}` (one unreplicated Durable Object
  * behind the same Worker), in alternating rounds with the same client.
  *
+ * Each round also prints what explains the ratio: how many writes the Worker
+ * was serving at once when each arrived (GET /bench/in-flight), and the CPU
+ * time per write of each process of the dev server (workerd, wrangler's Node)
+ * and of this client, from /proc.
+ *
  * `--dashboards on` leaves wrangler's local dashboards on (local
  * observability streams every invocation to a tail, as plain `wrangler dev`
  * does by default); `off` (the default, as `npm run dev` and `npm run bench`
  * run) turns them off. See docs/performance.md for what the difference is.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { InFlightResult } from './protocol.ts';
 import { parseArgs } from 'node:util';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -75,13 +81,51 @@ async function settled(stream: string): Promise<number> {
   throw new Error(`${stream}: replica 1 did not lead within 30 s`);
 }
 
+/**
+ * CPU time (ms) used so far by each kind of process under `root` (wrangler's
+ * tree: its Node process and workerd), from /proc (Linux only; empty
+ * elsewhere). Divided by a round's writes: what a write costs each of them.
+ */
+function treeCpuMs(root: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc').filter((d) => /^[0-9]+$/.test(d));
+  } catch {
+    return out;
+  }
+  const stats = new Map<number, { ppid: number; comm: string; ms: number }>();
+  for (const d of entries) {
+    try {
+      const raw = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const close = raw.lastIndexOf(')');
+      const comm = raw.slice(raw.indexOf('(') + 1, close);
+      const f = raw.slice(close + 2).split(' ');
+      stats.set(Number(d), { ppid: Number(f[1]), comm, ms: ((Number(f[11]) + Number(f[12])) * 1000) / 100 });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const inTree = (pid: number): boolean => {
+    for (let p = pid, hops = 0; p > 1 && hops < 20; p = stats.get(p)?.ppid ?? 0, hops++) if (p === root) return true;
+    return false;
+  };
+  for (const [pid, st] of stats) {
+    if (!inTree(pid)) continue;
+    const kind = st.comm.includes('workerd') ? 'workerd' : st.comm;
+    out.set(kind, (out.get(kind) ?? 0) + st.ms);
+  }
+  return out;
+}
+
 /** A closed loop of `concurrency` writers for `windowMs` after a 1 s warm-up; writes answered inside the window per second. */
-async function load(path: string): Promise<{ opsPerSec: number; errors: number }> {
+async function load(path: string): Promise<{ opsPerSec: number; errors: number; writes: number }> {
   const value = JSON.stringify({ value: 'v'.repeat(64) });
   const start = Date.now() + 1000;
   const end = start + windowMs;
   let ops = 0;
   let errors = 0;
+  let writes = 0;
   await Promise.all(
     Array.from({ length: concurrency }, async (_, w) => {
       for (let n = 0; Date.now() < end; n++) {
@@ -89,11 +133,12 @@ async function load(path: string): Promise<{ opsPerSec: number; errors: number }
         if (res) await res.arrayBuffer();
         const at = Date.now();
         if (!res?.ok) errors += 1;
-        else if (at >= start && at < end) ops += 1;
+        else writes += 1;
+        if (res?.ok && at >= start && at < end) ops += 1;
       }
     }),
   );
-  return { opsPerSec: (ops * 1000) / windowMs, errors };
+  return { opsPerSec: (ops * 1000) / windowMs, errors, writes };
 }
 
 const { child, persist } = await startDev();
@@ -104,19 +149,38 @@ try {
     { name: 'edgepaxos-3', path: '/v1/streams/bench3/kv/' },
   ];
   const sum = new Map(systems.map((s) => [s.name, [] as number[]]));
+  const inFlight = new Map(systems.map((s) => [s.name, [] as number[]]));
+  const cpuPerWrite = new Map(systems.map((s) => [s.name, [] as number[]]));
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < systems.length; i++) {
       const s = systems[(i + r) % systems.length]!;
       if (s.name !== 'baseline') await settled('bench3');
+      await fetch(`${base}/bench/in-flight`).then((r) => r.arrayBuffer()); // reset
+      const cpu0 = treeCpuMs(child.pid!);
+      const client0 = process.cpuUsage();
       const res = await load(s.path);
+      const used = process.cpuUsage(client0);
+      const clientMs = (used.user + used.system) / 1000;
+      const cpu1 = treeCpuMs(child.pid!);
+      const seen = (await (await fetch(`${base}/bench/in-flight`)).json()) as InFlightResult;
       sum.get(s.name)!.push(res.opsPerSec);
-      console.log(`round ${r + 1} ${s.name.padEnd(12)} c=${concurrency} ${res.opsPerSec.toFixed(0)} ops/s${res.errors ? ` (${res.errors} errors)` : ''}`);
+      inFlight.get(s.name)!.push(seen.mean);
+      // Every write of the round, warm-up included (the CPU was read around all of it).
+      const writes = Math.max(1, res.writes);
+      const perWrite = [...cpu1].map(([kind, ms]) => `${kind} ${Math.round(((ms - (cpu0.get(kind) ?? 0)) * 1000) / writes)}`).join(', ');
+      cpuPerWrite.get(s.name)!.push((((cpu1.get('workerd') ?? 0) - (cpu0.get('workerd') ?? 0)) * 1000) / writes);
+      console.log(
+        `round ${r + 1} ${s.name.padEnd(12)} c=${concurrency} ${res.opsPerSec.toFixed(0)} ops/s${res.errors ? ` (${res.errors} errors)` : ''}; writes in flight at the Worker: mean ${seen.mean.toFixed(1)}, max ${seen.max}`,
+      );
+      console.log(`        CPU per write (µs): ${perWrite}, this client ${Math.round((clientMs * 1000) / writes)}`);
     }
   }
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;
   const e = mean(sum.get('edgepaxos-3')!);
   const b = mean(sum.get('baseline')!);
   console.log(`HTTP through wrangler dev, c=${concurrency}: edgepaxos ${e.toFixed(0)} ops/s, baseline ${b.toFixed(0)} ops/s: ${(e / b).toFixed(2)}x`);
+  console.log(`workerd CPU per write (mean over the rounds): edgepaxos ${mean(cpuPerWrite.get('edgepaxos-3')!).toFixed(0)} µs, baseline ${mean(cpuPerWrite.get('baseline')!).toFixed(0)} µs`);
+  console.log(`writes in flight at the Worker (mean over the rounds): edgepaxos ${mean(inFlight.get('edgepaxos-3')!).toFixed(1)}, baseline ${mean(inFlight.get('baseline')!).toFixed(1)} (the client keeps ${concurrency} in flight)`);
 } finally {
   if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
   await sleep(500);

@@ -1,6 +1,7 @@
 /**
- * `npm run bench:profile`: where the time of one replicated write goes at
- * concurrency 1 (about a minute). Two measurements:
+ * `npm run bench:profile -- [--path rpc|http] [--concurrency N] [--target edgepaxos|baseline]`:
+ * where the time of one replicated write goes (about a minute; by default over
+ * DO RPC at concurrency 1). Two measurements:
  *
  * 1. edgepaxos's own work, without the runtime: the three replicas of a
  *    stream as ClockedHosts in Node (in-memory storage, messages through a
@@ -12,8 +13,28 @@
  *
  * Prints only; it judges nothing (the c=1 goal is judged by `npm run bench`).
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { HostCluster } from '../test/host/host-cluster.ts';
 import { BenchWorkerd } from './workerd.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    path: { type: 'string', default: 'rpc' },
+    concurrency: { type: 'string', default: '1' },
+    target: { type: 'string', default: 'edgepaxos' },
+  },
+});
+if (args.path !== 'rpc' && args.path !== 'http') throw new Error(`--path takes rpc or http, not '${args.path}'`);
+if (args.target !== 'edgepaxos' && args.target !== 'baseline') throw new Error(`--target takes edgepaxos or baseline, not '${args.target}'`);
+const PATH = args.path;
+const TARGET = args.target === 'edgepaxos' ? ({ kind: 'edgepaxos', stream: 'bench3' } as const) : ({ kind: 'baseline' } as const);
+const CONCURRENCY = Number(args.concurrency);
+if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error(`--concurrency takes a positive integer, not '${args.concurrency}'`);
 
 const CONFIG_PATH = new URL('./wrangler.bench.toml', import.meta.url).pathname;
 const INSPECTOR_PORT = 9231;
@@ -43,7 +64,7 @@ async function hostCpuPerWrite(writes: number): Promise<number> {
 }
 
 interface CpuProfile {
-  readonly nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  readonly nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number }; children?: number[] }[];
   readonly samples: number[];
   readonly timeDeltas: number[];
 }
@@ -74,7 +95,34 @@ async function inspector(url: string): Promise<{ call: (method: string, params?:
   };
 }
 
+/**
+ * Where in our sources a bundle position is: the same bundle wrangler builds for workerd, built again with
+ * `wrangler deploy --dry-run` (same entry, same esbuild settings, so the same lines), read through its
+ * source map. Answers a source group: src/<dir>, bench, or the npm package.
+ */
+function sourceGroups(): (line: number, column: number) => string {
+  const out = mkdtempSync(join(tmpdir(), 'edgepaxos-profile-'));
+  try {
+    execFileSync(process.execPath, [new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url).pathname, 'deploy', '--dry-run', '--outdir', out, '-c', CONFIG_PATH], {
+      stdio: 'ignore',
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    });
+    const map = new SourceMap(JSON.parse(readFileSync(join(out, 'worker.js.map'), 'utf8')));
+    return (line, column) => {
+      const source = (map.findEntry(line, column) as { originalSource?: string }).originalSource;
+      if (!source) return '(no source)';
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(source);
+      if (pkg) return `npm ${pkg[1]}`;
+      const own = /(?:^|\/)(src\/[^/]+|bench)\//.exec(source);
+      return own ? own[1]! : source;
+    };
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
 async function workerdProfile(durationMs: number): Promise<void> {
+  const groupOf = sourceGroups();
   const w = await BenchWorkerd.start(CONFIG_PATH, INSPECTOR_PORT);
   try {
     await w.settledLeader('bench3', 15_000, 1);
@@ -82,7 +130,7 @@ async function workerdProfile(durationMs: number): Promise<void> {
     const target = list[0]?.webSocketDebuggerUrl;
     if (!target) throw new Error('profile: the inspector lists no target');
     const devtools = await inspector(target);
-    const load = { target: { kind: 'edgepaxos', stream: 'bench3' }, path: 'rpc', concurrency: 1, valueBytes: 64 } as const;
+    const load = { target: TARGET, path: PATH, concurrency: CONCURRENCY, valueBytes: 64 } as const;
     await w.load({ ...load, warmupMs: 200, durationMs: 500 });
     await devtools.call('Profiler.enable');
     await devtools.call('Profiler.setSamplingInterval', { interval: 50 });
@@ -90,21 +138,50 @@ async function workerdProfile(durationMs: number): Promise<void> {
     const r = await w.load({ ...load, warmupMs: 0, durationMs });
     const { profile } = (await devtools.call('Profiler.stop')) as unknown as { profile: CpuProfile };
     devtools.close();
-    console.log(`workerd, bench3 over DO RPC at c=1: ${r.opsInWindow} writes in ${durationMs} ms (mean ${(durationMs / r.opsInWindow).toFixed(3)} ms)`);
+    const what = `${TARGET.kind === 'edgepaxos' ? 'bench3' : 'the baseline'} over ${PATH === 'rpc' ? 'DO RPC' : 'HTTP'} at c=${CONCURRENCY}`;
+    console.log(`workerd, ${what}: ${r.opsInWindow} writes in ${durationMs} ms (${r.errors} errors)`);
     const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
+    const parent = new Map<number, number>();
+    for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+    // The outermost frame of our bundle on a sample's stack: the entry point (the Worker's fetch, a replica's
+    // RPC method, an alarm) whose work, its callees and the runtime calls made under it included, the sample was.
+    const entryOf = (id: number): string | null => {
+      let entry: string | null = null;
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const f = byNode.get(at)!.callFrame;
+        if (f.url.endsWith('worker.js')) entry = `${f.functionName || '(anonymous)'} (${groupOf(f.lineNumber, f.columnNumber)}, worker.js:${f.lineNumber + 1})`;
+      }
+      return entry;
+    };
+    const byEntry = new Map<string, number>();
     const selfUs = new Map<string, number>();
+    const bySource = new Map<string, number>();
     let total = 0;
     profile.samples.forEach((id, i) => {
       const f = byNode.get(id)!.callFrame;
+      const source = f.functionName === '(idle)' ? '(idle)' : f.url.endsWith('worker.js') ? groupOf(f.lineNumber, f.columnNumber) : f.url ? f.url : '(runtime, native)';
+      bySource.set(source, (bySource.get(source) ?? 0) + (profile.timeDeltas[i] ?? 0));
+      const entry = f.functionName === '(idle)' ? '(idle)' : (entryOf(id) ?? '(no frame of ours on the stack: the runtime between calls)');
+      byEntry.set(entry, (byEntry.get(entry) ?? 0) + (profile.timeDeltas[i] ?? 0));
       const name = f.url ? `${f.functionName || '(anonymous)'} (${f.url.split('/').pop()}:${f.lineNumber + 1})` : f.functionName || '(anonymous)';
       const us = profile.timeDeltas[i] ?? 0;
       selfUs.set(name, (selfUs.get(name) ?? 0) + us);
       total += us;
     });
+    const busyUs = [...selfUs].filter(([n]) => n !== '(idle)').reduce((a, [, us]) => a + us, 0);
+    console.log(`sampled busy time (not idle) per write: ${(busyUs / Math.max(1, r.opsTotal)).toFixed(0)} µs`);
     const share = (us: number): string => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
-    console.log('self time by function, top 20 (the worker bundle is bench/worker.ts and what it imports):');
-    for (const [name, us] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${share(us)}  ${name}`);
+    console.log('self time by function, top 30 (the worker bundle is bench/worker.ts and what it imports):');
+    for (const [name, us] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${name}`);
     const group = (test: (name: string) => boolean): number => [...selfUs].filter(([n]) => test(n)).reduce((a, [, us]) => a + us, 0);
+    console.log('self time by source (JavaScript of the bundle; the runtime\'s native work, e.g. RPC and SQLite, is its own group):');
+    for (const [source, us] of [...bySource].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
+      console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${source}`);
+    }
+    console.log('time by entry point (the outermost frame of ours on the stack; its callees and the runtime calls under it included):');
+    for (const [entry, us] of [...byEntry].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+      console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${entry}`);
+    }
     console.log('groups:');
     console.log(`  ${share(group((n) => /^(exec|transactionSync)$/.test(n)))}  SQLite (exec, transactionSync)`);
     console.log(`  ${share(group((n) => n.includes('_zod')))}  zod (message validation)`);

@@ -38,6 +38,13 @@ export interface LoadRequest {
   readonly crashFollower?: { readonly afterMs: number; readonly downMs: number };
 }
 
+/** `GET /bench/in-flight`: the writes (PUTs) the Worker saw arrive since the last read, and how many it was serving at once when each arrived (itself included). */
+export interface InFlightResult {
+  readonly arrivals: number;
+  readonly mean: number;
+  readonly max: number;
+}
+
 export interface LoadResult {
   /** Writes that completed inside the measured window. */
   readonly opsInWindow: number;

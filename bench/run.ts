@@ -47,7 +47,7 @@ interface Plan {
   readonly flowRounds: number;
   readonly flowWarmupMs: number;
   readonly flowWindowMs: number;
-  /** Concurrency 1 over DO RPC runs in this many interleaved rounds (the window split among them). */
+  /** Concurrency 1 over DO RPC, and every HTTP load, run in this many interleaved rounds (the window split among them). */
   readonly c1Rounds: number;
 }
 
@@ -359,7 +359,7 @@ async function measureLoad(w: BenchWorkerd, plan: Plan, only: ReadonlySet<Part>)
   say('\n# throughput and latency (closed loop inside workerd)');
   for (const path of PATHS) {
     for (const concurrency of CONCURRENCIES) {
-      if (!only.has('load') && !(path === 'rpc' && concurrency === 1)) continue; // --only c1
+      if (!only.has('load') && !(only.has('c1') && path === 'rpc' && concurrency === 1) && !(only.has('http') && path === 'http')) continue; // --only c1 / http
       if (path === 'rpc' && concurrency === 1) {
         // What replicating a write over DO RPC costs at least on this runtime (FloorObject in worker.ts), in rounds
         // interleaved with the baseline and edgepaxos: the ratios to the floor are what this part is for.
@@ -376,8 +376,17 @@ async function measureLoad(w: BenchWorkerd, plan: Plan, only: ReadonlySet<Part>)
         }
         continue;
       }
+      if (path === 'http') {
+        // HTTP through the Worker: the baseline and both streams in interleaved rounds, so that a change in what
+        // else the machine runs falls on all three alike (measured one after another, minutes apart, the
+        // baseline's c=64 figure moved by 2x between two runs). Nothing is costed over HTTP.
+        for (const s of LOAD_STREAMS) await w.settledLeader(s.stream, 15_000);
+        const systems: LoadSystem[] = [{ system: 'baseline', replicas: null, target: { kind: 'baseline' } }, ...LOAD_STREAMS.map((s) => edgepaxosSystem(s))];
+        await runLoads(w, plan, systems, path, concurrency, plan.c1Rounds);
+        continue;
+      }
       await runLoads(w, plan, [{ system: 'baseline', replicas: null, target: { kind: 'baseline' } }], path, concurrency);
-      for (const s of path === 'rpc' ? costed : LOAD_STREAMS) {
+      for (const s of costed) {
         await w.settledLeader(s.stream, 15_000);
         const isCosted = path === 'rpc' && (COSTED as readonly number[]).includes(concurrency);
         const before = isCosted ? await w.metrics(s.stream) : null;
@@ -793,12 +802,13 @@ function thriftyRows(): Row[] {
 // ------------------------------------------------------------------ main
 
 /** The parts of a run `--only` can pick (a comma-separated list); a run without it does them all. */
-const PARTS = ['load', 'c1', 'routing', 'idle', 'failover', 'flow', 'wan'] as const;
+const PARTS = ['load', 'c1', 'http', 'routing', 'idle', 'failover', 'flow', 'wan'] as const;
 type Part = (typeof PARTS)[number];
 /** What each part measures, for the error message of an unknown one. */
 const PART_HELP: Record<Part, string> = {
   load: 'DO RPC and HTTP at c=1, 16, 64 with the floors and the cost counters',
   c1: 'only DO RPC at c=1: the baseline, the floors and edgepaxos, in interleaved rounds',
+  http: 'only HTTP through the Worker at c=1, 16, 64: the baseline and edgepaxos, in interleaved rounds',
   routing: 'a keyspace PUT (1 and 4 shards) vs a stream PUT over HTTP at c=1 and 16, in interleaved rounds',
   idle: 'idle streams and the first write after them',
   failover: 'failover in workerd and in the simulator',
@@ -807,7 +817,7 @@ const PART_HELP: Record<Part, string> = {
 };
 
 function parseParts(raw: string | undefined): ReadonlySet<Part> {
-  if (raw === undefined) return new Set(PARTS.filter((p) => p !== 'c1'));
+  if (raw === undefined) return new Set(PARTS.filter((p) => p !== 'c1' && p !== 'http'));
   const parts = raw.split(',').map((p) => p.trim());
   for (const p of parts) {
     if (!(PARTS as readonly string[]).includes(p)) {
@@ -833,13 +843,13 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => void stop('SIGINT'));
   process.once('SIGTERM', () => void stop('SIGTERM'));
 
-  const inWorkerd = (['load', 'c1', 'routing', 'idle', 'failover', 'flow'] as const).some((p) => only.has(p));
+  const inWorkerd = (['load', 'c1', 'http', 'routing', 'idle', 'failover', 'flow'] as const).some((p) => only.has(p));
   if (inWorkerd) {
     try {
       const t = Date.now();
       workerd = await BenchWorkerd.start(CONFIG_PATH);
       say(`workerd ready in ${Date.now() - t} ms`);
-      if (only.has('load') || only.has('c1')) await measureLoad(workerd, plan, only);
+      if (only.has('load') || only.has('c1') || only.has('http')) await measureLoad(workerd, plan, only);
       if (only.has('routing')) await measureRouting(workerd, plan);
       if (only.has('idle')) await measureIdle(workerd, plan);
       if (only.has('failover')) await measureWorkerdFailover(workerd, plan);

@@ -18,6 +18,7 @@ import { type StreamConfig, clusterConfig, findStream } from '../src/host/config
 import { type ReplicaIdentity, type ReplicaView, type RpcError, isRpcError, replicaStub } from '../src/host/replica-object.ts';
 import app from '../src/index.ts';
 import type {
+  InFlightResult,
   FailoverRequest,
   FailoverResult,
   FirstWriteResult,
@@ -194,11 +195,36 @@ bench.post('/bench/slow-link', async (c) => {
   return c.json({ ok: !isRpcError(res) });
 });
 
+/**
+ * How many requests the Worker was serving at once, seen by each arriving write (`PUT`): whoever sends them
+ * (the load generator inside workerd, or `wrangler dev`'s proxy for `npm run bench:outside`) decides how many
+ * writes the leader can batch. Read and reset by `GET /bench/in-flight`.
+ */
+const inFlight = { now: 0, arrivals: 0, sum: 0, max: 0 };
+
+bench.get('/bench/in-flight', (c) => {
+  const r: InFlightResult = { arrivals: inFlight.arrivals, mean: inFlight.arrivals ? inFlight.sum / inFlight.arrivals : 0, max: inFlight.max };
+  Object.assign(inFlight, { arrivals: 0, sum: 0, max: 0 });
+  return c.json(r);
+});
+
+async function counted(serve: () => Response | Promise<Response>): Promise<Response> {
+  inFlight.now += 1;
+  inFlight.arrivals += 1;
+  inFlight.sum += inFlight.now;
+  inFlight.max = Math.max(inFlight.max, inFlight.now);
+  try {
+    return await serve();
+  } finally {
+    inFlight.now -= 1;
+  }
+}
+
 export default {
   fetch(request, env, ctx) {
     const path = new URL(request.url).pathname;
-    if (path.startsWith('/bench/') || path.startsWith('/baseline/')) return bench.fetch(request, env, ctx);
-    return app.fetch(request, env, ctx);
+    const serve = (): Response | Promise<Response> => (path.startsWith('/bench/') || path.startsWith('/baseline/') ? bench.fetch(request, env, ctx) : app.fetch(request, env, ctx));
+    return request.method === 'PUT' ? counted(serve) : serve();
   },
 } satisfies ExportedHandler<BenchEnv>;
 
