@@ -153,6 +153,14 @@ export const COORDINATION_COUNTERS = [
  */
 const THRIFTY_SALT = 0x7f4a7c15;
 
+/**
+ * Whether snapshots scale with the state (CompactionPolicy.scaleWithState, as
+ * every Durable Object host runs) is drawn from a stream of its own too: half
+ * the seeds with compaction on keep the fixed interval, whose frequent
+ * snapshots exercise installs and catch-up hardest.
+ */
+const COMPACTION_SALT = 0x2545f491;
+
 export interface SimulationStats {
   readonly safetyTicks: number;
   readonly livenessTicks: number;
@@ -315,7 +323,7 @@ export function describeKnobs(k: Knobs): string {
     `operator/tick=${pct(k.operatorRate)} membership-change/tick=${pct(k.membershipRate)} minority-drill/tick=${pct(k.minorityRate)}`,
     `quiet after ${k.quietAfterTicks || 'never'} ticks without a request; quiet periods/tick=${pct(k.quietPeriodRate)} idle evictions/tick=${pct(k.evictionRate)}`,
     `replication: ${k.thrifty ? `thrifty, nearest-follower faults/tick=${pct(k.nearestFollowerFaultRate)}` : 'full'}`,
-    `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
+    `compaction: ${k.compaction ? `snapshot every ${k.compaction.snapshotEverySlots} slots${k.compaction.scaleWithState ? ' or as many as the state holds records' : ''}, retain ${k.compaction.retainSlots}, chunks of ${k.snapshotChunkChars} chars` : 'off'}`,
     `topology: ${describeTopology(k.topology)}`,
   ].join('\n  ');
 }
@@ -335,8 +343,10 @@ export function runSimulation(opts: SimulationOptions): SimulationResult {
   const drawn = drawKnobs(rng, opts.topology);
   const thriftyRng = new SeededRng(opts.seed ^ THRIFTY_SALT);
   const thrifty = opts.thrifty ?? chance(thriftyRng, 0.5);
+  const scaleWithState = chance(new SeededRng(opts.seed ^ COMPACTION_SALT), 0.5);
   const knobs: Knobs = {
     ...drawn,
+    ...(drawn.compaction ? { compaction: { ...drawn.compaction, scaleWithState } } : {}),
     thrifty,
     nearestFollowerFaultRate: thrifty ? between(thriftyRng, 0, 0.01) : 0,
     ...(opts.regionOutageRate !== undefined ? { regionOutageRate: opts.regionOutageRate } : {}),

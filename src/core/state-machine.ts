@@ -14,4 +14,10 @@ export interface StateMachine<Result> {
   snapshot(): string;
   /** Replace the whole state with one taken by `snapshot`. */
   restore(snapshot: string): void;
+  /**
+   * How many records a snapshot would hold now (for a key-value store: keys,
+   * idempotency sessions, leases): what taking one costs. A host may snapshot
+   * less often than its interval once this outgrows it (ready-runner.ts).
+   */
+  readonly records: number;
 }

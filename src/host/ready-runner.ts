@@ -44,10 +44,19 @@ export type ReadReadiness = 'ready' | 'dropped';
  * When a replica snapshots its state machine and drops the log prefix
  * (DCF dcf_truncate): every `snapshotEverySlots` applied slots, keeping the
  * last `retainSlots` entries so slightly lagging replicas catch up from the log.
+ *
+ * `scaleWithState`: once the last snapshot held more records than the interval
+ * (keys, idempotency sessions, leases: StateMachine.records), wait as many
+ * slots as it held records. A snapshot writes the whole state, so with a fixed
+ * interval its cost per write grows with the state (tens of thousands of
+ * sessions made every thousandth write stall each replica for about a hundred
+ * milliseconds); scaled, a snapshot costs a few records per slot since the
+ * last, and the log kept between snapshots stays about as large as the state.
  */
 export interface CompactionPolicy {
   readonly snapshotEverySlots: number;
   readonly retainSlots: number;
+  readonly scaleWithState?: boolean;
 }
 
 /** Hooks for a host that watches every step (the simulator's safety checker; the Durable Object host's log reads). */
@@ -143,6 +152,8 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   private readonly dutiesWakeTicksMax: number;
   /** The latest durable snapshot: what a leader sends to an acceptor that needs compacted slots. */
   private latest: Snapshot | null;
+  /** Records the state held when `latest` was taken or installed (CompactionPolicy.scaleWithState). */
+  private snapshotRecords = 0;
   crashed = false;
   /**
    * The core led when this runner last looked. Leadership is often lost in an
@@ -172,6 +183,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
+    this.snapshotRecords = this.latest && this.keepsData ? this.sm.records : 0;
     this.core = new Replica({ ...options, snapshots: { latest: () => this.latest } }, durable, this.keepsData ? this.sm.appliedThrough : 0);
     const mode = storage.readMeta(WORK_MODE_META);
     if (mode) this.core.setWorkMode(storedWorkMode(JSON.parse(mode) as QuorumOverride));
@@ -365,16 +377,24 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
 
   /** Snapshot and compact now, whatever the thresholds (an operator's request). */
   compactNow(send: (m: Message) => void): void {
-    if (this.maybeCompact(1)) this.drainReadies(send);
+    if (this.maybeCompact(1, false)) this.drainReadies(send);
   }
 
-  /** Take a snapshot if `every` slots were applied since the last one; true if the core has something to persist. */
-  private maybeCompact(every: number): boolean {
+  /**
+   * Take a snapshot if `every` slots (or, `scaled`, as many as the last
+   * snapshot held records, if more) were applied since the last one; true if
+   * the core has something to persist. Counting the last snapshot's records,
+   * not the state's now, keeps a state that grows by a record per slot (a
+   * session per write) from putting the next snapshot off for ever, and still
+   * bounds a snapshot to the records of the one before plus a few per slot since.
+   */
+  private maybeCompact(every: number, scaled = this.compaction?.scaleWithState ?? false): boolean {
     const retain = this.compaction?.retainSlots ?? 0;
     if (this.keepsData) {
       const applied = this.sm.appliedThrough;
-      if (applied - (this.latest?.slot ?? 0) < every) return false;
+      if (applied - (this.latest?.slot ?? 0) < (scaled ? Math.max(every, this.snapshotRecords) : every)) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
+      this.snapshotRecords = this.sm.records;
       this.core.compact(applied - retain, snapshot);
       this.observer.afterCompact?.(applied - retain + 1, applied);
       return true;
@@ -430,6 +450,7 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     if (!this.keepsData) return; // a logger's decided entries stay in its log only
     if (rd.installSnapshot) {
       this.sm.restore(rd.installSnapshot.data);
+      this.snapshotRecords = this.sm.records;
       this.observer.afterInstall?.(rd.installSnapshot);
     }
     for (const e of rd.decided) {

@@ -94,6 +94,28 @@ describe('kv: state machine', () => {
     expect(copy.apply(3, { kind: 'put', id: 'a2', key: 'x', value: '1', idempotencyKey: 'i1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
   });
 
+  it('keeps a digest of each session\'s request, not its value: the snapshot holds a large value once, and retries and reuses are still told apart', () => {
+    const sm = new KvStateMachine();
+    const big = 'v'.repeat(20_000);
+    sm.apply(1, { kind: 'put', id: 'a', key: 'x', value: big, idempotencyKey: 'k1' });
+    const snap = sm.snapshot();
+    expect(snap.split(big).length - 1).toBe(1); // the key's value, not a second copy in the session
+    expect(snap.length).toBeLessThan(big.length + 500);
+    const restored = new KvStateMachine();
+    restored.restore(snap);
+    expect(restored.apply(2, { kind: 'put', id: 'b', key: 'x', value: big, idempotencyKey: 'k1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
+    expect(restored.apply(3, { kind: 'put', id: 'c', key: 'x', value: `${big}!`, idempotencyKey: 'k1' })).toEqual({ kind: 'rejected', code: 'idempotency_key_reused', firstSlot: 1 });
+  });
+
+  it('tells a retry from a reuse for a session restored from an older snapshot, which holds the whole request', () => {
+    const sm = new KvStateMachine();
+    // A v2 snapshot as versions before the digest wrote it: the session's request is the request itself.
+    const legacy = { v: 2, appliedIndex: 1, items: [['x', '1', 1, 1, null]], leases: [], sessions: [['k1', 1, { kind: 'put', ok: true, revision: 1 }, JSON.stringify(['put', 'x', '1', null])]] };
+    sm.restore(JSON.stringify(legacy));
+    expect(sm.apply(2, { kind: 'put', id: 'b', key: 'x', value: '1', idempotencyKey: 'k1' })).toEqual({ kind: 'put', ok: true, revision: 1 });
+    expect(sm.apply(3, { kind: 'put', id: 'c', key: 'x', value: '2', idempotencyKey: 'k1' })).toEqual({ kind: 'rejected', code: 'idempotency_key_reused', firstSlot: 1 });
+  });
+
   it('refuses to apply slots out of order', () => {
     const sm = new KvStateMachine();
     expect(() => sm.apply(2, NOOP)).toThrow(/applying slot 2 after 0/);

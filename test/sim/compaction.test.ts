@@ -38,6 +38,33 @@ describe('cluster: log truncation and snapshots', () => {
     for (const id of c.ids) expect(c.replica(id).core!.status().firstSlot).toBeGreaterThan(1900);
   });
 
+  it('cluster: truncation scaled to the state: a snapshot waits as many slots as the last one held records, and the log kept stays about the state\'s size', () => {
+    const c = new SimCluster({ replicas: 3, rng: new SeededRng(3), compaction: { ...COMPACTION, scaleWithState: true }, snapshotChunkChars: 300 });
+    // Every write carries an idempotency key, so the state grows by a session per write (13 keys and
+    // i sessions): a fixed interval of 50 would write all of it out 30 times over 1 500 writes.
+    let maxBeyond = Number.NEGATIVE_INFINITY;
+    const snapshotSlots = new Set<number>();
+    for (let i = 0; i < 1500; i++) {
+      write(c, `k${i % 13}`, `v${i}`);
+      for (const id of c.ids) {
+        const r = c.replica(id);
+        // Since the last snapshot at most as many slots as it held records (fewer than the state's now).
+        maxBeyond = Math.max(maxBeyond, r.backing.entries.size - Math.max(COMPACTION.snapshotEverySlots, r.sm.records) - COMPACTION.retainSlots);
+      }
+      const snap = c.replica(c.ids[0]!).backing.snapshot;
+      if (snap) snapshotSlots.add(snap.slot);
+    }
+    // The log never holds more than the state's records (or the interval) plus the retained tail and what is in flight.
+    expect(maxBeyond).toBeLessThanOrEqual(5);
+    // Each snapshot waited at least as many slots as the one before held records (13 keys and a
+    // session per slot, so about its slot): the gaps double, where a fixed interval keeps them at 50.
+    const slots = [...snapshotSlots].sort((a, b) => a - b);
+    expect(slots.length).toBeGreaterThanOrEqual(3);
+    expect(slots.length).toBeLessThanOrEqual(8);
+    for (let k = 1; k < slots.length; k++) expect(slots[k]! - slots[k - 1]!).toBeGreaterThanOrEqual(Math.max(COMPACTION.snapshotEverySlots, slots[k - 1]! - 10));
+    for (const id of c.ids) expect(c.replica(id).core!.status().firstSlot).toBeGreaterThan(1);
+  });
+
   it('cluster: rebuild: a replica that missed compacted slots is caught up with a snapshot in pieces, then the log tail', () => {
     const c = cluster(2);
     const leader = (c.runUntil(() => c.leaderId() !== null, 20 * ELECTION, 'a leader'), c.leaderId()!);
