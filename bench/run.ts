@@ -186,6 +186,8 @@ interface CostMeasurement {
   readonly storageTransactions: number;
   readonly rpcsPerCommandPerFollower: number;
   readonly storageTransactionsPerCommand: number;
+  /** Alarm and other wake-ups of all replicas per command: invocations that carry no message or request. */
+  readonly wakeupsPerCommand: number;
   readonly caveat?: string;
 }
 
@@ -433,11 +435,12 @@ function recordCost(s: { readonly replicas: number; readonly replication: 'full'
     storageTransactions: d.total.storage_transactions,
     rpcsPerCommandPerFollower: d.total.rpcs_sent / commands / (s.replicas - 1),
     storageTransactionsPerCommand: d.total.storage_transactions / commands,
+    wakeupsPerCommand: d.total.wakeups / commands,
     ...(caveat ? { caveat } : {}),
   };
   measurements.cost.push(c);
   say(
-    `cost         rpc  c=${String(concurrency).padEnd(3)} ${s.replicas} replicas, ${s.replication}: ${c.commands} commands, ${c.rpcsSent} RPCs (${fmt(c.rpcsPerCommandPerFollower)} per command per follower), ${c.storageTransactions} storage transactions (${fmt(c.storageTransactionsPerCommand)} per command, all replicas)${caveat ? ` [${caveat}]` : ''}`,
+    `cost         rpc  c=${String(concurrency).padEnd(3)} ${s.replicas} replicas, ${s.replication}: ${c.commands} commands, ${c.rpcsSent} RPCs (${fmt(c.rpcsPerCommandPerFollower)} per command per follower), ${c.storageTransactions} storage transactions (${fmt(c.storageTransactionsPerCommand)} per command, all replicas), ${fmt(c.wakeupsPerCommand)} wake-ups per command${caveat ? ` [${caveat}]` : ''}`,
   );
 }
 
