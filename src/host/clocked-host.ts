@@ -366,7 +366,7 @@ export class ClockedHost {
         },
         afterInstall: (snapshot) => this.log('snapshot_installed', { through_slot: snapshot.slot }),
       },
-      { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots, scaleWithState: true },
+      { snapshotEverySlots: deps.stream.log.snapshot_every_slots, retainSlots: deps.stream.log.retain_slots, scaleWithState: deps.stream.log.scale_with_state },
     );
     this.runner.pendingMax = deps.stream.queue_max;
     this.leases = new LeaseKeeper(kv, this.tickMs, timing.electionTimeoutTicks, `${deps.replicaId}.${deps.seed.toString(36)}`);

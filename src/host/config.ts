@@ -55,6 +55,13 @@ const LogSchema = z
     snapshot_every_slots: z.number().int().min(1).max(10_000_000).default(1000),
     /** Entries kept behind the snapshot, so a slightly lagging replica catches up from the log. */
     retain_slots: z.number().int().min(0).max(10_000_000).default(100),
+    /**
+     * Once the last snapshot held more records (keys, idempotency sessions, leases) than
+     * `snapshot_every_slots`, wait as many slots as it held before the next, the replicas spread
+     * over up to half as long again (CompactionPolicy.scaleWithState). `false`: strictly every
+     * `snapshot_every_slots`, whatever a snapshot costs.
+     */
+    scale_with_state: z.boolean().default(true),
   })
   .strict();
 
@@ -83,7 +90,7 @@ const streamSettings = {
     replicas: z.array(ReplicaConfigSchema).min(1).max(9),
     policy: PolicySchema.default({ require_groups: [], require_regions: [] }),
     priority_election: PriorityElectionSchema.default({ enabled: true, failback: true, min_leader_tenure_ms: 0 }),
-    log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100 }),
+    log: LogSchema.default({ snapshot_every_slots: 1000, retain_slots: 100, scale_with_state: true }),
     flow_control: FlowControlSchema.default({ mode: 'adaptive' }),
     /**
      * `full`: the leader sends every accept batch to every follower. `thrifty`: only to its nearest

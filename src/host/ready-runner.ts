@@ -52,6 +52,11 @@ export type ReadReadiness = 'ready' | 'dropped';
  * sessions made every thousandth write stall each replica for about a hundred
  * milliseconds); scaled, a snapshot costs a few records per slot since the
  * last, and the log kept between snapshots stays about as large as the state.
+ * Scaled snapshots are also spread over the replicas: the k-th of n (by id)
+ * waits k/(2n) longer, so they do not all stop to write the state at the same
+ * slot (a follower busy with its snapshot then never holds up a quorum that the
+ * others can form, and on one shared thread the pauses come one at a time).
+ * The log kept stays under one and a half times the state.
  */
 export interface CompactionPolicy {
   readonly snapshotEverySlots: number;
@@ -154,6 +159,8 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
   private latest: Snapshot | null;
   /** Records the state held when `latest` was taken or installed (CompactionPolicy.scaleWithState). */
   private snapshotRecords = 0;
+  /** How much longer than the others this replica waits between scaled snapshots (CompactionPolicy.scaleWithState). */
+  private readonly snapshotStagger: number;
   crashed = false;
   /**
    * The core led when this runner last looked. Leadership is often lost in an
@@ -180,6 +187,8 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     this.latest = durable.snapshot ?? null;
     // Whether a replica is a logger never changes (the core refuses such changes); new replicas are never loggers.
     const self = options.configuration.members.find((m) => m.id === options.id);
+    const ids = options.configuration.members.map((m) => m.id).sort((a, b) => a - b);
+    this.snapshotStagger = Math.max(0, ids.indexOf(options.id)) / (2 * Math.max(1, ids.length));
     this.keepsData = self?.role !== 'logger';
     // Recovery: the state machine starts from the snapshot; the core replays decided entries after it.
     if (this.latest && this.keepsData) this.sm.restore(this.latest.data);
@@ -392,7 +401,8 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
     const retain = this.compaction?.retainSlots ?? 0;
     if (this.keepsData) {
       const applied = this.sm.appliedThrough;
-      if (applied - (this.latest?.slot ?? 0) < (scaled ? Math.max(every, this.snapshotRecords) : every)) return false;
+      const due = scaled ? Math.floor(Math.max(every, this.snapshotRecords) * (1 + this.snapshotStagger)) : every;
+      if (applied - (this.latest?.slot ?? 0) < due) return false;
       const snapshot: Snapshot = { slot: applied, data: this.sm.snapshot() };
       this.snapshotRecords = this.sm.records;
       this.core.compact(applied - retain, snapshot);

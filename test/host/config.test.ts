@@ -25,6 +25,11 @@ describe('config: cluster configuration', () => {
     expect(s).toMatchObject({ tick_ms: 50, heartbeat_interval_ms: 200, election_timeout_ms: 1000, quiesce_after_ms: 3000 });
     expect(s.replicas[0]).toEqual({ id: 1, region: 'wnam', priority: 3, role: 'follower', weight: 1, group: 0 });
     expect(describePolicy(s)).toBe('weight 2 of 3 to decide, 2 to elect');
+    // Snapshots scale with the state unless a stream asks for a strict interval.
+    expect(s.log).toEqual({ snapshot_every_slots: 1000, retain_slots: 100, scale_with_state: true });
+    const strict = parseClusterConfig({ streams: [{ name: 'default', replicas, log: { snapshot_every_slots: 20, scale_with_state: false } }] }).streams[0]!;
+    expect(strict.log).toEqual({ snapshot_every_slots: 20, retain_slots: 100, scale_with_state: false });
+    expect(refused({ log: { scale_with_state: 'yes' } })).toContain('scale_with_state');
   });
 
   it('refuses configurations that can never decide or could lose data, saying why', () => {

@@ -38,22 +38,29 @@ describe('cluster: log truncation and snapshots', () => {
     for (const id of c.ids) expect(c.replica(id).core!.status().firstSlot).toBeGreaterThan(1900);
   });
 
-  it('cluster: truncation scaled to the state: a snapshot waits as many slots as the last one held records, and the log kept stays about the state\'s size', () => {
+  it('cluster: truncation scaled to the state: a snapshot waits as many slots as the last one held records, the replicas spread theirs, and the log kept stays about the state\'s size', () => {
     const c = new SimCluster({ replicas: 3, rng: new SeededRng(3), compaction: { ...COMPACTION, scaleWithState: true }, snapshotChunkChars: 300 });
     // Every write carries an idempotency key, so the state grows by a session per write (13 keys and
     // i sessions): a fixed interval of 50 would write all of it out 30 times over 1 500 writes.
     let maxBeyond = Number.NEGATIVE_INFINITY;
     const snapshotSlots = new Set<number>();
+    let firstStagger: number[] | null = null;
     for (let i = 0; i < 1500; i++) {
       write(c, `k${i % 13}`, `v${i}`);
       for (const id of c.ids) {
         const r = c.replica(id);
-        // Since the last snapshot at most as many slots as it held records (fewer than the state's now).
-        maxBeyond = Math.max(maxBeyond, r.backing.entries.size - Math.max(COMPACTION.snapshotEverySlots, r.sm.records) - COMPACTION.retainSlots);
+        // Since the last snapshot at most as many slots as it held records (fewer than the state's now),
+        // times this replica's stagger (below one and a half).
+        maxBeyond = Math.max(maxBeyond, r.backing.entries.size - Math.floor(1.5 * Math.max(COMPACTION.snapshotEverySlots, r.sm.records)) - COMPACTION.retainSlots);
       }
       const snap = c.replica(c.ids[0]!).backing.snapshot;
       if (snap) snapshotSlots.add(snap.slot);
+      const firstSnapshots = c.ids.map((id) => c.replica(id).backing.snapshot?.slot);
+      if (firstSnapshots.every((slot) => slot !== undefined) && firstStagger === null) firstStagger = firstSnapshots as number[];
     }
+    // The replicas spread their snapshots: the first ones came at three different slots.
+    expect(firstStagger).not.toBeNull();
+    expect(new Set(firstStagger).size).toBe(3);
     // The log never holds more than the state's records (or the interval) plus the retained tail and what is in flight.
     expect(maxBeyond).toBeLessThanOrEqual(5);
     // Each snapshot waited at least as many slots as the one before held records (13 keys and a

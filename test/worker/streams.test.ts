@@ -60,7 +60,7 @@ describe('streams: created at run time', () => {
     const created = await api('POST', '/v1/streams', definition(S), admin);
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     expect(created.body).toMatchObject({ name: S, kind: 'dynamic', state: 'active', incarnation: expect.stringMatching(/^[0-9a-f]{12}$/) });
-    expect(created.body.definition).toMatchObject({ ...definition(S), log: { snapshot_every_slots: 1000, retain_slots: 100 } }); // defaults filled as in EDGEPAXOS_CONFIG
+    expect(created.body.definition).toMatchObject({ ...definition(S), log: { snapshot_every_slots: 1000, retain_slots: 100, scale_with_state: true } }); // defaults filled as in EDGEPAXOS_CONFIG
     const first = created.body.incarnation as string;
     expect((await api('GET', `/v1/streams/${S}`)).body).toEqual(created.body);
 
