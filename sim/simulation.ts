@@ -155,7 +155,7 @@ const THRIFTY_SALT = 0x7f4a7c15;
 
 /**
  * Whether snapshots scale with the state (CompactionPolicy.scaleWithState, as
- * every Durable Object host runs) is drawn from a stream of its own too: half
+ * Durable Object hosts run by default) is drawn from a stream of its own too: half
  * the seeds with compaction on keep the fixed interval, whose frequent
  * snapshots exercise installs and catch-up hardest.
  */
