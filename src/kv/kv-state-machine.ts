@@ -1031,7 +1031,7 @@ export function txnProblem(compare: readonly TxnCompare[], success: readonly Txn
  * MurmurHash3's avalanche); `#` marks it apart from the whole requests that
  * sessions in older snapshots hold (they start with `[`).
  */
-export function requestDigest(c: SessionCommand): string {
+function requestDigest(c: SessionCommand): string {
   const text = requestOf(c);
   let a = 0x811c9dc5;
   let b = 0x01000193 ^ text.length;
