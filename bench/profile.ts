@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [--path rpc|http] [--concurrency N] [--target edgepaxos|baseline]`:
+ * `npm run bench:profile -- [--path rpc|http] [--concurrency N] [--target edgepaxos|baseline|floor]`:
  * where the time of one replicated write goes (about a minute; by default over
  * DO RPC at concurrency 1). Two measurements:
  *
@@ -30,9 +30,11 @@ const { values: args } = parseArgs({
   },
 });
 if (args.path !== 'rpc' && args.path !== 'http') throw new Error(`--path takes rpc or http, not '${args.path}'`);
-if (args.target !== 'edgepaxos' && args.target !== 'baseline') throw new Error(`--target takes edgepaxos or baseline, not '${args.target}'`);
+if (args.target !== 'edgepaxos' && args.target !== 'baseline' && args.target !== 'floor') throw new Error(`--target takes edgepaxos, baseline or floor, not '${args.target}'`);
 const PATH = args.path;
-const TARGET = args.target === 'edgepaxos' ? ({ kind: 'edgepaxos', stream: 'bench3' } as const) : ({ kind: 'baseline' } as const);
+// The floor (FloorObject, 3 replicas' worth: the writer and 2 peers) is measured over DO RPC only.
+const TARGET = args.target === 'edgepaxos' ? ({ kind: 'edgepaxos', stream: 'bench3' } as const) : args.target === 'floor' ? ({ kind: 'floor', replicas: 3 } as const) : ({ kind: 'baseline' } as const);
+if (TARGET.kind === 'floor' && args.path !== 'rpc') throw new Error('--target floor is measured over DO RPC only (--path rpc)');
 const CONCURRENCY = Number(args.concurrency);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error(`--concurrency takes a positive integer, not '${args.concurrency}'`);
 
@@ -138,7 +140,7 @@ async function workerdProfile(durationMs: number): Promise<void> {
     const r = await w.load({ ...load, warmupMs: 0, durationMs });
     const { profile } = (await devtools.call('Profiler.stop')) as unknown as { profile: CpuProfile };
     devtools.close();
-    const what = `${TARGET.kind === 'edgepaxos' ? 'bench3' : 'the baseline'} over ${PATH === 'rpc' ? 'DO RPC' : 'HTTP'} at c=${CONCURRENCY}`;
+    const what = `${TARGET.kind === 'edgepaxos' ? 'bench3' : TARGET.kind === 'floor' ? 'the floor (3)' : 'the baseline'} over ${PATH === 'rpc' ? 'DO RPC' : 'HTTP'} at c=${CONCURRENCY}`;
     console.log(`workerd, ${what}: ${r.opsInWindow} writes in ${durationMs} ms (${r.errors} errors)`);
     const byNode = new Map(profile.nodes.map((n) => [n.id, n]));
     const parent = new Map<number, number>();
