@@ -172,8 +172,8 @@ function drain(r: Replica): Ready {
   return rd;
 }
 
-/** Replica 1 leads {1,2,3} (with thrifty replication unless told otherwise), its opening no-op decided by both followers, which answer in 1 tick. */
-function thriftyLeader(thrifty = true): Replica {
+/** Replica 1 of {1,2,3} (with thrifty replication unless told otherwise), elected by 2's pre-vote and both promises: its opening accepts. */
+function elected(thrifty = true): { r: Replica; opening: Message[] } {
   const r = new Replica({ id: 1, configuration: majorityConfiguration([1, 2, 3]), rng: new SeededRng(1), ...TIMING, ...(thrifty ? { thrifty: DEFAULT_THRIFTY } : {}) });
   while (r.status().role === 'follower') r.tick();
   const pv = drain(r).messages.find((m) => m.type === 'pre-vote');
@@ -182,7 +182,12 @@ function thriftyLeader(thrifty = true): Replica {
   const prepare = drain(r).messages.find((m) => m.type === 'prepare');
   if (prepare?.type !== 'prepare') throw new Error('no prepare');
   for (const from of [2, 3]) r.step({ type: 'promise', from, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
-  const opening = drain(r).messages.filter((m) => m.type === 'accept');
+  return { r, opening: drain(r).messages.filter((m) => m.type === 'accept') };
+}
+
+/** Replica 1 leads {1,2,3} (with thrifty replication unless told otherwise), its opening no-op decided by both followers, which answer in 1 tick. */
+function thriftyLeader(thrifty = true): Replica {
+  const { r, opening } = elected(thrifty);
   r.tick();
   for (const m of opening) {
     if (m.type !== 'accept') continue;
@@ -224,15 +229,7 @@ describe('thrifty: a leader with trailing followers', () => {
   });
 
   it('sends the first write of a new leadership to every follower while its opening batch is undecided, and to the nearest quorum after', () => {
-    const r = new Replica({ id: 1, configuration: majorityConfiguration([1, 2, 3]), rng: new SeededRng(1), ...TIMING, thrifty: DEFAULT_THRIFTY });
-    while (r.status().role === 'follower') r.tick();
-    const pv = drain(r).messages.find((m) => m.type === 'pre-vote');
-    if (pv?.type !== 'pre-vote') throw new Error('no pre-vote');
-    r.step({ type: 'pre-vote-reply', from: 2, to: 1, ballot: pv.ballot, granted: true, promised: { round: 0, replicaId: 0 } });
-    const prepare = drain(r).messages.find((m) => m.type === 'prepare');
-    if (prepare?.type !== 'prepare') throw new Error('no prepare');
-    for (const from of [2, 3]) r.step({ type: 'promise', from, to: 1, ballot: prepare.ballot, fromSlot: prepare.fromSlot, decidedThrough: 0, entries: [], compactedThrough: 0 });
-    const opening = drain(r).messages.filter((m) => m.type === 'accept');
+    const { r, opening } = elected();
     expect(opening.map((m) => m.to)).toEqual([2, 3]);
     // No follower has answered this leadership yet: the write goes beside the opening batch, to both.
     r.propose(put('a'));
