@@ -33,7 +33,7 @@ export default defineConfig({
           // First, on both cores: the simulator's campaigns are CPU-bound, and the workers tests that
           // follow wait on timers that a busy CPU would stretch.
           sequence: { groupOrder: 0 },
-          include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts'],
+          include: ['test/core/**/*.test.ts', 'test/kv/**/*.test.ts', 'test/host/**/*.test.ts', 'test/sim/**/*.test.ts', 'test/checker/**/*.test.ts', 'test/openapi/**/*.test.ts', 'test/bench/**/*.test.ts'],
           // The API's modules, loaded in Node for the OpenAPI validator, extend classes of the Workers runtime.
           alias: { 'cloudflare:workers': new URL('./test/openapi/cloudflare-workers-stub.ts', import.meta.url).pathname },
           testTimeout: 120_000,

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { FirstWriteResult, LoadPath, LoadRequest, LoadResult, LoadTarget, MetricsResult, ReplicaCounters } from './protocol.ts';
 import { type LatencySummary, type Row, atLeast, atMost, fmt, row, summarize, table } from './report.ts';
-import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
+import { FLOW_GOAL, type FlowResults, SLOW_FOLLOWER_GOAL, SLOW_LINK_DELAY_MS, flowHeldOut, flowScores, flowVerdicts, measureFlow, median } from './flow.ts';
 import { type SimFailoverResult, percentile, simFailover, wanCommitLatency, wanFollowers, wanThroughput } from './sim.ts';
 import { BenchWorkerd, type RuntimeLogCount, readVars } from './workerd.ts';
 import { CLIENTS_PER_SHARD, type CrossShardLatency, FOLLOWER_ACCEPT_MS, type FollowLatency, LEADER_WRITE_MS, type ScalingRow, crossShardLatency, followLatency, keyspaceScaling } from './keyspace.ts';
@@ -552,6 +552,8 @@ async function measureFlowPart(w: BenchWorkerd, plan: Plan): Promise<void> {
     const cells = r.cells.filter((c) => c.concurrency === v.concurrency);
     const scores = flowScores(r, v.concurrency);
     say(`  c=${v.concurrency}: ${cells.map((c) => `${c.label} ${median(c.opsPerSec).toFixed(0)} (${(scores.get(c.stream)! / v.bestScore).toFixed(2)}x)`).join(', ')}`);
+    const held = flowHeldOut(r, v.concurrency);
+    say(`         adaptive vs the best fixed setting of the other rounds, per round: median ${held.ratio.toFixed(2)}x (picked: ${held.picks.join(', ')})`);
   }
 }
 
@@ -747,7 +749,10 @@ function buildRows(): Row[] {
     for (const v of flowVerdicts(flow)) {
       const errors = v.adaptive?.errors ? `${v.adaptive.errors} errors` : undefined;
       const note = `median ops/s ${v.adaptiveOps.toFixed(0)} vs ${v.bestOps.toFixed(0)}${errors ? `; ${errors}` : ''}`;
-      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive vs best fixed (${v.best.label}), round-normalised score`, '', v.adaptiveScore, v.bestScore, atLeast(FLOW_GOAL), note));
+      // The goal is judged on held-out rounds (flowHeldOut); the in-sample figure, biased against the adaptive setting, is kept beside it.
+      const held = flowHeldOut(flow, v.concurrency);
+      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive vs best fixed, judged on rounds that did not pick it`, '', held.ratio, 1, atLeast(FLOW_GOAL), `picked per round: ${[...new Set(held.picks)].join('; ')}`));
+      rows.push(row(`flow rpc c=${v.concurrency}, 3 replicas: adaptive vs best fixed (${v.best.label}) picked and read on the same rounds, round-normalised score`, '', v.adaptiveScore, v.bestScore, null, note));
     }
     for (const sl of flow.slow) {
       const goal = sl.stream === 'flow-adaptive' ? atLeast(SLOW_FOLLOWER_GOAL) : null;
