@@ -9,6 +9,7 @@ import {
 } from './ballot.ts';
 import { type ClientCommand, type Command, type ConfigCommand, NOOP, unreachable } from './command.ts';
 import { ConfigurationChain } from './configuration-chain.ts';
+import type { Configuration } from './configuration.ts';
 import { type FlowLimits, type FlowState, checkFlowLimits } from './flow-control.ts';
 import { priorityElectionTicks } from './election-timing.ts';
 import { AcceptorLog, type DurableState, EMPTY_DURABLE_STATE, type Entry, type QuietRecord, type Snapshot } from './log.ts';
@@ -616,6 +617,11 @@ export class Replica {
   /** The role this replica has now (a cheaper `status().role`). */
   get currentRole(): Role {
     return this.role;
+  }
+
+  /** The configuration in effect (a cheaper `status().configuration`: a leader's status also works out which quorums are live). */
+  get activeConfiguration(): Configuration {
+    return this.configs.active.config.configuration;
   }
 
   status(): ReplicaStatus {

@@ -372,7 +372,7 @@ export class ClockedHost {
     this.leases = new LeaseKeeper(kv, this.tickMs, timing.electionTimeoutTicks, `${deps.replicaId}.${deps.seed.toString(36)}`);
     if (deps.stream.leaders === 'follow') {
       // leaders: follow (traffic-follower.ts): the cool-down is five election timeouts of this leader's ticks.
-      this.follower = new TrafficFollower({ ...DEFAULT_FOLLOW, cooldownTicks: 5 * timing.electionTimeoutTicks }, () => this.runner.status().configuration, `${deps.replicaId}.${deps.seed.toString(36)}`);
+      this.follower = new TrafficFollower({ ...DEFAULT_FOLLOW, cooldownTicks: 5 * timing.electionTimeoutTicks }, () => this.runner.configuration(), `${deps.replicaId}.${deps.seed.toString(36)}`);
       this.runner.setLeaderDuties(allDuties<KvResult>([this.leases, this.follower]));
     } else {
       this.runner.setLeaderDuties(this.leases);
@@ -881,7 +881,7 @@ export class ClockedHost {
 
   /** Where a replica runs, by the configuration in effect (or the bootstrap one, for a replica it no longer lists). */
   regionOf(id: ReplicaId): Region | undefined {
-    const m = this.runner.status().configuration.members.find((x) => x.id === id);
+    const m = this.runner.configuration().members.find((x) => x.id === id);
     const region = m?.region ?? this.deps.stream.replicas.find((r) => r.id === id)?.region;
     return region !== undefined && (REGIONS as readonly string[]).includes(region) ? (region as Region) : undefined;
   }

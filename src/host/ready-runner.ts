@@ -1,6 +1,7 @@
 import {
   type ClientCommand,
   type ConfigCommand,
+  type Configuration,
   type Entry,
   type FlowLimits,
   type FlowState,
@@ -340,6 +341,11 @@ export class ReadyRunner<Result = unknown, SM extends StateMachine<Result> = Sta
 
   status(): ReplicaStatus {
     return this.core.status();
+  }
+
+  /** The configuration in effect (cheaper than `status().configuration`). */
+  configuration(): Configuration {
+    return this.core.activeConfiguration;
   }
 
   /** The decided command at `slot`, if this replica still holds it. */
