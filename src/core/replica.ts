@@ -117,6 +117,13 @@ export class Replica {
   private leaderlessSinceTick = 0;
   /** When we started following the current leader (for the minimum tenure). */
   private leaderSinceTick = 0;
+  /**
+   * Our host was not run for a while (a late wake-up forgiven: `resume`) and
+   * nothing from the leader has arrived since: the restarted election timer
+   * says when we may campaign, not that we heard from the leader, so we do not
+   * refuse a pre-vote on the leader's behalf until we hear from it again.
+   */
+  private leaderUnheardSinceResume = false;
   /** Electable voters heard campaigning recently: who outranks a pre-candidate. */
   private heardCampaigning = new Map<ReplicaId, { tick: number; decidedThrough: number }>();
 
@@ -296,6 +303,13 @@ export class Replica {
    * candidate) restarts its election timeout, a leader restarts its
    * check-quorum window and sends heartbeats at once. The host decides when a
    * wake-up was late, and how often to forgive one (src/host/host-clock.ts).
+   *
+   * A follower that resumes does not campaign for another election timeout,
+   * but until its leader is heard from again it does not vouch for it either:
+   * a peer that was run all along and asks for a pre-vote has seen the leader
+   * silent for a whole timeout, which the stalled follower could not see. (It
+   * used to refuse for a whole timeout from the resume, holding a real
+   * failover up by one election timeout.)
    */
   resume(): void {
     if (this.fenced || this.quiet.isQuiet) return;
@@ -305,6 +319,7 @@ export class Replica {
       this.broadcastHeartbeat();
     } else {
       this.electionTimeout.reset();
+      this.leaderUnheardSinceResume = this.leaderId !== null;
     }
   }
 
@@ -704,6 +719,7 @@ export class Replica {
     if (leaderId === null && this.leaderId !== null) this.leaderlessSinceTick = this.nowTicks;
     if (leaderId !== null && leaderId !== this.leaderId) this.leaderSinceTick = this.nowTicks;
     this.leaderId = leaderId;
+    this.leaderUnheardSinceResume = false;
     this.promises = new Map();
     this.preVotes = new Set();
     this.heartbeatTimeout.stop();
@@ -964,7 +980,7 @@ export class Replica {
     // refuses: a replica cut off from the leader cannot depose it.
     // (A replica outside the configuration watches no leader - its timer is stopped - so it cannot vouch for one.)
     if (this.role === 'leader') return 'it leads';
-    if (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks) {
+    if (this.self !== undefined && this.leaderId !== null && !this.leaderUnheardSinceResume && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks) {
       return `it heard from leader ${this.leaderId} ${ticks(this.electionTimeout.elapsedTicks)} ago`;
     }
     if (!ballotGreater(m.ballot, this.promisedBallot)) return `it promised ${formatBallot(this.promisedBallot)}`;
@@ -1119,6 +1135,7 @@ export class Replica {
       return false;
     }
     if (ballotGreater(ballot, this.promisedBallot)) this.promise(ballot);
+    this.leaderUnheardSinceResume = false;
     if (this.role !== 'follower' || this.leaderId !== from) {
       this.becomeFollower(from, `${what} from leader ${from} at ${formatBallot(ballot)}`);
     } else {

@@ -36,6 +36,27 @@ describe('cluster: stalls', () => {
     }
   });
 
+  it('cluster: stalls: a follower stalled past its leader\'s death grants the waiting pre-vote when it runs again, instead of holding the failover up by an election timeout', () => {
+    // Seeds where the leader is replica 1: replica 2 campaigns first (turns go round after the silent
+    // leader), replica 3 is stalled across that and forgives its late wake-up. Before, the forgiven
+    // replica refused pre-votes for a whole election timeout from its resume ("it heard from leader 1
+    // 0 ticks ago"), and the new leader came 16 ticks after the stall ended.
+    for (const seed of [1, 7]) {
+      const c = settled(seed);
+      expect(c.leaderId()).toBe(1);
+      c.crash(1);
+      const stall = Math.round(1.8 * ELECTION);
+      c.stallReplicas([3], stall);
+      const stallEnds = c.now + stall;
+      c.runUntil(() => c.now >= stallEnds, 2 * stall, 'the stall to end');
+      const forgiven = c.stallsForgiven;
+      c.runUntil(() => c.leaderId() !== null && c.leaderId() !== 1, 4 * ELECTION, 'a new leader');
+      expect(forgiven).toBe(1);
+      expect(c.leaderId()).toBe(2);
+      expect(c.now - stallEnds).toBeLessThanOrEqual(ELECTION / 2);
+    }
+  });
+
   it('cluster: stalls: a leader that dies while every host is stalled is still replaced after they run again', () => {
     for (const seed of [4, 5, 6]) {
       const c = settled(seed);
