@@ -69,6 +69,8 @@ export interface ReplicaCounters {
   readonly messages_sent: number;
   readonly storage_transactions: number;
   readonly wakeups: number;
+  /** Late wake-ups forgiven (HostClock): each restarts the replica's failure detectors. */
+  readonly late_wakeups?: number;
   /** Not a counter: the leader's current pipeline depth. */
   readonly flow_inflight_max?: number;
   /** Not a counter: a thrifty leader's nearest quorum (the followers its last batch went to first), else null. */
@@ -97,7 +99,14 @@ export interface FailoverRequest {
 }
 
 export type FailoverResult =
-  | { readonly kind: 'ok'; readonly crashed: number; readonly newLeader: number; readonly failoverMs: number }
+  | {
+      readonly kind: 'ok';
+      readonly crashed: number;
+      readonly newLeader: number;
+      readonly failoverMs: number;
+      /** Late wake-ups each survivor forgave during the trial (Replica.resume), by replica id: one can add an election timeout. */
+      readonly lateWakeups: Record<number, number>;
+    }
   | { readonly kind: 'failed'; readonly message: string };
 
 /** `POST /bench/slow-link`: delay every batch from replica `from` to `to` (and its replies) by `delayMs` each way; null heals. */

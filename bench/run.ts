@@ -526,7 +526,9 @@ async function measureWorkerdFailover(w: BenchWorkerd, plan: Plan): Promise<void
         const res = await w.failover({ stream: f.stream, downMs: plan.failoverDownMs, timeoutMs: 10_000 });
         if (res.kind === 'ok') {
           samplesMs.push(res.failoverMs);
-          say(`failover     ${f.stream} trial ${trial + 1}: replica ${res.crashed} crashed, replica ${res.newLeader} decided a write after ${res.failoverMs} ms`);
+          const late = Object.entries(res.lateWakeups).filter(([, n]) => n > 0);
+          const lateNote = late.length > 0 ? ` (late wake-ups forgiven meanwhile: ${late.map(([id, n]) => `replica ${id} ${n}`).join(', ')})` : '';
+          say(`failover     ${f.stream} trial ${trial + 1}: replica ${res.crashed} crashed, replica ${res.newLeader} decided a write after ${res.failoverMs} ms${lateNote}`);
         } else {
           failures += 1;
           firstError ??= res.message;

@@ -419,14 +419,28 @@ async function replicaMetrics(env: BenchEnv, stream: StreamConfig): Promise<Metr
  * every survivor with a write every 5 ms until one is decided. The time is
  * from the crash call's answer to the first write answered as applied.
  */
+/** Each replica's count of late wake-ups forgiven so far (its cost counters), by id; a replica that does not answer is left out. */
+async function lateWakeups(env: BenchEnv, stream: StreamConfig, ids: readonly ReplicaId[]): Promise<Record<number, number>> {
+  const counts = await Promise.all(
+    ids.map(async (id) => {
+      const res = await within<{ kind: 'ok'; metrics: ReplicaCounters } | RpcError>(replicaStub(env, stream, id).metrics(identity(stream, id)), 1000);
+      return [id, res && !isRpcError(res) ? (res.metrics.late_wakeups ?? 0) : null] as const;
+    }),
+  );
+  const out: Record<number, number> = {};
+  for (const [id, n] of counts) if (n !== null) out[id] = n;
+  return out;
+}
+
 async function failover(env: BenchEnv, req: FailoverRequest): Promise<FailoverResult> {
   const stream = streamNamed(env, req.stream);
   const { leaderId } = await agreedLeader(env, stream);
   if (leaderId === null) return { kind: 'failed', message: 'no agreed leader to crash' };
+  const survivors = stream.replicas.map((r) => r.id).filter((id) => id !== leaderId);
+  const lateBefore = await lateWakeups(env, stream, survivors);
   const crash = await replicaStub(env, stream, leaderId).crash(identity(stream, leaderId), req.downMs);
   if (isRpcError(crash)) return { kind: 'failed', message: `crash refused: ${crash.message}` };
   const crashedAt = Date.now();
-  const survivors = stream.replicas.map((r) => r.id).filter((id) => id !== leaderId);
   for (let round = 0; Date.now() - crashedAt < req.timeoutMs; round++) {
     const answers = await Promise.all(
       survivors.map(async (id) => {
@@ -438,7 +452,12 @@ async function failover(env: BenchEnv, req: FailoverRequest): Promise<FailoverRe
       }),
     );
     const first = answers.filter((a) => a !== null).sort((a, b) => a.at - b.at)[0];
-    if (first) return { kind: 'ok', crashed: leaderId, newLeader: first.id, failoverMs: first.at - crashedAt };
+    if (first) {
+      const failoverMs = first.at - crashedAt;
+      const lateAfter = await lateWakeups(env, stream, survivors);
+      const late = Object.fromEntries(survivors.map((id) => [id, (lateAfter[id] ?? 0) - (lateBefore[id] ?? 0)]));
+      return { kind: 'ok', crashed: leaderId, newLeader: first.id, failoverMs, lateWakeups: late };
+    }
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return { kind: 'failed', message: `no write was decided within ${req.timeoutMs} ms of the crash` };
