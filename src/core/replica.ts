@@ -120,8 +120,10 @@ export class Replica {
   /**
    * Our host was not run for a while (a late wake-up forgiven: `resume`) and
    * nothing from the leader has arrived since: the restarted election timer
-   * says when we may campaign, not that we heard from the leader, so we do not
-   * refuse a pre-vote on the leader's behalf until we hear from it again.
+   * says when we may campaign, not that we heard from the leader. So we vouch
+   * for the leader (refuse a pre-vote on its behalf) only for two heartbeat
+   * intervals after the resume, in which a live leader is heard from, and not
+   * for a whole election timeout.
    */
   private leaderUnheardSinceResume = false;
   /** Electable voters heard campaigning recently: who outranks a pre-candidate. */
@@ -305,11 +307,12 @@ export class Replica {
    * wake-up was late, and how often to forgive one (src/host/host-clock.ts).
    *
    * A follower that resumes does not campaign for another election timeout,
-   * but until its leader is heard from again it does not vouch for it either:
-   * a peer that was run all along and asks for a pre-vote has seen the leader
-   * silent for a whole timeout, which the stalled follower could not see. (It
-   * used to refuse for a whole timeout from the resume, holding a real
-   * failover up by one election timeout.)
+   * but it vouches for its leader (refuses pre-votes on its behalf) only for
+   * two heartbeat intervals unless it hears from it: a peer that asks for a
+   * pre-vote after that has seen the leader silent for longer than the
+   * stalled follower could. (It used to refuse for a whole timeout from the
+   * resume, holding a real failover up by one election timeout; not vouching
+   * at all let a peer that was stalled too depose a live leader.)
    */
   resume(): void {
     if (this.fenced || this.quiet.isQuiet) return;
@@ -980,7 +983,9 @@ export class Replica {
     // refuses: a replica cut off from the leader cannot depose it.
     // (A replica outside the configuration watches no leader - its timer is stopped - so it cannot vouch for one.)
     if (this.role === 'leader') return 'it leads';
-    if (this.self !== undefined && this.leaderId !== null && !this.leaderUnheardSinceResume && this.electionTimeout.elapsedTicks < this.opts.electionTimeoutTicks) {
+    // After a resume, only for two heartbeat intervals of listening: a live leader is heard within them.
+    const vouchTicks = this.leaderUnheardSinceResume ? Math.min(2 * this.opts.heartbeatIntervalTicks, this.opts.electionTimeoutTicks) : this.opts.electionTimeoutTicks;
+    if (this.self !== undefined && this.leaderId !== null && this.electionTimeout.elapsedTicks < vouchTicks) {
       return `it heard from leader ${this.leaderId} ${ticks(this.electionTimeout.elapsedTicks)} ago`;
     }
     if (!ballotGreater(m.ballot, this.promisedBallot)) return `it promised ${formatBallot(this.promisedBallot)}`;
