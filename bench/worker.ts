@@ -455,7 +455,8 @@ async function failover(env: BenchEnv, req: FailoverRequest): Promise<FailoverRe
     if (first) {
       const failoverMs = first.at - crashedAt;
       const lateAfter = await lateWakeups(env, stream, survivors);
-      const late = Object.fromEntries(survivors.map((id) => [id, (lateAfter[id] ?? 0) - (lateBefore[id] ?? 0)]));
+      // Only survivors that answered both times: one that did not has no count to compare.
+      const late = Object.fromEntries(survivors.filter((id) => id in lateBefore && id in lateAfter).map((id) => [id, lateAfter[id]! - lateBefore[id]!]));
       return { kind: 'ok', crashed: leaderId, newLeader: first.id, failoverMs, lateWakeups: late };
     }
     await new Promise((resolve) => setTimeout(resolve, 5));
