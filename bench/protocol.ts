@@ -17,8 +17,13 @@ export type LoadTarget =
   /** A keyspace of EDGEPAXOS_CONFIG (HTTP only: the router is in the Worker). */
   | { readonly kind: 'keyspace'; readonly keyspace: string };
 
-/** `rpc`: Durable Object RPC from the Worker; `http`: a PUT through the Worker's own fetch handler. */
-export type LoadPath = 'rpc' | 'http';
+/**
+ * `rpc`: Durable Object RPC from the Worker; `http`: a PUT through the Worker's own fetch handler;
+ * `bare` (edgepaxos only): a PUT through the Worker's fetch handler to a bench route that makes only
+ * the call to the leader the API makes for it (`StreamClient.write`), without the API's authentication,
+ * validation, request metrics and error mapping (`npm run bench:cpu`: what that layer costs).
+ */
+export type LoadPath = 'rpc' | 'http' | 'bare';
 
 /** `POST /bench/load`: a closed loop of `concurrency` writers inside workerd. */
 export interface LoadRequest {

@@ -16,6 +16,7 @@ import { Hono } from 'hono';
 import type { ClientCommand, ReplicaId } from '../src/core/index.ts';
 import { type StreamConfig, clusterConfig, findStream } from '../src/host/config.ts';
 import { type ReplicaIdentity, type ReplicaView, type RpcError, isRpcError, replicaStub } from '../src/host/replica-object.ts';
+import { StreamClient } from '../src/api/stream-client.ts';
 import app from '../src/index.ts';
 import type {
   InFlightResult,
@@ -135,6 +136,20 @@ bench.put('/baseline/kv/:key{.+}', async (c) => {
   const value = (body as { value?: unknown } | null)?.value;
   if (typeof value !== 'string') return c.json({ error: { code: 'invalid_request', message: 'value must be a string' } }, 400);
   return c.json(await baselineStub(c.env).put(c.req.param('key'), value));
+});
+
+/**
+ * The same write as `PUT /v1/streams/{stream}/kv/{key}` (edgepaxos's API makes this one call to the
+ * leader for it), with nothing of the API around it: no authentication, validation, request metrics or
+ * error mapping. The load path `bare` (`npm run bench:cpu`): the difference to `http` is what that layer
+ * costs per write.
+ */
+bench.put('/bench/bare/:stream/:key{.+}', async (c) => {
+  const { value } = await c.req.json<{ value: string }>();
+  const client = new StreamClient(c.env, streamNamed(c.env, c.req.param('stream')));
+  const result = await client.write({ kind: 'put', key: c.req.param('key'), value, idempotencyKey: crypto.randomUUID() });
+  if (result.kind !== 'put' || !result.ok) return c.json({ error: { code: 'unexpected', message: JSON.stringify(result) } }, 500);
+  return c.json({ revision: result.revision });
 });
 
 bench.post('/bench/load', async (c) => c.json(await runLoad(c.env, await c.req.json<LoadRequest>())));
@@ -304,18 +319,21 @@ async function crashFollowerAt(env: BenchEnv, name: string, at: number, downMs: 
 const BENCH_AUTHORIZATION = { authorization: 'Bearer bench-token' };
 
 function writerFor(env: BenchEnv, req: LoadRequest): Writer {
-  if (req.path === 'http') {
+  if (req.path === 'http' || req.path === 'bare') {
     // Through the Worker's own fetch handler, as a fresh request event (a loopback binding): routing,
     // validation and the Durable Object call, with no network client of ours in the way.
     const self = (exports as unknown as { default: Fetcher }).default;
     const target = req.target;
     if (target.kind === 'floor') throw new Error('bench: the floor is measured over DO RPC only');
+    if (req.path === 'bare' && target.kind !== 'edgepaxos') throw new Error('bench: the bare path is an edgepaxos stream\'s (the baseline\'s route is bare already)');
     const base =
       target.kind === 'baseline'
         ? 'https://bench.local/baseline/kv/'
         : target.kind === 'keyspace'
           ? `https://bench.local/v1/keyspaces/${target.keyspace}/kv/`
-          : `https://bench.local/v1/streams/${target.stream}/kv/`;
+          : req.path === 'bare'
+            ? `https://bench.local/bench/bare/${target.stream}/`
+            : `https://bench.local/v1/streams/${target.stream}/kv/`;
     return async (key, value) => {
       const res = await self.fetch(base + key, { method: 'PUT', body: JSON.stringify({ value }), headers: BENCH_AUTHORIZATION });
       const text = await res.text();
