@@ -74,21 +74,37 @@ interface Credentials {
   readonly grants: readonly StoredGrant[];
   readonly admin: Uint8Array | null;
   readonly tokensConfigured: boolean;
+  /**
+   * Tokens already matched in this isolate, and what they carry: a request with
+   * one of them skips the digest and the comparisons. Only tokens that matched
+   * a grant are kept (a refused one never is), so it holds at most one entry per
+   * configured token; it goes with these credentials when the secrets change.
+   */
+  readonly known: Map<string, Principal>;
 }
 
 const parsed = new Map<string, Promise<Credentials>>();
+/** The secrets of the last lookup and their credentials: every request of an isolate sees the same ones. */
+let last: { raw: unknown; admin: string | undefined; hit: Promise<Credentials> } | null = null;
 
 /** EDGEPAXOS_TOKENS and EDGEPAXOS_ADMIN_TOKEN, parsed and hashed once per isolate. Throws ConfigError for invalid tokens. */
 async function credentials(env: Cloudflare.Env): Promise<Credentials> {
   const raw = env.EDGEPAXOS_TOKENS;
+  if (last !== null && last.raw === raw && last.admin === env.EDGEPAXOS_ADMIN_TOKEN) return last.hit;
   const key = JSON.stringify([typeof raw === 'string' ? raw : (raw ?? null), env.EDGEPAXOS_ADMIN_TOKEN ?? null]);
   let hit = parsed.get(key);
   if (!hit) {
-    hit = load(raw, env.EDGEPAXOS_ADMIN_TOKEN);
-    parsed.set(key, hit);
+    const loading = load(raw, env.EDGEPAXOS_ADMIN_TOKEN);
+    parsed.set(key, loading);
     // A failed parse is answered every time, never cached as a success.
-    hit.catch(() => parsed.delete(key));
+    loading.catch(() => {
+      parsed.delete(key);
+      if (last?.hit === loading) last = null;
+    });
+    hit = loading;
   }
+  // Only a string is compared by value; an object (a test's env) is looked up by its JSON every time.
+  last = typeof raw === 'string' || raw === undefined ? { raw, admin: env.EDGEPAXOS_ADMIN_TOKEN, hit } : null;
   return hit;
 }
 
@@ -119,7 +135,7 @@ async function load(raw: unknown, adminToken: string | undefined): Promise<Crede
       })),
     );
   }
-  return { grants, admin: adminToken ? await sha256(adminToken) : null, tokensConfigured };
+  return { grants, admin: adminToken ? await sha256(adminToken) : null, tokensConfigured, known: new Map() };
 }
 
 /**
@@ -135,13 +151,20 @@ export async function principalOf(env: Cloudflare.Env, authorization: string | u
   }
   const match = /^Bearer +(\S+) *$/i.exec(authorization);
   if (!match) throw unauthorized('the Authorization header must be "Bearer <token>"');
-  const digest = await sha256(match[1]!);
+  const token = match[1]!;
+  const known = creds.known.get(token);
+  if (known) return known;
+  const digest = await sha256(token);
   // Every stored digest is compared, matched or not, so the time taken says nothing about which one matched.
+  // (A token matched before is answered from `known` without any of this: only a caller holding a valid
+  // token takes that path, and a refused token is never kept, so its time says nothing about the others.)
   const grants: Grant[] = [];
   for (const g of creds.grants) if (sameDigest(digest, g.digest)) grants.push({ streams: g.streams, prefix: g.prefix, access: g.access });
   if (creds.admin !== null && sameDigest(digest, creds.admin)) grants.push({ streams: '*', prefix: '', access: 'admin' });
   if (grants.length === 0) throw unauthorized('the bearer token is not one this Worker knows');
-  return { kind: 'token', grants };
+  const principal: Principal = Object.freeze({ kind: 'token', grants: Object.freeze(grants) });
+  creds.known.set(token, principal);
+  return principal;
 }
 
 /** What a request needs: access to a stream and, for key operations, to a key or every key under a list prefix. */

@@ -72,7 +72,8 @@ export function register<R extends Route>(app: App, route: R, handler: (c: Conte
   const limits: MiddlewareHandler<AppEnv>[] = bodySchema ? [limitBody((env) => bodyLimit_?.(env) ?? SMALL_BODY_BYTES)] : [];
   app.on([route.method.toUpperCase()], [path], ...middleware, ...limits, async (c: Context<AppEnv>) => {
     const params = request?.params ? parseInput(request.params as z.ZodType, c.req.param(), 'path') : {};
-    const query = readQuery(c, (request?.query as z.ZodType | undefined) ?? NO_QUERY);
+    // A route without query parameters, asked without any: nothing to validate.
+    const query = request?.query === undefined && !c.req.url.includes('?') ? {} : readQuery(c, (request?.query as z.ZodType | undefined) ?? NO_QUERY);
     const limit = bodyLimit_?.(c.env) ?? SMALL_BODY_BYTES;
     const body = !(bodySchema instanceof z.ZodType) ? undefined : parseBody ? parseBody(await readJson(c, z.unknown(), limit)) : await readJson(c, bodySchema, limit);
     return handler(c, { params, query, body } as Input<R>);

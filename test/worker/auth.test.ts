@@ -2,7 +2,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/api/app.ts';
 import { admin, api, status, writer } from './helpers.ts';
-import { TEAM_A_DIGEST, TEST_TOKENS } from './test-config.ts';
+import { TEAM_A_DIGEST, TEST_GRANTS, TEST_TOKENS } from './test-config.ts';
 
 // The workers tests run with EDGEPAXOS_TOKENS set (test-config.ts): every
 // request here is checked against the grants.
@@ -93,6 +93,22 @@ describe('auth: grants on the data plane', () => {
 
   it('auth: the index, the OpenAPI document and the reference page need no token', async () => {
     for (const path of ['/', '/openapi.json', '/docs']) expect((await api('GET', path, undefined, none)).status, path).toBe(200);
+  });
+
+  it('auth: a token matched before keeps its grants exactly, and is refused once the secret no longer holds it', async () => {
+    // The isolate remembers matched tokens (grants.ts, `known`): the remembered answer must be the same
+    // answer, request after request, and must go with the secret it came from.
+    for (let i = 0; i < 3; i++) {
+      expect((await api('PUT', `/v1/streams/${S}/kv/team-a/remembered`, { value: `v${i}` }, teamA)).status, `inside the prefix, request ${i}`).toBe(200);
+      await expectError(await api('PUT', `/v1/streams/${S}/kv/elsewhere`, { value: 'x' }, teamA), 403, 'forbidden', `outside the prefix, request ${i}`);
+      await expectError(await api('PUT', `/v1/streams/${S}/kv/team-a/r`, { value: 'x' }, reader), 403, 'forbidden', `a reader writing, request ${i}`);
+    }
+    const withoutTeamA = JSON.stringify(TEST_GRANTS.filter((g) => g.token !== TEAM_A_DIGEST));
+    const res = await app.request(`/v1/streams/${S}/kv/team-a/remembered`, { headers: teamA }, { ...env, EDGEPAXOS_TOKENS: withoutTeamA });
+    expect(res.status, 'the same token once the secret dropped it').toBe(401);
+    expect(((await res.json()) as any).error.code).toBe('unauthorized');
+    // And the secret as configured again: the token counts again.
+    expect((await api('GET', `/v1/streams/${S}/kv/team-a/remembered`, undefined, teamA)).status).toBe(200);
   });
 
   it('auth: an invalid EDGEPAXOS_TOKENS refuses every data request with 500 and never quotes a token', async () => {

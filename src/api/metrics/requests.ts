@@ -44,15 +44,20 @@ function seriesKey(method: string, route: string, status: number): string {
   return JSON.stringify([method, route, status]);
 }
 
+/** The key of a series in this isolate's `pending` (RequestMetrics keys its rows by `seriesKey`). */
+function pendingKey(method: string, route: string, status: number): string {
+  return `${method} ${status} ${route}`;
+}
+
 /** Count one request in this isolate. */
 export function countRequest(method: string, route: string, status: number, seconds: number): void {
   const m = METHODS.has(method) ? method : 'OTHER';
-  const key = seriesKey(m, route, status);
+  const key = pendingKey(m, route, status);
   let s = pending.get(key);
   if (!s) pending.set(key, (s = { method: m, route, status, count: 0, sumSeconds: 0, buckets: LATENCY_BUCKETS_S.map(() => 0) }));
   s.count += 1;
   s.sumSeconds += seconds;
-  for (const [i, le] of LATENCY_BUCKETS_S.entries()) if (seconds <= le) s.buckets[i]! += 1;
+  for (let i = 0; i < LATENCY_BUCKETS_S.length; i++) if (seconds <= LATENCY_BUCKETS_S[i]!) s.buckets[i]! += 1;
 }
 
 /** Send this isolate's counts to RequestMetrics; on failure they are kept for the next flush. */
@@ -69,7 +74,7 @@ export async function flushRequests(env: Cloudflare.Env): Promise<void> {
 }
 
 function merge(d: RequestSeries): void {
-  const key = seriesKey(d.method, d.route, d.status);
+  const key = pendingKey(d.method, d.route, d.status);
   const s = pending.get(key);
   if (!s) {
     pending.set(key, { ...d, buckets: [...d.buckets] });
@@ -111,12 +116,18 @@ export const measureRequests: MiddlewareHandler<{ Bindings: Cloudflare.Env }> = 
   }
 };
 
+/** Hono's path of a route -> its template (a bounded set: one per route). */
+const templates = new Map<string, string>();
+
 /** The template of the route that answered, in the OpenAPI document's spelling; `unmatched` for a 404 of no route. */
 function routeOf(c: Context): string {
-  const routes = matchedRoutes(c).filter((r) => r.method !== 'ALL');
-  const path = routes.at(-1)?.path;
+  const routes = matchedRoutes(c);
+  let path: string | undefined;
+  for (let i = routes.length - 1; i >= 0 && path === undefined; i--) if (routes[i]!.method !== 'ALL') path = routes[i]!.path;
   if (!path) return 'unmatched';
-  return path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}');
+  let template = templates.get(path);
+  if (template === undefined) templates.set(path, (template = path.replace(/:(\w+)(\{[^}]*\})?/g, '{$1}')));
+  return template;
 }
 
 /**
