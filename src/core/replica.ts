@@ -841,7 +841,8 @@ export class Replica {
       return;
     }
     if (!this.electable()) {
-      this.forgetSilentLeader(); // a logger or passive replica never leads, but stops vouching for a silent leader
+      // A logger or passive replica never leads, but stops vouching for a silent leader.
+      this.forgetSilentLeader(waited, `${aRole(this.self.role)} never campaigns`);
       this.resetElectionTimeout();
       this.refuse('campaign', `${aRole(this.self.role)} never leads`);
       return;
@@ -852,7 +853,7 @@ export class Replica {
       return;
     }
     if (!this.autoElection) {
-      this.forgetSilentLeader();
+      this.forgetSilentLeader(waited, 'manual run mode: an operator promotes a replica');
       this.resetElectionTimeout(); // manual run mode: an operator promotes a replica explicitly
       this.refuse('campaign', 'manual run mode: an operator promotes a replica');
       return;
@@ -863,12 +864,14 @@ export class Replica {
   }
 
   /**
-   * The leader we watched went silent for a whole election timeout: we no
-   * longer vouch for it (pre-votes are granted again), as a replica that
-   * campaigns does when it becomes pre-candidate.
+   * The leader we watched went silent for a whole election timeout (`waited`
+   * ticks): we no longer vouch for it (pre-votes are granted again), as a
+   * replica that campaigns does when it becomes pre-candidate. A transition
+   * to no leader, with why, so the status and the log say so.
    */
-  private forgetSilentLeader(): void {
+  private forgetSilentLeader(waited: number, why: string): void {
     if (this.leaderId === null) return;
+    this.transition(this.role, null, `leader ${this.leaderId} silent for ${ticks(waited)}; ${why}`);
     this.leaderlessSinceTick = this.nowTicks;
     this.leaderId = null;
   }

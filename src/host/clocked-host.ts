@@ -702,7 +702,7 @@ export class ClockedHost {
     } else if (e.why.startsWith('fenced by')) this.log('fenced', fields);
     else if (e.from === 'leader') this.log('step_down', fields);
     else if (e.from === 'candidate' || e.from === 'pre-candidate') this.log(e.to === 'candidate' ? 'election_started' : 'election_lost', fields);
-    else if (e.from === 'follower' && e.to === 'follower' && e.leaderId !== null) this.log('new_leader', fields);
+    else if (e.from === 'follower' && e.to === 'follower') this.log(e.leaderId !== null ? 'new_leader' : 'leader_lost', fields);
   }
 
   /** At most one line per OVERLOAD_LOG_EVERY_MS, saying how many refusals it stands for. */

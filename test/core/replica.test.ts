@@ -164,6 +164,8 @@ describe('replica: election', () => {
     // Its timer fires (a logger never campaigns: it restarts), then a little more time passes.
     for (let i = 0; i < 3 * TIMING.electionTimeoutTicks; i++) r.tick();
     expect(r.status().leaderId).toBeNull();
+    // Said, not silent: the status's last transition (and the host's `leader_lost` log line) names the leader and why.
+    expect(r.status().lastTransition).toMatchObject({ from: 'follower', to: 'follower', leaderId: null, why: expect.stringMatching(/^leader 1 silent for \d+ ticks?; a logger never campaigns$/) });
     r.step({ type: 'pre-vote', from: 2, to: 3, ballot: b(2, 2), decidedThrough: 0 });
     expect(drain(r).messages.at(-1)).toMatchObject({ type: 'pre-vote-reply', granted: true });
   });

@@ -88,6 +88,21 @@ describe('host: cost counters', () => {
 });
 
 describe('host: structured logs', () => {
+  it('a replica that never campaigns logs leader_lost, naming the leader and why, when that leader goes silent', async () => {
+    // Replicas 2 and 3 are loggers: nobody can take over, so each forgets leader 1 on its own timer.
+    const c = new HostCluster({ ...STREAM, replicas: STREAM.replicas.map((r) => (r.id === 1 ? r : { ...r, role: 'logger' })) });
+    await c.run(1_000);
+    expect(c.leaders().map((l) => l.id)).toEqual([1]);
+    expect(c.logs.filter((e) => e.event === 'leader_lost')).toEqual([]);
+    c.down.add(1);
+    await c.run(1_000);
+    const lost = c.logs.filter((e) => e.event === 'leader_lost');
+    expect(lost.map((e) => e.replica).sort()).toEqual([2, 3]);
+    for (const e of lost) {
+      expect(e).toEqual(expect.objectContaining({ from: 'follower', to: 'follower', leader_id: null, why: expect.stringMatching(/^leader 1 silent for \d+ ticks; a logger never campaigns$/) }));
+    }
+  });
+
   it('elections, a switchover and a refused operator request are logged with the core\'s reasons, the request id of the call that caused them, and no line per write', async () => {
     const c = new HostCluster(STREAM);
     await c.run(1_000);
