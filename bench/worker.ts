@@ -147,6 +147,7 @@ bench.put('/baseline/kv/:key{.+}', async (c) => {
 bench.put('/bench/bare/:stream/:key{.+}', async (c) => {
   const { value } = await c.req.json<{ value: string }>();
   const client = new StreamClient(c.env, streamNamed(c.env, c.req.param('stream')));
+  client.requestId = crypto.randomUUID(); // as the API's client carries its request's id to the leader
   const result = await client.write({ kind: 'put', key: c.req.param('key'), value, idempotencyKey: crypto.randomUUID() });
   if (result.kind !== 'put' || !result.ok) return c.json({ error: { code: 'unexpected', message: JSON.stringify(result) } }, 500);
   return c.json({ revision: result.revision });

@@ -109,6 +109,11 @@ describe('auth: grants on the data plane', () => {
     expect(((await res.json()) as any).error.code).toBe('unauthorized');
     // And the secret as configured again: the token counts again.
     expect((await api('GET', `/v1/streams/${S}/kv/team-a/remembered`, undefined, teamA)).status).toBe(200);
+    // The admin token is its own secret: replaced, the old one is refused at once, the new one counts.
+    expect((await api('GET', `/v1/streams/${S}/status`, undefined, admin)).status, 'the admin token, remembered').toBe(200);
+    const replaced = { ...env, EDGEPAXOS_ADMIN_TOKEN: 'a-new-admin-token' };
+    expect((await app.request(`/v1/streams/${S}/status`, { headers: admin }, replaced)).status, 'the old admin token once replaced').toBe(401);
+    expect((await app.request(`/v1/streams/${S}/status`, { headers: bearer('a-new-admin-token') }, replaced)).status, 'the new admin token').toBe(200);
   });
 
   it('auth: an invalid EDGEPAXOS_TOKENS refuses every data request with 500 and never quotes a token', async () => {
