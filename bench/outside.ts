@@ -10,7 +10,10 @@
  * Each round also prints what explains the ratio: how many writes the Worker
  * was serving at once when each arrived (GET /bench/in-flight), and the CPU
  * time per write of each process of the dev server (workerd, wrangler's Node)
- * and of this client, from /proc.
+ * and of this client, from /proc. `wrangler dev` runs two workerd processes:
+ * wrangler's proxy, which listens on the port and forwards every request to
+ * the other, which runs the Worker and its Durable Objects; the summary says
+ * what each cost per write, since only the second runs edgepaxos's code.
  *
  * `--dashboards on` leaves wrangler's local dashboards on (local
  * observability streams every invocation to a tail, as plain `wrangler dev`
@@ -114,8 +117,24 @@ function treeCpuMs(root: number): Map<string, number> {
     if (!inTree(pid)) continue;
     const kind = st.comm.includes('workerd') ? 'workerd' : st.comm;
     out.set(kind, (out.get(kind) ?? 0) + st.ms);
+    if (kind === 'workerd') {
+      const part = isDevProxy(pid) ? PROXY : WORKER;
+      out.set(part, (out.get(part) ?? 0) + st.ms);
+    }
   }
   return out;
+}
+
+/** The two workerd processes of `wrangler dev`: wrangler's proxy (it listens on the dev server's port and forwards each request) and the one running the Worker and its Durable Objects. */
+const PROXY = 'workerd (proxy)';
+const WORKER = 'workerd (Worker)';
+
+function isDevProxy(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`entry=127.0.0.1:${port}`);
+  } catch {
+    return false;
+  }
 }
 
 /** A closed loop of `concurrency` writers for `windowMs` after a 1 s warm-up; writes answered inside the window per second. */
@@ -151,6 +170,8 @@ try {
   const sum = new Map(systems.map((s) => [s.name, [] as number[]]));
   const inFlight = new Map(systems.map((s) => [s.name, [] as number[]]));
   const cpuPerWrite = new Map(systems.map((s) => [s.name, [] as number[]]));
+  const workerCpuPerWrite = new Map(systems.map((s) => [s.name, [] as number[]]));
+  const proxyCpuPerWrite = new Map(systems.map((s) => [s.name, [] as number[]]));
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < systems.length; i++) {
       const s = systems[(i + r) % systems.length]!;
@@ -168,7 +189,10 @@ try {
       // Every write of the round, warm-up included (the CPU was read around all of it).
       const writes = Math.max(1, res.writes);
       const perWrite = [...cpu1].map(([kind, ms]) => `${kind} ${Math.round(((ms - (cpu0.get(kind) ?? 0)) * 1000) / writes)}`).join(', ');
-      cpuPerWrite.get(s.name)!.push((((cpu1.get('workerd') ?? 0) - (cpu0.get('workerd') ?? 0)) * 1000) / writes);
+      const used1 = (kind: string): number => (((cpu1.get(kind) ?? 0) - (cpu0.get(kind) ?? 0)) * 1000) / writes;
+      cpuPerWrite.get(s.name)!.push(used1('workerd'));
+      workerCpuPerWrite.get(s.name)!.push(used1(WORKER));
+      proxyCpuPerWrite.get(s.name)!.push(used1(PROXY));
       console.log(
         `round ${r + 1} ${s.name.padEnd(12)} c=${concurrency} ${res.opsPerSec.toFixed(0)} ops/s${res.errors ? ` (${res.errors} errors)` : ''}; writes in flight at the Worker: mean ${seen.mean.toFixed(1)}, max ${seen.max}`,
       );
@@ -180,6 +204,11 @@ try {
   const b = mean(sum.get('baseline')!);
   console.log(`HTTP through wrangler dev, c=${concurrency}: edgepaxos ${e.toFixed(0)} ops/s, baseline ${b.toFixed(0)} ops/s: ${(e / b).toFixed(2)}x`);
   console.log(`workerd CPU per write (mean over the rounds): edgepaxos ${mean(cpuPerWrite.get('edgepaxos-3')!).toFixed(0)} µs, baseline ${mean(cpuPerWrite.get('baseline')!).toFixed(0)} µs`);
+  const ew = mean(workerCpuPerWrite.get('edgepaxos-3')!);
+  const bw = mean(workerCpuPerWrite.get('baseline')!);
+  console.log(
+    `  of which the Worker's workerd: edgepaxos ${ew.toFixed(0)} µs, baseline ${bw.toFixed(0)} µs (${(ew / bw).toFixed(2)}x); wrangler's proxy: edgepaxos ${mean(proxyCpuPerWrite.get('edgepaxos-3')!).toFixed(0)} µs, baseline ${mean(proxyCpuPerWrite.get('baseline')!).toFixed(0)} µs`,
+  );
   console.log(`writes in flight at the Worker (mean over the rounds): edgepaxos ${mean(inFlight.get('edgepaxos-3')!).toFixed(1)}, baseline ${mean(inFlight.get('baseline')!).toFixed(1)} (the client keeps ${concurrency} in flight)`);
 } finally {
   if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
