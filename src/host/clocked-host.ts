@@ -41,6 +41,13 @@ export interface HostDeps {
   scheduleWake(atMs: number): void;
   /** Keep `p` running after the current call returns. */
   background(p: Promise<unknown>): void;
+  /**
+   * Run `fn` once the calls already waiting for this replica have been taken
+   * (in the Durable Object, a zero-delay timer): the writes they bring are
+   * proposed together (write gathering, `ClockedHost.write`). Without it,
+   * every write is proposed in an input of its own.
+   */
+  readonly defer?: (fn: () => void) => void;
   /** Delay every message by half the round trip between the two replicas' regions (the WAN model for local runs). */
   readonly simulateLatency?: boolean;
   /** Where notable events go, one structured record each (the Durable Object prints them as JSON lines). */
@@ -70,6 +77,28 @@ const OVERLOAD_LOG_EVERY_MS = 1000;
 
 /** `overloaded`: too many requests wait at this replica already (the stream's `queue_max`); nothing was proposed. */
 export type WriteOutcome = ProposalOutcome<KvResult> | { readonly kind: 'not-leader'; readonly leaderHint: ReplicaId | null } | { readonly kind: 'overloaded' };
+
+/** A write held to be proposed with the others of its turn (write gathering, `ClockedHost.write`). */
+interface GatheredWrite {
+  readonly command: ClientCommand;
+  readonly timeoutMs: number;
+  /** The Worker request it serves, for the log. */
+  readonly requestId: string | undefined;
+  readonly done: (o: WriteOutcome) => void;
+  readonly fail: (e: unknown) => void;
+}
+
+/** A proposal made, waiting for its outcome (`settle` is what the runner calls). */
+interface PendingProposal {
+  readonly outcome: Promise<ProposalOutcome<KvResult>>;
+  readonly settle: (o: ProposalOutcome<KvResult>) => void;
+}
+
+function newPendingProposal(): PendingProposal {
+  let settle!: (o: ProposalOutcome<KvResult>) => void;
+  const outcome = new Promise<ProposalOutcome<KvResult>>((resolve) => (settle = resolve));
+  return { outcome, settle };
+}
 
 /** A configuration change: refused here (with the core's reason), or proposed and then as any proposal. */
 export type ReconfigureOutcome = ProposalOutcome<KvResult> | { readonly kind: 'refused'; readonly result: Extract<OperatorResult, { ok: false }> };
@@ -162,6 +191,8 @@ export interface ReplicaMetrics {
   readonly late_wakeups: number;
   /** Client commands proposed here as leader. */
   readonly proposals: number;
+  /** Inputs that proposed client commands: one per write, or one per group of writes gathered together (proposals ÷ this: writes per input). */
+  readonly proposal_inputs: number;
   /** Client commands not proposed (not the leader; overloaded) or proposed without a known outcome (dropped by a lost leadership; outcome unknown at the deadline). */
   readonly proposals_failed_not_leader: number;
   readonly proposals_failed_overloaded: number;
@@ -227,6 +258,7 @@ const NO_COUNTERS: StoredCounters = {
   late_wakeups: 0,
   storage_transactions: 0,
   proposals: 0,
+  proposal_inputs: 0,
   proposals_failed_not_leader: 0,
   proposals_failed_overloaded: 0,
   proposals_failed_dropped: 0,
@@ -306,6 +338,10 @@ export class ClockedHost {
   private counters: { -readonly [K in Exclude<keyof StoredCounters, 'storage_transactions'>]: number } = { ...NO_COUNTERS };
   /** The Worker request being served right now (set by `serving`), for the log. */
   private requestId: string | undefined;
+  /** Writes held to be proposed together in the next input (write gathering; see `write`). */
+  private gathered: GatheredWrite[] = [];
+  /** How many writes the last input that proposed any proposed: more than one, and the next write waits for company even on an idle replica. */
+  private lastGathered = 0;
   /** An operator control is being carried out: the core's refusals now are answers to it, worth a log line. */
   private operating = false;
   /** The leader this replica last followed or was, to count leader changes. */
@@ -433,22 +469,84 @@ export class ClockedHost {
     this.runInput(() => {});
   }
 
-  /** Propose a client command here and wait until its outcome is known, or `timeoutMs` passes. */
+  /**
+   * Propose a client command here and wait until its outcome is known, or
+   * `timeoutMs` passes.
+   *
+   * Write gathering: a write that comes while others wait for their outcome
+   * is held until the calls already queued for this replica have been taken
+   * (`HostDeps.defer`), and every write held meanwhile is proposed in one
+   * input: one persist, one accept batch, one wake-up to arm, where each
+   * would have had its own (group commit). A write that finds this replica
+   * with nothing waiting, after an input that proposed a lone write, is
+   * proposed at once: one write at a time waits for nothing (the deferral
+   * is an event of its own, which costs more than it saves when nothing
+   * joins). After a group, an idle replica waits for company too: writers
+   * released together by one decided batch come back together, and the
+   * first of them alone would cost the followers an accept batch of its
+   * own. Each write keeps its own outcome and timeout, exactly as if
+   * proposed alone.
+   */
   async write(command: ClientCommand, timeoutMs: number): Promise<WriteOutcome> {
-    const outcome = await this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
-      const res = this.runner.propose(command, settle);
-      if (res.ok) {
-        this.counters.proposals += 1;
-        return null;
-      }
-      if (res.reason === 'overloaded') {
-        this.counters.proposals_failed_overloaded += 1;
-        this.logOverload('write');
-        return { kind: 'overloaded' };
-      }
-      this.counters.proposals_failed_not_leader += 1;
-      return { kind: 'not-leader', leaderHint: res.leaderHint };
+    const defer = this.deps.defer;
+    if (defer === undefined || (this.gathered.length === 0 && this.runner.pending() === 0 && this.lastGathered <= 1)) {
+      const outcome = await this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
+        this.counters.proposal_inputs += 1;
+        this.lastGathered = 1;
+        const res = this.startWrite(command, settle);
+        return res === 'proposed' ? null : res;
+      });
+      return this.countOutcome(outcome);
+    }
+    return new Promise<WriteOutcome>((done, fail) => {
+      this.gathered.push({ command, timeoutMs, requestId: this.requestId, done, fail });
+      if (this.gathered.length === 1) defer(() => this.proposeGathered());
     });
+  }
+
+  /** Propose every write gathered since the last time in one input (see `write`); a bug fails them all, which crashes the replica. */
+  private proposeGathered(): void {
+    const batch = this.gathered;
+    this.gathered = [];
+    try {
+      const started: (WriteOutcome | PendingProposal | null)[] = batch.map(() => null);
+      this.runInput(() => {
+        this.counters.proposal_inputs += 1;
+        this.lastGathered = batch.length;
+        batch.forEach((g, i) => {
+          const pending = newPendingProposal();
+          const res = this.serving(g.requestId, () => this.startWrite(g.command, pending.settle));
+          started[i] = res === 'proposed' ? pending : res;
+        });
+      });
+      batch.forEach((g, i) => {
+        const s = started[i]!;
+        if (s === null) g.done({ kind: 'dropped' }); // retired before it could be proposed: it never had a slot
+        else if ('outcome' in s) this.awaitProposal(g.command.id, s, g.timeoutMs).then((o) => g.done(this.countOutcome(o)), g.fail);
+        else g.done(s);
+      });
+    } catch (e) {
+      for (const g of batch) g.fail(e);
+    }
+  }
+
+  /** Propose `command` (inside an input), its outcome to `settle`: `proposed`, or why it was refused. */
+  private startWrite(command: ClientCommand, settle: (o: ProposalOutcome<KvResult>) => void): 'proposed' | WriteOutcome {
+    const res = this.runner.propose(command, settle);
+    if (res.ok) {
+      this.counters.proposals += 1;
+      return 'proposed';
+    }
+    if (res.reason === 'overloaded') {
+      this.counters.proposals_failed_overloaded += 1;
+      this.logOverload('write');
+      return { kind: 'overloaded' };
+    }
+    this.counters.proposals_failed_not_leader += 1;
+    return { kind: 'not-leader', leaderHint: res.leaderHint };
+  }
+
+  private countOutcome(outcome: WriteOutcome): WriteOutcome {
     if (outcome.kind === 'dropped') this.counters.proposals_failed_dropped += 1;
     if (outcome.kind === 'outcome-unknown') this.counters.proposals_failed_outcome_unknown += 1;
     return outcome;
@@ -469,18 +567,22 @@ export class ClockedHost {
    * after `timeoutMs`.
    */
   private async proposeAndWait<R>(id: string, timeoutMs: number, propose: (settle: (o: ProposalOutcome<KvResult>) => void) => R | null): Promise<ProposalOutcome<KvResult> | R> {
-    let settle!: (o: ProposalOutcome<KvResult>) => void;
-    const outcome = new Promise<ProposalOutcome<KvResult>>((resolve) => (settle = resolve));
+    const pending = newPendingProposal();
     let refused: R | null = null;
     this.runInput(() => {
-      refused = propose(settle);
+      refused = propose(pending.settle);
     });
     if (refused !== null) return refused;
+    return this.awaitProposal(id, pending, timeoutMs);
+  }
+
+  /** Wait for a proposal's outcome; after `timeoutMs`, forget it and say `outcome-unknown`. */
+  private async awaitProposal(id: string, pending: PendingProposal, timeoutMs: number): Promise<ProposalOutcome<KvResult>> {
     const cancel = this.deadlines.add(timeoutMs, () => {
       this.runner.forgetProposal(id);
-      settle({ kind: 'outcome-unknown' });
+      pending.settle({ kind: 'outcome-unknown' });
     });
-    const o = await outcome;
+    const o = await pending.outcome;
     cancel();
     return o;
   }
@@ -675,11 +777,12 @@ export class ClockedHost {
    * (a decision, an election) carry none.
    */
   serving<T>(requestId: string | undefined, fn: () => T): T {
+    const outer = this.requestId;
     this.requestId = requestId;
     try {
       return fn();
     } finally {
-      this.requestId = undefined;
+      this.requestId = outer;
     }
   }
 

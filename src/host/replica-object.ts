@@ -434,6 +434,8 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       seed: crypto.getRandomValues(new Uint32Array(1))[0]!,
       scheduleWake: (at) => this.scheduleWake(at),
       background: (p) => this.ctx.waitUntil(p),
+      // A zero-delay timer fires once the calls already queued for this object have been delivered (write gathering).
+      defer: (fn) => void setTimeout(fn, 0),
       simulateLatency: this.env.EDGEPAXOS_LATENCY === 'on',
       log: logEvent,
     });

@@ -30,8 +30,16 @@ export class HostCluster {
    */
   between: () => void = () => {};
 
-  constructor(definition: unknown) {
+  /** `gather`: give the hosts a `defer` (a microtask, awaited by `settle`), so that writes made together are proposed together (write gathering). */
+  constructor(definition: unknown, options: { readonly gather?: boolean } = {}) {
     this.stream = parseStreamDefinition(definition);
+    const defer = options.gather
+      ? (fn: () => void): void => {
+          const p = Promise.resolve().then(fn);
+          this.inFlight.add(p);
+          void p.finally(() => this.inFlight.delete(p));
+        }
+      : undefined;
     for (const r of this.stream.replicas) {
       const id = r.id;
       this.alarms.set(id, null);
@@ -51,6 +59,7 @@ export class HostCluster {
           this.inFlight.add(p);
           void p.finally(() => this.inFlight.delete(p));
         },
+        ...(defer ? { defer } : {}),
         transport: {
           send: async (to, messages) => {
             await Promise.resolve();

@@ -2,7 +2,7 @@ import { env, exports } from 'cloudflare:workers';
 import { evictDurableObject } from 'cloudflare:test';
 import { type PromHistogramData, type PromMetrics, getMetricsFromIterator } from 'prom2javascript';
 import { describe, expect, it } from 'vitest';
-import { admin, crash, eventually, put, stableLeader, status } from './helpers.ts';
+import { admin, api, crash, eventually, put, stableLeader, status } from './helpers.ts';
 import { TEST_TOKENS } from './test-config.ts';
 
 const S = 'metrics';
@@ -34,6 +34,7 @@ describe('metrics: GET /metrics', () => {
     const sentBefore = value(before, 'edgepaxos_replica_rpcs_sent_total', leaderLabels)!;
     const writesBefore = value(before, 'edgepaxos_replica_storage_transactions_total', leaderLabels)!;
     const proposedBefore = value(before, 'edgepaxos_replica_proposals_total', leaderLabels)!;
+    const inputsBefore = value(before, 'edgepaxos_replica_proposal_inputs_total', leaderLabels)!;
     for (let i = 0; i < 5; i++) await put(S, `m/${i}`, 'v');
     const after = await scrape();
 
@@ -59,11 +60,32 @@ describe('metrics: GET /metrics', () => {
     expect(value(after, 'edgepaxos_replica_rpcs_sent_total', leaderLabels)).toBeGreaterThan(sentBefore);
     expect(value(after, 'edgepaxos_replica_storage_transactions_total', leaderLabels)).toBeGreaterThanOrEqual(writesBefore + 5);
     expect(value(after, 'edgepaxos_replica_proposals_total', leaderLabels)).toBe(proposedBefore + 5);
+    // One after another, each write is proposed in an input of its own.
+    expect(value(after, 'edgepaxos_replica_proposal_inputs_total', leaderLabels)).toBe(inputsBefore + 5);
     expect(value(after, 'edgepaxos_replica_proposals_failed_total', { ...leaderLabels, reason: 'overloaded' })).toBe(0);
     expect(value(after, 'edgepaxos_replica_elections_won_total', leaderLabels)).toBeGreaterThanOrEqual(1);
     expect(value(after, 'edgepaxos_replica_leader_changes_total', { stream: S, replica: '2' })).toBeGreaterThanOrEqual(1);
     expect(after.edgepaxos_replica_rpcs_sent_total!.type).toBe('counter');
     expect(after.edgepaxos_replica_lag_slots!.type).toBe('gauge');
+  });
+
+  it('metrics: writes sent together are proposed together (write gathering): fewer leader inputs than writes, each write applied once', async () => {
+    const leader = await stableLeader(S);
+    const leaderLabels = { stream: S, replica: String(leader) };
+    const before = await scrape();
+    const proposedBefore = value(before, 'edgepaxos_replica_proposals_total', leaderLabels)!;
+    const inputsBefore = value(before, 'edgepaxos_replica_proposal_inputs_total', leaderLabels)!;
+    const revisions = await Promise.all(Array.from({ length: 24 }, (_, i) => put(S, `gather/${i}`, `v${i}`)));
+    expect(new Set(revisions).size).toBe(24);
+    const after = await scrape();
+    const proposals = value(after, 'edgepaxos_replica_proposals_total', leaderLabels)! - proposedBefore;
+    const inputs = value(after, 'edgepaxos_replica_proposal_inputs_total', leaderLabels)! - inputsBefore;
+    expect(proposals).toBe(24);
+    expect(inputs).toBeGreaterThanOrEqual(1);
+    expect(inputs).toBeLessThan(proposals);
+    for (let i = 0; i < 24; i += 5) {
+      expect(await api('GET', `/v1/streams/${S}/kv/${encodeURIComponent(`gather/${i}`)}`)).toEqual({ status: 200, body: { key: `gather/${i}`, value: `v${i}`, revision: revisions[i] } });
+    }
   });
 
   it('metrics: counters survive idle evictions of the replicas and of the object that adds up the requests', async () => {

@@ -59,6 +59,7 @@ async function streamFamilies(streams: readonly VisibleStream[]): Promise<Family
     quiet: family('edgepaxos_replica_quiet', 'gauge', '1 while the replica is idle (no timers until the next request or message)'),
     queue: family('edgepaxos_replica_queue_depth', 'gauge', 'Writes and linearizable reads waiting at the replica for their outcome'),
     proposals: family('edgepaxos_replica_proposals_total', 'counter', 'Client commands proposed at the replica as leader'),
+    proposalInputs: family('edgepaxos_replica_proposal_inputs_total', 'counter', 'Inputs that proposed client commands: one per write, or one per group of writes gathered together (proposals_total ÷ this: writes per input)'),
     proposalsFailed: family('edgepaxos_replica_proposals_failed_total', 'counter', 'Client commands refused (not_leader, overloaded) or proposed without a known outcome (dropped: leadership lost; outcome_unknown: deadline passed)'),
     leaderChanges: family('edgepaxos_replica_leader_changes_total', 'counter', 'New leaders the replica followed or became (as etcd_server_leader_changes_seen_total)'),
     electionsWon: family('edgepaxos_replica_elections_won_total', 'counter', 'Elections the replica won'),
@@ -101,6 +102,7 @@ async function streamFamilies(streams: readonly VisibleStream[]): Promise<Family
         if (!c || isRpcError(c)) continue;
         const k = c.metrics;
         sample(f.proposals, l, k.proposals);
+        sample(f.proposalInputs, l, k.proposal_inputs);
         sample(f.proposalsFailed, { ...l, reason: 'not_leader' }, k.proposals_failed_not_leader);
         sample(f.proposalsFailed, { ...l, reason: 'overloaded' }, k.proposals_failed_overloaded);
         sample(f.proposalsFailed, { ...l, reason: 'dropped' }, k.proposals_failed_dropped);
