@@ -137,6 +137,24 @@ function isDevProxy(pid: number): boolean {
   }
 }
 
+/**
+ * The leader's proposals and the inputs that proposed them so far, from
+ * GET /metrics (write gathering: their ratio is how many writes shared one
+ * input); null when the scrape fails.
+ */
+async function leaderInputs(stream: string, leaderId: number): Promise<{ proposals: number; inputs: number } | null> {
+  const res = await fetch(`${base}/metrics`, { headers: AUTH }).catch(() => null);
+  if (!res?.ok) return null;
+  const text = await res.text();
+  const read = (name: string): number | null => {
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`stream="${stream}"`) && l.includes(`replica="${leaderId}"`));
+    return line === undefined ? null : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  const proposals = read('edgepaxos_replica_proposals_total');
+  const inputs = read('edgepaxos_replica_proposal_inputs_total');
+  return proposals === null || inputs === null ? null : { proposals, inputs };
+}
+
 /** A closed loop of `concurrency` writers for `windowMs` after a 1 s warm-up; writes answered inside the window per second. */
 async function load(path: string): Promise<{ opsPerSec: number; errors: number; writes: number }> {
   const value = JSON.stringify({ value: 'v'.repeat(64) });
@@ -177,6 +195,7 @@ try {
       const s = systems[(i + r) % systems.length]!;
       if (s.name !== 'baseline') await settled('bench3');
       await fetch(`${base}/bench/in-flight`).then((r) => r.arrayBuffer()); // reset
+      const inputs0 = s.name === 'baseline' ? null : await leaderInputs('bench3', 1);
       const cpu0 = treeCpuMs(child.pid!);
       const client0 = process.cpuUsage();
       const res = await load(s.path);
@@ -197,6 +216,10 @@ try {
         `round ${r + 1} ${s.name.padEnd(12)} c=${concurrency} ${res.opsPerSec.toFixed(0)} ops/s${res.errors ? ` (${res.errors} errors)` : ''}; writes in flight at the Worker: mean ${seen.mean.toFixed(1)}, max ${seen.max}`,
       );
       console.log(`        CPU per write (µs): ${perWrite}, this client ${Math.round((clientMs * 1000) / writes)}`);
+      const inputs1 = inputs0 === null ? null : await leaderInputs('bench3', 1);
+      if (inputs0 && inputs1 && inputs1.inputs > inputs0.inputs) {
+        console.log(`        the leader proposed ${((inputs1.proposals - inputs0.proposals) / (inputs1.inputs - inputs0.inputs)).toFixed(2)} writes per input (write gathering)`);
+      }
     }
   }
   const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length;

@@ -31,7 +31,7 @@ import type {
   SlowLinkRequest,
 } from './protocol.ts';
 
-export { ReplicaObject } from '../src/index.ts';
+export { ReplicaObject, RequestMetrics } from '../src/index.ts';
 
 interface BenchEnv extends Cloudflare.Env {
   readonly BASELINE: DurableObjectNamespace<BaselineObject>;
