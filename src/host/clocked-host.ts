@@ -491,10 +491,11 @@ export class ClockedHost {
     const defer = this.deps.defer;
     if (defer === undefined || (this.gathered.length === 0 && this.runner.pending() === 0 && this.lastGathered <= 1)) {
       const outcome = await this.proposeAndWait(command.id, timeoutMs, (settle): WriteOutcome | null => {
+        const res = this.startWrite(command, settle);
+        if (res !== 'proposed') return res;
         this.counters.proposal_inputs += 1;
         this.lastGathered = 1;
-        const res = this.startWrite(command, settle);
-        return res === 'proposed' ? null : res;
+        return null;
       });
       return this.countOutcome(outcome);
     }
@@ -511,17 +512,21 @@ export class ClockedHost {
     try {
       const started: (WriteOutcome | PendingProposal | null)[] = batch.map(() => null);
       this.runInput(() => {
-        this.counters.proposal_inputs += 1;
-        this.lastGathered = batch.length;
+        let proposed = 0;
         batch.forEach((g, i) => {
           const pending = newPendingProposal();
           const res = this.serving(g.requestId, () => this.startWrite(g.command, pending.settle));
           started[i] = res === 'proposed' ? pending : res;
+          if (res === 'proposed') proposed += 1;
         });
+        if (proposed > 0) {
+          this.counters.proposal_inputs += 1;
+          this.lastGathered = proposed;
+        }
       });
       batch.forEach((g, i) => {
         const s = started[i]!;
-        if (s === null) g.done({ kind: 'dropped' }); // retired before it could be proposed: it never had a slot
+        if (s === null) g.done(this.countOutcome({ kind: 'dropped' })); // retired before it could be proposed: it never had a slot
         else if ('outcome' in s) this.awaitProposal(g.command.id, s, g.timeoutMs).then((o) => g.done(this.countOutcome(o)), g.fail);
         else g.done(s);
       });

@@ -330,6 +330,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
    */
   private async destroyStorage(identity: ReplicaIdentity): Promise<void> {
     this.deleted = true;
+    this.host?.retire(); // nothing it still has in flight (replies, gathered writes) may write after the tombstone
     this.host = null;
     const { definition: _definition, ...name } = identity;
     this.storage.destroy(DELETED_META, JSON.stringify({ ...name, deleted_at: Date.now() }));
@@ -425,7 +426,7 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       this.identity = identity;
     }
     const config = stream;
-    this.host = new ClockedHost({
+    const host: ClockedHost = new ClockedHost({
       stream: config,
       replicaId: to.replicaId,
       storage: this.storage,
@@ -435,11 +436,24 @@ export class ReplicaObject extends DurableObject<Cloudflare.Env> {
       scheduleWake: (at) => this.scheduleWake(at),
       background: (p) => this.ctx.waitUntil(p),
       // A zero-delay timer fires once the calls already queued for this object have been delivered (write gathering).
-      defer: (fn) => void setTimeout(fn, 0),
+      defer: (fn) => void setTimeout(() => this.runDeferred(host, fn), 0),
       simulateLatency: this.env.EDGEPAXOS_LATENCY === 'on',
       log: logEvent,
     });
-    return this.host;
+    this.host = host;
+    return host;
+  }
+
+  /**
+   * A host's deferred work (the writes it gathered) runs only while it is
+   * still this object's live host: after a delete, a crash or a rebuild
+   * replaced it, or while the replica is down, the host is retired first, so
+   * that the writes are answered `dropped` (never proposed) and nothing
+   * touches storage or the network.
+   */
+  private runDeferred(host: ClockedHost, fn: () => void): void {
+    if (this.host !== host || this.deleted || Date.now() < this.downUntil) host.retire();
+    fn();
   }
 
   /** A call addressed to another replica than this one (a bug in the caller), or null. */

@@ -83,6 +83,15 @@ describe('host: write gathering', () => {
     expect((await next.outcome).kind).toBe('applied');
   });
 
+  it('writes a follower refuses count no proposal input', async () => {
+    const c = new HostCluster(STREAM, { gather: true });
+    await ready(c);
+    const follower = c.hosts.get(2)!;
+    const outcomes = await Promise.all(['a', 'b', 'c'].map((k) => put(c, 2, k)));
+    expect(outcomes.map((o) => o.kind)).toEqual(['not-leader', 'not-leader', 'not-leader']);
+    expect(follower.metrics()).toMatchObject({ proposals: 0, proposal_inputs: 0, proposals_failed_not_leader: 3 });
+  });
+
   it('without a defer (no gathering), every write has an input of its own', async () => {
     const c = new HostCluster(STREAM);
     await ready(c);
@@ -108,7 +117,7 @@ describe('host: write gathering', () => {
       track('b', 100); // gathered behind a
       track('c', 5_000); // gathered behind a
       await c.settle();
-      expect(leader.metrics().proposal_inputs).toBeGreaterThan(0);
+      expect(leader.metrics().proposal_inputs).toBe(2); // a alone, then b and c together
       c.now += 150;
       await vi.advanceTimersByTimeAsync(150);
       expect(ended).toEqual({ b: { kind: 'outcome-unknown' } });
@@ -131,7 +140,7 @@ describe('host: write gathering', () => {
     expect(c.hosts.get(1)!.metrics().proposals_failed_overloaded).toBe(2);
   });
 
-  it('a bug while proposing gathered writes fails every one of them (the replica then crashes), none is left waiting', async () => {
+  it('a bug while proposing gathered writes fails every one of them (in a Durable Object the failure crashes the replica), none is left waiting', async () => {
     const c = new HostCluster(STREAM, { gather: true });
     await ready(c);
     const host = c.hosts.get(1)!;
@@ -157,6 +166,7 @@ describe('host: write gathering', () => {
     const gathered = [put(c, 1, 'b'), put(c, 1, 'c')];
     c.hosts.get(1)!.retire();
     expect(await Promise.all(gathered)).toEqual([{ kind: 'dropped' }, { kind: 'dropped' }]);
+    expect(c.hosts.get(1)!.metrics().proposals_failed_dropped).toBe(2);
     void first;
   });
 });
