@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KvStateMachine } from '../src/kv/index.ts';
-import { HostCluster } from '../test/host/host-cluster.ts';
+import { HostCluster, THREE_REPLICAS } from '../test/host/host-cluster.ts';
 import { BenchWorkerd } from './workerd.ts';
 
 const { values: args } = parseArgs({
@@ -66,17 +66,7 @@ function evictCaches(): void {
  * follower's batch, each reply), the eviction itself not counted.
  */
 async function hostCpuPerWrite(writes: number, cold: boolean): Promise<number> {
-  const c = new HostCluster({
-    name: 'profile',
-    tick_ms: 10,
-    heartbeat_interval_ms: 50,
-    election_timeout_ms: 300,
-    replicas: [
-      { id: 1, region: 'wnam', priority: 3 },
-      { id: 2, region: 'weur', priority: 2 },
-      { id: 3, region: 'apac', priority: 1 },
-    ],
-  });
+  const c = new HostCluster({ ...THREE_REPLICAS, name: 'profile' });
   await c.run(2_000);
   const leader = c.leaders()[0]?.id;
   if (leader === undefined) throw new Error('profile: no leader in the Node cluster');

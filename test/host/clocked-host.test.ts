@@ -1,19 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../../src/host/memory-storage.ts';
 import { ClockedHost } from '../../src/host/clocked-host.ts';
-import { HostCluster } from './host-cluster.ts';
-
-const STREAM = {
-  name: 's',
-  tick_ms: 10,
-  heartbeat_interval_ms: 50,
-  election_timeout_ms: 300,
-  replicas: [
-    { id: 1, region: 'wnam', priority: 3 },
-    { id: 2, region: 'weur', priority: 2 },
-    { id: 3, region: 'apac', priority: 1 },
-  ],
-};
+import { HostCluster, THREE_REPLICAS as STREAM } from './host-cluster.ts';
 
 describe('host: wake-ups that come late', () => {
   it('every replica held back for seconds (alarms late, nothing sent meanwhile) keeps its leader', async () => {

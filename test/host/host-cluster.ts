@@ -13,6 +13,19 @@ import { unwrapBatch, wireBatch } from '../../src/host/wire.ts';
  * unreachable. What the Durable Object adds (SQLite, real alarms, real RPC)
  * is covered in workerd; this is about how the host turns time into ticks.
  */
+/** A 3-replica stream on fast timings (ticks of 10 ms, heartbeats every 50 ms, elections after 300 ms), priorities 3/2/1: replica 1 leads once settled. */
+export const THREE_REPLICAS = {
+  name: 's',
+  tick_ms: 10,
+  heartbeat_interval_ms: 50,
+  election_timeout_ms: 300,
+  replicas: [
+    { id: 1, region: 'wnam', priority: 3 },
+    { id: 2, region: 'weur', priority: 2 },
+    { id: 3, region: 'apac', priority: 1 },
+  ],
+};
+
 export class HostCluster {
   now = 1_000_000;
   readonly hosts = new Map<ReplicaId, ClockedHost>();

@@ -1,20 +1,8 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { WriteOutcome } from '../../src/host/clocked-host.ts';
-import { HostCluster } from './host-cluster.ts';
+import { HostCluster, THREE_REPLICAS as STREAM } from './host-cluster.ts';
 
 // Write gathering (ClockedHost.write): writes that come while others wait are proposed together.
-
-const STREAM = {
-  name: 's',
-  tick_ms: 10,
-  heartbeat_interval_ms: 50,
-  election_timeout_ms: 300,
-  replicas: [
-    { id: 1, region: 'wnam', priority: 3 },
-    { id: 2, region: 'weur', priority: 2 },
-    { id: 3, region: 'apac', priority: 1 },
-  ],
-};
 
 async function ready(c: HostCluster): Promise<void> {
   await c.run(2_000);
