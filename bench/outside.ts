@@ -1,5 +1,5 @@
 /**
- * `npm run bench:outside -- [--port 8792] [--seconds 4] [--rounds 3] [--concurrency 64] [--dashboards on|off]`:
+ * `npm run bench:outside -- [--port 8792] [--seconds 4] [--rounds 3] [--concurrency 64] [--dashboards on|off] [--bare]`:
  * HTTP writes from outside, through `wrangler dev` itself, as a user trying
  * edgepaxos locally would measure it: the bench Worker (bench/wrangler.bench.toml)
  * under `wrangler dev` on the given port, and a closed loop of `concurrency`
@@ -14,6 +14,12 @@
  * wrangler's proxy, which listens on the port and forwards every request to
  * the other, which runs the Worker and its Durable Objects; the summary says
  * what each cost per write, since only the second runs edgepaxos's code.
+ *
+ * `--bare` adds a third system: the same write through the bench's bare route
+ * (`PUT /bench/bare/bench3/{key}`, the API's one call to the leader with
+ * nothing of the API around it, as `npm run bench:cpu` has it), to tell
+ * what the API layer costs through the dev server from what the replicated
+ * write itself does.
  *
  * `--dashboards on` leaves wrangler's local dashboards on (local
  * observability streams every invocation to a tail, as plain `wrangler dev`
@@ -38,6 +44,7 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '3' },
     concurrency: { type: 'string', default: '64' },
     dashboards: { type: 'string', default: 'off' },
+    bare: { type: 'boolean', default: false },
   },
 });
 if (values.dashboards !== 'on' && values.dashboards !== 'off') throw new Error(`--dashboards takes on or off, not '${values.dashboards}'`);
@@ -184,6 +191,7 @@ try {
   const systems = [
     { name: 'baseline', path: '/baseline/kv/' },
     { name: 'edgepaxos-3', path: '/v1/streams/bench3/kv/' },
+    ...(values.bare ? [{ name: 'bare-3', path: '/bench/bare/bench3/' }] : []),
   ];
   const sum = new Map(systems.map((s) => [s.name, [] as number[]]));
   const inFlight = new Map(systems.map((s) => [s.name, [] as number[]]));
@@ -232,6 +240,11 @@ try {
   console.log(
     `  of which the Worker's workerd: edgepaxos ${ew.toFixed(0)} µs, baseline ${bw.toFixed(0)} µs (${(ew / bw).toFixed(2)}x); wrangler's proxy: edgepaxos ${mean(proxyCpuPerWrite.get('edgepaxos-3')!).toFixed(0)} µs, baseline ${mean(proxyCpuPerWrite.get('baseline')!).toFixed(0)} µs`,
   );
+  if (values.bare) {
+    const a = mean(sum.get('bare-3')!);
+    const aw = mean(workerCpuPerWrite.get('bare-3')!);
+    console.log(`the bare route (the call to the leader without the API around it): ${a.toFixed(0)} ops/s, ${(a / b).toFixed(2)}x the baseline's; the Worker's workerd ${aw.toFixed(0)} µs per write (${(aw / bw).toFixed(2)}x)`);
+  }
   console.log(`writes in flight at the Worker (mean over the rounds): edgepaxos ${mean(inFlight.get('edgepaxos-3')!).toFixed(1)}, baseline ${mean(inFlight.get('baseline')!).toFixed(1)} (the client keeps ${concurrency} in flight)`);
 } finally {
   if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');

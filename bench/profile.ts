@@ -1,5 +1,5 @@
 /**
- * `npm run bench:profile -- [--path rpc|http] [--concurrency N] [--target edgepaxos|baseline|floor] [--node-only]`:
+ * `npm run bench:profile -- [--path rpc|http] [--concurrency N] [--target edgepaxos|baseline|floor] [--node-only] [--top N]`:
  * where the time of one replicated write goes (about a minute; by default over
  * DO RPC at concurrency 1). Two measurements:
  *
@@ -13,7 +13,9 @@
  *    these, about 25 seconds).
  * 2. A CPU profile of workerd during a c=1 load on `bench3` (over DO RPC),
  *    taken through the DevTools inspector: the share of the sampled time
- *    spent in each function (self time), top first, and a few named groups.
+ *    spent in each function (self time) and with what it calls (inclusive),
+ *    top first (`--top`, 30 by default), functions named by their place in
+ *    our sources, and a few named groups.
  *
  * Prints only; it judges nothing (the c=1 goal is judged by `npm run bench`).
  */
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '1' },
     target: { type: 'string', default: 'edgepaxos' },
     'node-only': { type: 'boolean', default: false },
+    top: { type: 'string', default: '30' },
   },
 });
 if (args.path !== 'rpc' && args.path !== 'http') throw new Error(`--path takes rpc or http, not '${args.path}'`);
@@ -42,6 +45,8 @@ const PATH = args.path;
 const TARGET = args.target === 'edgepaxos' ? ({ kind: 'edgepaxos', stream: 'bench3' } as const) : args.target === 'floor' ? ({ kind: 'floor', replicas: 3 } as const) : ({ kind: 'baseline' } as const);
 if (TARGET.kind === 'floor' && args.path !== 'rpc') throw new Error('--target floor is measured over DO RPC only (--path rpc)');
 const CONCURRENCY = Number(args.concurrency);
+const TOP = Number(args.top);
+if (!Number.isInteger(TOP) || TOP < 1) throw new Error(`--top takes a positive integer, not '${args.top}'`);
 if (!Number.isInteger(CONCURRENCY) || CONCURRENCY < 1) throw new Error(`--concurrency takes a positive integer, not '${args.concurrency}'`);
 
 const CONFIG_PATH = new URL('./wrangler.bench.toml', import.meta.url).pathname;
@@ -125,7 +130,7 @@ async function inspector(url: string): Promise<{ call: (method: string, params?:
  * `wrangler deploy --dry-run` (same entry, same esbuild settings, so the same lines), read through its
  * source map. Answers a source group: src/<dir>, bench, or the npm package.
  */
-function sourceGroups(): (line: number, column: number) => string {
+function sourceGroups(): { groupOf: (line: number, column: number) => string; placeOf: (line: number, column: number) => string | null } {
   const out = mkdtempSync(join(tmpdir(), 'edgepaxos-profile-'));
   try {
     execFileSync(process.execPath, [new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url).pathname, 'deploy', '--dry-run', '--outdir', out, '-c', CONFIG_PATH], {
@@ -133,13 +138,21 @@ function sourceGroups(): (line: number, column: number) => string {
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
     });
     const map = new SourceMap(JSON.parse(readFileSync(join(out, 'worker.js.map'), 'utf8')));
-    return (line, column) => {
-      const source = (map.findEntry(line, column) as { originalSource?: string }).originalSource;
-      if (!source) return '(no source)';
-      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(source);
-      if (pkg) return `npm ${pkg[1]}`;
-      const own = /(?:^|\/)(src\/[^/]+|bench)\//.exec(source);
-      return own ? own[1]! : source;
+    return {
+      groupOf: (line, column) => {
+        const source = (map.findEntry(line, column) as { originalSource?: string }).originalSource;
+        if (!source) return '(no source)';
+        const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(source);
+        if (pkg) return `npm ${pkg[1]}`;
+        const own = /(?:^|\/)(src\/[^/]+|bench)\//.exec(source);
+        return own ? own[1]! : source;
+      },
+      placeOf: (line, column) => {
+        const entry = map.findEntry(line, column) as { originalSource?: string; originalLine?: number };
+        if (!entry.originalSource) return null;
+        const source = entry.originalSource.replace(/^.*?((?:node_modules\/.*)|(?:src\/.*)|(?:bench\/.*))$/, '$1');
+        return `${source}:${(entry.originalLine ?? 0) + 1}`;
+      },
     };
   } finally {
     rmSync(out, { recursive: true, force: true });
@@ -147,7 +160,7 @@ function sourceGroups(): (line: number, column: number) => string {
 }
 
 async function workerdProfile(durationMs: number): Promise<void> {
-  const groupOf = sourceGroups();
+  const { groupOf, placeOf } = sourceGroups();
   const w = await BenchWorkerd.start(CONFIG_PATH, INSPECTOR_PORT);
   try {
     await w.settledLeader('bench3', 15_000, 1);
@@ -178,6 +191,13 @@ async function workerdProfile(durationMs: number): Promise<void> {
       }
       return entry;
     };
+    // A function of the bundle by its place in our sources (the source map's), others by their script.
+    const nameOf = (f: CpuProfile['nodes'][number]['callFrame']): string => {
+      if (!f.url) return f.functionName || '(anonymous)';
+      const place = f.url.endsWith('worker.js') ? placeOf(f.lineNumber, f.columnNumber) : null;
+      return `${f.functionName || '(anonymous)'} (${place ?? `${f.url.split('/').pop()}:${f.lineNumber + 1}`})`;
+    };
+    const inclusiveUs = new Map<string, number>();
     const byEntry = new Map<string, number>();
     const selfUs = new Map<string, number>();
     const bySource = new Map<string, number>();
@@ -188,16 +208,23 @@ async function workerdProfile(durationMs: number): Promise<void> {
       bySource.set(source, (bySource.get(source) ?? 0) + (profile.timeDeltas[i] ?? 0));
       const entry = f.functionName === '(idle)' ? '(idle)' : (entryOf(id) ?? '(no frame of ours on the stack: the runtime between calls)');
       byEntry.set(entry, (byEntry.get(entry) ?? 0) + (profile.timeDeltas[i] ?? 0));
-      const name = f.url ? `${f.functionName || '(anonymous)'} (${f.url.split('/').pop()}:${f.lineNumber + 1})` : f.functionName || '(anonymous)';
+      const name = nameOf(f);
       const us = profile.timeDeltas[i] ?? 0;
       selfUs.set(name, (selfUs.get(name) ?? 0) + us);
       total += us;
+      if (f.functionName === '(idle)') return;
+      const onStack = new Set<string>();
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const g = byNode.get(at)!.callFrame;
+        if (g.url.endsWith('worker.js')) onStack.add(nameOf(g));
+      }
+      for (const n of onStack) inclusiveUs.set(n, (inclusiveUs.get(n) ?? 0) + us);
     });
     const busyUs = [...selfUs].filter(([n]) => n !== '(idle)').reduce((a, [, us]) => a + us, 0);
     console.log(`sampled busy time (not idle) per write: ${(busyUs / Math.max(1, r.opsTotal)).toFixed(0)} µs`);
     const share = (us: number): string => `${((us / total) * 100).toFixed(1).padStart(5)} %`;
-    console.log('self time by function, top 30 (the worker bundle is bench/worker.ts and what it imports):');
-    for (const [name, us] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, 30)) console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${name}`);
+    console.log(`self time by function, top ${TOP} (the worker bundle is bench/worker.ts and what it imports):`);
+    for (const [name, us] of [...selfUs].sort((a, b) => b[1] - a[1]).slice(0, TOP)) console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${name}`);
     const group = (test: (name: string) => boolean): number => [...selfUs].filter(([n]) => test(n)).reduce((a, [, us]) => a + us, 0);
     console.log('self time by source (JavaScript of the bundle; the runtime\'s native work, e.g. RPC and SQLite, is its own group):');
     for (const [source, us] of [...bySource].sort((a, b) => b[1] - a[1]).slice(0, 15)) {
@@ -206,6 +233,10 @@ async function workerdProfile(durationMs: number): Promise<void> {
     console.log('time by entry point (the outermost frame of ours on the stack; its callees and the runtime calls under it included):');
     for (const [entry, us] of [...byEntry].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
       console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${entry}`);
+    }
+    console.log(`time by function of the bundle with its callees and the runtime calls under it (inclusive), top ${TOP}:`);
+    for (const [name, us] of [...inclusiveUs].sort((a, b) => b[1] - a[1]).slice(0, TOP)) {
+      console.log(`  ${share(us)}  ${String(Math.round(us / Math.max(1, r.opsTotal))).padStart(5)} µs/write  ${name}`);
     }
     console.log('groups:');
     console.log(`  ${share(group((n) => /^(exec|transactionSync)$/.test(n)))}  SQLite (exec, transactionSync)`);

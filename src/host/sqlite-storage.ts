@@ -71,15 +71,7 @@ export class SqliteStorage implements ReplicaStorage {
     this.transactions += 1;
     this.storage.transactionSync(() => {
       if (delta.promised) this.writeMeta('promised', JSON.stringify(delta.promised));
-      for (const e of delta.entries) {
-        this.sql.exec(
-          'INSERT OR REPLACE INTO ep_entries (slot, ballot_round, ballot_replica, command) VALUES (?, ?, ?, ?)',
-          e.slot,
-          e.ballot.round,
-          e.ballot.replicaId,
-          JSON.stringify(e.command),
-        );
-      }
+      this.insertEntries(delta.entries);
       if (delta.decidedThrough !== undefined) this.writeMeta('decided_index', String(delta.decidedThrough));
       if (delta.snapshot) {
         this.sql.exec('DELETE FROM ep_snapshot_chunks');
@@ -100,6 +92,28 @@ export class SqliteStorage implements ReplicaStorage {
       if (delta.quiet) this.writeMeta('quiet', JSON.stringify(delta.quiet));
       if (delta.readSeqReserved !== undefined) this.writeMeta('read_seq_reserved', String(delta.readSeqReserved));
     });
+  }
+
+  /**
+   * The entries, several rows to a statement, in statements of a few fixed
+   * sizes (powers of two up to ENTRY_ROWS_MAX: 27 entries go as 16, 8, 2 and
+   * 1 rows), so the runtime prepares each size once. A statement costs more
+   * than a row: an input of a gathered batch (docs/design.md, "Write
+   * gathering") persists its n entries in about log2(n) statements, not n.
+   */
+  private insertEntries(entries: readonly Entry[]): void {
+    let at = 0;
+    while (at < entries.length) {
+      let rows = ENTRY_ROWS_MAX;
+      while (rows > entries.length - at) rows >>= 1;
+      const values: (number | string)[] = [];
+      for (let i = at; i < at + rows; i++) {
+        const e = entries[i]!;
+        values.push(e.slot, e.ballot.round, e.ballot.replicaId, JSON.stringify(e.command));
+      }
+      this.sql.exec(insertEntriesSql(rows), ...values);
+      at += rows;
+    }
   }
 
   clear(): void {
@@ -134,6 +148,20 @@ export class SqliteStorage implements ReplicaStorage {
   writeMeta(key: string, value: string): void {
     this.sql.exec('INSERT OR REPLACE INTO ep_meta (key, value) VALUES (?, ?)', key, value);
   }
+}
+
+/** The most rows of one entry statement (4 values a row, within a Durable Object's 100 bound values a statement); a power of two. */
+const ENTRY_ROWS_MAX = 16;
+const entryStatements = new Map<number, string>();
+
+/** `INSERT OR REPLACE` of `rows` entries in one statement. */
+function insertEntriesSql(rows: number): string {
+  let sql = entryStatements.get(rows);
+  if (sql === undefined) {
+    sql = `INSERT OR REPLACE INTO ep_entries (slot, ballot_round, ballot_replica, command) VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?)').join(', ')}`;
+    entryStatements.set(rows, sql);
+  }
+  return sql;
 }
 
 /**

@@ -75,6 +75,26 @@ export function storageContract(name: string, withStorage: WithStorage): void {
         expect([...open().loadDurable().entries].map((e) => e.command)).toEqual(commands);
       }));
 
+    it('a persist of any number of entries stores each once, in slot order, and a later one replaces them', () =>
+      withStorage((open) => {
+        // Batches of every size from 0 to 40, back to back (SQLite writes several rows a statement).
+        let next = 1;
+        const expected: { slot: number; ballot: { round: number; replicaId: number }; command: Command }[] = [];
+        for (let size = 0; size <= 40; size++) {
+          const batch = Array.from({ length: size }, () => {
+            const slot = next++;
+            return { slot, ballot: { round: 1 + (slot % 3), replicaId: 1 + (slot % 2) }, command: put(`v${slot}`) };
+          });
+          open().persist({ entries: batch });
+          expected.push(...batch);
+        }
+        expect([...open().loadDurable().entries]).toEqual(expected);
+        // A batch that overwrites slots already stored (a new leader's accepts) replaces exactly those.
+        const again = expected.slice(5, 5 + 27).map((e) => ({ ...e, ballot: { round: 9, replicaId: 3 }, command: put(`w${e.slot}`) }));
+        open().persist({ entries: again });
+        expect([...open().loadDurable().entries]).toEqual([...expected.slice(0, 5), ...again, ...expected.slice(5 + 27)]);
+      }));
+
     it('compaction drops entries through its slot and the snapshot and prefix survive a reopen', () =>
       withStorage((open) => {
         const s = open();
