@@ -102,6 +102,12 @@ export class SqliteStorage implements ReplicaStorage {
    * gathering") persists its n entries in about log2(n) statements, not n.
    */
   private insertEntries(entries: readonly Entry[]): void {
+    if (entries.length === 1) {
+      // The common case of a lone write: one row, its values passed as they are.
+      const e = entries[0]!;
+      this.sql.exec(ONE_ENTRY_SQL, e.slot, e.ballot.round, e.ballot.replicaId, JSON.stringify(e.command));
+      return;
+    }
     let at = 0;
     while (at < entries.length) {
       let rows = ENTRY_ROWS_MAX;
@@ -153,6 +159,7 @@ export class SqliteStorage implements ReplicaStorage {
 /** The most rows of one entry statement (4 values a row, within a Durable Object's 100 bound values a statement); a power of two. */
 const ENTRY_ROWS_MAX = 16;
 const entryStatements = new Map<number, string>();
+const ONE_ENTRY_SQL = 'INSERT OR REPLACE INTO ep_entries (slot, ballot_round, ballot_replica, command) VALUES (?, ?, ?, ?)';
 
 /** `INSERT OR REPLACE` of `rows` entries in one statement. */
 function insertEntriesSql(rows: number): string {
